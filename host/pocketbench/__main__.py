@@ -1,0 +1,3 @@
+from pocketbench.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""What every device offers the measurement stage, and the runner's report it hands back.
+
+A device takes a `BenchJob` (a .pte, its input sets, loop settings) and returns a
+`RunnerReport`: the raw readings the native runner prints as JSON (schema in
+device_runner/README.md). The host computes every statistic from those raw readings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+RUNNER_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    """One measurement request: run `pte` with the input sets in `inputs` (a PBTF file)."""
+
+    pte: Path
+    inputs: Path
+    warmup: int = 5
+    iterations: int = 50
+    min_seconds: float = 0.0
+    threads: int = 0  # 0: the runtime's default
+    method: str = "forward"
+    outputs: Path | None = None  # where the device's output sets are written back (PBTF)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """Who the device is; carried on every result row."""
+
+    device_id: str
+    kind: str  # "local", "adb", ...
+    model: str
+    abi: str
+    os: str
+    cpu: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunnerReport:
+    """Raw readings of one runner process (times in ms unless the name says ns)."""
+
+    status: str  # ok | bad_arguments | load_failed | execution_failed
+    error: str | None
+    backend: str  # "native-runner" or "python-runtime"
+    runtime_version: str
+    threads: int
+    program_load_ms: float | None
+    method_load_ms: float | None
+    first_inference_ms: float | None
+    iterations_ns: list[int]
+    rss_kb_before_load: int | None
+    rss_kb_after_load: int | None
+    rss_kb_after_loop: int | None
+    peak_rss_kb: int | None
+    planned_buffers_bytes: list[int]
+    output_digests: list[str]
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def load_ms(self) -> float | None:
+        if self.program_load_ms is None or self.method_load_ms is None:
+            return None
+        return self.program_load_ms + self.method_load_ms
+
+
+class RunnerReportError(ValueError):
+    """The runner's JSON could not be understood."""
+
+
+def parse_runner_report(text: str, backend: str = "native-runner") -> RunnerReport:
+    """Parse the runner's JSON (pure: text in, report out)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunnerReportError(f"runner printed no valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RunnerReportError("runner JSON is not an object")
+    version = data.get("schema_version")
+    if version != RUNNER_SCHEMA_VERSION:
+        raise RunnerReportError(
+            f"runner JSON schema {version!r} is not {RUNNER_SCHEMA_VERSION}: rebuild the runner"
+        )
+    rss = data.get("rss_kb") or {}
+    return RunnerReport(
+        status=str(data.get("status", "")),
+        error=data.get("error"),
+        backend=backend,
+        runtime_version=str(data.get("runtime", "")),
+        threads=int(data.get("threads") or 0),
+        program_load_ms=data.get("program_load_ms"),
+        method_load_ms=data.get("method_load_ms"),
+        first_inference_ms=data.get("first_inference_ms"),
+        iterations_ns=[int(v) for v in data.get("iterations_ns") or []],
+        rss_kb_before_load=rss.get("before_load"),
+        rss_kb_after_load=rss.get("after_load"),
+        rss_kb_after_loop=rss.get("after_loop"),
+        peak_rss_kb=data.get("peak_rss_kb"),
+        planned_buffers_bytes=[int(v) for v in data.get("planned_buffers_bytes") or []],
+        output_digests=[str(o.get("sha256", "")) for o in data.get("outputs") or []],
+        raw=data,
+    )
+
+
+@runtime_checkable
+class Device(Protocol):
+    """A place that runs .pte files. No I/O in construction; `info()` probes the device."""
+
+    device_id: str
+
+    def info(self) -> DeviceInfo:
+        """Probe identity and state (model, ABI, OS, CPU)."""
+        ...
+
+    def benchmark(self, job: BenchJob) -> RunnerReport:
+        """Measure one .pte; output sets are written to `job.outputs` when it is set."""
+        ...

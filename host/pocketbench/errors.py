@@ -1,0 +1,15 @@
+"""User-facing errors: one line that names the thing and the fix, never a traceback."""
+
+
+class PocketbenchError(Exception):
+    """An error whose message is shown to the user as is (one line: what, and what to do)."""
+
+
+class DeviceError(PocketbenchError):
+    """A device could not do what was asked; carries the command and what it printed."""
+
+    def __init__(self, message: str, *, command: str = "", output: str = "", serial: str = ""):
+        super().__init__(message)
+        self.command = command
+        self.output = output
+        self.serial = serial
