@@ -2,6 +2,8 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
+# Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium).
+debian_packages := ""
 py := venv / "bin/python"
 
 # Create .venv and install pocketbench with its dev tools (re-runs only when pyproject changes).
@@ -22,8 +24,22 @@ setup:
 bench *ARGS: setup
     {{venv}}/bin/pocketbench bench {{ARGS}}
 
+# Install the Debian packages the tests need (only those missing; needs root or sudo).
+system-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    missing=()
+    for pkg in {{debian_packages}}; do
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing Debian packages: ${missing[*]}"
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+
 # Run the whole test suite.
-test *ARGS: setup
+test *ARGS: setup system-deps
     {{py}} -m pytest {{ARGS}}
 
 # Lint and format check.
