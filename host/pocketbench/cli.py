@@ -151,5 +151,5 @@ def main() -> None:
     try:
         app()
     except PocketbenchError as exc:
-        stderr.print(f"[red]error:[/] {exc}")
+        stderr.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         sys.exit(1)
