@@ -22,7 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-stderr = Console(stderr=True)
+# Logs and CI captures are not terminals: give tables room instead of rich's 80-column default.
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
 DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
