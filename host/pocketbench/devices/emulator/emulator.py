@@ -126,11 +126,17 @@ class Emulator:
         self._loop.call_soon_threadsafe(self._state.drop_all)
 
     def reboot(self, down_s: float = 1.0, wait: bool = False) -> None:
-        """Drop all connections, kill every process, refuse connections for `down_s`, return."""
+        """Drop all connections and kill every process now; refuse connections for `down_s`,
+        then listen again (returns at once unless `wait`). Files in /data survive."""
         self._up.clear()
-        future = asyncio.run_coroutine_threadsafe(self._reboot(down_s), self._loop)
+        self._call(self._go_down())
+        future = asyncio.run_coroutine_threadsafe(self._come_back(down_s), self._loop)
         if wait:
             future.result()
+
+    @property
+    def is_up(self) -> bool:
+        return self._up.is_set()
 
     def wait_until_up(self, timeout: float = 30.0) -> bool:
         return self._up.wait(timeout)
@@ -153,9 +159,10 @@ class Emulator:
         """Stop serving, kill the phone's processes, remove its files if they were temporary."""
         if self._thread.is_alive():
             with contextlib.suppress(Exception):
-                self._call(self._close())
+                self._call(self._shutdown())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+            self._loop.close()
         self._watcher.stop()
         self.sandbox.stop()
         if self._owns_root:
@@ -191,11 +198,26 @@ class Emulator:
         self._state.drop_all()
         await asyncio.sleep(0)
 
-    async def _reboot(self, down_s: float) -> None:
+    async def _shutdown(self) -> None:
+        """Close the port and connections, then let every service finish its cleanup."""
+        await self._close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _go_down(self) -> None:
         await self._close()
         await asyncio.get_running_loop().run_in_executor(None, self.sandbox.restart)
+
+    async def _come_back(self, down_s: float) -> None:
         await asyncio.sleep(down_s)
         await self._listen()
+
+    async def _reboot(self, down_s: float) -> None:
+        self._up.clear()
+        await self._go_down()
+        await self._come_back(down_s)
 
     async def _on_client(self, reader, writer) -> None:
         conn = Connection(self._state, reader, writer, self._resolve)
@@ -218,9 +240,8 @@ class Emulator:
     async def _reboot_service(self, stream) -> None:
         """`adb reboot`: acknowledge, then go down for a moment like a phone does."""
         self._up.clear()
-        asyncio.get_running_loop().call_later(
-            0.05, lambda: asyncio.ensure_future(self._reboot(1.0))
-        )
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, lambda: asyncio.ensure_future(self._reboot(1.0)))
 
 
 def start_emulator(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -127,7 +129,11 @@ class Connection:
                 raise StreamClosed from exc
 
     def abort(self) -> None:
-        """Drop the TCP connection at once, as a cable pull or a crashed adbd would."""
+        """Drop the TCP connection at once with a reset, as when adbd dies mid-transfer."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None and not self.writer.transport.is_closing():
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.writer.transport.abort()
 
     async def run(self) -> None:
@@ -155,7 +161,7 @@ class Connection:
             stream.mark_closed()
             if stream.task:
                 stream.task.cancel()
-        self.abort()
+        self.writer.close()
 
     # -- packets ---------------------------------------------------------------------
     async def handle(self, h: p.Header, data: bytes) -> None:
