@@ -224,6 +224,8 @@ class Emulator:
         self._state.connections.add(conn)
         try:
             await conn.run()
+        except asyncio.CancelledError:
+            pass  # shutting down; asyncio's server callback must not see the cancellation
         finally:
             self._state.connections.discard(conn)
 
