@@ -44,6 +44,4 @@ def test_auth_after_the_client_key_is_registered(phone_factory, host_adb):
     host_adb.run("disconnect", emu.address)
     emu.authorize_key(host_adb.public_key())
     assert host_adb.connect(emu).stdout.strip() == f"connected to {emu.address}"
-    assert (
-        host_adb.run("-s", emu.address, "shell", "getprop ro.serialno").stdout == f"{emu.serial}\n"
-    )
+    assert host_adb.run("-s", emu.address, "shell", "getprop ro.serialno").stdout == f"{emu.serial}\n"

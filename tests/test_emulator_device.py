@@ -119,9 +119,7 @@ def test_frequency_cap_drops_mid_run_on_the_real_clock(phone):
 def test_odpm_energy_counter_only_when_scripted(phone):
     device = connected(phone)
     assert device.shell("test -e /sys/bus/iio/devices || echo absent") == "absent\n"
-    phone.sysfs.set_script(
-        SysfsScript(power_w=constant(2.0), odpm_rails=((3, "S2M_VDD_CPUCL2", 1.0),))
-    )
+    phone.sysfs.set_script(SysfsScript(power_w=constant(2.0), odpm_rails=((3, "S2M_VDD_CPUCL2", 1.0),)))
     phone.sysfs.pin_time(1.0)
     lines = device.shell("cat '/sys/bus/iio/devices/iio:device0/energy_value'").splitlines()
     assert lines == ["t=3601000", "CH3(T=3601000)[S2M_VDD_CPUCL2], 7202000000"]
@@ -133,8 +131,7 @@ def test_host_built_binary_with_rpath_library_runs_from_data_local_tmp(phone, tm
     lib_dir.mkdir(parents=True)
     (tmp_path / "answer.c").write_text("int pb_answer(void) { return 42; }\n")
     (tmp_path / "main.c").write_text(
-        '#include <stdio.h>\nint pb_answer(void);\nint main(void) { printf("%d\\n", pb_answer());'
-        " return 0; }\n"
+        '#include <stdio.h>\nint pb_answer(void);\nint main(void) { printf("%d\\n", pb_answer()); return 0; }\n'
     )
     cc = shutil.which("cc")
     subprocess.run(
@@ -180,7 +177,8 @@ def test_cli_serves_a_phone_until_interrupted(tmp_path):
         [
             sys.executable,
             "-m",
-            "pocketbench.devices.emulator",
+            "pocketbench",
+            "emulator",
             "--port",
             str(port),
             "--serial",

@@ -75,9 +75,7 @@ def test_non_shell_services_are_not_shells():
 
 
 def test_shell_frames_split_only_when_complete():
-    buffer = bytearray(
-        p.shell_frame(p.SHELL_STDIN, b"abc") + p.shell_frame(p.SHELL_CLOSE_STDIN, b"")
-    )
+    buffer = bytearray(p.shell_frame(p.SHELL_STDIN, b"abc") + p.shell_frame(p.SHELL_CLOSE_STDIN, b""))
     tail = p.shell_frame(p.SHELL_STDIN, b"xyz")
     buffer += tail[:6]
     assert p.split_shell_frames(buffer) == [(0, b"abc"), (4, b"")]

@@ -15,12 +15,8 @@ def emulator_command(
     require_auth: Annotated[
         bool, typer.Option(help="Demand RSA auth; keys live in ROOT/data/misc/adb/adb_keys.")
     ] = False,
-    accept_keys: Annotated[
-        bool, typer.Option(help="With --require-auth: trust any key a host offers.")
-    ] = False,
-    root: Annotated[
-        Path | None, typer.Option(help="Keep the phone's files here (default: a temp dir).")
-    ] = None,
+    accept_keys: Annotated[bool, typer.Option(help="With --require-auth: trust any key a host offers.")] = False,
+    root: Annotated[Path | None, typer.Option(help="Keep the phone's files here (default: a temp dir).")] = None,
 ) -> None:
     """Serve an emulated phone that adb and adb-shell can connect to."""
     from pocketbench.devices.emulator.emulator import serve_forever, start_emulator
@@ -39,8 +35,7 @@ def emulator_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(
-        f"emulated {model} ({emu.serial}) listening on {emu.address}; "
-        f"files in {emu.root}; Ctrl-C stops it",
+        f"emulated {model} ({emu.serial}) listening on {emu.address}; files in {emu.root}; Ctrl-C stops it",
         err=False,
     )
     serve_forever(emu)

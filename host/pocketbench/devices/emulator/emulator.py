@@ -40,8 +40,7 @@ KEYS_PATH = "data/misc/adb/adb_keys"  # where a phone keeps the hosts it trusts
 def check_port(port: int) -> None:
     if port in RESERVED_PORTS or port == ADB_SERVER_PORT:
         raise PocketbenchError(
-            f"port {port} is the adb server's or its emulator scan range (5037, 5555-5585);"
-            " pick another --port"
+            f"port {port} is the adb server's or its emulator scan range (5037, 5555-5585); pick another --port"
         )
     if not 0 <= port <= 65535:
         raise PocketbenchError(f"port {port} is not a TCP port; pick one in 1024-65535")
@@ -79,9 +78,7 @@ class Emulator:
         props_all = default_props(model, serial)
         props_all.update(props or {})
         self.sandbox = Sandbox(self.root, props_all, script or SysfsScript())
-        identity = Identity(
-            product=props_all["ro.product.name"], model=model, device=props_all["ro.product.device"]
-        )
+        identity = Identity(product=props_all["ro.product.name"], model=model, device=props_all["ro.product.device"])
         try:
             identity.banner()
         except ValueError as exc:
@@ -89,9 +86,7 @@ class Emulator:
         self._state = DaemonState(identity, self.keys, self.faults, require_auth, accept_new_keys)
         self._watcher = ProcessFaultWatcher(self.faults, self.sandbox.pids)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name=f"emulator-{serial}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"emulator-{serial}", daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._up = threading.Event()
 
@@ -180,9 +175,7 @@ class Emulator:
         return future.result(timeout=30)
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_client, self.host, self.port, reuse_address=True
-        )
+        self._server = await asyncio.start_server(self._on_client, self.host, self.port, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.port in RESERVED_PORTS:  # an ephemeral pick landed in adb's scan range
             self._server.close()

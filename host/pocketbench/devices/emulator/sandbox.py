@@ -72,9 +72,7 @@ exec chroot "$R" /bin/sh -c 'cd / && read -r _'
 
 def default_props(model: str, serial: str) -> dict[str, str]:
     """getprop answers of the emulated phone; the ABI is this host's, whose binaries run."""
-    abi = {"x86_64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}.get(
-        platform.machine(), platform.machine()
-    )
+    abi = {"x86_64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}.get(platform.machine(), platform.machine())
     return {
         "ro.product.manufacturer": "Google",
         "ro.product.brand": "google",

@@ -95,12 +95,7 @@ def listing(path: Path, v2: bool) -> bytes:
         if v2:
             out += p.SYNC_DENT_V2.pack(b"DNT2", 0, *_v2_fields(st), len(raw)) + raw
         else:
-            out += (
-                p.SYNC_DENT_V1.pack(
-                    b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(raw)
-                )
-                + raw
-            )
+            out += p.SYNC_DENT_V1.pack(b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(raw)) + raw
     done = p.SYNC_DENT_V2 if v2 else p.SYNC_DENT_V1
     out += b"DONE" + bytes(done.size - 4)
     return bytes(out)
