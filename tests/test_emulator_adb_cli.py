@@ -45,3 +45,11 @@ def test_auth_after_the_client_key_is_registered(phone_factory, host_adb):
     emu.authorize_key(host_adb.public_key())
     assert host_adb.connect(emu).stdout.strip() == f"connected to {emu.address}"
     assert host_adb.run("-s", emu.address, "shell", "getprop ro.serialno").stdout == f"{emu.serial}\n"
+
+
+def test_shell_v2_forwards_stdin_and_exec_out_is_raw(phone, host_adb):
+    host_adb.connect(phone)
+    piped = host_adb.run("-s", phone.address, "shell", "tr a-z A-Z", stdin_text="hello phone\n")
+    assert (piped.returncode, piped.stdout) == (0, "HELLO PHONE\n")
+    raw = host_adb.run("-s", phone.address, "exec-out", "printf 'a\\nb'")
+    assert raw.stdout == "a\nb"

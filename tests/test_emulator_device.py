@@ -215,3 +215,23 @@ def test_cli_refuses_adb_ports():
     )
     assert result.returncode == 1
     assert "5555-5585" in result.stderr
+
+
+def test_dumpsys_battery_and_thermalservice_follow_the_script(phone):
+    phone.sysfs.set_script(
+        SysfsScript(
+            voltage_v=constant(3.9),
+            status=constant("Charging"),
+            thermal_zones=(("cpu-big", ramp((0, 40.0), (10, 60.0))), ("battery", constant(31.0))),
+        )
+    )
+    phone.sysfs.pin_time(6.0)  # cpu-big at 52 °C: moderate (2)
+    device = connected(phone)
+    battery = device.shell("dumpsys battery")
+    assert "  status: 2\n" in battery
+    assert "  USB powered: true\n" in battery
+    assert "  voltage: 3900\n" in battery
+    assert "  temperature: 310\n" in battery
+    thermal = device.shell("dumpsys thermalservice").splitlines()
+    assert "Thermal Status: 2" in thermal
+    assert "\tTemperature{mValue=52.0, mType=0, mName=cpu-big, mStatus=0}" in thermal

@@ -38,12 +38,13 @@ class HostAdb:
         self.server_port = free_port()
         self.env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
-    def run(self, *args: str, timeout: float = 30, check: bool = False):
-        """`adb -P <port> args…` with stdin closed; returns the CompletedProcess."""
+    def run(self, *args: str, timeout: float = 30, check: bool = False, stdin_text: str | None = None):
+        """`adb -P <port> args…` (stdin closed unless `stdin_text`); the CompletedProcess."""
         return subprocess.run(
             ["adb", "-P", str(self.server_port), *args],
             env=self.env,
-            stdin=subprocess.DEVNULL,
+            input=stdin_text,
+            stdin=subprocess.DEVNULL if stdin_text is None else None,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -46,6 +46,45 @@ exec awk -v key="$1" -v def="$2" '
   END { if (!found) print def }' "$props"
 """
 
+DUMPSYS = r"""#!/bin/sh
+# dumpsys of the emulated phone: `battery` and `thermalservice`, read from the synthetic /sys.
+# Thermal Status follows the hottest zone: <45 °C none, then 45/50/55/60/65/70 °C steps.
+bat=/sys/class/power_supply/battery
+case "$1" in
+battery)
+  case "$(cat $bat/status)" in Charging) st=2 ;; Discharging) st=3 ;; Full) st=5 ;; *) st=4 ;; esac
+  usb=false; [ "$(cat /sys/class/power_supply/usb/online)" = 1 ] && usb=true
+  echo "Current Battery Service state:"
+  echo "  AC powered: false"
+  echo "  USB powered: $usb"
+  echo "  Wireless powered: false"
+  echo "  Charge counter: $(cat $bat/charge_counter)"
+  echo "  status: $st"
+  echo "  health: 2"
+  echo "  present: true"
+  echo "  level: $(cat $bat/capacity)"
+  echo "  scale: 100"
+  echo "  voltage: $(( $(cat $bat/voltage_now) / 1000 ))"
+  echo "  temperature: $(cat $bat/temp 2>/dev/null || echo 250)"
+  echo "  technology: Li-ion"
+  ;;
+thermalservice)
+  for z in /sys/class/thermal/thermal_zone*; do echo "$(cat "$z/type") $(cat "$z/temp")"; done |
+  awk '{ t = $2 / 1000; type = -1
+         if ($1 ~ /cpu/) type = 0; else if ($1 ~ /battery/) type = 2; else if ($1 ~ /skin/) type = 3
+         if (t > max) max = t
+         line[NR] = sprintf("	Temperature{mValue=%.1f, mType=%d, mName=%s, mStatus=0}", t, type, $1) }
+       END { s = 0; split("45 50 55 60 65 70", th, " ")
+             for (i = 1; i <= 6; i++) if (max >= th[i]) s = i
+             print "IsStatusOverride: false"; print "Thermal Status: " s
+             print "Cached temperatures:"; for (i = 1; i <= NR; i++) print line[i]
+             print "HAL Ready: true"; print "Current temperatures from HAL:"
+             for (i = 1; i <= NR; i++) print line[i] }'
+  ;;
+*) echo "Can't find service: $1" >&2; exit 0 ;;
+esac
+"""
+
 SETUP = """set -eu
 R={root}
 mount -t tmpfs -o mode=0755 pocketbench-phone "$R"
@@ -110,9 +149,10 @@ class Sandbox:
         for sub in ("data/local/tmp", "data/misc/adb", "system/bin", "sys", "sdcard", ".root"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "data/local/tmp").chmod(0o771)
-        getprop = self.root / "system/bin/getprop"
-        getprop.write_text(GETPROP)
-        getprop.chmod(0o755)
+        for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
+            tool = self.root / "system/bin" / name
+            tool.write_text(text)
+            tool.chmod(0o755)
         self.set_props({})
         self.sysfs.start()
         self._start_holder()
@@ -135,8 +175,10 @@ class Sandbox:
             state=shlex.quote(str(self.root)),
             hidden=hidden,
         )
+        # As root a mount namespace is enough; otherwise a user namespace maps us to root in it.
+        userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
         holder = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script],
+            ["unshare", *userns, "--mount", "--propagation", "private", "/bin/sh", "-c", script],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -175,6 +217,7 @@ class Sandbox:
         return [
             "nsenter",
             f"--target={self._holder.pid}",
+            *([] if os.geteuid() == 0 else ["--user", "--preserve-credentials"]),
             "--mount",
             "--root",
             "--wd",
