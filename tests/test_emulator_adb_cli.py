@@ -53,3 +53,9 @@ def test_shell_v2_forwards_stdin_and_exec_out_is_raw(phone, host_adb):
     assert (piped.returncode, piped.stdout) == (0, "HELLO PHONE\n")
     raw = host_adb.run("-s", phone.address, "exec-out", "printf 'a\\nb'")
     assert raw.stdout == "a\nb"
+
+
+def test_shell_without_a_command_reads_commands_from_stdin(phone, host_adb):
+    host_adb.connect(phone)
+    session = host_adb.run("-s", phone.address, "shell", stdin_text="cd /data/local/tmp\npwd\nexit 4\n")
+    assert (session.returncode, session.stdout) == (4, "/data/local/tmp\n")

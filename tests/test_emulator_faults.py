@@ -144,6 +144,7 @@ def test_runner_hang_leaves_it_stopped_and_silent(phone):
 
 def test_reboot_drops_refuses_then_comes_back_with_data_kept(phone, big_file):
     device = connected(phone)
+    boot_id = device.shell("cat /proc/sys/kernel/random/boot_id")
     device.push(str(big_file), "/data/local/tmp/kept.bin")
     device.shell("nohup sleep 300 >/dev/null 2>&1 &")
     assert phone.sandbox.pids()
@@ -155,6 +156,7 @@ def test_reboot_drops_refuses_then_comes_back_with_data_kept(phone, big_file):
     assert phone.wait_until_up(10)
     again = connected(phone)
     assert again.shell("ls /data/local/tmp") == "kept.bin\n"
+    assert again.shell("cat /proc/sys/kernel/random/boot_id") != boot_id
     assert phone.sandbox.pids() == []  # nothing survives a reboot
 
 

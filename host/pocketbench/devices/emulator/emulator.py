@@ -17,6 +17,7 @@ import contextlib
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from concurrent.futures import Future
@@ -213,6 +214,9 @@ class Emulator:
         await self._come_back(down_s)
 
     async def _on_client(self, reader, writer) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # small packets (OKAY, CLSE) must not wait for delayed ACKs
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Connection(self._state, reader, writer, self._resolve)
         self._state.connections.add(conn)
         try:

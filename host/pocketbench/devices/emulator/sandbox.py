@@ -102,6 +102,9 @@ mount --bind {state}/sys "$R/sys" && mount -o remount,bind,ro "$R/sys"
 mount --bind {state}/system "$R/system" && mount -o remount,bind,ro "$R/system"
 mount --bind {state}/data "$R/data"
 mount --bind {state}/sdcard "$R/sdcard"
+# A new boot id per (re)boot, as the kernel gives a phone each time it starts.
+cat /proc/sys/kernel/random/uuid > {state}/.boot_id
+mount --bind {state}/.boot_id "$R/proc/sys/kernel/random/boot_id"
 # The rbind of the host directory holding this root brought a copy of it along: drop it.
 if mountpoint -q "$R$R"; then umount -l "$R$R"; fi
 echo ready
@@ -226,8 +229,7 @@ class Sandbox:
             "--core=0",  # crashes leave no core files behind, as on a phone
             "--",
             "/bin/sh",
-            "-c",
-            command,
+            *(["-c", command] if command.strip() else []),  # no command: a shell reading stdin
         ]
 
     def environment(self, term: str = "") -> dict[str, str]:
