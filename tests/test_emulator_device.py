@@ -107,10 +107,10 @@ def test_sysfs_changes_while_a_command_runs(phone, tmp_path):
 
 
 def test_frequency_cap_drops_mid_run_on_the_real_clock(phone):
-    capped = Cluster((1,), 2_800_000, cap_khz=steps((0, 2_800_000), (1.0, 1_400_000)))
+    capped = Cluster((1,), 2_800_000, cap_khz=steps((0, 2_800_000), (1.5, 1_400_000)))
     phone.sysfs.set_script(SysfsScript(clusters=(Cluster((0,), 1_800_000), capped)))
     out = connected(phone).shell(
-        f"cat {POLICY1}/scaling_max_freq; sleep 2; cat {POLICY1}/scaling_max_freq;"
+        f"cat {POLICY1}/scaling_max_freq; sleep 2.5; cat {POLICY1}/scaling_max_freq;"
         f" cat {POLICY1}/cpuinfo_max_freq; cat /sys/devices/system/cpu/cpu1/cpufreq/related_cpus"
     )
     assert out.split() == ["2800000", "1400000", "2800000", "1"]

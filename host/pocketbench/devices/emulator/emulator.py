@@ -197,7 +197,8 @@ class Emulator:
         await self._close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
-            task.cancel()
+            if not task.cancelling():  # a second cancel would cut a command's cleanup short
+                task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _go_down(self) -> None:

@@ -47,15 +47,25 @@ async def run_shell(stream: Stream, request: p.ShellRequest, sandbox: Sandbox, f
         if drop:
             drop.cancel()
         feeder.cancel()
-        if proc.returncode is None:
-            # The host went away: hang up on the command as closing its PTY would.
-            _signal_group(proc.pid, signal.SIGHUP)
-            _signal_group(proc.pid, signal.SIGCONT)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(proc.wait(), 2)
-            if proc.returncode is None:
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
+        try:
+            await _hang_up(proc)
+        finally:
+            # A background child may still hold the pipes; asyncio has no public way to let go
+            # (and closing the transport kills the process if a second cancel cut _hang_up short).
+            proc._transport.close()
+
+
+async def _hang_up(proc: asyncio.subprocess.Process) -> None:
+    """The host went away: hang up on the command as closing its PTY would, then kill it."""
+    if proc.returncode is not None:
+        return
+    _signal_group(proc.pid, signal.SIGHUP)
+    _signal_group(proc.pid, signal.SIGCONT)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(proc.wait(), 2)
+    if proc.returncode is None:
+        _signal_group(proc.pid, signal.SIGKILL)
+        await proc.wait()
 
 
 def _signal_group(pid: int, sig: int) -> None:
