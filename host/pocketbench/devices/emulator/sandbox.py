@@ -145,6 +145,7 @@ class Sandbox:
         self._props = dict(props)
         self.sysfs = SysfsUpdater(self.root / "sys", script)
         self._holder: subprocess.Popen | None = None
+        self._in_userns = False
         self._namespace = ""
 
     # -- lifecycle -------------------------------------------------------------------
@@ -178,24 +179,30 @@ class Sandbox:
             state=shlex.quote(str(self.root)),
             hidden=hidden,
         )
-        # As root a mount namespace is enough; otherwise a user namespace maps us to root in it.
-        userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-        holder = subprocess.Popen(
-            ["unshare", *userns, "--mount", "--propagation", "private", "/bin/sh", "-c", script],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        line = holder.stdout.readline() if holder.stdout else b""
-        if line.strip() != b"ready":
-            holder.kill()
-            err = holder.stderr.read().decode(errors="replace") if holder.stderr else ""
-            raise PocketbenchError(
-                f"cannot build the emulated phone's mount namespace ({err.strip() or 'no output'});"
-                " it needs root or unprivileged user namespaces (unshare -m)"
+        # As root a mount namespace is enough; without root (or without CAP_SYS_ADMIN, as in
+        # an unprivileged container) a user namespace maps us to root inside it.
+        attempts = [[], ["--user", "--map-root-user"]] if os.geteuid() == 0 else [["--user", "--map-root-user"]]
+        errors = []
+        for userns in attempts:
+            holder = subprocess.Popen(
+                ["unshare", *userns, "--mount", "--propagation", "private", "/bin/sh", "-c", script],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
             )
-        self._holder = holder
-        self._namespace = os.readlink(f"/proc/{holder.pid}/ns/mnt")
+            line = holder.stdout.readline() if holder.stdout else b""
+            if line.strip() == b"ready":
+                self._holder = holder
+                self._in_userns = bool(userns)
+                self._namespace = os.readlink(f"/proc/{holder.pid}/ns/mnt")
+                return
+            holder.kill()
+            _, err = holder.communicate()
+            errors.append(err.decode(errors="replace").strip() or "no output")
+        raise PocketbenchError(
+            f"cannot build the emulated phone's mount namespace ({'; '.join(errors)});"
+            " it needs root or unprivileged user namespaces (unshare -m / unshare -rm)"
+        )
 
     def _stop_holder(self) -> None:
         if self._holder is None:
@@ -220,7 +227,7 @@ class Sandbox:
         return [
             "nsenter",
             f"--target={self._holder.pid}",
-            *([] if os.geteuid() == 0 else ["--user", "--preserve-credentials"]),
+            *(["--user", "--preserve-credentials"] if self._in_userns else []),
             "--mount",
             "--root",
             "--wd",
