@@ -23,7 +23,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-stderr = Console(stderr=True)
+# Logs and CI captures are not terminals: give tables room instead of rich's 80-column default.
+stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
 DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
@@ -156,5 +157,5 @@ def main() -> None:
     try:
         app()
     except PocketbenchError as exc:
-        stderr.print(f"[red]error:[/] {exc}")
+        stderr.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         sys.exit(1)

@@ -87,8 +87,8 @@ def comparison_table(frame: pd.DataFrame, title: str) -> Table:
     if show_device:
         table.add_column("device", no_wrap=True)
     for name, _ in columns:
-        table.add_column(name, justify="right")
-    table.add_column("status", no_wrap=True)
+        table.add_column(name, justify="right", overflow="fold")
+    table.add_column("status", overflow="fold")
     for i, row in enumerate(rows):
         lead = [str(row["variant"])] + ([str(row["device"])] if show_device else [])
         status = "[green]ok[/]" if row["status"] == "ok" else f"[red]{row['status']}[/]"

@@ -98,6 +98,8 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
     """Size ratio, speedup and accuracy change of each cell against the same model's fp32 cell
     on the same device (left empty where that baseline was not measured)."""
     frame = frame.copy()
+    for column in ("size_ratio_vs_fp32", "speedup_vs_fp32", "accuracy_vs_fp32_points"):
+        frame[column] = pd.Series(float("nan"), index=frame.index, dtype="float64")
     ok = frame[(frame["variant"] == baseline) & (frame["status"] == "ok")]
     base = ok.set_index(["model", "device"])
     for index, row in frame.iterrows():

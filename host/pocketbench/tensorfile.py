@@ -50,7 +50,7 @@ def encode(sets: Sequence[Sequence[np.ndarray]]) -> bytes:
     parts = [struct.pack("<4sIII", MAGIC, VERSION, len(sets), per_set)]
     for tensors in sets:
         for array in tensors:
-            array = np.ascontiguousarray(array)
+            array = np.asarray(array, order="C")  # ascontiguousarray would make 0-d arrays 1-d
             code = _CODES.get(array.dtype)
             if code is None:
                 raise TensorFileError(f"dtype {array.dtype} cannot be carried in a tensor file")

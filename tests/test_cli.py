@@ -1,0 +1,72 @@
+"""The CLI through typer's runner, and the lean-import promise of `pocketbench --help`."""
+
+import json
+import subprocess
+import sys
+
+from pocketbench.cli import app
+from typer.testing import CliRunner
+
+runner = CliRunner()
+REQUIRED = {
+    "model", "variant", "device", "status", "error", "size_bytes", "latency_p50_ms", "latency_p90_ms",
+    "accuracy", "sqnr_db", "delegated_fraction", "recipe",
+}  # fmt: skip
+
+
+def test_bench_json_is_the_only_thing_on_stdout(tmp_path):
+    result = runner.invoke(
+        app,
+        ["bench", "--model", "digits_cnn", "--variants", "fp32,int8", "--device", "local",
+         "--iterations", "5", "--results", str(tmp_path), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert set(run) == {"run_id", "results_dir", "rows"}
+    assert [r["variant"] for r in run["rows"]] == ["fp32", "int8"]
+    for row in run["rows"]:
+        assert set(row) >= REQUIRED
+        assert row["status"] == "ok" and row["device"] == "local"
+        assert row["recipe"]["name"] == row["variant"]
+    assert (tmp_path / run["run_id"] / "results.parquet").exists()
+
+    shown = runner.invoke(app, ["report", run["run_id"], "--results", str(tmp_path), "--json"])
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout)["rows"] == run["rows"]
+
+
+def test_bench_with_an_unknown_model_saves_a_failed_row_and_exits_nonzero(tmp_path):
+    result = runner.invoke(
+        app, ["bench", "--model", "nope", "--variants", "fp32", "--results", str(tmp_path), "--json"]
+    )
+    assert result.exit_code == 1
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["status"] == "model_error" and "unknown model 'nope'" in row["error"]
+
+
+def test_report_of_a_missing_run_is_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pocketbench", "report", "nope", "--results", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: no run 'nope' in {tmp_path}: `ls {tmp_path}` lists the run ids"
+    ]
+
+
+def test_models_lists_the_builtins():
+    result = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in ("digits_cnn", "mobilenet_v2", "tiny_transformer"):
+        assert name in result.stdout
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys; from typer.testing import CliRunner; from pocketbench.cli import app; "
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'executorch', 'pandas')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

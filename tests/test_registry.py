@@ -1,0 +1,64 @@
+import pytest
+from pocketbench.errors import PocketbenchError
+from pocketbench.registry import ModelBundle, builtin_names, resolve
+
+TINY_MODEL = """
+import torch
+from pocketbench.registry import ModelBundle
+
+def factory():
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    x = torch.ones(1, 4)
+    return ModelBundle(module=module, example_inputs=(x,), calibration=lambda: [(x,)], eval_inputs=[(x,)])
+
+def broken():
+    raise RuntimeError("weights file missing")
+
+def wrong_type():
+    return 42
+"""
+
+
+@pytest.fixture
+def user_model(tmp_path):
+    path = tmp_path / "my_model.py"
+    path.write_text(TINY_MODEL)
+    return path
+
+
+def test_builtins_are_the_three_documented_models():
+    assert builtin_names() == ["digits_cnn", "mobilenet_v2", "tiny_transformer"]
+
+
+def test_user_factory_from_a_file(user_model):
+    bundle = resolve(f"{user_model}:factory").load()
+    assert isinstance(bundle, ModelBundle) and not bundle.module.training
+
+
+def test_user_factory_from_a_module():
+    spec = resolve("pocketbench_models.digits_cnn:factory")
+    assert spec.source_file.name == "digits_cnn.py"
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("resnet_9000", "unknown model 'resnet_9000': use one of digits_cnn"),
+        ("missing.py:factory", "no file missing.py"),
+        ("no_such_package_xyz:factory", "cannot import no_such_package_xyz"),
+        ("pocketbench_models.digits_cnn:nothing", "has no callable 'nothing'"),
+    ],
+)
+def test_bad_references_name_the_model_and_the_fix(reference, message):
+    with pytest.raises(PocketbenchError, match=message):
+        resolve(reference)
+
+
+def test_a_factory_that_raises_is_one_clear_error(user_model):
+    with pytest.raises(PocketbenchError, match="factory raised RuntimeError: weights file missing"):
+        resolve(f"{user_model}:broken").load()
+
+
+def test_a_factory_returning_the_wrong_thing_is_refused(user_model):
+    with pytest.raises(PocketbenchError, match=r"returned int, not a pocketbench\.registry\.ModelBundle"):
+        resolve(f"{user_model}:wrong_type").load()
