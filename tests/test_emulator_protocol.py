@@ -29,6 +29,11 @@ def test_packet_round_trip_and_byte_sum_checksum():
     assert packet[24:] == b"\x01\x02\xff"
 
 
+def test_checksum_of_large_payloads_is_the_plain_byte_sum():
+    payload = bytes(range(256)) * 70_000  # 17.9 MB: the sum wraps past 2**32
+    assert p.checksum(payload) == sum(payload) & 0xFFFFFFFF
+
+
 def test_bad_magic_and_oversized_payload_are_fatal():
     packet = bytearray(p.pack(p.OKAY, 1, 2))
     packet[20] ^= 1

@@ -129,7 +129,11 @@ async def serve_sync(stream: Stream, sandbox: Sandbox, faults: Faults) -> None:
 
 
 async def _send_file(stream: Stream, device_path: str, sandbox: Sandbox, faults: Faults) -> bool:
-    """RECV: the file in DATA records of ≤ 64 KiB, then DONE."""
+    """RECV: the file in DATA records of ≤ 64 KiB, then DONE.
+
+    Records are a byte stream to the host, so like adbd's socket they are packed into WRTEs
+    of the full negotiated payload (a record may span two WRTEs).
+    """
     path = sandbox.host_path(device_path)[0]
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below; reads interleave with awaits
@@ -138,16 +142,23 @@ async def _send_file(stream: Stream, device_path: str, sandbox: Sandbox, faults:
         return False
     cut_at = faults.drop_after_sync_bytes
     sent = 0
+    out = bytearray()
     with f:
         while chunk := f.read(p.SYNC_DATA_MAX):
-            if cut_at is not None and sent + len(chunk) >= cut_at:
+            cut = cut_at is not None and sent + len(chunk) >= cut_at
+            if cut:
                 chunk = chunk[: cut_at - sent]
-                await stream.write(p.SYNC_REQUEST.pack(b"DATA", len(chunk)) + chunk)
+            out += p.SYNC_REQUEST.pack(b"DATA", len(chunk)) + chunk
+            sent += len(chunk)
+            if cut:
+                await stream.write(bytes(out))
                 stream.conn.abort()
                 raise StreamClosed
-            await stream.write(p.SYNC_REQUEST.pack(b"DATA", len(chunk)) + chunk)
-            sent += len(chunk)
-    await stream.write(p.SYNC_REQUEST.pack(b"DONE", 0))
+            if len(out) >= stream.conn.max_payload:
+                await stream.write(bytes(out[: stream.conn.max_payload]))
+                del out[: stream.conn.max_payload]
+    out += p.SYNC_REQUEST.pack(b"DONE", 0)
+    await stream.write(bytes(out))
     return True
 
 
