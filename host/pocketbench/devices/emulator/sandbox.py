@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from pocketbench.devices.emulator.sysfs_script import SysfsScript, render, symlinks
@@ -85,30 +86,23 @@ thermalservice)
 esac
 """
 
+# Runs in the new mount namespace; every directory it mounts on was made beforehand, so
+# the only processes it starts are the mounts themselves.
 SETUP = """set -eu
 R={root}
-mount -t tmpfs -o mode=0755 pocketbench-phone "$R"
-for entry in /*; do
-  name=${{entry#/}}
-  case " {hidden} " in *" $name "*) continue ;; esac
-  if [ -L "$entry" ]; then ln -s "$(readlink "$entry")" "$R/$name"
-  elif [ -d "$entry" ]; then mkdir "$R/$name" && mount --rbind "$entry" "$R/$name"
-  fi
-done
-mkdir "$R/proc" "$R/dev" "$R/sys" "$R/data" "$R/system" "$R/sdcard"
+mount --bind "$R" "$R"
+for name in {host_dirs}; do mount --rbind "/$name" "$R/$name"; done
 mount --rbind /proc "$R/proc"
 mount --rbind /dev "$R/dev"
 mount --bind {state}/sys "$R/sys" && mount -o remount,bind,ro "$R/sys"
 mount --bind {state}/system "$R/system" && mount -o remount,bind,ro "$R/system"
 mount --bind {state}/data "$R/data"
 mount --bind {state}/sdcard "$R/sdcard"
-# A new boot id per (re)boot, as the kernel gives a phone each time it starts.
-cat /proc/sys/kernel/random/uuid > {state}/.boot_id
 mount --bind {state}/.boot_id "$R/proc/sys/kernel/random/boot_id"
-# The rbind of the host directory holding this root brought a copy of it along: drop it.
-if mountpoint -q "$R$R"; then umount -l "$R$R"; fi
-echo ready
-exec chroot "$R" /bin/sh -c 'cd / && read -r _'
+# Binding the host directory that holds this root brought a copy of it along: drop it.
+umount -l "$R$R" 2>/dev/null || true
+# "ready" comes from inside the chroot: nsenter takes this process's root, so it must be set.
+exec chroot "$R" /bin/sh -c 'cd / && echo ready && read -r _'
 """
 
 
@@ -172,12 +166,33 @@ class Sandbox:
         self._stop_holder()
         self._start_holder()
 
+    def _prepare_root(self) -> list[str]:
+        """Mount points and symlinks of the phone's / (on disk, inside our own directory);
+        returns the host directories to bind into it."""
+        new_root = self.root / ".root"
+        new_root.mkdir(exist_ok=True)
+        host_dirs = []
+        for name in sorted(os.listdir("/")):
+            source, target = Path("/", name), new_root / name
+            if name in HIDDEN:
+                continue
+            if source.is_symlink():
+                if not target.is_symlink():
+                    target.symlink_to(os.readlink(source))
+            elif source.is_dir():
+                target.mkdir(exist_ok=True)
+                host_dirs.append(name)
+        for name in ("proc", "dev", *sorted(OWN_DIRS)):
+            (new_root / name).mkdir(exist_ok=True)
+        # A new boot id per (re)boot, as the kernel gives a phone each time it starts.
+        (self.root / ".boot_id").write_text(str(uuid.uuid4()) + "\n")
+        return host_dirs
+
     def _start_holder(self) -> None:
-        hidden = " ".join(sorted(HIDDEN))
         script = SETUP.format(
             root=shlex.quote(str(self.root / ".root")),
             state=shlex.quote(str(self.root)),
-            hidden=hidden,
+            host_dirs=" ".join(shlex.quote(name) for name in self._prepare_root()),
         )
         # As root a mount namespace is enough; without root (or without CAP_SYS_ADMIN, as in
         # an unprivileged container) a user namespace maps us to root inside it.
