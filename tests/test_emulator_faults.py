@@ -79,10 +79,10 @@ def test_debian_adb_sees_the_transport_go_offline(phone, host_adb, big_file):
 
 def test_stall_times_out_the_client_until_cleared(phone):
     device = connected(phone, read_timeout_s=0.5)
-    phone.faults.set_stall(True)
+    phone.faults.stall = True
     with pytest.raises(TcpTimeoutException):
         device.shell("echo hi", read_timeout_s=0.5)
-    phone.faults.set_stall(False)
+    phone.faults.stall = False
     assert connected(phone).shell("echo hi") == "hi\n"
 
 

@@ -41,7 +41,6 @@ class Faults:
     # with "No space left on device" and the partial file is removed, as adbd does.
     disk_free_bytes: int | None = None
     process_faults: list[ProcessFault] = field(default_factory=list)
-    _stall_changed: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def clear(self) -> None:
         self.drop_after_sync_bytes = None
@@ -49,11 +48,7 @@ class Faults:
         self.reject_auth = False
         self.disk_free_bytes = None
         self.process_faults = []
-        self.set_stall(False)
-
-    def set_stall(self, stalled: bool) -> None:
-        self.stall = stalled
-        self._stall_changed.set()
+        self.stall = False
 
     def crash_process(self, name: str, after_s: float = 0.0, sig: int = signal.SIGSEGV) -> None:
         """Kill `name` with `sig` (default SIGSEGV: the shell reports exit status 139)."""
