@@ -137,7 +137,7 @@ def test_runner_hang_leaves_it_stopped_and_silent(phone):
     phone.faults.hang_process("pocket_runner")
     device = connected(phone, read_timeout_s=1)
     with pytest.raises(TcpTimeoutException):
-        device.shell(f"{runner} 0.1; echo done", read_timeout_s=1)
+        device.shell(f"{runner} 0.5; echo done", read_timeout_s=1)
     hung = [pid for pid in phone.sandbox.pids() if process_state(pid) == "T"]
     assert len(hung) == 1
 
