@@ -59,3 +59,11 @@ def test_shell_without_a_command_reads_commands_from_stdin(phone, host_adb):
     host_adb.connect(phone)
     session = host_adb.run("-s", phone.address, "shell", stdin_text="cd /data/local/tmp\npwd\nexit 4\n")
     assert (session.returncode, session.stdout) == (4, "/data/local/tmp\n")
+
+
+def test_adb_root_on_a_userdebug_phone_and_unknown_services(phone, host_adb):
+    host_adb.connect(phone)
+    root = host_adb.run("-s", phone.address, "root")
+    assert (root.returncode, root.stdout) == (0, "adbd is already running as root\n")
+    assert host_adb.run("-s", phone.address, "shell", "id -u").stdout == "0\n"
+    assert host_adb.run("-s", phone.address, "jdwp", timeout=10).returncode != 0

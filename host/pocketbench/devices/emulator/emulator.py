@@ -235,6 +235,8 @@ class Emulator:
             return lambda stream: serve_sync(stream, self.sandbox, self.faults)
         if service.startswith("reboot:"):
             return self._reboot_service
+        if service == "root:":  # a userdebug phone whose adbd already runs as root
+            return lambda stream: stream.write(b"adbd is already running as root\n")
         return None
 
     async def _reboot_service(self, stream) -> None:
