@@ -166,3 +166,12 @@ def test_adb_reboot_command_reboots_the_phone(phone, host_adb):
     assert not phone.is_up
     assert phone.wait_until_up(10)
     assert connected(phone).shell("echo up") == "up\n"
+
+
+def test_cable_pull_drops_every_connection_now(phone):
+    first, second = connected(phone), connected(phone)
+    phone.drop_connections()
+    for device in (first, second):
+        with pytest.raises(ConnectionError):
+            device.shell("echo hi")
+    assert connected(phone).shell("echo hi") == "hi\n"
