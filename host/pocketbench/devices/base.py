@@ -88,9 +88,7 @@ def parse_runner_report(text: str, backend: str = "native-runner") -> RunnerRepo
         raise RunnerReportError("runner JSON is not an object")
     version = data.get("schema_version")
     if version != RUNNER_SCHEMA_VERSION:
-        raise RunnerReportError(
-            f"runner JSON schema {version!r} is not {RUNNER_SCHEMA_VERSION}: rebuild the runner"
-        )
+        raise RunnerReportError(f"runner JSON schema {version!r} is not {RUNNER_SCHEMA_VERSION}: rebuild the runner")
     rss = data.get("rss_kb") or {}
     return RunnerReport(
         status=str(data.get("status", "")),

@@ -1,0 +1,155 @@
+"""The `pocketbench` command: a thin typer layer over library functions.
+
+Heavy imports (torch, executorch, pandas) happen inside commands, so `pocketbench --help`
+stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pocketbench.errors import PocketbenchError
+
+app = typer.Typer(
+    help="Compress PyTorch models, lower them to ExecuTorch + XNNPACK, and benchmark every variant.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stderr = Console(stderr=True)
+
+DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
+DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
+
+ResultsOption = Annotated[
+    Path, typer.Option("--results", help="Folder holding one sub-folder per run.", envvar="POCKETBENCH_RESULTS")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout (tables go to stderr).")]
+
+
+def _quiet_libraries() -> None:
+    """torch/torchao/executorch log and warn freely at import and export; users need our output."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+
+
+@app.command()
+def bench(
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Built-in name, file.py:factory or module:factory (repeatable)."),
+    ] = None,
+    variants: Annotated[
+        str, typer.Option("--variants", "-v", help="Comma-separated variants, e.g. fp32,int8,int8-dynamic.")
+    ] = DEFAULT_VARIANTS,
+    device: Annotated[
+        list[str] | None, typer.Option("--device", "-d", help="local, or auto: the first phone, else local.")
+    ] = None,
+    iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = 5,
+    min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = 0.0,
+    threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = 0,
+    results: ResultsOption = Path("results"),
+    as_json: JsonOption = False,
+) -> None:
+    """Compress, lower and measure every model × variant × device; save and show the run."""
+    _quiet_libraries()
+    from pocketbench.devices.select import open_devices
+    from pocketbench.export import versions
+    from pocketbench.progress import RichReporter
+    from pocketbench.results import RunStore
+    from pocketbench.sweep import BenchSettings, run_sweep
+
+    models = model or DEFAULT_MODELS
+    variant_names = [v.strip() for v in variants.split(",") if v.strip()]
+    if not variant_names:
+        raise PocketbenchError("no variants given: use e.g. --variants fp32,int8")
+    settings = BenchSettings(warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads)
+    devices = open_devices(device or ["auto"])
+    store = RunStore(results)
+    config = {
+        "models": models,
+        "variants": variant_names,
+        "devices": [d.device_id for d in devices],
+        "settings": settings.__dict__,
+    }
+    store.write_manifest(config, versions())
+    try:
+        with RichReporter(stderr) as reporter:
+            failures = run_sweep(models, variant_names, devices, settings, store, reporter)
+    finally:
+        frame = store.finish()
+    _show(frame, store.run_id, store.folder, as_json)
+    if failures:
+        stderr.print(f"[red]{failures} cell(s) failed[/]; the others are saved in {store.folder}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="Run id, `latest`, or a run folder.")] = "latest",
+    results: ResultsOption = Path("results"),
+    as_json: JsonOption = False,
+) -> None:
+    """Show a saved run again."""
+    from pocketbench.results import load_run
+
+    frame, manifest, folder = load_run(run, results)
+    _show(frame, manifest["run_id"], folder, as_json)
+
+
+@app.command()
+def models() -> None:
+    """List the built-in models (add your own as file.py:factory or module:factory)."""
+    from rich.table import Table
+
+    from pocketbench.registry import describe_builtins
+
+    table = Table("model", "description", title="built-in models", title_justify="left")
+    for name, description in describe_builtins():
+        table.add_row(name, description)
+    Console().print(table)
+
+
+@app.command()
+def devices() -> None:
+    """List the devices pocketbench can measure on."""
+    from rich.table import Table
+
+    from pocketbench.devices.local import LocalDevice
+    from pocketbench.devices.select import attached_phones
+
+    table = Table("device", "kind", "model", "abi", "cpu", "int8 features", title="devices", title_justify="left")
+    for found in [*attached_phones(), LocalDevice()]:
+        info = found.info()
+        table.add_row(info.device_id, info.kind, info.model, info.abi, info.cpu, info.extra.get("cpu_features", ""))
+    Console().print(table)
+
+
+def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from pocketbench.report import render, run_json
+
+    if as_json:
+        stderr.print(render(frame, run_id))
+        print(json.dumps(run_json(run_id, folder, frame)))
+    else:
+        Console().print(render(frame, run_id))
+        Console().print(f"saved in {folder}")
+
+
+def main() -> None:
+    """Entry point: domain errors become one red line and exit code 1, never a traceback."""
+    try:
+        app()
+    except PocketbenchError as exc:
+        stderr.print(f"[red]error:[/] {exc}")
+        sys.exit(1)

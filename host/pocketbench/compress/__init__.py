@@ -1,0 +1,1 @@
+"""Compression as data: a variant is a `Recipe` of frozen step dataclasses applied in order."""

@@ -1,0 +1,137 @@
+"""The ExecuTorch Python runtime behind the native runner's command line and JSON schema.
+
+Used only when `pocket_runner` is not built: it is the same measurement protocol (load, first
+inference, warm-up, timed loop, one pass per input set for outputs) in a fresh process, so a
+crash in the runtime is a failed cell rather than a dead sweep, and peak RSS is the process's.
+Run as `python -m pocketbench.devices.python_runner --model m.pte --inputs in.bin ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pocketbench.devices.base import RUNNER_SCHEMA_VERSION
+from pocketbench.devices.procstat import read_status_kb
+
+EXIT_BAD_ARGUMENTS, EXIT_LOAD_FAILED, EXIT_EXECUTION_FAILED = 2, 3, 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python_runner", description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--method", default="forward")
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--min-seconds", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--outputs")
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {
+        "schema_version": RUNNER_SCHEMA_VERSION,
+        "status": "ok",
+        "error": None,
+        "model": args.model,
+        "method": args.method,
+        "warmup_iterations": args.warmup,
+        "iterations_ns": [],
+        "planned_buffers_bytes": [],
+    }
+    code = _measure(args, report)
+    text = json.dumps(report)
+    if args.json:
+        Path(args.json).write_text(text)
+    else:
+        print(text)
+    return code
+
+
+def _fail(report: dict[str, Any], status: str, message: str, code: int) -> int:
+    report["status"], report["error"] = status, message
+    print(f"python_runner: {message}", file=sys.stderr)
+    return code
+
+
+def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
+    from importlib import metadata
+
+    import torch
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    from pocketbench import tensorfile
+
+    report["runtime"] = f"executorch {metadata.version('executorch')} (python)"
+    if args.threads > 0:
+        portable_lib._unsafe_reset_threadpool(args.threads)
+    report["threads"] = portable_lib._threadpool_get_thread_count()
+    try:
+        input_sets = tensorfile.read(Path(args.inputs))
+    except (OSError, tensorfile.TensorFileError) as exc:
+        return _fail(report, "bad_arguments", f"cannot read inputs {args.inputs}: {exc}", EXIT_BAD_ARGUMENTS)
+    report["inputs"] = {"source": "file", "sets": len(input_sets)}
+    if not input_sets:
+        return _fail(report, "bad_arguments", f"inputs file {args.inputs} holds no input set", EXIT_BAD_ARGUMENTS)
+    report["rss_kb"] = {"before_load": read_status_kb("VmRSS")}
+    runtime = Runtime.get()
+    try:
+        started = time.perf_counter_ns()
+        program = runtime.load_program(Path(args.model))  # keep `program` alive while using method
+        loaded = time.perf_counter_ns()
+        method = program.load_method(args.method)
+        method_loaded = time.perf_counter_ns()
+    except Exception as exc:
+        return _fail(report, "load_failed", f"cannot load {args.model}: {_one_line(exc)}", EXIT_LOAD_FAILED)
+    if method is None:
+        return _fail(report, "load_failed", f"{args.model} has no method {args.method!r}", EXIT_LOAD_FAILED)
+    report["program_load_ms"] = (loaded - started) / 1e6
+    report["method_load_ms"] = (method_loaded - loaded) / 1e6
+    report["rss_kb"]["after_load"] = read_status_kb("VmRSS")
+    inputs = [torch.from_numpy(t) for t in input_sets[0]]
+    try:
+        # Only the execute call is inside the clock: input conversion is host bookkeeping.
+        begin = time.perf_counter_ns()
+        outputs = method.execute(inputs)
+        report["first_inference_ms"] = (time.perf_counter_ns() - begin) / 1e6
+        for _ in range(args.warmup):
+            method.execute(inputs)
+        samples: list[int] = report["iterations_ns"]
+        deadline = time.perf_counter_ns() + int(args.min_seconds * 1e9)
+        while len(samples) < args.iterations or time.perf_counter_ns() < deadline:
+            begin = time.perf_counter_ns()
+            method.execute(inputs)
+            samples.append(time.perf_counter_ns() - begin)
+        report["rss_kb"]["after_loop"] = read_status_kb("VmRSS")
+        report["outputs"] = [_describe(o) for o in outputs]
+        if args.outputs:
+            output_sets = [[o.numpy() for o in method.execute([torch.from_numpy(t) for t in s])] for s in input_sets]
+            tensorfile.write(Path(args.outputs), output_sets)
+    except Exception as exc:
+        return _fail(report, "execution_failed", f"execute failed: {_one_line(exc)}", EXIT_EXECUTION_FAILED)
+    finally:
+        report["peak_rss_kb"] = read_status_kb("VmHWM")
+    return 0
+
+
+def _describe(tensor: Any) -> dict[str, Any]:
+    array = tensor.numpy()
+    return {
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "sha256": hashlib.sha256(array.tobytes()).hexdigest(),
+    }
+
+
+def _one_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

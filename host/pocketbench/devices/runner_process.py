@@ -1,0 +1,64 @@
+"""Run a runner process (native `pocket_runner` or the Python-runtime stand-in) and read its JSON.
+
+Both runners share one command line, so the argv is built in one place for every device.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pocketbench.devices.base import BenchJob, RunnerReport, RunnerReportError, parse_runner_report
+
+EXIT_STATUS = {2: "bad_arguments", 3: "load_failed", 4: "execution_failed"}
+
+
+def runner_args(job: BenchJob, pte: str, inputs: str, outputs: str | None, json_path: str) -> list[str]:
+    """The runner's flags for `job`, with paths as the device sees them."""
+    args = ["--model", pte, "--method", job.method, "--inputs", inputs]
+    args += ["--warmup", str(job.warmup), "--iterations", str(job.iterations)]
+    if job.min_seconds > 0:
+        args += ["--min-seconds", str(job.min_seconds)]
+    if job.threads > 0:
+        args += ["--threads", str(job.threads)]
+    if outputs:
+        args += ["--outputs", outputs]
+    return [*args, "--json", json_path]
+
+
+def report_from_exit(json_text: str | None, returncode: int, stderr: str, backend: str) -> RunnerReport:
+    """The runner's report; when it wrote no usable JSON, a failed report built from its exit."""
+    if json_text:
+        try:
+            return parse_runner_report(json_text, backend=backend)
+        except RunnerReportError:
+            pass
+    status = EXIT_STATUS.get(returncode, "crashed")
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    detail = lines[-1] if lines else f"exit code {returncode}"
+    return failed_report(status, f"runner exited with {returncode}: {detail}", backend)
+
+
+def failed_report(status: str, error: str, backend: str) -> RunnerReport:
+    return RunnerReport(
+        status=status, error=error, backend=backend, runtime_version="", threads=0,
+        program_load_ms=None, method_load_ms=None, first_inference_ms=None, iterations_ns=[],
+        rss_kb_before_load=None, rss_kb_after_load=None, rss_kb_after_loop=None,
+        peak_rss_kb=None, planned_buffers_bytes=[], output_digests=[],
+    )  # fmt: skip
+
+
+def run_local_runner(prefix: Sequence[str], job: BenchJob, backend: str, timeout_s: float) -> RunnerReport:
+    """Run a runner on this computer; a timeout kills it and becomes a failed report."""
+    with tempfile.TemporaryDirectory(prefix="pocketbench-") as scratch:
+        json_path = Path(scratch) / "result.json"
+        outputs = str(job.outputs) if job.outputs else None
+        argv = [*prefix, *runner_args(job, str(job.pte), str(job.inputs), outputs, str(json_path))]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            return failed_report("timeout", f"runner did not finish within {timeout_s:.0f} s", backend)
+        text = json_path.read_text() if json_path.exists() else None
+        return report_from_exit(text, proc.returncode, proc.stderr, backend)

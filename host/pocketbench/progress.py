@@ -1,0 +1,82 @@
+"""Progress reporting for long stages (calibration, export, measurement) on stderr.
+
+Stages take a `Reporter` so the library never prints by itself; the CLI hands in a rich one,
+tests and scripts the silent default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+T = TypeVar("T")
+
+
+class Reporter:
+    """Silent by default; `RichReporter` shows bars."""
+
+    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        yield from items
+
+    @contextmanager
+    def status(self, description: str) -> Iterator[None]:
+        yield
+
+    def note(self, message: str) -> None:
+        """A one-line message for the user (warnings, skipped cells)."""
+
+
+class RichReporter(Reporter):
+    """Bars and spinners on a rich console (stderr, so --json stdout stays clean)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        task = self.progress.add_task(description, total=total)
+        try:
+            for item in items:
+                yield item
+                self.progress.advance(task)
+        finally:
+            self.progress.remove_task(task)
+
+    @contextmanager
+    def status(self, description: str) -> Iterator[None]:
+        task = self.progress.add_task(description, total=None)
+        try:
+            yield
+        finally:
+            self.progress.remove_task(task)
+
+    def note(self, message: str) -> None:
+        self.console.print(message)

@@ -1,0 +1,230 @@
+"""The sweep: every model × variant × device cell, each measured and saved as it finishes.
+
+A failure in one cell (unknown model or variant, a factory that raises, an export that fails,
+a runner that crashes) becomes a row with its status and a one-line error; the other cells
+still run, and nothing already measured is lost.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pocketbench import tensorfile
+from pocketbench.compress.recipe import parse_variant
+from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
+from pocketbench.errors import PocketbenchError
+from pocketbench.measure import fidelity, latency_summary
+from pocketbench.progress import Reporter
+from pocketbench.registry import ModelBundle, ModelSpec, resolve
+from pocketbench.results import SCHEMA_VERSION, RunStore
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How each cell is measured (stored in the run manifest)."""
+
+    warmup: int = 5
+    iterations: int = 50
+    min_seconds: float = 0.0
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise PocketbenchError("--iterations must be at least 1")
+        if self.warmup < 0:
+            raise PocketbenchError("--warmup cannot be negative")
+
+
+@dataclass
+class _ModelContext:
+    """A loaded model with its held-out inputs on disk and its fp32 eager reference outputs."""
+
+    spec: ModelSpec
+    bundle: ModelBundle
+    inputs_file: Path
+    reference: list[np.ndarray]
+
+
+def run_sweep(
+    models: Sequence[str],
+    variants: Sequence[str],
+    devices: Sequence[Device],
+    settings: BenchSettings,
+    store: RunStore,
+    reporter: Reporter | None = None,
+) -> int:
+    """Measure every cell into `store`; returns the number of failed cells."""
+    reporter = reporter or Reporter()
+    infos = {d.device_id: _probe(d, reporter) for d in devices}
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
+        for model_name in models:
+            try:
+                context = _load_model(model_name, Path(scratch), reporter)
+            except PocketbenchError as exc:
+                context, model_error = None, str(exc)
+            for variant in variants:
+                for device in devices:
+                    base = _base_row(store.run_id, model_name, variant, device.device_id, infos[device.device_id])
+                    if context is None:
+                        row = _failed(base, "model_error", model_error)
+                    else:
+                        row = _measure_cell(context, variant, device, settings, base, Path(scratch), reporter)
+                    failures += row["status"] != "ok"
+                    if row["status"] != "ok":
+                        reporter.note(f"[red]✗[/] {model_name} {variant} on {device.device_id}: {row['error']}")
+                    store.write_cell(row)
+    return failures
+
+
+def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
+    try:
+        return device.info()
+    except PocketbenchError as exc:
+        reporter.note(f"[red]✗[/] device {device.device_id}: {exc}")
+        return None
+
+
+def _load_model(name: str, scratch: Path, reporter: Reporter) -> _ModelContext:
+    import torch
+
+    with reporter.status(f"loading {name}"):
+        spec = resolve(name)
+        bundle = spec.load()
+    if not bundle.eval_inputs:
+        raise PocketbenchError(f"model {name!r}: its factory gave no eval_inputs to measure with")
+    inputs_file = scratch / f"{len(list(scratch.iterdir()))}-inputs.pbtf"
+    tensorfile.write(inputs_file, [[t.numpy() for t in inputs] for inputs in bundle.eval_inputs])
+    reference = []
+    with torch.no_grad():
+        for inputs in reporter.track(bundle.eval_inputs, f"fp32 reference outputs of {name}"):
+            reference.append(_first_output(bundle.module(*inputs)).numpy())
+    return _ModelContext(spec, bundle, inputs_file, reference)
+
+
+def _measure_cell(
+    context: _ModelContext,
+    variant: str,
+    device: Device,
+    settings: BenchSettings,
+    row: dict[str, Any],
+    scratch: Path,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    from pocketbench.export import build_artifact
+
+    try:
+        recipe = parse_variant(variant)
+    except PocketbenchError as exc:
+        return _failed(row, "recipe_error", str(exc))
+    row["recipe"] = recipe.to_json()
+    try:
+        artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
+    except PocketbenchError as exc:
+        return _failed(row, "export_error", str(exc))
+    except Exception as exc:  # a compression step failing in torch: keep the sweep going
+        return _failed(row, "export_error", f"{context.spec.name} {variant}: {type(exc).__name__}: {exc}")
+    row.update(_artifact_columns(artifact.manifest, artifact.reused))
+    outputs_file = scratch / f"outputs-{row['model']}-{recipe.name}-{device.device_id}.pbtf".replace("/", "_")
+    job = BenchJob(
+        pte=artifact.path,
+        inputs=context.inputs_file,
+        warmup=settings.warmup,
+        iterations=settings.iterations,
+        min_seconds=settings.min_seconds,
+        threads=settings.threads,
+        outputs=outputs_file,
+    )
+    with reporter.status(f"measuring {context.spec.name} {recipe.name} on {device.device_id}"):
+        try:
+            report = device.benchmark(job)
+        except PocketbenchError as exc:
+            return _failed(row, "device_error", str(exc))
+    row.update(_report_columns(report))
+    if not report.ok:
+        return _failed(row, report.status, report.error or report.status)
+    row.update(_quality_columns(context, outputs_file))
+    return row
+
+
+def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "model": model,
+        "variant": variant,
+        "device": device,
+        "status": "ok",
+        "error": None,
+        "started_at": datetime.now(UTC).isoformat(),
+        "schema_version": SCHEMA_VERSION,
+    }
+    if info is not None:
+        row.update(
+            device_kind=info.kind,
+            device_model=info.model,
+            device_abi=info.abi,
+            device_os=info.os,
+            device_cpu=info.cpu,
+            device_cpu_features=info.extra.get("cpu_features"),
+        )
+    return row
+
+
+def _failed(row: dict[str, Any], status: str, error: str) -> dict[str, Any]:
+    return {**row, "status": status, "error": error.splitlines()[0] if error else status}
+
+
+def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
+    delegation = manifest["delegation"]
+    return {
+        "size_bytes": manifest["size_bytes"],
+        "planned_memory_bytes": sum(manifest["planned_buffers_bytes"]),
+        "delegated_fraction": delegation["delegated_fraction"],
+        "ops_outside_delegate": ", ".join(f"{op}×{n}" for op, n in delegation["ops_outside"].items()) or None,
+        "artifact_sha256": manifest["sha256"],
+        "artifact_reused": reused,
+        "compress_seconds": manifest["compress_seconds"],
+        "export_seconds": manifest["export_seconds"],
+    }
+
+
+def _report_columns(report: RunnerReport) -> dict[str, Any]:
+    columns = latency_summary(report.iterations_ns)
+    columns.update(
+        samples_ms=[ns / 1e6 for ns in report.iterations_ns],
+        iterations=len(report.iterations_ns),
+        load_ms=report.load_ms,
+        first_inference_ms=report.first_inference_ms,
+        peak_rss_kb=report.peak_rss_kb,
+        rss_kb_before_load=report.rss_kb_before_load,
+        rss_kb_after_loop=report.rss_kb_after_loop,
+        backend=report.backend,
+        runtime_version=report.runtime_version,
+        threads=report.threads,
+    )
+    if report.planned_buffers_bytes:
+        columns["planned_memory_bytes"] = sum(report.planned_buffers_bytes)
+    return columns
+
+
+def _quality_columns(context: _ModelContext, outputs_file: Path) -> dict[str, Any]:
+    """Accuracy and fidelity from the outputs the device itself computed."""
+    import torch
+
+    output_sets = tensorfile.read(outputs_file)
+    first_outputs = [outputs[0] for outputs in output_sets]
+    columns: dict[str, Any] = dict(fidelity(context.reference, first_outputs))
+    if context.bundle.score is not None:
+        columns["accuracy"] = context.bundle.score([torch.from_numpy(o) for o in first_outputs])
+    return columns
+
+
+def _first_output(output: Any) -> Any:
+    return output[0] if isinstance(output, (tuple, list)) else output

@@ -1,0 +1,1 @@
+"""Built-in models, one module each; every module exposes `factory() -> ModelBundle`."""
