@@ -50,7 +50,8 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
       *error = "unexpected argument '" + flag + "' (see --help)";
       return false;
     }
-    if (i + 1 >= argc) {
+    // A value that looks like the next flag means this one's value was left out.
+    if (i + 1 >= argc || std::strncmp(argv[i + 1], "--", 2) == 0) {
       *error = flag + " needs a value (see --help)";
       return false;
     }

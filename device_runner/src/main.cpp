@@ -43,7 +43,7 @@ double ms_since(Clock::time_point start) {
 }
 
 std::string with_runtime_reason(const std::string& what, et::Error error) {
-  const std::string reason = pocket::last_runtime_error();
+  const std::string reason = pocket::runtime_error_cause();
   return what + ": " + (reason.empty() ? et::to_string(error) : reason);
 }
 

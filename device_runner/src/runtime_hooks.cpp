@@ -14,7 +14,8 @@ namespace pocket {
 namespace {
 
 const Options* g_options = nullptr;
-std::string g_last_error;
+std::string g_first_error;  // since the last set_phase
+std::string g_fatal;  // an ET_CHECK's failed condition, logged just before the runtime aborts
 // The report of the current phase; the abort hook completes it with the runtime's last words.
 Report g_phase_report;
 std::string g_phase_doing;
@@ -27,7 +28,10 @@ void capture_log(et_timestamp_t, et_pal_log_level_t level, const char* filename,
                  size_t line, const char* message, size_t length) {
   std::string text(message, length);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (level == kError || level == kFatal) g_last_error = printable(text);
+  // The first error is the cause; the lines after it are the runtime unwinding (for a failed
+  // kernel: "KernelCall failed ...", then one line per argument).
+  if (level == kError && g_first_error.empty()) g_first_error = printable(text);
+  if (level == kFatal) g_fatal = printable(text);
   if (g_options && g_options->verbose) {
     std::fprintf(stderr, "[executorch %c %s:%zu] %s\n", level, filename, line, text.c_str());
   }
@@ -42,7 +46,8 @@ void capture_log(et_timestamp_t, et_pal_log_level_t level, const char* filename,
 
 // ET_CHECK failures inside the runtime (an index out of range in a corrupt program) end here.
 void runtime_abort() {
-  report_and_exit("runtime assertion: " + (g_last_error.empty() ? std::string("abort") : g_last_error));
+  const std::string& why = !g_fatal.empty() ? g_fatal : g_first_error;
+  report_and_exit("runtime assertion: " + (why.empty() ? std::string("abort") : why));
 }
 
 void on_terminate() {
@@ -99,9 +104,10 @@ void install_runtime_hooks(const Options& options) {
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, on_fatal_signal);
 }
 
-std::string last_runtime_error() { return g_last_error; }
+std::string runtime_error_cause() { return g_first_error; }
 
 void set_phase(const Report& report, Status status, const std::string& doing) {
+  g_first_error.clear();
   g_phase_report = report;
   g_phase_report.status = status;
   g_phase_doing = doing;

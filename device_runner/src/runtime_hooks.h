@@ -14,9 +14,9 @@ namespace pocket {
 // `verbose` forwards the runtime's log lines to stderr. Call once, before runtime_init().
 void install_runtime_hooks(const Options& options);
 
-// The runtime's last error-level log line ("Program identifier 'xxxx' != expected 'ET12'"),
-// reduced to printable ASCII; empty when it logged none.
-std::string last_runtime_error();
+// The runtime's first error-level log line since the last set_phase ("Program identifier 'xxxx'
+// != expected 'ET12'"), reduced to printable ASCII; empty when it logged none.
+std::string runtime_error_cause();
 
 // `text` with every byte outside printable ASCII replaced by '?': names read from a corrupt
 // program may hold anything.
