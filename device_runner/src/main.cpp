@@ -2,7 +2,8 @@
 //
 // The runner only measures; every statistic is computed on the host from the raw samples it
 // prints. Exit codes: 0 ok, 2 bad arguments, 3 load failure, 4 execution failure.
-#include <algorithm>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -12,7 +13,7 @@
 #include <vector>
 
 #include <executorch/devtools/etdump/etdump_flatcc.h>
-#include <executorch/extension/data_loader/file_data_loader.h>
+#include <executorch/extension/data_loader/mmap_data_loader.h>
 #include <executorch/extension/memory_allocator/malloc_memory_allocator.h>
 #include <executorch/runtime/executor/method.h>
 #include <executorch/runtime/executor/program.h>
@@ -27,8 +28,9 @@
 #include "threadpool_decl.h"
 
 namespace et = executorch::runtime;
-using executorch::extension::FileDataLoader;
+
 using executorch::extension::MallocMemoryAllocator;
+using executorch::extension::MmapDataLoader;
 using pocket::Report;
 using pocket::Status;
 
@@ -101,12 +103,14 @@ int main(int argc, char** argv) {
     report.inputs_source = "seed:" + std::to_string(options.seed);
   }
 
-  // Program load: open the file and parse/verify the flatbuffer. InternalConsistency verification
+  // Program load: map the file and parse/verify the flatbuffer. InternalConsistency verification
   // (as the Python runtime uses) makes a corrupt file fail here instead of crashing later.
   report.rss_kb_before_load = pocket::proc_status_kb("VmRSS");
   pocket::set_phase(report, Status::kLoadFailed, "loading program " + options.model);
   Clock::time_point start = Clock::now();
-  auto loader = FileDataLoader::from(options.model.c_str());
+  // mmap rather than read: pages come in as the runtime touches them, and the delegate's blob is
+  // unmapped once XNNPACK has packed it (the Python runtime maps the file too).
+  auto loader = MmapDataLoader::from(options.model.c_str(), MmapDataLoader::MlockConfig::NoMlock);
   if (!loader.ok()) {
     return fail(&report, options, Status::kLoadFailed,
                 with_runtime_reason("cannot open model " + options.model, loader.error()));
@@ -128,9 +132,25 @@ int main(int argc, char** argv) {
     return fail(&report, options, Status::kBadArguments,
                 "method '" + options.method + "' is not in " + options.model + " (it has: " + names + ")");
   }
+  // A corrupt program can claim any size; refuse one that cannot fit in this device's memory
+  // instead of letting the allocation thrash or get the process killed.
+  const uint64_t ram = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+  uint64_t planned_total = 0;
   for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) {
     auto size = meta->memory_planned_buffer_size(i);
-    report.planned_buffers_bytes.push_back(size.ok() ? size.get() : -1);
+    if (!size.ok() || size.get() < 0) {
+      return fail(&report, options, Status::kLoadFailed,
+                  "cannot read planned buffer " + std::to_string(i) + " of method '" + options.method +
+                      "': the .pte is corrupt");
+    }
+    report.planned_buffers_bytes.push_back(size.get());
+    planned_total += static_cast<uint64_t>(size.get());
+  }
+  if (planned_total > ram) {
+    return fail(&report, options, Status::kLoadFailed,
+                "method '" + options.method + "' plans " + std::to_string(planned_total >> 20) +
+                    " MiB of buffers, more than this device's " + std::to_string(ram >> 20) +
+                    " MiB of RAM: the .pte is corrupt or too big for it");
   }
   for (size_t i = 0; i < meta->num_backends(); ++i) {
     auto name = meta->get_backend_name(i);
@@ -155,11 +175,13 @@ int main(int argc, char** argv) {
   // Method load: allocate the memory-planned buffers and initialize the method, which includes
   // each delegate's init (XNNPACK packs its weights here), so it belongs in load time.
   start = Clock::now();
-  std::vector<std::vector<uint8_t>> planned(report.planned_buffers_bytes.size());
+  // Left uninitialized, as the runtime expects: zero-filling would touch every page up front and
+  // inflate both method load time and RSS beyond what an app pays.
+  std::vector<std::unique_ptr<uint8_t[]>> planned;
   std::vector<et::Span<uint8_t>> spans;
-  for (size_t i = 0; i < planned.size(); ++i) {
-    planned[i].resize(static_cast<size_t>(std::max<int64_t>(report.planned_buffers_bytes[i], 0)));
-    spans.emplace_back(planned[i].data(), planned[i].size());
+  for (int64_t size : report.planned_buffers_bytes) {
+    planned.emplace_back(new uint8_t[static_cast<size_t>(size)]);
+    spans.emplace_back(planned.back().get(), static_cast<size_t>(size));
   }
   et::HierarchicalAllocator planned_memory({spans.data(), spans.size()});
   MallocMemoryAllocator method_allocator;
