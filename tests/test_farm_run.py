@@ -8,7 +8,7 @@ from pocketbench.devices.lease import device_lease
 from pocketbench.farm.nightly import judge, load_history
 from pocketbench.farm.regress import INSUFFICIENT
 from pocketbench.farm.run import NOT_RUN, run_farm
-from pocketbench.results import RunStore
+from pocketbench.results import RunStore, read_cells
 
 from tests.farm_support import Phone, matrix, write_models
 
@@ -31,7 +31,7 @@ def test_three_phones_measure_every_cell_once(tmp_path, models_file):
     assert set(frame["status"]) == {"ok"}, frame[["device", "status", "error"]]
     assert sorted(frame["device"].unique()) == ["a", "b", "c"]
     assert set(frame["device_serial"]) == {"serial-a", "serial-b", "serial-c"}
-    assert (frame["attempts"] == 1).all()
+    assert (frame["attempt"] == 1).all()
     # One artifact per (model, variant), shared by the three phones.
     assert frame.groupby(["model", "variant"])["artifact_sha256"].nunique().eq(1).all()
     assert len(list((store.folder / "cells").glob("*.parquet"))) == 6
@@ -66,7 +66,9 @@ def test_a_phone_dropping_out_is_quarantined_and_the_others_finish(tmp_path, mod
     assert statuses[0] == "ok"
     assert statuses[1:3] == ["device_unhealthy", "device_unhealthy"]
     assert statuses[3:] == [NOT_RUN]
-    assert (by_device["b"]["attempts"].iloc[1:3] == 2).all()  # each failed cell was retried once
+    assert list(by_device["b"]["attempt"]) == [1, 2, 2, 1]  # each failed cell was retried once
+    stored = read_cells(tmp_path / "results" / "night-1")
+    assert len(stored) == 4 + 1 + 2 + 2 + 1  # failed attempts are kept in the store
     assert "connection refused" in by_device["b"]["error"].iloc[1]
     assert "quarantined after 2 failed cells in a row" in by_device["b"]["error"].iloc[3]
     assert list(run.quarantined) == ["b"]
@@ -88,6 +90,9 @@ def test_resuming_redoes_only_what_did_not_complete(tmp_path, models_file):
     assert len(again.frame) == 4
     assert set(again.frame["status"]) == {"ok"}
     assert not again.frame.duplicated(["device", "model", "variant"]).any()
+    stored = read_cells(tmp_path / "results" / "night-1")
+    assert len(stored) == 2 + 2 + 2  # a's two cells once; b's failed and not-run tries, then its good ones
+    assert not stored.duplicated(["device", "model", "variant", "attempt"]).any()
     # The complete cells were not measured again.
     resumed = again.frame[again.frame["device"] == "a"].set_index(["model", "variant"])["started_at"]
     pd.testing.assert_series_equal(resumed.sort_index(), kept.sort_index())

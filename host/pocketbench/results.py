@@ -52,7 +52,7 @@ class RunStore:
 
     root: Path
     run_id: str = field(default_factory=new_run_id)
-    resume: bool = False  # reopen an existing run (farm --run-id): keyed cells are replaced, never duplicated
+    resume: bool = False  # reopen an existing run (farm --run-id): new cells are added after the old ones
 
     def __post_init__(self) -> None:
         self.folder = self.root / self.run_id
@@ -60,7 +60,10 @@ class RunStore:
             (self.folder / "cells").mkdir(parents=True, exist_ok=self.resume)
         except FileExistsError as exc:
             raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
-        self._cells = 0
+        # Resumed: number after the highest cell so far (a gap left by a kill is never reused).
+        self._cells = max(
+            (int(p.stem) for p in (self.folder / "cells").glob("*.parquet") if p.stem.isdigit()), default=0
+        )
         self._lock = threading.Lock()  # cells may be written from one worker thread per device
 
     def write_manifest(self, config: dict[str, Any], versions: dict[str, str]) -> None:
@@ -75,19 +78,12 @@ class RunStore:
         }
         atomic_write_bytes(self.folder / "manifest.json", json.dumps(manifest, indent=2).encode())
 
-    def write_cell(self, row: dict[str, Any], key: str | None = None) -> None:
-        """Persist one cell at once, so a later failure or kill never loses it. A keyed cell
-        (`cells/<key>.parquet`) replaces that key's earlier attempt atomically."""
-        if key is None:
-            with self._lock:
-                self._cells += 1
-                key = f"{self._cells:04d}"
-        atomic_write_parquet(to_frame([row]), self.folder / "cells" / f"{key}.parquet")
-
-    def read_cell(self, key: str) -> dict[str, Any] | None:
-        """The saved row of a keyed cell, or None when it was never written."""
-        path = self.folder / "cells" / f"{key}.parquet"
-        return pd.read_parquet(path).iloc[0].to_dict() if path.exists() else None
+    def write_cell(self, row: dict[str, Any]) -> None:
+        """Persist one cell at once, so a later failure or kill never loses it."""
+        with self._lock:
+            self._cells += 1
+            number = self._cells
+        atomic_write_parquet(to_frame([row]), self.folder / "cells" / f"{number:04d}.parquet")
 
     def finish(self) -> pd.DataFrame:
         frame = add_relative_columns(read_cells(self.folder))

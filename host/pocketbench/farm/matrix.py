@@ -7,7 +7,6 @@ instead of after an hour of measuring. `expand` turns the matrix into the cells 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -55,17 +54,11 @@ class RegressionSettings:
 
 @dataclass(frozen=True)
 class Cell:
-    """One measurement of the matrix; `key` names its file in the run's cells/ folder."""
+    """One measurement of the matrix (the row's model, variant and device name)."""
 
     model: str
     variant: str
     device: str
-
-    @property
-    def key(self) -> str:
-        digest = hashlib.sha256(f"{self.device}\0{self.model}\0{self.variant}".encode()).hexdigest()[:12]
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{self.device}__{Path(self.model).name}__{self.variant}")
-        return f"{slug[:80]}-{digest}"
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ def verdicts(
 ) -> pd.DataFrame:
     """One verdict row per cell of `run_id` and metric present; `flagged` holds earlier
     (run_id, device, model, variant, metric) regressions, which never serve as baselines."""
+    if "attempt" in history:  # a retried cell: its last attempt speaks for the run
+        history = history.sort_values("attempt", kind="stable").drop_duplicates(["run_id", *KEY], keep="last")
     order = run_order(history)
     if run_id not in order:
         return pd.DataFrame(columns=VERDICT_COLUMNS)

@@ -6,9 +6,10 @@ device's lease, checks the device's health before each cell, retries a cell that
 the device, and quarantines a device that fails `quarantine_after` cells in a row: its
 remaining cells become `not_run` rows carrying the reason, while the other devices finish.
 
-Every cell is saved as `cells/<cell key>.parquet` the moment it finishes, so a run killed at
-any point resumes with the same `--run-id`: completed cells are skipped, failed or
-interrupted ones are measured again and replace their earlier row — never a duplicate.
+Every attempt at a cell is saved as its own row (with its `attempt` number) the moment it
+ends, so a run killed at any point resumes with the same `--run-id`: cells whose last attempt
+is ok are skipped, failed or interrupted ones get a next attempt. Failed attempts stay in the
+store; `latest_attempts` gives one row per cell, so nothing is ever counted twice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from pocketbench.devices.lease import device_lease
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.progress import Reporter
-from pocketbench.results import RunStore
+from pocketbench.results import RunStore, read_cells
 from pocketbench.sweep import BenchSettings, ModelContext, base_row, failed_row, load_model, measure_artifact
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
@@ -74,7 +76,13 @@ def run_farm(
         raise PocketbenchError(f"no device opened for {', '.join(missing)}: every matrix device needs one")
     _claim_manifest(store, matrix.to_config(), versions())
     cells = matrix.expand()
-    pending = [c for c in cells if not _complete(store, c)]
+    before = latest_attempts(read_cells(store.folder))
+    done = before[before["status"] == "ok"]
+    complete = set(zip(done["model"], done["variant"], done["device"], strict=True))
+    tried = dict(
+        zip(zip(before["model"], before["variant"], before["device"], strict=True), before["attempt"], strict=True)
+    )
+    pending = [c for c in cells if (c.model, c.variant, c.device) not in complete]
     skipped = len(cells) - len(pending)
     if skipped:
         reporter.note(f"resuming {store.run_id}: {skipped} of {len(cells)} cells already complete")
@@ -99,6 +107,7 @@ def run_farm(
                 Path(scratch),
                 reporter,
                 lease_wait_s,
+                tried,
             )
             for name in dict.fromkeys(c.device for c in pending)
         ]
@@ -106,7 +115,8 @@ def run_farm(
             for worker in pool.map(lambda w: w.run(), workers):
                 if worker.quarantine_reason:
                     quarantined[worker.name] = worker.quarantine_reason
-    return FarmRun(store.run_id, store.folder, store.finish(), skipped, quarantined)
+    store.finish()
+    return FarmRun(store.run_id, store.folder, latest_attempts(read_cells(store.folder)), skipped, quarantined)
 
 
 def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str, str]) -> None:
@@ -123,9 +133,13 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
     store.write_manifest(config, versions)
 
 
-def _complete(store: RunStore, cell: Cell) -> bool:
-    row = store.read_cell(cell.key)
-    return row is not None and row["status"] == "ok"
+def latest_attempts(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell: its last attempt (earlier tries stay in the store)."""
+    if frame.empty:
+        return frame.assign(attempt=pd.Series(dtype="int64"))
+    attempts = frame["attempt"].fillna(1) if "attempt" in frame else pd.Series(1, index=frame.index)
+    ordered = frame.assign(attempt=attempts.astype("int64")).sort_values("attempt", kind="stable")
+    return ordered.drop_duplicates(["model", "variant", "device"], keep="last").sort_index().reset_index(drop=True)
 
 
 def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
@@ -165,42 +179,42 @@ class _Worker:
         scratch: Path,
         reporter: Reporter,
         lease_wait_s: float,
+        tried: dict[tuple[str, str, str], int],
     ) -> None:
         self.name, self.device, self.cells, self.matrix = name, device, cells, matrix
         self.settings, self.store, self.prepared = settings, store, prepared
         self.scratch, self.reporter, self.lease_wait_s = scratch, reporter, lease_wait_s
+        self.tried = tried  # attempts each cell had in earlier tries of this run id
         self.quarantine_reason: str | None = None
         self.info: DeviceInfo | None = None
 
     def run(self) -> _Worker:
-        try:
-            with device_lease(self.device.device_id, wait_s=self.lease_wait_s):
-                self._run_cells()
-        except DeviceError as exc:  # the lease is held elsewhere: nothing ran on this device
-            self.quarantine_reason = str(exc)
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(device_lease(self.device.device_id, wait_s=self.lease_wait_s))
+            except DeviceError as exc:  # another run holds the phone: nothing runs on it
+                self.quarantine_reason = str(exc)
+            in_a_row = 0
             for cell in self.cells:
-                self._save(cell, self._not_run(cell))
+                if self.quarantine_reason:
+                    self._save(cell, self._not_run(cell))
+                    continue
+                row = self._measure(cell)
+                in_a_row = in_a_row + 1 if row["status"] in DEVICE_FAULTS else 0
+                if in_a_row >= self.matrix.run.quarantine_after:
+                    self.quarantine_reason = (
+                        f"quarantined after {in_a_row} failed cells in a row (last: {row['error']})"
+                    )
+                    self.reporter.note(f"[red]✗ {self.name} {self.quarantine_reason}[/]")
         return self
 
-    def _run_cells(self) -> None:
-        in_a_row = 0
-        for cell in self.cells:
-            if self.quarantine_reason:
-                self._save(cell, self._not_run(cell))
-                continue
-            row = self._measure(cell)
-            self._save(cell, row)
-            in_a_row = in_a_row + 1 if row["status"] in DEVICE_FAULTS else 0
-            if in_a_row >= self.matrix.run.quarantine_after:
-                self.quarantine_reason = f"quarantined after {in_a_row} failed cells in a row (last: {row['error']})"
-                self.reporter.note(f"[red]✗ {self.name} {self.quarantine_reason}[/]")
-
     def _measure(self, cell: Cell) -> dict[str, Any]:
-        """One cell, with up to `retries` more attempts while the device is at fault."""
+        """One cell, with up to `retries` more attempts while the device is at fault; every
+        attempt is saved as it ends."""
         attempts = 1 + self.matrix.run.retries
         for attempt in range(1, attempts + 1):
             row = self._attempt(cell)
-            row["attempts"] = attempt
+            self._save(cell, row)
             if row["status"] not in DEVICE_FAULTS:
                 break
             self.reporter.note(
@@ -221,18 +235,19 @@ class _Worker:
         artifact = self.prepared.artifacts[(cell.model, cell.variant)]
         if artifact is None:
             return {**base, **prepared_row}
-        return measure_artifact(
-            context, artifact, self.device, self.settings, {**base, **prepared_row}, self.scratch, self.reporter
-        )
+        row = {**base, **prepared_row}
+        return measure_artifact(context, artifact, self.device, self.settings, row, self.scratch, self.reporter)
 
     def _base(self, cell: Cell) -> dict[str, Any]:
         return base_row(self.store.run_id, cell.model, cell.variant, cell.device, self.info)
 
     def _not_run(self, cell: Cell) -> dict[str, Any]:
-        return {**failed_row(self._base(cell), NOT_RUN, f"{self.name}: {self.quarantine_reason}"), "attempts": 0}
+        return failed_row(self._base(cell), NOT_RUN, f"{self.name}: {self.quarantine_reason}")
 
     def _save(self, cell: Cell, row: dict[str, Any]) -> None:
-        self.store.write_cell({**row, "device_serial": self.device.device_id}, key=cell.key)
+        key = (cell.model, cell.variant, cell.device)
+        self.tried[key] = self.tried.get(key, 0) + 1
+        self.store.write_cell({**row, "attempt": self.tried[key], "device_serial": self.device.device_id})
 
 
 def health_check(device: Device, timeout_s: float) -> DeviceInfo:
