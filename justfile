@@ -3,7 +3,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
 # Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium).
-debian_packages := ""
+debian_packages := "chromium"
 py := venv / "bin/python"
 
 # Create .venv and install pocketbench with its dev tools (re-runs only when pyproject changes).
