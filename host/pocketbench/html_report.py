@@ -29,8 +29,8 @@ figcaption { font-size: 0.8em; color: #555; text-align: center; }
 code { font-size: 0.9em; }
 """
 # Energy column names later measurement work writes; bars appear for whichever is present.
-ENERGY_COLUMNS = {"energy_mj_per_inference": 1.0}
-MEMORY_COLUMNS = {"peak_rss_kb": 1e-3, "planned_memory_bytes": 1e-6}
+ENERGY_COLUMNS = {"energy_mj_per_inference": ("mJ per inference", 1.0)}
+MEMORY_COLUMNS = {"peak_rss_kb": ("MB", 1e-3), "planned_memory_bytes": ("KB", 1e-3)}
 
 
 def render_html(
@@ -64,9 +64,9 @@ def render_html(
     sections = [
         ("Latency distributions", plots.latency_distributions(current, baseline)),
         ("Accuracy vs latency", plots.pareto(current, "accuracy", "accuracy", higher_is_better=True)),
-        ("Size vs latency", plots.pareto(current, "size_bytes", "size (bytes)", higher_is_better=False)),
-        ("Memory", plots.bars(current, MEMORY_COLUMNS, "MB", "memory (peak RSS, planned)")),
-        ("Energy", plots.bars(current, ENERGY_COLUMNS, "mJ per inference", "energy per inference")),
+        ("Size vs latency", plots.pareto(current, "size_bytes", ".pte size (KB)", False, scale=1e-3)),
+        ("Memory", plots.bars(current, MEMORY_COLUMNS, "memory")),
+        ("Energy", plots.bars(current, ENERGY_COLUMNS, "energy per inference")),
         ("Trends over runs", plots.trends(history) if history is not None else []),
     ]
     for heading, figures in sections:

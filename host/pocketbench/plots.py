@@ -58,19 +58,22 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
     return plots
 
 
-def pareto(frame: pd.DataFrame, column: str, label: str, higher_is_better: bool) -> list[Plot]:
-    """Per model: `column` against p50 latency, the Pareto front (no variant both faster and better) in red."""
+def pareto(frame: pd.DataFrame, column: str, label: str, higher_is_better: bool, scale: float = 1.0) -> list[Plot]:
+    """Per model: `column` (× scale) against p50 latency; the Pareto front (variants no other
+    variant beats on both) ringed and joined in red."""
     plots = []
     ok = _ok(frame).dropna(subset=[column, "latency_p50_ms"])
     for model, group in ok.groupby("model", sort=False):
         fig = Figure(figsize=(5.2, 3.6))
         ax = fig.subplots()
-        ax.scatter(group["latency_p50_ms"], group[column], color=CURRENT, zorder=3)
-        for _, row in group.iterrows():
-            ax.annotate(str(row["variant"]), (row["latency_p50_ms"], row[column]), textcoords="offset points",
+        ys = group[column].astype(float) * scale
+        ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
+        for (_, row), y in zip(group.iterrows(), ys, strict=True):
+            ax.annotate(str(row["variant"]), (row["latency_p50_ms"], y), textcoords="offset points",
                         xytext=(4, 4), fontsize=8)  # fmt: skip
         front = pareto_front(group, column, higher_is_better)
-        ax.plot(front["latency_p50_ms"], front[column], color=FRONT, drawstyle="steps-post", label="Pareto front")
+        ax.plot(front["latency_p50_ms"], front[column].astype(float) * scale, color=FRONT, drawstyle="steps-post",
+                marker="o", markersize=11, markerfacecolor="none", label="Pareto front")  # fmt: skip
         ax.set_xlabel("p50 latency (ms)")
         ax.set_ylabel(label)
         ax.set_title(f"{model}: {label} vs latency")
@@ -91,24 +94,24 @@ def pareto_front(frame: pd.DataFrame, column: str, higher_is_better: bool) -> pd
     return ordered.loc[keep]
 
 
-def bars(frame: pd.DataFrame, columns: dict[str, float], label: str, title: str) -> list[Plot]:
-    """Per model: grouped bars of `columns` (name → scale applied) per variant, when any is present."""
-    present = {c: s for c, s in columns.items() if c in frame and _ok(frame)[c].notna().any()}
+def bars(frame: pd.DataFrame, columns: dict[str, tuple[str, float]], title: str) -> list[Plot]:
+    """Per model: one bar chart per present column (name → (axis label, scale)), side by side,
+    each on its own scale (peak RSS and planned memory differ by orders of magnitude)."""
+    ok = _ok(frame)
+    present = {c: spec for c, spec in columns.items() if c in ok and ok[c].notna().any()}
     plots = []
-    for model, group in _ok(frame).groupby("model", sort=False):
+    for model, group in ok.groupby("model", sort=False):
         if not present:
             break
-        fig = Figure(figsize=(1.8 + 1.1 * len(group), 3.4))
-        ax = fig.subplots()
-        width = 0.8 / len(present)
-        for k, (column, scale) in enumerate(present.items()):
-            xs = [i + k * width for i in range(len(group))]
-            ax.bar(xs, group[column].astype(float) * scale, width=width, label=column)
-        ax.set_xticks([i + width * (len(present) - 1) / 2 for i in range(len(group))], list(group["variant"]))
-        ax.set_ylabel(label)
-        ax.set_title(f"{model}: {title}")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
+        fig = Figure(figsize=(0.6 + (1.2 + 0.9 * len(group)) * len(present), 3.4))
+        axes = fig.subplots(1, len(present), squeeze=False)[0]
+        for ax, (column, (label, scale)) in zip(axes, present.items(), strict=True):
+            ax.bar(list(group["variant"]), group[column].astype(float) * scale, color=CURRENT)
+            ax.set_ylabel(label)
+            ax.set_title(column, fontsize=9)
+            ax.tick_params(axis="x", labelsize=8, rotation=20)
+            ax.grid(axis="y", alpha=0.3)
+        fig.suptitle(f"{model}: {title}")
         plots.append((f"{model} {title}", _png(fig)))
     return plots
 

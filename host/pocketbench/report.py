@@ -25,8 +25,13 @@ from pocketbench.compare import latest_attempts, unstable_reason
 EMPTY = "—"
 
 
+def missing(value: Any) -> bool:
+    """None, NaN or pandas' NA (nullable integer columns)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
 def fmt_number(value: Any, spec: str, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return EMPTY
     if isinstance(value, float) and math.isinf(value):
         return "∞" + suffix
@@ -34,7 +39,7 @@ def fmt_number(value: Any, spec: str, suffix: str = "") -> str:
 
 
 def fmt_pct(value: Any, spec: str = ".1f") -> str:
-    return fmt_number(100 * value if value is not None and pd.notna(value) else None, spec, "%")
+    return fmt_number(None if missing(value) else 100 * value, spec, "%")
 
 
 def _with_ratio(value: str, ratio: str) -> str:
@@ -44,7 +49,7 @@ def _with_ratio(value: str, ratio: str) -> str:
 
 def _bytes(value: Any) -> str:
     """Human size: B, KB, MB (powers of 1000, as file managers show)."""
-    if value is None or pd.isna(value):
+    if missing(value):
         return EMPTY
     for unit, scale in (("MB", 1e6), ("KB", 1e3), ("B", 1.0)):
         if abs(value) >= scale or unit == "B":
@@ -55,7 +60,7 @@ def _bytes(value: Any) -> str:
 
 
 def _kb_to_mb(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else value / 1e3
+    return None if missing(value) else value / 1e3
 
 
 def _get(row: pd.Series, column: str) -> Any:
@@ -119,7 +124,7 @@ def one_line(header: str) -> str:
 
 
 def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return EMPTY
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -172,7 +177,7 @@ def _cell_name(row: pd.Series) -> str:
 
 
 def _truthy(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and bool(value)
+    return not missing(value) and bool(value)
 
 
 def warnings(frame: pd.DataFrame) -> list[str]:

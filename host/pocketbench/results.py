@@ -43,6 +43,10 @@ COLUMNS = [
     "device_kind", "device_model", "device_abi", "device_os", "device_cpu", "device_cpu_features",
     "device_state_json", "attempt", "started_at", "schema_version",
 ]  # fmt: skip
+INTEGER_COLUMNS = [
+    "size_bytes", "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
+    "threads", "attempt", "schema_version",
+]  # fmt: skip
 # The cell a row measures: a run holds one or more attempts at each.
 CELL_KEY = ["model", "variant", "device"]
 
@@ -101,7 +105,7 @@ class RunStore:
         attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
         self._attempts[key] = attempt
         self._cells += 1
-        row = {**row, "attempt": attempt, "schema_version": SCHEMA_VERSION}
+        row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
         if isinstance(row.get("device_state_json"), dict):
             row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
         name = f"{self._cells:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
@@ -204,10 +208,14 @@ def resolve_run(reference: str, root: Path) -> Path:
 
 
 def to_frame_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every documented column present, in order, extra columns after them."""
+    """Every documented column present, in order, extra columns after them; counts as nullable
+    integers (a failed row's blank does not turn `size_bytes` into a float)."""
     for column in COLUMNS:
         if column not in frame:
             frame[column] = None
+    for column in INTEGER_COLUMNS:
+        if frame[column].dtype != "Int64":
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
     extra = [c for c in frame.columns if c not in COLUMNS]
     return frame[COLUMNS + extra]
 
