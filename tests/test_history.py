@@ -107,3 +107,11 @@ def test_a_file_from_a_newer_pocketbench_is_refused_by_name(results):
     assert V2_ID not in set(history["run_id"])
     (skipped,) = history.attrs["skipped"]
     assert f"results schema v{SCHEMA_VERSION + 1}" in skipped and "upgrade pocketbench" in skipped
+
+
+def test_the_schema_document_names_every_column():
+    from pocketbench.compare import COMPARE_COLUMNS
+
+    documented = (DATA.parent.parent / "docs" / "results-schema.md").read_text()
+    missing = [c for c in COLUMNS + RUN_COLUMNS + COMPARE_COLUMNS if f"`{c}`" not in documented]
+    assert missing == []

@@ -114,6 +114,8 @@ def report(
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
     frame, manifest, folder = load_run(run, results)
+    if as_json and compare is not None:
+        fmt = "json"
     if compare is None and fmt == "table":
         _show(frame, manifest["run_id"], folder, as_json)
         return
