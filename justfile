@@ -47,6 +47,6 @@ lint: setup
     {{venv}}/bin/ruff check .
     {{venv}}/bin/ruff format --check .
 
-# Speed and memory figures, written to benchmarks/RESULTS.md.
-benchmark: setup
-    {{py}} benchmarks/run_all.py
+# Speed and memory figures, written to benchmarks/RESULTS.md (all, or the ones named).
+benchmark *NAMES: setup
+    {{py}} benchmarks/run_all.py {{NAMES}}
