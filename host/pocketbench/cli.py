@@ -113,6 +113,8 @@ def report(
 
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
+    if fmt == "table" and out is not None:
+        raise PocketbenchError("--out needs --format md, csv, json or html (the table is for the terminal)")
     frame, manifest, folder = load_run(run, results)
     if as_json and compare is not None:
         fmt = "json"
