@@ -51,7 +51,8 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
         for patch, color in zip(boxes["boxes"], colors, strict=True):
             patch.set_facecolor(color)
         ax.set_xticks([x for x, _ in labels], [name for _, name in labels])
-        ax.set_ylabel("latency per inference (ms)")
+        ax.set_yscale("log")  # a few slow outliers must not flatten every box
+        ax.set_ylabel("latency per inference (ms, log scale)")
         ax.set_title(f"{model}: latency samples" + (" (grey: baseline)" if BASELINE in colors else ""))
         ax.grid(axis="y", alpha=0.3)
         plots.append((f"{model} latency distribution", _png(fig)))
