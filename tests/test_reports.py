@@ -44,6 +44,7 @@ def test_markdown_matches_golden(tmp_path):
     # What a CI comment needs to say, spelled out:
     assert text.count("| int4-magic |") == 1 and "| recipe\\_error |" in text
     assert "vs baseline 20261129-072628-0629e9" in text and "failed: digits\\_cnn int4-magic" in text
+    assert "not in the baseline (no ok cell of the same model, variant and device): digits\\_cnn int8-dynamic" in text
 
 
 def test_json_matches_golden(tmp_path):

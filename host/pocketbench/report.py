@@ -199,6 +199,11 @@ def warnings(frame: pd.DataFrame) -> list[str]:
                 f"{row['ops_outside_delegate']} outside XNNPACK"
             )
         notes.extend(_measurement_warnings(row))
+    if "baseline_run_id" in ok:
+        unmatched = ok[ok["baseline_run_id"].map(missing)]
+        if len(unmatched):
+            cells = ", ".join(_cell_name(row) for _, row in unmatched.iterrows())
+            notes.append(f"not in the baseline (no ok cell of the same model, variant and device): {cells}")
     if (ok["backend"] == "python-runtime").any():
         notes.append(
             "measured with the ExecuTorch Python runtime: the native runner is not built (`just build-runner`)"
@@ -239,6 +244,9 @@ def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None) -> 
     """The tables and their warnings, ready for `console.print`."""
     parts: list[Any] = [Text(_title(run_id, baseline_id), style="bold")]
     for model in build_tables(frame):
+        parts.append(Text(model.title, style="bold"))
+        if model.header_line:
+            parts.append(Text(model.header_line, style="italic"))
         parts.append(_rich_table(model))
     for note in warnings(frame):
         parts.append(Text("⚠ " + note, style="yellow"))
@@ -247,10 +255,6 @@ def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None) -> 
 
 def _rich_table(model: ReportTable) -> Table:
     table = Table(
-        title=model.title,
-        caption=model.header_line or None,
-        title_justify="left",
-        caption_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
