@@ -19,7 +19,7 @@ def night(i, latency_ms, rng, size=1_000_000, rss=50_000.0, status="ok", n=40, n
         "variant": "int8",
         "status": status,
         "latency_p50_ms": float(np.median(samples)) if status == "ok" else None,
-        "samples_ms": list(samples) if status == "ok" else None,
+        "latency_samples_ms": list(samples) if status == "ok" else None,
         "size_bytes": size if status == "ok" else None,
         "peak_rss_kb": rss * rng.normal(1, 0.01) if status == "ok" else None,
     }

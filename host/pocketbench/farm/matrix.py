@@ -16,7 +16,7 @@ from typing import Any
 from pocketbench.errors import PocketbenchError
 
 # Regression metrics the verdicts can use (see farm/regress.py); thresholds are relative.
-DEFAULT_THRESHOLDS = {"latency_p50_ms": 0.05, "size_bytes": 0.01, "peak_rss_kb": 0.10, "energy_mj": 0.10}
+DEFAULT_THRESHOLDS = {"latency_p50_ms": 0.05, "size_bytes": 0.01, "peak_rss_kb": 0.10, "energy_mj_per_inference": 0.10}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SERIAL = re.compile(r"^(local|(tcp|usb|adb):[^\s]+)$")
 

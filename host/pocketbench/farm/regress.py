@@ -47,10 +47,10 @@ class Metric:
 
 
 METRICS = (
-    Metric("latency_p50_ms", "slower", samples="samples_ms"),
+    Metric("latency_p50_ms", "slower", samples="latency_samples_ms"),
     Metric("size_bytes", "bigger", deterministic=True),
     Metric("peak_rss_kb", "hungrier"),
-    Metric("energy_mj", "hungrier"),
+    Metric("energy_mj_per_inference", "hungrier"),
 )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from pocketbench.compare import latest_attempts
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.devices.lease import device_lease
 from pocketbench.errors import DeviceError, PocketbenchError
@@ -79,9 +80,6 @@ def run_farm(
     before = latest_attempts(read_cells(store.folder))
     done = before[before["status"] == "ok"]
     complete = set(zip(done["model"], done["variant"], done["device"], strict=True))
-    tried = dict(
-        zip(zip(before["model"], before["variant"], before["device"], strict=True), before["attempt"], strict=True)
-    )
     pending = [c for c in cells if (c.model, c.variant, c.device) not in complete]
     skipped = len(cells) - len(pending)
     if skipped:
@@ -107,7 +105,6 @@ def run_farm(
                 Path(scratch),
                 reporter,
                 lease_wait_s,
-                tried,
             )
             for name in dict.fromkeys(c.device for c in pending)
         ]
@@ -131,15 +128,6 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
             )
         return
     store.write_manifest(config, versions)
-
-
-def latest_attempts(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell: its last attempt (earlier tries stay in the store)."""
-    if frame.empty:
-        return frame.assign(attempt=pd.Series(dtype="int64"))
-    attempts = frame["attempt"].fillna(1) if "attempt" in frame else pd.Series(1, index=frame.index)
-    ordered = frame.assign(attempt=attempts.astype("int64")).sort_values("attempt", kind="stable")
-    return ordered.drop_duplicates(["model", "variant", "device"], keep="last").sort_index().reset_index(drop=True)
 
 
 def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
@@ -179,12 +167,10 @@ class _Worker:
         scratch: Path,
         reporter: Reporter,
         lease_wait_s: float,
-        tried: dict[tuple[str, str, str], int],
     ) -> None:
         self.name, self.device, self.cells, self.matrix = name, device, cells, matrix
         self.settings, self.store, self.prepared = settings, store, prepared
         self.scratch, self.reporter, self.lease_wait_s = scratch, reporter, lease_wait_s
-        self.tried = tried  # attempts each cell had in earlier tries of this run id
         self.quarantine_reason: str | None = None
         self.info: DeviceInfo | None = None
 
@@ -197,7 +183,7 @@ class _Worker:
             in_a_row = 0
             for cell in self.cells:
                 if self.quarantine_reason:
-                    self._save(cell, self._not_run(cell))
+                    self._save(self._not_run(cell))
                     continue
                 row = self._measure(cell)
                 in_a_row = in_a_row + 1 if row["status"] in DEVICE_FAULTS else 0
@@ -214,7 +200,7 @@ class _Worker:
         attempts = 1 + self.matrix.run.retries
         for attempt in range(1, attempts + 1):
             row = self._attempt(cell)
-            self._save(cell, row)
+            self._save(row)
             if row["status"] not in DEVICE_FAULTS:
                 break
             self.reporter.note(
@@ -244,10 +230,9 @@ class _Worker:
     def _not_run(self, cell: Cell) -> dict[str, Any]:
         return failed_row(self._base(cell), NOT_RUN, f"{self.name}: {self.quarantine_reason}")
 
-    def _save(self, cell: Cell, row: dict[str, Any]) -> None:
-        key = (cell.model, cell.variant, cell.device)
-        self.tried[key] = self.tried.get(key, 0) + 1
-        self.store.write_cell({**row, "attempt": self.tried[key], "device_serial": self.device.device_id})
+    def _save(self, row: dict[str, Any]) -> None:
+        """The store numbers the attempt (after any from an earlier try of this run id)."""
+        self.store.write_cell({**row, "device_serial": self.device.device_id})
 
 
 def health_check(device: Device, timeout_s: float) -> DeviceInfo:
