@@ -140,7 +140,9 @@ def report(
 @app.command()
 def history(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Only this model (repeatable).")] = None,
-    variant: Annotated[list[str] | None, typer.Option("--variant", "-v", help="Only this variant.")] = None,
+    variant: Annotated[
+        list[str] | None, typer.Option("--variant", "-v", help="Only this variant (repeatable).")
+    ] = None,
     device: Annotated[list[str] | None, typer.Option("--device", "-d", help="Only this device (repeatable).")] = None,
     since: Annotated[
         str | None, typer.Option(help="Only cells started since a date (2026-11-01), a time, or an age (7d, 12h).")
