@@ -63,7 +63,7 @@ build-runner-arm64: setup system-deps
       -DCMAKE_TOOLCHAIN_FILE="$PWD/device_runner/cmake/aarch64-linux-gnu.cmake" \
       -DCMAKE_PREFIX_PATH="$PWD/$prefix"
     "{{cmake}}" --build {{runner_build}}/arm64 -j 2
-    echo "built {{runner_build}}/arm64/pocket_runner (run: qemu-aarch64 -L /usr/aarch64-linux-gnu {{runner_build}}/arm64/pocket_runner --help)"
+    echo "built {{runner_build}}/arm64/pocket_runner (run: qemu-aarch64 -cpu max,sme=off -L /usr/aarch64-linux-gnu {{runner_build}}/arm64/pocket_runner --help)"
 
 # Build the runner for Android arm64-v8a from an ExecuTorch source checkout (UNVERIFIED here: no NDK).
 runner-android NDK EXECUTORCH_SRC: setup
