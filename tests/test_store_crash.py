@@ -74,6 +74,11 @@ def test_sigkill_mid_sweep_leaves_every_file_readable_and_the_next_run_fine(tmp_
     assert manifest["devices"]["local"]["kind"] == "local"
     assert len(frame) == len(cell_files(killed)) >= 1
     assert set(frame["status"]) == {"ok"} and frame["latency_samples_ms"].map(len).min() == 400
+    shown = subprocess.run(
+        [sys.executable, "-m", "pocketbench", "report", killed.name, "--results", str(results), "--format", "md"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert f"interrupted: run {killed.name} stopped before it finished; its {len(frame)} saved cell(s)" in shown
     before = _digest_tree(killed)
 
     finished = subprocess.run(_bench(results, "fp32", 5), capture_output=True, text=True, check=False)

@@ -146,7 +146,7 @@ def report(
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
     from pocketbench.reporting import REPORT_FORMATS, write_report
-    from pocketbench.results import load_run
+    from pocketbench.results import load_run, run_notes
 
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
@@ -164,9 +164,9 @@ def report(
         from pocketbench.reporting import with_baseline
 
         compared, baseline_id = with_baseline(frame, baseline)
-        Console().print(render(compared, manifest["run_id"], baseline_id))
+        Console().print(render(compared, manifest["run_id"], baseline_id, run_notes(folder)))
         return
-    text = write_report(fmt, frame, manifest, results, baseline, out)
+    text = write_report(fmt, frame, manifest, results, baseline, out, run_notes(folder))
     if out is None:
         sys.stdout.write(text)
     else:
@@ -176,7 +176,9 @@ def report(
 @app.command()
 def history(
     model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Only this model (repeatable).")] = None,
-    variant: Annotated[list[str] | None, typer.Option("--variant", "-v", help="Only this variant.")] = None,
+    variant: Annotated[
+        list[str] | None, typer.Option("--variant", "-v", help="Only this variant (repeatable).")
+    ] = None,
     device: Annotated[list[str] | None, typer.Option("--device", "-d", help="Only this device (repeatable).")] = None,
     since: Annotated[
         str | None, typer.Option(help="Only cells started since a date (2026-11-01), a time, or an age (7d, 12h).")
@@ -233,12 +235,14 @@ def devices() -> None:
 
 def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     from pocketbench.report import render, run_json
+    from pocketbench.results import run_notes
 
+    shown = render(frame, run_id, notes=run_notes(folder))
     if as_json:
-        stderr.print(render(frame, run_id))
+        stderr.print(shown)
         print(json.dumps(run_json(run_id, folder, frame)))
     else:
-        Console().print(render(frame, run_id))
+        Console().print(shown)
         Console().print(f"saved in {folder}")
 
 

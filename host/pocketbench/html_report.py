@@ -7,6 +7,7 @@ attached to a CI run as a single file.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -39,6 +40,7 @@ def render_html(
     baseline: pd.DataFrame | None = None,
     baseline_id: str | None = None,
     history: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """The page for one run (optionally compared to a baseline, with the history for trends)."""
     run_id = str(manifest.get("run_id"))
@@ -56,10 +58,10 @@ def render_html(
         if table.header_line:
             parts.append(f'<p class="folded">{escape(table.header_line)}</p>')
         parts.append(_table_html(table.headers, table.rows, table.statuses))
-    notes = warnings(frame)
-    if notes:
+    listed = [*notes, *warnings(frame)]
+    if listed:
         parts.append('<h2>Warnings</h2><ul class="warnings">')
-        parts += [f"<li>⚠ {escape(n)}</li>" for n in notes]
+        parts += [f"<li>⚠ {escape(n)}</li>" for n in listed]
         parts.append("</ul>")
     sections = [
         ("Latency distributions", plots.latency_distributions(current, baseline)),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,7 +240,7 @@ def _title(run_id: str, baseline_id: str | None) -> str:
     return f"pocketbench run {run_id}" + (f" vs baseline {baseline_id}" if baseline_id else "")
 
 
-def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None) -> Group:
+def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()) -> Group:
     """The tables and their warnings, ready for `console.print`."""
     parts: list[Any] = [Text(_title(run_id, baseline_id), style="bold")]
     for model in build_tables(frame):
@@ -248,7 +248,7 @@ def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None) -> 
         if model.header_line:
             parts.append(Text(model.header_line, style="italic"))
         parts.append(_rich_table(model))
-    for note in warnings(frame):
+    for note in [*notes, *warnings(frame)]:
         parts.append(Text("⚠ " + note, style="yellow"))
     return Group(*parts)
 
@@ -273,7 +273,7 @@ def _rich_table(model: ReportTable) -> Table:
     return table
 
 
-def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None) -> str:
+def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()) -> str:
     """GitHub-flavoured markdown for a CI comment: a heading, per model a header line and a
     table, then the warnings."""
     lines = [f"## {_title(run_id, baseline_id)}", ""]
@@ -287,9 +287,9 @@ def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = 
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
         lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in model.rows]
         lines.append("")
-    notes = warnings(frame)
-    if notes:
-        lines += ["**Warnings**", ""] + [f"- ⚠ {_md_escape(n)}" for n in notes] + [""]
+    listed = [*notes, *warnings(frame)]
+    if listed:
+        lines += ["**Warnings**", ""] + [f"- ⚠ {_md_escape(n)}" for n in listed] + [""]
     return "\n".join(lines)
 
 
@@ -297,14 +297,16 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("_", "\\_").replace("*", "\\*")
 
 
-def report_json(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None) -> dict[str, Any]:
+def report_json(
+    frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()
+) -> dict[str, Any]:
     """The report as one JSON-ready object: tables as shown, warnings, and the tidy rows."""
     current = latest_attempts(frame)
     return {
         "run_id": run_id,
         "baseline_run_id": baseline_id,
         "tables": [_table_json(t) for t in build_tables(frame)],
-        "warnings": warnings(frame),
+        "warnings": [*notes, *warnings(frame)],
         "rows": records(current),
     }
 

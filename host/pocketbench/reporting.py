@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,28 +23,35 @@ def with_baseline(frame: pd.DataFrame, baseline: Run | None) -> tuple[pd.DataFra
 
 
 def write_report(
-    fmt: str, frame: pd.DataFrame, manifest: dict[str, Any], root: Path, baseline: Run | None, out: Path | None
+    fmt: str,
+    frame: pd.DataFrame,
+    manifest: dict[str, Any],
+    root: Path,
+    baseline: Run | None,
+    out: Path | None,
+    notes: Sequence[str] = (),
 ) -> str:
-    """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned."""
+    """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned.
+    `notes` are warnings about the run itself (see results.run_notes)."""
     from pocketbench.history import export
     from pocketbench.report import render_markdown, report_json
 
     run_id = str(manifest["run_id"])
     compared, baseline_id = with_baseline(frame, baseline)
     if fmt == "md":
-        text = render_markdown(compared, run_id, baseline_id)
+        text = render_markdown(compared, run_id, baseline_id, notes)
     elif fmt == "json":
-        text = json.dumps(report_json(compared, run_id, baseline_id), indent=1, ensure_ascii=False) + "\n"
+        text = json.dumps(report_json(compared, run_id, baseline_id, notes), indent=1, ensure_ascii=False) + "\n"
     elif fmt == "csv":
         text = (export(latest_attempts(compared), "csv", None) or b"").decode()
     else:
-        text = _html(compared, manifest, root, baseline)
+        text = _html(compared, manifest, root, baseline, notes)
     if out is not None:
         out.write_text(text, encoding="utf-8")
     return text
 
 
-def _html(frame: pd.DataFrame, manifest: dict[str, Any], root: Path, baseline: Run | None) -> str:
+def _html(frame: pd.DataFrame, manifest: dict[str, Any], root: Path, baseline: Run | None, notes: Sequence[str]) -> str:
     """The HTML page, with trends over every saved run of these models (plus the two runs shown)."""
     from pocketbench.history import load_history
     from pocketbench.html_report import render_html
@@ -55,4 +63,4 @@ def _html(frame: pd.DataFrame, manifest: dict[str, Any], root: Path, baseline: R
     if missing:
         history = pd.concat([history, *missing], ignore_index=True).sort_values("run_id", kind="stable")
     baseline_frame, baseline_id = (baseline[0], str(baseline[1]["run_id"])) if baseline is not None else (None, None)
-    return render_html(frame, manifest, baseline_frame, baseline_id, history)
+    return render_html(frame, manifest, baseline_frame, baseline_id, history, notes)

@@ -197,6 +197,14 @@ def read_run(folder: Path) -> pd.DataFrame:
     return read_parquet(final) if final.exists() else add_relative_columns(read_cells(folder))
 
 
+def run_notes(folder: Path) -> list[str]:
+    """What to say about the run itself: it was interrupted before it finished."""
+    if (folder / "results.parquet").exists():
+        return []
+    saved = len(cell_files(folder))
+    return [f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown"]
+
+
 def load_run(reference: str, root: Path) -> tuple[pd.DataFrame, dict[str, Any], Path]:
     """A saved run by id, `latest`, `first`, or folder path → (DataFrame, manifest, folder)."""
     folder = resolve_run(reference, root)
