@@ -37,7 +37,7 @@ from pocketbench.sweep import BenchSettings, ModelContext, base_row, failed_row,
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
 # quarantine. A runner crash or a model failing to load is the model's doing: no retry.
-DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout"}
+DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout", "interrupted"}
 NOT_RUN = "not_run"
 
 
@@ -176,6 +176,9 @@ class _Worker:
 
     def run(self) -> _Worker:
         with ExitStack() as stack:
+            close = getattr(self.device, "close", None)  # a phone: its connection and its own lease
+            if close is not None:
+                stack.callback(close)
             try:
                 stack.enter_context(device_lease(self.device.device_id, wait_s=self.lease_wait_s))
             except DeviceError as exc:  # another run holds the phone: nothing runs on it
@@ -243,6 +246,9 @@ def health_check(device: Device, timeout_s: float) -> DeviceInfo:
 
     def probe() -> None:
         try:
+            wait_until_ready = getattr(device, "health_check", None)  # a phone: reconnect, wait for boot
+            if wait_until_ready is not None:
+                wait_until_ready(wait_s=timeout_s)
             outcome["info"] = device.info()
         except PocketbenchError as exc:
             outcome["error"] = exc
@@ -251,7 +257,7 @@ def health_check(device: Device, timeout_s: float) -> DeviceInfo:
 
     thread = threading.Thread(target=probe, name=f"health-{device.device_id}", daemon=True)
     thread.start()
-    thread.join(timeout_s)
+    thread.join(timeout_s + 15)  # the device's own wait first, then a margin for the probe
     if thread.is_alive():
         raise DeviceError(
             f"{device.device_id} did not answer a health check within {timeout_s:.0f} s", serial=device.device_id
