@@ -47,7 +47,7 @@ def test_three_emulated_phones_measure_the_matrix_in_parallel(tmp_path, phones):
     assert set(frame["status"]) == {"ok"}, frame[["device", "status", "error"]]
     assert set(frame["device_kind"]) == {"adb"}
     assert set(frame["device_model"]) == {"Google Pixel 8"}
-    assert sorted(frame["device_serial"]) == sorted(serial for _, serial in _specs(phones))
+    assert set(frame["device_serial"]) == {serial for _, serial in _specs(phones)}
     assert frame.groupby("variant")["artifact_sha256"].nunique().eq(1).all()  # built once, pushed to each
 
 

@@ -225,7 +225,10 @@ class _Worker:
         if artifact is None:
             return {**base, **prepared_row}
         row = {**base, **prepared_row}
-        return measure_artifact(context, artifact, self.device, self.settings, row, self.scratch, self.reporter)
+        try:
+            return measure_artifact(context, artifact, self.device, self.settings, row, self.scratch, self.reporter)
+        except Exception as exc:  # a transport library's own error must not end the other phones' run
+            return failed_row(row, "device_error", f"{self.name}: {type(exc).__name__}: {exc}")
 
     def _base(self, cell: Cell) -> dict[str, Any]:
         return base_row(self.store.run_id, cell.model, cell.variant, cell.device, self.info)
@@ -252,8 +255,8 @@ def health_check(device: Device, timeout_s: float) -> DeviceInfo:
             outcome["info"] = device.info()
         except PocketbenchError as exc:
             outcome["error"] = exc
-        except OSError as exc:  # a transport that died under the device
-            outcome["error"] = DeviceError(f"{device.device_id}: {exc}", serial=device.device_id)
+        except Exception as exc:  # a transport library's own error: the device is unhealthy all the same
+            outcome["error"] = DeviceError(f"{device.device_id}: {type(exc).__name__}: {exc}", serial=device.device_id)
 
     thread = threading.Thread(target=probe, name=f"health-{device.device_id}", daemon=True)
     thread.start()
