@@ -1,7 +1,7 @@
 """Issue 9's figure: three emulated phones measured in parallel vs one after the other.
 
 Three `pocketbench emulator` phones on loopback, reached through the real adb device; the farm
-matrix runs digits_cnn and tiny_transformer (fp32, int8) with single-threaded runners. Serial:
+matrix runs digits_cnn and mobilenet_v2 (fp32, int8) with single-threaded runners. Serial:
 the same matrix one phone at a time (three farm runs of one phone each); parallel: one farm run
 over the three phones. Artifacts are built and pushed before timing, so both measure the cells.
 """
@@ -20,7 +20,7 @@ from pocketbench.farm.matrix import parse_matrix
 from pocketbench.farm.run import run_farm
 from pocketbench.results import RunStore
 
-MODELS = ["digits_cnn", "tiny_transformer"]
+MODELS = ["digits_cnn", "mobilenet_v2"]
 VARIANTS = ["fp32", "int8"]
 RUN = {"iterations": 60, "warmup": 3, "threads": 1}
 

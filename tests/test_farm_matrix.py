@@ -12,9 +12,9 @@ def test_the_example_matrix_parses_and_expands():
     matrix = load_matrix(EXAMPLE)
     assert matrix.name == "nightly"
     assert [d.name for d in matrix.devices] == ["phone-a", "phone-b", "phone-c"]
-    assert matrix.models == {"digits_cnn": ("fp32", "int8"), "tiny_transformer": ("fp32", "int8-dynamic")}
+    assert matrix.models == {"digits_cnn": ("fp32", "int8", "int8-dynamic"), "mobilenet_v2": ("fp32", "int8")}
     cells = matrix.expand()
-    assert len(cells) == 3 * 4
+    assert len(cells) == 3 * 5
     assert cells[0] == Cell("digits_cnn", "fp32", "phone-a")
     assert len(set(cells)) == len(cells)
     assert matrix.run.threads == 1
