@@ -104,6 +104,9 @@ def farm(
         str | None, typer.Option("--run-id", help="Resume this run: complete cells are kept, the rest redone.")
     ] = None,
     lease_wait: Annotated[float, typer.Option(help="Seconds to wait for a phone another run holds.")] = 0.0,
+    max_parallel: Annotated[
+        int, typer.Option(min=0, help="Phones measured at once (0: all; 1 when they share a slow USB hub).")
+    ] = 0,
     results: ResultsOption = Path("results"),
 ) -> None:
     """Run a farm matrix on every phone in parallel and judge it against earlier nights.
@@ -123,7 +126,7 @@ def farm(
     devices = {spec.name: open_device(spec.serial) for spec in plan.devices}
     store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
     with RichReporter(stderr) as reporter:
-        outcome = run_farm(plan, store, devices, reporter, lease_wait_s=lease_wait)
+        outcome = run_farm(plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None)
     verdicts = judge(outcome, plan, results)
     reports = write_reports(outcome, verdicts, plan, results)
     stdout = Console(width=None if sys.stdout.isatty() else 160)

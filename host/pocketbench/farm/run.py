@@ -67,8 +67,10 @@ def run_farm(
     devices: Mapping[str, Device],
     reporter: Reporter | None = None,
     lease_wait_s: float = 0.0,
+    max_parallel: int | None = None,
 ) -> FarmRun:
-    """Measure every cell not yet complete in `store` (devices by matrix device name)."""
+    """Measure every cell not yet complete in `store` (devices by matrix device name), on up to
+    `max_parallel` devices at once (default: all)."""
     from pocketbench.export import versions
 
     reporter = reporter or Reporter()
@@ -108,7 +110,7 @@ def run_farm(
             )
             for name in dict.fromkeys(c.device for c in pending)
         ]
-        with ThreadPoolExecutor(max_workers=max(1, len(workers)), thread_name_prefix="farm") as pool:
+        with ThreadPoolExecutor(max_workers=max(1, max_parallel or len(workers)), thread_name_prefix="farm") as pool:
             for worker in pool.map(lambda w: w.run(), workers):
                 if worker.quarantine_reason:
                     quarantined[worker.name] = worker.quarantine_reason
