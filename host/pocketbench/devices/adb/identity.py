@@ -20,7 +20,7 @@ PROBE_BATTERY = "cat /sys/class/power_supply/battery/status /sys/class/power_sup
 
 
 def parse_getprop(text: str) -> dict[str, str]:
-    """`getprop` output (`[key]: [value]` lines) → dict; multi-line values keep their first line."""
+    """`getprop` output (`[key]: [value]` lines) → dict; values spanning lines are skipped."""
     props = {}
     for line in text.splitlines():
         match = _PROP_LINE.match(line.strip())
