@@ -88,3 +88,15 @@ def test_hostile_names_never_become_device_or_host_paths(tmp_path, name):
     with pytest.raises(PocketbenchError):
         confined(tmp_path, name)
     assert confined(tmp_path, "result.json") == (tmp_path / "result.json").resolve()
+
+
+def test_adb_key_is_created_private_and_a_readable_one_is_refused(tmp_path):
+    from pocketbench.devices.adb.keys import ensure_key, load_signer
+
+    key = tmp_path / ".android" / "adbkey"
+    assert load_signer(key) is not None
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / ".android" / "adbkey.pub").read_text().startswith("QAAAA")
+    key.chmod(0o644)
+    with pytest.raises(PocketbenchError, match=rf"{key} is readable by group or others .*chmod 600 {key}"):
+        ensure_key(key)
