@@ -32,6 +32,7 @@ DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
 ResultsOption = Annotated[
     Path, typer.Option("--results", help="Folder holding one sub-folder per run.", envvar="POCKETBENCH_RESULTS")
 ]
+OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout (tables go to stderr).")]
 
 
@@ -103,15 +104,72 @@ def bench(
 
 @app.command()
 def report(
-    run: Annotated[str, typer.Argument(help="Run id, `latest`, or a run folder.")] = "latest",
+    run: Annotated[str, typer.Argument(help="Run id, `latest`, `first`, or a run folder.")] = "latest",
+    compare: Annotated[
+        str | None, typer.Option("--compare", "-c", help="Baseline run (id, `first`, `latest` or folder).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json or html.")] = "table",
+    out: OutOption = None,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
 ) -> None:
-    """Show a saved run again."""
+    """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
+    from pocketbench.reporting import REPORT_FORMATS, write_report
     from pocketbench.results import load_run
 
+    if fmt not in REPORT_FORMATS:
+        raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
+    if fmt == "table" and out is not None:
+        raise PocketbenchError("--out needs --format md, csv, json or html (the table is for the terminal)")
     frame, manifest, folder = load_run(run, results)
-    _show(frame, manifest["run_id"], folder, as_json)
+    if as_json and compare is not None:
+        fmt = "json"
+    if compare is None and fmt == "table":
+        _show(frame, manifest["run_id"], folder, as_json)
+        return
+    baseline = load_run(compare, results) if compare is not None else None
+    if fmt == "table":
+        from pocketbench.report import render
+        from pocketbench.reporting import with_baseline
+
+        compared, baseline_id = with_baseline(frame, baseline)
+        Console().print(render(compared, manifest["run_id"], baseline_id))
+        return
+    text = write_report(fmt, frame, manifest, results, baseline, out)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        stderr.print(f"wrote {out}")
+
+
+@app.command()
+def history(
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Only this model (repeatable).")] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", "-v", help="Only this variant.")] = None,
+    device: Annotated[list[str] | None, typer.Option("--device", "-d", help="Only this device (repeatable).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only cells started since a date (2026-11-01), a time, or an age (7d, 12h).")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="csv, parquet or json (default: a summary table).")
+    ] = None,
+    out: OutOption = None,
+    results: ResultsOption = Path("results"),
+) -> None:
+    """Every saved run as one DataFrame (schema: docs/results-schema.md): a summary, or exported."""
+    from pocketbench.history import export, load_history, parse_since, summary_table
+
+    frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
+    for skipped in frame.attrs["skipped"]:
+        stderr.print(f"[yellow]skipped[/] {skipped}", soft_wrap=True, highlight=False)
+    if fmt is None:
+        Console().print(summary_table(frame))
+        return
+    data = export(frame, fmt, out)
+    if data is not None:
+        sys.stdout.buffer.write(data)
+    else:
+        stderr.print(f"wrote {len(frame)} rows to {out}")
 
 
 @app.command()
