@@ -175,6 +175,9 @@ def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceIn
             device_cpu=info.cpu,
             device_cpu_features=info.extra.get("cpu_features"),
         )
+        # Whatever else the device says about itself (a phone's serial, SoC, clusters, battery).
+        for key, value in info.extra.items():
+            row.setdefault(f"device_{key}", value)
     return row
 
 
@@ -210,6 +213,8 @@ def _report_columns(report: RunnerReport) -> dict[str, Any]:
         runtime_version=report.runtime_version,
         threads=report.threads,
     )
+    # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
+    columns.update(report.raw.get("device_columns") or {})
     if report.planned_buffers_bytes:
         columns["planned_memory_bytes"] = sum(report.planned_buffers_bytes)
     return columns
