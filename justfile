@@ -3,7 +3,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
 # Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium).
-debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user"
+debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium"
 py := venv / "bin/python"
 cmake := venv / "bin/cmake"
 # The native runner links the same ExecuTorch release as the Python package.
