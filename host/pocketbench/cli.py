@@ -55,7 +55,12 @@ def bench(
         str, typer.Option("--variants", "-v", help="Comma-separated variants, e.g. fp32,int8,int8-dynamic.")
     ] = DEFAULT_VARIANTS,
     device: Annotated[
-        list[str] | None, typer.Option("--device", "-d", help="local, or auto: the first phone, else local.")
+        list[str] | None,
+        typer.Option(
+            "--device",
+            "-d",
+            help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL.",
+        ),
     ] = None,
     iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = 50,
     warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = 5,
@@ -222,18 +227,38 @@ def models() -> None:
 
 
 @app.command()
-def devices() -> None:
-    """List the devices pocketbench can measure on."""
+def devices(
+    probe: Annotated[
+        list[str] | None, typer.Option("--device", "-d", help="Also probe these tcp:HOST:PORT phones (repeatable).")
+    ] = None,
+) -> None:
+    """List every phone by every route (adb server, USB, tcp:) with its state and the fix, and this computer."""
+    from rich.markup import escape
     from rich.table import Table
 
+    from pocketbench.devices.adb.device import AdbDevice
+    from pocketbench.devices.adb.discover import find_phones
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.devices.select import attached_phones
 
-    table = Table("device", "kind", "model", "abi", "cpu", "int8 features", title="devices", title_justify="left")
-    for found in [*attached_phones(), LocalDevice()]:
-        info = found.info()
-        table.add_row(info.device_id, info.kind, info.model, info.abi, info.cpu, info.extra.get("cpu_features", ""))
-    Console().print(table)
+    found, notes = find_phones(probe or [])
+    table = Table("device", "state", "model", "abi", "os", "cpu", "fix", title="devices", title_justify="left")
+    for phone in found:
+        if phone.usable:
+            device = AdbDevice(phone.spec, reconnect_wait_s=5)
+            try:
+                info = device.info()
+                table.add_row(phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, "")
+            except PocketbenchError as exc:
+                table.add_row(phone.spec, "error", "", "", "", "", escape(str(exc)))
+            finally:
+                device.close()
+        else:
+            table.add_row(phone.spec, phone.state, "", "", "", "", escape(phone.fix))
+    info = LocalDevice().info()
+    table.add_row(info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")
+    console = Console()
+    console.print(table)
+    console.print("searched: " + "; ".join(notes), highlight=False, markup=False)
 
 
 def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ignore[no-untyped-def]

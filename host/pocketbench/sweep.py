@@ -229,6 +229,9 @@ def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInf
             device_cpu=info.cpu,
             device_cpu_features=info.extra.get("cpu_features"),
         )
+        # Whatever else the device says about itself (a phone's serial, SoC, clusters, battery).
+        for key, value in info.extra.items():
+            row.setdefault(f"device_{key}", value)
     return row
 
 
@@ -264,6 +267,8 @@ def report_columns(report: RunnerReport) -> dict[str, Any]:
         runtime_version=report.runtime_version,
         threads=report.threads,
     )
+    # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
+    columns.update(report.raw.get("device_columns") or {})
     if report.planned_buffers_bytes:
         columns["planned_memory_bytes"] = sum(report.planned_buffers_bytes)
     return columns
