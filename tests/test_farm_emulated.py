@@ -18,9 +18,6 @@ from pocketbench.results import RunStore, read_cells
 
 from tests.farm_support import matrix, write_models
 
-# The phones are reached through the adb device of issue 5; until it is merged these tests skip.
-pytest.importorskip("pocketbench.devices.adb.device", reason="AdbDevice (issue 5) is not merged yet")
-
 
 @pytest.fixture(autouse=True)
 def adb_key(tmp_path_factory, monkeypatch):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from pocketbench.devices.lease import device_lease
+from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.farm.nightly import judge, load_history
 from pocketbench.farm.regress import INSUFFICIENT
 from pocketbench.farm.run import NOT_RUN, run_farm
@@ -111,12 +111,12 @@ def test_a_resumed_run_must_use_the_same_matrix(tmp_path, models_file):
 def test_a_phone_leased_by_another_run_is_not_touched(tmp_path, models_file):
     plan = matrix(models_file, [("a", "usb:A"), ("b", "usb:B")])
     phones = _phones(tmp_path, "ab")
-    with device_lease("serial-b"):
+    with DeviceLease("serial-b", wait_s=0):
         run = run_farm(plan, RunStore(tmp_path / "results", "night-1"), phones)
     statuses = run.frame.groupby("device")["status"].agg(set)
     assert statuses["a"] == {"ok"}
     assert statuses["b"] == {NOT_RUN}
-    assert "serial-b is in use by pid" in run.quarantined["b"]
+    assert "serial-b is in use by another pocketbench process" in run.quarantined["b"]
 
 
 def test_history_keeps_only_runs_of_the_same_farm(tmp_path, models_file):

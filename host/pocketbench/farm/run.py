@@ -27,8 +27,8 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.compare import latest_attempts
+from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import Device, DeviceInfo
-from pocketbench.devices.lease import device_lease
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.progress import Reporter
@@ -182,7 +182,7 @@ class _Worker:
             if close is not None:
                 stack.callback(close)
             try:
-                stack.enter_context(device_lease(self.device.device_id, wait_s=self.lease_wait_s))
+                stack.enter_context(DeviceLease(self.device.device_id, wait_s=self.lease_wait_s))
             except DeviceError as exc:  # another run holds the phone: nothing runs on it
                 self.quarantine_reason = str(exc)
             in_a_row = 0
