@@ -103,6 +103,45 @@ def bench(
 
 
 @app.command()
+def farm(
+    matrix: Annotated[Path, typer.Argument(help="The farm matrix TOML (see examples/farm.toml).")],
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Resume this run: complete cells are kept, the rest redone.")
+    ] = None,
+    lease_wait: Annotated[float, typer.Option(help="Seconds to wait for a phone another run holds.")] = 0.0,
+    max_parallel: Annotated[
+        int, typer.Option(min=0, help="Phones measured at once (0: all; 1 when they share a slow USB hub).")
+    ] = 0,
+    results: ResultsOption = Path("results"),
+) -> None:
+    """Run a farm matrix on every phone in parallel and judge it against earlier nights.
+
+    Exit code 1 when a significant regression is found, 0 otherwise.
+    """
+    _quiet_libraries()
+    from pocketbench.devices.select import open_device
+    from pocketbench.farm.matrix import load_matrix
+    from pocketbench.farm.nightly import judge, summary_table, write_reports
+    from pocketbench.farm.regress import REGRESSION
+    from pocketbench.farm.run import run_farm
+    from pocketbench.progress import RichReporter
+    from pocketbench.results import RunStore, new_run_id
+
+    plan = load_matrix(matrix)
+    devices = {spec.name: open_device(spec.serial) for spec in plan.devices}
+    store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
+    with RichReporter(stderr) as reporter:
+        outcome = run_farm(plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None)
+    verdicts = judge(outcome, plan, results)
+    reports = write_reports(outcome, verdicts, plan, results)
+    stdout = Console(width=None if sys.stdout.isatty() else 160)
+    stdout.print(summary_table(verdicts, outcome))
+    stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
+    if (verdicts["verdict"] == REGRESSION).any():
+        raise typer.Exit(1)
+
+
+@app.command()
 def report(
     run: Annotated[str, typer.Argument(help="Run id, `latest`, `first`, or a run folder.")] = "latest",
     compare: Annotated[

@@ -19,6 +19,7 @@ import platform
 import re
 import secrets
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,16 +63,20 @@ class RunStore:
 
     root: Path
     run_id: str = field(default_factory=new_run_id)
+    resume: bool = False  # reopen an existing run (farm --run-id): new cells are added after the old ones
 
     def __post_init__(self) -> None:
         self.folder = self.root / self.run_id
         try:
-            (self.folder / "cells").mkdir(parents=True, exist_ok=False)
+            (self.folder / "cells").mkdir(parents=True, exist_ok=self.resume)
         except FileExistsError as exc:
             raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
         self._cells = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
         self._manifest: dict[str, Any] = {}
+        self._lock = threading.Lock()  # cells may be written from one worker thread per device
+        if self.resume:
+            self._continue()
 
     def write_manifest(self, config: dict[str, Any], versions: dict[str, str]) -> None:
         self._manifest = {
@@ -102,16 +107,30 @@ class RunStore:
         `device_state_json` is stored as JSON text.
         """
         key = (str(row.get("model")), str(row.get("variant")), str(row.get("device")))
-        attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
-        self._attempts[key] = attempt
-        self._cells += 1
+        with self._lock:
+            attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
+            self._attempts[key] = attempt
+            self._cells += 1
+            number = self._cells
         row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
         if isinstance(row.get("device_state_json"), dict):
             row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
-        name = f"{self._cells:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
+        name = f"{number:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
         path = self.folder / "cells" / name
         write_new_bytes(path, parquet_bytes(to_frame([row])))
         return path
+
+    def _continue(self) -> None:
+        """A resumed run numbers its files after the highest so far (a gap left by a kill is
+        never reused) and its attempts after each cell's last."""
+        files = cell_files(self.folder)
+        self._cells = max((int(m.group()) for f in files if (m := re.match(r"\d+", f.name))), default=0)
+        if files:
+            done = read_cells(self.folder)
+            for key, attempt in done.groupby(CELL_KEY)["attempt"].max().items():
+                self._attempts[tuple(str(k) for k in key)] = int(attempt)
+        if (self.folder / "manifest.json").exists():
+            self._manifest = json.loads((self.folder / "manifest.json").read_text())
 
     def finish(self) -> pd.DataFrame:
         frame = add_relative_columns(read_cells(self.folder))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from pocketbench.progress import Reporter
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
 from pocketbench.results import SCHEMA_VERSION, RunStore
 
+if TYPE_CHECKING:
+    from pocketbench.export import Artifact
+
 
 @dataclass(frozen=True)
 class BenchSettings:
@@ -34,16 +37,19 @@ class BenchSettings:
     iterations: int = 50
     min_seconds: float = 0.0
     threads: int = 0
+    repetitions: int = 1  # fresh runner processes per cell; their samples are pooled
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise PocketbenchError("--iterations must be at least 1")
+        if self.repetitions < 1:
+            raise PocketbenchError("repetitions must be at least 1")
         if self.warmup < 0:
             raise PocketbenchError("--warmup cannot be negative")
 
 
 @dataclass
-class _ModelContext:
+class ModelContext:
     """A loaded model with its held-out inputs on disk and its fp32 eager reference outputs."""
 
     spec: ModelSpec
@@ -68,14 +74,14 @@ def run_sweep(
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
         for model_name in models:
             try:
-                context = _load_model(model_name, Path(scratch), reporter)
+                context = load_model(model_name, Path(scratch), reporter)
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
             for variant in variants:
                 for device in devices:
-                    base = _base_row(store.run_id, model_name, variant, device.device_id, infos[device.device_id])
+                    base = base_row(store.run_id, model_name, variant, device.device_id, infos[device.device_id])
                     if context is None:
-                        row = _failed(base, "model_error", model_error)
+                        row = failed_row(base, "model_error", model_error)
                     else:
                         row = _measure_cell(context, variant, device, settings, base, Path(scratch), reporter)
                     failures += row["status"] != "ok"
@@ -93,7 +99,7 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
         return None
 
 
-def _load_model(name: str, scratch: Path, reporter: Reporter) -> _ModelContext:
+def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
     import torch
 
     with reporter.status(f"loading {name}"):
@@ -107,11 +113,11 @@ def _load_model(name: str, scratch: Path, reporter: Reporter) -> _ModelContext:
     with torch.no_grad():
         for inputs in reporter.track(bundle.eval_inputs, f"fp32 reference outputs of {name}"):
             reference.append(_first_output(bundle.module(*inputs)).numpy())
-    return _ModelContext(spec, bundle, inputs_file, reference)
+    return ModelContext(spec, bundle, inputs_file, reference)
 
 
 def _measure_cell(
-    context: _ModelContext,
+    context: ModelContext,
     variant: str,
     device: Device,
     settings: BenchSettings,
@@ -119,21 +125,47 @@ def _measure_cell(
     scratch: Path,
     reporter: Reporter,
 ) -> dict[str, Any]:
+    row, artifact = prepare_variant(context, variant, row, reporter)
+    if artifact is None:
+        return row
+    return measure_artifact(context, artifact, device, settings, row, scratch, reporter)
+
+
+def prepare_variant(
+    context: ModelContext, variant: str, row: dict[str, Any], reporter: Reporter
+) -> tuple[dict[str, Any], Artifact | None]:
+    """Compress and lower one variant (or reuse the cached `.pte`): the row gains the recipe
+    and artifact columns, or becomes a failure row and no artifact is returned."""
     from pocketbench.export import build_artifact
 
     try:
         recipe = parse_variant(variant)
     except PocketbenchError as exc:
-        return _failed(row, "recipe_error", str(exc))
-    row["recipe"] = recipe.to_json()
+        return failed_row(row, "recipe_error", str(exc)), None
+    row = {**row, "recipe": recipe.to_json()}
     try:
         artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
     except PocketbenchError as exc:
-        return _failed(row, "export_error", str(exc))
+        return failed_row(row, "export_error", str(exc)), None
     except Exception as exc:  # a compression step failing in torch: keep the sweep going
-        return _failed(row, "export_error", f"{context.spec.name} {variant}: {type(exc).__name__}: {exc}")
+        return failed_row(row, "export_error", f"{context.spec.name} {variant}: {type(exc).__name__}: {exc}"), None
     row.update(_artifact_columns(artifact.manifest, artifact.reused))
-    outputs_file = scratch / f"outputs-{row['model']}-{recipe.name}-{device.device_id}.pbtf".replace("/", "_")
+    return row, artifact
+
+
+def measure_artifact(
+    context: ModelContext,
+    artifact: Artifact,
+    device: Device,
+    settings: BenchSettings,
+    row: dict[str, Any],
+    scratch: Path,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """Measure a built `.pte` on `device`: runner readings, then accuracy and fidelity from the
+    outputs the device computed. Needs no torch export, so devices can run it in parallel."""
+    variant = artifact.manifest["variant"]
+    outputs_file = scratch / f"outputs-{row['model']}-{variant}-{device.device_id}.pbtf".replace("/", "_")
     job = BenchJob(
         pte=artifact.path,
         inputs=context.inputs_file,
@@ -143,19 +175,41 @@ def _measure_cell(
         threads=settings.threads,
         outputs=outputs_file,
     )
-    with reporter.status(f"measuring {context.spec.name} {recipe.name} on {device.device_id}"):
+    with reporter.status(f"measuring {context.spec.name} {variant} on {device.device_id}"):
         try:
-            report = device.benchmark(job)
+            report = _pooled([device.benchmark(job) for _ in range(settings.repetitions)])
         except PocketbenchError as exc:
-            return _failed(row, "device_error", str(exc))
-    row.update(_report_columns(report))
+            return failed_row(row, "device_error", str(exc))
+    return report_row(context, row, report, outputs_file, settings.repetitions)
+
+
+def report_row(
+    context: ModelContext, row: dict[str, Any], report: RunnerReport, outputs_file: Path, repetitions: int = 1
+) -> dict[str, Any]:
+    """A cell's row from the runner's report and the output sets the device wrote — the same
+    for every backend that gets a runner report back (local, adb, AWS Device Farm)."""
+    row = {**row, **report_columns(report), "repetitions": repetitions}
     if not report.ok:
-        return _failed(row, report.status, report.error or report.status)
+        return failed_row(row, report.status, report.error or report.status)
     row.update(_quality_columns(context, outputs_file))
     return row
 
 
-def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:
+def _pooled(reports: list[RunnerReport]) -> RunnerReport:
+    """Repetitions of one cell as one report: the first failure if any, else every timed
+    iteration pooled and the highest peak RSS (each repetition is a fresh process)."""
+    failed = [r for r in reports if not r.ok]
+    if failed or len(reports) == 1:
+        return (failed or reports)[0]
+    peaks = [r.peak_rss_kb for r in reports if r.peak_rss_kb is not None]
+    return replace(
+        reports[0],
+        iterations_ns=[ns for r in reports for ns in r.iterations_ns],
+        peak_rss_kb=max(peaks) if peaks else None,
+    )
+
+
+def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": run_id,
         "model": model,
@@ -181,7 +235,7 @@ def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceIn
     return row
 
 
-def _failed(row: dict[str, Any], status: str, error: str) -> dict[str, Any]:
+def failed_row(row: dict[str, Any], status: str, error: str) -> dict[str, Any]:
     return {**row, "status": status, "error": error.splitlines()[0] if error else status}
 
 
@@ -199,7 +253,7 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
     }
 
 
-def _report_columns(report: RunnerReport) -> dict[str, Any]:
+def report_columns(report: RunnerReport) -> dict[str, Any]:
     columns = latency_summary(report.iterations_ns)
     columns.update(
         latency_samples_ms=[ns / 1e6 for ns in report.iterations_ns],
@@ -220,7 +274,7 @@ def _report_columns(report: RunnerReport) -> dict[str, Any]:
     return columns
 
 
-def _quality_columns(context: _ModelContext, outputs_file: Path) -> dict[str, Any]:
+def _quality_columns(context: ModelContext, outputs_file: Path) -> dict[str, Any]:
     """Accuracy and fidelity from the outputs the device itself computed."""
     import torch
 
