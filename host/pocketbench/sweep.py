@@ -7,6 +7,7 @@ still run, and nothing already measured is lost.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pocketbench import tensorfile
-from pocketbench.compress.recipe import parse_variant
+from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError
 from pocketbench.measure import fidelity, latency_summary
@@ -54,13 +55,16 @@ class _ModelContext:
 
 def run_sweep(
     models: Sequence[str],
-    variants: Sequence[str],
+    variants: Sequence[str | Recipe],
     devices: Sequence[Device],
     settings: BenchSettings,
     store: RunStore,
     reporter: Reporter | None = None,
 ) -> int:
-    """Measure every cell into `store`; returns the number of failed cells."""
+    """Measure every cell into `store`; returns the number of failed cells.
+
+    A variant is a name made of tokens (`prune50+int8`) or a ready Recipe (from a sweep file).
+    """
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
     failures = 0
@@ -71,15 +75,16 @@ def run_sweep(
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
             for variant in variants:
+                name = variant.name if isinstance(variant, Recipe) else variant
                 for device in devices:
-                    base = _base_row(store.run_id, model_name, variant, device.device_id, infos[device.device_id])
+                    base = _base_row(store.run_id, model_name, name, device.device_id, infos[device.device_id])
                     if context is None:
                         row = _failed(base, "model_error", model_error)
                     else:
                         row = _measure_cell(context, variant, device, settings, base, Path(scratch), reporter)
                     failures += row["status"] != "ok"
                     if row["status"] != "ok":
-                        reporter.note(f"[red]✗[/] {model_name} {variant} on {device.device_id}: {row['error']}")
+                        reporter.note(f"[red]✗[/] {model_name} {name} on {device.device_id}: {row['error']}")
                     store.write_cell(row)
     return failures
 
@@ -111,7 +116,7 @@ def _load_model(name: str, scratch: Path, reporter: Reporter) -> _ModelContext:
 
 def _measure_cell(
     context: _ModelContext,
-    variant: str,
+    variant: str | Recipe,
     device: Device,
     settings: BenchSettings,
     row: dict[str, Any],
@@ -121,7 +126,7 @@ def _measure_cell(
     from pocketbench.export import build_artifact
 
     try:
-        recipe = parse_variant(variant)
+        recipe = variant if isinstance(variant, Recipe) else parse_variant(variant)
     except PocketbenchError as exc:
         return _failed(row, "recipe_error", str(exc))
     row["recipe"] = recipe.to_json()
@@ -130,7 +135,7 @@ def _measure_cell(
     except PocketbenchError as exc:
         return _failed(row, "export_error", str(exc))
     except Exception as exc:  # a compression step failing in torch: keep the sweep going
-        return _failed(row, "export_error", f"{context.spec.name} {variant}: {type(exc).__name__}: {exc}")
+        return _failed(row, "export_error", f"{context.spec.name} {recipe.name}: {type(exc).__name__}: {exc}")
     row.update(_artifact_columns(artifact.manifest, artifact.reused))
     outputs_file = scratch / f"outputs-{row['model']}-{recipe.name}-{device.device_id}.pbtf".replace("/", "_")
     job = BenchJob(
@@ -192,6 +197,26 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
         "artifact_reused": reused,
         "compress_seconds": manifest["compress_seconds"],
         "export_seconds": manifest["export_seconds"],
+        "size_zipped_bytes": manifest.get("size_zipped_bytes"),
+        **_compression_columns(manifest.get("compression", {})),
+    }
+
+
+def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
+    """Params, MACs, sparsity and per-layer int8 error the compression steps measured."""
+    layer_sqnr = stats.get("layer_sqnr_db") or {}
+    notes = []
+    if stats.get("fp32_layers"):
+        notes.append("fp32 layers: " + ", ".join(stats["fp32_layers"]))
+    if stats.get("channel_pruned_layers"):
+        notes.append("channel-pruned only: " + ", ".join(stats["channel_pruned_layers"]))
+    return {
+        "params": stats.get("params"),
+        "macs": stats.get("macs"),
+        "sparsity": stats.get("sparsity"),
+        "layer_sqnr_min_db": min(layer_sqnr.values()) if layer_sqnr else None,
+        "layer_sqnr_db": json.dumps(layer_sqnr) if layer_sqnr else None,
+        "compression_note": "; ".join(notes) or None,
     }
 
 

@@ -1,18 +1,44 @@
-"""Apply a recipe to a model: each step type has one registered handler (module in, module out)."""
+"""Apply a recipe to a model: each step type has one registered handler (module in, module out).
+
+Handlers share a `Context`: the bundle (teacher, data), the reporter, the masks unstructured
+pruning leaves for later training to respect, and `stats` that end up in the artifact manifest
+and so in every result row (params, MACs, sparsity, per-layer SQNR, ...).
+"""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from pocketbench.compress.recipe import Quantize, Recipe, RecipeError, Step
+from pocketbench.compress.recipe import (
+    ChannelPrune,
+    Distill,
+    Int4Weights,
+    Prune,
+    Quantize,
+    QuantizeAwareTraining,
+    Recipe,
+    RecipeError,
+    Step,
+)
 from pocketbench.progress import Reporter
 from pocketbench.registry import ModelBundle
 
-Handler = Callable[[torch.nn.Module, ModelBundle, Any, Reporter], torch.nn.Module]
+
+@dataclass
+class Context:
+    bundle: ModelBundle
+    reporter: Reporter
+    # Unstructured-pruning masks (weight name → 0/1 tensor): training steps re-apply them.
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[torch.nn.Module, Any, Context], torch.nn.Module]
 HANDLERS: dict[type[Step], Handler] = {}
 
 
@@ -27,19 +53,74 @@ def handles(step_type: type[Step]) -> Callable[[Handler], Handler]:
 
 
 @handles(Quantize)
-def _quantize(module: torch.nn.Module, bundle: ModelBundle, step: Quantize, reporter: Reporter) -> torch.nn.Module:
+def _quantize(module: torch.nn.Module, step: Quantize, ctx: Context) -> torch.nn.Module:
     from pocketbench.compress.quantize import quantize_pt2e
 
-    return quantize_pt2e(module, bundle, step, reporter)
+    return quantize_pt2e(module, step, ctx)
 
 
-def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None = None) -> torch.nn.Module:
-    """The compressed module for `recipe`; the bundle's own module is never modified."""
-    reporter = reporter or Reporter()
+@handles(QuantizeAwareTraining)
+def _qat(module: torch.nn.Module, step: QuantizeAwareTraining, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.quantize import quantize_aware_training
+
+    return quantize_aware_training(module, step, ctx)
+
+
+@handles(Int4Weights)
+def _w4(module: torch.nn.Module, step: Int4Weights, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.quantize import int4_weights
+
+    return int4_weights(module, step, ctx)
+
+
+@handles(Prune)
+def _prune(module: torch.nn.Module, step: Prune, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.prune import prune_unstructured
+
+    return prune_unstructured(module, step, ctx)
+
+
+@handles(ChannelPrune)
+def _channel_prune(module: torch.nn.Module, step: ChannelPrune, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.prune import prune_channels
+
+    return prune_channels(module, step, ctx)
+
+
+@handles(Distill)
+def _distill(module: torch.nn.Module, step: Distill, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.training import distill
+
+    return distill(module, step, ctx)
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """The compressed module and what the steps measured on the way."""
+
+    module: torch.nn.Module
+    stats: dict[str, Any]
+
+
+def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None = None) -> Compressed:
+    """The compressed module for `recipe`; the bundle's own module is never modified.
+
+    Params, MACs and sparsity are counted once the module-level steps are done (quantization
+    changes none of them), so they describe the variant's architecture.
+    """
+    from pocketbench.compress.stats import model_stats
+
+    ctx = Context(bundle=bundle, reporter=reporter or Reporter())
     module = copy.deepcopy(bundle.module).eval()
+    counted = False
     for step in recipe.steps:
         handler = HANDLERS.get(type(step))
         if handler is None:
             raise RecipeError(f"variant {recipe.name!r}: no handler for step {type(step).__name__}")
-        module = handler(module, bundle, step, reporter)
-    return module
+        if step.graph_level and not counted:
+            ctx.stats.update(model_stats(module, bundle.example_inputs))
+            counted = True
+        module = handler(module, step, ctx)
+    if not counted:
+        ctx.stats.update(model_stats(module, bundle.example_inputs))
+    return Compressed(module=module, stats=ctx.stats)
