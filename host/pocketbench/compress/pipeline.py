@@ -8,6 +8,9 @@ and so in every result row (params, MACs, sparsity, per-layer SQNR, ...).
 from __future__ import annotations
 
 import copy
+import json
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +105,28 @@ class Compressed:
     stats: dict[str, Any]
 
 
+# Module-level results per source model, keyed by the steps that made them: `prune50+distill`
+# and `prune50+distill+int8` in one sweep train once. Steps are seeded, so reuse is exact.
+@dataclass(frozen=True)
+class _Prefix:
+    module: torch.nn.Module
+    masks: dict[str, torch.Tensor]
+    stats: dict[str, Any]
+
+
+_PREFIXES: weakref.WeakKeyDictionary[torch.nn.Module, OrderedDict[str, _Prefix]] = weakref.WeakKeyDictionary()
+_PREFIXES_PER_MODEL = 4
+
+
+def _run(module: torch.nn.Module, steps: list[Step], ctx: Context, recipe: Recipe) -> torch.nn.Module:
+    for step in steps:
+        handler = HANDLERS.get(type(step))
+        if handler is None:
+            raise RecipeError(f"variant {recipe.name!r}: no handler for step {type(step).__name__}")
+        module = handler(module, step, ctx)
+    return module
+
+
 def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None = None) -> Compressed:
     """The compressed module for `recipe`; the bundle's own module is never modified.
 
@@ -110,17 +135,21 @@ def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None 
     """
     from pocketbench.compress.stats import model_stats
 
-    ctx = Context(bundle=bundle, reporter=reporter or Reporter())
-    module = copy.deepcopy(bundle.module).eval()
-    counted = False
-    for step in recipe.steps:
-        handler = HANDLERS.get(type(step))
-        if handler is None:
-            raise RecipeError(f"variant {recipe.name!r}: no handler for step {type(step).__name__}")
-        if step.graph_level and not counted:
-            ctx.stats.update(model_stats(module, bundle.example_inputs))
-            counted = True
-        module = handler(module, step, ctx)
-    if not counted:
+    reporter = reporter or Reporter()
+    split = next((i for i, s in enumerate(recipe.steps) if s.graph_level), len(recipe.steps))
+    module_steps, graph_steps = list(recipe.steps[:split]), list(recipe.steps[split:])
+    key = json.dumps([s.to_dict() for s in module_steps], sort_keys=True)
+    done = _PREFIXES.setdefault(bundle.module, OrderedDict())
+    if key in done:
+        cached = copy.deepcopy(done[key])
+        module, ctx = cached.module, Context(bundle, reporter, cached.masks, cached.stats)
+    else:
+        ctx = Context(bundle=bundle, reporter=reporter)
+        module = _run(copy.deepcopy(bundle.module).eval(), module_steps, ctx, recipe).eval()
         ctx.stats.update(model_stats(module, bundle.example_inputs))
+        if module_steps:
+            done[key] = copy.deepcopy(_Prefix(module, ctx.masks, ctx.stats))
+            while len(done) > _PREFIXES_PER_MODEL:
+                done.popitem(last=False)
+    module = _run(module, graph_steps, ctx, recipe)
     return Compressed(module=module, stats=ctx.stats)

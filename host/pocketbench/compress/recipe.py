@@ -144,18 +144,20 @@ class Prune(Step):
 
     Importance is |w| (magnitude) or |∂L/∂w · w| over `batches` batches (gradient). Give either a
     target `sparsity` (reached exactly, one global ranking) or a `threshold` θ (zero every weight
-    whose importance is below it).
+    whose importance is below it); with neither, sparsity 0.5.
     """
 
     KIND: ClassVar[str] = "prune"
 
     criterion: str = "magnitude"
-    sparsity: float | None = 0.5
+    sparsity: float | None = None
     threshold: float | None = None
     batches: int = 8
 
     def __post_init__(self) -> None:
         _one_of("prune", "criterion", self.criterion, PRUNE_CRITERIA)
+        if self.sparsity is None and self.threshold is None:
+            object.__setattr__(self, "sparsity", 0.5)
         _check(
             (self.sparsity is None) != (self.threshold is None),
             "prune: give exactly one of sparsity (a fraction) or threshold (θ)",
