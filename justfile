@@ -3,8 +3,12 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
 # Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium).
-debian_packages := ""
+debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user"
 py := venv / "bin/python"
+cmake := venv / "bin/cmake"
+# The native runner links the same ExecuTorch release as the Python package.
+executorch_version := "1.5.1"
+runner_build := "device_runner/build"
 
 # Create .venv and install pocketbench with its dev tools (re-runs only when pyproject changes).
 setup:
@@ -22,7 +26,65 @@ setup:
 
 # Benchmark the default models on the first attached phone, or on this computer without one.
 bench *ARGS: setup
+    [ -x {{runner_build}}/host/pocket_runner ] || just build-runner
     {{venv}}/bin/pocketbench bench {{ARGS}}
+
+# Build the native runner for this computer against the installed executorch wheel.
+build-runner: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    prefix=$("{{py}}" -c "import executorch; print(executorch.__path__[0])")
+    gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+    [ -f {{runner_build}}/host/CMakeCache.txt ] && gen=()
+    "{{cmake}}" -S device_runner -B {{runner_build}}/host "${gen[@]}" \
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix"
+    "{{cmake}}" --build {{runner_build}}/host -j 2
+    echo "built {{runner_build}}/host/pocket_runner"
+
+# Cross-build the runner for linux-aarch64 against the aarch64 executorch wheel (runs under qemu-aarch64).
+build-runner-arm64: setup system-deps
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cache={{runner_build}}/cache
+    wheel=$(ls "$cache"/executorch-{{executorch_version}}-*manylinux*aarch64.whl 2>/dev/null | head -n 1 || true)
+    if [ -z "$wheel" ]; then
+      "{{py}}" -m pip download --quiet --platform manylinux_2_28_aarch64 --only-binary=:all: \
+        --no-deps -d "$cache" "executorch=={{executorch_version}}"
+      wheel=$(ls "$cache"/executorch-{{executorch_version}}-*manylinux*aarch64.whl | head -n 1)
+    fi
+    prefix="$cache/aarch64-{{executorch_version}}/executorch"
+    if [ ! -f "$prefix/share/cmake/executorch-config.cmake" ]; then
+      # Only the C++ package: libraries, headers and the CMake config.
+      "{{py}}" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith(("executorch/lib/", "executorch/include/", "executorch/share/"))])' "$wheel" "$cache/aarch64-{{executorch_version}}"
+    fi
+    gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+    [ -f {{runner_build}}/arm64/CMakeCache.txt ] && gen=()
+    "{{cmake}}" -S device_runner -B {{runner_build}}/arm64 "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_TOOLCHAIN_FILE="$PWD/device_runner/cmake/aarch64-linux-gnu.cmake" \
+      -DCMAKE_PREFIX_PATH="$PWD/$prefix"
+    "{{cmake}}" --build {{runner_build}}/arm64 -j 2
+    echo "built {{runner_build}}/arm64/pocket_runner (run: qemu-aarch64 -L /usr/aarch64-linux-gnu {{runner_build}}/arm64/pocket_runner --help)"
+
+# Build the runner for Android arm64-v8a from an ExecuTorch source checkout (UNVERIFIED here: no NDK).
+runner-android NDK EXECUTORCH_SRC: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    toolchain="{{NDK}}/build/cmake/android.toolchain.cmake"
+    [ -f "$toolchain" ] || { echo "no $toolchain: pass NDK=<path to the Android NDK>" >&2; exit 2; }
+    [ -f "{{EXECUTORCH_SRC}}/CMakeLists.txt" ] || { echo "no CMakeLists.txt in {{EXECUTORCH_SRC}}: pass EXECUTORCH_SRC=<executorch checkout>" >&2; exit 2; }
+    et_build="$PWD/{{runner_build}}/android-executorch"
+    android=(-DCMAKE_TOOLCHAIN_FILE="$toolchain" -DANDROID_ABI=arm64-v8a -DANDROID_PLATFORM=android-26 -DCMAKE_BUILD_TYPE=Release)
+    "{{cmake}}" -S "{{EXECUTORCH_SRC}}" -B "$et_build" "${android[@]}" \
+      -DCMAKE_INSTALL_PREFIX="$et_build/install" \
+      -DEXECUTORCH_BUILD_XNNPACK=ON -DEXECUTORCH_BUILD_KERNELS_OPTIMIZED=ON \
+      -DEXECUTORCH_BUILD_KERNELS_QUANTIZED=ON -DEXECUTORCH_BUILD_EXTENSION_DATA_LOADER=ON \
+      -DEXECUTORCH_BUILD_DEVTOOLS=ON -DEXECUTORCH_ENABLE_EVENT_TRACER=ON -DEXECUTORCH_ENABLE_LOGGING=ON
+    "{{cmake}}" --build "$et_build" -j 2 --target install
+    "{{cmake}}" -S device_runner -B {{runner_build}}/android "${android[@]}" \
+      -DPOCKET_EXECUTORCH_SOURCE_INSTALL=ON -DPOCKET_RUNTIME_VERSION="source $(git -C "{{EXECUTORCH_SRC}}" describe --tags --always 2>/dev/null || echo unknown)" \
+      -DCMAKE_PREFIX_PATH="$et_build/install" -DCMAKE_FIND_ROOT_PATH_MODE_PACKAGE=BOTH
+    "{{cmake}}" --build {{runner_build}}/android -j 2
+    echo "built {{runner_build}}/android/pocket_runner (static; push it alone to the phone)"
 
 # Install the Debian packages the tests need (only those missing; needs root or sudo).
 system-deps:
@@ -47,6 +109,6 @@ lint: setup
     {{venv}}/bin/ruff check .
     {{venv}}/bin/ruff format --check .
 
-# Speed and memory figures, written to benchmarks/RESULTS.md.
-benchmark: setup
-    {{py}} benchmarks/run_all.py
+# Speed and memory figures, written to benchmarks/RESULTS.md (all, or the ones named).
+benchmark *NAMES: setup
+    {{py}} benchmarks/run_all.py {{NAMES}}

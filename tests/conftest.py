@@ -9,6 +9,9 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
+# The emulated-phone fixtures: phone, phone_factory, host_adb (Debian adb, isolated).
+pytest_plugins = ["pocketbench.devices.emulator.fixtures"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

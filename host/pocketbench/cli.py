@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from pocketbench.devices.emulator.command import emulator_command
 from pocketbench.errors import PocketbenchError
 
 app = typer.Typer(
@@ -172,6 +173,10 @@ def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ign
     else:
         Console().print(render(frame, run_id))
         Console().print(f"saved in {folder}")
+
+
+# `pocketbench emulator --port N`: an emulated phone for demos and CI without a device.
+app.command("emulator")(emulator_command)
 
 
 def main() -> None:

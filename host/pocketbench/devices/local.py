@@ -7,8 +7,13 @@ import platform
 import sys
 from pathlib import Path
 
+from pocketbench.devices import native_runner
 from pocketbench.devices.base import BenchJob, DeviceInfo, RunnerReport
 from pocketbench.devices.runner_process import run_local_runner
+from pocketbench.errors import PocketbenchError
+
+PYTHON_BACKEND = "python-runtime"
+BACKENDS = ("auto", native_runner.BACKEND, PYTHON_BACKEND)
 
 # CPU features that decide whether int8 kernels can beat fp32 (recorded with every result).
 INT8_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
@@ -28,12 +33,19 @@ def parse_cpuinfo(text: str) -> tuple[str, list[str]]:
 
 
 class LocalDevice:
-    """Runs each measurement in a fresh runner process on this computer."""
+    """Runs each measurement in a fresh runner process on this computer.
+
+    `backend="auto"` uses the native `pocket_runner` when it is built and falls back to the
+    ExecuTorch Python runtime otherwise; every report names the backend that measured it.
+    """
 
     device_id = "local"
 
-    def __init__(self, timeout_s: float = 600.0) -> None:
+    def __init__(self, timeout_s: float = 600.0, backend: str = "auto") -> None:
+        if backend not in BACKENDS:
+            raise PocketbenchError(f"unknown local backend {backend!r}: use one of {', '.join(BACKENDS)}")
         self.timeout_s = timeout_s
+        self.backend = backend
 
     def info(self) -> DeviceInfo:
         try:
@@ -52,7 +64,13 @@ class LocalDevice:
 
     def runner(self) -> tuple[list[str], str]:
         """The runner command and its backend name."""
-        return [sys.executable, "-m", "pocketbench.devices.python_runner"], "python-runtime"
+        if self.backend != PYTHON_BACKEND:
+            binary = native_runner.find_runner()
+            if binary is not None:
+                return [str(binary)], native_runner.BACKEND
+            if self.backend == native_runner.BACKEND:
+                raise PocketbenchError("pocket_runner is not built: run `just build-runner`")
+        return [sys.executable, "-m", "pocketbench.devices.python_runner"], PYTHON_BACKEND
 
     def benchmark(self, job: BenchJob) -> RunnerReport:
         prefix, backend = self.runner()

@@ -1,0 +1,34 @@
+"""Write one benchmark's section of benchmarks/RESULTS.md, stamped with the machine and date.
+
+Each benchmark owns the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`; re-running a
+benchmark replaces only its own section.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pocketbench.devices.local import LocalDevice
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADER = "# Benchmark results\n\nWritten by `just benchmark`; each section says when and where it was measured.\n"
+
+
+def machine() -> str:
+    """CPU model and int8 features, core count and OS, as one line."""
+    info = LocalDevice().info()
+    features = info.extra.get("cpu_features") or "none"
+    return f"{info.cpu} ({features}), {os.cpu_count()} cores, {info.os}, Python {platform.python_version()}"
+
+
+def write_section(name: str, title: str, body: str) -> None:
+    stamp = f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}._"
+    section = f"<!-- {name}:start -->\n## {title}\n\n{stamp}\n\n{body.strip()}\n<!-- {name}:end -->"
+    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    RESULTS.write_text(text)

@@ -1,0 +1,114 @@
+#include "cli.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace pocket {
+
+const char* const kUsage =
+    "usage: pocket_runner --model m.pte [--method forward] [--inputs in.bin | --seed 0]\n"
+    "                     [--warmup 5] [--iterations 50 | --min-seconds 2] [--threads N]\n"
+    "                     [--outputs out.bin] [--etdump trace.etdp] [--json result.json]\n"
+    "                     [--verbose]\n";
+
+namespace {
+
+bool parse_int(const std::string& flag, const char* text, long lo, long hi, long* out,
+               std::string* error) {
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || value < lo || value > hi) {
+    *error = flag + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+             "], got '" + text + "'";
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+}  // namespace
+
+bool parse_args(int argc, char** argv, Options* options, std::string* error) {
+  // A first pass picks up --json so that even an argument error is reported where asked.
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--json") == 0) options->json = argv[i + 1];
+  }
+  bool seen_inputs = false, seen_seed = false, seen_iterations = false, seen_min_seconds = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      options->help = true;
+      return true;
+    }
+    if (flag == "--verbose") {
+      options->verbose = true;
+      continue;
+    }
+    if (flag.rfind("--", 0) != 0) {
+      *error = "unexpected argument '" + flag + "' (see --help)";
+      return false;
+    }
+    // A value that looks like the next flag means this one's value was left out.
+    if (i + 1 >= argc || std::strncmp(argv[i + 1], "--", 2) == 0) {
+      *error = flag + " needs a value (see --help)";
+      return false;
+    }
+    const char* value = argv[++i];
+    long number = 0;
+    if (flag == "--model") {
+      options->model = value;
+    } else if (flag == "--method") {
+      options->method = value;
+    } else if (flag == "--inputs") {
+      options->inputs = value;
+      seen_inputs = true;
+    } else if (flag == "--seed") {
+      if (!parse_int(flag, value, 0, 2147483647L, &number, error)) return false;
+      options->seed = static_cast<uint64_t>(number);
+      seen_seed = true;
+    } else if (flag == "--warmup") {
+      if (!parse_int(flag, value, 0, 1000000, &number, error)) return false;
+      options->warmup = static_cast<int>(number);
+    } else if (flag == "--iterations") {
+      if (!parse_int(flag, value, 1, 10000000, &number, error)) return false;
+      options->iterations = static_cast<int>(number);
+      seen_iterations = true;
+    } else if (flag == "--min-seconds") {
+      char* end = nullptr;
+      const double seconds = std::strtod(value, &end);
+      if (end == value || *end != '\0' || !(seconds >= 0.0 && seconds <= 86400.0)) {
+        *error = "--min-seconds needs a number of seconds in [0, 86400], got '" +
+                 std::string(value) + "'";
+        return false;
+      }
+      options->min_seconds = seconds;
+      seen_min_seconds = true;
+    } else if (flag == "--threads") {
+      if (!parse_int(flag, value, 0, 1024, &number, error)) return false;
+      options->threads = static_cast<int>(number);
+    } else if (flag == "--outputs") {
+      options->outputs = value;
+    } else if (flag == "--etdump") {
+      options->etdump = value;
+    } else if (flag == "--json") {
+      options->json = value;
+    } else {
+      *error = "unknown option " + flag + " (see --help)";
+      return false;
+    }
+  }
+  if (options->model.empty()) {
+    *error = "--model is required: pocket_runner --model m.pte (see --help)";
+    return false;
+  }
+  if (seen_inputs && seen_seed) {
+    *error = "--inputs and --seed exclude each other: give a tensor file or a seed";
+    return false;
+  }
+  if (seen_min_seconds && !seen_iterations) options->iterations = 1;
+  return true;
+}
+
+}  // namespace pocket

@@ -1,0 +1,34 @@
+// Command line of pocket_runner (documented in README.md).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace pocket {
+
+struct Options {
+  std::string model;
+  std::string method = "forward";
+  std::string inputs;  // PBTF file; empty: random inputs from `seed`
+  uint64_t seed = 0;
+  int warmup = 5;
+  // The timed loop runs until it has done `iterations` executions and spent `min_seconds`
+  // executing. --min-seconds alone lowers the iteration floor to 1.
+  int iterations = 50;
+  double min_seconds = 0.0;
+  int threads = 0;  // 0: the thread pool's default size
+  std::string outputs;
+  std::string etdump;
+  std::string json;
+  bool verbose = false;  // forward the runtime's own log lines to stderr
+  bool help = false;
+};
+
+extern const char* const kUsage;
+
+// Parses argv. On failure returns false with a one-line reason; `options->json` is still set
+// when --json was seen, so the failure can be reported where the caller asked for it.
+bool parse_args(int argc, char** argv, Options* options, std::string* error);
+
+}  // namespace pocket

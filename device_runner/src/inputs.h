@@ -1,0 +1,42 @@
+// Input sets for a method: read from a PBTF file or generated from the method's metadata, checked
+// against that metadata, and bound to the method as ExecuTorch tensors.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <executorch/runtime/executor/method.h>
+#include <executorch/runtime/executor/method_meta.h>
+
+#include "tensor_file.h"
+
+namespace pocket {
+
+// Checks that every input of the method is a tensor whose metadata reads back; a failure means a
+// corrupt program or a model pocket_runner cannot feed.
+bool check_input_metadata(const executorch::runtime::MethodMeta& meta, std::string* error);
+
+// Deterministic inputs for every tensor input of `meta` (one set); the generator is documented in
+// README.md so the host can reproduce the exact values.
+bool make_random_inputs(const executorch::runtime::MethodMeta& meta, uint64_t seed,
+                        TensorSet* set, std::string* error);
+
+// Checks each set's tensor count and dtypes against the method's inputs.
+bool check_inputs(const executorch::runtime::MethodMeta& meta, const std::vector<TensorSet>& sets,
+                  std::string* error);
+
+// ExecuTorch views of one input set. The method may keep pointers into these (inputs that are not
+// memory-planned are used in place), so a BoundInputs must outlive every execute that uses it, and
+// the TensorSet it views must not change meanwhile.
+class BoundInputs {
+ public:
+  // Sets every input of `method` from `set`; on failure returns false with a one-line reason.
+  bool bind(executorch::runtime::Method& method, const TensorSet& set, std::string* error);
+
+ private:
+  struct View;
+  std::vector<std::shared_ptr<View>> views_;
+};
+
+}  // namespace pocket

@@ -1,0 +1,52 @@
+// The runner's raw readings and their JSON form (schema_version 1, documented in README.md and
+// parsed by host/pocketbench/devices/base.py:parse_runner_report).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pocket {
+
+enum class Status { kOk, kBadArguments, kLoadFailed, kExecutionFailed };
+
+// Process exit code for a status: 0 ok, 2 bad arguments, 3 load failure, 4 execution failure.
+int exit_code(Status status);
+
+struct OutputSummary {
+  std::vector<int64_t> shape;
+  std::string dtype;
+  std::string sha256;
+};
+
+struct Report {
+  Status status = Status::kOk;
+  std::string error;  // one line; empty when ok
+  std::string model;
+  std::string method;
+  int threads = 0;
+  std::optional<double> program_load_ms;
+  std::optional<double> method_load_ms;
+  std::optional<double> first_inference_ms;
+  int warmup_iterations = 0;
+  std::vector<int64_t> iterations_ns;
+  std::optional<int64_t> rss_kb_before_load;
+  std::optional<int64_t> rss_kb_after_load;
+  std::optional<int64_t> rss_kb_after_loop;
+  std::optional<int64_t> peak_rss_kb;
+  std::vector<int64_t> planned_buffers_bytes;
+  std::string inputs_source;  // "file:<path>" or "seed:<n>"
+  size_t input_sets = 0;
+  size_t output_sets_written = 0;
+  std::vector<OutputSummary> outputs;  // set 0
+  std::vector<std::string> backends;  // delegates the method uses, from its metadata
+  std::string etdump;  // path written, empty when not asked for
+};
+
+// A /proc/self/status field in kB ("VmRSS", "VmHWM"); nullopt where /proc is unavailable.
+std::optional<int64_t> proc_status_kb(const char* field);
+
+std::string to_json(const Report& report);
+
+}  // namespace pocket

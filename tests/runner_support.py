@@ -1,0 +1,131 @@
+"""Shared by the runner tests: build pocket_runner once (host and aarch64), make small real .pte files.
+
+Builds go through the justfile recipes, so the tests exercise exactly what a user runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pocketbench import tensorfile
+from pocketbench.compress.recipe import parse_variant
+from pocketbench.export import Artifact, build_artifact
+from pocketbench.registry import ModelBundle, ModelSpec
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"
+ARM64_RUNNER = REPO / "device_runner" / "build" / "arm64" / "pocket_runner"
+# qemu's default `max` CPU enables SME; with it, int8 outputs of qemu 7.2 (Debian 12) are wrong
+# while every CPU model without SME matches x86 bit for bit (device_runner/README.md, "arm64").
+QEMU_CPUS = {"neon-i8mm-sve": "max,sme=off", "neon-baseline": "cortex-a53"}
+INPUT_SHAPE = (1, 3, 8, 8)
+
+
+class TinyConvNet(nn.Module):
+    """Conv + ReLU + Linear: the two op families (conv, gemm) every vision model leans on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def tiny_convnet() -> ModelBundle:
+    torch.manual_seed(0)
+
+    def calibration():
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(8):
+            yield (torch.randn(INPUT_SHAPE, generator=generator),)
+
+    return ModelBundle(
+        module=TinyConvNet().eval(),
+        example_inputs=(torch.randn(INPUT_SHAPE),),
+        calibration=calibration,
+        eval_inputs=[],
+    )
+
+
+def _build(recipe: str, binary: Path) -> Path:
+    if shutil.which("just") is None:
+        pytest.skip("`just` is not on PATH: the runner is built by `just build-runner` (pip install rust-just)")
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler (c++/g++) on PATH: install g++ (`just system-deps`)")
+    proc = subprocess.run(["just", recipe], cwd=REPO, capture_output=True, text=True, timeout=1200, check=False)
+    if proc.returncode != 0 or not binary.is_file():
+        pytest.fail(f"`just {recipe}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return binary
+
+
+@functools.cache
+def host_runner() -> Path:
+    """The host pocket_runner, built once per session with `just build-runner`."""
+    return _build("build-runner", HOST_RUNNER)
+
+
+@functools.cache
+def arm64_runner() -> Path:
+    """The linux-aarch64 pocket_runner (runs under qemu-aarch64), built once per session."""
+    for tool in ("qemu-aarch64", "aarch64-linux-gnu-g++"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed: `just system-deps` installs qemu-user and g++-aarch64-linux-gnu")
+    return _build("build-runner-arm64", ARM64_RUNNER)
+
+
+@functools.cache
+def tiny_ptes(cache: Path) -> dict[str, Artifact]:
+    """TinyConvNet lowered through pocketbench's own export path, fp32 and int8 (static, per-channel)."""
+    spec = ModelSpec(name="tiny_convnet", factory=tiny_convnet, source_file=Path(__file__))
+    bundle = spec.load()
+    return {v: build_artifact(spec, bundle, parse_variant(v), cache=cache) for v in ("fp32", "int8")}
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    report: dict
+
+
+def run_runner(binary: Path, *args: str | Path, json_path: Path, qemu_cpu: str | None = None) -> Run:
+    """Run pocket_runner with --json (under qemu-aarch64 as `qemu_cpu` when given) and return its
+    exit code, output and parsed JSON (None if it wrote none)."""
+    import json
+
+    qemu = ["qemu-aarch64", "-cpu", qemu_cpu, "-L", "/usr/aarch64-linux-gnu"] if qemu_cpu else []
+    argv = [*qemu, str(binary), *map(str, args), "--json", str(json_path)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    report = json.loads(json_path.read_text()) if json_path.exists() else None
+    return Run(proc.returncode, proc.stdout, proc.stderr, report)
+
+
+def input_sets(count: int, seed: int) -> list[list[np.ndarray]]:
+    """`count` seeded input sets for TinyConvNet."""
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(INPUT_SHAPE).astype(np.float32)] for _ in range(count)]
+
+
+def python_runtime_outputs(pte: Path, sets: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """The same .pte run by ExecuTorch's Python runtime, one execute per input set."""
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(pte)  # keep the Program alive while its Method runs
+    method = program.load_method("forward")
+    return [[o.numpy().copy() for o in method.execute([torch.from_numpy(t) for t in s])] for s in sets]
+
+
+def write_inputs(path: Path, sets: list[list[np.ndarray]]) -> Path:
+    tensorfile.write(path, sets)
+    return path
