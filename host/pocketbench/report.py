@@ -63,7 +63,7 @@ _COLUMNS: list[tuple[str, Any, bool]] = [
     ("load\nms", lambda r: _fmt(r["load_ms"], ".1f"), False),
     ("1st\nms", lambda r: _fmt(r["first_inference_ms"], ".2f"), False),
     ("peak\nRSS MB", lambda r: _fmt(_kb_to_mb(r["peak_rss_kb"]), ".1f"), False),
-    ("planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"]), False),
+    ("planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"]), True),
     (
         "accuracy\n(Δ pts)",
         lambda r: _with_ratio(_pct(r["accuracy"]), _fmt(r["accuracy_vs_fp32_points"], "+.1f")),
@@ -72,7 +72,7 @@ _COLUMNS: list[tuple[str, Any, bool]] = [
     ("SQNR\ndB", lambda r: _fmt(r["sqnr_db"], ".1f"), False),
     ("top-1\nagree", lambda r: _pct(r["top1_agreement"], ".0f"), False),
     ("worst\nlayer dB", lambda r: _fmt(r.get("layer_sqnr_min_db"), ".1f"), False),
-    ("deleg-\nated", lambda r: _pct(r["delegated_fraction"], ".0f"), False),
+    ("deleg-\nated", lambda r: _pct(r["delegated_fraction"], ".0f"), True),
     ("compress\ns", lambda r: _fmt(r.get("compress_seconds"), ".1f"), False),
     ("Pareto", lambda r: r.get("pareto") if isinstance(r.get("pareto"), str) else "—", False),
 ]
@@ -114,7 +114,7 @@ def comparison_table(frame: pd.DataFrame, title: str) -> Table:
     columns = [
         (name, cells)
         for name, cells, vary in columns
-        if any(c != "—" for c in cells) and not (vary and len(rows) > 1 and len(set(cells)) == 1)
+        if any(c != "—" for c in cells) and not (vary and len(rows) > 1 and len(set(cells) - {"—"}) == 1)
     ]
     table = Table(
         title=title,
