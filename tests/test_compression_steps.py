@@ -148,3 +148,27 @@ def test_distillation_loss_is_soft_only_without_labels_and_mixes_with_ce_with_th
     ce = nn.functional.cross_entropy(student, labels)
     mixed = distillation_loss(student, teacher, labels, t, 0.3)
     assert mixed == pytest.approx(float(0.3 * t * t * kl + 0.7 * ce), rel=1e-5)
+
+
+STUDENT = """
+import torch
+from pocketbench.registry import ModelBundle
+from pocketbench_models.digits_cnn import DigitsCNN
+
+
+def small():
+    torch.manual_seed(0)
+    x = torch.zeros(1, 1, 8, 8)
+    return ModelBundle(module=DigitsCNN(width=16, hidden=64), example_inputs=(x,), calibration=lambda: [(x,)],
+                       eval_inputs=[(x,)])
+"""
+
+
+def test_distillation_into_a_smaller_architecture_learns_from_the_teacher(digits, tmp_path):
+    path = tmp_path / "student.py"
+    path.write_text(STUDENT)
+    result = apply_recipe(digits, Recipe("small", (Distill(student=f"{path}:small", epochs=3, lr=3e-3),)))
+    assert result.stats["params"] < 0.2 * sum(p.numel() for p in digits.module.parameters())
+    with torch.no_grad():
+        accuracy = digits.score([result.module(*inputs) for inputs in digits.eval_inputs])
+    assert accuracy > 0.85  # from random initialisation, in three epochs, on the teacher's soft targets
