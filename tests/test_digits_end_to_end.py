@@ -19,7 +19,7 @@ def test_every_variant_is_measured(digits_sweep):
     assert list(frame["variant"]) == ["fp32", "int8", "int8-dynamic"]
     assert (frame["status"] == "ok").all()
     assert (frame["iterations"] == 20).all()
-    assert all(len(s) == 20 and min(s) > 0 for s in frame["samples_ms"])
+    assert all(len(s) == 20 and min(s) > 0 for s in frame["latency_samples_ms"])
     assert (frame["latency_p90_ms"] >= frame["latency_p50_ms"]).all()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ def run_sweep(
     """
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
+    store.record_devices({device_id: asdict(info) if info else None for device_id, info in infos.items()})
     failures = 0
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
         for model_name in models:
@@ -179,6 +180,9 @@ def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceIn
             device_cpu=info.cpu,
             device_cpu_features=info.extra.get("cpu_features"),
         )
+        # Whatever else the device says about itself (a phone's serial, SoC, clusters, battery).
+        for key, value in info.extra.items():
+            row.setdefault(f"device_{key}", value)
     return row
 
 
@@ -223,7 +227,7 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
 def _report_columns(report: RunnerReport) -> dict[str, Any]:
     columns = latency_summary(report.iterations_ns)
     columns.update(
-        samples_ms=[ns / 1e6 for ns in report.iterations_ns],
+        latency_samples_ms=[ns / 1e6 for ns in report.iterations_ns],
         iterations=len(report.iterations_ns),
         load_ms=report.load_ms,
         first_inference_ms=report.first_inference_ms,
@@ -234,6 +238,8 @@ def _report_columns(report: RunnerReport) -> dict[str, Any]:
         runtime_version=report.runtime_version,
         threads=report.threads,
     )
+    # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
+    columns.update(report.raw.get("device_columns") or {})
     if report.planned_buffers_bytes:
         columns["planned_memory_bytes"] = sum(report.planned_buffers_bytes)
     return columns
