@@ -1,8 +1,7 @@
 """The Pareto view is a pure function of the rows: optimal = nothing cheaper and at least as good."""
 
-from pocketbench.report import comparison_table, pareto_front, pareto_marks
+from pocketbench.report import build_table, pareto_front, pareto_lines, pareto_marks
 from pocketbench.results import add_relative_columns, to_frame
-from rich.console import Console
 
 
 def test_pareto_front_keeps_only_undominated_points():
@@ -28,8 +27,11 @@ def test_marks_per_cost_and_failed_rows_are_never_optimal():
         )
     )
     assert pareto_marks(frame) == ["lat size", "lat size", None, None]
-    console = Console(width=200, record=True)
-    console.print(comparison_table(frame, "m"))
-    text = console.export_text()
-    assert "Pareto" in text and "export_error" in text
-    assert "params" not in text and "MACs" not in text  # identical in every row: left out
+    table = build_table(frame, "m")
+    assert table.headers[-2:] == ["Pareto", "status"]
+    assert [row[-2] for row in table.rows] == ["lat size", "lat size", "·", "—"]
+    assert "params" not in table.headers and ("params", "10") in table.folded  # the same in every row
+    assert pareto_lines(frame) == [
+        "Pareto-optimal accuracy vs latency: fp32, int8",
+        "Pareto-optimal accuracy vs size: fp32, int8",
+    ]

@@ -118,7 +118,7 @@ MEASURES: list[tuple[str, Cell]] = [
     ("worst\nlayer dB", lambda r: fmt_number(_get(r, "layer_sqnr_min_db"), ".1f")),
     ("deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f")),
     ("compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f")),
-    ("Pareto", lambda r: _get(r, "pareto") if isinstance(_get(r, "pareto"), str) else EMPTY),
+    ("Pareto", lambda r: _pareto_cell(r)),
 ]
 # Who and how it was measured: shown as a column only when it varies within the table.
 CONTEXT: list[tuple[str, Cell]] = [
@@ -179,6 +179,14 @@ def pareto_marks(frame: pd.DataFrame) -> list[str | None]:
                 if optimal:
                     marks[p].append(label)
     return [" ".join(m) or None for m in marks]
+
+
+def _pareto_cell(row: pd.Series) -> str:
+    """`lat`, `size`, `lat size`; `·` for a measured variant that is dominated in both."""
+    mark = _get(row, "pareto")
+    if isinstance(mark, str):
+        return mark
+    return "·" if row["status"] == "ok" else EMPTY
 
 
 def pareto_lines(frame: pd.DataFrame) -> list[str]:

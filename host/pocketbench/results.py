@@ -46,7 +46,8 @@ COLUMNS = [
     "device_state_json", "attempt", "started_at", "schema_version",
 ]  # fmt: skip
 INTEGER_COLUMNS = [
-    "size_bytes", "size_zipped_bytes", "params", "macs", "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
+    "size_bytes", "size_zipped_bytes", "params", "macs",
+    "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
     "threads", "attempt", "schema_version",
 ]  # fmt: skip
 # The cell a row measures: a run holds one or more attempts at each.
