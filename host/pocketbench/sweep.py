@@ -218,9 +218,9 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
         "params": stats.get("params"),
         "macs": stats.get("macs"),
         "sparsity": stats.get("sparsity"),
-        "layer_sqnr_min_db": min(layer_sqnr.values()) if layer_sqnr else None,
-        "layer_sqnr_db": json.dumps(layer_sqnr) if layer_sqnr else None,
-        "compression_note": "; ".join(notes) or None,
+        "layer_sqnr_min_db": min(layer_sqnr.values()) if layer_sqnr else float("nan"),
+        "layer_sqnr_db": json.dumps(layer_sqnr),  # "{}" without a Quantize step: one dtype per column
+        "compression_note": "; ".join(notes),
     }
 
 
