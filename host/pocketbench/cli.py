@@ -52,8 +52,17 @@ def bench(
         typer.Option("--model", "-m", help="Built-in name, file.py:factory or module:factory (repeatable)."),
     ] = None,
     variants: Annotated[
-        str, typer.Option("--variants", "-v", help="Comma-separated variants, e.g. fp32,int8,int8-dynamic.")
-    ] = DEFAULT_VARIANTS,
+        str | None,
+        typer.Option(
+            "--variants",
+            "-v",
+            help=f"Comma-separated variants, e.g. fp32,int8,prune50+distill+int8 [{DEFAULT_VARIANTS}].",
+        ),
+    ] = None,
+    sweep: Annotated[
+        Path | None,
+        typer.Option("--sweep", help="TOML file of named variants with step parameters (and optionally models)."),
+    ] = None,
     device: Annotated[
         list[str] | None,
         typer.Option(
@@ -77,29 +86,47 @@ def bench(
     from pocketbench.results import RunStore
     from pocketbench.sweep import BenchSettings, run_sweep
 
-    models = model or DEFAULT_MODELS
-    variant_names = [v.strip() for v in variants.split(",") if v.strip()]
-    if not variant_names:
-        raise PocketbenchError("no variants given: use e.g. --variants fp32,int8")
+    planned, file_models = _variants(variants, sweep)
+    models = model or file_models or DEFAULT_MODELS
+    variant_names = [v if isinstance(v, str) else v.name for v in planned]
+    if len(set(variant_names)) != len(variant_names):
+        raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
     settings = BenchSettings(warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads)
     devices = open_devices(device or ["auto"])
     store = RunStore(results)
     config = {
         "models": models,
         "variants": variant_names,
+        "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
         "devices": [d.device_id for d in devices],
         "settings": settings.__dict__,
     }
     store.write_manifest(config, versions())
     try:
         with RichReporter(stderr) as reporter:
-            failures = run_sweep(models, variant_names, devices, settings, store, reporter)
+            failures = run_sweep(models, planned, devices, settings, store, reporter)
     finally:
         frame = store.finish()
     _show(frame, store.run_id, store.folder, as_json)
     if failures:
         stderr.print(f"[red]{failures} cell(s) failed[/]; the others are saved in {store.folder}")
         raise typer.Exit(1)
+
+
+def _variants(spec: str | None, sweep: Path | None) -> tuple[list, list[str]]:  # type: ignore[type-arg]
+    """Variant names from --variants, then recipes from --sweep; and the sweep file's models."""
+    names = [v.strip() for v in (spec or ("" if sweep else DEFAULT_VARIANTS)).split(",") if v.strip()]
+    planned: list = [*names]  # type: ignore[type-arg]
+    models: list[str] = []
+    if sweep is not None:
+        from pocketbench.compress.sweepfile import load_sweep
+
+        loaded = load_sweep(sweep)
+        planned += loaded.variants
+        models = loaded.models
+    if not planned:
+        raise PocketbenchError("no variants given: use e.g. --variants fp32,int8 or --sweep file.toml")
+    return planned, models
 
 
 @app.command()

@@ -34,7 +34,9 @@ from pocketbench.migrations import SCHEMA_VERSION, migrate
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
     "run_id", "model", "variant", "device", "status", "error", "recipe",
-    "size_bytes", "size_ratio_vs_fp32", "planned_memory_bytes",
+    "size_bytes", "size_ratio_vs_fp32", "size_zipped_bytes", "compression_ratio_vs_fp32",
+    "params", "macs", "macs_ratio_vs_fp32", "sparsity", "layer_sqnr_min_db", "layer_sqnr_db", "compression_note",
+    "planned_memory_bytes",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms",
     "latency_min_ms", "latency_max_ms", "speedup_vs_fp32", "latency_samples_ms", "iterations",
     "load_ms", "first_inference_ms", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
@@ -45,7 +47,8 @@ COLUMNS = [
     "device_state_json", "attempt", "started_at", "schema_version",
 ]  # fmt: skip
 INTEGER_COLUMNS = [
-    "size_bytes", "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
+    "size_bytes", "size_zipped_bytes", "params", "macs",
+    "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
     "threads", "attempt", "schema_version",
 ]  # fmt: skip
 # The cell a row measures: a run holds one or more attempts at each.
@@ -145,9 +148,14 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.DataFrame:
     """Size ratio, speedup and accuracy change of each cell against the same model's fp32 cell
-    on the same device (left empty where that baseline was not measured)."""
-    frame = frame.copy()
-    for column in ("size_ratio_vs_fp32", "speedup_vs_fp32", "accuracy_vs_fp32_points"):
+    on the same device (left empty where that baseline was not measured).
+
+    compression_ratio_vs_fp32 is fp32's zipped size over the variant's: what shipping the file
+    compressed saves (it credits unstructured sparsity, which the plain .pte size does not).
+    """
+    frame = to_frame_columns(frame.copy())
+    relative = ("size_ratio_vs_fp32", "speedup_vs_fp32", "accuracy_vs_fp32_points")
+    for column in (*relative, "compression_ratio_vs_fp32", "macs_ratio_vs_fp32"):
         frame[column] = pd.Series(float("nan"), index=frame.index, dtype="float64")
     ok = frame[(frame["variant"] == baseline) & (frame["status"] == "ok")]
     base = ok.drop_duplicates(["model", "device"], keep="last").set_index(["model", "device"])
@@ -158,6 +166,8 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
         ref = base.loc[key]
         frame.at[index, "size_ratio_vs_fp32"] = _ratio(row["size_bytes"], ref["size_bytes"])
         frame.at[index, "speedup_vs_fp32"] = _ratio(ref["latency_p50_ms"], row["latency_p50_ms"])
+        frame.at[index, "compression_ratio_vs_fp32"] = _ratio(ref["size_zipped_bytes"], row["size_zipped_bytes"])
+        frame.at[index, "macs_ratio_vs_fp32"] = _ratio(row["macs"], ref["macs"])
         if pd.notna(row["accuracy"]) and pd.notna(ref["accuracy"]):
             frame.at[index, "accuracy_vs_fp32_points"] = 100.0 * (row["accuracy"] - ref["accuracy"])
     return frame

@@ -7,6 +7,7 @@ still run, and nothing already measured is lost.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pocketbench import tensorfile
-from pocketbench.compress.recipe import parse_variant
+from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError
 from pocketbench.measure import fidelity, latency_summary
@@ -60,13 +61,16 @@ class ModelContext:
 
 def run_sweep(
     models: Sequence[str],
-    variants: Sequence[str],
+    variants: Sequence[str | Recipe],
     devices: Sequence[Device],
     settings: BenchSettings,
     store: RunStore,
     reporter: Reporter | None = None,
 ) -> int:
-    """Measure every cell into `store`; returns the number of failed cells."""
+    """Measure every cell into `store`; returns the number of failed cells.
+
+    A variant is a name made of tokens (`prune50+int8`) or a ready Recipe (from a sweep file).
+    """
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
     store.record_devices({device_id: asdict(info) if info else None for device_id, info in infos.items()})
@@ -78,15 +82,16 @@ def run_sweep(
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
             for variant in variants:
+                name = variant.name if isinstance(variant, Recipe) else variant
                 for device in devices:
-                    base = base_row(store.run_id, model_name, variant, device.device_id, infos[device.device_id])
+                    base = base_row(store.run_id, model_name, name, device.device_id, infos[device.device_id])
                     if context is None:
                         row = failed_row(base, "model_error", model_error)
                     else:
                         row = _measure_cell(context, variant, device, settings, base, Path(scratch), reporter)
                     failures += row["status"] != "ok"
                     if row["status"] != "ok":
-                        reporter.note(f"[red]✗[/] {model_name} {variant} on {device.device_id}: {row['error']}")
+                        reporter.note(f"[red]✗[/] {model_name} {name} on {device.device_id}: {row['error']}")
                     store.write_cell(row)
     return failures
 
@@ -118,7 +123,7 @@ def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
 
 def _measure_cell(
     context: ModelContext,
-    variant: str,
+    variant: str | Recipe,
     device: Device,
     settings: BenchSettings,
     row: dict[str, Any],
@@ -132,14 +137,14 @@ def _measure_cell(
 
 
 def prepare_variant(
-    context: ModelContext, variant: str, row: dict[str, Any], reporter: Reporter
+    context: ModelContext, variant: str | Recipe, row: dict[str, Any], reporter: Reporter
 ) -> tuple[dict[str, Any], Artifact | None]:
     """Compress and lower one variant (or reuse the cached `.pte`): the row gains the recipe
     and artifact columns, or becomes a failure row and no artifact is returned."""
     from pocketbench.export import build_artifact
 
     try:
-        recipe = parse_variant(variant)
+        recipe = variant if isinstance(variant, Recipe) else parse_variant(variant)
     except PocketbenchError as exc:
         return failed_row(row, "recipe_error", str(exc)), None
     row = {**row, "recipe": recipe.to_json()}
@@ -148,7 +153,7 @@ def prepare_variant(
     except PocketbenchError as exc:
         return failed_row(row, "export_error", str(exc)), None
     except Exception as exc:  # a compression step failing in torch: keep the sweep going
-        return failed_row(row, "export_error", f"{context.spec.name} {variant}: {type(exc).__name__}: {exc}"), None
+        return failed_row(row, "export_error", f"{context.spec.name} {recipe.name}: {type(exc).__name__}: {exc}"), None
     row.update(_artifact_columns(artifact.manifest, artifact.reused))
     return row, artifact
 
@@ -250,6 +255,26 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
         "artifact_reused": reused,
         "compress_seconds": manifest["compress_seconds"],
         "export_seconds": manifest["export_seconds"],
+        "size_zipped_bytes": manifest.get("size_zipped_bytes"),
+        **_compression_columns(manifest.get("compression", {})),
+    }
+
+
+def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
+    """Params, MACs, sparsity and per-layer int8 error the compression steps measured."""
+    layer_sqnr = stats.get("layer_sqnr_db") or {}
+    notes = []
+    if stats.get("fp32_layers"):
+        notes.append("fp32 layers: " + ", ".join(stats["fp32_layers"]))
+    if stats.get("channel_pruned_layers"):
+        notes.append("channel-pruned only: " + ", ".join(stats["channel_pruned_layers"]))
+    return {
+        "params": stats.get("params"),
+        "macs": stats.get("macs"),
+        "sparsity": stats.get("sparsity"),
+        "layer_sqnr_min_db": min(layer_sqnr.values()) if layer_sqnr else float("nan"),
+        "layer_sqnr_db": json.dumps(layer_sqnr),  # "{}" without a Quantize step: one dtype per column
+        "compression_note": "; ".join(notes),
     }
 
 
