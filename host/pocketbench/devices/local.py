@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pocketbench.devices import native_runner
@@ -74,4 +75,6 @@ class LocalDevice:
 
     def benchmark(self, job: BenchJob) -> RunnerReport:
         prefix, backend = self.runner()
+        if backend == PYTHON_BACKEND:  # the stand-in has no sampler thread
+            job = replace(job, sample_files=(), sample_interval_ms=0, idle_baseline_s=0.0)
         return run_local_runner(prefix, job, backend, self.timeout_s)
