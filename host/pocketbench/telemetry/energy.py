@@ -301,8 +301,9 @@ def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
     sampling = math.sqrt(sum((r.per_inference_err_mj or 0.0) ** 2 for r in valid)) / len(valid)
     between = float(per.std(ddof=1) / math.sqrt(per.size)) if per.size > 1 else 0.0
     notes = sorted({n for r in valid for n in r.notes})
-    if len(valid) < len(results):
-        notes.append(f"{len(results) - len(valid)} repetition(s) without energy: {results[0].invalid}")
+    failed = [r.invalid for r in results if r.invalid is not None]
+    if failed:
+        notes.append(f"{len(failed)} repetition(s) without energy: {failed[0]}")
     return {
         "energy_source": valid[0].source,
         "energy_note": "; ".join(notes) or None,
