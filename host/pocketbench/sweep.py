@@ -1,4 +1,8 @@
-"""The sweep: every model × variant × device cell, each measured and saved as it finishes.
+"""The sweep: every model × variant × device cell, measured and saved as it finishes.
+
+Each cell is measured as `repetitions` fresh runner processes; the repetitions are interleaved
+across the model's cells (fp32 int8 fp32 int8 …) so drift (heat, background load) hits every
+variant alike. protocol.py does what happens around each process.
 
 A failure in one cell (unknown model or variant, a factory that raises, an export that fails,
 a runner that crashes) becomes a row with its status and a one-line error; the other cells
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +22,11 @@ import numpy as np
 
 from pocketbench import tensorfile
 from pocketbench.compress.recipe import parse_variant
-from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
+from pocketbench.devices.base import BenchJob, Device, DeviceInfo
 from pocketbench.errors import PocketbenchError
-from pocketbench.measure import fidelity, latency_summary
+from pocketbench.measure import fidelity
 from pocketbench.progress import Reporter
+from pocketbench.protocol import DeviceTelemetry, ProtocolSettings, Repetition, cell_columns, run_repetition
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
 from pocketbench.results import SCHEMA_VERSION, RunStore
 
@@ -34,12 +39,21 @@ class BenchSettings:
     iterations: int = 50
     min_seconds: float = 0.0
     threads: int = 0
+    repetitions: int = 3
+    energy_window_s: float = 2.0
+    allow_charging: bool = False
+    cooldown_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise PocketbenchError("--iterations must be at least 1")
         if self.warmup < 0:
             raise PocketbenchError("--warmup cannot be negative")
+        self.protocol  # noqa: B018 (validates the protocol settings)
+
+    @property
+    def protocol(self) -> ProtocolSettings:
+        return ProtocolSettings(self.repetitions, self.energy_window_s, self.allow_charging, self.cooldown_timeout_s)
 
 
 @dataclass
@@ -63,6 +77,7 @@ def run_sweep(
     """Measure every cell into `store`; returns the number of failed cells."""
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
+    telemetry = {d.device_id: _telemetry(d, reporter) for d in devices}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
         for model_name in models:
@@ -70,18 +85,42 @@ def run_sweep(
                 context = _load_model(model_name, Path(scratch), reporter)
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
+            cells: list[_Cell] = []
             for variant in variants:
                 for device in devices:
                     base = _base_row(store.run_id, model_name, variant, device.device_id, infos[device.device_id])
                     if context is None:
                         row = _failed(base, "model_error", model_error)
                     else:
-                        row = _measure_cell(context, variant, device, settings, base, Path(scratch), reporter)
-                    failures += row["status"] != "ok"
-                    if row["status"] != "ok":
-                        reporter.note(f"[red]✗[/] {model_name} {variant} on {device.device_id}: {row['error']}")
-                    store.write_cell(row)
+                        row = _prepare_cell(context, variant, device, settings, base, Path(scratch), reporter)
+                    if isinstance(row, _Cell):
+                        cells.append(row)
+                    else:
+                        failures += _finish(row, store, reporter)
+            for repetition in range(settings.repetitions):
+                for cell in [c for c in cells if c.failure is None]:
+                    _repeat(cell, repetition, telemetry[cell.device.device_id], settings, reporter)
+            for cell in cells:
+                row = cell.failure or _cell_row(context, cell, telemetry[cell.device.device_id])
+                failures += _finish(row, store, reporter)
     return failures
+
+
+def _finish(row: dict[str, Any], store: RunStore, reporter: Reporter) -> int:
+    """Write a finished row; 1 when it failed (and say so), else 0."""
+    if row["status"] != "ok":
+        reporter.note(f"[red]✗[/] {row['model']} {row['variant']} on {row['device']}: {row['error']}")
+    store.write_cell(row)
+    return int(row["status"] != "ok")
+
+
+def _telemetry(device: Device, reporter: Reporter) -> DeviceTelemetry:
+    with reporter.status(f"reading {device.device_id}'s power, thermal and frequency sources"):
+        try:
+            return DeviceTelemetry.probe(device)
+        except PocketbenchError as exc:
+            reporter.note(f"[yellow]![/] device {device.device_id}: no telemetry ({exc})")
+            return DeviceTelemetry.without_shell(str(exc))
 
 
 def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
@@ -109,7 +148,19 @@ def _load_model(name: str, scratch: Path, reporter: Reporter) -> _ModelContext:
     return _ModelContext(spec, bundle, inputs_file, reference)
 
 
-def _measure_cell(
+@dataclass
+class _Cell:
+    """A cell whose artifact is built, collecting one runner process per repetition."""
+
+    row: dict[str, Any]
+    device: Device
+    job: BenchJob
+    outputs_file: Path
+    repetitions: list[Repetition] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
+
+
+def _prepare_cell(
     context: _ModelContext,
     variant: str,
     device: Device,
@@ -117,7 +168,8 @@ def _measure_cell(
     row: dict[str, Any],
     scratch: Path,
     reporter: Reporter,
-) -> dict[str, Any]:
+) -> _Cell | dict[str, Any]:
+    """Build the cell's artifact; a failed row when that fails."""
     from pocketbench.export import build_artifact
 
     try:
@@ -140,17 +192,33 @@ def _measure_cell(
         iterations=settings.iterations,
         min_seconds=settings.min_seconds,
         threads=settings.threads,
-        outputs=outputs_file,
     )
-    with reporter.status(f"measuring {context.spec.name} {recipe.name} on {device.device_id}"):
+    return _Cell(row, device, job, outputs_file)
+
+
+def _repeat(
+    cell: _Cell, repetition: int, telemetry: DeviceTelemetry, settings: BenchSettings, reporter: Reporter
+) -> None:
+    """One more runner process for `cell` (the first also writes the outputs for fidelity)."""
+    job = replace(cell.job, outputs=cell.outputs_file) if repetition == 0 else cell.job
+    label = f"{cell.row['model']} {cell.row['variant']} on {cell.device.device_id}"
+    with reporter.status(f"measuring {label} ({repetition + 1}/{settings.repetitions})"):
         try:
-            report = device.benchmark(job)
+            result = run_repetition(cell.device, job, telemetry, settings.protocol, reporter)
         except PocketbenchError as exc:
-            return _failed(row, "device_error", str(exc))
-    row.update(_report_columns(report))
-    if not report.ok:
-        return _failed(row, report.status, report.error or report.status)
-    row.update(_quality_columns(context, outputs_file))
+            cell.failure = _failed(cell.row, "device_error", str(exc))
+            return
+    if not result.report.ok:
+        failed = {**cell.row, **cell_columns([result], telemetry.energy)}
+        cell.failure = _failed(failed, result.report.status, result.report.error or result.report.status)
+        return
+    cell.repetitions.append(result)
+
+
+def _cell_row(context: _ModelContext | None, cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:
+    row = {**cell.row, **cell_columns(cell.repetitions, telemetry.energy)}
+    if context is not None:
+        row.update(_quality_columns(context, cell.outputs_file))
     return row
 
 
@@ -193,25 +261,6 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
         "compress_seconds": manifest["compress_seconds"],
         "export_seconds": manifest["export_seconds"],
     }
-
-
-def _report_columns(report: RunnerReport) -> dict[str, Any]:
-    columns = latency_summary(report.iterations_ns)
-    columns.update(
-        samples_ms=[ns / 1e6 for ns in report.iterations_ns],
-        iterations=len(report.iterations_ns),
-        load_ms=report.load_ms,
-        first_inference_ms=report.first_inference_ms,
-        peak_rss_kb=report.peak_rss_kb,
-        rss_kb_before_load=report.rss_kb_before_load,
-        rss_kb_after_loop=report.rss_kb_after_loop,
-        backend=report.backend,
-        runtime_version=report.runtime_version,
-        threads=report.threads,
-    )
-    if report.planned_buffers_bytes:
-        columns["planned_memory_bytes"] = sum(report.planned_buffers_bytes)
-    return columns
 
 
 def _quality_columns(context: _ModelContext, outputs_file: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pocketbench.devices import native_runner
 from pocketbench.devices.base import BenchJob, DeviceInfo, RunnerReport
 from pocketbench.devices.runner_process import run_local_runner
 from pocketbench.errors import PocketbenchError
+from pocketbench.telemetry.shell import local_shell
 
 PYTHON_BACKEND = "python-runtime"
 BACKENDS = ("auto", native_runner.BACKEND, PYTHON_BACKEND)
@@ -72,6 +73,10 @@ class LocalDevice:
             if self.backend == native_runner.BACKEND:
                 raise PocketbenchError("pocket_runner is not built: run `just build-runner`")
         return [sys.executable, "-m", "pocketbench.devices.python_runner"], PYTHON_BACKEND
+
+    def shell(self, command: str) -> str:
+        """The telemetry seam: this computer's /bin/sh (sysfs, procfs)."""
+        return local_shell(command)
 
     def benchmark(self, job: BenchJob) -> RunnerReport:
         prefix, backend = self.runner()
