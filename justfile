@@ -3,7 +3,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
 # Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium).
-debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user"
+debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium"
 py := venv / "bin/python"
 cmake := venv / "bin/cmake"
 # The native runner links the same ExecuTorch release as the Python package.
@@ -63,25 +63,27 @@ build-runner-arm64: setup system-deps
       -DCMAKE_TOOLCHAIN_FILE="$PWD/device_runner/cmake/aarch64-linux-gnu.cmake" \
       -DCMAKE_PREFIX_PATH="$PWD/$prefix"
     "{{cmake}}" --build {{runner_build}}/arm64 -j 2
-    echo "built {{runner_build}}/arm64/pocket_runner (run: qemu-aarch64 -L /usr/aarch64-linux-gnu {{runner_build}}/arm64/pocket_runner --help)"
+    echo "built {{runner_build}}/arm64/pocket_runner (run: qemu-aarch64 -cpu max,sme=off -L /usr/aarch64-linux-gnu {{runner_build}}/arm64/pocket_runner --help)"
 
 # Build the runner for Android arm64-v8a from an ExecuTorch source checkout (UNVERIFIED here: no NDK).
 runner-android NDK EXECUTORCH_SRC: setup
     #!/usr/bin/env bash
     set -euo pipefail
-    toolchain="{{NDK}}/build/cmake/android.toolchain.cmake"
+    # Called as `just runner-android NDK=/ndk EXECUTORCH_SRC=/src`: just passes "NDK=/ndk" as the value.
+    ndk='{{NDK}}'; ndk="${ndk#NDK=}"; src='{{EXECUTORCH_SRC}}'; src="${src#EXECUTORCH_SRC=}"
+    toolchain="$ndk/build/cmake/android.toolchain.cmake"
     [ -f "$toolchain" ] || { echo "no $toolchain: pass NDK=<path to the Android NDK>" >&2; exit 2; }
-    [ -f "{{EXECUTORCH_SRC}}/CMakeLists.txt" ] || { echo "no CMakeLists.txt in {{EXECUTORCH_SRC}}: pass EXECUTORCH_SRC=<executorch checkout>" >&2; exit 2; }
+    [ -f "$src/CMakeLists.txt" ] || { echo "no CMakeLists.txt in $src: pass EXECUTORCH_SRC=<executorch checkout>" >&2; exit 2; }
     et_build="$PWD/{{runner_build}}/android-executorch"
     android=(-DCMAKE_TOOLCHAIN_FILE="$toolchain" -DANDROID_ABI=arm64-v8a -DANDROID_PLATFORM=android-26 -DCMAKE_BUILD_TYPE=Release)
-    "{{cmake}}" -S "{{EXECUTORCH_SRC}}" -B "$et_build" "${android[@]}" \
+    "{{cmake}}" -S "$src" -B "$et_build" "${android[@]}" \
       -DCMAKE_INSTALL_PREFIX="$et_build/install" \
       -DEXECUTORCH_BUILD_XNNPACK=ON -DEXECUTORCH_BUILD_KERNELS_OPTIMIZED=ON \
       -DEXECUTORCH_BUILD_KERNELS_QUANTIZED=ON -DEXECUTORCH_BUILD_EXTENSION_DATA_LOADER=ON \
       -DEXECUTORCH_BUILD_DEVTOOLS=ON -DEXECUTORCH_ENABLE_EVENT_TRACER=ON -DEXECUTORCH_ENABLE_LOGGING=ON
     "{{cmake}}" --build "$et_build" -j 2 --target install
     "{{cmake}}" -S device_runner -B {{runner_build}}/android "${android[@]}" \
-      -DPOCKET_EXECUTORCH_SOURCE_INSTALL=ON -DPOCKET_RUNTIME_VERSION="source $(git -C "{{EXECUTORCH_SRC}}" describe --tags --always 2>/dev/null || echo unknown)" \
+      -DPOCKET_EXECUTORCH_SOURCE_INSTALL=ON -DPOCKET_RUNTIME_VERSION="source $(git -C "$src" describe --tags --always 2>/dev/null || echo unknown)" \
       -DCMAKE_PREFIX_PATH="$et_build/install" -DCMAKE_FIND_ROOT_PATH_MODE_PACKAGE=BOTH
     "{{cmake}}" --build {{runner_build}}/android -j 2
     echo "built {{runner_build}}/android/pocket_runner (static; push it alone to the phone)"

@@ -20,7 +20,7 @@ def test_every_variant_is_measured(digits_sweep):
     assert (frame["status"] == "ok").all()
     # The default protocol: 3 fresh runner processes per cell × 20 iterations, samples kept with their repetition.
     assert (frame["repetitions"] == 3).all() and (frame["iterations"] == 60).all()
-    assert all(len(s) == 60 and min(s) > 0 for s in frame["samples_ms"])
+    assert all(len(s) == 60 and min(s) > 0 for s in frame["latency_samples_ms"])
     assert all(sorted(set(r)) == [0, 1, 2] and len(r) == 60 for r in frame["samples_repetition"])
     assert (frame["latency_p90_ms"] >= frame["latency_p50_ms"]).all()
     assert (frame["latency_p50_ci_low_ms"] <= frame["latency_p50_ms"]).all()

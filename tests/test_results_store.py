@@ -10,10 +10,10 @@ def _row(store, variant, **extra):
 def test_cells_are_on_disk_before_the_run_finishes(tmp_path):
     store = RunStore(tmp_path)
     store.write_manifest({}, {})
-    store.write_cell(_row(store, "fp32", size_bytes=100, latency_p50_ms=2.0, samples_ms=[2.0, 2.1]))
+    store.write_cell(_row(store, "fp32", size_bytes=100, latency_p50_ms=2.0, latency_samples_ms=[2.0, 2.1]))
     # A run killed now still loads, from its cells.
     frame, _, _ = load_run(store.run_id, tmp_path)
-    assert list(frame["variant"]) == ["fp32"] and list(frame["samples_ms"][0]) == [2.0, 2.1]
+    assert list(frame["variant"]) == ["fp32"] and list(frame["latency_samples_ms"][0]) == [2.0, 2.1]
 
 
 def test_relative_columns_are_against_the_same_models_fp32(tmp_path):

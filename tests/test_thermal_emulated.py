@@ -2,15 +2,17 @@
 
 import pytest
 from pocketbench.devices.emulator import Cluster, SysfsScript, constant, ramp, steps
-from pocketbench.telemetry.shell import AdbTcpShell
+from pocketbench.telemetry.shell import device_shell
 from pocketbench.telemetry.thermal import DeviceState, cool_down, read_state, throttle_reasons
+
+from tests.test_adb_device import adb_key, device_for  # noqa: F401 (adb_key is an autouse fixture)
 
 
 @pytest.fixture
 def shell(phone):
-    shell = AdbTcpShell(phone.host, phone.port)
-    yield shell
-    shell.close()
+    device = device_for(phone)
+    yield device_shell(device)
+    device.close()
 
 
 def zones(cpu):

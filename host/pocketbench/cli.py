@@ -32,6 +32,7 @@ DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
 ResultsOption = Annotated[
     Path, typer.Option("--results", help="Folder holding one sub-folder per run.", envvar="POCKETBENCH_RESULTS")
 ]
+OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout (tables go to stderr).")]
 
 
@@ -54,7 +55,12 @@ def bench(
         str, typer.Option("--variants", "-v", help="Comma-separated variants, e.g. fp32,int8,int8-dynamic.")
     ] = DEFAULT_VARIANTS,
     device: Annotated[
-        list[str] | None, typer.Option("--device", "-d", help="local, or auto: the first phone, else local.")
+        list[str] | None,
+        typer.Option(
+            "--device",
+            "-d",
+            help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL.",
+        ),
     ] = None,
     iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = 50,
     warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = 5,
@@ -117,15 +123,74 @@ def bench(
 
 @app.command()
 def report(
-    run: Annotated[str, typer.Argument(help="Run id, `latest`, or a run folder.")] = "latest",
+    run: Annotated[str, typer.Argument(help="Run id, `latest`, `first`, or a run folder.")] = "latest",
+    compare: Annotated[
+        str | None, typer.Option("--compare", "-c", help="Baseline run (id, `first`, `latest` or folder).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json or html.")] = "table",
+    out: OutOption = None,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
 ) -> None:
-    """Show a saved run again."""
-    from pocketbench.results import load_run
+    """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
+    from pocketbench.reporting import REPORT_FORMATS, write_report
+    from pocketbench.results import load_run, run_notes
 
+    if fmt not in REPORT_FORMATS:
+        raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
+    if fmt == "table" and out is not None:
+        raise PocketbenchError("--out needs --format md, csv, json or html (the table is for the terminal)")
     frame, manifest, folder = load_run(run, results)
-    _show(frame, manifest["run_id"], folder, as_json)
+    if as_json and compare is not None:
+        fmt = "json"
+    if compare is None and fmt == "table":
+        _show(frame, manifest["run_id"], folder, as_json)
+        return
+    baseline = load_run(compare, results) if compare is not None else None
+    if fmt == "table":
+        from pocketbench.report import render
+        from pocketbench.reporting import with_baseline
+
+        compared, baseline_id = with_baseline(frame, baseline)
+        Console().print(render(compared, manifest["run_id"], baseline_id, run_notes(folder)))
+        return
+    text = write_report(fmt, frame, manifest, results, baseline, out, run_notes(folder))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        stderr.print(f"wrote {out}")
+
+
+@app.command()
+def history(
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Only this model (repeatable).")] = None,
+    variant: Annotated[
+        list[str] | None, typer.Option("--variant", "-v", help="Only this variant (repeatable).")
+    ] = None,
+    device: Annotated[list[str] | None, typer.Option("--device", "-d", help="Only this device (repeatable).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only cells started since a date (2026-11-01), a time, or an age (7d, 12h).")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", "-f", help="csv, parquet or json (default: a summary table).")
+    ] = None,
+    out: OutOption = None,
+    results: ResultsOption = Path("results"),
+) -> None:
+    """Every saved run as one DataFrame (schema: docs/results-schema.md): a summary, or exported."""
+    from pocketbench.history import export, load_history, parse_since, summary_table
+
+    frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
+    for skipped in frame.attrs["skipped"]:
+        stderr.print(f"[yellow]skipped[/] {skipped}", soft_wrap=True, highlight=False)
+    if fmt is None:
+        Console().print(summary_table(frame))
+        return
+    data = export(frame, fmt, out)
+    if data is not None:
+        sys.stdout.buffer.write(data)
+    else:
+        stderr.print(f"wrote {len(frame)} rows to {out}")
 
 
 @app.command()
@@ -142,28 +207,50 @@ def models() -> None:
 
 
 @app.command()
-def devices() -> None:
-    """List the devices pocketbench can measure on."""
+def devices(
+    probe: Annotated[
+        list[str] | None, typer.Option("--device", "-d", help="Also probe these tcp:HOST:PORT phones (repeatable).")
+    ] = None,
+) -> None:
+    """List every phone by every route (adb server, USB, tcp:) with its state and the fix, and this computer."""
+    from rich.markup import escape
     from rich.table import Table
 
+    from pocketbench.devices.adb.device import AdbDevice
+    from pocketbench.devices.adb.discover import find_phones
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.devices.select import attached_phones
 
-    table = Table("device", "kind", "model", "abi", "cpu", "int8 features", title="devices", title_justify="left")
-    for found in [*attached_phones(), LocalDevice()]:
-        info = found.info()
-        table.add_row(info.device_id, info.kind, info.model, info.abi, info.cpu, info.extra.get("cpu_features", ""))
-    Console().print(table)
+    found, notes = find_phones(probe or [])
+    table = Table("device", "state", "model", "abi", "os", "cpu", "fix", title="devices", title_justify="left")
+    for phone in found:
+        if phone.usable:
+            device = AdbDevice(phone.spec, reconnect_wait_s=5)
+            try:
+                info = device.info()
+                table.add_row(phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, "")
+            except PocketbenchError as exc:
+                table.add_row(phone.spec, "error", "", "", "", "", escape(str(exc)))
+            finally:
+                device.close()
+        else:
+            table.add_row(phone.spec, phone.state, "", "", "", "", escape(phone.fix))
+    info = LocalDevice().info()
+    table.add_row(info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")
+    console = Console()
+    console.print(table)
+    console.print("searched: " + "; ".join(notes), highlight=False, markup=False)
 
 
 def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     from pocketbench.report import render, run_json
+    from pocketbench.results import run_notes
 
+    shown = render(frame, run_id, notes=run_notes(folder))
     if as_json:
-        stderr.print(render(frame, run_id))
+        stderr.print(shown)
         print(json.dumps(run_json(run_id, folder, frame)))
     else:
-        Console().print(render(frame, run_id))
+        Console().print(shown)
         Console().print(f"saved in {folder}")
 
 

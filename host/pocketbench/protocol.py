@@ -23,7 +23,7 @@ from pocketbench.errors import PocketbenchError
 from pocketbench.measure import latency_summary
 from pocketbench.progress import Reporter
 from pocketbench.telemetry.energy import EnergyPlan, EnergyResult, best_energy, combine, probe_energy
-from pocketbench.telemetry.shell import Shell
+from pocketbench.telemetry.shell import Shell, device_shell
 from pocketbench.telemetry.thermal import (
     Cooldown,
     DeviceState,
@@ -70,7 +70,7 @@ class DeviceTelemetry:
     @classmethod
     def probe(cls, device: Device) -> DeviceTelemetry:
         """Read the device once through its `shell` (the seam every reading goes through)."""
-        shell = getattr(device, "shell", None)
+        shell = device_shell(device)
         if shell is None:
             return cls.without_shell(f"device {device.device_id} offers no shell to read it")
         idle = read_state(shell)
@@ -124,7 +124,7 @@ def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
     pooled_ns = [ns for r in reports for ns in r.iterations_ns]
     columns: dict[str, Any] = latency_summary(pooled_ns)
     columns.update(
-        samples_ms=[v for g in groups for v in g],
+        latency_samples_ms=[v for g in groups for v in g],
         samples_repetition=[i for i, g in enumerate(groups) for _ in g],
         iterations=len(pooled_ns),
         repetitions=len(groups),
@@ -214,6 +214,8 @@ def cell_columns(reps: Sequence[Repetition], energy_plan: EnergyPlan) -> dict[st
         runtime_version=first.runtime_version,
         threads=first.threads,
     )
+    # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
+    columns.update(first.raw.get("device_columns") or {})
     if first.planned_buffers_bytes:
         columns["planned_memory_bytes"] = sum(first.planned_buffers_bytes)
     return columns

@@ -1,12 +1,16 @@
-"""Render a run: the rich comparison table (with warnings under it) and the JSON object.
+"""Render a run: one table model per model, drawn by every renderer (rich, markdown, JSON, HTML).
 
-One record, many renderers: everything here reads the tidy DataFrame the results store holds.
+One record, many renderers: `build_tables` turns the tidy DataFrame (optionally with the
+comparison columns of compare.py) into `ReportTable`s; columns that do not vary are folded into
+a header line; `warnings` lists what a reader must know before trusting the numbers.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,99 +20,190 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from pocketbench.compare import latest_attempts, unstable_reason
 
-def _fmt(value: Any, spec: str, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+EMPTY = "—"
+
+
+def missing(value: Any) -> bool:
+    """None, NaN or pandas' NA (nullable integer columns)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_number(value: Any, spec: str, suffix: str = "") -> str:
+    if missing(value):
+        return EMPTY
     if isinstance(value, float) and math.isinf(value):
         return "∞" + suffix
     return format(value, spec) + suffix
 
 
-def _pct(value: Any, spec: str = ".1f") -> str:
-    return _fmt(100 * value if value is not None and pd.notna(value) else None, spec, "%")
+def fmt_pct(value: Any, spec: str = ".1f") -> str:
+    return fmt_number(None if missing(value) else 100 * value, spec, "%")
 
 
 def _with_ratio(value: str, ratio: str) -> str:
     """`value (ratio)`; the baseline's own 1.00× is left out as noise."""
-    return value if ratio in ("—", "1.00×") else f"{value} ({ratio})"
-
-
-# (header, cell) for each column; a column whose cells are all "—" is left out of the table.
-_COLUMNS: list[tuple[str, Any]] = [
-    ("size\n(× fp32)", lambda r: _with_ratio(_bytes(r["size_bytes"]), _fmt(r["size_ratio_vs_fp32"], ".2f", "×"))),
-    (
-        "p50 ms\n(speedup)",
-        lambda r: _with_ratio(_fmt(r["latency_p50_ms"], ".3f"), _fmt(r["speedup_vs_fp32"], ".2f", "×")),
-    ),
-    ("p90\nms", lambda r: _fmt(r["latency_p90_ms"], ".3f")),
-    ("load\nms", lambda r: _fmt(r["load_ms"], ".1f")),
-    ("1st\nms", lambda r: _fmt(r["first_inference_ms"], ".2f")),
-    ("peak\nRSS MB", lambda r: _fmt(_kb_to_mb(r["peak_rss_kb"]), ".1f")),
-    ("planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"])),
-    ("accuracy\n(Δ pts)", lambda r: _with_ratio(_pct(r["accuracy"]), _fmt(r["accuracy_vs_fp32_points"], "+.1f"))),
-    ("SQNR\ndB", lambda r: _fmt(r["sqnr_db"], ".1f")),
-    ("top-1\nagree", lambda r: _pct(r["top1_agreement"], ".0f")),
-    ("deleg-\nated", lambda r: _pct(r["delegated_fraction"], ".0f")),
-]
+    return value if ratio in (EMPTY, "1.00×") else f"{value} ({ratio})"
 
 
 def _bytes(value: Any) -> str:
     """Human size: B, KB, MB (powers of 1000, as file managers show)."""
-    if value is None or pd.isna(value):
-        return "—"
+    if missing(value):
+        return EMPTY
     for unit, scale in (("MB", 1e6), ("KB", 1e3), ("B", 1.0)):
-        if value >= scale or unit == "B":
+        if abs(value) >= scale or unit == "B":
             scaled = value / scale
-            digits = 0 if scaled >= 100 or unit == "B" else 1 if scaled >= 10 else 2
+            digits = 0 if abs(scaled) >= 100 or unit == "B" else 1 if abs(scaled) >= 10 else 2
             return f"{scaled:.{digits}f} {unit}"
     raise AssertionError("unreachable")
 
 
 def _kb_to_mb(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else value / 1e3
+    return None if missing(value) else value / 1e3
 
 
-def comparison_table(frame: pd.DataFrame, title: str) -> Table:
-    """Variants side by side (device column only when it varies; empty columns left out)."""
-    show_device = frame["device"].nunique() > 1
+def _get(row: pd.Series, column: str) -> Any:
+    """A cell of a column that later work may add (None when absent)."""
+    return row[column] if column in row.index else None
+
+
+def _versus_baseline(row: pd.Series) -> str:
+    """`+3.1% (p=0.020)` when significant, `+0.4% (n.s.)` when not, `—` without a baseline."""
+    pct = _get(row, "latency_p50_change_pct")
+    if pct is None or pd.isna(pct):
+        return EMPTY
+    p_value = _get(row, "latency_p_value")
+    if p_value is None or pd.isna(p_value):
+        return f"{pct:+.1f}% (untested)"
+    if not _get(row, "latency_change_significant"):
+        return f"{pct:+.1f}% (n.s.)"
+    return f"{pct:+.1f}% (p<0.001)" if p_value < 0.001 else f"{pct:+.1f}% (p={p_value:.3f})"
+
+
+Cell = Callable[[pd.Series], str]
+# (header, cell) per measured column; a line break in a header is a space outside rich.
+MEASURES: list[tuple[str, Cell]] = [
+    ("size\n(× fp32)", lambda r: _with_ratio(_bytes(r["size_bytes"]), fmt_number(r["size_ratio_vs_fp32"], ".2f", "×"))),
+    (
+        "p50 ms\n(speedup)",
+        lambda r: _with_ratio(fmt_number(r["latency_p50_ms"], ".3f"), fmt_number(r["speedup_vs_fp32"], ".2f", "×")),
+    ),
+    ("p50 vs\nbaseline", _versus_baseline),
+    ("p90\nms", lambda r: fmt_number(r["latency_p90_ms"], ".3f")),
+    ("load\nms", lambda r: fmt_number(r["load_ms"], ".1f")),
+    ("1st\nms", lambda r: fmt_number(r["first_inference_ms"], ".2f")),
+    ("peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f")),
+    ("planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"])),
+    ("energy\nmJ/inf", lambda r: fmt_number(_get(r, "energy_mj_per_inference"), ".3f")),
+    (
+        "accuracy\n(Δ pts)",
+        lambda r: _with_ratio(fmt_pct(r["accuracy"]), fmt_number(r["accuracy_vs_fp32_points"], "+.1f")),
+    ),
+    ("Δ acc pts vs\nbaseline", lambda r: fmt_number(_get(r, "accuracy_delta_points"), "+.1f")),
+    ("SQNR\ndB", lambda r: fmt_number(r["sqnr_db"], ".1f")),
+    ("top-1\nagree", lambda r: fmt_pct(r["top1_agreement"], ".0f")),
+    ("deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f")),
+]
+# Who and how it was measured: shown as a column only when it varies within the table.
+CONTEXT: list[tuple[str, Cell]] = [
+    ("device", lambda r: str(r["device"])),
+    ("device model", lambda r: _text(r["device_model"])),
+    ("cpu", lambda r: _text(r["device_cpu"])),
+    ("backend", lambda r: _text(r["backend"])),
+    ("runtime", lambda r: _text(r["runtime_version"])),
+    ("threads", lambda r: _text(r["threads"])),
+    ("iterations", lambda r: _text(r["iterations"])),
+]
+STATUS: list[tuple[str, Cell]] = [("status", lambda r: str(r["status"]))]
+
+
+def one_line(header: str) -> str:
+    """A two-line rich header on one line (`deleg-\nated` → `delegated`)."""
+    return header.replace("-\n", "").replace("\n", " ")
+
+
+def _text(value: Any) -> str:
+    if missing(value):
+        return EMPTY
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """One model's variants: what every renderer draws."""
+
+    title: str
+    folded: list[tuple[str, str]]  # (name, value) of columns that do not vary: the header line
+    headers: list[str]
+    rows: list[list[str]]
+    statuses: list[str]
+
+    @property
+    def header_line(self) -> str:
+        return " · ".join(f"{name} {value}" for name, value in self.folded)
+
+
+def build_table(frame: pd.DataFrame, title: str) -> ReportTable:
+    """Variant first; empty columns dropped; columns with one value (over two or more rows, or
+    any context column) folded into the header line."""
     rows = [row for _, row in frame.iterrows()]
-    columns = [(name, [cell(r) for r in rows]) for name, cell in _COLUMNS]
-    columns = [(name, cells) for name, cells in columns if any(c != "—" for c in cells)]
-    table = Table(
-        title=title,
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-        pad_edge=False,
-    )
-    table.add_column("variant", no_wrap=True)
-    if show_device:
-        table.add_column("device", no_wrap=True)
-    for name, _ in columns:
-        table.add_column(name, justify="right", overflow="fold")
-    table.add_column("status", overflow="fold")
-    for i, row in enumerate(rows):
-        lead = [str(row["variant"])] + ([str(row["device"])] if show_device else [])
-        status = "[green]ok[/]" if row["status"] == "ok" else f"[red]{row['status']}[/]"
-        table.add_row(*lead, *[cells[i] for _, cells in columns], status)
-    return table
+    folded: list[tuple[str, str]] = []
+    kept: list[tuple[str, list[str]]] = []
+    for name, cell in CONTEXT + MEASURES + STATUS:
+        cells = [cell(r) for r in rows]
+        if all(c == EMPTY for c in cells):
+            continue
+        shown = [c for c in cells if c != EMPTY]  # a failed row's blanks do not make a column vary
+        if len(set(shown)) == 1 and (len(shown) > 1 or (name, cell) not in MEASURES):
+            folded.append((one_line(name), shown[0]))
+        else:
+            kept.append((name, cells))
+    headers = ["variant", *(name for name, _ in kept)]
+    table_rows = [[str(r["variant"]), *(cells[i] for _, cells in kept)] for i, r in enumerate(rows)]
+    return ReportTable(title, folded, headers, table_rows, [str(r["status"]) for r in rows])
+
+
+def build_tables(frame: pd.DataFrame) -> list[ReportTable]:
+    """One table per model, in the order the run measured them (last attempt of each cell)."""
+    current = latest_attempts(frame)
+    return [build_table(group, str(model)) for model, group in current.groupby("model", sort=False)]
+
+
+def _cell_name(row: pd.Series) -> str:
+    return f"{row['model']} {row['variant']} on {row['device']}"
+
+
+def _truthy(value: Any) -> bool:
+    return not missing(value) and bool(value)
 
 
 def warnings(frame: pd.DataFrame) -> list[str]:
-    """What a reader must know before trusting the table."""
+    """What a reader must know before trusting the table (absent columns simply warn of nothing)."""
     notes = []
-    failed = frame[frame["status"] != "ok"]
-    for (model, device, error), group in failed.groupby(["model", "device", "error"], sort=False):
+    current = latest_attempts(frame)
+    failed = current[current["status"] != "ok"]
+    for (model, device, error), group in failed.groupby(["model", "device", "error"], sort=False, dropna=False):
         notes.append(f"failed: {model} {', '.join(group['variant'])} on {device}: {error}")
-    ok = frame[frame["status"] == "ok"]
+    retried = frame.drop(index=current.index)
+    for _, row in retried.iterrows():
+        attempt = _text(row["attempt"])
+        notes.append(f"retried: {_cell_name(row)}, attempt {attempt} ended {row['status']}: {row['error']}")
+    ok = current[current["status"] == "ok"]
     for _, row in ok.iterrows():
         if isinstance(row["ops_outside_delegate"], str) and row["ops_outside_delegate"]:
             notes.append(
                 f"partial delegation: {row['model']} {row['variant']} runs "
                 f"{row['ops_outside_delegate']} outside XNNPACK"
             )
+        notes.extend(_measurement_warnings(row))
+    if "baseline_run_id" in ok:
+        unmatched = ok[ok["baseline_run_id"].map(missing)]
+        if len(unmatched):
+            cells = ", ".join(_cell_name(row) for _, row in unmatched.iterrows())
+            notes.append(f"not in the baseline (no ok cell of the same model, variant and device): {cells}")
     if (ok["backend"] == "python-runtime").any():
         notes.append(
             "measured with the ExecuTorch Python runtime: the native runner is not built (`just build-runner`)"
@@ -125,20 +220,112 @@ def warnings(frame: pd.DataFrame) -> list[str]:
     return notes
 
 
-def render(frame: pd.DataFrame, run_id: str) -> Group:
-    """The table and its warnings, ready for `console.print`."""
-    parts: list[Any] = [Text(f"pocketbench run {run_id}", style="bold")]
-    for model, group in frame.groupby("model", sort=False):
-        parts.append(comparison_table(group, str(model)))
-    for note in warnings(frame):
+def _measurement_warnings(row: pd.Series) -> list[str]:
+    """Unstable, throttled and charging flags of one ok cell."""
+    notes = []
+    if "unstable" in row.index:
+        if _truthy(row["unstable"]):
+            notes.append(f"unstable: {_cell_name(row)}: {_get(row, 'unstable_reason') or 'see its samples'}")
+    elif row["latency_samples_ms"] is not None and (reason := unstable_reason(list(row["latency_samples_ms"]))):
+        notes.append(f"unstable: {_cell_name(row)}: {reason}; rerun with more --iterations or --min-seconds")
+    if _truthy(_get(row, "throttled")):
+        notes.append(f"throttled: {_cell_name(row)}: {_get(row, 'throttle_reason') or 'the CPU slowed down during it'}")
+    energy_status = _get(row, "energy_status")
+    if isinstance(energy_status, str) and "charging" in energy_status.lower():
+        notes.append(f"charging: {_cell_name(row)}: {energy_status}")
+    return notes
+
+
+def _title(run_id: str, baseline_id: str | None) -> str:
+    return f"pocketbench run {run_id}" + (f" vs baseline {baseline_id}" if baseline_id else "")
+
+
+def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()) -> Group:
+    """The tables and their warnings, ready for `console.print`."""
+    parts: list[Any] = [Text(_title(run_id, baseline_id), style="bold")]
+    for model in build_tables(frame):
+        parts.append(Text(model.title, style="bold"))
+        if model.header_line:
+            parts.append(Text(model.header_line, style="italic"))
+        parts.append(_rich_table(model))
+    for note in [*notes, *warnings(frame)]:
         parts.append(Text("⚠ " + note, style="yellow"))
     return Group(*parts)
 
 
-def run_json(run_id: str, folder: Path, frame: pd.DataFrame) -> dict[str, Any]:
-    """The run as one JSON-ready object: {"run_id", "results_dir", "rows": [...]}."""
+def _rich_table(model: ReportTable) -> Table:
+    table = Table(
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    for i, name in enumerate(model.headers):
+        if i == 0 or name == "device":
+            table.add_column(name, no_wrap=True)
+        elif name == "status":
+            table.add_column(name, overflow="fold")
+        else:
+            table.add_column(name, justify="right", overflow="fold")
+    for cells, status in zip(model.rows, model.statuses, strict=True):
+        style = None if status == "ok" else "red"
+        table.add_row(*cells, style=style)
+    return table
+
+
+def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()) -> str:
+    """GitHub-flavoured markdown for a CI comment: a heading, per model a header line and a
+    table, then the warnings."""
+    lines = [f"## {_title(run_id, baseline_id)}", ""]
+    for model in build_tables(frame):
+        lines.append(f"### {model.title}")
+        lines.append("")
+        if model.header_line:
+            lines += [f"_{_md_escape(model.header_line)}_", ""]
+        headers = [one_line(h) for h in model.headers]
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
+        lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in model.rows]
+        lines.append("")
+    listed = [*notes, *warnings(frame)]
+    if listed:
+        lines += ["**Warnings**", ""] + [f"- ⚠ {_md_escape(n)}" for n in listed] + [""]
+    return "\n".join(lines)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("_", "\\_").replace("*", "\\*")
+
+
+def report_json(
+    frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The report as one JSON-ready object: tables as shown, warnings, and the tidy rows."""
+    current = latest_attempts(frame)
+    return {
+        "run_id": run_id,
+        "baseline_run_id": baseline_id,
+        "tables": [_table_json(t) for t in build_tables(frame)],
+        "warnings": [*notes, *warnings(frame)],
+        "rows": records(current),
+    }
+
+
+def _table_json(table: ReportTable) -> dict[str, Any]:
+    columns = [one_line(h) for h in table.headers]
+    return {"model": table.title, "folded": dict(table.folded), "columns": columns, "rows": table.rows}
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Tidy rows as JSON-ready dicts (recipe and device state decoded from their JSON text)."""
     rows = json.loads(frame.to_json(orient="records", double_precision=15))
     for row in rows:
-        if isinstance(row.get("recipe"), str):
-            row["recipe"] = json.loads(row["recipe"])
-    return {"run_id": run_id, "results_dir": str(folder), "rows": rows}
+        for column in ("recipe", "device_state_json"):
+            if isinstance(row.get(column), str):
+                row[column] = json.loads(row[column])
+    return rows
+
+
+def run_json(run_id: str, folder: Path, frame: pd.DataFrame) -> dict[str, Any]:
+    """The run as one JSON-ready object: {"run_id", "results_dir", "rows": [...]}."""
+    return {"run_id": run_id, "results_dir": str(folder), "rows": records(frame)}

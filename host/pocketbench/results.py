@@ -1,16 +1,22 @@
 """The results store: one folder per run, never overwritten, every cell written as it finishes.
 
-Layout of `results/<run-id>/`:
-    manifest.json        versions, git sha, host, config (written first)
-    cells/NNNN.parquet   one row per measured cell, written atomically the moment it is done
+Layout of `results/<run-id>/` (schema in docs/results-schema.md):
+    manifest.json        versions, git sha, host, devices, config (written first)
+    cells/NNNN_<device>_<model>_<variant>_a<attempt>.parquet
+                         one immutable file per try of a cell, written the moment it is done
+                         (temp file, fsync, then linked to a name that must not exist yet)
     results.parquet      all cells as one tidy DataFrame (written at the end; rebuilt from
                          cells/ when a run was killed before that)
+
+Readers ignore dot-files (a write killed half-way leaves only `.<name>.<pid>.tmp`) and migrate
+files of older schema versions (migrations.py).
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import re
 import secrets
 import subprocess
 from dataclasses import dataclass, field
@@ -20,23 +26,22 @@ from typing import Any
 
 import pandas as pd
 
-from pocketbench.atomic import atomic_write_bytes
+from pocketbench.atomic import atomic_write_bytes, write_new_bytes
 from pocketbench.errors import PocketbenchError
-
-SCHEMA_VERSION = 1
+from pocketbench.migrations import SCHEMA_VERSION, migrate
 
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
     "run_id", "model", "variant", "device", "status", "error", "recipe",
     "size_bytes", "size_ratio_vs_fp32", "planned_memory_bytes",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms",
-    "latency_min_ms", "latency_max_ms", "speedup_vs_fp32", "samples_ms", "iterations",
+    "latency_min_ms", "latency_max_ms", "speedup_vs_fp32", "latency_samples_ms", "iterations",
     "load_ms", "first_inference_ms", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
     "accuracy", "accuracy_vs_fp32_points", "sqnr_db", "max_abs_error", "top1_agreement",
     "delegated_fraction", "ops_outside_delegate", "backend", "runtime_version", "threads",
     "artifact_sha256", "artifact_reused", "compress_seconds", "export_seconds",
     "device_kind", "device_model", "device_abi", "device_os", "device_cpu", "device_cpu_features",
-    "started_at", "schema_version",
+    "device_state_json", "attempt", "started_at", "schema_version",
     # Measurement you can trust (issue 7): repetitions, CIs, stability, energy, memory, thermal.
     "repetitions", "samples_repetition", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_cv",
     "latency_repetition_cv", "unstable", "unstable_reason", "speedup_ci_low", "speedup_ci_high",
@@ -45,6 +50,12 @@ COLUMNS = [
     "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
     "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
 ]  # fmt: skip
+INTEGER_COLUMNS = [
+    "size_bytes", "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
+    "threads", "attempt", "schema_version",
+]  # fmt: skip
+# The cell a row measures: a run holds one or more attempts at each.
+CELL_KEY = ["model", "variant", "device"]
 
 
 def new_run_id() -> str:
@@ -66,24 +77,48 @@ class RunStore:
         except FileExistsError as exc:
             raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
         self._cells = 0
+        self._attempts: dict[tuple[str, str, str], int] = {}
+        self._manifest: dict[str, Any] = {}
 
     def write_manifest(self, config: dict[str, Any], versions: dict[str, str]) -> None:
-        manifest = {
+        self._manifest = {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
             "created": datetime.now(UTC).isoformat(),
             "git_sha": _git_sha(),
             "host": {"node": platform.node(), "machine": platform.machine(), "system": platform.platform()},
             "versions": versions,
+            "devices": {},
             "config": config,
         }
-        atomic_write_bytes(self.folder / "manifest.json", json.dumps(manifest, indent=2).encode())
+        self._save_manifest()
 
-    def write_cell(self, row: dict[str, Any]) -> None:
-        """Persist one cell at once, so a later failure or kill never loses it."""
+    def record_devices(self, devices: dict[str, dict[str, Any] | None]) -> None:
+        """Add the probed identity of each device (None: the probe failed) to the manifest."""
+        self._manifest["devices"] = devices
+        self._save_manifest()
+
+    def _save_manifest(self) -> None:
+        atomic_write_bytes(self.folder / "manifest.json", json.dumps(self._manifest, indent=2).encode())
+
+    def write_cell(self, row: dict[str, Any]) -> Path:
+        """Persist one try of a cell at once, so a later failure or kill never loses it.
+
+        The attempt number counts tries of the same model × variant × device in this run
+        (a retry after a reboot is attempt 2); an explicit `attempt` in the row wins. A dict
+        `device_state_json` is stored as JSON text.
+        """
+        key = (str(row.get("model")), str(row.get("variant")), str(row.get("device")))
+        attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
+        self._attempts[key] = attempt
         self._cells += 1
-        frame = to_frame([row])
-        atomic_write_parquet(frame, self.folder / "cells" / f"{self._cells:04d}.parquet")
+        row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
+        if isinstance(row.get("device_state_json"), dict):
+            row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
+        name = f"{self._cells:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
+        path = self.folder / "cells" / name
+        write_new_bytes(path, parquet_bytes(to_frame([row])))
+        return path
 
     def finish(self) -> pd.DataFrame:
         frame = add_relative_columns(read_cells(self.folder))
@@ -93,12 +128,7 @@ class RunStore:
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows → DataFrame with every documented column, in order (missing ones as None)."""
-    frame = pd.DataFrame(rows)
-    for column in COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    extra = [c for c in frame.columns if c not in COLUMNS]
-    return frame[COLUMNS + extra]
+    return to_frame_columns(pd.DataFrame(rows))
 
 
 def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.DataFrame:
@@ -109,7 +139,7 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
         dtype = "boolean" if column == "speedup_significant" else "float64"
         frame[column] = pd.Series(pd.NA if dtype == "boolean" else float("nan"), index=frame.index, dtype=dtype)
     ok = frame[(frame["variant"] == baseline) & (frame["status"] == "ok")]
-    base = ok.set_index(["model", "device"])
+    base = ok.drop_duplicates(["model", "device"], keep="last").set_index(["model", "device"])
     for index, row in frame.iterrows():
         key = (row["model"], row["device"])
         if key not in base.index or row["status"] != "ok":
@@ -128,7 +158,7 @@ SPEEDUP_COLUMNS = ("speedup_ci_low", "speedup_ci_high", "speedup_p_value", "spee
 
 
 def _repetition_groups(row: Any) -> list[list[float]]:
-    samples = list(row["samples_ms"]) if row["samples_ms"] is not None else []
+    samples = list(row["latency_samples_ms"]) if row["latency_samples_ms"] is not None else []
     reps = row.get("samples_repetition")
     reps = list(reps) if reps is not None and not (isinstance(reps, float) and pd.isna(reps)) else [0] * len(samples)
     groups: dict[int, list[float]] = {}
@@ -159,43 +189,94 @@ def _ratio(numerator: Any, denominator: Any) -> float | None:
     return float(numerator) / float(denominator)
 
 
+def _slug(text: str) -> str:
+    """A file-name-safe rendering of a device id, model or variant (the row keeps the real name)."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-.")[:40] or "x"
+
+
+def cell_files(folder: Path) -> list[Path]:
+    """The run's cell files in write order; temporary files of interrupted writes are skipped."""
+    return sorted(p for p in (folder / "cells").glob("*.parquet") if not p.name.startswith("."))
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """One stored file, migrated to the current schema."""
+    return to_frame_columns(migrate(pd.read_parquet(path), str(path)))
+
+
 def read_cells(folder: Path) -> pd.DataFrame:
-    files = sorted((folder / "cells").glob("*.parquet"))
-    if not files:
+    frames = [read_parquet(f) for f in cell_files(folder)]
+    if not frames:
         return to_frame([])
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_run(folder: Path) -> pd.DataFrame:
+    """Every row of a run: results.parquet when the run finished, else rebuilt from its cells."""
+    final = folder / "results.parquet"
+    return read_parquet(final) if final.exists() else add_relative_columns(read_cells(folder))
+
+
+def run_notes(folder: Path) -> list[str]:
+    """What to say about the run itself: it was interrupted before it finished."""
+    if (folder / "results.parquet").exists():
+        return []
+    saved = len(cell_files(folder))
+    return [f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown"]
 
 
 def load_run(reference: str, root: Path) -> tuple[pd.DataFrame, dict[str, Any], Path]:
-    """A saved run by id, `latest`, or folder path → (DataFrame, manifest, folder)."""
+    """A saved run by id, `latest`, `first`, or folder path → (DataFrame, manifest, folder)."""
     folder = resolve_run(reference, root)
     manifest = json.loads((folder / "manifest.json").read_text())
-    final = folder / "results.parquet"
-    frame = pd.read_parquet(final) if final.exists() else add_relative_columns(read_cells(folder))
-    return frame, manifest, folder
+    return read_run(folder), manifest, folder
+
+
+def run_folders(root: Path) -> list[Path]:
+    """Every saved run under `root`, oldest first (run ids sort by time)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "manifest.json").exists())
 
 
 def resolve_run(reference: str, root: Path) -> Path:
     candidate = Path(reference)
     if (candidate / "manifest.json").exists():
         return candidate
-    if reference == "latest":
-        runs = sorted(p for p in root.glob("*") if (p / "manifest.json").exists())
+    if reference.lower() in ("latest", "first"):
+        runs = run_folders(root)
         if not runs:
             raise PocketbenchError(f"no runs in {root}: run `pocketbench bench` first")
-        return runs[-1]
+        return runs[-1] if reference.lower() == "latest" else runs[0]
     folder = root / reference
     if not (folder / "manifest.json").exists():
         raise PocketbenchError(f"no run {reference!r} in {root}: `ls {root}` lists the run ids")
     return folder
 
 
-def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def to_frame_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every documented column present, in order, extra columns after them; counts as nullable
+    integers (a failed row's blank does not turn `size_bytes` into a float)."""
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    for column in INTEGER_COLUMNS:
+        if frame[column].dtype != "Int64":
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    return frame[COLUMNS + extra]
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
     import io
 
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write_bytes(path, parquet_bytes(frame))
 
 
 def _git_sha() -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ def run_sweep(
     """Measure every cell into `store`; returns the number of failed cells."""
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
+    store.record_devices({device_id: asdict(info) if info else None for device_id, info in infos.items()})
     telemetry = {d.device_id: _telemetry(d, reporter) for d in devices}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
@@ -242,6 +243,9 @@ def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceIn
             device_cpu=info.cpu,
             device_cpu_features=info.extra.get("cpu_features"),
         )
+        # Whatever else the device says about itself (a phone's serial, SoC, clusters, battery).
+        for key, value in info.extra.items():
+            row.setdefault(f"device_{key}", value)
     return row
 
 

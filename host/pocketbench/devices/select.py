@@ -1,14 +1,28 @@
-"""Turn `--device` values into devices: `local`, or `auto` (the first attached phone, else local)."""
+"""Turn `--device` values into devices: `local`; `tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`
+(a phone over adb); or `auto` (the single phone reachable by any route, else this computer)."""
 
 from __future__ import annotations
+
+import sys
 
 from pocketbench.devices.base import Device
 from pocketbench.errors import PocketbenchError
 
+PHONE_ROUTES = ("tcp:", "usb:", "adb:")
+
 
 def attached_phones() -> list[Device]:
-    """Phones reachable right now (none until a phone route is configured)."""
-    return []
+    """Usable phones reachable right now, one per phone (the first route that reaches it)."""
+    from pocketbench.devices.adb.device import AdbDevice
+    from pocketbench.devices.adb.discover import find_phones
+
+    found, _ = find_phones()
+    seen, phones = set(), []
+    for phone in found:
+        if phone.usable and (phone.serial or phone.spec) not in seen:
+            seen.add(phone.serial or phone.spec)
+            phones.append(AdbDevice(phone.spec))
+    return phones
 
 
 def open_device(spec: str) -> Device:
@@ -16,10 +30,21 @@ def open_device(spec: str) -> Device:
 
     if spec == "local":
         return LocalDevice()
+    if spec.startswith(PHONE_ROUTES):
+        from pocketbench.devices.adb.device import AdbDevice
+
+        return AdbDevice(spec)
     if spec == "auto":
-        phones = attached_phones()
-        return phones[0] if phones else LocalDevice()
-    raise PocketbenchError(f"unknown device {spec!r}: use local or auto")
+        from pocketbench.devices.adb.device import AdbDevice
+        from pocketbench.devices.adb.discover import find_phones, pick_auto
+
+        found, notes = find_phones()
+        phone = pick_auto(found, notes)
+        if phone is None:
+            print(f"no phone found ({'; '.join(notes)}): measuring on this computer", file=sys.stderr)
+            return LocalDevice()
+        return AdbDevice(phone.spec)
+    raise PocketbenchError(f"unknown device {spec!r}: use local, auto, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL")
 
 
 def open_devices(specs: list[str]) -> list[Device]:

@@ -1,7 +1,7 @@
 """The one seam where device readings leave the process: run a shell command, get its stdout.
 
-`local_shell` runs on this computer; `AdbTcpShell` speaks the adb protocol to a phone (or the
-emulated phone) over TCP with adb-shell; a full adb device exposes its own. `read_files` reads
+`local_shell` runs on this computer (LocalDevice.shell); AdbDevice.shell runs on a phone over adb;
+`device_shell` turns either into a `Shell`. `read_files` reads
 many sysfs/procfs files in one round trip and `parse_file_dump` splits the answer (pure).
 """
 
@@ -32,32 +32,18 @@ def local_shell(command: str, timeout_s: float = 30.0) -> str:
     return proc.stdout
 
 
-class AdbTcpShell:
-    """adb shell over TCP (adb-shell's AdbDeviceTcp): a phone on wireless adb or the emulated one."""
+def device_shell(device: object) -> Shell | None:
+    """The device's shell seam as a `Shell`: LocalDevice's returns text, AdbDevice's a result
+    with `.output`; None when the device offers none."""
+    run = getattr(device, "shell", None)
+    if run is None:
+        return None
 
-    def __init__(self, host: str, port: int, timeout_s: float = 30.0) -> None:
-        self.address = f"{host}:{port}"
-        self._host, self._port, self._timeout_s = host, port, timeout_s
-        self._device = None
+    def shell(command: str) -> str:
+        result = run(command)
+        return result if isinstance(result, str) else str(result.output)
 
-    def __call__(self, command: str) -> str:
-        from adb_shell.adb_device import AdbDeviceTcp
-        from adb_shell.exceptions import AdbConnectionError, AdbTimeoutError, DeviceAuthError
-
-        try:
-            if self._device is None:
-                device = AdbDeviceTcp(self._host, self._port, default_transport_timeout_s=self._timeout_s)
-                device.connect(rsa_keys=None, auth_timeout_s=2)
-                self._device = device
-            return str(self._device.shell(command, timeout_s=self._timeout_s, read_timeout_s=self._timeout_s))
-        except (OSError, AdbConnectionError, AdbTimeoutError, DeviceAuthError) as exc:
-            self.close()
-            raise DeviceError(f"adb shell on {self.address} failed: {type(exc).__name__}: {exc}") from exc
-
-    def close(self) -> None:
-        if self._device is not None:
-            self._device.close()
-            self._device = None
+    return shell
 
 
 def read_files_command(patterns: Iterable[str]) -> str:

@@ -1,0 +1,144 @@
+"""Reports of the committed example run (a real `pocketbench bench` of digits_cnn, one failed
+variant) against the committed v1 run: markdown, JSON and the rich table match golden files.
+
+Regenerate the golden files after an intended change with POCKETBENCH_UPDATE_GOLDEN=1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pandas as pd
+import pytest
+from pocketbench.cli import app
+from pocketbench.compare import compare_runs, latency_change, unstable_reason
+from pocketbench.report import render, warnings
+from pocketbench.reporting import write_report
+from pocketbench.results import load_run
+from rich.console import Console
+from typer.testing import CliRunner
+
+from tests.conftest import DATA
+
+EXAMPLE, BASELINE = DATA / "example_run", DATA / "v1_run"
+GOLDEN = DATA / "golden"
+
+
+def _golden(name: str, text: str) -> str:
+    path = GOLDEN / name
+    if os.environ.get("POCKETBENCH_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    return path.read_text(encoding="utf-8")
+
+
+def _example(fmt: str, tmp_path) -> str:
+    frame, manifest, _ = load_run(str(EXAMPLE), tmp_path)
+    return write_report(fmt, frame, manifest, tmp_path, load_run(str(BASELINE), tmp_path), None)
+
+
+def test_markdown_matches_golden(tmp_path):
+    text = _example("md", tmp_path)
+    assert text == _golden("example_report.md", text)
+    # What a CI comment needs to say, spelled out:
+    assert text.count("| int4-magic |") == 1 and "| recipe\\_error |" in text
+    assert "vs baseline 20261129-072628-0629e9" in text and "failed: digits\\_cnn int4-magic" in text
+    assert "not in the baseline (no ok cell of the same model, variant and device): digits\\_cnn int8-dynamic" in text
+
+
+def test_json_matches_golden(tmp_path):
+    text = _example("json", tmp_path)
+    report = json.loads(text)
+    golden = json.loads(_golden("example_report.json", text))
+    assert report == golden
+    assert report["baseline_run_id"] == "20261129-072628-0629e9"
+    by_variant = {row["variant"]: row for row in report["rows"]}
+    assert set(by_variant) == {"fp32", "int8", "int8-dynamic", "int4-magic"}
+    # Matched on model, variant and device: the v1 baseline has fp32 and int8 only.
+    assert by_variant["int8"]["baseline_run_id"] == "20261129-072628-0629e9"
+    assert by_variant["int8-dynamic"]["baseline_run_id"] is None
+    assert by_variant["int4-magic"]["status"] == "recipe_error"
+
+
+def test_rich_table_matches_golden(tmp_path):
+    frame, manifest, _ = load_run(str(EXAMPLE), tmp_path)
+    baseline, base_manifest, _ = load_run(str(BASELINE), tmp_path)
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(
+        render(compare_runs(frame, baseline), manifest["run_id"], base_manifest["run_id"])
+    )
+    text = out.getvalue()
+    assert text == _golden("example_report.txt", text)
+
+
+def test_csv_has_one_row_per_cell_with_the_comparison(tmp_path):
+    frame = pd.read_csv(io.StringIO(_example("csv", tmp_path)))
+    assert list(frame["variant"]) == ["fp32", "int8", "int8-dynamic", "int4-magic"]
+    assert {"latency_p_value", "latency_p50_change_pct", "latency_samples_ms"} <= set(frame.columns)
+    assert len(json.loads(frame["latency_samples_ms"][0])) == 20
+
+
+def test_report_cli_writes_every_format(tmp_path):
+    runner = CliRunner()
+    for fmt in ("md", "csv", "json", "html"):
+        out = tmp_path / f"report.{fmt}"
+        result = runner.invoke(
+            app, ["report", str(EXAMPLE), "--compare", str(BASELINE), "--format", fmt, "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_size > 0
+    bad = runner.invoke(app, ["report", str(EXAMPLE), "--format", "pdf"])
+    assert bad.exit_code == 1 and "--format 'pdf'" in str(bad.exception)
+
+
+def test_latency_change_against_reference_values():
+    # Fully separated samples of 5 and 5: exact two-sided p = 2 / C(10, 5) = 2 / 252.
+    change = latency_change([6.0, 7.0, 8.0, 9.0, 10.0], [1.0, 2.0, 3.0, 4.0, 5.0])
+    assert change.p_value == pytest.approx(2 / 252)
+    assert change.significant and change.delta_ms == -5.0 and change.change_pct == pytest.approx(-62.5)
+    same = latency_change([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0])
+    assert same.p_value == pytest.approx(1.0) and not same.significant and same.delta_ms == 0.0
+    constant = latency_change([2.0, 2.0], [2.0, 2.0])
+    assert constant.p_value == 1.0 and constant.significant is False
+    assert latency_change([1.0], [2.0]).p_value is None
+    assert unstable_reason([1.0, 1.0, 1.0, 1.0]) is None
+    assert unstable_reason([1.0, 2.0, 1.0, 2.0]) == "std is 38% of the mean"
+
+
+def _row(variant: str, **extra):
+    row = {
+        "run_id": "r", "model": "m", "variant": variant, "device": "d", "status": "ok", "error": None,
+        "ops_outside_delegate": None, "backend": "native-runner", "speedup_vs_fp32": 1.0,
+        "device_cpu_features": None, "latency_samples_ms": [1.0, 1.01, 0.99], "attempt": 1,
+    }  # fmt: skip
+    row.update(extra)
+    return row
+
+
+def test_warnings_cover_failures_retries_and_later_measurement_flags():
+    frame = pd.DataFrame(
+        [
+            _row("fp32", status="device_error", error="connection dropped"),
+            _row("fp32", attempt=2),
+            _row("int8", status="load_failed", error="bad pte"),
+            _row(
+                "int8-dynamic", ops_outside_delegate="aten.gelu×2", throttled=True, throttle_reason="cpu4 2.8→1.6 GHz"
+            ),
+            _row(
+                "int8-per-tensor", unstable=True, unstable_reason="CV 12%", energy_status="invalid: Charging over USB"
+            ),
+        ]
+    )
+    notes = warnings(frame)
+    assert notes == [
+        "failed: m int8 on d: bad pte",
+        "retried: m fp32 on d, attempt 1 ended device_error: connection dropped",
+        "partial delegation: m int8-dynamic runs aten.gelu×2 outside XNNPACK",
+        "throttled: m int8-dynamic on d: cpu4 2.8→1.6 GHz",
+        "unstable: m int8-per-tensor on d: CV 12%",
+        "charging: m int8-per-tensor on d: invalid: Charging over USB",
+    ]
+    # Without those columns, nothing is said about them; noisy samples are still caught.
+    plain = warnings(pd.DataFrame([_row("fp32", latency_samples_ms=[1.0, 3.0, 1.0])]))
+    assert plain == ["unstable: m fp32 on d: std is 69% of the mean; rerun with more --iterations or --min-seconds"]
