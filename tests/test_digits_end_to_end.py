@@ -33,7 +33,7 @@ def test_memory_energy_and_thermal_columns_on_this_vm(digits_sweep):
     assert (frame["rss_delta_kb"] > 0).all()
     # This VM has no RAPL, no battery, no thermal zones: said so, never a number.
     assert frame["energy_mj_per_inference"].isna().all()
-    assert all(note.startswith("not available: ") and "RAPL" in note for note in frame["energy_note"])
+    assert all(note.startswith("not available: ") and "RAPL" in note for note in frame["energy_status"])
     assert frame["throttled"].isna().all() or not frame["throttled"].any()
 
 

@@ -108,7 +108,7 @@ def test_charging_with_only_the_fuel_gauge_is_flagged_with_the_fix(phone, pte, i
     assert "--allow-charging" in result.invalid
     _, _, allowed, _ = measure(phone, script, pte, inputs, allow_charging=True)
     assert allowed.invalid is None and "charging allowed (--allow-charging)" in allowed.notes
-    assert combine([result])["energy_note"] == result.invalid
+    assert combine([result])["energy_status"] == result.invalid
 
 
 def test_charging_does_not_spoil_odpm(phone, pte, inputs):

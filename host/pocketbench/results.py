@@ -45,7 +45,7 @@ COLUMNS = [
     # Measurement you can trust (issue 7): repetitions, CIs, stability, energy, memory, thermal.
     "repetitions", "samples_repetition", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_cv",
     "latency_repetition_cv", "unstable", "unstable_reason", "speedup_ci_low", "speedup_ci_high",
-    "speedup_p_value", "speedup_significant", "energy_sources", "energy_source", "energy_note",
+    "speedup_p_value", "speedup_significant", "energy_sources", "energy_source", "energy_status",
     "energy_mj_per_inference", "energy_mj_per_inference_err", "energy_gross_mj", "energy_idle_mj", "energy_net_mj",
     "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
     "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",

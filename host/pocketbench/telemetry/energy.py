@@ -296,7 +296,7 @@ def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
     valid = [r for r in results if r.invalid is None and r.per_inference_mj is not None]
     if not valid:
         reason = results[0].invalid if results else "not measured"
-        return {"energy_source": results[0].source if results else None, "energy_note": reason}
+        return {"energy_source": results[0].source if results else None, "energy_status": reason}
     per = np.array([r.per_inference_mj for r in valid], dtype=np.float64)
     sampling = math.sqrt(sum((r.per_inference_err_mj or 0.0) ** 2 for r in valid)) / len(valid)
     between = float(per.std(ddof=1) / math.sqrt(per.size)) if per.size > 1 else 0.0
@@ -306,7 +306,7 @@ def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
         notes.append(f"{len(failed)} repetition(s) without energy: {failed[0]}")
     return {
         "energy_source": valid[0].source,
-        "energy_note": "; ".join(notes) or None,
+        "energy_status": "; ".join(notes) or None,
         "energy_gross_mj": float(np.mean([r.gross_mj for r in valid])),
         "energy_idle_mj": float(np.mean([r.idle_mj for r in valid])),
         "energy_net_mj": float(np.mean([r.net_mj for r in valid])),
