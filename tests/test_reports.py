@@ -142,5 +142,6 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
     # Without those columns, nothing is said about them; noisy samples are still caught.
     plain = warnings(pd.DataFrame([_row("fp32", latency_samples_ms=[1.0, 3.0, 1.0])]))
     assert plain == [
-        "unstable: m fp32 on d: CV 69% ≥ 10%; max 3 ms is over 2× the median; rerun with more --iterations or --min-seconds"
+        "unstable: m fp32 on d: CV 69% ≥ 10%; max 3 ms is over 2× the median; "
+        "rerun with more --iterations or --min-seconds"
     ]
