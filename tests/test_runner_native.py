@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from pocketbench import tensorfile
 from pocketbench.devices.base import BenchJob, parse_runner_report
 from pocketbench.devices.local import LocalDevice
@@ -140,3 +141,38 @@ def test_runner_env_override_must_be_executable(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("POCKETBENCH_RUNNER", str(tmp_path / "nope"))
     with pytest.raises(PocketbenchError, match="POCKETBENCH_RUNNER"):
         find_runner()
+
+
+class TokenEmbedding(torch.nn.Module):
+    """int64 token ids into an embedding: the memory plan gives the ids' bytes to the result."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 4)
+        self.position = torch.nn.Parameter(torch.randn(1, 3, 4))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embed(tokens) + self.position
+
+
+def test_int64_embedding_inputs_survive_repeated_executes(runner: Path, tmp_path: Path) -> None:
+    """Regression: the runner bound inputs once, so from the second execute on the embedding read
+    its own float output as int64 indices (memory planning reuses a dead input's bytes)."""
+    from executorch.exir import to_edge_transform_and_lower
+
+    torch.manual_seed(0)
+    tokens = torch.tensor([[1, 2, 3]])
+    program = to_edge_transform_and_lower(torch.export.export(TokenEmbedding().eval(), (tokens,))).to_executorch()
+    pte = tmp_path / "embedding.pte"
+    pte.write_bytes(program.buffer)
+    sets = [[np.array([[1, 2, 3]], dtype=np.int64)], [np.array([[9, 0, 4]], dtype=np.int64)]]
+    run = support.run_runner(runner, "--model", pte, "--inputs", support.write_inputs(tmp_path / "in.bin", sets),
+                             "--warmup", "2", "--iterations", "3", "--outputs", tmp_path / "out.bin",
+                             json_path=tmp_path / "r.json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    python = support.python_runtime_outputs(pte, sets)
+    native = tensorfile.read(tmp_path / "out.bin")
+    for got, want in zip(native, python, strict=True):
+        np.testing.assert_array_equal(got[0], want[0])
+    # The JSON digest is of set 0's output after 1 + 2 + 3 executes on the same binding.
+    assert run.report["outputs"][0]["sha256"] == hashlib.sha256(python[0][0].tobytes()).hexdigest()

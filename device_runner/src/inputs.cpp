@@ -188,4 +188,12 @@ bool BoundInputs::bind(et::Method& method, const TensorSet& set, std::string* er
   return true;
 }
 
+et::Error BoundInputs::reapply(et::Method& method) const {
+  for (size_t i = 0; i < views_.size(); ++i) {
+    const et::Error status = method.set_input(et::EValue(Tensor(views_[i]->impl.get())), i);
+    if (status != et::Error::Ok) return status;
+  }
+  return et::Error::Ok;
+}
+
 }  // namespace pocket

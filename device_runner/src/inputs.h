@@ -29,10 +29,19 @@ bool check_inputs(const executorch::runtime::MethodMeta& meta, const std::vector
 // ExecuTorch views of one input set. The method may keep pointers into these (inputs that are not
 // memory-planned are used in place), so a BoundInputs must outlive every execute that uses it, and
 // the TensorSet it views must not change meanwhile.
+//
+// Binding once is not enough for repeated executes: a memory-planned input is copied into the
+// planned arena, and the planner may give the input's bytes to a later intermediate or output once
+// the input is dead (an embedding's int64 indices overwritten by its float result, for one). After
+// an execute the input slot can hold anything, so `reapply` must run before every execute.
 class BoundInputs {
  public:
   // Sets every input of `method` from `set`; on failure returns false with a one-line reason.
   bool bind(executorch::runtime::Method& method, const TensorSet& set, std::string* error);
+
+  // Sets the bound inputs again (copying memory-planned ones back into the arena); the views were
+  // accepted by `bind`, so this fails only if the method changed underneath.
+  executorch::runtime::Error reapply(executorch::runtime::Method& method) const;
 
  private:
   struct View;

@@ -52,8 +52,17 @@ def bench(
         typer.Option("--model", "-m", help="Built-in name, file.py:factory or module:factory (repeatable)."),
     ] = None,
     variants: Annotated[
-        str, typer.Option("--variants", "-v", help="Comma-separated variants, e.g. fp32,int8,int8-dynamic.")
-    ] = DEFAULT_VARIANTS,
+        str | None,
+        typer.Option(
+            "--variants",
+            "-v",
+            help=f"Comma-separated variants, e.g. fp32,int8,prune50+distill+int8 [{DEFAULT_VARIANTS}].",
+        ),
+    ] = None,
+    sweep: Annotated[
+        Path | None,
+        typer.Option("--sweep", help="TOML file of named variants with step parameters (and optionally models)."),
+    ] = None,
     device: Annotated[
         list[str] | None,
         typer.Option(
@@ -87,10 +96,11 @@ def bench(
     from pocketbench.results import RunStore
     from pocketbench.sweep import BenchSettings, run_sweep
 
-    models = model or DEFAULT_MODELS
-    variant_names = [v.strip() for v in variants.split(",") if v.strip()]
-    if not variant_names:
-        raise PocketbenchError("no variants given: use e.g. --variants fp32,int8")
+    planned, file_models = _variants(variants, sweep)
+    models = model or file_models or DEFAULT_MODELS
+    variant_names = [v if isinstance(v, str) else v.name for v in planned]
+    if len(set(variant_names)) != len(variant_names):
+        raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
     settings = BenchSettings(
         warmup=warmup,
         iterations=iterations,
@@ -106,18 +116,74 @@ def bench(
     config = {
         "models": models,
         "variants": variant_names,
+        "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
         "devices": [d.device_id for d in devices],
         "settings": settings.__dict__,
     }
     store.write_manifest(config, versions())
     try:
         with RichReporter(stderr) as reporter:
-            failures = run_sweep(models, variant_names, devices, settings, store, reporter)
+            failures = run_sweep(models, planned, devices, settings, store, reporter)
     finally:
         frame = store.finish()
     _show(frame, store.run_id, store.folder, as_json)
     if failures:
         stderr.print(f"[red]{failures} cell(s) failed[/]; the others are saved in {store.folder}")
+        raise typer.Exit(1)
+
+
+def _variants(spec: str | None, sweep: Path | None) -> tuple[list, list[str]]:  # type: ignore[type-arg]
+    """Variant names from --variants, then recipes from --sweep; and the sweep file's models."""
+    names = [v.strip() for v in (spec or ("" if sweep else DEFAULT_VARIANTS)).split(",") if v.strip()]
+    planned: list = [*names]  # type: ignore[type-arg]
+    models: list[str] = []
+    if sweep is not None:
+        from pocketbench.compress.sweepfile import load_sweep
+
+        loaded = load_sweep(sweep)
+        planned += loaded.variants
+        models = loaded.models
+    if not planned:
+        raise PocketbenchError("no variants given: use e.g. --variants fp32,int8 or --sweep file.toml")
+    return planned, models
+
+
+@app.command()
+def farm(
+    matrix: Annotated[Path, typer.Argument(help="The farm matrix TOML (see examples/farm.toml).")],
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Resume this run: complete cells are kept, the rest redone.")
+    ] = None,
+    lease_wait: Annotated[float, typer.Option(help="Seconds to wait for a phone another run holds.")] = 0.0,
+    max_parallel: Annotated[
+        int, typer.Option(min=0, help="Phones measured at once (0: all; 1 when they share a slow USB hub).")
+    ] = 0,
+    results: ResultsOption = Path("results"),
+) -> None:
+    """Run a farm matrix on every phone in parallel and judge it against earlier nights.
+
+    Exit code 1 when a significant regression is found, 0 otherwise.
+    """
+    _quiet_libraries()
+    from pocketbench.devices.select import open_device
+    from pocketbench.farm.matrix import load_matrix
+    from pocketbench.farm.nightly import judge, summary_table, write_reports
+    from pocketbench.farm.regress import REGRESSION
+    from pocketbench.farm.run import run_farm
+    from pocketbench.progress import RichReporter
+    from pocketbench.results import RunStore, new_run_id
+
+    plan = load_matrix(matrix)
+    devices = {spec.name: open_device(spec.serial) for spec in plan.devices}
+    store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
+    with RichReporter(stderr) as reporter:
+        outcome = run_farm(plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None)
+    verdicts = judge(outcome, plan, results)
+    reports = write_reports(outcome, verdicts, plan, results)
+    stdout = Console(width=None if sys.stdout.isatty() else 160)
+    stdout.print(summary_table(verdicts, outcome))
+    stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
+    if (verdicts["verdict"] == REGRESSION).any():
         raise typer.Exit(1)
 
 

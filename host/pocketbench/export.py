@@ -10,6 +10,7 @@ import hashlib
 import json
 import platform
 import time
+import zlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -23,7 +24,7 @@ from pocketbench.compress.recipe import Recipe
 from pocketbench.errors import PocketbenchError
 from pocketbench.paths import cache_dir
 from pocketbench.progress import Reporter
-from pocketbench.registry import ModelBundle, ModelSpec
+from pocketbench.registry import ModelBundle, ModelSpec, resolve
 
 MANIFEST_VERSION = 1
 _PACKAGE_DIR = Path(__file__).parent
@@ -80,6 +81,8 @@ def artifact_key(spec: ModelSpec, bundle: ModelBundle, recipe: Recipe) -> str:
             "recipe": recipe.to_dict(),
             "versions": versions(),
             "code": _sources_digest(),
+            # A distillation student named by reference is code too: its file joins the key.
+            "students": [resolve(s.student).source_digest() for s in recipe.steps if getattr(s, "student", "")],
         },
         sort_keys=True,
     )
@@ -104,10 +107,10 @@ def build_artifact(
             return Artifact(pte, manifest, reused=True)
 
     started = time.perf_counter()
-    module = apply_recipe(bundle, recipe, reporter)
+    compressed_model = apply_recipe(bundle, recipe, reporter)
     compressed = time.perf_counter()
     with reporter.status(f"lowering {spec.name} {recipe.name} to XNNPACK"):
-        program, delegation = _lower(module, bundle.example_inputs, spec.name, recipe.name)
+        program, delegation = _lower(compressed_model.module, bundle.example_inputs, spec.name, recipe.name)
     blob = program.buffer
     plan = program.executorch_program.execution_plan[0]
     manifest = {
@@ -118,6 +121,9 @@ def build_artifact(
         "recipe": recipe.to_dict(),
         "sha256": hashlib.sha256(blob).hexdigest(),
         "size_bytes": len(blob),
+        # What the file costs to ship: zeros left by unstructured pruning only shrink this one.
+        "size_zipped_bytes": len(zlib.compress(blob, 9)),
+        "compression": compressed_model.stats,
         "versions": versions(),
         "delegation": delegation,
         # Index 0 of non_const_buffer_sizes is reserved by the emitter; the rest are the

@@ -131,6 +131,18 @@ Cell = Callable[[pd.Series], str]
 # (header, cell) per measured column; a line break in a header is a space outside rich.
 MEASURES: list[tuple[str, Cell]] = [
     ("size\n(× fp32)", lambda r: _with_ratio(_bytes(r["size_bytes"]), fmt_number(r["size_ratio_vs_fp32"], ".2f", "×"))),
+    (
+        "zipped\n(÷ fp32)",
+        lambda r: _with_ratio(
+            _bytes(_get(r, "size_zipped_bytes")), fmt_number(_get(r, "compression_ratio_vs_fp32"), ".1f", "×")
+        ),
+    ),
+    ("params", lambda r: _count(_get(r, "params"))),
+    (
+        "MACs\n(× fp32)",
+        lambda r: _with_ratio(_count(_get(r, "macs")), fmt_number(_get(r, "macs_ratio_vs_fp32"), ".2f", "×")),
+    ),
+    ("sparsity", lambda r: fmt_pct(_get(r, "sparsity"), ".0f")),
     ("p50 ms\n[95% CI]", lambda r: _p50(r)),
     ("speedup\nvs fp32", lambda r: _speedup(r)),
     ("p50 vs\nbaseline", _versus_baseline),
@@ -150,7 +162,10 @@ MEASURES: list[tuple[str, Cell]] = [
     ("Δ acc pts vs\nbaseline", lambda r: fmt_number(_get(r, "accuracy_delta_points"), "+.1f")),
     ("SQNR\ndB", lambda r: fmt_number(r["sqnr_db"], ".1f")),
     ("top-1\nagree", lambda r: fmt_pct(r["top1_agreement"], ".0f")),
+    ("worst\nlayer dB", lambda r: fmt_number(_get(r, "layer_sqnr_min_db"), ".1f")),
     ("deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f")),
+    ("compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f")),
+    ("Pareto", lambda r: _pareto_cell(r)),
 ]
 # Who and how it was measured: shown as a column only when it varies within the table.
 CONTEXT: list[tuple[str, Cell]] = [
@@ -163,6 +178,76 @@ CONTEXT: list[tuple[str, Cell]] = [
     ("iterations", lambda r: _text(r["iterations"])),
 ]
 STATUS: list[tuple[str, Cell]] = [("status", lambda r: str(r["status"]))]
+
+
+def _count(value: Any) -> str:
+    """Parameter or MAC counts: 226 k, 3.45 M, 301 M."""
+    if missing(value):
+        return EMPTY
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            scaled = value / scale
+            return f"{scaled:.{0 if scaled >= 100 else 1 if scaled >= 10 else 2}f} {unit}"
+    return str(int(value))
+
+
+def quality(frame: pd.DataFrame) -> tuple[str, pd.Series]:
+    """What "better" means for a model: accuracy on real labels, else SQNR against fp32."""
+    if frame["accuracy"].notna().any():
+        return "accuracy", frame["accuracy"].astype(float)
+    return "SQNR", frame["sqnr_db"].astype(float)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """For (cost, quality) points: True where no other point is at least as cheap and as good
+    and strictly better in one of the two."""
+    front = []
+    for i, (cost, good) in enumerate(points):
+        dominated = any(c <= cost and g >= good and (c < cost or g > good) for j, (c, g) in enumerate(points) if j != i)
+        front.append(not dominated)
+    return front
+
+
+def pareto_marks(frame: pd.DataFrame) -> list[str | None]:
+    """Per row: "lat", "size" or "lat size" when the variant is Pareto-optimal in quality vs
+    p50 latency / vs .pte size among the same device's successful rows."""
+    marks: list[list[str]] = [[] for _ in range(len(frame))]
+    _, good = quality(frame)
+    for _, group in frame.groupby("device", sort=False):
+        positions = [frame.index.get_loc(i) for i in group.index]
+        for label, cost_column in (("lat", "latency_p50_ms"), ("size", "size_bytes")):
+            usable = [
+                p for p in positions
+                if frame.iloc[p]["status"] == "ok" and not missing(good.iloc[p])
+                and not missing(frame.iloc[p][cost_column])
+            ]  # fmt: skip
+            points = [(float(frame.iloc[p][cost_column]), float(good.iloc[p])) for p in usable]
+            for p, optimal in zip(usable, pareto_front(points), strict=True):
+                if optimal:
+                    marks[p].append(label)
+    return [" ".join(m) or None for m in marks]
+
+
+def _pareto_cell(row: pd.Series) -> str:
+    """`lat`, `size`, `lat size`; `·` for a measured variant that is dominated in both."""
+    mark = _get(row, "pareto")
+    if isinstance(mark, str):
+        return mark
+    return "·" if row["status"] == "ok" else EMPTY
+
+
+def pareto_lines(frame: pd.DataFrame) -> list[str]:
+    """`Pareto-optimal accuracy vs latency: a, b` (and vs size) for one model's rows."""
+    if len(frame) < 2:
+        return []
+    label, _ = quality(frame)
+    marks = pareto_marks(frame)
+    lines = []
+    for kind, cost in (("lat", "latency"), ("size", "size")):
+        best = [str(v) for v, m in zip(frame["variant"], marks, strict=True) if m and kind in m.split()]
+        if best:
+            lines.append(f"Pareto-optimal {label} vs {cost}: {', '.join(best)}")
+    return lines
 
 
 def one_line(header: str) -> str:
@@ -196,6 +281,7 @@ class ReportTable:
 def build_table(frame: pd.DataFrame, title: str) -> ReportTable:
     """Variant first; empty columns dropped; columns with one value (over two or more rows, or
     any context column) folded into the header line."""
+    frame = frame.assign(pareto=pareto_marks(frame))
     rows = [row for _, row in frame.iterrows()]
     folded: list[tuple[str, str]] = []
     kept: list[tuple[str, list[str]]] = []
@@ -252,6 +338,7 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         no_energy = no_energy[~no_energy["energy_status"].str.lower().str.contains("charging")]
         for (device, status), group in no_energy.groupby(["device", "energy_status"], sort=False):
             notes.append(f"energy not measured on {device} ({len(group)} cell(s)): {status}")
+    notes.extend(_compression_warnings(ok))
     if "baseline_run_id" in ok:
         unmatched = ok[ok["baseline_run_id"].map(missing)]
         if len(unmatched):
@@ -270,6 +357,23 @@ def warnings(frame: pd.DataFrame) -> list[str]:
             f"int8 speed depends on the CPU's int8 dot-product instructions (this one has: {listed}); "
             "on ARM phones with sdot/i8mm int8 is typically 2–3× faster"
         )
+    return notes
+
+
+def _compression_warnings(ok: pd.DataFrame) -> list[str]:
+    """Sparse variants (zeros don't speed up dense kernels) and layers a step left alone."""
+    notes = []
+    for _, row in ok.iterrows():
+        sparsity = _get(row, "sparsity")
+        if not missing(sparsity) and sparsity > 0.01:
+            notes.append(
+                f"{row['model']} {row['variant']}: {100 * sparsity:.0f}% of weights are zero, which shrinks the "
+                f"zipped file ({_bytes(_get(row, 'size_zipped_bytes'))}) but not the latency: dense XNNPACK "
+                "kernels don't run faster on zeros"
+            )
+        note = _get(row, "compression_note")
+        if isinstance(note, str) and note:
+            notes.append(f"{row['model']} {row['variant']}: {note}")
     return notes
 
 
@@ -298,11 +402,13 @@ def _title(run_id: str, baseline_id: str | None) -> str:
 def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()) -> Group:
     """The tables and their warnings, ready for `console.print`."""
     parts: list[Any] = [Text(_title(run_id, baseline_id), style="bold")]
-    for model in build_tables(frame):
+    groups = [group for _, group in latest_attempts(frame).groupby("model", sort=False)]
+    for model, group in zip(build_tables(frame), groups, strict=True):
         parts.append(Text(model.title, style="bold"))
         if model.header_line:
             parts.append(Text(model.header_line, style="italic"))
         parts.append(_rich_table(model))
+        parts.extend(Text("  " + line, style="dim") for line in pareto_lines(group))
     for note in [*notes, *warnings(frame)]:
         parts.append(Text("⚠ " + note, style="yellow"))
     return Group(*parts)
@@ -332,7 +438,8 @@ def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = 
     """GitHub-flavoured markdown for a CI comment: a heading, per model a header line and a
     table, then the warnings."""
     lines = [f"## {_title(run_id, baseline_id)}", ""]
-    for model in build_tables(frame):
+    groups = [group for _, group in latest_attempts(frame).groupby("model", sort=False)]
+    for model, group in zip(build_tables(frame), groups, strict=True):
         lines.append(f"### {model.title}")
         lines.append("")
         if model.header_line:
@@ -342,6 +449,7 @@ def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = 
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
         lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in model.rows]
         lines.append("")
+        lines += [f"_{_md_escape(line)}_" for line in pareto_lines(group)] + ([""] if pareto_lines(group) else [])
     listed = [*notes, *warnings(frame)]
     if listed:
         lines += ["**Warnings**", ""] + [f"- ⚠ {_md_escape(n)}" for n in listed] + [""]

@@ -19,6 +19,7 @@ import platform
 import re
 import secrets
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,9 @@ from pocketbench.migrations import SCHEMA_VERSION, migrate
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
     "run_id", "model", "variant", "device", "status", "error", "recipe",
-    "size_bytes", "size_ratio_vs_fp32", "planned_memory_bytes",
+    "size_bytes", "size_ratio_vs_fp32", "size_zipped_bytes", "compression_ratio_vs_fp32",
+    "params", "macs", "macs_ratio_vs_fp32", "sparsity", "layer_sqnr_min_db", "layer_sqnr_db", "compression_note",
+    "planned_memory_bytes",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms",
     "latency_min_ms", "latency_max_ms", "speedup_vs_fp32", "latency_samples_ms", "iterations",
     "load_ms", "first_inference_ms", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
@@ -51,7 +54,8 @@ COLUMNS = [
     "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
 ]  # fmt: skip
 INTEGER_COLUMNS = [
-    "size_bytes", "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
+    "size_bytes", "size_zipped_bytes", "params", "macs",
+    "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
     "threads", "attempt", "schema_version",
 ]  # fmt: skip
 # The cell a row measures: a run holds one or more attempts at each.
@@ -69,16 +73,20 @@ class RunStore:
 
     root: Path
     run_id: str = field(default_factory=new_run_id)
+    resume: bool = False  # reopen an existing run (farm --run-id): new cells are added after the old ones
 
     def __post_init__(self) -> None:
         self.folder = self.root / self.run_id
         try:
-            (self.folder / "cells").mkdir(parents=True, exist_ok=False)
+            (self.folder / "cells").mkdir(parents=True, exist_ok=self.resume)
         except FileExistsError as exc:
             raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
         self._cells = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
         self._manifest: dict[str, Any] = {}
+        self._lock = threading.Lock()  # cells may be written from one worker thread per device
+        if self.resume:
+            self._continue()
 
     def write_manifest(self, config: dict[str, Any], versions: dict[str, str]) -> None:
         self._manifest = {
@@ -109,16 +117,30 @@ class RunStore:
         `device_state_json` is stored as JSON text.
         """
         key = (str(row.get("model")), str(row.get("variant")), str(row.get("device")))
-        attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
-        self._attempts[key] = attempt
-        self._cells += 1
+        with self._lock:
+            attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
+            self._attempts[key] = attempt
+            self._cells += 1
+            number = self._cells
         row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
         if isinstance(row.get("device_state_json"), dict):
             row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
-        name = f"{self._cells:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
+        name = f"{number:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
         path = self.folder / "cells" / name
         write_new_bytes(path, parquet_bytes(to_frame([row])))
         return path
+
+    def _continue(self) -> None:
+        """A resumed run numbers its files after the highest so far (a gap left by a kill is
+        never reused) and its attempts after each cell's last."""
+        files = cell_files(self.folder)
+        self._cells = max((int(m.group()) for f in files if (m := re.match(r"\d+", f.name))), default=0)
+        if files:
+            done = read_cells(self.folder)
+            for key, attempt in done.groupby(CELL_KEY)["attempt"].max().items():
+                self._attempts[tuple(str(k) for k in key)] = int(attempt)
+        if (self.folder / "manifest.json").exists():
+            self._manifest = json.loads((self.folder / "manifest.json").read_text())
 
     def finish(self) -> pd.DataFrame:
         frame = add_relative_columns(read_cells(self.folder))
@@ -133,9 +155,14 @@ def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.DataFrame:
     """Size ratio, speedup and accuracy change of each cell against the same model's fp32 cell
-    on the same device (left empty where that baseline was not measured)."""
-    frame = frame.copy()
-    for column in ("size_ratio_vs_fp32", "speedup_vs_fp32", "accuracy_vs_fp32_points", *SPEEDUP_COLUMNS):
+    on the same device (left empty where that baseline was not measured).
+
+    compression_ratio_vs_fp32 is fp32's zipped size over the variant's: what shipping the file
+    compressed saves (it credits unstructured sparsity, which the plain .pte size does not).
+    """
+    frame = to_frame_columns(frame.copy())
+    relative = ("size_ratio_vs_fp32", "speedup_vs_fp32", "accuracy_vs_fp32_points")
+    for column in (*relative, "compression_ratio_vs_fp32", "macs_ratio_vs_fp32", *SPEEDUP_COLUMNS):
         dtype = "boolean" if column == "speedup_significant" else "float64"
         frame[column] = pd.Series(pd.NA if dtype == "boolean" else float("nan"), index=frame.index, dtype=dtype)
     ok = frame[(frame["variant"] == baseline) & (frame["status"] == "ok")]
@@ -147,6 +174,8 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
         ref = base.loc[key]
         frame.at[index, "size_ratio_vs_fp32"] = _ratio(row["size_bytes"], ref["size_bytes"])
         frame.at[index, "speedup_vs_fp32"] = _ratio(ref["latency_p50_ms"], row["latency_p50_ms"])
+        frame.at[index, "compression_ratio_vs_fp32"] = _ratio(ref["size_zipped_bytes"], row["size_zipped_bytes"])
+        frame.at[index, "macs_ratio_vs_fp32"] = _ratio(row["macs"], ref["macs"])
         for column, value in _speedup_test(ref, row).items():
             frame.at[index, column] = value
         if pd.notna(row["accuracy"]) and pd.notna(ref["accuracy"]):

@@ -2,7 +2,8 @@
 
 Each cell is measured as `repetitions` fresh runner processes; the repetitions are interleaved
 across the model's cells (fp32 int8 fp32 int8 …) so drift (heat, background load) hits every
-variant alike. protocol.py does what happens around each process.
+variant alike. protocol.py does what happens around each process. The farm measures a cell's
+repetitions back to back through `measure_artifact` (its phones run in parallel).
 
 A failure in one cell (unknown model or variant, a factory that raises, an export that fails,
 a runner that crashes) becomes a row with its status and a one-line error; the other cells
@@ -11,24 +12,28 @@ still run, and nothing already measured is lost.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pocketbench import tensorfile
-from pocketbench.compress.recipe import parse_variant
-from pocketbench.devices.base import BenchJob, Device, DeviceInfo
+from pocketbench.compress.recipe import Recipe, parse_variant
+from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError
-from pocketbench.measure import fidelity
+from pocketbench.measure import fidelity, latency_summary
 from pocketbench.progress import Reporter
 from pocketbench.protocol import DeviceTelemetry, ProtocolSettings, Repetition, cell_columns, run_repetition
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
 from pocketbench.results import SCHEMA_VERSION, RunStore
+
+if TYPE_CHECKING:
+    from pocketbench.export import Artifact
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class BenchSettings:
     iterations: int = 50
     min_seconds: float = 0.0
     threads: int = 0
-    repetitions: int = 3
+    repetitions: int = 3  # fresh runner processes per cell
     energy_window_s: float = 2.0
     allow_charging: bool = False
     cooldown_timeout_s: float = 120.0
@@ -47,6 +52,8 @@ class BenchSettings:
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise PocketbenchError("--iterations must be at least 1")
+        if self.repetitions < 1:
+            raise PocketbenchError("repetitions must be at least 1")
         if self.warmup < 0:
             raise PocketbenchError("--warmup cannot be negative")
         self.protocol  # noqa: B018 (validates the protocol settings)
@@ -57,7 +64,7 @@ class BenchSettings:
 
 
 @dataclass
-class _ModelContext:
+class ModelContext:
     """A loaded model with its held-out inputs on disk and its fp32 eager reference outputs."""
 
     spec: ModelSpec
@@ -68,13 +75,16 @@ class _ModelContext:
 
 def run_sweep(
     models: Sequence[str],
-    variants: Sequence[str],
+    variants: Sequence[str | Recipe],
     devices: Sequence[Device],
     settings: BenchSettings,
     store: RunStore,
     reporter: Reporter | None = None,
 ) -> int:
-    """Measure every cell into `store`; returns the number of failed cells."""
+    """Measure every cell into `store`; returns the number of failed cells.
+
+    A variant is a name made of tokens (`prune50+int8`) or a ready Recipe (from a sweep file).
+    """
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
     store.record_devices({device_id: asdict(info) if info else None for device_id, info in infos.items()})
@@ -83,21 +93,22 @@ def run_sweep(
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
         for model_name in models:
             try:
-                context = _load_model(model_name, Path(scratch), reporter)
+                context = load_model(model_name, Path(scratch), reporter)
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
             cells: list[_Cell] = []
             for variant in variants:
+                name = variant.name if isinstance(variant, Recipe) else variant
                 for device in devices:
-                    base = _base_row(store.run_id, model_name, variant, device.device_id, infos[device.device_id])
+                    base = base_row(store.run_id, model_name, name, device.device_id, infos[device.device_id])
                     if context is None:
-                        row = _failed(base, "model_error", model_error)
+                        row = failed_row(base, "model_error", model_error)
                     else:
-                        row = _prepare_cell(context, variant, device, settings, base, Path(scratch), reporter)
-                    if isinstance(row, _Cell):
-                        cells.append(row)
-                    else:
-                        failures += _finish(row, store, reporter)
+                        row, artifact = prepare_variant(context, variant, base, reporter)
+                        if artifact is not None:
+                            cells.append(_new_cell(context, artifact, device, settings, row, Path(scratch)))
+                            continue
+                    failures += _finish(row, store, reporter)
             for repetition in range(settings.repetitions):
                 for cell in [c for c in cells if c.failure is None]:
                     _repeat(cell, repetition, telemetry[cell.device.device_id], settings, reporter)
@@ -132,7 +143,7 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
         return None
 
 
-def _load_model(name: str, scratch: Path, reporter: Reporter) -> _ModelContext:
+def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
     import torch
 
     with reporter.status(f"loading {name}"):
@@ -146,7 +157,63 @@ def _load_model(name: str, scratch: Path, reporter: Reporter) -> _ModelContext:
     with torch.no_grad():
         for inputs in reporter.track(bundle.eval_inputs, f"fp32 reference outputs of {name}"):
             reference.append(_first_output(bundle.module(*inputs)).numpy())
-    return _ModelContext(spec, bundle, inputs_file, reference)
+    return ModelContext(spec, bundle, inputs_file, reference)
+
+
+def prepare_variant(
+    context: ModelContext, variant: str | Recipe, row: dict[str, Any], reporter: Reporter
+) -> tuple[dict[str, Any], Artifact | None]:
+    """Compress and lower one variant (or reuse the cached `.pte`): the row gains the recipe
+    and artifact columns, or becomes a failure row and no artifact is returned."""
+    from pocketbench.export import build_artifact
+
+    try:
+        recipe = variant if isinstance(variant, Recipe) else parse_variant(variant)
+    except PocketbenchError as exc:
+        return failed_row(row, "recipe_error", str(exc)), None
+    row = {**row, "recipe": recipe.to_json()}
+    try:
+        artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
+    except PocketbenchError as exc:
+        return failed_row(row, "export_error", str(exc)), None
+    except Exception as exc:  # a compression step failing in torch: keep the sweep going
+        return failed_row(row, "export_error", f"{context.spec.name} {recipe.name}: {type(exc).__name__}: {exc}"), None
+    row.update(_artifact_columns(artifact.manifest, artifact.reused))
+    return row, artifact
+
+
+def measure_artifact(
+    context: ModelContext,
+    artifact: Artifact,
+    device: Device,
+    settings: BenchSettings,
+    row: dict[str, Any],
+    scratch: Path,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """Measure a built `.pte` on `device`: runner readings, then accuracy and fidelity from the
+    outputs the device computed. Needs no torch export, so devices can run it in parallel."""
+    variant = artifact.manifest["variant"]
+    outputs_file = _outputs_file(artifact, device, row, scratch)
+    job = replace(_job(context, artifact, settings), outputs=outputs_file)
+    with reporter.status(f"measuring {context.spec.name} {variant} on {device.device_id}"):
+        try:
+            report = _pooled([device.benchmark(job) for _ in range(settings.repetitions)])
+        except PocketbenchError as exc:
+            return failed_row(row, "device_error", str(exc))
+    return report_row(context, row, report, outputs_file, settings.repetitions)
+
+
+def report_row(
+    context: ModelContext, row: dict[str, Any], report: RunnerReport, outputs_file: Path, repetitions: int = 1
+) -> dict[str, Any]:
+    """A cell's row from the runner's report and the output sets the device wrote — the same
+    for every backend that gets a runner report back (local, adb, AWS Device Farm)."""
+    row = {**row, **report_columns(report), "repetitions": repetitions}
+    if not report.ok:
+        return failed_row(row, report.status, report.error or report.status)
+    row.update(_quality_columns(context, outputs_file))
+    return row
 
 
 @dataclass
@@ -161,32 +228,20 @@ class _Cell:
     failure: dict[str, Any] | None = None
 
 
-def _prepare_cell(
-    context: _ModelContext,
-    variant: str,
+def _new_cell(
+    context: ModelContext,
+    artifact: Artifact,
     device: Device,
     settings: BenchSettings,
     row: dict[str, Any],
     scratch: Path,
-    reporter: Reporter,
-) -> _Cell | dict[str, Any]:
-    """Build the cell's artifact; a failed row when that fails."""
-    from pocketbench.export import build_artifact
+) -> _Cell:
+    """A built variant on one device, ready for its interleaved repetitions."""
+    return _Cell(row, device, _job(context, artifact, settings), _outputs_file(artifact, device, row, scratch))
 
-    try:
-        recipe = parse_variant(variant)
-    except PocketbenchError as exc:
-        return _failed(row, "recipe_error", str(exc))
-    row["recipe"] = recipe.to_json()
-    try:
-        artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
-    except PocketbenchError as exc:
-        return _failed(row, "export_error", str(exc))
-    except Exception as exc:  # a compression step failing in torch: keep the sweep going
-        return _failed(row, "export_error", f"{context.spec.name} {variant}: {type(exc).__name__}: {exc}")
-    row.update(_artifact_columns(artifact.manifest, artifact.reused))
-    outputs_file = scratch / f"outputs-{row['model']}-{recipe.name}-{device.device_id}.pbtf".replace("/", "_")
-    job = BenchJob(
+
+def _job(context: ModelContext, artifact: Artifact, settings: BenchSettings) -> BenchJob:
+    return BenchJob(
         pte=artifact.path,
         inputs=context.inputs_file,
         warmup=settings.warmup,
@@ -194,7 +249,11 @@ def _prepare_cell(
         min_seconds=settings.min_seconds,
         threads=settings.threads,
     )
-    return _Cell(row, device, job, outputs_file)
+
+
+def _outputs_file(artifact: Artifact, device: Device, row: dict[str, Any], scratch: Path) -> Path:
+    variant = artifact.manifest["variant"]
+    return scratch / f"outputs-{row['model']}-{variant}-{device.device_id}.pbtf".replace("/", "_")
 
 
 def _repeat(
@@ -207,23 +266,37 @@ def _repeat(
         try:
             result = run_repetition(cell.device, job, telemetry, settings.protocol, reporter)
         except PocketbenchError as exc:
-            cell.failure = _failed(cell.row, "device_error", str(exc))
+            cell.failure = failed_row(cell.row, "device_error", str(exc))
             return
     if not result.report.ok:
         failed = {**cell.row, **cell_columns([result], telemetry.energy)}
-        cell.failure = _failed(failed, result.report.status, result.report.error or result.report.status)
+        cell.failure = failed_row(failed, result.report.status, result.report.error or result.report.status)
         return
     cell.repetitions.append(result)
 
 
-def _cell_row(context: _ModelContext | None, cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:
+def _cell_row(context: ModelContext | None, cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:
     row = {**cell.row, **cell_columns(cell.repetitions, telemetry.energy)}
     if context is not None:
         row.update(_quality_columns(context, cell.outputs_file))
     return row
 
 
-def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:
+def _pooled(reports: list[RunnerReport]) -> RunnerReport:
+    """Repetitions of one cell as one report: the first failure if any, else every timed
+    iteration pooled and the highest peak RSS (each repetition is a fresh process)."""
+    failed = [r for r in reports if not r.ok]
+    if failed or len(reports) == 1:
+        return (failed or reports)[0]
+    peaks = [r.peak_rss_kb for r in reports if r.peak_rss_kb is not None]
+    return replace(
+        reports[0],
+        iterations_ns=[ns for r in reports for ns in r.iterations_ns],
+        peak_rss_kb=max(peaks) if peaks else None,
+    )
+
+
+def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": run_id,
         "model": model,
@@ -249,7 +322,7 @@ def _base_row(run_id: str, model: str, variant: str, device: str, info: DeviceIn
     return row
 
 
-def _failed(row: dict[str, Any], status: str, error: str) -> dict[str, Any]:
+def failed_row(row: dict[str, Any], status: str, error: str) -> dict[str, Any]:
     return {**row, "status": status, "error": error.splitlines()[0] if error else status}
 
 
@@ -264,10 +337,51 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
         "artifact_reused": reused,
         "compress_seconds": manifest["compress_seconds"],
         "export_seconds": manifest["export_seconds"],
+        "size_zipped_bytes": manifest.get("size_zipped_bytes"),
+        **_compression_columns(manifest.get("compression", {})),
     }
 
 
-def _quality_columns(context: _ModelContext, outputs_file: Path) -> dict[str, Any]:
+def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
+    """Params, MACs, sparsity and per-layer int8 error the compression steps measured."""
+    layer_sqnr = stats.get("layer_sqnr_db") or {}
+    notes = []
+    if stats.get("fp32_layers"):
+        notes.append("fp32 layers: " + ", ".join(stats["fp32_layers"]))
+    if stats.get("channel_pruned_layers"):
+        notes.append("channel-pruned only: " + ", ".join(stats["channel_pruned_layers"]))
+    return {
+        "params": stats.get("params"),
+        "macs": stats.get("macs"),
+        "sparsity": stats.get("sparsity"),
+        "layer_sqnr_min_db": min(layer_sqnr.values()) if layer_sqnr else float("nan"),
+        "layer_sqnr_db": json.dumps(layer_sqnr),  # "{}" without a Quantize step: one dtype per column
+        "compression_note": "; ".join(notes),
+    }
+
+
+def report_columns(report: RunnerReport) -> dict[str, Any]:
+    columns = latency_summary(report.iterations_ns)
+    columns.update(
+        latency_samples_ms=[ns / 1e6 for ns in report.iterations_ns],
+        iterations=len(report.iterations_ns),
+        load_ms=report.load_ms,
+        first_inference_ms=report.first_inference_ms,
+        peak_rss_kb=report.peak_rss_kb,
+        rss_kb_before_load=report.rss_kb_before_load,
+        rss_kb_after_loop=report.rss_kb_after_loop,
+        backend=report.backend,
+        runtime_version=report.runtime_version,
+        threads=report.threads,
+    )
+    # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
+    columns.update(report.raw.get("device_columns") or {})
+    if report.planned_buffers_bytes:
+        columns["planned_memory_bytes"] = sum(report.planned_buffers_bytes)
+    return columns
+
+
+def _quality_columns(context: ModelContext, outputs_file: Path) -> dict[str, Any]:
     """Accuracy and fidelity from the outputs the device itself computed."""
     import torch
 

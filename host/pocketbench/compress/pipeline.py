@@ -1,18 +1,47 @@
-"""Apply a recipe to a model: each step type has one registered handler (module in, module out)."""
+"""Apply a recipe to a model: each step type has one registered handler (module in, module out).
+
+Handlers share a `Context`: the bundle (teacher, data), the reporter, the masks unstructured
+pruning leaves for later training to respect, and `stats` that end up in the artifact manifest
+and so in every result row (params, MACs, sparsity, per-layer SQNR, ...).
+"""
 
 from __future__ import annotations
 
 import copy
+import json
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from pocketbench.compress.recipe import Quantize, Recipe, RecipeError, Step
+from pocketbench.compress.recipe import (
+    ChannelPrune,
+    Distill,
+    Int4Weights,
+    Prune,
+    Quantize,
+    QuantizeAwareTraining,
+    Recipe,
+    RecipeError,
+    Step,
+)
 from pocketbench.progress import Reporter
 from pocketbench.registry import ModelBundle
 
-Handler = Callable[[torch.nn.Module, ModelBundle, Any, Reporter], torch.nn.Module]
+
+@dataclass
+class Context:
+    bundle: ModelBundle
+    reporter: Reporter
+    # Unstructured-pruning masks (weight name → 0/1 tensor): training steps re-apply them.
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[torch.nn.Module, Any, Context], torch.nn.Module]
 HANDLERS: dict[type[Step], Handler] = {}
 
 
@@ -27,19 +56,100 @@ def handles(step_type: type[Step]) -> Callable[[Handler], Handler]:
 
 
 @handles(Quantize)
-def _quantize(module: torch.nn.Module, bundle: ModelBundle, step: Quantize, reporter: Reporter) -> torch.nn.Module:
+def _quantize(module: torch.nn.Module, step: Quantize, ctx: Context) -> torch.nn.Module:
     from pocketbench.compress.quantize import quantize_pt2e
 
-    return quantize_pt2e(module, bundle, step, reporter)
+    return quantize_pt2e(module, step, ctx)
 
 
-def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None = None) -> torch.nn.Module:
-    """The compressed module for `recipe`; the bundle's own module is never modified."""
-    reporter = reporter or Reporter()
-    module = copy.deepcopy(bundle.module).eval()
-    for step in recipe.steps:
+@handles(QuantizeAwareTraining)
+def _qat(module: torch.nn.Module, step: QuantizeAwareTraining, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.quantize import quantize_aware_training
+
+    return quantize_aware_training(module, step, ctx)
+
+
+@handles(Int4Weights)
+def _w4(module: torch.nn.Module, step: Int4Weights, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.quantize import int4_weights
+
+    return int4_weights(module, step, ctx)
+
+
+@handles(Prune)
+def _prune(module: torch.nn.Module, step: Prune, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.prune import prune_unstructured
+
+    return prune_unstructured(module, step, ctx)
+
+
+@handles(ChannelPrune)
+def _channel_prune(module: torch.nn.Module, step: ChannelPrune, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.prune import prune_channels
+
+    return prune_channels(module, step, ctx)
+
+
+@handles(Distill)
+def _distill(module: torch.nn.Module, step: Distill, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.training import distill
+
+    return distill(module, step, ctx)
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """The compressed module and what the steps measured on the way."""
+
+    module: torch.nn.Module
+    stats: dict[str, Any]
+
+
+# Module-level results per source model, keyed by the steps that made them: `prune50+distill`
+# and `prune50+distill+int8` in one sweep train once. Steps are seeded, so reuse is exact.
+@dataclass(frozen=True)
+class _Prefix:
+    module: torch.nn.Module
+    masks: dict[str, torch.Tensor]
+    stats: dict[str, Any]
+
+
+_PREFIXES: weakref.WeakKeyDictionary[torch.nn.Module, OrderedDict[str, _Prefix]] = weakref.WeakKeyDictionary()
+_PREFIXES_PER_MODEL = 4
+
+
+def _run(module: torch.nn.Module, steps: list[Step], ctx: Context, recipe: Recipe) -> torch.nn.Module:
+    for step in steps:
         handler = HANDLERS.get(type(step))
         if handler is None:
             raise RecipeError(f"variant {recipe.name!r}: no handler for step {type(step).__name__}")
-        module = handler(module, bundle, step, reporter)
+        module = handler(module, step, ctx)
     return module
+
+
+def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None = None) -> Compressed:
+    """The compressed module for `recipe`; the bundle's own module is never modified.
+
+    Params, MACs and sparsity are counted once the module-level steps are done (quantization
+    changes none of them), so they describe the variant's architecture.
+    """
+    from pocketbench.compress.stats import model_stats
+
+    reporter = reporter or Reporter()
+    split = next((i for i, s in enumerate(recipe.steps) if s.graph_level), len(recipe.steps))
+    module_steps, graph_steps = list(recipe.steps[:split]), list(recipe.steps[split:])
+    key = json.dumps([s.to_dict() for s in module_steps], sort_keys=True)
+    done = _PREFIXES.setdefault(bundle.module, OrderedDict())
+    if key in done:
+        cached = copy.deepcopy(done[key])
+        module, ctx = cached.module, Context(bundle, reporter, cached.masks, cached.stats)
+    else:
+        ctx = Context(bundle=bundle, reporter=reporter)
+        module = _run(copy.deepcopy(bundle.module).eval(), module_steps, ctx, recipe).eval()
+        ctx.stats.update(model_stats(module, bundle.example_inputs))
+        if module_steps:
+            done[key] = copy.deepcopy(_Prefix(module, ctx.masks, ctx.stats))
+            while len(done) > _PREFIXES_PER_MODEL:
+                done.popitem(last=False)
+    module = _run(module, graph_steps, ctx, recipe)
+    return Compressed(module=module, stats=ctx.stats)

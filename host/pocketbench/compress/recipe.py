@@ -1,15 +1,17 @@
 """Recipes: named, serializable pipelines of compression steps.
 
-Every step is a frozen dataclass validated on construction (ValueError, never assert) and
-serialized as `{"_type", "_version", "_data"}` so results store the full recipe rather than a
-name to be parsed later. Variant names on the command line are `+`-joined step tokens
-(`fp32`, `int8`, `int8-dynamic`, ...); each token maps to a step in `TOKENS`.
+Every step is a frozen dataclass validated on construction (RecipeError, a ValueError; never
+assert) and serialized as `{"_type", "_version", "_data"}` so results store the full recipe
+rather than a name to be parsed later. Variant names on the command line are `+`-joined step
+tokens (`fp32`, `int8`, `prune50+distill+int8`, ...); each token maps to a step in `TOKENS`
+(plus `pruneNN` / `sparseNN` / `sparseNN-grad` for any percentage NN).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -29,6 +31,8 @@ class Step:
     VERSION: ClassVar[int] = 1
     # Steps that rewrite the exported graph (quantization) must come after module-level ones.
     graph_level: ClassVar[bool] = False
+    # The name a sweep file uses for this step (`type = "quantize"`).
+    KIND: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -47,28 +51,164 @@ class Step:
         return cls(**data["_data"])
 
 
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise RecipeError(message)
+
+
+def _one_of(step: str, field: str, value: str, allowed: tuple[str, ...]) -> None:
+    _check(value in allowed, f"{step}: {field} {value!r} is not one of {', '.join(allowed)}")
+
+
 QUANT_SCHEMES = ("int8", "int8-dynamic")
-OBSERVERS = ("minmax",)
+# Range estimators for static int8: the first three are torchao's, the last two ours (observers.py).
+OBSERVERS = ("minmax", "moving-average", "histogram", "percentile", "meanstd")
 
 
 @dataclass(frozen=True)
 class Quantize(Step):
-    """PT2E quantization with the XNNPACK quantizer (symmetric int8 weights)."""
+    """PT2E int8 quantization with the XNNPACK quantizer (symmetric weights, affine activations).
 
+    `observer` picks how ranges are estimated (activations, and weights for minmax/meanstd);
+    `k` is the meanstd clipping width (mean ± k·σ), `percentile` the percentile observer's cut.
+    `keep_fp32` > 0 runs the per-layer sensitivity pass and leaves that many of the worst
+    layers (lowest output SQNR) in fp32.
+    """
+
+    KIND: ClassVar[str] = "quantize"
     graph_level: ClassVar[bool] = True
 
     scheme: str = "int8"  # int8 (static, calibrated) | int8-dynamic (activations at run time)
     per_channel: bool = True
     observer: str = "minmax"
+    k: float = 2.0
+    percentile: float = 99.99
     calibration_batches: int = 64
+    keep_fp32: int = 0
 
     def __post_init__(self) -> None:
-        if self.scheme not in QUANT_SCHEMES:
-            raise RecipeError(f"quantize: scheme {self.scheme!r} is not one of {', '.join(QUANT_SCHEMES)}")
-        if self.observer not in OBSERVERS:
-            raise RecipeError(f"quantize: observer {self.observer!r} is not one of {', '.join(OBSERVERS)}")
-        if self.calibration_batches < 1:
-            raise RecipeError("quantize: calibration_batches must be at least 1")
+        _one_of("quantize", "scheme", self.scheme, QUANT_SCHEMES)
+        _one_of("quantize", "observer", self.observer, OBSERVERS)
+        _check(self.k > 0, f"quantize: k must be positive (mean ± k·σ), got {self.k}")
+        _check(50 < self.percentile <= 100, f"quantize: percentile must be in (50, 100], got {self.percentile}")
+        _check(self.calibration_batches >= 1, "quantize: calibration_batches must be at least 1")
+        _check(self.keep_fp32 >= 0, f"quantize: keep_fp32 must be 0 or more, got {self.keep_fp32}")
+        _check(
+            self.scheme == "int8" or self.observer == "minmax",
+            "quantize: int8-dynamic measures activations at run time; observer applies only to scheme int8",
+        )
+
+
+@dataclass(frozen=True)
+class QuantizeAwareTraining(Step):
+    """QAT: fake-quantize, train briefly on the model's labelled batches, convert to int8."""
+
+    KIND: ClassVar[str] = "qat"
+    graph_level: ClassVar[bool] = True
+
+    per_channel: bool = True
+    steps: int = 50
+    lr: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, f"qat: steps must be at least 1, got {self.steps}")
+        _check(0 < self.lr < 1, f"qat: lr must be in (0, 1), got {self.lr}")
+
+
+@dataclass(frozen=True)
+class Int4Weights(Step):
+    """`w4`: torchao 8-bit dynamic activations + 4-bit weights for linear layers (XNNPACK lowers it).
+
+    `group_size` 0 means one scale per output channel; otherwise groups of that many inputs.
+    """
+
+    KIND: ClassVar[str] = "w4"
+    graph_level: ClassVar[bool] = True
+
+    group_size: int = 32
+
+    def __post_init__(self) -> None:
+        _check(
+            self.group_size == 0 or (self.group_size >= 16 and self.group_size & (self.group_size - 1) == 0),
+            f"w4: group_size must be 0 (per channel) or a power of two ≥ 16, got {self.group_size}",
+        )
+
+
+PRUNE_CRITERIA = ("magnitude", "gradient")
+
+
+@dataclass(frozen=True)
+class Prune(Step):
+    """Unstructured pruning of conv/linear weights: zero those of least importance.
+
+    Importance is |w| (magnitude) or |∂L/∂w · w| over `batches` batches (gradient). Give either a
+    target `sparsity` (reached exactly, one global ranking) or a `threshold` θ (zero every weight
+    whose importance is below it); with neither, sparsity 0.5.
+    """
+
+    KIND: ClassVar[str] = "prune"
+
+    criterion: str = "magnitude"
+    sparsity: float | None = None
+    threshold: float | None = None
+    batches: int = 8
+
+    def __post_init__(self) -> None:
+        _one_of("prune", "criterion", self.criterion, PRUNE_CRITERIA)
+        if self.sparsity is None and self.threshold is None:
+            object.__setattr__(self, "sparsity", 0.5)
+        _check(
+            (self.sparsity is None) != (self.threshold is None),
+            "prune: give exactly one of sparsity (a fraction) or threshold (θ)",
+        )
+        if self.sparsity is not None:
+            _check(0 < self.sparsity < 1, f"prune: sparsity must be in (0, 1), got {self.sparsity}")
+        if self.threshold is not None:
+            _check(self.threshold >= 0, f"prune: threshold must be ≥ 0, got {self.threshold}")
+        _check(self.batches >= 1, "prune: batches must be at least 1")
+
+
+@dataclass(frozen=True)
+class ChannelPrune(Step):
+    """Structured pruning with torch-pruning: remove whole channels, a genuinely smaller dense model."""
+
+    KIND: ClassVar[str] = "channel_prune"
+
+    ratio: float = 0.5
+    round_to: int = 8
+
+    def __post_init__(self) -> None:
+        _check(0 < self.ratio < 1, f"channel_prune: ratio must be in (0, 1), got {self.ratio}")
+        _check(self.round_to >= 1, f"channel_prune: round_to must be at least 1, got {self.round_to}")
+
+
+@dataclass(frozen=True)
+class Distill(Step):
+    """Train the current model (student) on the original (teacher).
+
+    Loss α·T²·KL(p_teacher ‖ p_student) at temperature T + (1 − α)·CE on real labels; without
+    labels only the soft term is used. α = 0 is plain fine-tuning. `student` optionally names
+    another model (a built-in or file.py:factory) whose architecture replaces the current one.
+    """
+
+    KIND: ClassVar[str] = "distill"
+
+    temperature: float = 4.0
+    alpha: float = 0.7
+    epochs: int = 3
+    lr: float = 1e-3
+    seed: int = 0
+    student: str = ""
+
+    def __post_init__(self) -> None:
+        _check(self.temperature > 0, f"distill: temperature must be positive, got {self.temperature}")
+        _check(0 <= self.alpha <= 1, f"distill: alpha must be in [0, 1], got {self.alpha}")
+        _check(self.epochs >= 1, f"distill: epochs must be at least 1, got {self.epochs}")
+        _check(0 < self.lr < 1, f"distill: lr must be in (0, 1), got {self.lr}")
+
+
+QUANTIZATION_STEPS = (Quantize, QuantizeAwareTraining, Int4Weights)
 
 
 @dataclass(frozen=True)
@@ -79,12 +219,13 @@ class Recipe:
     steps: tuple[Step, ...] = ()
 
     def __post_init__(self) -> None:
+        _check(bool(self.name.strip()), "a variant needs a name")
         seen_graph = False
         for step in self.steps:
             if seen_graph and not step.graph_level:
                 raise RecipeError(f"variant {self.name!r}: {type(step).__name__} must come before quantization")
             seen_graph = seen_graph or step.graph_level
-        if sum(isinstance(s, Quantize) for s in self.steps) > 1:
+        if sum(isinstance(s, QUANTIZATION_STEPS) for s in self.steps) > 1:
             raise RecipeError(f"variant {self.name!r}: quantize appears more than once")
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,18 +249,51 @@ TOKENS: dict[str, Callable[[], Step | None]] = {
     "int8": lambda: Quantize(scheme="int8"),
     "int8-dynamic": lambda: Quantize(scheme="int8-dynamic"),
     "int8-per-tensor": lambda: Quantize(scheme="int8", per_channel=False),
+    "int8-ma": lambda: Quantize(observer="moving-average"),
+    "int8-hist": lambda: Quantize(observer="histogram"),
+    "int8-pct": lambda: Quantize(observer="percentile"),
+    "int8-meanstd": lambda: Quantize(observer="meanstd"),
+    "int8-mixed": lambda: Quantize(keep_fp32=2),
+    "int8-qat": lambda: QuantizeAwareTraining(),
+    "w4": lambda: Int4Weights(),
+    "prune50": lambda: ChannelPrune(ratio=0.5),
+    "sparse50": lambda: Prune(criterion="magnitude", sparsity=0.5),
+    "sparse50-grad": lambda: Prune(criterion="gradient", sparsity=0.5),
+    "distill": lambda: Distill(),
+    "finetune": lambda: Distill(alpha=0.0),
 }
+
+# Tokens with a percentage in them: prune30, sparse90, sparse75-grad, ...
+_PERCENT_TOKENS: list[tuple[re.Pattern[str], Callable[[float], Step]]] = [
+    (re.compile(r"prune(\d{1,2})"), lambda f: ChannelPrune(ratio=f)),
+    (re.compile(r"sparse(\d{1,2})"), lambda f: Prune(criterion="magnitude", sparsity=f)),
+    (re.compile(r"sparse(\d{1,2})-grad"), lambda f: Prune(criterion="gradient", sparsity=f)),
+]
+
+
+def _token_step(token: str) -> Step | None:
+    make = TOKENS.get(token)
+    if make is not None:
+        return make()
+    for pattern, build in _PERCENT_TOKENS:
+        match = pattern.fullmatch(token)
+        if match and int(match.group(1)) > 0:
+            return build(int(match.group(1)) / 100)
+    raise KeyError(token)
 
 
 def parse_variant(name: str) -> Recipe:
     """`int8` or `a+b+c` → Recipe; unknown tokens name the known ones."""
     steps = []
     for token in name.strip().split("+"):
-        make = TOKENS.get(token.strip())
-        if make is None:
+        try:
+            step = _token_step(token.strip())
+        except KeyError:
             known = ", ".join(sorted(TOKENS))
-            raise RecipeError(f"unknown variant {name!r}: token {token!r} is not one of {known} (join with +)")
-        step = make()
+            raise RecipeError(
+                f"unknown variant {name!r}: token {token!r} is not one of {known}, "
+                "pruneNN, sparseNN[-grad] (join with +)"
+            ) from None
         if step is not None:
             steps.append(step)
     return Recipe(name=name.strip(), steps=tuple(steps))

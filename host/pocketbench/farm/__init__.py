@@ -1,0 +1,1 @@
+"""Nightly device-farm runs: matrix, orchestration, regression verdicts, AWS Device Farm."""

@@ -1,0 +1,287 @@
+"""The farm matrix: a TOML file of models × variants × devices and run settings.
+
+Parsed with tomllib and validated completely before anything runs, so a typo in the last
+device fails in a second with every bad field named (`farm.toml: devices[1].serial: …`)
+instead of after an hour of measuring. `expand` turns the matrix into the cells to measure.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pocketbench.errors import PocketbenchError
+
+# Regression metrics the verdicts can use (see farm/regress.py); thresholds are relative.
+DEFAULT_THRESHOLDS = {"latency_p50_ms": 0.05, "size_bytes": 0.01, "peak_rss_kb": 0.10, "energy_mj_per_inference": 0.10}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SERIAL = re.compile(r"^(local|(tcp|usb|adb):[^\s]+)$")
+
+
+class MatrixError(PocketbenchError):
+    """The matrix file is invalid; the message lists every bad field, one per line."""
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A phone of the farm: `name` is stable across nights (rows and history key on it);
+    `serial` says how to reach it today (`tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`, `local`)."""
+
+    name: str
+    serial: str
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    iterations: int = 50
+    warmup: int = 5
+    threads: int = 1
+    repetitions: int = 1  # fresh runner processes per cell, samples pooled
+    retries: int = 1  # extra attempts for a cell failing on the device
+    quarantine_after: int = 3  # consecutive failed cells before a device is quarantined
+    health_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class RegressionSettings:
+    alpha: float = 0.01  # significance level of the per-run test
+    min_samples: int = 5  # fewer raw samples on either side: insufficient data
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measurement of the matrix (the row's model, variant and device name)."""
+
+    model: str
+    variant: str
+    device: str
+
+
+@dataclass(frozen=True)
+class Matrix:
+    name: str
+    source: Path
+    models: dict[str, tuple[str, ...]]  # model → its variants, in file order
+    devices: tuple[DeviceSpec, ...]
+    run: RunSettings
+    regression: RegressionSettings
+
+    def expand(self) -> list[Cell]:
+        """Every cell, grouped by device in file order (one worker walks each device's list)."""
+        return [
+            Cell(model, variant, device.name)
+            for device in self.devices
+            for model, variants in self.models.items()
+            for variant in variants
+        ]
+
+    def to_config(self) -> dict[str, Any]:
+        """What the run manifest records about the matrix."""
+        return {
+            "kind": "farm",
+            "farm": self.name,
+            "source": str(self.source),
+            "models": {m: list(v) for m, v in self.models.items()},
+            "devices": [{"name": d.name, "serial": d.serial} for d in self.devices],
+            "run": self.run.__dict__,
+            "regression": {"alpha": self.regression.alpha, "min_samples": self.regression.min_samples,
+                           "thresholds": self.regression.thresholds},
+        }  # fmt: skip
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Read and validate `path`; raises MatrixError naming every bad field."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise MatrixError(f"{path}: no such file: give the farm matrix TOML (see examples/farm.toml)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise MatrixError(f"{path.name}: not valid TOML: {exc}") from exc
+    return parse_matrix(data, path)
+
+
+def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
+    """Validate a parsed TOML document (pure)."""
+    v = _Validator(source.name)
+    v.unknown(data, "", {"name", "models", "variants", "devices", "run", "regression"})
+    name = v.string(data, "", "name", default="nightly", pattern=_NAME, hint="letters, digits, . _ -")
+    variants = v.string_list(data, "", "variants", required=True)
+    models = _models(v, data.get("models"), variants or [])
+    devices = _devices(v, data.get("devices"))
+    run = _run(v, v.table(data, "", "run"))
+    regression = _regression(v, v.table(data, "", "regression"))
+    if v.errors:
+        raise MatrixError("\n".join(v.errors))
+    return Matrix(name, source, models, tuple(devices), run, regression)
+
+
+def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str, ...]]:
+    if not isinstance(raw, list) or not raw:
+        v.error("models", "required: a non-empty list of model names or {name, variants} tables")
+        return {}
+    models: dict[str, tuple[str, ...]] = {}
+    for i, entry in enumerate(raw):
+        where = f"models[{i}]"
+        if isinstance(entry, str):
+            model, own = entry, variants
+        elif isinstance(entry, dict):
+            v.unknown(entry, where, {"name", "variants"})
+            model = v.string(entry, where, "name", required=True) or ""
+            own = v.string_list(entry, where, "variants") or variants
+        else:
+            v.error(where, "a model name or a {name, variants} table")
+            continue
+        if not model.strip():
+            v.error(where, "empty model name")
+        elif model in models:
+            v.error(where, f"model {model!r} is listed twice")
+        else:
+            models[model] = tuple(own)
+    return models
+
+
+def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
+    if not isinstance(raw, list) or not raw:
+        v.error("devices", "required: one [[devices]] table per phone, each with a serial")
+        return []
+    devices: list[DeviceSpec] = []
+    for i, entry in enumerate(raw):
+        where = f"devices[{i}]"
+        if not isinstance(entry, dict):
+            v.error(where, "a table with serial (and an optional name)")
+            continue
+        v.unknown(entry, where, {"name", "serial"})
+        serial = v.string(entry, where, "serial", required=True, pattern=_SERIAL,
+                          hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local")  # fmt: skip
+        if serial and serial.startswith("tcp:") and not re.fullmatch(r"tcp:[^:\s]+:\d{1,5}", serial):
+            v.error(f"{where}.serial", f"{serial!r} is not tcp:HOST:PORT")
+        name = v.string(entry, where, "name", default=serial, pattern=_NAME, hint="letters, digits, . _ -")
+        if serial is None or name is None:
+            continue
+        if any(d.name == name for d in devices):
+            v.error(f"{where}.name", f"{name!r} is used by another device: names must be unique")
+        elif any(d.serial == serial for d in devices):
+            v.error(f"{where}.serial", f"{serial!r} is listed twice")
+        else:
+            devices.append(DeviceSpec(name, serial))
+    return devices
+
+
+def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
+    d = RunSettings()
+    v.unknown(raw, "run", set(d.__dict__))
+    return RunSettings(
+        iterations=v.integer(raw, "run", "iterations", d.iterations, minimum=1),
+        warmup=v.integer(raw, "run", "warmup", d.warmup, minimum=0),
+        threads=v.integer(raw, "run", "threads", d.threads, minimum=0),
+        repetitions=v.integer(raw, "run", "repetitions", d.repetitions, minimum=1),
+        retries=v.integer(raw, "run", "retries", d.retries, minimum=0),
+        quarantine_after=v.integer(raw, "run", "quarantine_after", d.quarantine_after, minimum=1),
+        health_timeout_s=v.number(raw, "run", "health_timeout_s", d.health_timeout_s, low=0.0),
+    )
+
+
+def _regression(v: _Validator, raw: dict[str, Any]) -> RegressionSettings:
+    d = RegressionSettings()
+    v.unknown(raw, "regression", {"alpha", "min_samples", "thresholds"})
+    thresholds = dict(d.thresholds)
+    given = v.table(raw, "regression", "thresholds")
+    v.unknown(given, "regression.thresholds", set(DEFAULT_THRESHOLDS))
+    for metric in given:
+        if metric in DEFAULT_THRESHOLDS:
+            thresholds[metric] = v.number(given, "regression.thresholds", metric, 0.0, low=0.0, high=10.0)
+    return RegressionSettings(
+        alpha=v.number(raw, "regression", "alpha", d.alpha, low=0.0, high=0.5),
+        min_samples=v.integer(raw, "regression", "min_samples", d.min_samples, minimum=2),
+        thresholds=thresholds,
+    )
+
+
+class _Validator:
+    """Collects every field error instead of stopping at the first."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.errors: list[str] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{self.filename}: {where}: {message}")
+
+    def unknown(self, table: dict[str, Any], where: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.error(_join(where, key), f"unknown field (expected one of {', '.join(sorted(allowed))})")
+
+    def table(self, data: dict[str, Any], where: str, key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.error(_join(where, key), "must be a table")
+            return {}
+        return value
+
+    def string(
+        self,
+        data: dict[str, Any],
+        where: str,
+        key: str,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        pattern: re.Pattern[str] | None = None,
+        hint: str = "",
+    ) -> str | None:
+        if key not in data:
+            if required:
+                self.error(_join(where, key), "required")
+            return default
+        value = data[key]
+        if not isinstance(value, str):
+            self.error(_join(where, key), f"must be a string, not {type(value).__name__}")
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.error(_join(where, key), f"{value!r} is not valid ({hint})")
+            return None
+        return value
+
+    def string_list(self, data: dict[str, Any], where: str, key: str, required: bool = False) -> list[str] | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.error(_join(where, key), 'required: a non-empty list of variant names, e.g. ["fp32", "int8"]')
+            return None
+        if not isinstance(value, list) or not value or not all(isinstance(x, str) and x.strip() for x in value):
+            self.error(_join(where, key), "must be a non-empty list of non-empty strings")
+            return None
+        if len(set(value)) != len(value):
+            self.error(_join(where, key), "lists a name twice")
+        return [x.strip() for x in value]
+
+    def integer(self, data: dict[str, Any], where: str, key: str, default: int, minimum: int) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(_join(where, key), f"must be an integer, not {type(value).__name__}")
+            return default
+        if value < minimum:
+            self.error(_join(where, key), f"{value} is below the minimum {minimum}")
+            return default
+        return value
+
+    def number(
+        self, data: dict[str, Any], where: str, key: str, default: float, low: float, high: float = float("inf")
+    ) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(_join(where, key), f"must be a number, not {type(value).__name__}")
+            return default
+        if not low <= value <= high:
+            self.error(_join(where, key), f"{value} is outside [{low}, {high}]")
+            return default
+        return float(value)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key

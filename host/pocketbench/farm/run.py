@@ -1,0 +1,272 @@
+"""A farm run: every cell of the matrix, one worker thread per device, resumable by run id.
+
+Artifacts are built once, up front, in this thread (torch export is neither fast nor
+thread-safe) and shared by every device. Then each device gets a worker that holds the
+device's lease, checks the device's health before each cell, retries a cell that failed on
+the device, and quarantines a device that fails `quarantine_after` cells in a row: its
+remaining cells become `not_run` rows carrying the reason, while the other devices finish.
+
+Every attempt at a cell is saved as its own row (with its `attempt` number) the moment it
+ends, so a run killed at any point resumes with the same `--run-id`: cells whose last attempt
+is ok are skipped, failed or interrupted ones get a next attempt. Failed attempts stay in the
+store; `latest_attempts` gives one row per cell, so nothing is ever counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pocketbench.compare import latest_attempts
+from pocketbench.devices.adb.lease import DeviceLease
+from pocketbench.devices.base import Device, DeviceInfo
+from pocketbench.errors import DeviceError, PocketbenchError
+from pocketbench.farm.matrix import Cell, Matrix
+from pocketbench.progress import Reporter
+from pocketbench.results import RunStore, read_cells
+from pocketbench.sweep import BenchSettings, ModelContext, base_row, failed_row, load_model, measure_artifact
+
+# Failures that say the device (not the model) is in trouble: retried, and counted towards
+# quarantine. A runner crash or a model failing to load is the model's doing: no retry.
+DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout", "interrupted"}
+NOT_RUN = "not_run"
+
+
+@dataclass
+class FarmRun:
+    """What a finished farm run leaves behind."""
+
+    run_id: str
+    folder: Path
+    frame: pd.DataFrame
+    skipped: int  # cells already complete from an earlier attempt of this run id
+    quarantined: dict[str, str] = field(default_factory=dict)  # device name → reason
+
+
+@dataclass
+class _Prepared:
+    """The device-independent half of every (model, variant): artifact columns or a failure."""
+
+    contexts: dict[str, ModelContext | None]
+    rows: dict[tuple[str, str], dict[str, Any]]
+    artifacts: dict[tuple[str, str], Any]
+
+
+def run_farm(
+    matrix: Matrix,
+    store: RunStore,
+    devices: Mapping[str, Device],
+    reporter: Reporter | None = None,
+    lease_wait_s: float = 0.0,
+    max_parallel: int | None = None,
+) -> FarmRun:
+    """Measure every cell not yet complete in `store` (devices by matrix device name), on up to
+    `max_parallel` devices at once (default: all)."""
+    from pocketbench.export import versions
+
+    reporter = reporter or Reporter()
+    missing = [d.name for d in matrix.devices if d.name not in devices]
+    if missing:
+        raise PocketbenchError(f"no device opened for {', '.join(missing)}: every matrix device needs one")
+    _claim_manifest(store, matrix.to_config(), versions())
+    cells = matrix.expand()
+    before = latest_attempts(read_cells(store.folder))
+    done = before[before["status"] == "ok"]
+    complete = set(zip(done["model"], done["variant"], done["device"], strict=True))
+    pending = [c for c in cells if (c.model, c.variant, c.device) not in complete]
+    skipped = len(cells) - len(pending)
+    if skipped:
+        reporter.note(f"resuming {store.run_id}: {skipped} of {len(cells)} cells already complete")
+    settings = BenchSettings(
+        warmup=matrix.run.warmup,
+        iterations=matrix.run.iterations,
+        threads=matrix.run.threads,
+        repetitions=matrix.run.repetitions,
+    )
+    quarantined: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="pocketbench-farm-") as scratch:
+        prepared = _prepare(pending, Path(scratch), reporter)
+        workers = [
+            _Worker(
+                name,
+                devices[name],
+                [c for c in pending if c.device == name],
+                matrix,
+                settings,
+                store,
+                prepared,
+                Path(scratch),
+                reporter,
+                lease_wait_s,
+            )
+            for name in dict.fromkeys(c.device for c in pending)
+        ]
+        with ThreadPoolExecutor(max_workers=max(1, max_parallel or len(workers)), thread_name_prefix="farm") as pool:
+            for worker in pool.map(lambda w: w.run(), workers):
+                if worker.quarantine_reason:
+                    quarantined[worker.name] = worker.quarantine_reason
+    store.finish()
+    return FarmRun(store.run_id, store.folder, latest_attempts(read_cells(store.folder)), skipped, quarantined)
+
+
+def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str, str]) -> None:
+    """A new run writes its manifest; a resumed one must be the same matrix."""
+    path = store.folder / "manifest.json"
+    if path.exists():
+        before = json.loads(path.read_text()).get("config")
+        if before != json.loads(json.dumps(config)):
+            raise PocketbenchError(
+                f"run {store.run_id} was started with a different matrix: resume it with the same file, "
+                "or give a new --run-id"
+            )
+        return
+    store.write_manifest(config, versions)
+
+
+def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
+    """Load each model once and build each (model, variant) artifact once, for all devices."""
+    from pocketbench.sweep import prepare_variant
+
+    prepared = _Prepared({}, {}, {})
+    for cell in cells:
+        if cell.model not in prepared.contexts:
+            try:
+                prepared.contexts[cell.model] = load_model(cell.model, scratch, reporter)
+            except PocketbenchError as exc:
+                prepared.contexts[cell.model] = None
+                prepared.rows[(cell.model, "*")] = failed_row({}, "model_error", str(exc))
+        context = prepared.contexts[cell.model]
+        pair = (cell.model, cell.variant)
+        if context is None or pair in prepared.rows:
+            continue
+        prepared.rows[pair], prepared.artifacts[pair] = prepare_variant(context, cell.variant, {}, reporter)
+        if prepared.artifacts[pair] is None:
+            reporter.note(f"[red]✗[/] {cell.model} {cell.variant}: {prepared.rows[pair]['error']}")
+    return prepared
+
+
+class _Worker:
+    """Measures one device's cells in order while holding its lease."""
+
+    def __init__(
+        self,
+        name: str,
+        device: Device,
+        cells: list[Cell],
+        matrix: Matrix,
+        settings: BenchSettings,
+        store: RunStore,
+        prepared: _Prepared,
+        scratch: Path,
+        reporter: Reporter,
+        lease_wait_s: float,
+    ) -> None:
+        self.name, self.device, self.cells, self.matrix = name, device, cells, matrix
+        self.settings, self.store, self.prepared = settings, store, prepared
+        self.scratch, self.reporter, self.lease_wait_s = scratch, reporter, lease_wait_s
+        self.quarantine_reason: str | None = None
+        self.info: DeviceInfo | None = None
+
+    def run(self) -> _Worker:
+        with ExitStack() as stack:
+            close = getattr(self.device, "close", None)  # a phone: its connection and its own lease
+            if close is not None:
+                stack.callback(close)
+            try:
+                stack.enter_context(DeviceLease(self.device.device_id, wait_s=self.lease_wait_s))
+            except DeviceError as exc:  # another run holds the phone: nothing runs on it
+                self.quarantine_reason = str(exc)
+            in_a_row = 0
+            for cell in self.cells:
+                if self.quarantine_reason:
+                    self._save(self._not_run(cell))
+                    continue
+                row = self._measure(cell)
+                in_a_row = in_a_row + 1 if row["status"] in DEVICE_FAULTS else 0
+                if in_a_row >= self.matrix.run.quarantine_after:
+                    self.quarantine_reason = (
+                        f"quarantined after {in_a_row} failed cells in a row (last: {row['error']})"
+                    )
+                    self.reporter.note(f"[red]✗ {self.name} {self.quarantine_reason}[/]")
+        return self
+
+    def _measure(self, cell: Cell) -> dict[str, Any]:
+        """One cell, with up to `retries` more attempts while the device is at fault; every
+        attempt is saved as it ends."""
+        attempts = 1 + self.matrix.run.retries
+        for attempt in range(1, attempts + 1):
+            row = self._attempt(cell)
+            self._save(row)
+            if row["status"] not in DEVICE_FAULTS:
+                break
+            self.reporter.note(
+                f"[yellow]![/] {cell.device} {cell.model} {cell.variant} attempt {attempt}/{attempts}: {row['error']}"
+            )
+        return row
+
+    def _attempt(self, cell: Cell) -> dict[str, Any]:
+        try:
+            self.info = health_check(self.device, self.matrix.run.health_timeout_s)
+        except PocketbenchError as exc:
+            return failed_row(self._base(cell), "device_unhealthy", str(exc))
+        base = self._base(cell)
+        context = self.prepared.contexts.get(cell.model)
+        if context is None:
+            return {**base, **self.prepared.rows[(cell.model, "*")]}
+        prepared_row = self.prepared.rows[(cell.model, cell.variant)]
+        artifact = self.prepared.artifacts[(cell.model, cell.variant)]
+        if artifact is None:
+            return {**base, **prepared_row}
+        row = {**base, **prepared_row}
+        try:
+            return measure_artifact(context, artifact, self.device, self.settings, row, self.scratch, self.reporter)
+        except Exception as exc:  # a transport library's own error must not end the other phones' run
+            return failed_row(row, "device_error", f"{self.name}: {type(exc).__name__}: {exc}")
+
+    def _base(self, cell: Cell) -> dict[str, Any]:
+        return base_row(self.store.run_id, cell.model, cell.variant, cell.device, self.info)
+
+    def _not_run(self, cell: Cell) -> dict[str, Any]:
+        return failed_row(self._base(cell), NOT_RUN, f"{self.name}: {self.quarantine_reason}")
+
+    def _save(self, row: dict[str, Any]) -> None:
+        """The store numbers the attempt (after any from an earlier try of this run id)."""
+        self.store.write_cell({**row, "device_serial": self.device.device_id})
+
+
+def health_check(device: Device, timeout_s: float) -> DeviceInfo:
+    """Probe the device (identity and state) within `timeout_s`; a device that does not
+    answer in time is unhealthy. The probe runs in a daemon thread so a hung transport
+    cannot hang the worker."""
+    outcome: dict[str, Any] = {}
+
+    def probe() -> None:
+        try:
+            wait_until_ready = getattr(device, "health_check", None)  # a phone: reconnect, wait for boot
+            if wait_until_ready is not None:
+                wait_until_ready(wait_s=timeout_s)
+            outcome["info"] = device.info()
+        except PocketbenchError as exc:
+            outcome["error"] = exc
+        except Exception as exc:  # a transport library's own error: the device is unhealthy all the same
+            outcome["error"] = DeviceError(f"{device.device_id}: {type(exc).__name__}: {exc}", serial=device.device_id)
+
+    thread = threading.Thread(target=probe, name=f"health-{device.device_id}", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 15)  # the device's own wait first, then a margin for the probe
+    if thread.is_alive():
+        raise DeviceError(
+            f"{device.device_id} did not answer a health check within {timeout_s:.0f} s", serial=device.device_id
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["info"]

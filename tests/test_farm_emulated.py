@@ -1,0 +1,108 @@
+"""The farm over three emulated phones on loopback, through the real adb device (AdbDevice):
+every cell measured in parallel, a phone dropping out for good quarantined while the others
+finish, and `pocketbench farm` SIGKILLed mid-run then resumed. Timing is never asserted:
+the parallel speed-up is measured in benchmarks/farm_parallel.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from pocketbench.devices.select import open_device
+from pocketbench.farm.run import NOT_RUN, run_farm
+from pocketbench.results import RunStore, read_cells
+
+from tests.farm_support import matrix, write_models
+
+
+@pytest.fixture(autouse=True)
+def adb_key(tmp_path_factory, monkeypatch):
+    """A private adb key (never the user's ~/.android)."""
+    monkeypatch.setenv("POCKETBENCH_ADB_KEY", str(tmp_path_factory.getbasetemp() / "farm-adb-key" / "adbkey"))
+
+
+@pytest.fixture
+def phones(phone_factory):
+    from tests.runner_support import host_runner
+
+    host_runner()  # the emulated phones run the host build of pocket_runner
+    return [phone_factory() for _ in range(3)]
+
+
+def _specs(phones):
+    return [(f"phone-{i}", f"tcp:{emu.host}:{emu.port}") for i, emu in enumerate(phones)]
+
+
+def test_three_emulated_phones_measure_the_matrix_in_parallel(tmp_path, phones):
+    models = write_models(tmp_path)
+    plan = matrix(models, _specs(phones), variants=("fp32", "int8"))
+    devices = {spec.name: open_device(spec.serial) for spec in plan.devices}
+    run = run_farm(plan, RunStore(tmp_path / "results", "night-1"), devices)
+    frame = run.frame
+    assert len(frame) == 3 * 2
+    assert set(frame["status"]) == {"ok"}, frame[["device", "status", "error"]]
+    assert set(frame["device_kind"]) == {"adb"}
+    assert set(frame["device_model"]) == {"Google Pixel 8"}
+    assert set(frame["device_serial"]) == {serial for _, serial in _specs(phones)}
+    assert frame.groupby("variant")["artifact_sha256"].nunique().eq(1).all()  # built once, pushed to each
+
+
+def test_a_phone_gone_for_good_is_quarantined_and_the_others_finish(tmp_path, phones):
+    models = write_models(tmp_path)
+    plan = matrix(
+        models, _specs(phones), ("small", "wide"), ("fp32", "int8"), quarantine_after=2, retries=1, health_timeout_s=3
+    )
+    devices = {spec.name: open_device(spec.serial) for spec in plan.devices}
+    gone = devices["phone-1"]
+    measure = gone.benchmark
+
+    def measure_then_unplug(job):
+        report = measure(job)
+        phones[1].stop()  # the phone disappears from the network after its first cell, for good
+        return report
+
+    gone.benchmark = measure_then_unplug
+    run = run_farm(plan, RunStore(tmp_path / "results", "night-1"), devices)
+    by_device = {d: f for d, f in run.frame.groupby("device")}
+    assert set(by_device["phone-0"]["status"]) == {"ok"}
+    assert set(by_device["phone-2"]["status"]) == {"ok"}
+    statuses = list(by_device["phone-1"]["status"])
+    assert statuses[0] == "ok"
+    assert statuses[1:3] == ["device_unhealthy", "device_unhealthy"]
+    assert statuses[3:] == [NOT_RUN]
+    assert list(run.quarantined) == ["phone-1"]
+
+
+def test_sigkill_mid_run_then_resume_over_emulated_phones(tmp_path, phones):
+    models = write_models(tmp_path)
+    lines = ['name = "emulated"', 'variants = ["fp32", "int8", "int8-dynamic"]', f'models = ["{models}:small"]']
+    for name, serial in _specs(phones):
+        lines += ["[[devices]]", f'name = "{name}"', f'serial = "{serial}"']
+    lines += ["[run]", "iterations = 200", "warmup = 2", "threads = 1"]
+    (tmp_path / "farm.toml").write_text("\n".join(lines) + "\n")
+    command = [sys.executable, "-m", "pocketbench", "farm", "farm.toml", "--results", "r", "--run-id", "n1"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    cells = tmp_path / "r" / "n1" / "cells"
+    deadline = time.monotonic() + 300
+    while len(list(cells.glob("*.parquet"))) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = read_cells(tmp_path / "r" / "n1")
+    assert 2 <= len(before) < 9, "the kill should land mid-run"
+
+    resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = read_cells(tmp_path / "r" / "n1")
+    assert len(after) == 9  # every cell once: the killed run's cells plus the rest
+    assert set(after["status"]) == {"ok"}
+    assert not after.duplicated(["device", "model", "variant"]).any()
+    kept = after.set_index(["device", "variant"]).loc[before.set_index(["device", "variant"]).index]
+    assert list(kept["started_at"]) == list(before["started_at"])
+    assert (tmp_path / "r" / "n1" / "report.html").exists() and (tmp_path / "r" / "n1" / "report.md").exists()

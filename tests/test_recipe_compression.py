@@ -1,0 +1,119 @@
+"""Every step type round-trips; invalid recipes and sweep files fail with one clear line."""
+
+import dataclasses
+
+import pytest
+from pocketbench.compress.recipe import (
+    STEP_TYPES,
+    ChannelPrune,
+    Distill,
+    Prune,
+    Quantize,
+    Recipe,
+    RecipeError,
+    Step,
+    parse_variant,
+)
+from pocketbench.compress.sweepfile import STEP_KINDS, build_step, load_sweep
+
+# A non-default instance of every step type: the test below fails when a new type is missing.
+EXAMPLES = {
+    "Quantize": {"scheme": "int8", "per_channel": False, "observer": "meanstd", "k": 3.0, "keep_fp32": 2},
+    "QuantizeAwareTraining": {"steps": 10, "lr": 5e-4, "seed": 3},
+    "Int4Weights": {"group_size": 64},
+    "Prune": {"criterion": "gradient", "sparsity": None, "threshold": 0.01, "batches": 2},
+    "ChannelPrune": {"ratio": 0.25, "round_to": 4},
+    "Distill": {"temperature": 2.0, "alpha": 0.5, "epochs": 1, "lr": 1e-4, "seed": 7, "student": "digits_cnn"},
+}
+
+
+@pytest.mark.parametrize("type_name", sorted(STEP_TYPES))
+def test_every_step_type_round_trips_through_dict_json_and_sweep_file_fields(type_name):
+    cls = STEP_TYPES[type_name]
+    for step in (cls(), cls(**EXAMPLES[type_name])):
+        assert Step.from_dict(step.to_dict()) == step
+        recipe = Recipe("v", (step,))
+        assert Recipe.from_json(recipe.to_json()) == recipe
+        fields = {k: v for k, v in dataclasses.asdict(step).items() if v is not None}
+        assert build_step({"type": cls.KIND, **fields}, "test") == step
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        step.seed = 1  # type: ignore[misc]
+
+
+def test_every_step_type_has_a_sweep_file_name():
+    assert set(STEP_KINDS.values()) == set(STEP_TYPES.values())
+
+
+def test_named_variants_build_the_documented_recipes():
+    assert parse_variant("prune50+distill+int8").steps == (ChannelPrune(ratio=0.5), Distill(), Quantize())
+    assert parse_variant("sparse75-grad").steps == (Prune(criterion="gradient", sparsity=0.75),)
+    assert parse_variant("int8-meanstd").steps == (Quantize(observer="meanstd", k=2.0),)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: ChannelPrune(ratio=1.5), r"channel_prune: ratio must be in \(0, 1\), got 1.5"),
+        (lambda: Prune(sparsity=1.5), r"prune: sparsity must be in \(0, 1\), got 1.5"),
+        (lambda: Prune(sparsity=0.5, threshold=0.1), "exactly one of sparsity"),
+        (lambda: Quantize(observer="vibes"), r"observer 'vibes' is not one of minmax, moving-average"),
+        (lambda: Quantize(observer="meanstd", k=0), "k must be positive"),
+        (lambda: Quantize(scheme="int8-dynamic", observer="histogram"), "observer applies only to scheme int8"),
+        (lambda: Distill(alpha=1.2), r"alpha must be in \[0, 1\]"),
+        (lambda: parse_variant("int8+prune50"), "ChannelPrune must come before quantization"),
+        (lambda: parse_variant("int8+w4"), "quantize appears more than once"),
+        (lambda: parse_variant("prune150"), "unknown variant 'prune150'"),
+    ],
+)
+def test_invalid_recipes_are_clear_errors(build, message):
+    with pytest.raises(RecipeError, match=message):
+        build()
+
+
+def _sweep(tmp_path, text):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    return load_sweep(path)
+
+
+def test_sweep_file_defines_named_variants_by_tokens_or_steps(tmp_path):
+    loaded = _sweep(
+        tmp_path,
+        """
+models = ["digits_cnn"]
+[variants]
+small = "prune50+distill+int8"
+[variants.int8-k3]
+steps = [{ type = "quantize", observer = "meanstd", k = 3 }]
+[variants.sparse-theta]
+steps = [{ type = "prune", criterion = "magnitude", threshold = 0.02 }, { type = "distill", alpha = 0.0, epochs = 1 }]
+""",
+    )
+    assert loaded.models == ["digits_cnn"]
+    small, k3, theta = loaded.variants
+    assert small == Recipe("small", parse_variant("prune50+distill+int8").steps)
+    assert k3.steps == (Quantize(observer="meanstd", k=3.0),)
+    assert theta.steps == (Prune(threshold=0.02), Distill(alpha=0.0, epochs=1))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[variants.a]\nsteps = [{ type = "channel_prune", ratio = 1.5 }]',
+            r"variant 'a' step 1: channel_prune: ratio",
+        ),
+        ('[variants.a]\nsteps = [{ type = "quantize", obsrver = "minmax" }]', "unknown field 'obsrver'; fields are"),
+        ('[variants.a]\nsteps = [{ type = "quantize", k = "two" }]', "field 'k' = 'two' is not a float"),
+        ('[variants.a]\nsteps = [{ type = "quantize", per_channel = 1 }]', "field 'per_channel' = 1 is not a bool"),
+        ('[variants.a]\nsteps = [{ type = "teleport" }]', "type 'teleport' is not one of channel_prune, distill"),
+        ('[variants.a]\nsteps = [{ type = "quantize", observer = "vibes" }]', "observer 'vibes'"),
+        ('[variants]\na = "int9"', "variant 'a': unknown variant 'int9'"),
+        ("[variants]\n", r"needs a \[variants\] table"),
+        ('model = ["x"]\n[variants]\na = "int8"', "unknown top-level key"),
+        ("[variants\n", "not valid TOML"),
+    ],
+)
+def test_invalid_sweep_files_name_the_variant_step_and_field(tmp_path, body, message):
+    with pytest.raises(RecipeError, match=message):
+        _sweep(tmp_path, body)
