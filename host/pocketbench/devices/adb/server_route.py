@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pocketbench.devices.adb.transport import (
-    ConnectionLost,
+    ReconnectingRoute,
     RemoteStat,
     ShellResult,
     Unauthorized,
@@ -79,7 +79,7 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
     return (OSError, EOFError, AdbError)
 
 
-class AdbServerTransport:
+class AdbServerTransport(ReconnectingRoute):
     """One phone through the adb server; each call opens its own server connection."""
 
     def __init__(self, spec: str, port: int | None = None):
@@ -124,21 +124,11 @@ class AdbServerTransport:
     def close(self) -> None:
         self._device = None
 
-    def _live(self):
-        if self._device is None:
-            self.connect()
-        return self._device
+    def _lost_errors(self) -> tuple[type[BaseException], ...]:
+        return _lost_errors()
 
-    def _call(self, what: str, fn):
-        try:
-            return fn(self._live())
-        except DeviceError:
-            raise
-        except _lost_errors() as exc:
-            self.close()
-            raise ConnectionLost(
-                f"phone {self.serial}: connection lost during {what} ({exc})", serial=self.spec
-            ) from exc
+    def _label(self) -> str:
+        return self.serial
 
     def shell(self, command: str, timeout_s: float) -> ShellResult:
         wrapped = with_sentinel(command)

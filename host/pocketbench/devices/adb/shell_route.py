@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pocketbench.devices.adb.keys import load_signer
 from pocketbench.devices.adb.transport import (
-    ConnectionLost,
+    ReconnectingRoute,
     RemoteStat,
     ShellResult,
     Unauthorized,
@@ -41,7 +41,7 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-class AdbShellTransport:
+class AdbShellTransport(ReconnectingRoute):
     """One adb-shell connection; `connect()` again after ConnectionLost."""
 
     def __init__(self, spec: str, key_path: Path | None = None, auth_timeout_s: float = 10.0):
@@ -123,23 +123,8 @@ class AdbShellTransport:
             with contextlib.suppress(Exception):
                 device.close()
 
-    def _live(self):
-        if self._device is None:
-            self.connect()
-        return self._device
-
-    def _call(self, what: str, fn):
-        try:
-            return fn(self._live())
-        except (Unauthorized, Unreachable):
-            raise
-        except DeviceError:
-            raise
-        except _lost_errors() as exc:
-            self.close()
-            raise ConnectionLost(
-                f"phone {self.spec}: connection lost during {what} ({exc!r})", serial=self.spec
-            ) from exc
+    def _lost_errors(self) -> tuple[type[BaseException], ...]:
+        return _lost_errors()
 
     def shell(self, command: str, timeout_s: float) -> ShellResult:
         wrapped = with_sentinel(command)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pocketbench.errors import DeviceError
 
@@ -65,6 +65,43 @@ def parse_sentinel(text: str, command: str = "", serial: str = "") -> ShellResul
             output=text, serial=serial,
         )  # fmt: skip
     return ShellResult(text[: match.start()], int(match.group(1)))
+
+
+class ReconnectingRoute:
+    """What both routes share: connect on first use, and turn a broken link into ConnectionLost
+    (after dropping the dead connection, so the next call reconnects)."""
+
+    spec: str
+    _device: Any = None
+
+    def connect(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _lost_errors(self) -> tuple[type[BaseException], ...]:
+        """The client library's exceptions that mean the link itself broke."""
+        raise NotImplementedError
+
+    def _label(self) -> str:
+        return self.spec
+
+    def _live(self) -> Any:
+        if self._device is None:
+            self.connect()
+        return self._device
+
+    def _call(self, what: str, fn: Any) -> Any:
+        try:
+            return fn(self._live())
+        except DeviceError:
+            raise
+        except self._lost_errors() as exc:
+            self.close()
+            raise ConnectionLost(
+                f"phone {self._label()}: connection lost during {what} ({exc!r})", serial=self.spec
+            ) from exc
 
 
 class Transport(Protocol):
