@@ -20,6 +20,7 @@ def adb_key(tmp_path_factory, monkeypatch):
 
 def bench(tmp_path, *devices: str, variants: str = "fp32,int8"):
     args = ["bench", "--model", "digits_cnn", "--variants", variants, "--iterations", "5", "--warmup", "1"]
+    args += ["--repetitions", "1"]
     for device in devices:
         args += ["--device", device]
     result = runner.invoke(app, [*args, "--results", str(tmp_path / "results"), "--json"])

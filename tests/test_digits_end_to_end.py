@@ -18,9 +18,23 @@ def test_every_variant_is_measured(digits_sweep):
     assert failures == 0
     assert list(frame["variant"]) == ["fp32", "int8", "int8-dynamic"]
     assert (frame["status"] == "ok").all()
-    assert (frame["iterations"] == 20).all()
-    assert all(len(s) == 20 and min(s) > 0 for s in frame["latency_samples_ms"])
+    # The default protocol: 3 fresh runner processes per cell × 20 iterations, samples kept with their repetition.
+    assert (frame["repetitions"] == 3).all() and (frame["iterations"] == 60).all()
+    assert all(len(s) == 60 and min(s) > 0 for s in frame["latency_samples_ms"])
+    assert all(sorted(set(r)) == [0, 1, 2] and len(r) == 60 for r in frame["samples_repetition"])
     assert (frame["latency_p90_ms"] >= frame["latency_p50_ms"]).all()
+    assert (frame["latency_p50_ci_low_ms"] <= frame["latency_p50_ms"]).all()
+    assert (frame["latency_p50_ms"] <= frame["latency_p50_ci_high_ms"]).all()
+
+
+def test_memory_energy_and_thermal_columns_on_this_vm(digits_sweep):
+    _, frame, _ = digits_sweep
+    assert (frame["peak_rss_swap_kb"] >= frame["peak_rss_kb"]).all()
+    assert (frame["rss_delta_kb"] > 0).all()
+    # This VM has no RAPL, no battery, no thermal zones: said so, never a number.
+    assert frame["energy_mj_per_inference"].isna().all()
+    assert all(note.startswith("not available: ") and "RAPL" in note for note in frame["energy_status"])
+    assert frame["throttled"].isna().all() or not frame["throttled"].any()
 
 
 def test_int8_accuracy_is_real_and_within_two_points_of_fp32(digits_sweep):

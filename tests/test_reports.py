@@ -103,7 +103,7 @@ def test_latency_change_against_reference_values():
     assert constant.p_value == 1.0 and constant.significant is False
     assert latency_change([1.0], [2.0]).p_value is None
     assert unstable_reason([1.0, 1.0, 1.0, 1.0]) is None
-    assert unstable_reason([1.0, 2.0, 1.0, 2.0]) == "std is 38% of the mean"
+    assert unstable_reason([1.0, 2.0, 1.0, 2.0]) == "CV 38% ≥ 10%"
 
 
 def _row(variant: str, **extra):
@@ -141,4 +141,7 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
     ]
     # Without those columns, nothing is said about them; noisy samples are still caught.
     plain = warnings(pd.DataFrame([_row("fp32", latency_samples_ms=[1.0, 3.0, 1.0])]))
-    assert plain == ["unstable: m fp32 on d: std is 69% of the mean; rerun with more --iterations or --min-seconds"]
+    assert plain == [
+        "unstable: m fp32 on d: CV 69% ≥ 10%; max 3 ms is over 2× the median; "
+        "rerun with more --iterations or --min-seconds"
+    ]

@@ -68,3 +68,22 @@ def test_nonzero_exit_uses_the_json_when_written(name: str, code: int) -> None:
 def test_nonzero_exit_without_json_uses_stderr() -> None:
     report = report_from_exit(None, 3, "pocket_runner: model.pte is not a loadable .pte: bad\n", "native-runner")
     assert report.status == "load_failed" and "model.pte is not a loadable .pte" in (report.error or "")
+
+
+def test_sampled_report_schema_1_1() -> None:
+    report = parse_runner_report((DATA / "runner_ok_sampled.json").read_text())
+    assert report.ok and report.raw["schema_minor"] == 1
+    idle_start, idle_end = report.idle_window_ns
+    loop_start, loop_end = report.loop_window_ns
+    assert idle_start < idle_end <= loop_start < loop_end
+    samples = report.samples
+    assert samples.t_ns[0] <= idle_start and samples.t_ns[-1] >= loop_end  # both windows are covered
+    assert samples.column("/sys/class/power_supply/battery/voltage_now") == ["3850000"] * len(samples.t_ns)
+    assert samples.column("/sys/class/powercap/intel-rapl:0/energy_uj") == [None] * len(samples.t_ns)
+    assert samples.errors == {"/sys/class/powercap/intel-rapl:0/energy_uj": "No such file or directory"}
+    assert len(samples.rss_kb) == len(samples.swap_kb) == len(samples.hwm_kb) == len(samples.t_ns)
+
+
+def test_schema_1_0_reports_still_parse_without_samples() -> None:
+    report = parse_runner_report((DATA / "runner_ok.json").read_text())
+    assert report.samples is None and report.loop_window_ns is None and report.idle_window_ns is None

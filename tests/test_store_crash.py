@@ -73,7 +73,8 @@ def test_sigkill_mid_sweep_leaves_every_file_readable_and_the_next_run_fine(tmp_
     frame, manifest, _ = load_run(killed.name, results)
     assert manifest["devices"]["local"]["kind"] == "local"
     assert len(frame) == len(cell_files(killed)) >= 1
-    assert set(frame["status"]) == {"ok"} and frame["latency_samples_ms"].map(len).min() == 400
+    assert set(frame["status"]) == {"ok"}
+    assert (frame["latency_samples_ms"].map(len) == 400 * frame["repetitions"]).all()  # every repetition kept
     shown = subprocess.run(
         [sys.executable, "-m", "pocketbench", "report", killed.name, "--results", str(results), "--format", "md"],
         capture_output=True, text=True, check=True,

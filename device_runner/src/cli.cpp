@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <algorithm>
 
 namespace pocket {
 
@@ -10,6 +12,7 @@ const char* const kUsage =
     "usage: pocket_runner --model m.pte [--method forward] [--inputs in.bin | --seed 0]\n"
     "                     [--warmup 5] [--iterations 50 | --min-seconds 2] [--threads N]\n"
     "                     [--outputs out.bin] [--etdump trace.etdp] [--json result.json]\n"
+    "                     [--sample-files a,b,c] [--sample-interval-ms 20] [--idle-baseline-s 0]\n"
     "                     [--verbose]\n";
 
 namespace {
@@ -92,6 +95,25 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
       options->outputs = value;
     } else if (flag == "--etdump") {
       options->etdump = value;
+    } else if (flag == "--sample-files") {
+      options->sample_files.clear();
+      std::string list = value;
+      for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        if (comma > start) options->sample_files.push_back(list.substr(start, comma - start));
+        start = comma + 1;
+      }
+    } else if (flag == "--sample-interval-ms") {
+      if (!parse_int(flag, value, 1, 60000, &number, error)) return false;
+      options->sample_interval_ms = static_cast<int>(number);
+    } else if (flag == "--idle-baseline-s") {
+      char* end = nullptr;
+      const double seconds = std::strtod(value, &end);
+      if (end == value || *end != '\0' || !(seconds >= 0.0 && seconds <= 3600.0)) {
+        *error = "--idle-baseline-s needs a number of seconds in [0, 3600], got '" + std::string(value) + "'";
+        return false;
+      }
+      options->idle_baseline_s = seconds;
     } else if (flag == "--json") {
       options->json = value;
     } else {
@@ -108,6 +130,9 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
     return false;
   }
   if (seen_min_seconds && !seen_iterations) options->iterations = 1;
+  if ((!options->sample_files.empty() || options->idle_baseline_s > 0) && options->sample_interval_ms == 0) {
+    options->sample_interval_ms = 20;  // files to sample or an idle window: sample at the default rate
+  }
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pocket {
 
@@ -21,6 +22,11 @@ struct Options {
   std::string outputs;
   std::string etdump;
   std::string json;
+  // Sampling (README.md, "Sampling"): files read every `sample_interval_ms` by a background
+  // thread, with the process's own memory; an idle window of `idle_baseline_s` before the loop.
+  std::vector<std::string> sample_files;
+  int sample_interval_ms = 0;  // 0: no sampler
+  double idle_baseline_s = 0.0;
   bool verbose = false;  // forward the runtime's own log lines to stderr
   bool help = false;
 };

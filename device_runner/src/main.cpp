@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <executorch/devtools/etdump/etdump_flatcc.h>
@@ -24,6 +25,7 @@
 #include "outputs.h"
 #include "report.h"
 #include "runtime_hooks.h"
+#include "sampler.h"
 #include "tensor_file.h"
 #include "threadpool_decl.h"
 
@@ -96,6 +98,14 @@ int main(int argc, char** argv) {
                 "cannot size the thread pool to " + std::to_string(options.threads) + " threads");
   }
   report.threads = pool ? static_cast<int>(pool->get_thread_count()) : 1;
+
+  // The sampler starts before the load so memory readings cover it; energy is cut by the host
+  // from the same readings using the idle and loop timestamps below.
+  std::unique_ptr<pocket::Sampler> sampler;
+  if (options.sample_interval_ms > 0) {
+    sampler = std::make_unique<pocket::Sampler>(options.sample_files, options.sample_interval_ms);
+    sampler->start();
+  }
 
   // Inputs are read before the model so a bad tensor file is reported as an argument error.
   std::vector<pocket::TensorSet> input_sets;
@@ -223,9 +233,18 @@ int main(int argc, char** argv) {
     report.warmup_iterations = i + 1;
   }
 
+  // The idle window: the process sleeps with the model loaded and warm, so the host can subtract
+  // what the device draws anyway (screen, radios, other apps) from the loop's energy.
+  if (options.idle_baseline_s > 0) {
+    report.idle_start_ns = pocket::steady_now_ns();
+    std::this_thread::sleep_for(std::chrono::duration<double>(options.idle_baseline_s));
+    report.idle_end_ns = pocket::steady_now_ns();
+  }
+
   const int64_t min_ns = static_cast<int64_t>(options.min_seconds * 1e9);
   int64_t total_ns = 0;
   report.iterations_ns.reserve(static_cast<size_t>(options.iterations));
+  report.loop_start_ns = pocket::steady_now_ns();
   while (static_cast<int>(report.iterations_ns.size()) < options.iterations || total_ns < min_ns) {
     if (!timed_execute(method.get(), bound, &ns, &status)) {
       return fail(&report, options, Status::kExecutionFailed,
@@ -233,6 +252,11 @@ int main(int argc, char** argv) {
     }
     report.iterations_ns.push_back(ns);
     total_ns += ns;
+  }
+  report.loop_end_ns = pocket::steady_now_ns();
+  if (sampler) {
+    sampler->stop();
+    report.samples = sampler->samples();
   }
   report.rss_kb_after_loop = pocket::proc_status_kb("VmRSS");
 

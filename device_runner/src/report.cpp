@@ -87,6 +87,25 @@ std::string list(const std::vector<T>& items, F render) {
   return out + "]";
 }
 
+std::string samples_json(const Samples& s) {
+  auto as_int = [](int64_t v) { return std::to_string(v); };
+  auto as_str = [](const std::string& v) { return quote(v); };
+  auto opt_int = [](const std::optional<int64_t>& v) { return integer(v); };
+  auto opt_str = [](const std::optional<std::string>& v) { return v ? quote(*v) : std::string("null"); };
+  std::string errors = "{";
+  for (size_t i = 0; i < s.files.size(); ++i) {
+    if (s.errors[i].empty()) continue;
+    errors += (errors.size() > 1 ? ", " : "") + quote(s.files[i]) + ": " + quote(s.errors[i]);
+  }
+  errors += "}";
+  return "{\"interval_ms\": " + std::to_string(s.interval_ms) + ", \"files\": " + list(s.files, as_str) +
+         ", \"errors\": " + errors + ",\n    \"t_ns\": " + list(s.t_ns, as_int) +
+         ",\n    \"values\": " +
+         list(s.values, [&](const std::vector<std::optional<std::string>>& row) { return list(row, opt_str); }) +
+         ",\n    \"rss_kb\": " + list(s.rss_kb, opt_int) + ",\n    \"swap_kb\": " + list(s.swap_kb, opt_int) +
+         ",\n    \"hwm_kb\": " + list(s.hwm_kb, opt_int) + "}";
+}
+
 }  // namespace
 
 int exit_code(Status status) {
@@ -117,6 +136,7 @@ std::string to_json(const Report& r) {
   std::ostringstream out;
   out << "{\n";
   out << "  \"schema_version\": 1,\n";
+  out << "  \"schema_minor\": 1,\n";
   out << "  \"status\": " << quote(status_name(r.status)) << ",\n";
   out << "  \"error\": " << (r.error.empty() ? "null" : quote(r.error)) << ",\n";
   out << "  \"runtime\": " << quote(POCKET_RUNTIME_VERSION) << ",\n";
@@ -145,7 +165,11 @@ std::string to_json(const Report& r) {
                        ", \"sha256\": " + quote(o.sha256) + "}";
               })
       << ",\n";
-  out << "  \"etdump\": " << (r.etdump.empty() ? "null" : quote(r.etdump)) << "\n";
+  out << "  \"etdump\": " << (r.etdump.empty() ? "null" : quote(r.etdump)) << ",\n";
+  out << "  \"timeline_ns\": {\"idle_start\": " << integer(r.idle_start_ns) << ", \"idle_end\": "
+      << integer(r.idle_end_ns) << ", \"loop_start\": " << integer(r.loop_start_ns)
+      << ", \"loop_end\": " << integer(r.loop_end_ns) << "},\n";
+  out << "  \"samples\": " << (r.samples ? samples_json(*r.samples) : "null") << "\n";
   out << "}\n";
   return out.str();
 }

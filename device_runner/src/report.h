@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "sampler.h"
+
 namespace pocket {
 
 enum class Status { kOk, kBadArguments, kLoadFailed, kExecutionFailed };
@@ -42,6 +44,9 @@ struct Report {
   std::vector<OutputSummary> outputs;  // set 0
   std::vector<std::string> backends;  // delegates the method uses, from its metadata
   std::string etdump;  // path written, empty when not asked for
+  // steady_clock ns (the samples' clock) at the edges of the idle window and the timed loop.
+  std::optional<int64_t> idle_start_ns, idle_end_ns, loop_start_ns, loop_end_ns;
+  std::optional<Samples> samples;  // with --sample-interval-ms
 };
 
 // A /proc/self/status field in kB ("VmRSS", "VmHWM"); nullopt where /proc is unavailable.

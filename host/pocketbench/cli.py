@@ -75,6 +75,16 @@ def bench(
     warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = 5,
     min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = 0.0,
     threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = 0,
+    repetitions: Annotated[int, typer.Option(help="Fresh runner processes per cell, interleaved across variants.")] = 3,
+    energy_window: Annotated[
+        float, typer.Option(help="Seconds of idle baseline and minimum loop when energy is measured.")
+    ] = 2.0,
+    allow_charging: Annotated[
+        bool, typer.Option("--allow-charging", help="Report fuel-gauge energy even while the phone charges.")
+    ] = False,
+    cooldown_timeout: Annotated[
+        float, typer.Option(help="Longest wait (s) for the device to cool back to idle before a cell.")
+    ] = 120.0,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
 ) -> None:
@@ -91,7 +101,16 @@ def bench(
     variant_names = [v if isinstance(v, str) else v.name for v in planned]
     if len(set(variant_names)) != len(variant_names):
         raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
-    settings = BenchSettings(warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads)
+    settings = BenchSettings(
+        warmup=warmup,
+        iterations=iterations,
+        min_seconds=min_seconds,
+        threads=threads,
+        repetitions=repetitions,
+        energy_window_s=energy_window,
+        allow_charging=allow_charging,
+        cooldown_timeout_s=cooldown_timeout,
+    )
     devices = open_devices(device or ["auto"])
     store = RunStore(results)
     config = {

@@ -2,13 +2,11 @@
 
 Pure functions over numbers and DataFrames. For now: plain deltas plus a two-sided Mann-Whitney
 U test on the raw samples (no normality assumption; phone latencies are skewed). The statistics
-module of the measurement issue (bootstrap CIs, repetitions) replaces `latency_change` and
-`unstable_reason` here; their contracts are what the report reads.
+themselves live in stats.py; this module only matches cells across runs.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +16,6 @@ import pandas as pd
 from pocketbench.results import CELL_KEY
 
 ALPHA = 0.05
-# pyperf's rule of thumb: a standard deviation of 10 % of the mean or more makes a result suspect.
-UNSTABLE_CV = 0.10
 
 # Columns `compare_runs` adds to the current run's rows.
 COMPARE_COLUMNS = [
@@ -44,8 +40,8 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 def latency_change(baseline: Sequence[float], current: Sequence[float], alpha: float = ALPHA) -> LatencyChange:
-    """Delta of the medians and a two-sided Mann-Whitney U test of the two sample sets."""
-    from scipy.stats import mannwhitneyu
+    """Delta of the medians and a two-sided Mann-Whitney U test of the two sample sets (stats.py)."""
+    from pocketbench import stats
 
     base, cur = _median(baseline), _median(current)
     if base is None or cur is None:
@@ -54,21 +50,17 @@ def latency_change(baseline: Sequence[float], current: Sequence[float], alpha: f
     pct = 100.0 * delta / base if base else None
     if len(baseline) < 2 or len(current) < 2:
         return LatencyChange(delta, pct, None, None)
-    if len(set(baseline)) == 1 and set(baseline) == set(current):
-        return LatencyChange(delta, pct, 1.0, False)  # identical constants: no difference to test
-    p_value = float(mannwhitneyu(list(current), list(baseline), alternative="two-sided").pvalue)
-    if math.isnan(p_value):
-        return LatencyChange(delta, pct, None, None)
+    p_value = stats.mann_whitney_p(baseline, current)
     return LatencyChange(delta, pct, p_value, p_value < alpha)
 
 
 def unstable_reason(samples: Sequence[float]) -> str | None:
-    """Why a cell's samples look unstable (std ≥ 10 % of the mean), or None."""
-    series = pd.Series(samples, dtype="float64")
-    if len(series) < 2 or series.mean() <= 0:
+    """Why a cell's samples look unstable (stats.unstable_reasons), or None."""
+    from pocketbench import stats
+
+    if len(samples) < 2:
         return None
-    cv = float(series.std(ddof=1) / series.mean())
-    return f"std is {100 * cv:.0f}% of the mean" if cv >= UNSTABLE_CV else None
+    return "; ".join(stats.unstable_reasons(list(samples))) or None
 
 
 def latest_attempts(frame: pd.DataFrame) -> pd.DataFrame:

@@ -81,6 +81,52 @@ def _versus_baseline(row: pd.Series) -> str:
     return f"{pct:+.1f}% (p<0.001)" if p_value < 0.001 else f"{pct:+.1f}% (p={p_value:.3f})"
 
 
+def _p50(row: pd.Series) -> str:
+    """`1.234 [1.221–1.250]`: the median with its bootstrap CI over the repetitions."""
+    p50, low, high = row["latency_p50_ms"], _get(row, "latency_p50_ci_low_ms"), _get(row, "latency_p50_ci_high_ms")
+    if missing(low) or missing(high):
+        return fmt_number(p50, ".3f")
+    return f"{fmt_number(p50, '.3f')} [{low:.3f}–{high:.3f}]"
+
+
+def _speedup(row: pd.Series) -> str:
+    """`2.31× [2.2–2.4]` when significant, `n.s.` when the difference is noise; blank for fp32."""
+    if row["variant"] == "fp32" or missing(row["speedup_vs_fp32"]):
+        return EMPTY
+    significant = _get(row, "speedup_significant")
+    if missing(significant):
+        return fmt_number(row["speedup_vs_fp32"], ".2f", "×")
+    if not significant:
+        return "n.s."
+    return f"{row['speedup_vs_fp32']:.2f}× [{row['speedup_ci_low']:.2f}–{row['speedup_ci_high']:.2f}]"
+
+
+def _memory(row: pd.Series) -> str:
+    """Peak RSS+swap and its growth over the process before the model loaded."""
+    peak, delta = _get(row, "peak_rss_swap_kb"), _get(row, "rss_delta_kb")
+    if missing(peak):
+        return EMPTY
+    return f"{peak / 1e3:.1f}" + ("" if missing(delta) else f" (+{delta / 1e3:.1f})")
+
+
+def _energy(row: pd.Series) -> str:
+    """`0.123 ± 0.004`, or `n/a` (the reason is under the table)."""
+    value, err = _get(row, "energy_mj_per_inference"), _get(row, "energy_mj_per_inference_err")
+    if missing(value):
+        return EMPTY if missing(_get(row, "energy_status")) else "n/a"
+    return f"{value:.3g} ± {err:.2g}" if not missing(err) else f"{value:.3g}"
+
+
+def _temps(row: pd.Series) -> str:
+    start, end = _get(row, "temp_start_c"), _get(row, "temp_end_c")
+    return EMPTY if missing(start) or missing(end) else f"{start:.0f}→{end:.0f}"
+
+
+def _flags(row: pd.Series) -> str:
+    flags = [name for name in ("unstable", "throttled") if _truthy(_get(row, name))]
+    return " ".join(flags) or EMPTY
+
+
 Cell = Callable[[pd.Series], str]
 # (header, cell) per measured column; a line break in a header is a space outside rich.
 MEASURES: list[tuple[str, Cell]] = [
@@ -97,17 +143,18 @@ MEASURES: list[tuple[str, Cell]] = [
         lambda r: _with_ratio(_count(_get(r, "macs")), fmt_number(_get(r, "macs_ratio_vs_fp32"), ".2f", "×")),
     ),
     ("sparsity", lambda r: fmt_pct(_get(r, "sparsity"), ".0f")),
-    (
-        "p50 ms\n(speedup)",
-        lambda r: _with_ratio(fmt_number(r["latency_p50_ms"], ".3f"), fmt_number(r["speedup_vs_fp32"], ".2f", "×")),
-    ),
+    ("p50 ms\n[95% CI]", lambda r: _p50(r)),
+    ("speedup\nvs fp32", lambda r: _speedup(r)),
     ("p50 vs\nbaseline", _versus_baseline),
     ("p90\nms", lambda r: fmt_number(r["latency_p90_ms"], ".3f")),
     ("load\nms", lambda r: fmt_number(r["load_ms"], ".1f")),
     ("1st\nms", lambda r: fmt_number(r["first_inference_ms"], ".2f")),
     ("peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f")),
     ("planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"])),
-    ("energy\nmJ/inf", lambda r: fmt_number(_get(r, "energy_mj_per_inference"), ".3f")),
+    ("peak+swap\nΔ base MB", lambda r: _memory(r)),
+    ("energy\nmJ/inf", lambda r: _energy(r)),
+    ("temp °C\nstart→end", lambda r: _temps(r)),
+    ("flags", lambda r: _flags(r)),
     (
         "accuracy\n(Δ pts)",
         lambda r: _with_ratio(fmt_pct(r["accuracy"]), fmt_number(r["accuracy_vs_fp32_points"], "+.1f")),
@@ -285,6 +332,12 @@ def warnings(frame: pd.DataFrame) -> list[str]:
                 f"{row['ops_outside_delegate']} outside XNNPACK"
             )
         notes.extend(_measurement_warnings(row))
+    if "energy_status" in ok:
+        values = ok["energy_mj_per_inference"] if "energy_mj_per_inference" in ok else pd.Series(None, index=ok.index)
+        no_energy = ok[values.map(missing) & ok["energy_status"].map(lambda v: isinstance(v, str))]
+        no_energy = no_energy[~no_energy["energy_status"].str.lower().str.contains("charging")]
+        for (device, status), group in no_energy.groupby(["device", "energy_status"], sort=False):
+            notes.append(f"energy not measured on {device} ({len(group)} cell(s)): {status}")
     notes.extend(_compression_warnings(ok))
     if "baseline_run_id" in ok:
         unmatched = ok[ok["baseline_run_id"].map(missing)]
@@ -337,6 +390,8 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     energy_status = _get(row, "energy_status")
     if isinstance(energy_status, str) and "charging" in energy_status.lower():
         notes.append(f"charging: {_cell_name(row)}: {energy_status}")
+    if isinstance(_get(row, "cooldown_note"), str):
+        notes.append(f"cooldown: {_cell_name(row)}: {row['cooldown_note']}")
     return notes
 
 

@@ -45,6 +45,13 @@ COLUMNS = [
     "artifact_sha256", "artifact_reused", "compress_seconds", "export_seconds",
     "device_kind", "device_model", "device_abi", "device_os", "device_cpu", "device_cpu_features",
     "device_state_json", "attempt", "started_at", "schema_version",
+    # Measurement you can trust (issue 7): repetitions, CIs, stability, energy, memory, thermal.
+    "repetitions", "samples_repetition", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_cv",
+    "latency_repetition_cv", "unstable", "unstable_reason", "speedup_ci_low", "speedup_ci_high",
+    "speedup_p_value", "speedup_significant", "energy_sources", "energy_source", "energy_status",
+    "energy_mj_per_inference", "energy_mj_per_inference_err", "energy_gross_mj", "energy_idle_mj", "energy_net_mj",
+    "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
+    "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
 ]  # fmt: skip
 INTEGER_COLUMNS = [
     "size_bytes", "size_zipped_bytes", "params", "macs",
@@ -155,8 +162,9 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
     """
     frame = to_frame_columns(frame.copy())
     relative = ("size_ratio_vs_fp32", "speedup_vs_fp32", "accuracy_vs_fp32_points")
-    for column in (*relative, "compression_ratio_vs_fp32", "macs_ratio_vs_fp32"):
-        frame[column] = pd.Series(float("nan"), index=frame.index, dtype="float64")
+    for column in (*relative, "compression_ratio_vs_fp32", "macs_ratio_vs_fp32", *SPEEDUP_COLUMNS):
+        dtype = "boolean" if column == "speedup_significant" else "float64"
+        frame[column] = pd.Series(pd.NA if dtype == "boolean" else float("nan"), index=frame.index, dtype=dtype)
     ok = frame[(frame["variant"] == baseline) & (frame["status"] == "ok")]
     base = ok.drop_duplicates(["model", "device"], keep="last").set_index(["model", "device"])
     for index, row in frame.iterrows():
@@ -168,9 +176,40 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
         frame.at[index, "speedup_vs_fp32"] = _ratio(ref["latency_p50_ms"], row["latency_p50_ms"])
         frame.at[index, "compression_ratio_vs_fp32"] = _ratio(ref["size_zipped_bytes"], row["size_zipped_bytes"])
         frame.at[index, "macs_ratio_vs_fp32"] = _ratio(row["macs"], ref["macs"])
+        for column, value in _speedup_test(ref, row).items():
+            frame.at[index, column] = value
         if pd.notna(row["accuracy"]) and pd.notna(ref["accuracy"]):
             frame.at[index, "accuracy_vs_fp32_points"] = 100.0 * (row["accuracy"] - ref["accuracy"])
     return frame
+
+
+SPEEDUP_COLUMNS = ("speedup_ci_low", "speedup_ci_high", "speedup_p_value", "speedup_significant")
+
+
+def _repetition_groups(row: Any) -> list[list[float]]:
+    samples = list(row["latency_samples_ms"]) if row["latency_samples_ms"] is not None else []
+    reps = row.get("samples_repetition")
+    reps = list(reps) if reps is not None and not (isinstance(reps, float) and pd.isna(reps)) else [0] * len(samples)
+    groups: dict[int, list[float]] = {}
+    for rep, value in zip(reps, samples, strict=False):
+        groups.setdefault(int(rep), []).append(float(value))
+    return list(groups.values())
+
+
+def _speedup_test(ref: Any, row: Any) -> dict[str, float | bool | None]:
+    """CI and significance of the speedup from the raw samples of both cells (stats.speedup)."""
+    from pocketbench import stats
+
+    base, variant = _repetition_groups(ref), _repetition_groups(row)
+    if not base or not variant:
+        return {}
+    result = stats.speedup(base, variant)
+    return {
+        "speedup_ci_low": result.ci_low,
+        "speedup_ci_high": result.ci_high,
+        "speedup_p_value": result.p_value,
+        "speedup_significant": result.significant,
+    }
 
 
 def _ratio(numerator: Any, denominator: Any) -> float | None:

@@ -1,4 +1,9 @@
-"""The sweep: every model × variant × device cell, each measured and saved as it finishes.
+"""The sweep: every model × variant × device cell, measured and saved as it finishes.
+
+Each cell is measured as `repetitions` fresh runner processes; the repetitions are interleaved
+across the model's cells (fp32 int8 fp32 int8 …) so drift (heat, background load) hits every
+variant alike. protocol.py does what happens around each process. The farm measures a cell's
+repetitions back to back through `measure_artifact` (its phones run in parallel).
 
 A failure in one cell (unknown model or variant, a factory that raises, an export that fails,
 a runner that crashes) becomes a row with its status and a one-line error; the other cells
@@ -10,7 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +28,7 @@ from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError
 from pocketbench.measure import fidelity, latency_summary
 from pocketbench.progress import Reporter
+from pocketbench.protocol import DeviceTelemetry, ProtocolSettings, Repetition, cell_columns, run_repetition
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
 from pocketbench.results import SCHEMA_VERSION, RunStore
 
@@ -38,7 +44,10 @@ class BenchSettings:
     iterations: int = 50
     min_seconds: float = 0.0
     threads: int = 0
-    repetitions: int = 1  # fresh runner processes per cell; their samples are pooled
+    repetitions: int = 3  # fresh runner processes per cell
+    energy_window_s: float = 2.0
+    allow_charging: bool = False
+    cooldown_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -47,6 +56,11 @@ class BenchSettings:
             raise PocketbenchError("repetitions must be at least 1")
         if self.warmup < 0:
             raise PocketbenchError("--warmup cannot be negative")
+        self.protocol  # noqa: B018 (validates the protocol settings)
+
+    @property
+    def protocol(self) -> ProtocolSettings:
+        return ProtocolSettings(self.repetitions, self.energy_window_s, self.allow_charging, self.cooldown_timeout_s)
 
 
 @dataclass
@@ -74,6 +88,7 @@ def run_sweep(
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
     store.record_devices({device_id: asdict(info) if info else None for device_id, info in infos.items()})
+    telemetry = {d.device_id: _telemetry(d, reporter) for d in devices}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
         for model_name in models:
@@ -81,6 +96,7 @@ def run_sweep(
                 context = load_model(model_name, Path(scratch), reporter)
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
+            cells: list[_Cell] = []
             for variant in variants:
                 name = variant.name if isinstance(variant, Recipe) else variant
                 for device in devices:
@@ -88,12 +104,35 @@ def run_sweep(
                     if context is None:
                         row = failed_row(base, "model_error", model_error)
                     else:
-                        row = _measure_cell(context, variant, device, settings, base, Path(scratch), reporter)
-                    failures += row["status"] != "ok"
-                    if row["status"] != "ok":
-                        reporter.note(f"[red]✗[/] {model_name} {name} on {device.device_id}: {row['error']}")
-                    store.write_cell(row)
+                        row, artifact = prepare_variant(context, variant, base, reporter)
+                        if artifact is not None:
+                            cells.append(_new_cell(context, artifact, device, settings, row, Path(scratch)))
+                            continue
+                    failures += _finish(row, store, reporter)
+            for repetition in range(settings.repetitions):
+                for cell in [c for c in cells if c.failure is None]:
+                    _repeat(cell, repetition, telemetry[cell.device.device_id], settings, reporter)
+            for cell in cells:
+                row = cell.failure or _cell_row(context, cell, telemetry[cell.device.device_id])
+                failures += _finish(row, store, reporter)
     return failures
+
+
+def _finish(row: dict[str, Any], store: RunStore, reporter: Reporter) -> int:
+    """Write a finished row; 1 when it failed (and say so), else 0."""
+    if row["status"] != "ok":
+        reporter.note(f"[red]✗[/] {row['model']} {row['variant']} on {row['device']}: {row['error']}")
+    store.write_cell(row)
+    return int(row["status"] != "ok")
+
+
+def _telemetry(device: Device, reporter: Reporter) -> DeviceTelemetry:
+    with reporter.status(f"reading {device.device_id}'s power, thermal and frequency sources"):
+        try:
+            return DeviceTelemetry.probe(device)
+        except PocketbenchError as exc:
+            reporter.note(f"[yellow]![/] device {device.device_id}: no telemetry ({exc})")
+            return DeviceTelemetry.without_shell(str(exc))
 
 
 def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
@@ -119,21 +158,6 @@ def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
         for inputs in reporter.track(bundle.eval_inputs, f"fp32 reference outputs of {name}"):
             reference.append(_first_output(bundle.module(*inputs)).numpy())
     return ModelContext(spec, bundle, inputs_file, reference)
-
-
-def _measure_cell(
-    context: ModelContext,
-    variant: str | Recipe,
-    device: Device,
-    settings: BenchSettings,
-    row: dict[str, Any],
-    scratch: Path,
-    reporter: Reporter,
-) -> dict[str, Any]:
-    row, artifact = prepare_variant(context, variant, row, reporter)
-    if artifact is None:
-        return row
-    return measure_artifact(context, artifact, device, settings, row, scratch, reporter)
 
 
 def prepare_variant(
@@ -170,16 +194,8 @@ def measure_artifact(
     """Measure a built `.pte` on `device`: runner readings, then accuracy and fidelity from the
     outputs the device computed. Needs no torch export, so devices can run it in parallel."""
     variant = artifact.manifest["variant"]
-    outputs_file = scratch / f"outputs-{row['model']}-{variant}-{device.device_id}.pbtf".replace("/", "_")
-    job = BenchJob(
-        pte=artifact.path,
-        inputs=context.inputs_file,
-        warmup=settings.warmup,
-        iterations=settings.iterations,
-        min_seconds=settings.min_seconds,
-        threads=settings.threads,
-        outputs=outputs_file,
-    )
+    outputs_file = _outputs_file(artifact, device, row, scratch)
+    job = replace(_job(context, artifact, settings), outputs=outputs_file)
     with reporter.status(f"measuring {context.spec.name} {variant} on {device.device_id}"):
         try:
             report = _pooled([device.benchmark(job) for _ in range(settings.repetitions)])
@@ -197,6 +213,72 @@ def report_row(
     if not report.ok:
         return failed_row(row, report.status, report.error or report.status)
     row.update(_quality_columns(context, outputs_file))
+    return row
+
+
+@dataclass
+class _Cell:
+    """A cell whose artifact is built, collecting one runner process per repetition."""
+
+    row: dict[str, Any]
+    device: Device
+    job: BenchJob
+    outputs_file: Path
+    repetitions: list[Repetition] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
+
+
+def _new_cell(
+    context: ModelContext,
+    artifact: Artifact,
+    device: Device,
+    settings: BenchSettings,
+    row: dict[str, Any],
+    scratch: Path,
+) -> _Cell:
+    """A built variant on one device, ready for its interleaved repetitions."""
+    return _Cell(row, device, _job(context, artifact, settings), _outputs_file(artifact, device, row, scratch))
+
+
+def _job(context: ModelContext, artifact: Artifact, settings: BenchSettings) -> BenchJob:
+    return BenchJob(
+        pte=artifact.path,
+        inputs=context.inputs_file,
+        warmup=settings.warmup,
+        iterations=settings.iterations,
+        min_seconds=settings.min_seconds,
+        threads=settings.threads,
+    )
+
+
+def _outputs_file(artifact: Artifact, device: Device, row: dict[str, Any], scratch: Path) -> Path:
+    variant = artifact.manifest["variant"]
+    return scratch / f"outputs-{row['model']}-{variant}-{device.device_id}.pbtf".replace("/", "_")
+
+
+def _repeat(
+    cell: _Cell, repetition: int, telemetry: DeviceTelemetry, settings: BenchSettings, reporter: Reporter
+) -> None:
+    """One more runner process for `cell` (the first also writes the outputs for fidelity)."""
+    job = replace(cell.job, outputs=cell.outputs_file) if repetition == 0 else cell.job
+    label = f"{cell.row['model']} {cell.row['variant']} on {cell.device.device_id}"
+    with reporter.status(f"measuring {label} ({repetition + 1}/{settings.repetitions})"):
+        try:
+            result = run_repetition(cell.device, job, telemetry, settings.protocol, reporter)
+        except PocketbenchError as exc:
+            cell.failure = failed_row(cell.row, "device_error", str(exc))
+            return
+    if not result.report.ok:
+        failed = {**cell.row, **cell_columns([result], telemetry.energy)}
+        cell.failure = failed_row(failed, result.report.status, result.report.error or result.report.status)
+        return
+    cell.repetitions.append(result)
+
+
+def _cell_row(context: ModelContext | None, cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:
+    row = {**cell.row, **cell_columns(cell.repetitions, telemetry.energy)}
+    if context is not None:
+        row.update(_quality_columns(context, cell.outputs_file))
     return row
 
 

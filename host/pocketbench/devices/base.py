@@ -27,6 +27,11 @@ class BenchJob:
     threads: int = 0  # 0: the runtime's default
     method: str = "forward"
     outputs: Path | None = None  # where the device's output sets are written back (PBTF)
+    # Native runner only: files its sampler thread reads (device paths), how often, and the
+    # idle window before the loop (device_runner/README.md, "Sampling").
+    sample_files: tuple[str, ...] = ()
+    sample_interval_ms: int = 0
+    idle_baseline_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,25 @@ class DeviceInfo:
     os: str
     cpu: str
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunnerSamples:
+    """What the runner's sampler thread read, one entry per tick (steady_clock ns)."""
+
+    interval_ms: int
+    files: list[str]
+    errors: dict[str, str]  # file → why it could not be read
+    t_ns: list[int]
+    values: list[list[str | None]]  # [sample][file]; None: unreadable at that tick
+    rss_kb: list[int | None]
+    swap_kb: list[int | None]
+    hwm_kb: list[int | None]
+
+    def column(self, path: str) -> list[str | None]:
+        """Every reading of one file, in sample order."""
+        i = self.files.index(path)
+        return [row[i] for row in self.values]
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,10 @@ class RunnerReport:
     peak_rss_kb: int | None
     planned_buffers_bytes: list[int]
     output_digests: list[str]
+    # schema 1.1: the idle window and the loop on the samples' clock, and the samples.
+    idle_window_ns: tuple[int, int] | None = None
+    loop_window_ns: tuple[int, int] | None = None
+    samples: RunnerSamples | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -106,7 +134,30 @@ def parse_runner_report(text: str, backend: str = "native-runner") -> RunnerRepo
         peak_rss_kb=data.get("peak_rss_kb"),
         planned_buffers_bytes=[int(v) for v in data.get("planned_buffers_bytes") or []],
         output_digests=[str(o.get("sha256", "")) for o in data.get("outputs") or []],
+        idle_window_ns=_window(data.get("timeline_ns"), "idle"),
+        loop_window_ns=_window(data.get("timeline_ns"), "loop"),
+        samples=_samples(data.get("samples")),
         raw=data,
+    )
+
+
+def _window(timeline: dict[str, Any] | None, name: str) -> tuple[int, int] | None:
+    start, end = (timeline or {}).get(f"{name}_start"), (timeline or {}).get(f"{name}_end")
+    return (int(start), int(end)) if start is not None and end is not None else None
+
+
+def _samples(data: dict[str, Any] | None) -> RunnerSamples | None:
+    if not data:
+        return None
+    return RunnerSamples(
+        interval_ms=int(data.get("interval_ms") or 0),
+        files=[str(f) for f in data.get("files") or []],
+        errors={str(k): str(v) for k, v in (data.get("errors") or {}).items()},
+        t_ns=[int(t) for t in data.get("t_ns") or []],
+        values=[list(row) for row in data.get("values") or []],
+        rss_kb=list(data.get("rss_kb") or []),
+        swap_kb=list(data.get("swap_kb") or []),
+        hwm_kb=list(data.get("hwm_kb") or []),
     )
 
 

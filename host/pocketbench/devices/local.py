@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from pocketbench.devices import native_runner
 from pocketbench.devices.base import BenchJob, DeviceInfo, RunnerReport
 from pocketbench.devices.runner_process import run_local_runner
 from pocketbench.errors import PocketbenchError
+from pocketbench.telemetry.shell import local_shell
 
 PYTHON_BACKEND = "python-runtime"
 BACKENDS = ("auto", native_runner.BACKEND, PYTHON_BACKEND)
@@ -72,6 +74,12 @@ class LocalDevice:
                 raise PocketbenchError("pocket_runner is not built: run `just build-runner`")
         return [sys.executable, "-m", "pocketbench.devices.python_runner"], PYTHON_BACKEND
 
+    def shell(self, command: str) -> str:
+        """The telemetry seam: this computer's /bin/sh (sysfs, procfs)."""
+        return local_shell(command)
+
     def benchmark(self, job: BenchJob) -> RunnerReport:
         prefix, backend = self.runner()
+        if backend == PYTHON_BACKEND:  # the stand-in has no sampler thread
+            job = replace(job, sample_files=(), sample_interval_ms=0, idle_baseline_s=0.0)
         return run_local_runner(prefix, job, backend, self.timeout_s)

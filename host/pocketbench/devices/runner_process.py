@@ -25,6 +25,12 @@ def runner_args(job: BenchJob, pte: str, inputs: str, outputs: str | None, json_
         args += ["--threads", str(job.threads)]
     if outputs:
         args += ["--outputs", outputs]
+    if job.sample_interval_ms > 0 or job.sample_files:
+        args += ["--sample-interval-ms", str(job.sample_interval_ms or 20)]
+    if job.sample_files:
+        args += ["--sample-files", ",".join(job.sample_files)]
+    if job.idle_baseline_s > 0:
+        args += ["--idle-baseline-s", str(job.idle_baseline_s)]
     return [*args, "--json", json_path]
 
 

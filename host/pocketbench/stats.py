@@ -1,0 +1,201 @@
+"""Statistics over raw latency samples: pure functions, seeded, no I/O.
+
+Phones are noisy, so every figure carries its uncertainty: the median with a bootstrap 95 %
+CI, p90/p99, the coefficient of variation, an "unstable" flag that says why (pyperf-style), and
+A/B speedups that are only reported as a ratio when they are significant.
+
+Samples may come in groups (one per runner process, i.e. repetition). The bootstrap then
+resamples groups first and samples within each group second, so the CI widens when the
+repetitions disagree with each other, which is the noise users actually see run to run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+ALPHA = 0.05
+N_BOOTSTRAP = 2000
+SEED = 0
+# pyperf warns when the standard deviation reaches 10 % of the mean.
+UNSTABLE_CV = 0.10
+# Between fresh processes the p50 should agree far better than single calls do.
+UNSTABLE_REPETITION_CV = 0.05
+# pyperf: "min/max far from the mean". Per-call samples have a long right tail (one preemption
+# doubles a call), so the max gets more room than pyperf's 1.5x of loop averages.
+FAR_MIN_RATIO = 0.5
+FAR_MAX_RATIO = 2.0
+# pyperf warns below 1 ms because it times loops with a coarse clock; the runner reads a ns
+# steady clock around every single call, so only calls this short are dominated by the timer
+# and the scheduler tick.
+SHORT_MS = 0.1
+
+Groups = Sequence[Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A cell's latency: median with its CI, tails, spread and whether to trust it."""
+
+    n: int
+    repetitions: int
+    median: float
+    ci_low: float
+    ci_high: float
+    p90: float
+    p99: float
+    mean: float
+    std: float
+    cv: float
+    repetition_cv: float | None  # CV of the per-repetition medians (None with one repetition)
+    minimum: float
+    maximum: float
+    unstable_reasons: tuple[str, ...]
+
+    @property
+    def unstable(self) -> bool:
+        return bool(self.unstable_reasons)
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """baseline median / variant median, its CI, and whether the difference is real."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    significant: bool
+
+    def label(self) -> str:
+        """`1.83×` when significant, else `n.s.`: a ratio near 1 that is noise is not shown."""
+        return f"{self.ratio:.2f}×" if self.significant else "n.s."
+
+
+def _groups(samples: Sequence[float] | Groups) -> list[np.ndarray]:
+    """Accept flat samples (one group) or a list of groups; drop empty groups."""
+    if len(samples) and isinstance(samples[0], (Sequence, np.ndarray)):
+        groups = [np.asarray(g, dtype=np.float64) for g in samples]  # type: ignore[arg-type]
+    else:
+        groups = [np.asarray(samples, dtype=np.float64)]
+    groups = [g for g in groups if g.size]
+    if not groups:
+        raise ValueError("statistics need at least one sample")
+    return groups
+
+
+def bootstrap_medians(samples: Sequence[float] | Groups, n_boot: int = N_BOOTSTRAP, seed: int = SEED) -> np.ndarray:
+    """`n_boot` bootstrap replicates of the median (hierarchical over groups)."""
+    groups = _groups(samples)
+    rng = np.random.default_rng(seed)
+    if len(groups) == 1:
+        data = groups[0]
+        picks = rng.integers(0, data.size, size=(n_boot, data.size))
+        return np.median(data[picks], axis=1)
+    replicates = np.empty(n_boot)
+    for b in range(n_boot):
+        chosen = rng.integers(0, len(groups), size=len(groups))
+        pooled = [groups[g][rng.integers(0, groups[g].size, size=groups[g].size)] for g in chosen]
+        replicates[b] = np.median(np.concatenate(pooled))
+    return replicates
+
+
+def median_ci(
+    samples: Sequence[float] | Groups, confidence: float = CONFIDENCE, n_boot: int = N_BOOTSTRAP, seed: int = SEED
+) -> tuple[float, float]:
+    """Percentile-bootstrap CI of the median."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(bootstrap_medians(samples, n_boot, seed), [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation: sample std (ddof=1) over the mean; 0 for fewer than 2 values."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size < 2 or data.mean() == 0:
+        return 0.0
+    return float(data.std(ddof=1) / data.mean())
+
+
+def unstable_reasons(samples: Sequence[float] | Groups, cv_threshold: float = UNSTABLE_CV) -> tuple[str, ...]:
+    """Why a set of latency samples (ms) should not be trusted; empty when it looks fine."""
+    groups = _groups(samples)
+    data = np.concatenate(groups)
+    median = float(np.median(data))
+    reasons = []
+    spread = cv(data)
+    if spread >= cv_threshold:
+        reasons.append(f"CV {100 * spread:.0f}% ≥ {100 * cv_threshold:.0f}%")
+    if len(groups) > 1:
+        between = cv([float(np.median(g)) for g in groups])
+        if between >= UNSTABLE_REPETITION_CV:
+            reasons.append(f"repetitions' p50 differ by CV {100 * between:.0f}%")
+    if median > 0 and data.min() < FAR_MIN_RATIO * median:
+        reasons.append(f"min {data.min():.3g} ms is under {FAR_MIN_RATIO:g}× the median")
+    if median > 0 and data.max() > FAR_MAX_RATIO * median:
+        reasons.append(f"max {data.max():.3g} ms is over {FAR_MAX_RATIO:g}× the median")
+    if median < SHORT_MS:
+        reasons.append(f"calls under {SHORT_MS:g} ms: timer and scheduler noise dominate")
+    return tuple(reasons)
+
+
+def summarize(samples: Sequence[float] | Groups, seed: int = SEED) -> Summary:
+    """Everything a cell's latency row carries, from its raw samples (ms)."""
+    groups = _groups(samples)
+    data = np.concatenate(groups)
+    low, high = median_ci(groups, seed=seed)
+    p50, p90, p99 = np.percentile(data, [50, 90, 99])
+    return Summary(
+        n=int(data.size),
+        repetitions=len(groups),
+        median=float(p50),
+        ci_low=low,
+        ci_high=high,
+        p90=float(p90),
+        p99=float(p99),
+        mean=float(data.mean()),
+        std=float(data.std(ddof=1)) if data.size > 1 else 0.0,
+        cv=cv(data),
+        repetition_cv=cv([float(np.median(g)) for g in groups]) if len(groups) > 1 else None,
+        minimum=float(data.min()),
+        maximum=float(data.max()),
+        unstable_reasons=unstable_reasons(groups),
+    )
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value (1.0 when both are the same constant)."""
+    from scipy.stats import mannwhitneyu
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size < 2 or y.size < 2:
+        return 1.0
+    if np.all(x == x[0]) and np.all(y == x[0]):
+        return 1.0
+    p = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    return 1.0 if math.isnan(p) else p
+
+
+def speedup(
+    baseline: Sequence[float] | Groups,
+    variant: Sequence[float] | Groups,
+    alpha: float = ALPHA,
+    seed: int = SEED,
+) -> Speedup:
+    """How many times faster `variant` is than `baseline` (latencies in ms).
+
+    Significant only when both agree: Mann-Whitney U on the pooled samples says the
+    distributions differ, and the bootstrap CI of the ratio of medians excludes 1. The
+    second check keeps repetitions that disagree (drift) from passing as a real difference.
+    """
+    base, var = _groups(baseline), _groups(variant)
+    ratio = float(np.median(np.concatenate(base)) / np.median(np.concatenate(var)))
+    replicates = bootstrap_medians(base, seed=seed) / bootstrap_medians(var, seed=seed + 1)
+    tail = alpha / 2 * 100
+    low, high = (float(v) for v in np.percentile(replicates, [tail, 100 - tail]))
+    p = mann_whitney_p(np.concatenate(base), np.concatenate(var))
+    return Speedup(ratio, low, high, p, significant=p < alpha and not low <= 1.0 <= high)

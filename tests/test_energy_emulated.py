@@ -1,0 +1,127 @@
+"""Energy against the emulated phone: the real runner samples a scripted sysfs over adb-shell.
+
+The truth is the injected power profile integrated over the idle window and the loop the
+runner reports. The runner's steady_clock and the emulator's script clock are both this
+host's CLOCK_MONOTONIC, so the windows map onto the script exactly.
+"""
+
+import time
+
+import numpy as np
+import pytest
+from pocketbench.devices.base import BenchJob
+from pocketbench.devices.emulator import SysfsScript, constant, ramp, steps
+from pocketbench.telemetry.energy import best_energy, combine, probe_energy
+from pocketbench.telemetry.shell import device_shell
+
+from tests.runner_support import host_runner, input_sets, tiny_ptes, write_inputs
+from tests.test_adb_device import adb_key, device_for  # noqa: F401 (adb_key is an autouse fixture)
+
+WINDOW_S = 1.0
+
+
+@pytest.fixture(scope="module")
+def pte(tmp_path_factory):
+    host_runner()
+    return tiny_ptes(tmp_path_factory.getbasetemp() / "runner-ptes")["fp32"].path  # shared with the runner tests
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return write_inputs(tmp_path / "inputs.pbtf", input_sets(1, seed=1))
+
+
+def truth_net_mj(script: SysfsScript, script_start: float, report, share: float = 1.0) -> float:
+    """∫P over the loop minus the idle window's mean power × the loop's length (mJ)."""
+
+    def energy(window):
+        a, b = (t / 1e9 - script_start for t in window)
+        return share * (script.power_w.integral(b) - script.power_w.integral(a))
+
+    idle_s = (report.idle_window_ns[1] - report.idle_window_ns[0]) / 1e9
+    loop_s = (report.loop_window_ns[1] - report.loop_window_ns[0]) / 1e9
+    return 1e3 * (energy(report.loop_window_ns) - energy(report.idle_window_ns) / idle_s * loop_s)
+
+
+def measure(phone, script, pte, inputs, allow_charging=False):
+    phone.sysfs.set_script(script)
+    script_start = time.monotonic() - phone.sysfs.now()
+    device = device_for(phone)
+    shell = device_shell(device)
+    plan = probe_energy(shell)
+    job = BenchJob(
+        pte=pte,
+        inputs=inputs,
+        iterations=20,
+        min_seconds=WINDOW_S,
+        sample_files=plan.sample_files,
+        sample_interval_ms=10,
+        idle_baseline_s=WINDOW_S,
+    )
+    report = device.benchmark(job)
+    device.close()
+    assert report.ok, report.error
+    result = best_energy(plan, report.samples, report.idle_window_ns, report.loop_window_ns,
+                         len(report.iterations_ns), allow_charging)  # fmt: skip
+    return plan, report, result, script_start
+
+
+# A staircase that keeps rising, so the loop (after the idle window) draws more than idle did.
+STAIRS = steps(*[(0.25 * k, 0.8 + 0.3 * k) for k in range(80)])
+
+
+@pytest.mark.parametrize(
+    ("name", "script", "share"),
+    [
+        ("ramp-uA-negative", SysfsScript(power_w=ramp((0, 0.5), (20, 20.5))), 1.0),
+        ("stepped-mA-positive", SysfsScript(power_w=STAIRS, current_unit="mA", discharging_sign=1), 1.0),
+        ("stepped-odpm", SysfsScript(power_w=STAIRS, odpm_rails=((3, "S2M_VDD_CPUCL2", 0.6), (4, "CL1", 0.4))), 1.0),
+    ],
+)
+def test_net_energy_within_5_percent_of_the_injected_profile(phone, pte, inputs, name, script, share):
+    plan, report, result, start = measure(phone, script, pte, inputs)
+    assert result.invalid is None, result.invalid
+    truth = truth_net_mj(script, start, report, share)
+    assert result.net_mj == pytest.approx(truth, rel=0.05), (name, result, truth)
+    assert result.per_inference_mj == pytest.approx(result.net_mj / len(report.iterations_ns))
+    if "odpm" in name:
+        assert plan.sources[0].kind == "odpm" and result.source.startswith("ODPM")
+    else:
+        unit = "mA" if "mA" in name else "µA"
+        sign = "positive" if "positive" in name else "negative"
+        assert result.notes == (f"current in {unit}, {sign} while discharging (seen)",)
+
+
+def test_constant_power_has_no_net_energy(phone, pte, inputs):
+    script = SysfsScript(power_w=constant(2.0))
+    _, report, result, _ = measure(phone, script, pte, inputs)
+    loop_s = (report.loop_window_ns[1] - report.loop_window_ns[0]) / 1e9
+    assert result.gross_mj == pytest.approx(2000 * loop_s, rel=0.02)
+    assert result.idle_w == pytest.approx(2.0, rel=0.02)
+    assert abs(result.net_mj) < 0.02 * result.gross_mj
+
+
+def test_charging_with_only_the_fuel_gauge_is_flagged_with_the_fix(phone, pte, inputs):
+    script = SysfsScript(power_w=constant(2.0), status=constant("Charging"))
+    _, _, result, _ = measure(phone, script, pte, inputs)
+    assert result.invalid and "Charging" in result.invalid and "wireless adb" in result.invalid
+    assert "--allow-charging" in result.invalid
+    _, _, allowed, _ = measure(phone, script, pte, inputs, allow_charging=True)
+    assert allowed.invalid is None and "charging allowed (--allow-charging)" in allowed.notes
+    assert combine([result])["energy_status"] == result.invalid
+
+
+def test_charging_does_not_spoil_odpm(phone, pte, inputs):
+    script = SysfsScript(power_w=STAIRS, status=constant("Charging"), odpm_rails=((3, "S2M_VDD_CPUCL2", 1.0),))
+    _, report, result, start = measure(phone, script, pte, inputs)
+    assert result.invalid is None and result.source.startswith("ODPM")
+    assert result.net_mj == pytest.approx(truth_net_mj(script, start, report), rel=0.05)
+
+
+def test_repetitions_combine_with_an_uncertainty(phone, pte, inputs):
+    script = SysfsScript(power_w=ramp((0, 1.0), (60, 9.0)))
+    results = [measure(phone, script, pte, inputs)[2] for _ in range(2)]
+    columns = combine(results)
+    per = [r.per_inference_mj for r in results]
+    assert columns["energy_mj_per_inference"] == pytest.approx(np.mean(per))
+    assert columns["energy_mj_per_inference_err"] >= np.std(per, ddof=1) / np.sqrt(2) - 1e-12

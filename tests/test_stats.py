@@ -1,0 +1,89 @@
+"""stats.py on fixed samples against scipy/numpy reference values."""
+
+import numpy as np
+import pytest
+from pocketbench import stats
+from scipy.stats import bootstrap, mannwhitneyu, variation
+
+RNG = np.random.default_rng(1234)
+# A skewed latency-like sample: 3 ms with a lognormal tail.
+SAMPLE = list(3.0 * RNG.lognormal(0.0, 0.05, size=200))
+
+
+def test_summary_matches_numpy():
+    s = stats.summarize(SAMPLE)
+    data = np.array(SAMPLE)
+    assert s.median == pytest.approx(np.median(data))
+    assert s.p90 == pytest.approx(np.percentile(data, 90))
+    assert s.p99 == pytest.approx(np.percentile(data, 99))
+    assert s.cv == pytest.approx(variation(data, ddof=1))
+    assert s.n == 200 and s.repetitions == 1 and s.repetition_cv is None
+
+
+def test_median_ci_agrees_with_scipy_percentile_bootstrap():
+    low, high = stats.median_ci(SAMPLE)
+    ref = bootstrap((np.array(SAMPLE),), np.median, method="percentile", n_resamples=4000, random_state=7)
+    width = ref.confidence_interval.high - ref.confidence_interval.low
+    assert low == pytest.approx(ref.confidence_interval.low, abs=0.2 * width)
+    assert high == pytest.approx(ref.confidence_interval.high, abs=0.2 * width)
+    assert low < np.median(SAMPLE) < high
+
+
+def test_bootstrap_is_seeded():
+    assert stats.median_ci(SAMPLE, seed=3) == stats.median_ci(SAMPLE, seed=3)
+
+
+def test_disagreeing_repetitions_widen_the_ci_and_are_flagged():
+    agreeing = [SAMPLE[:70], SAMPLE[70:140], SAMPLE[140:]]
+    drifting = [[v * f for v in group] for group, f in zip(agreeing, (1.0, 1.15, 0.9), strict=True)]
+    lo_a, hi_a = stats.median_ci(agreeing)
+    lo_d, hi_d = stats.median_ci(drifting)
+    assert hi_d - lo_d > 2 * (hi_a - lo_a)
+    summary = stats.summarize(drifting)
+    assert summary.repetition_cv == pytest.approx(variation([np.median(g) for g in drifting], ddof=1))
+    assert any("repetitions" in r for r in summary.unstable_reasons)
+    assert not stats.summarize(agreeing).unstable
+
+
+def test_unstable_says_why():
+    noisy = [1.0, 1.0, 1.0, 1.0, 3.0, 0.3, 1.0, 1.0]
+    reasons = stats.unstable_reasons(noisy)
+    assert any(r.startswith("CV") for r in reasons)
+    assert any(r.startswith("max") for r in reasons)
+    assert any(r.startswith("min") for r in reasons)
+    assert stats.unstable_reasons([0.05] * 10) == ("calls under 0.1 ms: timer and scheduler noise dominate",)
+    assert stats.unstable_reasons([5.0, 5.1, 4.9, 5.0]) == ()
+
+
+def test_mann_whitney_matches_scipy():
+    a, b = SAMPLE[:100], [v * 1.1 for v in SAMPLE[100:]]
+    assert stats.mann_whitney_p(a, b) == pytest.approx(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def test_a_real_speedup_is_significant_with_a_ci_around_it():
+    fast = [v / 2 for v in SAMPLE[100:]]
+    result = stats.speedup(SAMPLE[:100], fast)
+    assert result.significant
+    assert result.ci_low < result.ratio < result.ci_high
+    assert result.ratio == pytest.approx(np.median(SAMPLE[:100]) / np.median(fast))
+    assert result.label() == f"{result.ratio:.2f}×"
+
+
+def test_a_variant_against_itself_is_not_significant():
+    same = stats.speedup(SAMPLE, SAMPLE)
+    assert not same.significant and same.ratio == 1.0 and same.label() == "n.s."
+    # Two independent runs of the same variant: same distribution, different draws.
+    other = list(3.0 * np.random.default_rng(99).lognormal(0.0, 0.05, size=200))
+    assert not stats.speedup(SAMPLE, other).significant
+
+
+def test_drift_between_repetitions_is_not_a_speedup():
+    base = [SAMPLE[:70], SAMPLE[70:140], SAMPLE[140:]]
+    # A 3 % "speedup" that is really repetition-to-repetition drift of ±10 %.
+    variant = [[v / 1.03 * f for v in g] for g, f in zip(base, (1.1, 0.9, 1.0), strict=True)]
+    assert not stats.speedup(base, variant).significant
+
+
+def test_no_samples_is_an_error():
+    with pytest.raises(ValueError, match="at least one sample"):
+        stats.summarize([])
