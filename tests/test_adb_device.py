@@ -6,6 +6,7 @@ Every test uses the real host pocket_runner and real .pte files; faults come fro
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import sys
 import threading
@@ -179,7 +180,9 @@ def test_reboot_mid_run_is_an_interruption_retried_once(phone, ptes, inputs, tmp
 
 def test_runner_hang_is_killed_on_the_phone_after_the_derived_timeout(phone, ptes, inputs, tmp_path):
     device = device_for(phone, timeout_floor_s=2)
-    job = job_for(ptes["fp32"].path, inputs, tmp_path)
+    # At least 2 s of timing, so the emulator's process watcher (10 ms polls) always catches the
+    # runner alive: a tiny model otherwise finishes first on an idle machine.
+    job = job_for(ptes["fp32"].path, inputs, tmp_path, min_seconds=2.0)
     phone.faults.hang_process("pocket_runner")
     started = time.monotonic()
     report = device.benchmark(job)
@@ -192,13 +195,15 @@ def test_runner_hang_is_killed_on_the_phone_after_the_derived_timeout(phone, pte
 
 def test_runner_crash_is_a_failure_row_with_its_exit_and_no_retry(phone, ptes, inputs, tmp_path):
     device = device_for(phone)
-    phone.faults.crash_process("pocket_runner")
+    # SIGKILL, not SIGSEGV: the runner turns its own segfaults into a JSON failure report, so an
+    # uncatchable signal is what "the process died" looks like (as when the OOM killer strikes).
+    phone.faults.crash_process("pocket_runner", sig=signal.SIGKILL)
     started = []
     orig = device._launch
     device._launch = lambda command: (started.append(1), orig(command))[1]
-    report = device.benchmark(job_for(ptes["fp32"].path, inputs, tmp_path))
+    report = device.benchmark(job_for(ptes["fp32"].path, inputs, tmp_path, min_seconds=2.0))
     assert report.status == "crashed"
-    assert "139" in report.error and "signal 11" in report.error
+    assert "137" in report.error and "signal 9" in report.error
     assert started == [1]
 
 
