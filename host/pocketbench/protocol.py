@@ -197,23 +197,30 @@ def thermal_columns(reps: Sequence[Repetition]) -> dict[str, Any]:
 def cell_columns(reps: Sequence[Repetition], energy_plan: EnergyPlan) -> dict[str, Any]:
     """Every measured column of a cell from its repetitions."""
     reports = [r.report for r in reps]
-    first = reports[0]
     columns = latency_columns(reports)
     columns.update(memory_columns(reports))
     columns.update(thermal_columns(reps))
     columns.update(combine([r.energy for r in reps]))
     columns["energy_sources"] = energy_plan.describe()
+    columns.update(runner_columns(reports))
+    return columns
+
+
+def runner_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
+    """What runner processes report besides latency (load and first inference as medians over the
+    processes; memory, backend and placement from the first) — for the bench and farm paths alike."""
+    first = reports[0]
     loads = [r.load_ms for r in reports if r.load_ms is not None]
     firsts = [r.first_inference_ms for r in reports if r.first_inference_ms is not None]
-    columns.update(
-        load_ms=float(np.median(loads)) if loads else None,
-        first_inference_ms=float(np.median(firsts)) if firsts else None,
-        rss_kb_before_load=first.rss_kb_before_load,
-        rss_kb_after_loop=first.rss_kb_after_loop,
-        backend=first.backend,
-        runtime_version=first.runtime_version,
-        threads=first.threads,
-    )
+    columns: dict[str, Any] = {
+        "load_ms": float(np.median(loads)) if loads else None,
+        "first_inference_ms": float(np.median(firsts)) if firsts else None,
+        "rss_kb_before_load": first.rss_kb_before_load,
+        "rss_kb_after_loop": first.rss_kb_after_loop,
+        "backend": first.backend,
+        "runtime_version": first.runtime_version,
+        "threads": first.threads,
+    }
     # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
     columns.update(first.raw.get("device_columns") or {})
     if first.planned_buffers_bytes:

@@ -28,7 +28,14 @@ from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError
 from pocketbench.measure import fidelity, latency_summary
 from pocketbench.progress import Reporter
-from pocketbench.protocol import DeviceTelemetry, ProtocolSettings, Repetition, cell_columns, run_repetition
+from pocketbench.protocol import (
+    DeviceTelemetry,
+    ProtocolSettings,
+    Repetition,
+    cell_columns,
+    run_repetition,
+    runner_columns,
+)
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
 from pocketbench.results import SCHEMA_VERSION, RunStore
 
@@ -365,19 +372,9 @@ def report_columns(report: RunnerReport) -> dict[str, Any]:
     columns.update(
         latency_samples_ms=[ns / 1e6 for ns in report.iterations_ns],
         iterations=len(report.iterations_ns),
-        load_ms=report.load_ms,
-        first_inference_ms=report.first_inference_ms,
         peak_rss_kb=report.peak_rss_kb,
-        rss_kb_before_load=report.rss_kb_before_load,
-        rss_kb_after_loop=report.rss_kb_after_loop,
-        backend=report.backend,
-        runtime_version=report.runtime_version,
-        threads=report.threads,
     )
-    # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
-    columns.update(report.raw.get("device_columns") or {})
-    if report.planned_buffers_bytes:
-        columns["planned_memory_bytes"] = sum(report.planned_buffers_bytes)
+    columns.update(runner_columns([report]))
     return columns
 
 
