@@ -82,3 +82,14 @@ def test_an_unauthorized_phone_fails_its_cells_and_the_other_device_still_runs(p
     phone_row = by_device[f"tcp:{locked.host}:{locked.port}"]
     assert phone_row["status"] != "ok" and "unauthorized" in phone_row["error"].lower()
     assert by_device["local"]["status"] == "ok"
+
+
+def test_profile_pulls_the_trace_from_the_phone(phone, tmp_path):
+    args = ["bench", "--model", "digits_cnn", "--variants", "int8", "--iterations", "3", "--warmup", "1"]
+    args += ["--repetitions", "1", "--profile", "--profile-iterations", "3", "--device", f"tcp:{phone.address}"]
+    result = runner.invoke(app, [*args, "--results", str(tmp_path / "results"), "--json"])
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["profile_note"] is None and row["profile_delegated_ms"] > 0
+    trace = tmp_path / "results" / row["run_id"] / row["profile_trace"]
+    assert trace.stat().st_size > 0

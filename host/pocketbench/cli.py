@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 # Logs and CI captures are not terminals: give tables room instead of rich's 80-column default.
 stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
 DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
@@ -85,6 +86,13 @@ def bench(
     cooldown_timeout: Annotated[
         float, typer.Option(help="Longest wait (s) for the device to cool back to idle before a cell.")
     ] = 120.0,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile", help="Also trace each cell with ETDump: time per op, in and outside XNNPACK, and why."
+        ),
+    ] = False,
+    profile_iterations: Annotated[int, typer.Option(help="Inferences in each --profile trace.")] = 20,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
 ) -> None:
@@ -110,6 +118,8 @@ def bench(
         energy_window_s=energy_window,
         allow_charging=allow_charging,
         cooldown_timeout_s=cooldown_timeout,
+        profile=profile,
+        profile_iterations=profile_iterations,
     )
     devices = open_devices(device or ["auto"])
     store = RunStore(results)
@@ -180,7 +190,6 @@ def farm(
         outcome = run_farm(plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None)
     verdicts = judge(outcome, plan, results)
     reports = write_reports(outcome, verdicts, plan, results)
-    stdout = Console(width=None if sys.stdout.isatty() else 160)
     stdout.print(summary_table(verdicts, outcome))
     stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
     if (verdicts["verdict"] == REGRESSION).any():
@@ -218,7 +227,7 @@ def report(
         from pocketbench.reporting import with_baseline
 
         compared, baseline_id = with_baseline(frame, baseline)
-        Console().print(render(compared, manifest["run_id"], baseline_id, run_notes(folder)))
+        stdout.print(render(compared, manifest["run_id"], baseline_id, run_notes(folder)))
         return
     text = write_report(fmt, frame, manifest, results, baseline, out, run_notes(folder))
     if out is None:
@@ -250,7 +259,7 @@ def history(
     for skipped in frame.attrs["skipped"]:
         stderr.print(f"[yellow]skipped[/] {skipped}", soft_wrap=True, highlight=False)
     if fmt is None:
-        Console().print(summary_table(frame))
+        stdout.print(summary_table(frame))
         return
     data = export(frame, fmt, out)
     if data is not None:
@@ -269,7 +278,7 @@ def models() -> None:
     table = Table("model", "description", title="built-in models", title_justify="left")
     for name, description in describe_builtins():
         table.add_row(name, description)
-    Console().print(table)
+    stdout.print(table)
 
 
 @app.command()
@@ -302,22 +311,26 @@ def devices(
             table.add_row(phone.spec, phone.state, "", "", "", "", escape(phone.fix))
     info = LocalDevice().info()
     table.add_row(info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")
-    console = Console()
-    console.print(table)
-    console.print("searched: " + "; ".join(notes), highlight=False, markup=False)
+    stdout.print(table)
+    stdout.print("searched: " + "; ".join(notes), highlight=False, markup=False)
 
 
 def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    from pocketbench.profile_report import render_profiles
     from pocketbench.report import render, run_json
-    from pocketbench.results import run_notes
+    from pocketbench.results import read_profiles, run_notes
 
-    shown = render(frame, run_id, notes=run_notes(folder))
+    shown = [render(frame, run_id, notes=run_notes(folder))]
+    profiles = render_profiles(read_profiles(folder))
+    if profiles is not None:
+        shown.append(profiles)
+    console = stderr if as_json else stdout
+    for part in shown:
+        console.print(part)
     if as_json:
-        stderr.print(shown)
         print(json.dumps(run_json(run_id, folder, frame)))
     else:
-        Console().print(shown)
-        Console().print(f"saved in {folder}")
+        console.print(f"saved in {folder}")
 
 
 # `pocketbench emulator --port N`: an emulated phone for demos and CI without a device.

@@ -1,7 +1,8 @@
 """Lower a compressed model to an ExecuTorch `.pte` with XNNPACK, cached by content hash.
 
 Every artifact has a sidecar manifest (recipe, versions, sha256, delegation share, ops left
-outside XNNPACK, planned memory) so nothing is ever parsed out of a file name.
+outside XNNPACK, planned memory) so nothing is ever parsed out of a file name, and an ETRecord
+(the graphs and debug handles ExecuTorch's Inspector needs to name the ops of an ETDump trace).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pocketbench.progress import Reporter
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
 
 MANIFEST_VERSION = 1
+ETRECORD_NAME = "etrecord.bin"
 _PACKAGE_DIR = Path(__file__).parent
 
 
@@ -41,6 +43,12 @@ class Artifact:
     @property
     def sha256(self) -> str:
         return self.manifest["sha256"]
+
+    @property
+    def etrecord(self) -> Path | None:
+        """The ETRecord written beside the `.pte`, when there is one."""
+        path = self.path.with_name(ETRECORD_NAME)
+        return path if path.exists() else None
 
 
 def versions() -> dict[str, str]:
@@ -111,6 +119,7 @@ def build_artifact(
     compressed = time.perf_counter()
     with reporter.status(f"lowering {spec.name} {recipe.name} to XNNPACK"):
         program, delegation = _lower(compressed_model.module, bundle.example_inputs, spec.name, recipe.name)
+        etrecord = _etrecord_bytes(program)
     blob = program.buffer
     plan = program.executorch_program.execution_plan[0]
     manifest = {
@@ -132,8 +141,11 @@ def build_artifact(
         "compress_seconds": round(compressed - started, 3),
         "export_seconds": round(time.perf_counter() - compressed, 3),
         "input_shapes": [list(t.shape) for t in bundle.example_inputs],
+        "etrecord": ETRECORD_NAME if isinstance(etrecord, bytes) else etrecord,
     }
     folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(etrecord, bytes):
+        atomic_write_bytes(folder / ETRECORD_NAME, etrecord)
     atomic_write_bytes(pte, blob)
     atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2).encode())
     return Artifact(pte, manifest, reused=False)
@@ -146,7 +158,7 @@ def _lower(module: torch.nn.Module, example_inputs: tuple, model: str, variant: 
 
     try:
         exported = torch.export.export(module, example_inputs)
-        edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+        edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()], generate_etrecord=True)
         info = get_delegation_info(edge.exported_program().graph_module)
         program = edge.to_executorch()
     except Exception as exc:
@@ -166,6 +178,19 @@ def _lower(module: torch.nn.Module, example_inputs: tuple, model: str, variant: 
         "ops_outside": outside,
     }
     return program, delegation
+
+
+def _etrecord_bytes(program: Any) -> bytes | str:
+    """The program's ETRecord serialized, or why it could not be: the `.pte` is still good, and a
+    profile without it only lacks the names of the ops outside the delegate."""
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        program.get_etrecord().save(buffer)
+    except Exception as exc:
+        return f"no ETRecord: {type(exc).__name__}: {str(exc).strip()[:200]}"
+    return buffer.getvalue()
 
 
 # Graph plumbing that is never a compute op: not worth reporting as "left outside XNNPACK".

@@ -7,6 +7,8 @@ Layout of `results/<run-id>/` (schema in docs/results-schema.md):
                          (temp file, fsync, then linked to a name that must not exist yet)
     results.parquet      all cells as one tidy DataFrame (written at the end; rebuilt from
                          cells/ when a run was killed before that)
+    profiles/<device>_<model>_<variant>.etdp / .parquet
+                         with --profile: each cell's ETDump trace and its events (profile.py)
 
 Readers ignore dot-files (a write killed half-way leaves only `.<name>.<pid>.tmp`) and migrate
 files of older schema versions (migrations.py).
@@ -52,12 +54,15 @@ COLUMNS = [
     "energy_mj_per_inference", "energy_mj_per_inference_err", "energy_gross_mj", "energy_idle_mj", "energy_net_mj",
     "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
     "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
+    # --profile: one traced run per cell, split by where its time went.
+    "profile_execute_ms", "profile_delegated_ms", "profile_outside_ms", "profile_trace", "profile_note",
 ]  # fmt: skip
 INTEGER_COLUMNS = [
     "size_bytes", "size_zipped_bytes", "params", "macs",
     "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
     "threads", "attempt", "schema_version",
 ]  # fmt: skip
+PROFILES = "profiles"
 # The cell a row measures: a run holds one or more attempts at each.
 CELL_KEY = ["model", "variant", "device"]
 
@@ -129,6 +134,16 @@ class RunStore:
         path = self.folder / "cells" / name
         write_new_bytes(path, parquet_bytes(to_frame([row])))
         return path
+
+    def write_profile(self, model: str, variant: str, device: str, events: pd.DataFrame, trace: Path) -> str:
+        """Keep a cell's ETDump trace and its events (never replacing one); the trace's path in the run."""
+        folder = self.folder / PROFILES
+        folder.mkdir(exist_ok=True)
+        name = f"{_slug(device)}_{_slug(model)}_{_slug(variant)}"
+        write_new_bytes(folder / f"{name}.etdp", trace.read_bytes())
+        frame = events.assign(model=model, variant=variant, device=device)
+        write_new_bytes(folder / f"{name}.parquet", parquet_bytes(frame))
+        return f"{PROFILES}/{name}.etdp"
 
     def _continue(self) -> None:
         """A resumed run numbers its files after the highest so far (a gap left by a kill is
@@ -244,6 +259,12 @@ def read_run(folder: Path) -> pd.DataFrame:
     """Every row of a run: results.parquet when the run finished, else rebuilt from its cells."""
     final = folder / "results.parquet"
     return read_parquet(final) if final.exists() else add_relative_columns(read_cells(folder))
+
+
+def read_profiles(folder: Path) -> pd.DataFrame:
+    """Every profiled cell's events (empty when the run was not profiled)."""
+    files = sorted(p for p in (folder / PROFILES).glob("*.parquet") if not p.name.startswith("."))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
 
 def run_notes(folder: Path) -> list[str]:

@@ -55,10 +55,14 @@ class BenchSettings:
     energy_window_s: float = 2.0
     allow_charging: bool = False
     cooldown_timeout_s: float = 120.0
+    profile: bool = False  # one more runner process per cell with ETDump on (profile.py)
+    profile_iterations: int = 20
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise PocketbenchError("--iterations must be at least 1")
+        if self.profile_iterations < 1:
+            raise PocketbenchError("--profile-iterations must be at least 1")
         if self.repetitions < 1:
             raise PocketbenchError("repetitions must be at least 1")
         if self.warmup < 0:
@@ -119,6 +123,9 @@ def run_sweep(
             for repetition in range(settings.repetitions):
                 for cell in [c for c in cells if c.failure is None]:
                     _repeat(cell, repetition, telemetry[cell.device.device_id], settings, reporter)
+            if settings.profile:
+                for cell in [c for c in cells if c.failure is None]:
+                    _profile(cell, settings, store, Path(scratch), reporter)
             for cell in cells:
                 row = cell.failure or _cell_row(context, cell, telemetry[cell.device.device_id])
                 failures += _finish(row, store, reporter)
@@ -231,6 +238,7 @@ class _Cell:
     device: Device
     job: BenchJob
     outputs_file: Path
+    etrecord: Path | None = None
     repetitions: list[Repetition] = field(default_factory=list)
     failure: dict[str, Any] | None = None
 
@@ -244,7 +252,8 @@ def _new_cell(
     scratch: Path,
 ) -> _Cell:
     """A built variant on one device, ready for its interleaved repetitions."""
-    return _Cell(row, device, _job(context, artifact, settings), _outputs_file(artifact, device, row, scratch))
+    outputs = _outputs_file(artifact, device, row, scratch)
+    return _Cell(row, device, _job(context, artifact, settings), outputs, artifact.etrecord)
 
 
 def _job(context: ModelContext, artifact: Artifact, settings: BenchSettings) -> BenchJob:
@@ -280,6 +289,34 @@ def _repeat(
         cell.failure = failed_row(failed, result.report.status, result.report.error or result.report.status)
         return
     cell.repetitions.append(result)
+
+
+def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Path, reporter: Reporter) -> None:
+    """One more runner process with ETDump on, apart from the timed repetitions (the tracer slows
+    every op a little). A cell that cannot be profiled keeps its measurement and says why."""
+    from pocketbench.profile import read_trace, summarize
+
+    model, variant, device = cell.row["model"], cell.row["variant"], cell.device.device_id
+    trace = scratch / f"trace-{len(list(scratch.iterdir()))}.etdp"
+    job = replace(cell.job, warmup=2, iterations=settings.profile_iterations, min_seconds=0.0, etdump=trace)
+    with reporter.status(f"profiling {model} {variant} on {device} (ETDump)"):
+        try:
+            report = cell.device.benchmark(job)
+            if not report.ok:
+                raise PocketbenchError(report.error or report.status)
+            events = read_trace(trace, cell.etrecord)
+        except Exception as exc:  # the Inspector can fail in its own ways; the cell's numbers stand
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            cell.row["profile_note"] = f"not profiled: {first_line[:300]}"
+            reporter.note(f"[yellow]![/] {model} {variant} on {device}: {cell.row['profile_note']}")
+            return
+    summary = summarize(events)
+    cell.row.update(
+        profile_execute_ms=summary.execute_ms,
+        profile_delegated_ms=summary.delegated_ms,
+        profile_outside_ms=summary.outside_ms,
+        profile_trace=store.write_profile(model, variant, device, events, trace),
+    )
 
 
 def _cell_row(context: ModelContext | None, cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class BenchJob:
     threads: int = 0  # 0: the runtime's default
     method: str = "forward"
     outputs: Path | None = None  # where the device's output sets are written back (PBTF)
+    etdump: Path | None = None  # profiling runs: where the device's ETDump trace is written back
     # Native runner only: files its sampler thread reads (device paths), how often, and the
     # idle window before the loop (device_runner/README.md, "Sampling").
     sample_files: tuple[str, ...] = ()

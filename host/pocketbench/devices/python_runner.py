@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--outputs")
+    parser.add_argument("--etdump")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {
@@ -83,7 +84,8 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
     runtime = Runtime.get()
     try:
         started = time.perf_counter_ns()
-        program = runtime.load_program(Path(args.model))  # keep `program` alive while using method
+        # keep `program` alive while using method
+        program = runtime.load_program(Path(args.model), enable_etdump=bool(args.etdump))
         loaded = time.perf_counter_ns()
         method = program.load_method(args.method)
         method_loaded = time.perf_counter_ns()
@@ -113,11 +115,25 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
         if args.outputs:
             output_sets = [[o.numpy() for o in method.execute([torch.from_numpy(t) for t in s])] for s in input_sets]
             tensorfile.write(Path(args.outputs), output_sets)
+        if args.etdump:
+            _write_etdump(program, Path(args.etdump))
+            report["etdump"] = args.etdump
     except Exception as exc:
         return _fail(report, "execution_failed", f"execute failed: {_one_line(exc)}", EXIT_EXECUTION_FAILED)
     finally:
         report["peak_rss_kb"] = read_status_kb("VmHWM")
     return 0
+
+
+def _write_etdump(program: Any, path: Path) -> None:
+    """The trace of every execute; the runtime also wants a debug-buffer path (empty here)."""
+    debug = path.with_name(f".{path.name}.debug")
+    try:
+        program.write_etdump_result_to_file(str(path), str(debug))
+    finally:
+        debug.unlink(missing_ok=True)
+    if not path.exists():
+        raise RuntimeError(f"the runtime wrote no ETDump trace to {path}")
 
 
 def _describe(tensor: Any) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from pocketbench.devices.base import BenchJob, RunnerReport, RunnerReportError, 
 EXIT_STATUS = {2: "bad_arguments", 3: "load_failed", 4: "execution_failed"}
 
 
-def runner_args(job: BenchJob, pte: str, inputs: str, outputs: str | None, json_path: str) -> list[str]:
+def runner_args(
+    job: BenchJob, pte: str, inputs: str, outputs: str | None, json_path: str, etdump: str | None = None
+) -> list[str]:
     """The runner's flags for `job`, with paths as the device sees them."""
     args = ["--model", pte, "--method", job.method, "--inputs", inputs]
     args += ["--warmup", str(job.warmup), "--iterations", str(job.iterations)]
@@ -31,6 +33,8 @@ def runner_args(job: BenchJob, pte: str, inputs: str, outputs: str | None, json_
         args += ["--sample-files", ",".join(job.sample_files)]
     if job.idle_baseline_s > 0:
         args += ["--idle-baseline-s", str(job.idle_baseline_s)]
+    if etdump:
+        args += ["--etdump", etdump]
     return [*args, "--json", json_path]
 
 
@@ -61,7 +65,8 @@ def run_local_runner(prefix: Sequence[str], job: BenchJob, backend: str, timeout
     with tempfile.TemporaryDirectory(prefix="pocketbench-") as scratch:
         json_path = Path(scratch) / "result.json"
         outputs = str(job.outputs) if job.outputs else None
-        argv = [*prefix, *runner_args(job, str(job.pte), str(job.inputs), outputs, str(json_path))]
+        etdump = str(job.etdump) if job.etdump else None
+        argv = [*prefix, *runner_args(job, str(job.pte), str(job.inputs), outputs, str(json_path), etdump)]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:

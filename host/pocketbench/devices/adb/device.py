@@ -30,6 +30,7 @@ from pocketbench.errors import DeviceError
 BACKEND = "native-runner"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 PUSH_ATTEMPTS = 3
+TRACE_NAME = "trace.etdp"  # the runner's ETDump in the run's folder on the phone (profiling runs)
 
 
 class Interrupted(Exception):
@@ -229,8 +230,9 @@ class AdbDevice:
         threads = job.threads or len(big)
         run_dir = f"{RUNS_DIR}/{secrets.token_hex(8)}"
         args = runner_args(
-            replace(job, threads=threads), pte, inputs, "outputs.pbtf" if job.outputs else None, "result.json"
-        )
+            replace(job, threads=threads), pte, inputs, "outputs.pbtf" if job.outputs else None, "result.json",
+            TRACE_NAME if job.etdump else None,
+        )  # fmt: skip
         pin = f"taskset {ident.cpu_mask(big)} " if big else ""
         inner = (
             f"trap '' HUP; {pin}{q(runner)} {' '.join(q(a) for a in args)} >stdout 2>stderr </dev/null &"
@@ -292,6 +294,15 @@ class AdbDevice:
             time.sleep(0.1)
         raise DeviceError(f"phone {self.device_id}: the runner (pid {alive}) survived kill -9", serial=self.device_id)
 
+    def _pull_whole(self, remote: str, target: Path) -> None:
+        """Pull beside the target, then rename: the file is complete or absent, never half-written."""
+        part = target.with_name(f".{target.name}.{os.getpid()}.part")
+        try:
+            self.transport.pull(remote, part)
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
+
     def _collect(self, job: BenchJob, run_dir: str, rc: int, threads: int, big: tuple[int, ...]) -> RunnerReport:
         stderr = self.shell(f"tail -c 4000 {q(run_dir)}/stderr 2>/dev/null; true").output
         if rc > 128:
@@ -304,13 +315,9 @@ class AdbDevice:
                 json_text = local_json.read_text(errors="replace")
         report = report_from_exit(json_text, rc, stderr, BACKEND)
         if report.ok and job.outputs is not None:
-            # Beside the target, then renamed: the outputs file is complete or absent, never half-written.
-            part = job.outputs.with_name(f".{job.outputs.name}.{os.getpid()}.part")
-            try:
-                self.transport.pull(f"{run_dir}/outputs.pbtf", part)
-                os.replace(part, job.outputs)
-            finally:
-                part.unlink(missing_ok=True)
+            self._pull_whole(f"{run_dir}/outputs.pbtf", job.outputs)
+        if report.ok and job.etdump is not None:
+            self._pull_whole(f"{run_dir}/{TRACE_NAME}", job.etdump)
         if not report.ok and rc != 0 and stderr.strip() and report.error and stderr.strip() not in report.error:
             report = replace(report, error=f"{report.error} | stderr: {stderr.strip().splitlines()[-1]}")
         report.raw["device_columns"] = {
