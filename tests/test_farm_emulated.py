@@ -49,6 +49,10 @@ def test_three_emulated_phones_measure_the_matrix_in_parallel(tmp_path, phones):
     assert set(frame["device_model"]) == {"Google Pixel 8"}
     assert set(frame["device_serial"]) == {serial for _, serial in _specs(phones)}
     assert frame.groupby("variant")["artifact_sha256"].nunique().eq(1).all()  # built once, pushed to each
+    # The bench protocol on every phone: a CI on the p50, energy from the phone's rails, its temperatures.
+    assert set(frame["energy_source"]) == {"battery fuel gauge"}  # the default script's only source
+    assert frame["energy_mj_per_inference"].notna().all() and frame["temp_start_c"].notna().all()
+    assert frame["latency_p50_ci_low_ms"].notna().all() and not frame["throttled"].any()
 
 
 def test_a_phone_gone_for_good_is_quarantined_and_the_others_finish(tmp_path, phones):
@@ -58,14 +62,16 @@ def test_a_phone_gone_for_good_is_quarantined_and_the_others_finish(tmp_path, ph
     )
     devices = {spec.name: open_device(spec.serial) for spec in plan.devices}
     gone = devices["phone-1"]
-    measure = gone.benchmark
+    gone.reconnect_wait_s = 3
+    measure, started = gone.benchmark, []
 
-    def measure_then_unplug(job):
-        report = measure(job)
-        phones[1].stop()  # the phone disappears from the network after its first cell, for good
-        return report
+    def unplug_from_the_second_cell_on(job):
+        if started:  # the phone disappears from the network as its second cell starts, for good
+            phones[1].stop()
+        started.append(job)
+        return measure(job)
 
-    gone.benchmark = measure_then_unplug
+    gone.benchmark = unplug_from_the_second_cell_on
     run = run_farm(plan, RunStore(tmp_path / "results", "night-1"), devices)
     by_device = {d: f for d, f in run.frame.groupby("device")}
     assert set(by_device["phone-0"]["status"]) == {"ok"}

@@ -3,7 +3,8 @@
 Each cell is measured as `repetitions` fresh runner processes; the repetitions are interleaved
 across the model's cells (fp32 int8 fp32 int8 …) so drift (heat, background load) hits every
 variant alike. protocol.py does what happens around each process. The farm measures a cell's
-repetitions back to back through `measure_artifact` (its phones run in parallel).
+repetitions back to back through `measure_artifact`, with the same protocol (its phones run in
+parallel, each with nothing else to interleave).
 
 A failure in one cell (unknown model or variant, a factory that raises, an export that fails,
 a runner that crashes) becomes a row with its status and a one-line error; the other cells
@@ -99,7 +100,7 @@ def run_sweep(
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
     store.record_devices({device_id: asdict(info) if info else None for device_id, info in infos.items()})
-    telemetry = {d.device_id: _telemetry(d, reporter) for d in devices}
+    telemetry = {d.device_id: probe_telemetry(d, reporter) for d in devices}
     failures = 0
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
         for model_name in models:
@@ -140,7 +141,8 @@ def _finish(row: dict[str, Any], store: RunStore, reporter: Reporter) -> int:
     return int(row["status"] != "ok")
 
 
-def _telemetry(device: Device, reporter: Reporter) -> DeviceTelemetry:
+def probe_telemetry(device: Device, reporter: Reporter) -> DeviceTelemetry:
+    """The device's power, thermal and frequency sources, read once; none (with why) if it has no shell."""
     with reporter.status(f"reading {device.device_id}'s power, thermal and frequency sources"):
         try:
             return DeviceTelemetry.probe(device)
@@ -200,22 +202,20 @@ def measure_artifact(
     context: ModelContext,
     artifact: Artifact,
     device: Device,
+    telemetry: DeviceTelemetry,
     settings: BenchSettings,
     row: dict[str, Any],
     scratch: Path,
     reporter: Reporter,
 ) -> dict[str, Any]:
-    """Measure a built `.pte` on `device`: runner readings, then accuracy and fidelity from the
-    outputs the device computed. Needs no torch export, so devices can run it in parallel."""
-    variant = artifact.manifest["variant"]
-    outputs_file = _outputs_file(artifact, device, row, scratch)
-    job = replace(_job(context, artifact, settings), outputs=outputs_file)
-    with reporter.status(f"measuring {context.spec.name} {variant} on {device.device_id}"):
-        try:
-            report = _pooled([device.benchmark(job) for _ in range(settings.repetitions)])
-        except PocketbenchError as exc:
-            return failed_row(row, "device_error", str(exc))
-    return report_row(context, row, report, outputs_file, settings.repetitions)
+    """Measure a built `.pte` on `device`: its repetitions back to back through the bench protocol
+    (cool-down, sampling, statistics), then accuracy and fidelity from the outputs the device
+    computed. Needs no torch export, so devices can run it in parallel."""
+    cell = _new_cell(context, artifact, device, settings, row, scratch)
+    for repetition in range(settings.repetitions):
+        if cell.failure is None:
+            _repeat(cell, repetition, telemetry, settings, reporter)
+    return cell.failure or _cell_row(context, cell, telemetry)
 
 
 def report_row(
@@ -324,20 +324,6 @@ def _cell_row(context: ModelContext | None, cell: _Cell, telemetry: DeviceTeleme
     if context is not None:
         row.update(_quality_columns(context, cell.outputs_file))
     return row
-
-
-def _pooled(reports: list[RunnerReport]) -> RunnerReport:
-    """Repetitions of one cell as one report: the first failure if any, else every timed
-    iteration pooled and the highest peak RSS (each repetition is a fresh process)."""
-    failed = [r for r in reports if not r.ok]
-    if failed or len(reports) == 1:
-        return (failed or reports)[0]
-    peaks = [r.peak_rss_kb for r in reports if r.peak_rss_kb is not None]
-    return replace(
-        reports[0],
-        iterations_ns=[ns for r in reports for ns in r.iterations_ns],
-        peak_rss_kb=max(peaks) if peaks else None,
-    )
 
 
 def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:

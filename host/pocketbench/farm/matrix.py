@@ -39,10 +39,12 @@ class RunSettings:
     iterations: int = 50
     warmup: int = 5
     threads: int = 1
-    repetitions: int = 1  # fresh runner processes per cell, samples pooled
+    repetitions: int = 1  # fresh runner processes per cell (the bench protocol: CI, CV, energy)
     retries: int = 1  # extra attempts for a cell failing on the device
     quarantine_after: int = 3  # consecutive failed cells before a device is quarantined
     health_timeout_s: float = 60.0
+    energy_window_s: float = 2.0  # idle baseline and minimum loop when the phone has a power source
+    cooldown_timeout_s: float = 120.0  # longest wait for the phone to cool to idle before a cell
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,8 @@ def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
         retries=v.integer(raw, "run", "retries", d.retries, minimum=0),
         quarantine_after=v.integer(raw, "run", "quarantine_after", d.quarantine_after, minimum=1),
         health_timeout_s=v.number(raw, "run", "health_timeout_s", d.health_timeout_s, low=0.0),
+        energy_window_s=v.number(raw, "run", "energy_window_s", d.energy_window_s, low=0.1),
+        cooldown_timeout_s=v.number(raw, "run", "cooldown_timeout_s", d.cooldown_timeout_s, low=0.0),
     )
 
 

@@ -32,8 +32,17 @@ from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.progress import Reporter
+from pocketbench.protocol import DeviceTelemetry
 from pocketbench.results import RunStore, read_cells
-from pocketbench.sweep import BenchSettings, ModelContext, base_row, failed_row, load_model, measure_artifact
+from pocketbench.sweep import (
+    BenchSettings,
+    ModelContext,
+    base_row,
+    failed_row,
+    load_model,
+    measure_artifact,
+    probe_telemetry,
+)
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
 # quarantine. A runner crash or a model failing to load is the model's doing: no retry.
@@ -91,6 +100,8 @@ def run_farm(
         iterations=matrix.run.iterations,
         threads=matrix.run.threads,
         repetitions=matrix.run.repetitions,
+        energy_window_s=matrix.run.energy_window_s,
+        cooldown_timeout_s=matrix.run.cooldown_timeout_s,
     )
     quarantined: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="pocketbench-farm-") as scratch:
@@ -175,6 +186,7 @@ class _Worker:
         self.scratch, self.reporter, self.lease_wait_s = scratch, reporter, lease_wait_s
         self.quarantine_reason: str | None = None
         self.info: DeviceInfo | None = None
+        self.telemetry: DeviceTelemetry | None = None  # read once the device first answers
 
     def run(self) -> _Worker:
         with ExitStack() as stack:
@@ -228,7 +240,11 @@ class _Worker:
             return {**base, **prepared_row}
         row = {**base, **prepared_row}
         try:
-            return measure_artifact(context, artifact, self.device, self.settings, row, self.scratch, self.reporter)
+            if self.telemetry is None:
+                self.telemetry = probe_telemetry(self.device, self.reporter)
+            return measure_artifact(
+                context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter
+            )
         except Exception as exc:  # a transport library's own error must not end the other phones' run
             return failed_row(row, "device_error", f"{self.name}: {type(exc).__name__}: {exc}")
 
