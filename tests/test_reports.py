@@ -145,3 +145,16 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
         "unstable: m fp32 on d: CV 69% ≥ 10%; max 3 ms is over 2× the median; "
         "rerun with more --iterations or --min-seconds"
     ]
+
+
+def test_processes_that_disagree_with_several_threads_suggest_one_thread():
+    reason = "repetitions' p50 differ by CV 30%"
+    several = _row("int8", unstable=True, unstable_reason=reason, latency_repetition_cv=0.3, threads=2)
+    single = _row("int8", unstable=True, unstable_reason=reason, latency_repetition_cv=0.3, threads=1, device="e")
+    steady = _row("fp32", unstable=True, unstable_reason="CV 12%", latency_repetition_cv=0.01, threads=2)
+    notes = warnings(pd.DataFrame([several, single, steady]))
+    assert notes == [
+        f"unstable: m int8 on d: {reason}; with 2 threads each process can settle at a different speed: try --threads 1",
+        f"unstable: m int8 on e: {reason}",
+        "unstable: m fp32 on d: CV 12%",
+    ]

@@ -382,7 +382,8 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     notes = []
     if "unstable" in row.index:
         if _truthy(row["unstable"]):
-            notes.append(f"unstable: {_cell_name(row)}: {_get(row, 'unstable_reason') or 'see its samples'}")
+            reason = _get(row, "unstable_reason") or "see its samples"
+            notes.append(f"unstable: {_cell_name(row)}: {reason}{_threads_hint(row)}")
     elif row["latency_samples_ms"] is not None and (reason := unstable_reason(list(row["latency_samples_ms"]))):
         notes.append(f"unstable: {_cell_name(row)}: {reason}; rerun with more --iterations or --min-seconds")
     if _truthy(_get(row, "throttled")):
@@ -393,6 +394,17 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     if isinstance(_get(row, "cooldown_note"), str):
         notes.append(f"cooldown: {_cell_name(row)}: {row['cooldown_note']}")
     return notes
+
+
+def _threads_hint(row: pd.Series) -> str:
+    """Processes disagreeing with several runtime threads: measured (benchmarks/RESULTS.md,
+    "Run-to-run stability") to come from the threadpool, which one thread avoids."""
+    from pocketbench.stats import UNSTABLE_REPETITION_CV
+
+    spread, threads = _get(row, "latency_repetition_cv"), _get(row, "threads")
+    if missing(spread) or missing(threads) or spread < UNSTABLE_REPETITION_CV or threads <= 1:
+        return ""
+    return f"; with {threads} threads each process can settle at a different speed: try --threads 1"
 
 
 def _title(run_id: str, baseline_id: str | None) -> str:
