@@ -153,8 +153,9 @@ def test_processes_that_disagree_with_several_threads_suggest_one_thread():
     single = _row("int8", unstable=True, unstable_reason=reason, latency_repetition_cv=0.3, threads=1, device="e")
     steady = _row("fp32", unstable=True, unstable_reason="CV 12%", latency_repetition_cv=0.01, threads=2)
     notes = warnings(pd.DataFrame([several, single, steady]))
+    hint = "with 2 threads each process can settle at a different speed: try --threads 1"
     assert notes == [
-        f"unstable: m int8 on d: {reason}; with 2 threads each process can settle at a different speed: try --threads 1",
+        f"unstable: m int8 on d: {reason}; {hint}",
         f"unstable: m int8 on e: {reason}",
         "unstable: m fp32 on d: CV 12%",
     ]
