@@ -224,3 +224,7 @@ def test_bench_profile_shows_where_the_time_goes_and_keeps_the_traces(tmp_path, 
     # A saved run shows its profile again.
     again = CliRunner().invoke(app, ["report", str(folder)])
     assert again.exit_code == 0 and "why: int8-dynamic" in " ".join(again.stdout.split())
+    markdown = CliRunner().invoke(app, ["report", str(folder), "--format", "md"])
+    assert "### per-op profile: digits\\_cnn on local" in markdown.stdout
+    assert "| op | where | fp32 ms | int8-dynamic ms (Δ) |" in markdown.stdout
+    assert "- why: int8-dynamic" in markdown.stdout

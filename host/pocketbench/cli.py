@@ -209,7 +209,7 @@ def report(
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
     from pocketbench.reporting import REPORT_FORMATS, write_report
-    from pocketbench.results import load_run, run_notes
+    from pocketbench.results import load_run, read_profiles, run_notes
 
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
@@ -223,13 +223,17 @@ def report(
         return
     baseline = load_run(compare, results) if compare is not None else None
     if fmt == "table":
+        from pocketbench.profile_report import render_profiles
         from pocketbench.report import render
         from pocketbench.reporting import with_baseline
 
         compared, baseline_id = with_baseline(frame, baseline)
         stdout.print(render(compared, manifest["run_id"], baseline_id, run_notes(folder)))
+        profiles = render_profiles(read_profiles(folder))
+        if profiles is not None:
+            stdout.print(profiles)
         return
-    text = write_report(fmt, frame, manifest, results, baseline, out, run_notes(folder))
+    text = write_report(fmt, frame, manifest, results, baseline, out, run_notes(folder), read_profiles(folder))
     if out is None:
         sys.stdout.write(text)
     else:

@@ -455,20 +455,21 @@ def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = 
         lines.append(f"### {model.title}")
         lines.append("")
         if model.header_line:
-            lines += [f"_{_md_escape(model.header_line)}_", ""]
+            lines += [f"_{md_escape(model.header_line)}_", ""]
         headers = [one_line(h) for h in model.headers]
         lines.append("| " + " | ".join(headers) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
-        lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in model.rows]
+        lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in model.rows]
         lines.append("")
-        lines += [f"_{_md_escape(line)}_" for line in pareto_lines(group)] + ([""] if pareto_lines(group) else [])
+        lines += [f"_{md_escape(line)}_" for line in pareto_lines(group)] + ([""] if pareto_lines(group) else [])
     listed = [*notes, *warnings(frame)]
     if listed:
-        lines += ["**Warnings**", ""] + [f"- ⚠ {_md_escape(n)}" for n in listed] + [""]
+        lines += ["**Warnings**", ""] + [f"- ⚠ {md_escape(n)}" for n in listed] + [""]
     return "\n".join(lines)
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
+    """Text safe inside a GitHub markdown table cell or emphasis."""
     return text.replace("|", "\\|").replace("_", "\\_").replace("*", "\\*")
 
 

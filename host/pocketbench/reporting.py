@@ -30,16 +30,22 @@ def write_report(
     baseline: Run | None,
     out: Path | None,
     notes: Sequence[str] = (),
+    profiles: pd.DataFrame | None = None,
 ) -> str:
     """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned.
-    `notes` are warnings about the run itself (see results.run_notes)."""
+    `notes` are warnings about the run itself (see results.run_notes); `profiles` are its
+    `--profile` events (results.read_profiles), shown after the markdown tables."""
     from pocketbench.history import export
     from pocketbench.report import render_markdown, report_json
 
     run_id = str(manifest["run_id"])
     compared, baseline_id = with_baseline(frame, baseline)
     if fmt == "md":
+        from pocketbench.profile_report import profiles_markdown
+
         text = render_markdown(compared, run_id, baseline_id, notes)
+        if profiles is not None and not profiles.empty:
+            text = text.rstrip("\n") + "\n\n" + profiles_markdown(profiles)
     elif fmt == "json":
         text = json.dumps(report_json(compared, run_id, baseline_id, notes), indent=1, ensure_ascii=False) + "\n"
     elif fmt == "csv":
