@@ -37,9 +37,6 @@ PLAN = {
     "tiny_transformer": [*COMMON, "int8-mixed", *STRUCTURED[1:]],
 }  # fmt: skip
 SETTINGS = BenchSettings(warmup=5, iterations=50)
-# The native runner reads int64 token inputs wrongly (embedding indices out of range, a runner
-# bug reported to its owner), so the transformer is measured with the ExecuTorch Python runtime.
-BACKEND = {"tiny_transformer": "python-runtime"}
 
 
 def _num(value: Any, spec: str, suffix: str = "") -> str:
@@ -108,8 +105,7 @@ def main() -> None:
         for model, variants in PLAN.items():
             if len(sys.argv) > 1 and model not in sys.argv[1:]:
                 continue
-            device = LocalDevice(backend=BACKEND.get(model, "auto"))
-            run_sweep([model], variants, [device], SETTINGS, store, reporter)
+            run_sweep([model], variants, [LocalDevice()], SETTINGS, store, reporter)
     frame = store.finish()
     backend = "; ".join(
         f"{model}: {', '.join(sorted(set(group['backend'].dropna())))}"
@@ -117,7 +113,7 @@ def main() -> None:
     )
     parts = [
         f"Run `{store.run_id}`: {SETTINGS.iterations} timed runs per cell after {SETTINGS.warmup} warm-up, "
-        f"backends ({backend}; the native runner misreads the transformer's int64 token inputs); "
+        f"backends ({backend}); "
         f"executorch {versions()['executorch']}, torch {versions()['torch']}. "
         "Regenerate with `.venv/bin/python benchmarks/compression_table.py`.",
         "Columns: `.pte` size and its ratio to fp32; zipped size and fp32's zipped size divided by it "
