@@ -12,7 +12,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from pocketbench.profile import OUTSIDE, compare_ops, explain, op_table, summarize
+from pocketbench.profile import OUTSIDE, ProfileSummary, compare_ops, explain, op_table, summarize
 from pocketbench.report import md_escape
 
 TOP_OPS = 3  # ops named per variant in the split table
@@ -78,7 +78,7 @@ def profiles_markdown(events: pd.DataFrame, baseline: str = "fp32") -> str:
     return "\n".join(lines)
 
 
-def _split_row(variant: str, ops: pd.DataFrame, summary) -> list[str]:  # type: ignore[no-untyped-def]
+def _split_row(variant: str, ops: pd.DataFrame, summary: ProfileSummary) -> list[str]:
     outside = ops[ops["where"] == OUTSIDE]
     named = ", ".join(f"{r['op']}×{r['instances']}" for r in outside.to_dict("records"))
     return [
