@@ -98,12 +98,14 @@ def model_table(group: pd.DataFrame) -> str:
 def main() -> None:
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
+    # Model names on the command line pick models (`run_all.py compression_table` passes its own name).
+    chosen = [arg for arg in sys.argv[1:] if arg in PLAN]
     store = RunStore(Path("results"))
     store.write_manifest({"benchmark": "compression_table", "plan": PLAN, "settings": SETTINGS.__dict__}, versions())
     console = Console(stderr=True)
     with RichReporter(console) as reporter:
         for model, variants in PLAN.items():
-            if len(sys.argv) > 1 and model not in sys.argv[1:]:
+            if chosen and model not in chosen:
                 continue
             run_sweep([model], variants, [LocalDevice()], SETTINGS, store, reporter)
     frame = store.finish()
