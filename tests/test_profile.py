@@ -228,3 +228,6 @@ def test_bench_profile_shows_where_the_time_goes_and_keeps_the_traces(tmp_path, 
     assert "### per-op profile: digits\\_cnn on local" in markdown.stdout
     assert "| op | where | fp32 ms | int8-dynamic ms (Δ) |" in markdown.stdout
     assert "- why: int8-dynamic" in markdown.stdout
+    page = tmp_path / "report.html"
+    assert CliRunner().invoke(app, ["report", str(folder), "--format", "html", "--out", str(page)]).exit_code == 0
+    assert "<h2>per-op profile: digits_cnn on local" in page.read_text() and "<li>why: int8-dynamic" in page.read_text()

@@ -15,6 +15,7 @@ import pandas as pd
 
 from pocketbench import plots
 from pocketbench.compare import latest_attempts
+from pocketbench.profile_report import SPLIT_HEADERS, profile_sections
 from pocketbench.report import build_tables, one_line, warnings
 
 STYLE = """
@@ -41,8 +42,10 @@ def render_html(
     baseline_id: str | None = None,
     history: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
+    profiles: pd.DataFrame | None = None,
 ) -> str:
-    """The page for one run (optionally compared to a baseline, with the history for trends)."""
+    """The page for one run (optionally compared to a baseline, with the history for trends, and
+    the run's `--profile` events)."""
     run_id = str(manifest.get("run_id"))
     current = latest_attempts(frame)
     title = f"pocketbench run {run_id}" + (f" vs baseline {baseline_id}" if baseline_id else "")
@@ -63,6 +66,8 @@ def render_html(
         parts.append('<h2>Warnings</h2><ul class="warnings">')
         parts += [f"<li>⚠ {escape(n)}</li>" for n in listed]
         parts.append("</ul>")
+    if profiles is not None:
+        parts += _profiles_html(profiles)
     sections = [
         ("Latency distributions", plots.latency_distributions(current, baseline)),
         ("Accuracy vs latency", plots.pareto(current, "accuracy", "accuracy", higher_is_better=True)),
@@ -99,6 +104,17 @@ def _table_html(headers: list[str], rows: list[list[str]], statuses: list[str]) 
         for row, status in zip(rows, statuses, strict=True)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _profiles_html(events: pd.DataFrame) -> list[str]:
+    parts = []
+    for section in profile_sections(events):
+        parts.append(f"<h2>{escape(section.title)}</h2>")
+        parts.append(_table_html(list(SPLIT_HEADERS), section.split, ["ok"] * len(section.split)))
+        if section.ops:
+            parts.append(_table_html(section.ops_headers, section.ops, ["ok"] * len(section.ops)))
+        parts += ["<ul>", *(f"<li>why: {escape(why)}</li>" for why in section.whys), "</ul>"]
+    return parts
 
 
 def _figure(caption: str, png: bytes) -> str:

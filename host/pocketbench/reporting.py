@@ -34,7 +34,7 @@ def write_report(
 ) -> str:
     """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned.
     `notes` are warnings about the run itself (see results.run_notes); `profiles` are its
-    `--profile` events (results.read_profiles), shown after the markdown tables."""
+    `--profile` events (results.read_profiles), shown after the markdown and HTML tables."""
     from pocketbench.history import export
     from pocketbench.report import render_markdown, report_json
 
@@ -51,13 +51,20 @@ def write_report(
     elif fmt == "csv":
         text = (export(latest_attempts(compared), "csv", None) or b"").decode()
     else:
-        text = _html(compared, manifest, root, baseline, notes)
+        text = _html(compared, manifest, root, baseline, notes, profiles)
     if out is not None:
         out.write_text(text, encoding="utf-8")
     return text
 
 
-def _html(frame: pd.DataFrame, manifest: dict[str, Any], root: Path, baseline: Run | None, notes: Sequence[str]) -> str:
+def _html(
+    frame: pd.DataFrame,
+    manifest: dict[str, Any],
+    root: Path,
+    baseline: Run | None,
+    notes: Sequence[str],
+    profiles: pd.DataFrame | None,
+) -> str:
     """The HTML page, with trends over every saved run of these models (plus the two runs shown)."""
     from pocketbench.history import load_history
     from pocketbench.html_report import render_html
@@ -69,4 +76,4 @@ def _html(frame: pd.DataFrame, manifest: dict[str, Any], root: Path, baseline: R
     if missing:
         history = pd.concat([history, *missing], ignore_index=True).sort_values("run_id", kind="stable")
     baseline_frame, baseline_id = (baseline[0], str(baseline[1]["run_id"])) if baseline is not None else (None, None)
-    return render_html(frame, manifest, baseline_frame, baseline_id, history, notes)
+    return render_html(frame, manifest, baseline_frame, baseline_id, history, notes, profiles)
