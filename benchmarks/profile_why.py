@@ -54,7 +54,7 @@ def main() -> None:
         [
             f"`pocketbench bench -m {' -m '.join(MODELS)} -v {','.join(VARIANTS)} --profile` on `local` "
             f"({settings.repetitions} timed processes × {settings.iterations} iterations, then one traced process × "
-            f"{settings.profile_iterations} per cell); {elapsed:.0f} s in all (artifacts cached or not).",
+            f"{settings.profile_iterations} per cell); {elapsed:.0f} s in all, artifacts from the cache when present.",
             "",
             *lines,
             "",

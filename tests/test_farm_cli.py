@@ -31,18 +31,22 @@ threads = 1
 """
 
 
+def _farm_argv(tmp_path: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pocketbench",
+        "farm",
+        str(tmp_path / "farm.toml"),
+        "--results",
+        str(tmp_path / "r"),
+        *args,
+    ]
+
+
 def _farm(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pocketbench",
-            "farm",
-            str(tmp_path / "farm.toml"),
-            "--results",
-            str(tmp_path / "r"),
-            *args,
-        ],
+        _farm_argv(tmp_path, *args),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -58,19 +62,12 @@ def _write(tmp_path: Path, variants: str = '["fp32", "int8", "int8-dynamic"]') -
 
 def test_sigkill_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     _write(tmp_path)
-    command = [
-        sys.executable,
-        "-m",
-        "pocketbench",
-        "farm",
-        str(tmp_path / "farm.toml"),
-        "--results",
-        str(tmp_path / "r"),
-        "--run-id",
-        "night-1",
-    ]
     process = subprocess.Popen(
-        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _farm_argv(tmp_path, "--run-id", "night-1"),
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     cells = tmp_path / "r" / "night-1" / "cells"
     deadline = time.monotonic() + 300

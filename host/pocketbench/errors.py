@@ -1,6 +1,11 @@
 """User-facing errors: one line that names the thing and the fix, never a traceback."""
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line for a row or a message: its first line, or its type if it has none."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 class PocketbenchError(Exception):
     """An error whose message is shown to the user as is (one line: what, and what to do)."""
 

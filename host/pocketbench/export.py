@@ -22,7 +22,7 @@ import torch
 from pocketbench.atomic import atomic_write_bytes
 from pocketbench.compress.pipeline import apply_recipe
 from pocketbench.compress.recipe import Recipe
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.paths import cache_dir
 from pocketbench.progress import Reporter
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
@@ -162,8 +162,7 @@ def _lower(module: torch.nn.Module, example_inputs: tuple, model: str, variant: 
         info = get_delegation_info(edge.exported_program().graph_module)
         program = edge.to_executorch()
     except Exception as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PocketbenchError(f"{model} {variant}: export failed: {first_line[:300]}") from exc
+        raise PocketbenchError(f"{model} {variant}: export failed: {first_line(exc)}") from exc
     outside = {
         op: b.non_delegated
         for op, b in sorted(info.delegation_by_operator.items())
@@ -189,7 +188,7 @@ def _etrecord_bytes(program: Any) -> bytes | str:
     try:
         program.get_etrecord().save(buffer)
     except Exception as exc:
-        return f"no ETRecord: {type(exc).__name__}: {str(exc).strip()[:200]}"
+        return f"no ETRecord: {type(exc).__name__}: {first_line(exc, 200)}"
     return buffer.getvalue()
 
 

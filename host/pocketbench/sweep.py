@@ -26,7 +26,7 @@ import numpy as np
 from pocketbench import tensorfile
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure import fidelity, latency_summary
 from pocketbench.progress import Reporter
 from pocketbench.protocol import (
@@ -305,9 +305,9 @@ def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Pat
             if not report.ok:
                 raise PocketbenchError(report.error or report.status)
             events = read_trace(trace, cell.etrecord)
+            saved = store.write_profile(model, variant, device, events, trace)
         except Exception as exc:  # the Inspector can fail in its own ways; the cell's numbers stand
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            cell.row["profile_note"] = f"not profiled: {first_line[:300]}"
+            cell.row["profile_note"] = f"not profiled: {first_line(exc)}"
             reporter.note(f"[yellow]![/] {model} {variant} on {device}: {cell.row['profile_note']}")
             return
     summary = summarize(events)
@@ -315,7 +315,7 @@ def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Pat
         profile_execute_ms=summary.execute_ms,
         profile_delegated_ms=summary.delegated_ms,
         profile_outside_ms=summary.outside_ms,
-        profile_trace=store.write_profile(model, variant, device, events, trace),
+        profile_trace=saved,
     )
 
 

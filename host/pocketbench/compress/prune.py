@@ -19,6 +19,7 @@ from pocketbench.compress.pipeline import Context
 from pocketbench.compress.recipe import ChannelPrune, Prune, RecipeError
 from pocketbench.compress.stats import PRUNABLE, prunable_weights
 from pocketbench.compress.training import logits, training_batches
+from pocketbench.errors import first_line
 
 
 def importance(module: nn.Module, step: Prune, ctx: Context) -> dict[str, torch.Tensor]:
@@ -148,7 +149,7 @@ def prune_channels(module: nn.Module, step: ChannelPrune, ctx: Context) -> nn.Mo
             with torch.no_grad():
                 module(*example)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        first = first_line(exc, 120)
         with ctx.reporter.status("whole-model pruning failed; probing layer by layer"):
             allowed = _separately_prunable(original, example, step)
         if not allowed:

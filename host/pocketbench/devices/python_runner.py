@@ -18,6 +18,7 @@ from typing import Any
 
 from pocketbench.devices.base import RUNNER_SCHEMA_VERSION
 from pocketbench.devices.procstat import read_status_kb
+from pocketbench.errors import first_line
 
 EXIT_BAD_ARGUMENTS, EXIT_LOAD_FAILED, EXIT_EXECUTION_FAILED = 2, 3, 4
 
@@ -90,7 +91,7 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
         method = program.load_method(args.method)
         method_loaded = time.perf_counter_ns()
     except Exception as exc:
-        return _fail(report, "load_failed", f"cannot load {args.model}: {_one_line(exc)}", EXIT_LOAD_FAILED)
+        return _fail(report, "load_failed", f"cannot load {args.model}: {first_line(exc)}", EXIT_LOAD_FAILED)
     if method is None:
         return _fail(report, "load_failed", f"{args.model} has no method {args.method!r}", EXIT_LOAD_FAILED)
     report["program_load_ms"] = (loaded - started) / 1e6
@@ -119,7 +120,7 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
             _write_etdump(program, Path(args.etdump))
             report["etdump"] = args.etdump
     except Exception as exc:
-        return _fail(report, "execution_failed", f"execute failed: {_one_line(exc)}", EXIT_EXECUTION_FAILED)
+        return _fail(report, "execution_failed", f"execute failed: {first_line(exc)}", EXIT_EXECUTION_FAILED)
     finally:
         report["peak_rss_kb"] = read_status_kb("VmHWM")
     return 0
@@ -143,10 +144,6 @@ def _describe(tensor: Any) -> dict[str, Any]:
         "dtype": str(array.dtype),
         "sha256": hashlib.sha256(array.tobytes()).hexdigest(),
     }
-
-
-def _one_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 if __name__ == "__main__":
