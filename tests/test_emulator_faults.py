@@ -10,11 +10,12 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import PushFailedError, TcpTimeoutException
+from pocketbench.devices.emulator.fixtures import harness_signers
 
 
 def connected(emu, read_timeout_s: float = 10) -> AdbDeviceTcp:
     device = AdbDeviceTcp(emu.host, emu.port, default_transport_timeout_s=read_timeout_s)
-    device.connect(rsa_keys=None, read_timeout_s=read_timeout_s)
+    device.connect(rsa_keys=harness_signers(), read_timeout_s=read_timeout_s)
     return device
 
 
