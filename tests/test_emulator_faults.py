@@ -133,6 +133,14 @@ def test_runner_crash_is_a_segfault_exit_status(phone, host_adb):
     assert connected(phone).shell(f"{runner} 30; echo rc=$?").endswith("rc=139\n")
 
 
+def test_a_runner_started_through_its_loader_still_answers_to_its_name(phone):
+    runner = install_runner(phone)
+    loader = next(p for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1") if os.path.exists(p))
+    phone.faults.crash_process("pocket_runner")  # /proc/PID/exe is the loader, argv names the runner
+    out = connected(phone).shell(f"{loader} --library-path /data/local/tmp {runner} 30; echo rc=$?")
+    assert out.endswith("rc=139\n")
+
+
 def test_runner_hang_leaves_it_stopped_and_silent(phone):
     runner = install_runner(phone)
     phone.faults.hang_process("pocket_runner")
