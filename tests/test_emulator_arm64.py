@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 from pocketbench.devices.adb.device import AdbDevice
-from pocketbench.devices.emulator.fixtures import harness_signers
+from pocketbench.devices.emulator.fixtures import free_port, harness_signers
 
 CROSS_CC = shutil.which("aarch64-linux-gnu-gcc")
 AARCH64_SYSROOT = Path("/usr/aarch64-linux-gnu/lib")
@@ -112,3 +113,30 @@ def test_binfmt_registration_is_private_to_the_arm64_phone(arm64_phone, phone, p
     out, rc = run(device, "/data/local/tmp/hello-static x 2>&1")
     assert rc == 126 and "Exec format error" in out
     device.close()
+
+
+def test_cli_serves_an_arm64_phone_and_refuses_an_unknown_abi():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pocketbench", "emulator", "--port", str(port), "--abi", "arm64-v8a"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "(arm64-v8a, " in proc.stdout.readline()
+        device = AdbDevice(f"tcp:127.0.0.1:{port}")
+        info = device.info()
+        device.close()
+        assert (info.abi, info.emulated) == ("arm64-v8a", True)
+    finally:
+        proc.send_signal(2)
+        proc.wait(10)
+    bad = subprocess.run(
+        [sys.executable, "-m", "pocketbench", "emulator", "--port", str(free_port()), "--abi", "mips"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: --abi 'mips' is not an emulated phone ABI; pick one of x86_64, arm64-v8a"
