@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -304,7 +305,8 @@ def start_emulator(
     )
     emu.start()
     if not serial:
-        emu.serial = f"pocketbench-{emu.port}"
+        # Unique like a phone's: a port reused later in the same session is another phone.
+        emu.serial = f"pocketbench-{emu.port}-{secrets.token_hex(2)}"
         emu.set_props(**{"ro.serialno": emu.serial})
     return emu
 
