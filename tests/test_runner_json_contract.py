@@ -115,9 +115,7 @@ def adb_key(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("POCKETBENCH_ADB_KEY", str(tmp_path_factory.getbasetemp() / "adb-key" / "adbkey"))
 
 
-@pytest.mark.parametrize(
-    "shape", ["truncated", "not-json", "wrong-schema", "ok-without-samples", "nan", "ok-but-exit-4"]
-)
+@pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, adb_key, tmp_path: Path, monkeypatch) -> None:
     text, code, words = SHAPES[shape]
     monkeypatch.setenv("POCKETBENCH_DEVICE_RUNNER", str(fake_runner(tmp_path, text, code)))
