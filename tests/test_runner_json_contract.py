@@ -71,14 +71,16 @@ def test_each_shape_becomes_a_failed_report_naming_it(shape: str) -> None:
         assert word in (report.error or "")
 
 
-def fake_runner(folder: Path, text: str, code: int) -> Path:
-    """An executable that writes `text` to its --json path and exits with `code`."""
-    assert "PAYLOAD_END" not in text
-    script = folder / f"fake_runner_{abs(hash((text, code)))}"
+def fake_runner(folder: Path, text: str, code: int, outputs: str = "") -> Path:
+    """An executable that writes `text` to its --json path (and `outputs` to its --outputs path)
+    and exits with `code`."""
+    assert "PAYLOAD_END" not in text + outputs
+    script = folder / f"fake_runner_{abs(hash((text, code, outputs)))}"
     script.write_text(
         "#!/bin/sh\n"
-        'json=""\n'
-        'while [ $# -gt 0 ]; do if [ "$1" = "--json" ]; then json="$2"; fi; shift; done\n'
+        'json=""; out=/dev/null\n'
+        'while [ $# -gt 0 ]; do case "$1" in --json) json="$2";; --outputs) out="$2";; esac; shift; done\n'
+        f"cat > \"$out\" <<'PAYLOAD_END'\n{outputs}\nPAYLOAD_END\n"
         f"cat > \"$json\" <<'PAYLOAD_END'\n{text}\nPAYLOAD_END\n"
         f"exit {code}\n"
     )
@@ -124,3 +126,30 @@ def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, adb_ke
     assert not report.ok, report
     for word in words:
         assert word in (report.error or "")
+
+
+def test_unusable_outputs_file_fails_the_row_but_keeps_its_timings(tmp_path: Path, monkeypatch) -> None:
+    """The outputs file crossed the same cable: bytes the tensor-file rules refuse fail the row
+    (status bad_outputs, naming the rule) while the latency it measured stays in the row."""
+    from pocketbench.results import RunStore
+    from pocketbench.sweep import BenchSettings, run_sweep
+
+    models = tmp_path / "models_under_test.py"
+    models.write_text(
+        "import torch\n"
+        "from pocketbench.registry import ModelBundle\n\n\n"
+        "def linear():\n"
+        "    x = torch.ones(1, 4)\n"
+        "    module = torch.nn.Sequential(torch.nn.Linear(4, 3))\n"
+        "    return ModelBundle(module=module, example_inputs=(x,), calibration=lambda: [(x,)], eval_inputs=[(x,)])\n"
+    )
+    monkeypatch.setenv("POCKETBENCH_RUNNER", str(fake_runner(tmp_path, OK_TEXT, 0, outputs="PBTF garbage")))
+    store = RunStore(tmp_path / "results")
+    store.write_manifest({}, {})
+    device = LocalDevice(backend="native-runner", timeout_s=30)
+    failures = run_sweep([f"{models}:linear"], ["fp32"], [device], BenchSettings(iterations=3, warmup=1), store)
+    (row,) = store.finish().to_dict("records")
+    assert failures == 1 and row["status"] == "bad_outputs"
+    assert "not a valid tensor file" in row["error"] and "(short-header)" in row["error"]
+    measured = {ns / 1e6 for ns in json.loads(OK_TEXT)["iterations_ns"]}
+    assert len(row["latency_samples_ms"]) >= len(measured) and set(row["latency_samples_ms"]) <= measured
