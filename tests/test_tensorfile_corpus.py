@@ -134,3 +134,17 @@ def test_readers_agree_on_mutated_files(tmp_path: Path) -> None:
     assert not disagreements, disagreements[:10]
     codes = {v.split(" ")[1] for v in verdicts.values() if v.startswith("error")}
     assert len(codes) >= 8, codes  # the mutants reach rules past the header
+
+
+def test_python_runner_refuses_an_invalid_file_naming_the_rule(tmp_path: Path) -> None:
+    """The Python-runtime stand-in reads inputs with the same reader: same verdict, same exit."""
+    import json
+    import sys
+
+    bad = CORPUS / "invalid" / "zero-count--issue-15-16-bytes.pbtf"
+    argv = [sys.executable, "-m", "pocketbench.devices.python_runner", "--model", str(tmp_path / "m.pte")]
+    argv += ["--inputs", str(bad), "--json", str(tmp_path / "r.json")]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert proc.returncode == 2 and report["status"] == "bad_arguments"
+    assert "(zero-count)" in report["error"] and bad.name in report["error"]
