@@ -67,7 +67,7 @@ fuzz SECONDS="60": build-runner-asan
     for target in fuzz_tensor_file fuzz_cli; do
       mkdir -p "$work/$target"
       echo "fuzzing $target for {{SECONDS}} s"
-      {{runner_build}}/asan/$target -max_total_time={{SECONDS}} -max_len=4096 -timeout=5 -rss_limit_mb=1024 \
+      {{runner_build}}/asan/$target -max_total_time={{SECONDS}} -max_len=4096 -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=128 \
         -artifact_prefix="$crashes/$target-" -print_final_stats=1 "$work/$target" ${seeds[$target]} 2>&1 | tail -n 12
     done
     echo "no crash found; add any file from $crashes to the seeds and a test (see docs/tensor-file.md)"
