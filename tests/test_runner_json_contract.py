@@ -111,14 +111,15 @@ def test_local_device_still_reads_a_good_report(tmp_path: Path, monkeypatch) -> 
     assert LocalDevice(backend="native-runner", timeout_s=30).benchmark(job_for(tmp_path)).ok
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def adb_key(tmp_path_factory, monkeypatch):
-    """A private adb key (never the user's ~/.android)."""
+    """A private adb key (never the user's ~/.android), set before any phone starts so the phone
+    trusts it (as tests/test_adb_device.py does)."""
     monkeypatch.setenv("POCKETBENCH_ADB_KEY", str(tmp_path_factory.getbasetemp() / "adb-key" / "adbkey"))
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, adb_key, tmp_path: Path, monkeypatch) -> None:
+def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, tmp_path: Path, monkeypatch) -> None:
     text, code, words = SHAPES[shape]
     monkeypatch.setenv("POCKETBENCH_DEVICE_RUNNER", str(fake_runner(tmp_path, text, code)))
     device = AdbDevice(f"tcp:{phone.host}:{phone.port}", timeout_floor_s=10, iteration_budget_s=0.05)
