@@ -23,13 +23,6 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"
 ARM64_RUNNER = REPO / "device_runner" / "build" / "arm64" / "pocket_runner"
-ASAN_BUILD = REPO / "device_runner" / "build" / "asan"
-# Any finding (overflow, use-after-free, leak, undefined behaviour) ends the process with exit 86,
-# which no runner status uses, so a test that expects a status sees it fail.
-SANITIZER_ENV = {
-    "ASAN_OPTIONS": "detect_leaks=1:exitcode=86:abort_on_error=0",
-    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=86",
-}
 # qemu's default `max` CPU enables SME; with it, int8 outputs of qemu 7.2 (Debian 12) are wrong
 # while every CPU model without SME matches x86 bit for bit (device_runner/README.md, "arm64").
 QEMU_CPUS = {"neon-i8mm-sve": "max,sme=off", "neon-baseline": "cortex-a53"}
@@ -79,15 +72,6 @@ def _build(recipe: str, binary: Path) -> Path:
 def host_runner() -> Path:
     """The host pocket_runner, built once per session with `just build-runner`."""
     return _build("build-runner", HOST_RUNNER)
-
-
-@functools.cache
-def asan_build() -> Path:
-    """device_runner/build/asan: the runner, unit tests and fuzz targets under ASan + UBSan (clang)."""
-    if shutil.which("clang++") is None:
-        pytest.skip("clang++ is not installed: `just system-deps` installs clang and libclang-rt-14-dev")
-    _build("build-runner-asan", ASAN_BUILD / "pocket_runner")
-    return ASAN_BUILD
 
 
 @functools.cache
@@ -149,3 +133,22 @@ def python_runtime_outputs(pte: Path, sets: list[list[np.ndarray]]) -> list[list
 def write_inputs(path: Path, sets: list[list[np.ndarray]]) -> Path:
     tensorfile.write(path, sets)
     return path
+
+
+# The checked build (issue 15).
+ASAN_BUILD = REPO / "device_runner" / "build" / "asan"
+# Any finding (overflow, use-after-free, leak, undefined behaviour) ends the process with exit 86,
+# which no runner status uses, so a test that expects a status sees it fail.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:exitcode=86:abort_on_error=0",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=86",
+}
+
+
+@functools.cache
+def asan_build() -> Path:
+    """device_runner/build/asan: the runner, unit tests and fuzz targets under ASan + UBSan (clang)."""
+    if shutil.which("clang++") is None:
+        pytest.skip("clang++ is not installed: `just system-deps` installs clang and libclang-rt-14-dev")
+    _build("build-runner-asan", ASAN_BUILD / "pocket_runner")
+    return ASAN_BUILD
