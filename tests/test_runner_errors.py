@@ -247,3 +247,23 @@ def test_unwritable_json_path_still_fails_cleanly(runner: Path, pte: Path, tmp_p
     run = support.run_runner(runner, "--model", pte, "--iterations", "1", json_path=target)
     assert run.returncode == EXIT["bad_arguments"] and "cannot write the JSON result" in run.stderr
     assert not os.path.exists(target)
+
+
+def test_a_signal_from_outside_is_not_reported_as_a_corrupt_model(runner: Path, pte: Path, tmp_path: Path) -> None:
+    """The fault handler (sigaction, SA_SIGINFO) writes the "crashed the runtime" JSON only for
+    faults the program raised; a SIGSEGV another process sends kills the runner as unhandled."""
+    import signal
+
+    json_path = tmp_path / "r.json"
+    argv = [str(runner), "--model", str(pte), "--min-seconds", "30", "--json", str(json_path)]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **support.SANITIZER_ENV}
+    )
+    try:
+        time.sleep(1.0)  # into the timed loop
+        proc.send_signal(signal.SIGSEGV)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGSEGV
+    assert not json_path.exists()

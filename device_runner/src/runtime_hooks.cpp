@@ -75,7 +75,14 @@ void write_all(int fd, const std::string& bytes) {
 }
 
 // Only async-signal-safe calls here: open/write/close/_exit on buffers rendered in advance.
-void on_fatal_signal(int) {
+void on_fatal_signal(int sig, siginfo_t* info, void*) {
+  if (info != nullptr && info->si_code <= 0) {
+    // Sent by another process (kill, tgkill, sigqueue), not raised by a fault in the program:
+    // die of it as if unhandled, so the host names the signal instead of blaming the model.
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
   if (!g_options->json.empty()) {
     const int fd = ::open(g_options->json.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
@@ -110,10 +117,10 @@ void install_signal_handlers() {
   stack.ss_size = sizeof(g_signal_stack);
   const bool alt_stack = sigaltstack(&stack, nullptr) == 0;
   struct sigaction action{};
-  action.sa_handler = on_fatal_signal;
+  action.sa_sigaction = on_fatal_signal;
   sigemptyset(&action.sa_mask);
   // SA_RESETHAND: a fault inside the handler itself ends the process instead of looping.
-  action.sa_flags = SA_RESETHAND | (alt_stack ? SA_ONSTACK : 0);
+  action.sa_flags = SA_SIGINFO | SA_RESETHAND | (alt_stack ? SA_ONSTACK : 0);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) {
     if (sigaction(sig, &action, nullptr) != 0) {
       std::fprintf(stderr, "pocket_runner: cannot install the handler for signal %d: %s\n", sig,
