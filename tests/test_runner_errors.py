@@ -174,3 +174,13 @@ def test_unwritable_json_path_still_fails_cleanly(runner: Path, pte: Path, tmp_p
     run = support.run_runner(runner, "--model", pte, "--iterations", "1", json_path=target)
     assert run.returncode == EXIT["bad_arguments"] and "cannot write the JSON result" in run.stderr
     assert not os.path.exists(target)
+
+
+def test_a_death_by_signal_names_the_signal_and_does_not_blame_the_model():
+    from pocketbench.devices.runner_process import killed_by, report_from_exit
+
+    assert killed_by(0) is None and killed_by(3) is None and killed_by(1) is None
+    shell = report_from_exit(None, 128 + 11, "", "native-runner")
+    assert shell.status == "crashed" and "killed by signal SIGSEGV (11, exit status 139) from outside" in shell.error
+    local = report_from_exit(None, -9, "", "native-runner")
+    assert "killed by signal SIGKILL (9, exit status -9)" in local.error and "model" in local.error

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -71,7 +73,14 @@ void write_all(int fd, const std::string& bytes) {
 }
 
 // Only async-signal-safe calls here: open/write/close/_exit on buffers rendered in advance.
-void on_fatal_signal(int) {
+void on_fatal_signal(int sig, siginfo_t* info, void*) {
+  if (info != nullptr && info->si_code <= 0) {
+    // Sent by another process (kill, tgkill, sigqueue), not raised by a fault in the program:
+    // die of it as if unhandled, so the host names the signal instead of blaming the model.
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
   if (!g_options->json.empty()) {
     const int fd = ::open(g_options->json.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
@@ -101,7 +110,11 @@ void install_runtime_hooks(const Options& options) {
       /*ticks_to_ns_multiplier=*/nullptr, capture_log, /*allocate=*/nullptr, /*free=*/nullptr,
       __FILE__));
   std::set_terminate(on_terminate);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, on_fatal_signal);
+  struct sigaction action {};
+  action.sa_sigaction = on_fatal_signal;
+  action.sa_flags = SA_SIGINFO;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) ::sigaction(sig, &action, nullptr);
 }
 
 std::string runtime_error_cause() { return g_first_error; }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from pocketbench.compare import latest_attempts, unstable_reason
+from pocketbench.compare import MEASURED, latest_attempts, unstable_reason
 
 EMPTY = "—"
 
@@ -313,31 +314,44 @@ def _truthy(value: Any) -> bool:
     return not missing(value) and bool(value)
 
 
+def measured(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose numbers are shown and judged: ok cells and partial ones (a cell cut short that
+    kept its finished repetitions)."""
+    return frame[frame["status"].isin(MEASURED)]
+
+
 def warnings(frame: pd.DataFrame) -> list[str]:
-    """What a reader must know before trusting the table (absent columns simply warn of nothing)."""
+    """What a reader must know before trusting the table (absent columns simply warn of nothing).
+
+    Row by row rather than by boolean masks: a run whose cells all failed has empty columns of
+    any dtype (parquet gives strings), and `&` between those raises."""
     notes = []
     current = latest_attempts(frame)
-    failed = current[current["status"] != "ok"]
+    failed = current[~current["status"].isin(MEASURED)]
     for (model, device, error), group in failed.groupby(["model", "device", "error"], sort=False, dropna=False):
-        notes.append(f"failed: {model} {', '.join(group['variant'])} on {device}: {error}")
+        notes.append(f"failed: {model} {', '.join(map(str, group['variant']))} on {device}: {_text(error)}")
     retried = frame.drop(index=current.index)
     for _, row in retried.iterrows():
         attempt = _text(row["attempt"])
-        notes.append(f"retried: {_cell_name(row)}, attempt {attempt} ended {row['status']}: {row['error']}")
-    ok = current[current["status"] == "ok"]
+        notes.append(f"retried: {_cell_name(row)}, attempt {attempt} ended {row['status']}: {_text(row['error'])}")
+    ok = measured(current)
+    no_energy: dict[tuple[str, str], int] = {}
     for _, row in ok.iterrows():
+        if row["status"] == "partial":
+            kept = _text(_get(row, "repetitions"))
+            notes.append(f"partial: {_cell_name(row)}: only {kept} repetition(s) finished: {_text(row['error'])}")
         if isinstance(row["ops_outside_delegate"], str) and row["ops_outside_delegate"]:
             notes.append(
                 f"partial delegation: {row['model']} {row['variant']} runs "
                 f"{row['ops_outside_delegate']} outside XNNPACK"
             )
         notes.extend(_measurement_warnings(row))
-    if "energy_status" in ok:
-        values = ok["energy_mj_per_inference"] if "energy_mj_per_inference" in ok else pd.Series(None, index=ok.index)
-        no_energy = ok[values.map(missing) & ok["energy_status"].map(lambda v: isinstance(v, str))]
-        no_energy = no_energy[~no_energy["energy_status"].str.lower().str.contains("charging")]
-        for (device, status), group in no_energy.groupby(["device", "energy_status"], sort=False):
-            notes.append(f"energy not measured on {device} ({len(group)} cell(s)): {status}")
+        status = _get(row, "energy_status")
+        if isinstance(status, str) and missing(_get(row, "energy_mj_per_inference")) and not _charging(status):
+            key = (str(row["device"]), status)
+            no_energy[key] = no_energy.get(key, 0) + 1
+    for (device, status), count in no_energy.items():
+        notes.append(f"energy not measured on {device} ({count} cell(s)): {status}")
     notes.extend(_compression_warnings(ok))
     if "baseline_run_id" in ok:
         unmatched = ok[ok["baseline_run_id"].map(missing)]
@@ -348,16 +362,38 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         notes.append(
             "measured with the ExecuTorch Python runtime: the native runner is not built (`just build-runner`)"
         )
-    slow_int8 = ok[ok["variant"].astype(str).str.contains("int8") & (ok["speedup_vs_fp32"] < 1.0)]
-    for device, group in slow_int8.groupby("device"):
-        features = group["device_cpu_features"].dropna()
-        listed = features.iloc[0] if len(features) else "unknown"
+    notes.extend(_slow_int8(ok))
+    return notes
+
+
+def _slow_int8(ok: pd.DataFrame) -> list[str]:
+    """int8 significantly slower than fp32 (a `n.s.` difference is noise, not slower)."""
+    slow: dict[str, list[pd.Series]] = {}
+    for _, row in ok.iterrows():
+        speedup = row["speedup_vs_fp32"]
+        if "int8" in str(row["variant"]) and not missing(speedup) and speedup < 1.0 and _significant(row):
+            slow.setdefault(str(row["device"]), []).append(row)
+    notes = []
+    for device, rows in sorted(slow.items()):
+        features = [r["device_cpu_features"] for r in rows if not missing(r["device_cpu_features"])]
+        listed = features[0] if features else "unknown"
         notes.append(
-            f"int8 slower than fp32 on {device} for {', '.join(sorted(set(group['model'])))}: "
+            f"int8 slower than fp32 on {device} for {', '.join(sorted({str(r['model']) for r in rows}))}: "
             f"int8 speed depends on the CPU's int8 dot-product instructions (this one has: {listed}); "
             "on ARM phones with sdot/i8mm int8 is typically 2–3× faster"
         )
     return notes
+
+
+def _significant(row: pd.Series) -> bool:
+    """The speedup test says the difference is real; untested (older runs) counts as real."""
+    significant = _get(row, "speedup_significant")
+    return missing(significant) or bool(significant)
+
+
+def _charging(status: str) -> bool:
+    """The battery status field says Charging (or Full on a charger) — `Discharging` is not charging."""
+    return re.search(r"(?<![A-Za-z])(charging|full)(?![A-Za-z])", status, re.IGNORECASE) is not None
 
 
 def _compression_warnings(ok: pd.DataFrame) -> list[str]:
@@ -441,7 +477,7 @@ def _rich_table(model: ReportTable) -> Table:
         else:
             table.add_column(name, justify="right", overflow="fold")
     for cells, status in zip(model.rows, model.statuses, strict=True):
-        style = None if status == "ok" else "red"
+        style = None if status == "ok" else "yellow" if status in MEASURED else "red"
         table.add_row(*cells, style=style)
     return table
 
