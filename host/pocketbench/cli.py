@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from pocketbench.devices.emulator.command import emulator_command
 from pocketbench.errors import PocketbenchError
@@ -138,7 +139,7 @@ def bench(
         frame = store.finish()
     _show(frame, store.run_id, store.folder, as_json)
     if failures:
-        stderr.print(f"[red]{failures} cell(s) failed[/]; the others are saved in {store.folder}")
+        stderr.print(Text.assemble((f"{failures} cell(s) failed", "red"), f"; the others are saved in {store.folder}"))
         raise typer.Exit(1)
 
 
@@ -261,7 +262,7 @@ def history(
 
     frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
     for skipped in frame.attrs["skipped"]:
-        stderr.print(f"[yellow]skipped[/] {skipped}", soft_wrap=True, highlight=False)
+        stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
         stdout.print(summary_table(frame))
         return
@@ -346,5 +347,5 @@ def main() -> None:
     try:
         app()
     except PocketbenchError as exc:
-        stderr.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        stderr.print(Text.assemble(("error:", "red"), f" {exc}"), soft_wrap=True, highlight=False)
         sys.exit(1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,8 +391,11 @@ def _significant(row: pd.Series) -> bool:
 
 
 def _charging(status: str) -> bool:
-    """The battery status field says Charging (or Full on a charger) — `Discharging` is not charging."""
-    return re.search(r"(?<![A-Za-z])(charging|full)(?![A-Za-z])", status, re.IGNORECASE) is not None
+    """The energy module said the battery status field read Charging or Full (matched exactly
+    there): notes such as "negative while discharging" are not charging."""
+    from pocketbench.telemetry.energy import CHARGING_ALLOWED, CHARGING_STATUS
+
+    return status.startswith(CHARGING_STATUS) or CHARGING_ALLOWED in status.split("; ")
 
 
 def _compression_warnings(ok: pd.DataFrame) -> list[str]:
@@ -425,7 +427,7 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     if _truthy(_get(row, "throttled")):
         notes.append(f"throttled: {_cell_name(row)}: {_get(row, 'throttle_reason') or 'the CPU slowed down during it'}")
     energy_status = _get(row, "energy_status")
-    if isinstance(energy_status, str) and "charging" in energy_status.lower():
+    if isinstance(energy_status, str) and _charging(energy_status):
         notes.append(f"charging: {_cell_name(row)}: {energy_status}")
     if isinstance(_get(row, "cooldown_note"), str):
         notes.append(f"cooldown: {_cell_name(row)}: {row['cooldown_note']}")

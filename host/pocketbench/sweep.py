@@ -28,7 +28,7 @@ from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure import fidelity, latency_summary
-from pocketbench.progress import Reporter
+from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.protocol import (
     DeviceTelemetry,
     ProtocolSettings,
@@ -136,7 +136,7 @@ def run_sweep(
 def _finish(row: dict[str, Any], store: RunStore, reporter: Reporter) -> int:
     """Write a finished row; 1 when it failed (and say so), else 0."""
     if row["status"] != "ok":
-        reporter.note(f"[red]✗[/] {row['model']} {row['variant']} on {row['device']}: {row['error']}")
+        reporter.note(f"{row['model']} {row['variant']} on {row['device']}: {row['error']}", FAILED)
     store.write_cell(row)
     return int(row["status"] != "ok")
 
@@ -147,7 +147,7 @@ def probe_telemetry(device: Device, reporter: Reporter) -> DeviceTelemetry:
         try:
             return DeviceTelemetry.probe(device)
         except PocketbenchError as exc:
-            reporter.note(f"[yellow]![/] device {device.device_id}: no telemetry ({exc})")
+            reporter.note(f"device {device.device_id}: no telemetry ({exc})", WARNED)
             return DeviceTelemetry.without_shell(str(exc))
 
 
@@ -155,7 +155,7 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
     try:
         return device.info()
     except PocketbenchError as exc:
-        reporter.note(f"[red]✗[/] device {device.device_id}: {exc}")
+        reporter.note(f"device {device.device_id}: {exc}", FAILED)
         return None
 
 
@@ -308,7 +308,7 @@ def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Pat
             saved = store.write_profile(model, variant, device, events, trace)
         except Exception as exc:  # the Inspector can fail in its own ways; the cell's numbers stand
             cell.row["profile_note"] = f"not profiled: {first_line(exc)}"
-            reporter.note(f"[yellow]![/] {model} {variant} on {device}: {cell.row['profile_note']}")
+            reporter.note(f"{model} {variant} on {device}: {cell.row['profile_note']}", WARNED)
             return
     summary = summarize(events)
     cell.row.update(

@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 
 import pandas as pd
+from rich.markup import escape as markup_escape
 from rich.table import Table
 
 from pocketbench.farm.matrix import Matrix
@@ -74,8 +75,8 @@ def summary_table(table: pd.DataFrame, run: FarmRun) -> Table:
         f"{int(((frame['status'] != 'ok') & (frame['status'] != NOT_RUN)).sum())} failed"
         + (f"; {run.skipped} complete from before" if run.skipped else ""),
     ]
-    caption += [f"[yellow]not judged ({n}): {why}[/]" for why, n in short.items()]
-    caption += [f"[red]{name}: {reason}[/]" for name, reason in run.quarantined.items()]
+    caption += [f"[yellow]not judged ({n}): {markup_escape(str(why))}[/]" for why, n in short.items()]
+    caption += [f"[red]{markup_escape(f'{name}: {reason}')}[/]" for name, reason in run.quarantined.items()]
     result = Table(
         "device",
         "model",
