@@ -126,7 +126,10 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
                 "int8-dynamic", ops_outside_delegate="aten.gelu×2", throttled=True, throttle_reason="cpu4 2.8→1.6 GHz"
             ),
             _row(
-                "int8-per-tensor", unstable=True, unstable_reason="CV 12%", energy_status="battery was Charging during the run: unplug USB"
+                "int8-per-tensor",
+                unstable=True,
+                unstable_reason="CV 12%",
+                energy_status="battery was Charging during the run: unplug USB",
             ),
         ]
     )

@@ -16,7 +16,7 @@ import pandas as pd
 from pocketbench import plots
 from pocketbench.compare import MEASURED, latest_attempts
 from pocketbench.profile_report import SPLIT_HEADERS, profile_sections
-from pocketbench.report import build_tables, one_line, warnings
+from pocketbench.report import build_tables, flat, one_line, warnings
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
@@ -101,7 +101,7 @@ def _run_facts(manifest: dict[str, Any]) -> str:
 def _table_html(headers: list[str], rows: list[list[str]], statuses: list[str]) -> str:
     head = "".join(f"<th>{escape(one_line(h))}</th>" for h in headers)
     body = "".join(
-        f"<tr{_row_class(status)}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+        f"<tr{_row_class(status)}>" + "".join(f"<td>{escape(flat(c))}</td>" for c in row) + "</tr>"
         for row, status in zip(rows, statuses, strict=True)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
