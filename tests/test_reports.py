@@ -137,7 +137,7 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
     assert notes == [
         "failed: m int8 on d: bad pte",
         "retried: m fp32 on d, attempt 1 ended device_error: connection dropped",
-        "partial delegation: m int8-dynamic runs aten.gelu×2 outside XNNPACK",
+        "partial delegation: m int8-dynamic runs outside XNNPACK: aten.gelu×2",
         "throttled: m int8-dynamic on d: cpu4 2.8→1.6 GHz",
         "unstable: m int8-per-tensor on d: CV 12%",
         "charging: m int8-per-tensor on d: battery was Charging during the run: unplug USB",

@@ -368,10 +368,9 @@ def warnings(frame: pd.DataFrame) -> list[str]:
             kept = _text(_get(row, "repetitions"))
             notes.append(f"partial: {_cell_name(row)}: only {kept} repetition(s) finished: {_text(row['error'])}")
         if isinstance(row["ops_outside_delegate"], str) and row["ops_outside_delegate"]:
-            notes.append(
-                f"partial delegation: {row['model']} {row['variant']} runs "
-                f"{row['ops_outside_delegate']} outside XNNPACK"
-            )
+            explained = _get(row, "delegation_note")
+            ops = explained if isinstance(explained, str) and explained else row["ops_outside_delegate"]
+            notes.append(f"partial delegation: {row['model']} {row['variant']} runs outside XNNPACK: {ops}")
         notes.extend(_measurement_warnings(row))
         status = _get(row, "energy_status")
         if isinstance(status, str) and missing(_get(row, "energy_mj_per_inference")) and not _charging(status):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pocketbench import tensorfile
+from pocketbench.compress.pipeline import CompressionError
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError, first_line
@@ -190,6 +191,8 @@ def prepare_variant(
     row = {**row, "recipe": recipe.to_json()}
     try:
         artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
+    except CompressionError as exc:  # names the step: `channel_prune: …`
+        return failed_row(row, "compress_error", str(exc)), None
     except PocketbenchError as exc:
         return failed_row(row, "export_error", str(exc)), None
     except Exception as exc:  # a compression step failing in torch: keep the sweep going
@@ -363,6 +366,7 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
         "planned_memory_bytes": sum(manifest["planned_buffers_bytes"]),
         "delegated_fraction": delegation["delegated_fraction"],
         "ops_outside_delegate": ", ".join(f"{op}×{n}" for op, n in delegation["ops_outside"].items()) or None,
+        "delegation_note": delegation.get("outside_explained"),
         "artifact_sha256": manifest["sha256"],
         "artifact_reused": reused,
         "compress_seconds": manifest["compress_seconds"],
@@ -378,6 +382,11 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
     notes = []
     if stats.get("fp32_layers"):
         notes.append("fp32 layers: " + ", ".join(stats["fp32_layers"]))
+    if stats.get("unquantized_layers"):
+        notes.append(
+            "left in fp32 (the XNNPACK int8 quantizer takes conv and linear layers only): "
+            + ", ".join(stats["unquantized_layers"])
+        )
     if stats.get("channel_pruned_layers"):
         notes.append("channel-pruned only: " + ", ".join(stats["channel_pruned_layers"]))
     return {
