@@ -70,3 +70,13 @@ def test_a_sweep_file_error_names_the_variant_once(tmp_path):
         load_sweep(sweep)
     assert str(caught.value).count("variant 'p'") == 1, caught.value
     assert "quantize appears more than once" in str(caught.value)
+
+
+def test_names_in_tables_print_literally():
+    from pocketbench.report import render
+    from pocketbench.results import add_relative_columns, to_frame
+
+    rows = [{**_row("fp32", latency_p50_ms=1.0), "model": "[b]m[/b]"}, _row("[red]mine[/]", latency_p50_ms=2.0)]
+    out = io.StringIO()
+    Console(file=out, width=160, color_system=None).print(render(add_relative_columns(to_frame(rows)), "r"))
+    assert "[red]mine[/]" in out.getvalue() and "[b]m[/b]" in out.getvalue()

@@ -301,7 +301,7 @@ def models() -> None:
 
     table = Table("model", "description", title="built-in models", title_justify="left")
     for name, description in describe_builtins():
-        table.add_row(name, description)
+        table.add_row(Text(name), Text(description))
     stdout.print(table)
 
 
@@ -326,7 +326,7 @@ def devices(
             device = AdbDevice(phone.spec, reconnect_wait_s=5)
             try:
                 info = device.info()
-                table.add_row(phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, "")
+                table.add_row(*map(Text, (phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, "")))
             except PocketbenchError as exc:
                 table.add_row(phone.spec, "error", "", "", "", "", escape(str(exc)))
             finally:
@@ -334,7 +334,7 @@ def devices(
         else:
             table.add_row(phone.spec, phone.state, "", "", "", "", escape(phone.fix))
     info = LocalDevice().info()
-    table.add_row(info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")
+    table.add_row(*map(Text, (info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")))
     stdout.print(table)
     stdout.print("searched: " + "; ".join(notes), highlight=False, markup=False)
 

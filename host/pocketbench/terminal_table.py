@@ -91,7 +91,7 @@ def rich_table(model: ReportTable, columns: Iterable[Column]) -> Table:
         table.add_column(header, justify="left" if left else "right", no_wrap=True, overflow="ellipsis")
     for cells, status in zip(model.rows, model.statuses, strict=True):
         style = None if status == "ok" else "yellow" if status in MEASURED else "red"
-        table.add_row(*(cells[p] for p in positions), style=style)
+        table.add_row(*(Text(cells[p]) for p in positions), style=style)  # names are text, never markup
     return table
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from rich.markup import escape as markup_escape
 from rich.table import Table
+from rich.text import Text
 
 from pocketbench.farm.matrix import Matrix
 from pocketbench.farm.regress import IMPROVEMENT, INSUFFICIENT, NO_CHANGE, REGRESSION, verdicts
@@ -95,9 +96,8 @@ def summary_table(table: pd.DataFrame, run: FarmRun) -> Table:
         style = _STYLE[row.verdict]
         change = "" if pd.isna(row.change) else f"{row.change:+.1%}"
         p = "" if pd.isna(row.p_value) else f"{row.p_value:.2g}"
-        result.add_row(
-            row.device, row.model, row.variant, row.metric, f"[{style}]{row.verdict}[/]", change, p, str(row.detail)
-        )
+        cells = [row.device, row.model, row.variant, row.metric, row.verdict, change, p, str(row.detail)]
+        result.add_row(*(Text(str(c), style=style if i == 4 else "") for i, c in enumerate(cells)))
     return result
 
 
