@@ -202,7 +202,7 @@ def test_runner_crash_is_a_failure_row_with_its_exit_and_no_retry(phone, ptes, i
     device._launch = lambda command: (started.append(1), orig(command))[1]
     report = device.benchmark(job_for(ptes["fp32"].path, inputs, tmp_path, min_seconds=2.0))
     assert report.status == "crashed"
-    assert "137" in report.error and "signal 9" in report.error
+    assert "killed by signal SIGKILL (9, exit status 137) from outside" in report.error
     assert started == [1]
 
 

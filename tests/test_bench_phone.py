@@ -95,3 +95,23 @@ def test_profile_pulls_the_trace_from_the_phone(phone, tmp_path):
     assert row["profile_note"] is None and row["profile_delegated_ms"] > 0
     trace = tmp_path / "results" / row["run_id"] / row["profile_trace"]
     assert trace.stat().st_size > 0
+
+
+@pytest.mark.parametrize("signal_name", ["SIGSEGV", "SIGKILL"])
+def test_a_runner_killed_from_outside_fails_every_cell_and_still_reports(phone, tmp_path, signal_name):
+    """Issue 14 item 3: every cell failing must not crash the report, and an external signal is
+    named as such, not blamed on the model."""
+    import signal
+
+    phone.faults.crash_process("pocket_runner", sig=getattr(signal, signal_name))
+    result, run = bench(tmp_path, f"tcp:{phone.host}:{phone.port}")
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr and "TypeError" not in result.stderr
+    assert {row["status"] for row in run["rows"]} == {"crashed"}
+    for row in run["rows"]:
+        assert f"killed by signal {signal_name}" in row["error"], row["error"]
+        assert "corrupt" not in row["error"]
+    assert f"failed: digits_cnn fp32, int8 on tcp:{phone.host}:{phone.port}" in " ".join(result.stderr.split())
+    shown = runner.invoke(app, ["report", "latest", "--results", str(tmp_path / "results")])
+    assert shown.exit_code == 0, shown.output
+    assert f"killed by signal {signal_name}" in " ".join(shown.stdout.split())

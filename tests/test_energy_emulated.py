@@ -125,3 +125,11 @@ def test_repetitions_combine_with_an_uncertainty(phone, pte, inputs):
     per = [r.per_inference_mj for r in results]
     assert columns["energy_mj_per_inference"] == pytest.approx(np.mean(per))
     assert columns["energy_mj_per_inference_err"] >= np.std(per, ddof=1) / np.sqrt(2) - 1e-12
+
+
+def test_a_counter_that_never_moves_is_not_measurable_rather_than_a_signed_zero(phone, pte, inputs):
+    """Issue 14 item 8: a constant counter used to become `-4.07e-16 ± 1.4e-15 mJ/inf`."""
+    _, _, result, _ = measure(phone, SysfsScript(power_w=constant(0.0)), pte, inputs)
+    assert result.per_inference_mj is None
+    assert result.invalid is not None and result.invalid.startswith("not measurable: counter did not change")
+    assert combine([result, result])["energy_status"] == result.invalid

@@ -126,7 +126,10 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
                 "int8-dynamic", ops_outside_delegate="aten.gelu×2", throttled=True, throttle_reason="cpu4 2.8→1.6 GHz"
             ),
             _row(
-                "int8-per-tensor", unstable=True, unstable_reason="CV 12%", energy_status="invalid: Charging over USB"
+                "int8-per-tensor",
+                unstable=True,
+                unstable_reason="CV 12%",
+                energy_status="battery was Charging during the run: unplug USB",
             ),
         ]
     )
@@ -134,10 +137,10 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
     assert notes == [
         "failed: m int8 on d: bad pte",
         "retried: m fp32 on d, attempt 1 ended device_error: connection dropped",
-        "partial delegation: m int8-dynamic runs aten.gelu×2 outside XNNPACK",
+        "partial delegation: m int8-dynamic runs outside XNNPACK: aten.gelu×2",
         "throttled: m int8-dynamic on d: cpu4 2.8→1.6 GHz",
         "unstable: m int8-per-tensor on d: CV 12%",
-        "charging: m int8-per-tensor on d: invalid: Charging over USB",
+        "charging: m int8-per-tensor on d: battery was Charging during the run: unplug USB",
     ]
     # Without those columns, nothing is said about them; noisy samples are still caught.
     plain = warnings(pd.DataFrame([_row("fp32", latency_samples_ms=[1.0, 3.0, 1.0])]))

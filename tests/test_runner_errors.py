@@ -267,3 +267,13 @@ def test_a_signal_from_outside_is_not_reported_as_a_corrupt_model(runner: Path, 
         proc.kill()
     assert proc.returncode == -signal.SIGSEGV
     assert not json_path.exists()
+
+
+def test_a_death_by_signal_names_the_signal_and_does_not_blame_the_model():
+    from pocketbench.devices.runner_process import killed_by, report_from_exit
+
+    assert killed_by(0) is None and killed_by(3) is None and killed_by(1) is None
+    shell = report_from_exit(None, 128 + 11, "", "native-runner")
+    assert shell.status == "crashed" and "killed by signal SIGSEGV (11, exit status 139) from outside" in shell.error
+    local = report_from_exit(None, -9, "", "native-runner")
+    assert "killed by signal SIGKILL (9, exit status -9)" in local.error and "model" in local.error

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from pocketbench.devices.emulator.command import emulator_command
 from pocketbench.errors import PocketbenchError
@@ -35,6 +36,14 @@ ResultsOption = Annotated[
 ]
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout (tables go to stderr).")]
+ColumnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="Table columns to show, e.g. p50,speedup,size,p90 (default: the most important that fit the terminal).",
+    ),
+]
+WideOption = Annotated[bool, typer.Option("--wide", help="Show every table column, even wider than the terminal.")]
 
 
 def _quiet_libraries() -> None:
@@ -95,9 +104,14 @@ def bench(
     profile_iterations: Annotated[int, typer.Option(help="Inferences in each --profile trace.")] = 20,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
+    columns: ColumnsOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Compress, lower and measure every model × variant × device; save and show the run."""
     _quiet_libraries()
+    from pocketbench.terminal_table import parse_columns
+
+    shown_columns = parse_columns(columns)
     from pocketbench.devices.select import open_devices
     from pocketbench.export import versions
     from pocketbench.progress import RichReporter
@@ -136,9 +150,9 @@ def bench(
             failures = run_sweep(models, planned, devices, settings, store, reporter)
     finally:
         frame = store.finish()
-    _show(frame, store.run_id, store.folder, as_json)
+    _show(frame, store.run_id, store.folder, as_json, shown_columns, wide)
     if failures:
-        stderr.print(f"[red]{failures} cell(s) failed[/]; the others are saved in {store.folder}")
+        stderr.print(Text.assemble((f"{failures} cell(s) failed", "red"), f"; the others are saved in {store.folder}"))
         raise typer.Exit(1)
 
 
@@ -206,11 +220,15 @@ def report(
     out: OutOption = None,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
+    columns: ColumnsOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
     from pocketbench.reporting import REPORT_FORMATS, write_report
     from pocketbench.results import load_run, read_profiles, run_notes
+    from pocketbench.terminal_table import parse_columns
 
+    shown_columns = parse_columns(columns)
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
     if fmt == "table" and out is not None:
@@ -219,7 +237,7 @@ def report(
     if as_json and compare is not None:
         fmt = "json"
     if compare is None and fmt == "table":
-        _show(frame, manifest["run_id"], folder, as_json)
+        _show(frame, manifest["run_id"], folder, as_json, shown_columns, wide)
         return
     baseline = load_run(compare, results) if compare is not None else None
     if fmt == "table":
@@ -229,7 +247,7 @@ def report(
 
         compared, baseline_id = with_baseline(frame, baseline)
         notes = [*run_notes(folder), *baseline_notes(frame, baseline)]
-        stdout.print(render(compared, manifest["run_id"], baseline_id, notes))
+        stdout.print(render(compared, manifest["run_id"], baseline_id, notes, shown_columns, wide), crop=False)
         profiles = render_profiles(read_profiles(folder))
         if profiles is not None:
             stdout.print(profiles)
@@ -262,7 +280,7 @@ def history(
 
     frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
     for skipped in frame.attrs["skipped"]:
-        stderr.print(f"[yellow]skipped[/] {skipped}", soft_wrap=True, highlight=False)
+        stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
         stdout.print(summary_table(frame))
         return
@@ -282,7 +300,7 @@ def models() -> None:
 
     table = Table("model", "description", title="built-in models", title_justify="left")
     for name, description in describe_builtins():
-        table.add_row(name, description)
+        table.add_row(Text(name), Text(description))
     stdout.print(table)
 
 
@@ -307,7 +325,7 @@ def devices(
             device = AdbDevice(phone.spec, reconnect_wait_s=5)
             try:
                 info = device.info()
-                table.add_row(phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, "")
+                table.add_row(*map(Text, (phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, "")))
             except PocketbenchError as exc:
                 table.add_row(phone.spec, "error", "", "", "", "", escape(str(exc)))
             finally:
@@ -315,23 +333,25 @@ def devices(
         else:
             table.add_row(phone.spec, phone.state, "", "", "", "", escape(phone.fix))
     info = LocalDevice().info()
-    table.add_row(info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")
+    table.add_row(*map(Text, (info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")))
     stdout.print(table)
     stdout.print("searched: " + "; ".join(notes), highlight=False, markup=False)
 
 
-def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _show(  # type: ignore[no-untyped-def]
+    frame, run_id: str, folder: Path, as_json: bool, columns: list[str] | None = None, wide: bool = False
+) -> None:
     from pocketbench.profile_report import render_profiles
     from pocketbench.report import render, run_json
     from pocketbench.results import read_profiles, run_notes
 
-    shown = [render(frame, run_id, notes=run_notes(folder))]
+    shown = [render(frame, run_id, notes=run_notes(folder), columns=columns, wide=wide)]
     profiles = render_profiles(read_profiles(folder))
     if profiles is not None:
         shown.append(profiles)
     console = stderr if as_json else stdout
     for part in shown:
-        console.print(part)
+        console.print(part, crop=False)  # --wide: lines past the terminal's edge, not cut off
     if as_json:
         print(json.dumps(run_json(run_id, folder, frame)))
     else:
@@ -347,5 +367,5 @@ def main() -> None:
     try:
         app()
     except PocketbenchError as exc:
-        stderr.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        stderr.print(Text.assemble(("error:", "red"), f" {exc}"), soft_wrap=True, highlight=False)
         sys.exit(1)

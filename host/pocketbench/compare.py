@@ -16,6 +16,9 @@ import pandas as pd
 from pocketbench.results import CELL_KEY
 
 ALPHA = 0.05
+# Statuses whose numbers are shown and judged: ok, and a cell cut short that kept its finished
+# repetitions (`partial`, with the reason in `error`).
+MEASURED = ("ok", "partial")
 
 # Columns `compare_runs` adds to the current run's rows.
 COMPARE_COLUMNS = [
@@ -117,7 +120,7 @@ def compare_runs(current: pd.DataFrame, baseline: pd.DataFrame, alpha: float = A
     for _, row in frame.iterrows():
         key = tuple(row[c] for c in CELL_KEY)
         ref = base_ok.loc[key] if key in base_ok.index else None
-        if ref is None or row["status"] != "ok":
+        if ref is None or row["status"] not in MEASURED or row["latency_samples_ms"] is None:
             for column in COMPARE_COLUMNS:
                 values[column].append(None)
             continue

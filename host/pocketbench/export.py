@@ -22,6 +22,7 @@ import torch
 from pocketbench.atomic import atomic_write_bytes
 from pocketbench.compress.pipeline import apply_recipe
 from pocketbench.compress.recipe import Recipe
+from pocketbench.delegation import explain_outside, layer_kinds
 from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.paths import cache_dir
 from pocketbench.progress import Reporter
@@ -67,7 +68,7 @@ def versions() -> dict[str, str]:
 def _sources_digest() -> str:
     """The code that compresses and exports: editing it must invalidate cached artifacts."""
     digest = hashlib.sha256()
-    for path in sorted([*(_PACKAGE_DIR / "compress").glob("*.py"), Path(__file__)]):
+    for path in sorted([*(_PACKAGE_DIR / "compress").glob("*.py"), Path(__file__), _PACKAGE_DIR / "delegation.py"]):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -119,6 +120,8 @@ def build_artifact(
     compressed = time.perf_counter()
     with reporter.status(f"lowering {spec.name} {recipe.name} to XNNPACK"):
         program, delegation = _lower(compressed_model.module, bundle.example_inputs, spec.name, recipe.name)
+        if delegation["ops_outside"]:
+            delegation["outside_explained"] = explain_outside(delegation["ops_outside"], layer_kinds(bundle.module))
         etrecord = _etrecord_bytes(program)
     blob = program.buffer
     plan = program.executorch_program.execution_plan[0]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
 
 from pocketbench.errors import PocketbenchError
 from pocketbench.results import COLUMNS, read_run, run_folders, to_frame
@@ -114,9 +115,10 @@ def summary_table(frame: pd.DataFrame) -> Table:
     )  # fmt: skip
     for _, row in frame.iterrows():
         rss = row["peak_rss_kb"] / 1e3 if pd.notna(row["peak_rss_kb"]) else None
-        table.add_row(
+        cells = [
             str(row["run_id"]), str(row["model"]), str(row["variant"]), str(row["device"]),
             str(row["attempt"]), str(row["status"]), fmt_number(row["latency_p50_ms"], ".3f"), fmt_number(rss, ".1f"),
             fmt_pct(row["accuracy"]),
-        )  # fmt: skip
+        ]  # fmt: skip
+        table.add_row(*map(Text, cells))  # names are text, never markup
     return table

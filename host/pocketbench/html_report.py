@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from pocketbench import plots
-from pocketbench.compare import latest_attempts
+from pocketbench.compare import MEASURED, latest_attempts
 from pocketbench.profile_report import SPLIT_HEADERS, profile_sections
-from pocketbench.report import build_tables, one_line, warnings
+from pocketbench.report import build_tables, flat, one_line, warnings
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
@@ -24,6 +24,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.failed td { color: #b00; }
+tr.partial td { color: #8a6d00; }
 .folded { color: #555; font-style: italic; }
 .warnings li { color: #8a6d00; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
@@ -100,10 +101,14 @@ def _run_facts(manifest: dict[str, Any]) -> str:
 def _table_html(headers: list[str], rows: list[list[str]], statuses: list[str]) -> str:
     head = "".join(f"<th>{escape(one_line(h))}</th>" for h in headers)
     body = "".join(
-        f"<tr{'' if status == 'ok' else ' class=failed'}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+        f"<tr{_row_class(status)}>" + "".join(f"<td>{escape(flat(c))}</td>" for c in row) + "</tr>"
         for row, status in zip(rows, statuses, strict=True)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _row_class(status: str) -> str:
+    return "" if status == "ok" else " class=partial" if status in MEASURED else " class=failed"
 
 
 def _profiles_html(events: pd.DataFrame) -> list[str]:

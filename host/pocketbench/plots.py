@@ -11,6 +11,8 @@ import io
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pocketbench.compare import MEASURED
+
 Plot = tuple[str, bytes]
 CURRENT, BASELINE, FRONT = "#1f77b4", "#aaaaaa", "#d62728"
 
@@ -22,13 +24,20 @@ def _png(fig: Figure) -> bytes:
 
 
 def _ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["status"] == "ok"]
+    return frame[frame["status"].isin(MEASURED)]
+
+
+def _samples(value: object) -> list[float]:
+    """A cell's raw latency samples (none when it measured nothing)."""
+    return [] if value is None or isinstance(value, float) else [float(v) for v in value]  # type: ignore[attr-defined]
 
 
 def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = None) -> list[Plot]:
     """Per model: a box of the raw latency samples of each variant (baseline's beside it in grey)."""
     plots = []
-    for model, group in _ok(frame).groupby("model", sort=False):
+    measured = _ok(frame)
+    measured = measured.loc[measured["latency_samples_ms"].map(lambda v: len(_samples(v)) > 0).astype(bool)]
+    for model, group in measured.groupby("model", sort=False):
         fig = Figure(figsize=(1.6 + 1.3 * len(group), 3.6))
         ax = fig.subplots()
         positions, data, colors, labels = [], [], [], []
@@ -38,15 +47,15 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
                 match = _ok(baseline)
                 match = match[(match["model"] == model) & (match["variant"] == row["variant"])]
                 match = match[match["device"] == row["device"]]
-                base = match.iloc[-1]["latency_samples_ms"] if len(match) else None
-            if base is not None:
+                base = _samples(match.iloc[-1]["latency_samples_ms"]) if len(match) else None
+            if base:
                 positions.append(3 * i)
-                data.append(list(base))
+                data.append(base)
                 colors.append(BASELINE)
             positions.append(3 * i + 1)
-            data.append(list(row["latency_samples_ms"]))
+            data.append(_samples(row["latency_samples_ms"]))
             colors.append(CURRENT)
-            labels.append((3 * i + 0.5 if base is not None else 3 * i + 1, str(row["variant"])))
+            labels.append((3 * i + 0.5 if base else 3 * i + 1, str(row["variant"])))
         boxes = ax.boxplot(data, positions=positions, widths=0.8, patch_artist=True, showfliers=True)
         for patch, color in zip(boxes["boxes"], colors, strict=True):
             patch.set_facecolor(color)

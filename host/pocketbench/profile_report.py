@@ -121,7 +121,7 @@ def _rich(headers: tuple[str, ...] | list[str], rows: list[list[str]]) -> Table:
     for i, name in enumerate(headers):
         table.add_column(name, no_wrap=i == 0, justify="left" if i == 0 or name == "where" else "right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))  # op and variant names are text, never markup
     return table
 
 

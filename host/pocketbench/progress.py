@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,8 +20,11 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 T = TypeVar("T")
+FAILED, WARNED = "✗", "!"
+MARK_STYLES = {FAILED: "red", WARNED: "yellow"}
 
 
 class Reporter:
@@ -33,8 +37,9 @@ class Reporter:
     def status(self, description: str) -> Iterator[None]:
         yield
 
-    def note(self, message: str) -> None:
-        """A one-line message for the user (warnings, skipped cells)."""
+    def note(self, message: str, mark: str = "") -> None:
+        """A one-line message for the user (warnings, skipped cells): plain text, never markup
+        (error text quotes TOML like `[[devices]]`); `mark` is FAILED, WARNED or nothing."""
 
 
 class RichReporter(Reporter):
@@ -62,7 +67,7 @@ class RichReporter(Reporter):
     def track(self, items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
         if total is None and hasattr(items, "__len__"):
             total = len(items)  # type: ignore[arg-type]
-        task = self.progress.add_task(description, total=total)
+        task = self.progress.add_task(escape(description), total=total)
         try:
             for item in items:
                 yield item
@@ -72,11 +77,14 @@ class RichReporter(Reporter):
 
     @contextmanager
     def status(self, description: str) -> Iterator[None]:
-        task = self.progress.add_task(description, total=None)
+        task = self.progress.add_task(escape(description), total=None)
         try:
             yield
         finally:
             self.progress.remove_task(task)
 
-    def note(self, message: str) -> None:
-        self.console.print(message)
+    def note(self, message: str, mark: str = "") -> None:
+        style = MARK_STYLES.get(mark, "")
+        self.console.print(
+            Text.assemble((f"{mark} " if mark else "", style), (message, style if mark == FAILED else ""))
+        )

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich import box
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
-from pocketbench.compare import latest_attempts, unstable_reason
+from pocketbench.compare import MEASURED, latest_attempts, unstable_reason
 
 EMPTY = "—"
 
@@ -44,7 +42,7 @@ def fmt_pct(value: Any, spec: str = ".1f") -> str:
 
 def _with_ratio(value: str, ratio: str) -> str:
     """`value (ratio)`; the baseline's own 1.00× is left out as noise."""
-    return value if ratio in (EMPTY, "1.00×") else f"{value} ({ratio})"
+    return value if ratio in (EMPTY, "1.00×") else f"{value}\n({ratio})"
 
 
 def _bytes(value: Any) -> str:
@@ -75,10 +73,10 @@ def _versus_baseline(row: pd.Series) -> str:
         return EMPTY
     p_value = _get(row, "latency_p_value")
     if p_value is None or pd.isna(p_value):
-        return f"{pct:+.1f}% (untested)"
+        return f"{pct:+.1f}%\n(untested)"
     if not _get(row, "latency_change_significant"):
-        return f"{pct:+.1f}% (n.s.)"
-    return f"{pct:+.1f}% (p<0.001)" if p_value < 0.001 else f"{pct:+.1f}% (p={p_value:.3f})"
+        return f"{pct:+.1f}%\n(n.s.)"
+    return f"{pct:+.1f}%\n(p<0.001)" if p_value < 0.001 else f"{pct:+.1f}%\n(p={p_value:.3f})"
 
 
 def _p50(row: pd.Series) -> str:
@@ -86,7 +84,7 @@ def _p50(row: pd.Series) -> str:
     p50, low, high = row["latency_p50_ms"], _get(row, "latency_p50_ci_low_ms"), _get(row, "latency_p50_ci_high_ms")
     if missing(low) or missing(high):
         return fmt_number(p50, ".3f")
-    return f"{fmt_number(p50, '.3f')} [{low:.3f}–{high:.3f}]"
+    return f"{fmt_number(p50, '.3f')}\n[{low:.3f}–{high:.3f}]"
 
 
 def _speedup(row: pd.Series) -> str:
@@ -98,7 +96,7 @@ def _speedup(row: pd.Series) -> str:
         return fmt_number(row["speedup_vs_fp32"], ".2f", "×")
     if not significant:
         return "n.s."
-    return f"{row['speedup_vs_fp32']:.2f}× [{row['speedup_ci_low']:.2f}–{row['speedup_ci_high']:.2f}]"
+    return f"{row['speedup_vs_fp32']:.2f}×\n[{row['speedup_ci_low']:.2f}–{row['speedup_ci_high']:.2f}]"
 
 
 def _memory(row: pd.Series) -> str:
@@ -106,7 +104,7 @@ def _memory(row: pd.Series) -> str:
     peak, delta = _get(row, "peak_rss_swap_kb"), _get(row, "rss_delta_kb")
     if missing(peak):
         return EMPTY
-    return f"{peak / 1e3:.1f}" + ("" if missing(delta) else f" (+{delta / 1e3:.1f})")
+    return f"{peak / 1e3:.1f}" + ("" if missing(delta) else f"\n(+{delta / 1e3:.1f})")
 
 
 def _energy(row: pd.Series) -> str:
@@ -114,7 +112,7 @@ def _energy(row: pd.Series) -> str:
     value, err = _get(row, "energy_mj_per_inference"), _get(row, "energy_mj_per_inference_err")
     if missing(value):
         return EMPTY if missing(_get(row, "energy_status")) else "n/a"
-    return f"{value:.3g} ± {err:.2g}" if not missing(err) else f"{value:.3g}"
+    return f"{value:.3g}\n± {err:.2g}" if not missing(err) else f"{value:.3g}"
 
 
 def _temps(row: pd.Series) -> str:
@@ -130,56 +128,78 @@ def _flags(row: pd.Series) -> str:
 
 
 Cell = Callable[[pd.Series], str]
-# (header, cell) per measured column; a line break in a header is a space outside rich.
-MEASURES: list[tuple[str, Cell]] = [
-    ("size\n(× fp32)", lambda r: _with_ratio(_bytes(r["size_bytes"]), fmt_number(r["size_ratio_vs_fp32"], ".2f", "×"))),
-    (
-        "zipped\n(÷ fp32)",
-        lambda r: _with_ratio(
-            _bytes(_get(r, "size_zipped_bytes")), fmt_number(_get(r, "compression_ratio_vs_fp32"), ".1f", "×")
-        ),
+
+
+@dataclass(frozen=True)
+class Column:
+    """A report column: `key` is what `--columns` names; `priority` orders who keeps a place when
+    the terminal is narrow (0 first). A line break in a header or a cell is where the terminal
+    table breaks it (a space everywhere else): a number never wraps inside itself."""
+
+    key: str
+    header: str
+    cell: Cell
+    priority: int
+
+
+def _size_cell(r: pd.Series) -> str:
+    return _with_ratio(_bytes(r["size_bytes"]), fmt_number(r["size_ratio_vs_fp32"], ".2f", "×"))
+
+
+def _zipped_cell(r: pd.Series) -> str:
+    ratio = fmt_number(_get(r, "compression_ratio_vs_fp32"), ".1f", "×")
+    return _with_ratio(_bytes(_get(r, "size_zipped_bytes")), ratio)
+
+
+def _macs_cell(r: pd.Series) -> str:
+    return _with_ratio(_count(_get(r, "macs")), fmt_number(_get(r, "macs_ratio_vs_fp32"), ".2f", "×"))
+
+
+def _accuracy_cell(r: pd.Series) -> str:
+    return _with_ratio(fmt_pct(r["accuracy"]), fmt_number(r["accuracy_vs_fp32_points"], "+.1f"))
+
+
+MEASURES: list[Column] = [
+    Column("size", "size\n(× fp32)", _size_cell, 3),
+    Column("zipped", "zipped\n(÷ fp32)", _zipped_cell, 16),
+    Column("params", "params", lambda r: _count(_get(r, "params")), 17),
+    Column("macs", "MACs\n(× fp32)", _macs_cell, 18),
+    Column("sparsity", "sparsity", lambda r: fmt_pct(_get(r, "sparsity"), ".0f"), 19),
+    Column("p50", "p50 ms\n[95% CI]", lambda r: _p50(r), 1),
+    Column("speedup", "speedup\nvs fp32", lambda r: _speedup(r), 2),
+    Column("vs-baseline", "p50 vs\nbaseline", _versus_baseline, 2),
+    Column("p90", "p90\nms", lambda r: fmt_number(r["latency_p90_ms"], ".3f"), 13),
+    Column("load", "load\nms", lambda r: fmt_number(r["load_ms"], ".1f"), 14),
+    Column("first", "1st\nms", lambda r: fmt_number(r["first_inference_ms"], ".2f"), 15),
+    Column("rss", "peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f"), 8),
+    Column("planned", "planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"]), 24),
+    Column("swap", "peak+swap\nΔ base MB", lambda r: _memory(r), 23),
+    Column("energy", "energy\nmJ/inf", lambda r: _energy(r), 7),
+    Column("temp", "temp °C\nstart→end", lambda r: _temps(r), 25),
+    Column("flags", "flags", lambda r: _flags(r), 9),
+    Column("accuracy", "accuracy\n(Δ pts)", _accuracy_cell, 4),
+    Column(
+        "acc-vs-baseline", "Δ acc pts\nvs baseline", lambda r: fmt_number(_get(r, "accuracy_delta_points"), "+.1f"), 20
     ),
-    ("params", lambda r: _count(_get(r, "params"))),
-    (
-        "MACs\n(× fp32)",
-        lambda r: _with_ratio(_count(_get(r, "macs")), fmt_number(_get(r, "macs_ratio_vs_fp32"), ".2f", "×")),
-    ),
-    ("sparsity", lambda r: fmt_pct(_get(r, "sparsity"), ".0f")),
-    ("p50 ms\n[95% CI]", lambda r: _p50(r)),
-    ("speedup\nvs fp32", lambda r: _speedup(r)),
-    ("p50 vs\nbaseline", _versus_baseline),
-    ("p90\nms", lambda r: fmt_number(r["latency_p90_ms"], ".3f")),
-    ("load\nms", lambda r: fmt_number(r["load_ms"], ".1f")),
-    ("1st\nms", lambda r: fmt_number(r["first_inference_ms"], ".2f")),
-    ("peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f")),
-    ("planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"])),
-    ("peak+swap\nΔ base MB", lambda r: _memory(r)),
-    ("energy\nmJ/inf", lambda r: _energy(r)),
-    ("temp °C\nstart→end", lambda r: _temps(r)),
-    ("flags", lambda r: _flags(r)),
-    (
-        "accuracy\n(Δ pts)",
-        lambda r: _with_ratio(fmt_pct(r["accuracy"]), fmt_number(r["accuracy_vs_fp32_points"], "+.1f")),
-    ),
-    ("Δ acc pts vs\nbaseline", lambda r: fmt_number(_get(r, "accuracy_delta_points"), "+.1f")),
-    ("SQNR\ndB", lambda r: fmt_number(r["sqnr_db"], ".1f")),
-    ("top-1\nagree", lambda r: fmt_pct(r["top1_agreement"], ".0f")),
-    ("worst\nlayer dB", lambda r: fmt_number(_get(r, "layer_sqnr_min_db"), ".1f")),
-    ("deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f")),
-    ("compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f")),
-    ("Pareto", lambda r: _pareto_cell(r)),
+    Column("sqnr", "SQNR\ndB", lambda r: fmt_number(r["sqnr_db"], ".1f"), 5),
+    Column("top1", "top-1\nagree", lambda r: fmt_pct(r["top1_agreement"], ".0f"), 21),
+    Column("worst-layer", "worst\nlayer dB", lambda r: fmt_number(_get(r, "layer_sqnr_min_db"), ".1f"), 22),
+    Column("delegated", "deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f"), 12),
+    Column("compress", "compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f"), 26),
+    Column("pareto", "Pareto", lambda r: _pareto_cell(r), 10),
 ]
 # Who and how it was measured: shown as a column only when it varies within the table.
-CONTEXT: list[tuple[str, Cell]] = [
-    ("device", lambda r: str(r["device"])),
-    ("device model", lambda r: _text(r["device_model"])),
-    ("cpu", lambda r: _text(r["device_cpu"])),
-    ("backend", lambda r: _text(r["backend"])),
-    ("runtime", lambda r: _text(r["runtime_version"])),
-    ("threads", lambda r: _text(r["threads"])),
-    ("iterations", lambda r: _text(r["iterations"])),
+CONTEXT: list[Column] = [
+    Column("device", "device", lambda r: str(r["device"]), 0),
+    Column("device-model", "device\nmodel", lambda r: _text(r["device_model"]), 27),
+    Column("cpu", "cpu", lambda r: _text(r["device_cpu"]), 28),
+    Column("backend", "backend", lambda r: _text(r["backend"]), 29),
+    Column("runtime", "runtime", lambda r: _text(r["runtime_version"]), 30),
+    Column("threads", "threads", lambda r: _text(r["threads"]), 11),
+    Column("iterations", "iter-\nations", lambda r: _text(r["iterations"]), 31),
 ]
-STATUS: list[tuple[str, Cell]] = [("status", lambda r: str(r["status"]))]
+STATUS: list[Column] = [Column("status", "status", lambda r: str(r["status"]), 0)]
+COLUMN_KEYS = [c.key for c in CONTEXT + MEASURES + STATUS]
 
 
 def _count(value: Any) -> str:
@@ -257,6 +277,11 @@ def one_line(header: str) -> str:
     return header.replace("-\n", "").replace("\n", " ")
 
 
+def flat(cell: str) -> str:
+    """A cell on one line, for renderers that do not break cells (markdown, JSON, HTML)."""
+    return cell.replace("\n", " ")
+
+
 def _text(value: Any) -> str:
     if missing(value):
         return EMPTY
@@ -267,17 +292,19 @@ def _text(value: Any) -> str:
 
 @dataclass(frozen=True)
 class ReportTable:
-    """One model's variants: what every renderer draws."""
+    """One model's variants: what every renderer draws. Cells may hold a line break between a
+    value and its qualifier (`0.051\n[0.050–0.052]`); `flat` puts them on one line."""
 
     title: str
     folded: list[tuple[str, str]]  # (name, value) of columns that do not vary: the header line
     headers: list[str]
     rows: list[list[str]]
     statuses: list[str]
+    columns: tuple[Column, ...] = ()  # the columns after `variant`, as headers[1:] names them
 
     @property
     def header_line(self) -> str:
-        return " · ".join(f"{name} {value}" for name, value in self.folded)
+        return " · ".join(f"{name} {flat(value)}" for name, value in self.folded)
 
 
 def build_table(frame: pd.DataFrame, title: str) -> ReportTable:
@@ -286,19 +313,20 @@ def build_table(frame: pd.DataFrame, title: str) -> ReportTable:
     frame = frame.assign(pareto=pareto_marks(frame))
     rows = [row for _, row in frame.iterrows()]
     folded: list[tuple[str, str]] = []
-    kept: list[tuple[str, list[str]]] = []
-    for name, cell in CONTEXT + MEASURES + STATUS:
-        cells = [cell(r) for r in rows]
+    kept: list[tuple[Column, list[str]]] = []
+    for column in CONTEXT + MEASURES + STATUS:
+        cells = [column.cell(r) for r in rows]
         if all(c == EMPTY for c in cells):
             continue
         shown = [c for c in cells if c != EMPTY]  # a failed row's blanks do not make a column vary
-        if len(set(shown)) == 1 and (len(shown) > 1 or (name, cell) not in MEASURES):
-            folded.append((one_line(name), shown[0]))
+        if len(set(shown)) == 1 and (len(shown) > 1 or column not in MEASURES):
+            folded.append((one_line(column.header), shown[0]))
         else:
-            kept.append((name, cells))
-    headers = ["variant", *(name for name, _ in kept)]
+            kept.append((column, cells))
+    headers = ["variant", *(column.header for column, _ in kept)]
     table_rows = [[str(r["variant"]), *(cells[i] for _, cells in kept)] for i, r in enumerate(rows)]
-    return ReportTable(title, folded, headers, table_rows, [str(r["status"]) for r in rows])
+    statuses = [str(r["status"]) for r in rows]
+    return ReportTable(title, folded, headers, table_rows, statuses, tuple(column for column, _ in kept))
 
 
 def build_tables(frame: pd.DataFrame) -> list[ReportTable]:
@@ -315,31 +343,43 @@ def _truthy(value: Any) -> bool:
     return not missing(value) and bool(value)
 
 
+def measured(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose numbers are shown and judged: ok cells and partial ones (a cell cut short that
+    kept its finished repetitions)."""
+    return frame[frame["status"].isin(MEASURED)]
+
+
 def warnings(frame: pd.DataFrame) -> list[str]:
-    """What a reader must know before trusting the table (absent columns simply warn of nothing)."""
+    """What a reader must know before trusting the table (absent columns simply warn of nothing).
+
+    Row by row rather than by boolean masks: a run whose cells all failed has empty columns of
+    any dtype (parquet gives strings), and `&` between those raises."""
     notes = []
     current = latest_attempts(frame)
-    failed = current[current["status"] != "ok"]
+    failed = current[~current["status"].isin(MEASURED)]
     for (model, device, error), group in failed.groupby(["model", "device", "error"], sort=False, dropna=False):
-        notes.append(f"failed: {model} {', '.join(group['variant'])} on {device}: {error}")
+        notes.append(f"failed: {model} {', '.join(map(str, group['variant']))} on {device}: {_text(error)}")
     retried = frame.drop(index=current.index)
     for _, row in retried.iterrows():
         attempt = _text(row["attempt"])
-        notes.append(f"retried: {_cell_name(row)}, attempt {attempt} ended {row['status']}: {row['error']}")
-    ok = current[current["status"] == "ok"]
+        notes.append(f"retried: {_cell_name(row)}, attempt {attempt} ended {row['status']}: {_text(row['error'])}")
+    ok = measured(current)
+    no_energy: dict[tuple[str, str], int] = {}
     for _, row in ok.iterrows():
+        if row["status"] == "partial":
+            kept = _text(_get(row, "repetitions"))
+            notes.append(f"partial: {_cell_name(row)}: only {kept} repetition(s) finished: {_text(row['error'])}")
         if isinstance(row["ops_outside_delegate"], str) and row["ops_outside_delegate"]:
-            notes.append(
-                f"partial delegation: {row['model']} {row['variant']} runs "
-                f"{row['ops_outside_delegate']} outside XNNPACK"
-            )
+            explained = _get(row, "delegation_note")
+            ops = explained if isinstance(explained, str) and explained else row["ops_outside_delegate"]
+            notes.append(f"partial delegation: {row['model']} {row['variant']} runs outside XNNPACK: {ops}")
         notes.extend(_measurement_warnings(row))
-    if "energy_status" in ok:
-        values = ok["energy_mj_per_inference"] if "energy_mj_per_inference" in ok else pd.Series(None, index=ok.index)
-        no_energy = ok[values.map(missing) & ok["energy_status"].map(lambda v: isinstance(v, str))]
-        no_energy = no_energy[~no_energy["energy_status"].str.lower().str.contains("charging")]
-        for (device, status), group in no_energy.groupby(["device", "energy_status"], sort=False):
-            notes.append(f"energy not measured on {device} ({len(group)} cell(s)): {status}")
+        status = _get(row, "energy_status")
+        if isinstance(status, str) and missing(_get(row, "energy_mj_per_inference")) and not _charging(status):
+            key = (str(row["device"]), status)
+            no_energy[key] = no_energy.get(key, 0) + 1
+    for (device, status), count in no_energy.items():
+        notes.append(f"energy not measured on {device} ({count} cell(s)): {status}")
     notes.extend(_compression_warnings(ok))
     if "device_emulated" in ok:
         for device, group in ok[ok["device_emulated"].map(_truthy)].groupby("device", sort=False):
@@ -357,16 +397,41 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         notes.append(
             "measured with the ExecuTorch Python runtime: the native runner is not built (`just build-runner`)"
         )
-    slow_int8 = ok[ok["variant"].astype(str).str.contains("int8") & (ok["speedup_vs_fp32"] < 1.0)]
-    for device, group in slow_int8.groupby("device"):
-        features = group["device_cpu_features"].dropna()
-        listed = features.iloc[0] if len(features) else "unknown"
+    notes.extend(_slow_int8(ok))
+    return notes
+
+
+def _slow_int8(ok: pd.DataFrame) -> list[str]:
+    """int8 significantly slower than fp32 (a `n.s.` difference is noise, not slower)."""
+    slow: dict[str, list[pd.Series]] = {}
+    for _, row in ok.iterrows():
+        speedup = row["speedup_vs_fp32"]
+        if "int8" in str(row["variant"]) and not missing(speedup) and speedup < 1.0 and _significant(row):
+            slow.setdefault(str(row["device"]), []).append(row)
+    notes = []
+    for device, rows in sorted(slow.items()):
+        features = [r["device_cpu_features"] for r in rows if not missing(r["device_cpu_features"])]
+        listed = features[0] if features else "unknown"
         notes.append(
-            f"int8 slower than fp32 on {device} for {', '.join(sorted(set(group['model'])))}: "
+            f"int8 slower than fp32 on {device} for {', '.join(sorted({str(r['model']) for r in rows}))}: "
             f"int8 speed depends on the CPU's int8 dot-product instructions (this one has: {listed}); "
             "on ARM phones with sdot/i8mm int8 is typically 2–3× faster"
         )
     return notes
+
+
+def _significant(row: pd.Series) -> bool:
+    """The speedup test says the difference is real; untested (older runs) counts as real."""
+    significant = _get(row, "speedup_significant")
+    return missing(significant) or bool(significant)
+
+
+def _charging(status: str) -> bool:
+    """The energy module said the battery status field read Charging or Full (matched exactly
+    there): notes such as "negative while discharging" are not charging."""
+    from pocketbench.telemetry.energy import CHARGING_ALLOWED, CHARGING_STATUS
+
+    return status.startswith(CHARGING_STATUS) or CHARGING_ALLOWED in status.split("; ")
 
 
 def _compression_warnings(ok: pd.DataFrame) -> list[str]:
@@ -398,7 +463,7 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     if _truthy(_get(row, "throttled")):
         notes.append(f"throttled: {_cell_name(row)}: {_get(row, 'throttle_reason') or 'the CPU slowed down during it'}")
     energy_status = _get(row, "energy_status")
-    if isinstance(energy_status, str) and "charging" in energy_status.lower():
+    if isinstance(energy_status, str) and _charging(energy_status):
         notes.append(f"charging: {_cell_name(row)}: {energy_status}")
     if isinstance(_get(row, "cooldown_note"), str):
         notes.append(f"cooldown: {_cell_name(row)}: {row['cooldown_note']}")
@@ -420,39 +485,29 @@ def _title(run_id: str, baseline_id: str | None) -> str:
     return f"pocketbench run {run_id}" + (f" vs baseline {baseline_id}" if baseline_id else "")
 
 
-def render(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()) -> Group:
-    """The tables and their warnings, ready for `console.print`."""
+def render(
+    frame: pd.DataFrame,
+    run_id: str,
+    baseline_id: str | None = None,
+    notes: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+    wide: bool = False,
+) -> Group:
+    """The tables and their warnings, ready for `console.print`: each table keeps the columns
+    that fit the console (by priority), or `columns` (keys of COLUMN_KEYS), or all with `wide`."""
+    from pocketbench.terminal_table import FittedTable, PackedLine
+
     parts: list[Any] = [Text(_title(run_id, baseline_id), style="bold")]
     groups = [group for _, group in latest_attempts(frame).groupby("model", sort=False)]
     for model, group in zip(build_tables(frame), groups, strict=True):
         parts.append(Text(model.title, style="bold"))
-        if model.header_line:
-            parts.append(Text(model.header_line, style="italic"))
-        parts.append(_rich_table(model))
+        if model.folded:
+            parts.append(PackedLine([f"{name} {flat(value)}" for name, value in model.folded], style="italic"))
+        parts.append(FittedTable(model, columns, wide))
         parts.extend(Text("  " + line, style="dim") for line in pareto_lines(group))
     for note in [*notes, *warnings(frame)]:
         parts.append(Text("⚠ " + note, style="yellow"))
     return Group(*parts)
-
-
-def _rich_table(model: ReportTable) -> Table:
-    table = Table(
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-        pad_edge=False,
-    )
-    for i, name in enumerate(model.headers):
-        if i == 0 or name == "device":
-            table.add_column(name, no_wrap=True)
-        elif name == "status":
-            table.add_column(name, overflow="fold")
-        else:
-            table.add_column(name, justify="right", overflow="fold")
-    for cells, status in zip(model.rows, model.statuses, strict=True):
-        style = None if status == "ok" else "red"
-        table.add_row(*cells, style=style)
-    return table
 
 
 def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()) -> str:
@@ -468,7 +523,7 @@ def render_markdown(frame: pd.DataFrame, run_id: str, baseline_id: str | None = 
         headers = [one_line(h) for h in model.headers]
         lines.append("| " + " | ".join(headers) + " |")
         lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
-        lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in model.rows]
+        lines += ["| " + " | ".join(md_escape(flat(c)) for c in row) + " |" for row in model.rows]
         lines.append("")
         lines += [f"_{md_escape(line)}_" for line in pareto_lines(group)] + ([""] if pareto_lines(group) else [])
     listed = [*notes, *warnings(frame)]
@@ -498,7 +553,9 @@ def report_json(
 
 def _table_json(table: ReportTable) -> dict[str, Any]:
     columns = [one_line(h) for h in table.headers]
-    return {"model": table.title, "folded": dict(table.folded), "columns": columns, "rows": table.rows}
+    folded = {name: flat(value) for name, value in table.folded}
+    rows = [[flat(c) for c in row] for row in table.rows]
+    return {"model": table.title, "folded": folded, "columns": columns, "rows": rows}
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ COLUMNS = [
     "latency_min_ms", "latency_max_ms", "speedup_vs_fp32", "latency_samples_ms", "iterations",
     "load_ms", "first_inference_ms", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
     "accuracy", "accuracy_vs_fp32_points", "sqnr_db", "max_abs_error", "top1_agreement",
-    "delegated_fraction", "ops_outside_delegate", "backend", "runtime_version", "threads",
+    "delegated_fraction", "ops_outside_delegate", "delegation_note", "backend", "runtime_version", "threads",
     "artifact_sha256", "artifact_reused", "compress_seconds", "export_seconds",
     "device_kind", "device_model", "device_abi", "device_os", "device_cpu", "device_cpu_features",
     "device_state_json", "attempt", "started_at", "schema_version",

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pocketbench import tensorfile
+from pocketbench.compress.pipeline import CompressionError
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure import fidelity, latency_summary
-from pocketbench.progress import Reporter
+from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.protocol import (
     DeviceTelemetry,
     ProtocolSettings,
@@ -136,7 +137,7 @@ def run_sweep(
 def _finish(row: dict[str, Any], store: RunStore, reporter: Reporter) -> int:
     """Write a finished row; 1 when it failed (and say so), else 0."""
     if row["status"] != "ok":
-        reporter.note(f"[red]✗[/] {row['model']} {row['variant']} on {row['device']}: {row['error']}")
+        reporter.note(f"{row['model']} {row['variant']} on {row['device']}: {row['error']}", FAILED)
     store.write_cell(row)
     return int(row["status"] != "ok")
 
@@ -147,7 +148,7 @@ def probe_telemetry(device: Device, reporter: Reporter) -> DeviceTelemetry:
         try:
             return DeviceTelemetry.probe(device)
         except PocketbenchError as exc:
-            reporter.note(f"[yellow]![/] device {device.device_id}: no telemetry ({exc})")
+            reporter.note(f"device {device.device_id}: no telemetry ({exc})", WARNED)
             return DeviceTelemetry.without_shell(str(exc))
 
 
@@ -155,7 +156,7 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
     try:
         return device.info()
     except PocketbenchError as exc:
-        reporter.note(f"[red]✗[/] device {device.device_id}: {exc}")
+        reporter.note(f"device {device.device_id}: {exc}", FAILED)
         return None
 
 
@@ -190,6 +191,8 @@ def prepare_variant(
     row = {**row, "recipe": recipe.to_json()}
     try:
         artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
+    except CompressionError as exc:  # names the step: `channel_prune: …`
+        return failed_row(row, "compress_error", str(exc)), None
     except PocketbenchError as exc:
         return failed_row(row, "export_error", str(exc)), None
     except Exception as exc:  # a compression step failing in torch: keep the sweep going
@@ -308,7 +311,7 @@ def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Pat
             saved = store.write_profile(model, variant, device, events, trace)
         except Exception as exc:  # the Inspector can fail in its own ways; the cell's numbers stand
             cell.row["profile_note"] = f"not profiled: {first_line(exc)}"
-            reporter.note(f"[yellow]![/] {model} {variant} on {device}: {cell.row['profile_note']}")
+            reporter.note(f"{model} {variant} on {device}: {cell.row['profile_note']}", WARNED)
             return
     summary = summarize(events)
     cell.row.update(
@@ -365,6 +368,7 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
         "planned_memory_bytes": sum(manifest["planned_buffers_bytes"]),
         "delegated_fraction": delegation["delegated_fraction"],
         "ops_outside_delegate": ", ".join(f"{op}×{n}" for op, n in delegation["ops_outside"].items()) or None,
+        "delegation_note": delegation.get("outside_explained"),
         "artifact_sha256": manifest["sha256"],
         "artifact_reused": reused,
         "compress_seconds": manifest["compress_seconds"],
@@ -380,6 +384,11 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
     notes = []
     if stats.get("fp32_layers"):
         notes.append("fp32 layers: " + ", ".join(stats["fp32_layers"]))
+    if stats.get("unquantized_layers"):
+        notes.append(
+            "left in fp32 (the XNNPACK int8 quantizer takes conv and linear layers only): "
+            + ", ".join(stats["unquantized_layers"])
+        )
     if stats.get("channel_pruned_layers"):
         notes.append("channel-pruned only: " + ", ".join(stats["channel_pruned_layers"]))
     return {

@@ -28,8 +28,21 @@ from pocketbench.compress.recipe import (
     RecipeError,
     Step,
 )
+from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.progress import Reporter
 from pocketbench.registry import ModelBundle
+
+
+class CompressionError(PocketbenchError):
+    """A compression step failed on this model; the message starts with the step's name
+    (`channel_prune: …`), so the row says which step it was, not that export failed."""
+
+
+# The names steps go by in messages and recipe tokens.
+STEP_LABELS: dict[type[Step], str] = {
+    Quantize: "quantize", QuantizeAwareTraining: "qat", Int4Weights: "w4", Prune: "prune",
+    ChannelPrune: "channel_prune", Distill: "distill",
+}  # fmt: skip
 
 
 @dataclass
@@ -58,14 +71,18 @@ def handles(step_type: type[Step]) -> Callable[[Handler], Handler]:
 @handles(Quantize)
 def _quantize(module: torch.nn.Module, step: Quantize, ctx: Context) -> torch.nn.Module:
     from pocketbench.compress.quantize import quantize_pt2e
+    from pocketbench.delegation import unquantized_layers
 
+    ctx.stats["unquantized_layers"] = unquantized_layers(module)
     return quantize_pt2e(module, step, ctx)
 
 
 @handles(QuantizeAwareTraining)
 def _qat(module: torch.nn.Module, step: QuantizeAwareTraining, ctx: Context) -> torch.nn.Module:
     from pocketbench.compress.quantize import quantize_aware_training
+    from pocketbench.delegation import unquantized_layers
 
+    ctx.stats["unquantized_layers"] = unquantized_layers(module)
     return quantize_aware_training(module, step, ctx)
 
 
@@ -123,7 +140,14 @@ def _run(module: torch.nn.Module, steps: list[Step], ctx: Context, recipe: Recip
         handler = HANDLERS.get(type(step))
         if handler is None:
             raise RecipeError(f"variant {recipe.name!r}: no handler for step {type(step).__name__}")
-        module = handler(module, step, ctx)
+        label = STEP_LABELS.get(type(step), type(step).__name__)
+        try:
+            module = handler(module, step, ctx)
+        except Exception as exc:  # torch-pruning, torchao, training: any of them may fail on a model
+            message = first_line(exc)
+            if not isinstance(exc, PocketbenchError):
+                message = f"{type(exc).__name__}: {message}"
+            raise CompressionError(message if message.startswith(f"{label}:") else f"{label}: {message}") from exc
     return module
 
 

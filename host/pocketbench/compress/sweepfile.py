@@ -108,5 +108,5 @@ def _variant(path: Path, name: str, spec: Any) -> Recipe:
         steps.append(build_step(fields, f"{where} step {i}"))
     try:
         return Recipe(name=name, steps=tuple(steps))
-    except RecipeError as exc:
-        raise RecipeError(f"{where}: {exc}") from None
+    except RecipeError as exc:  # the recipe already names the variant
+        raise RecipeError(f"sweep file {path}: {exc}") from None

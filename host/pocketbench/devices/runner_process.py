@@ -5,6 +5,7 @@ Both runners share one command line, so the argv is built in one place for every
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -53,9 +54,29 @@ def report_from_exit(json_text: str | None, returncode: int, stderr: str, backen
             problem = "its JSON says ok"
     # Exit 0 with unusable JSON: the process ended normally, so what it wrote is to blame.
     status = "bad_report" if returncode == 0 else EXIT_STATUS.get(returncode, "crashed")
+    killed = killed_by(returncode)
+    if killed is not None:
+        return failed_report(status, killed, backend)
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     detail = f" | stderr: {lines[-1]}" if lines else ""
     return failed_report(status, f"runner exited with {returncode} but {problem}{detail}", backend)
+
+
+def killed_by(returncode: int) -> str | None:
+    """What a death by signal means, from the exit status (-N from subprocess, 128+N from a
+    shell); None for an ordinary exit. The runner reports its own faults (a bad program) as
+    JSON, so a signal without that report came from outside it: the model is not to blame."""
+    number = -returncode if returncode < 0 else returncode - 128 if 128 < returncode < 128 + 65 else None
+    if number is None:
+        return None
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    return (
+        f"the runner was killed by signal {name} ({number}, exit status {returncode}) from outside it "
+        "(another process, the out-of-memory killer or the phone), not by a fault in the model"
+    )
 
 
 def failed_report(status: str, error: str, backend: str) -> RunnerReport:

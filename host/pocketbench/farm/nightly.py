@@ -12,7 +12,9 @@ from html import escape
 from pathlib import Path
 
 import pandas as pd
+from rich.markup import escape as markup_escape
 from rich.table import Table
+from rich.text import Text
 
 from pocketbench.farm.matrix import Matrix
 from pocketbench.farm.regress import IMPROVEMENT, INSUFFICIENT, NO_CHANGE, REGRESSION, verdicts
@@ -74,8 +76,8 @@ def summary_table(table: pd.DataFrame, run: FarmRun) -> Table:
         f"{int(((frame['status'] != 'ok') & (frame['status'] != NOT_RUN)).sum())} failed"
         + (f"; {run.skipped} complete from before" if run.skipped else ""),
     ]
-    caption += [f"[yellow]not judged ({n}): {why}[/]" for why, n in short.items()]
-    caption += [f"[red]{name}: {reason}[/]" for name, reason in run.quarantined.items()]
+    caption += [f"[yellow]not judged ({n}): {markup_escape(str(why))}[/]" for why, n in short.items()]
+    caption += [f"[red]{markup_escape(f'{name}: {reason}')}[/]" for name, reason in run.quarantined.items()]
     result = Table(
         "device",
         "model",
@@ -94,9 +96,8 @@ def summary_table(table: pd.DataFrame, run: FarmRun) -> Table:
         style = _STYLE[row.verdict]
         change = "" if pd.isna(row.change) else f"{row.change:+.1%}"
         p = "" if pd.isna(row.p_value) else f"{row.p_value:.2g}"
-        result.add_row(
-            row.device, row.model, row.variant, row.metric, f"[{style}]{row.verdict}[/]", change, p, str(row.detail)
-        )
+        cells = [row.device, row.model, row.variant, row.metric, row.verdict, change, p, str(row.detail)]
+        result.add_row(*(Text(str(c), style=style if i == 4 else "") for i, c in enumerate(cells)))
     return result
 
 

@@ -31,7 +31,7 @@ from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
-from pocketbench.progress import Reporter
+from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.protocol import DeviceTelemetry
 from pocketbench.results import RunStore, read_cells
 from pocketbench.sweep import (
@@ -161,7 +161,7 @@ def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
             continue
         prepared.rows[pair], prepared.artifacts[pair] = prepare_variant(context, cell.variant, {}, reporter)
         if prepared.artifacts[pair] is None:
-            reporter.note(f"[red]✗[/] {cell.model} {cell.variant}: {prepared.rows[pair]['error']}")
+            reporter.note(f"{cell.model} {cell.variant}: {prepared.rows[pair]['error']}", FAILED)
     return prepared
 
 
@@ -208,7 +208,7 @@ class _Worker:
                     self.quarantine_reason = (
                         f"quarantined after {in_a_row} failed cells in a row (last: {row['error']})"
                     )
-                    self.reporter.note(f"[red]✗ {self.name} {self.quarantine_reason}[/]")
+                    self.reporter.note(f"{self.name} {self.quarantine_reason}", FAILED)
         return self
 
     def _measure(self, cell: Cell) -> dict[str, Any]:
@@ -221,7 +221,7 @@ class _Worker:
             if row["status"] not in DEVICE_FAULTS:
                 break
             self.reporter.note(
-                f"[yellow]![/] {cell.device} {cell.model} {cell.variant} attempt {attempt}/{attempts}: {row['error']}"
+                f"{cell.device} {cell.model} {cell.variant} attempt {attempt}/{attempts}: {row['error']}", WARNED
             )
         return row
 

@@ -35,6 +35,10 @@ PROBE_PATTERNS = (
 # 20 000 in magnitude is in mA, not µA; a battery voltage below 10 000 is in mV, not µV.
 MILLIAMP_BELOW = 20_000
 MILLIVOLT_BELOW = 10_000
+# energy_status texts the report matches exactly (the battery said Charging or Full: not "discharging").
+CHARGING_STATUS = "battery was Charging during the run"
+CHARGING_ALLOWED = "charging allowed (--allow-charging)"
+NOT_MEASURABLE = "not measurable: counter did not change"
 CHARGING_FIX = (
     "the fuel gauge then measures the charger, not the model; unplug USB and use wireless adb "
     "(`adb tcpip 5555`), a switchable USB hub, or a phone with ODPM rails (Pixel 6+), "
@@ -252,12 +256,16 @@ def compute_energy(
     except ValueError as exc:
         return EnergyResult(source.label, f"{source.label}: {exc}")
     if series.charging and source.kind == "fuel_gauge" and not allow_charging:
-        return EnergyResult(source.label, "battery was Charging during the run: " + CHARGING_FIX, notes=series.notes)
+        return EnergyResult(source.label, f"{CHARGING_STATUS}: {CHARGING_FIX}", notes=series.notes)
+    if np.ptp(series.joules) == 0:
+        # A counter stuck at one value (a rail that is not wired, a gauge that never updates)
+        # would give a signed zero of rounding noise, not a reading.
+        return EnergyResult(source.label, f"{NOT_MEASURABLE} during the run ({source.label})", notes=series.notes)
     idle_w = idle_j / idle_s if idle_s > 0 else 0.0
     idle_over_loop_j = idle_w * loop_s
     net_j = gross_j - idle_over_loop_j
     err_j = loop_s * math.hypot(loop_se, idle_se)
-    notes = series.notes + (("charging allowed (--allow-charging)",) if series.charging else ())
+    notes = series.notes + ((CHARGING_ALLOWED,) if series.charging else ())
     return EnergyResult(
         source=source.label,
         gross_mj=1e3 * gross_j,

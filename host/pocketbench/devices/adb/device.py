@@ -307,8 +307,6 @@ class AdbDevice:
 
     def _collect(self, job: BenchJob, run_dir: str, rc: int, threads: int, big: tuple[int, ...]) -> RunnerReport:
         stderr = self.shell(f"tail -c 4000 {q(run_dir)}/stderr 2>/dev/null; true").output
-        if rc > 128:
-            stderr = f"{stderr.strip()} (killed by signal {rc - 128})".strip()
         json_text = None
         if self.transport.stat(f"{run_dir}/result.json") is not None:
             with tempfile.TemporaryDirectory(prefix="pocketbench-pull-") as scratch:
