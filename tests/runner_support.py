@@ -23,6 +23,8 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"
 ARM64_RUNNER = REPO / "device_runner" / "build" / "arm64" / "pocket_runner"
+BUNDLES = {"x86_64": REPO / "device_runner" / "build" / "android-x86_64",
+           "arm64-v8a": REPO / "device_runner" / "build" / "android-arm64"}  # fmt: skip
 # qemu's default `max` CPU enables SME; with it, int8 outputs of qemu 7.2 (Debian 12) are wrong
 # while every CPU model without SME matches x86 bit for bit (device_runner/README.md, "arm64").
 QEMU_CPUS = {"neon-i8mm-sve": "max,sme=off", "neon-baseline": "cortex-a53"}
@@ -81,6 +83,18 @@ def arm64_runner() -> Path:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed: `just system-deps` installs qemu-user and g++-aarch64-linux-gnu")
     return _build("build-runner-arm64", ARM64_RUNNER)
+
+
+@functools.cache
+def android_bundle(abi: str = "x86_64") -> Path:
+    """The runner bundle a phone with `abi` gets (`just build-runner-android-<arch>`), built once per
+    session. The default emulated phone is x86_64 and runs this bundle, like an x86_64 Android image."""
+    if abi == "arm64-v8a":
+        arm64_runner()
+    else:
+        host_runner()
+    recipe = {"x86_64": "build-runner-android-x86_64", "arm64-v8a": "build-runner-android-arm64"}[abi]
+    return _build(recipe, BUNDLES[abi] / "manifest.json").parent
 
 
 @functools.cache
