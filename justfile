@@ -26,8 +26,13 @@ setup:
 
 # Benchmark the default models on the first attached phone, or on this computer without one.
 bench *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
     [ -x {{runner_build}}/host/pocket_runner ] || just build-runner
-    {{venv}}/bin/pocketbench bench {{ARGS}}
+    # What the attached phone needs (its runner bundle), built first; a host that cannot build it gets one line.
+    recipes=$("{{py}}" -m pocketbench.devices.adb.runner_choice {{ARGS}})
+    for recipe in $recipes; do just "$recipe"; done
+    "{{venv}}/bin/pocketbench" bench {{ARGS}}
 
 # Build the native runner for this computer against the installed executorch wheel.
 build-runner: setup

@@ -16,9 +16,8 @@ import pytest
 import torch
 from pocketbench import tensorfile
 from pocketbench.compress.recipe import parse_variant
+from pocketbench.devices.adb import self_check
 from pocketbench.export import Artifact, build_artifact
-from pocketbench.registry import ModelBundle, ModelSpec
-from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"
@@ -28,35 +27,7 @@ BUNDLES = {"x86_64": REPO / "device_runner" / "build" / "android-x86_64",
 # qemu's default `max` CPU enables SME; with it, int8 outputs of qemu 7.2 (Debian 12) are wrong
 # while every CPU model without SME matches x86 bit for bit (device_runner/README.md, "arm64").
 QEMU_CPUS = {"neon-i8mm-sve": "max,sme=off", "neon-baseline": "cortex-a53"}
-INPUT_SHAPE = (1, 3, 8, 8)
-
-
-class TinyConvNet(nn.Module):
-    """Conv + ReLU + Linear: the two op families (conv, gemm) every vision model leans on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.fc = nn.Linear(8 * 8 * 8, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
-
-
-def tiny_convnet() -> ModelBundle:
-    torch.manual_seed(0)
-
-    def calibration():
-        generator = torch.Generator().manual_seed(1)
-        for _ in range(8):
-            yield (torch.randn(INPUT_SHAPE, generator=generator),)
-
-    return ModelBundle(
-        module=TinyConvNet().eval(),
-        example_inputs=(torch.randn(INPUT_SHAPE),),
-        calibration=calibration,
-        eval_inputs=[],
-    )
+INPUT_SHAPE = self_check.INPUT_SHAPE
 
 
 def _build(recipe: str, binary: Path) -> Path:
@@ -99,8 +70,9 @@ def android_bundle(abi: str = "x86_64") -> Path:
 
 @functools.cache
 def tiny_ptes(cache: Path) -> dict[str, Artifact]:
-    """TinyConvNet lowered through pocketbench's own export path, fp32 and int8 (static, per-channel)."""
-    spec = ModelSpec(name="tiny_convnet", factory=tiny_convnet, source_file=Path(__file__))
+    """The self-check's conv + linear net lowered through pocketbench's own export path, fp32 and
+    int8 (static, per-channel)."""
+    spec = self_check.selfcheck_spec()
     bundle = spec.load()
     return {v: build_artifact(spec, bundle, parse_variant(v), cache=cache) for v in ("fp32", "int8")}
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pocketbench.devices.bundle.elf import parse_elf
+from pocketbench.devices.bundle.elf import parse_elf, with_runpath
 from pocketbench.devices.bundle.manifest import ABI_DIRS, LAUNCHER, MANIFEST, BundleFile, manifest_text
 from pocketbench.errors import PocketbenchError
 
@@ -182,8 +182,11 @@ def assemble(abi: str, runner: Path, executorch_lib: Path, dist_info: Path, out:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        for name, path in shipped.items():
-            shutil.copyfile(path, staging / name)  # follows symlinks: the bundle holds real files
+        for name, path in shipped.items():  # real files (symlinks followed), searching only the bundle
+            data = path.read_bytes()
+            if parse_elf(data, str(path)).runpath:
+                data = with_runpath(data, "$ORIGIN", str(path))
+            (staging / name).write_bytes(data)
         for name, (source, _) in covering.items():
             shutil.copyfile(source, staging / name)
         launcher = LAUNCHER_TEXT.format(abi=abi, launcher=LAUNCHER, loader=loader_name, runner=EXECUTABLE)

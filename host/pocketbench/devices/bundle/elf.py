@@ -13,7 +13,7 @@ from pocketbench.errors import PocketbenchError
 
 MACHINES = {62: "x86_64", 183: "aarch64"}
 _PT_LOAD, _PT_DYNAMIC, _PT_INTERP = 1, 2, 3
-_DT_NULL, _DT_NEEDED, _DT_STRTAB = 0, 1, 5
+_DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 15, 29
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class ElfInfo:
     interpreter: str | None  # PT_INTERP, e.g. /lib/ld-linux-aarch64.so.1
     needed: tuple[str, ...]  # DT_NEEDED, in order
     comment: tuple[str, ...]  # strings of the .comment section (compiler versions)
+    runpath: tuple[str, ...] = ()  # DT_RUNPATH and DT_RPATH strings
 
 
 def _cstr(data: bytes, offset: int) -> str:
@@ -48,10 +49,10 @@ def parse_elf(data: bytes, name: str = "file") -> ElfInfo:
         raise PocketbenchError(f"{name} is a damaged ELF file ({exc})") from None
 
 
-def _parse(data: bytes) -> ElfInfo:
-    (machine,) = struct.unpack_from("<H", data, 18)
-    phoff, shoff = struct.unpack_from("<QQ", data, 32)
-    phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHH", data, 54)
+def _dynamic(data: bytes) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]], int | None, str | None]:
+    """(loads, dynamic entries as (tag, value), the string table's file offset, PT_INTERP)."""
+    phoff = struct.unpack_from("<Q", data, 32)[0]
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
     loads: list[tuple[int, int, int]] = []
     interpreter, dynamic = None, None
     for i in range(phnum):
@@ -62,22 +63,52 @@ def _parse(data: bytes) -> ElfInfo:
             interpreter = _cstr(data, p_offset)
         elif p_type == _PT_DYNAMIC:
             dynamic = (p_offset, p_filesz)
-    needed_offsets: list[int] = []
-    strtab = None
+    entries: list[tuple[int, int]] = []
     if dynamic is not None:
         offset, size = dynamic
         for pos in range(offset, offset + size, 16):
             tag, value = struct.unpack_from("<qQ", data, pos)
             if tag == _DT_NULL:
                 break
-            if tag == _DT_NEEDED:
-                needed_offsets.append(value)
-            elif tag == _DT_STRTAB:
-                strtab = _file_offset(loads, value)
-    needed = tuple(_cstr(data, strtab + o) for o in needed_offsets) if strtab is not None else ()
+            entries.append((tag, value))
+    strtab = next((_file_offset(loads, v) for t, v in entries if t == _DT_STRTAB), None)
+    return loads, entries, strtab, interpreter
+
+
+def _parse(data: bytes) -> ElfInfo:
+    (machine,) = struct.unpack_from("<H", data, 18)
+    shoff = struct.unpack_from("<Q", data, 40)[0]
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 58)
+    _, entries, strtab, interpreter = _dynamic(data)
+    strings = {
+        t: [_cstr(data, strtab + v) for tag, v in entries if tag == t] for t in (_DT_NEEDED, _DT_RUNPATH, _DT_RPATH)
+    }
+    if strtab is None:
+        strings = {t: [] for t in strings}
     return ElfInfo(
-        MACHINES.get(machine, f"em{machine}"), interpreter, needed, _comment(data, shoff, shentsize, shnum, shstrndx)
+        MACHINES.get(machine, f"em{machine}"),
+        interpreter,
+        tuple(strings[_DT_NEEDED]),
+        _comment(data, shoff, shentsize, shnum, shstrndx),
+        tuple(strings[_DT_RUNPATH] + strings[_DT_RPATH]),
     )
+
+
+def with_runpath(data: bytes, runpath: str, name: str = "file") -> bytes:
+    """`data` with every DT_RUNPATH/DT_RPATH string overwritten in place by `runpath` (which must
+    not be longer). A bundle's files must not search the build machine's folders on a phone."""
+    parse_elf(data, name)
+    _, entries, strtab, _ = _dynamic(data)
+    out = bytearray(data)
+    for tag, value in entries:
+        if tag in (_DT_RUNPATH, _DT_RPATH) and strtab is not None:
+            start = strtab + value
+            old = data.index(b"\0", start) - start
+            new = runpath.encode()
+            if len(new) > old:
+                raise PocketbenchError(f"{name}: cannot shorten its runpath to {runpath!r} (only {old} bytes)")
+            out[start : start + old] = new + b"\0" * (old - len(new))
+    return bytes(out)
 
 
 def _comment(data: bytes, shoff: int, shentsize: int, shnum: int, shstrndx: int) -> tuple[str, ...]:
