@@ -136,6 +136,8 @@ def bench(
             failures = run_sweep(models, planned, devices, settings, store, reporter)
     finally:
         frame = store.finish()
+        for opened in devices:  # a phone's lease ends with the run, not with the process
+            getattr(opened, "close", lambda: None)()
     _show(frame, store.run_id, store.folder, as_json)
     if failures:
         stderr.print(f"[red]{failures} cell(s) failed[/]; the others are saved in {store.folder}")

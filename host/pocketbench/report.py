@@ -332,7 +332,7 @@ def warnings(frame: pd.DataFrame) -> list[str]:
                 f"{row['ops_outside_delegate']} outside XNNPACK"
             )
         notes.extend(_measurement_warnings(row))
-    if "energy_status" in ok:
+    if "energy_status" in ok and not ok.empty:  # a run whose every cell failed has nothing to say here
         values = ok["energy_mj_per_inference"] if "energy_mj_per_inference" in ok else pd.Series(None, index=ok.index)
         no_energy = ok[values.map(missing) & ok["energy_status"].map(lambda v: isinstance(v, str))]
         no_energy = no_energy[~no_energy["energy_status"].str.lower().str.contains("charging")]

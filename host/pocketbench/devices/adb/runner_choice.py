@@ -46,19 +46,14 @@ class RunnerChoice:
         return BUNDLE_RECIPES[self.abi] if self.kind == "bundle" else None
 
     def describe(self) -> str:
-        where = _short(self.path)
+        """Short, for the devices table: `bundle android-arm64`, `NDK static build`, the override."""
         if self.kind == "override":
-            return f"{DEVICE_RUNNER_ENV}={where}"
+            return f"{DEVICE_RUNNER_ENV}={self.path}"
         if self.kind == "ndk-static":
-            return f"NDK static build {where}"
-        return f"bundle {where}" if self.built else f"bundle {where} (not built: `just {self.recipe}`)"
-
-
-def _short(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+            return "NDK static build"
+        return (
+            f"bundle {self.path.name}" if self.built else f"bundle {self.path.name}: not built (`just {self.recipe}`)"
+        )
 
 
 def choose_runner(abi: str) -> RunnerChoice:
