@@ -344,7 +344,9 @@ class AdbDevice:
             self._pull_whole(f"{run_dir}/outputs.pbtf", job.outputs)
         if report.ok and job.etdump is not None:
             self._pull_whole(f"{run_dir}/{TRACE_NAME}", job.etdump)
-        reason = explain_launch_failure(rc, f"{stderr}\n{report.error or ''}") if not report.ok else None
+        reason = (
+            None if report.ok else explain_launch_failure(rc, stderr) or explain_launch_failure(rc, report.error or "")
+        )
         if reason:
             report = replace(report, error=reason)
         elif not report.ok and rc != 0 and stderr.strip() and report.error and stderr.strip() not in report.error:

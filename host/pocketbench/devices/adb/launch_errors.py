@@ -48,6 +48,10 @@ def explain_launch_failure(exit_code: int, stderr: str) -> str | None:
     return None
 
 
+_PUSHED_FOLDER = re.compile(r"/data/local/tmp/pocketbench/[0-9a-f]{64}/")
+
+
 def _last_line(text: str) -> str:
+    """The last line of stderr, with the phone's long content-addressed folder names shortened."""
     lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
+    return _PUSHED_FOLDER.sub(".../", lines[-1].strip()) if lines else "no output"
