@@ -126,7 +126,7 @@ def launcher_cost(rounds: int, scratch: Path) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # run_all.py passes benchmark names through
     for folder in BUNDLES.values():
         if not (folder / "manifest.json").is_file():
             raise SystemExit(f"{folder} is not built: run `just build-runner-android`")
