@@ -38,9 +38,10 @@ PHONE = """
 import os, sys
 from pathlib import Path
 from pocketbench.devices.emulator import Cluster, SysfsScript, start_emulator
-from pocketbench.devices.emulator.emulator import serve_forever
+from pocketbench.devices.emulator.emulator import serve_forever, this_computers_key
 script = SysfsScript(clusters=(Cluster(tuple(range(os.cpu_count() or 1)), 2_800_000),))
-serve_forever(start_emulator(port=int(sys.argv[1]), root=Path(sys.argv[2]), script=script))
+trusted = (this_computers_key(),)  # $POCKETBENCH_ADB_KEY, which the farm's clients sign with
+serve_forever(start_emulator(port=int(sys.argv[1]), root=Path(sys.argv[2]), script=script, trusted_keys=trusted))
 """
 
 

@@ -119,9 +119,8 @@ def test_run_matches_the_local_runner_and_deploys_once(phone, ptes, inputs, tmp_
 def test_corrupt_file_on_the_phone_is_pushed_again(phone, ptes, inputs, tmp_path):
     pte = ptes["int8"].path
     sha = hashlib.sha256(pte.read_bytes()).hexdigest()
-    planted = phone.root / "data/local/tmp/pocketbench" / sha / "model.pte"
-    planted.parent.mkdir(parents=True)
-    planted.write_bytes(pte.read_bytes()[:1000])  # a truncated earlier push
+    # a truncated earlier push
+    planted = phone.write_file(f"/data/local/tmp/pocketbench/{sha}/model.pte", pte.read_bytes()[:1000])
     assert device_for(phone).benchmark(job_for(pte, inputs, tmp_path)).ok
     assert planted.read_bytes() == pte.read_bytes()
 

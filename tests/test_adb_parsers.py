@@ -100,3 +100,22 @@ def test_adb_key_is_created_private_and_a_readable_one_is_refused(tmp_path):
     key.chmod(0o644)
     with pytest.raises(PocketbenchError, match=rf"{key} is readable by group or others .*chmod 600 {key}"):
         ensure_key(key)
+
+
+@pytest.mark.parametrize(
+    ("capture", "emulated", "emulation"),
+    [
+        ("getprop_emulator_arm64.txt", True, "qemu-user aarch64 on x86_64"),
+        ("getprop_studio_emulator_handmade.txt", True, "Android emulator"),  # ro.boot.qemu=1 only
+        ("getprop_pixel8pro_handmade.txt", False, ""),
+        ("getprop_samsung_s10_handmade.txt", False, ""),
+    ],
+)
+def test_an_emulator_says_so_and_a_phone_does_not(capture, emulated, emulation):
+    phone = ident.identity_from_props(props(capture))
+    assert (phone.emulated, phone.emulation) == (emulated, emulation)
+
+
+def test_the_arm64_persona_capture_is_an_arm64_phone():
+    phone = ident.identity_from_props(props("getprop_emulator_arm64.txt"))
+    assert (phone.abi, phone.abilist, phone.serial) == ("arm64-v8a", "arm64-v8a", "EMUARM1")

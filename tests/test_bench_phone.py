@@ -43,7 +43,9 @@ def test_bench_over_adb_shell_has_the_local_columns_plus_identity(phone, tmp_pat
         assert all(row[column] is not None for column in MEASURED), row
         assert row["device_model"].endswith("Pixel 8") and row["device_serial"] == phone.serial
         assert row["backend"] == "native-runner"
+        assert (row["device_emulated"], row["device_emulation"]) == (True, phone.persona.emulation)
     assert abs(int8["accuracy"] - fp32["accuracy"]) <= 0.02
+    assert f"emulated: tcp:{phone.host}:{phone.port} is an emulator" in result.stderr
 
 
 def test_bench_through_the_adb_server(phone, host_adb, tmp_path, monkeypatch):

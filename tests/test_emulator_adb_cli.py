@@ -61,9 +61,9 @@ def test_shell_without_a_command_reads_commands_from_stdin(phone, host_adb):
     assert (session.returncode, session.stdout) == (4, "/data/local/tmp\n")
 
 
-def test_adb_root_on_a_userdebug_phone_and_unknown_services(phone, host_adb):
+def test_adb_root_is_refused_on_a_user_build_and_unknown_services(phone, host_adb):
     host_adb.connect(phone)
     root = host_adb.run("-s", phone.address, "root")
-    assert (root.returncode, root.stdout) == (0, "adbd is already running as root\n")
-    assert host_adb.run("-s", phone.address, "shell", "id -u").stdout == "0\n"
+    assert "adbd cannot run as root in production builds" in root.stdout + root.stderr
+    assert host_adb.run("-s", phone.address, "shell", "id -u").stdout == "2000\n"
     assert host_adb.run("-s", phone.address, "jdwp", timeout=10).returncode != 0

@@ -11,6 +11,7 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import DeviceAuthError
+from pocketbench.devices.emulator.fixtures import harness_signers
 
 SIGNERS = {
     "python-rsa": PythonRSASigner.FromRSAKeyPath,
@@ -28,8 +29,8 @@ def host_key(tmp_path):
     return tmp_path / "adbkey"
 
 
-def test_connect_without_auth_and_run_commands(phone):
-    device = client(phone)
+def test_connect_without_auth_and_run_commands(phone_factory):
+    device = client(phone_factory(require_auth=False))  # --no-auth, for protocol tests
     assert device.connect(rsa_keys=None, auth_timeout_s=1)
     out = device.shell("echo out; echo err >&2; getprop ro.product.model; exit 3; echo no")
     assert out == "out\nerr\nPixel 8\n"
@@ -80,7 +81,7 @@ def test_push_pull_stat_list_of_a_multi_megabyte_file(phone, tmp_path):
     src = tmp_path / "model.pte"
     src.write_bytes(payload)
     device = client(phone)
-    device.connect(rsa_keys=None)
+    device.connect(rsa_keys=harness_signers())
     device.push(str(src), "/data/local/tmp/bench/model.pte")
     mode, size, _ = device.stat("/data/local/tmp/bench/model.pte")
     assert size == len(payload)
@@ -100,7 +101,7 @@ def test_pushed_file_is_in_the_phone_not_on_the_host(phone, tmp_path):
     src = tmp_path / "x"
     src.write_bytes(b"hello")
     device = client(phone)
-    device.connect(rsa_keys=None)
+    device.connect(rsa_keys=harness_signers())
     device.push(str(src), "/data/local/tmp/x")
     assert device.shell("cat /data/local/tmp/x") == "hello"
     assert not os.path.exists("/data/local/tmp/x")

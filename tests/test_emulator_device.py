@@ -1,5 +1,6 @@
 """The phone behind the protocol: Android paths, getprop, scripted sysfs, native binaries."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 from pocketbench.devices.emulator import Cluster, SysfsScript, constant, ramp, steps
-from pocketbench.devices.emulator.fixtures import free_port
+from pocketbench.devices.emulator.fixtures import free_port, harness_signers
 
 BATTERY = "/sys/class/power_supply/battery"
 POLICY1 = "/sys/devices/system/cpu/cpufreq/policy1"
@@ -17,7 +18,7 @@ POLICY1 = "/sys/devices/system/cpu/cpufreq/policy1"
 
 def connected(emu) -> AdbDeviceTcp:
     device = AdbDeviceTcp(emu.host, emu.port, default_transport_timeout_s=10)
-    device.connect(rsa_keys=None)
+    device.connect(rsa_keys=harness_signers())
     return device
 
 
@@ -126,9 +127,14 @@ def test_odpm_energy_counter_only_when_scripted(phone):
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
-def test_host_built_binary_with_rpath_library_runs_from_data_local_tmp(phone, tmp_path):
+def test_host_built_binary_with_rpath_library_runs_from_data_local_tmp(phone_factory, tmp_path, monkeypatch):
+    # The Python environment lies in a folder others may not enter (pytest's tmp root is
+    # 0700, like a home): the phone exposes only the path to it to its shell user.
+    assert not os.stat(tmp_path.parent.parent).st_mode & 0o001
     lib_dir = tmp_path / "venv-like" / "lib"
     lib_dir.mkdir(parents=True)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv-like"))
+    phone = phone_factory()
     (tmp_path / "answer.c").write_text("int pb_answer(void) { return 42; }\n")
     (tmp_path / "main.c").write_text(
         '#include <stdio.h>\nint pb_answer(void);\nint main(void) { printf("%d\\n", pb_answer()); return 0; }\n'
@@ -196,7 +202,7 @@ def test_cli_serves_a_phone_until_interrupted(tmp_path):
         banner = proc.stdout.readline()
         assert f"127.0.0.1:{port}" in banner
         device = AdbDeviceTcp("127.0.0.1", port, default_transport_timeout_s=10)
-        device.connect(rsa_keys=None)
+        device.connect(rsa_keys=harness_signers())  # the CLI trusts $POCKETBENCH_ADB_KEY
         assert device.shell("getprop ro.serialno; echo x > /data/local/tmp/kept") == "CLI1\n"
         device.close()
     finally:

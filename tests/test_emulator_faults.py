@@ -10,11 +10,12 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import PushFailedError, TcpTimeoutException
+from pocketbench.devices.emulator.fixtures import harness_signers
 
 
 def connected(emu, read_timeout_s: float = 10) -> AdbDeviceTcp:
     device = AdbDeviceTcp(emu.host, emu.port, default_transport_timeout_s=read_timeout_s)
-    device.connect(rsa_keys=None, read_timeout_s=read_timeout_s)
+    device.connect(rsa_keys=harness_signers(), read_timeout_s=read_timeout_s)
     return device
 
 
@@ -130,6 +131,14 @@ def test_runner_crash_is_a_segfault_exit_status(phone, host_adb):
     result = host_adb.run("-s", phone.address, "shell", f"{runner} 30")
     assert result.returncode == 128 + signal.SIGSEGV
     assert connected(phone).shell(f"{runner} 30; echo rc=$?").endswith("rc=139\n")
+
+
+def test_a_runner_started_through_its_loader_still_answers_to_its_name(phone):
+    runner = install_runner(phone)
+    loader = next(p for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1") if os.path.exists(p))
+    phone.faults.crash_process("pocket_runner")  # /proc/PID/exe is the loader, argv names the runner
+    out = connected(phone).shell(f"{loader} --library-path /data/local/tmp {runner} 30; echo rc=$?")
+    assert out.endswith("rc=139\n")
 
 
 def test_runner_hang_leaves_it_stopped_and_silent(phone):

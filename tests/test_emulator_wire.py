@@ -7,6 +7,12 @@ import pytest
 from pocketbench.devices.emulator import protocol as p
 
 
+@pytest.fixture
+def phone(phone_factory):
+    """A phone without auth (`--no-auth`): these tests speak the protocol from CNXN on."""
+    return phone_factory(require_auth=False)
+
+
 class RawHost:
     """The host side reduced to packets, to observe exactly what the device sends."""
 

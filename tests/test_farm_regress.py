@@ -125,3 +125,19 @@ def test_level_shift_finds_a_step_and_nothing_in_flat_noise():
     assert change == pytest.approx(0.2, abs=0.02)
     assert last_level_shift(rng.normal(10, 0.1, 20)) is None
     assert last_level_shift(np.array([10.0, 10.0, 12.0])) is None  # too short to say
+
+
+def test_emulated_and_real_timings_are_never_compared():
+    rng = np.random.default_rng(RNG_SEED + 7)
+    rows = [night(i, 10.0, rng) for i in range(6)]
+    # The same device name, now an emulated arm64 phone 100× slower: not a regression, no verdict.
+    emulated = night(6, 1000.0, rng) | {"device_emulated": True, "device_emulation": "qemu-user aarch64 on x86_64"}
+    table = judge([*rows, emulated])
+    latency = table.loc["latency_p50_ms"]
+    assert latency["verdict"] == INSUFFICIENT
+    assert "timed real, this one emulated (qemu-user aarch64 on x86_64): never compared" in latency["detail"]
+    assert table.loc["peak_rss_kb", "verdict"] == INSUFFICIENT
+    assert table.loc["size_bytes", "verdict"] == NO_CHANGE  # the file is the same whatever runs it
+    # Two emulated nights compare with each other as usual.
+    again = night(7, 1200.0, rng) | {"device_emulated": True, "device_emulation": "qemu-user aarch64 on x86_64"}
+    assert judge([*rows, emulated, again]).loc["latency_p50_ms", "verdict"] != INSUFFICIENT

@@ -21,7 +21,7 @@ def test_bench_on_the_emulated_phone_reports_energy_and_stability(phone_factory,
 
     android_bundle("x86_64")  # what the emulated x86_64 phone runs
     phone = phone_factory(script=SCRIPT)
-    env = {**os.environ, "POCKETBENCH_ADB_KEY": str(tmp_path / "adbkey"), "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200"}  # the harness key (POCKETBENCH_ADB_KEY) the phone trusts
     argv = [
         sys.executable, "-m", "pocketbench", "bench", "--device", f"tcp:{phone.address}", "--model", "digits_cnn",
         "--variants", "fp32,int8", "--repetitions", "2", "--iterations", "20", "--energy-window", "0.5",

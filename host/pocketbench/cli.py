@@ -227,10 +227,11 @@ def report(
     if fmt == "table":
         from pocketbench.profile_report import render_profiles
         from pocketbench.report import render
-        from pocketbench.reporting import with_baseline
+        from pocketbench.reporting import baseline_notes, with_baseline
 
         compared, baseline_id = with_baseline(frame, baseline)
-        stdout.print(render(compared, manifest["run_id"], baseline_id, run_notes(folder)))
+        notes = [*run_notes(folder), *baseline_notes(frame, baseline)]
+        stdout.print(render(compared, manifest["run_id"], baseline_id, notes))
         profiles = render_profiles(read_profiles(folder))
         if profiles is not None:
             stdout.print(profiles)

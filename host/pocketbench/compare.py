@@ -73,6 +73,34 @@ def latest_attempts(frame: pd.DataFrame) -> pd.DataFrame:
     return last.loc[[i for i in frame.index if i in last.index]]
 
 
+def timing_kind(row: pd.Series | dict[str, Any]) -> str:
+    """ "real", or "emulated (how)": timings of different kinds are never compared (an
+    emulated arm64 phone is ~100× slower than a phone; the x86_64 one runs on this host)."""
+    emulated = row.get("device_emulated")
+    if emulated is None or (not isinstance(emulated, str) and pd.isna(emulated)) or not bool(emulated):
+        return "real"
+    how = row.get("device_emulation")
+    return f"emulated ({how})" if isinstance(how, str) and how else "emulated"
+
+
+def timing_mismatches(current: pd.DataFrame, baseline: pd.DataFrame) -> list[str]:
+    """One line per cell whose baseline was timed on another kind of device (real vs emulated)."""
+    base_ok = latest_attempts(baseline)
+    base_ok = base_ok[base_ok["status"] == "ok"].set_index(CELL_KEY)
+    lines = []
+    for _, row in latest_attempts(current).iterrows():
+        key = tuple(row[c] for c in CELL_KEY)
+        if row["status"] != "ok" or key not in base_ok.index:
+            continue
+        was, now = timing_kind(base_ok.loc[key]), timing_kind(row)
+        if was != now:
+            lines.append(
+                f"not compared: {row['model']} {row['variant']} on {row['device']}: the baseline's timings"
+                f" are {was}, this run's are {now}; latency and memory deltas are left out"
+            )
+    return lines
+
+
 def _delta(current: Any, baseline: Any, scale: float = 1.0) -> float | None:
     if current is None or baseline is None or pd.isna(current) or pd.isna(baseline):
         return None
@@ -93,16 +121,21 @@ def compare_runs(current: pd.DataFrame, baseline: pd.DataFrame, alpha: float = A
             for column in COMPARE_COLUMNS:
                 values[column].append(None)
             continue
-        change = latency_change(list(ref["latency_samples_ms"]), list(row["latency_samples_ms"]), alpha)
+        same_kind = timing_kind(ref) == timing_kind(row)  # else: timing_mismatches says why
+        change = (
+            latency_change(list(ref["latency_samples_ms"]), list(row["latency_samples_ms"]), alpha)
+            if same_kind
+            else LatencyChange(None, None, None, None)
+        )
         values["baseline_run_id"].append(ref["run_id"])
-        values["baseline_latency_p50_ms"].append(ref["latency_p50_ms"])
+        values["baseline_latency_p50_ms"].append(ref["latency_p50_ms"] if same_kind else None)
         values["latency_p50_delta_ms"].append(change.delta_ms)
         values["latency_p50_change_pct"].append(change.change_pct)
         values["latency_p_value"].append(change.p_value)
         values["latency_change_significant"].append(change.significant)
         values["accuracy_delta_points"].append(_delta(row["accuracy"], ref["accuracy"], 100.0))
         values["size_delta_bytes"].append(_delta(row["size_bytes"], ref["size_bytes"]))
-        values["peak_rss_delta_kb"].append(_delta(row["peak_rss_kb"], ref["peak_rss_kb"]))
+        values["peak_rss_delta_kb"].append(_delta(row["peak_rss_kb"], ref["peak_rss_kb"]) if same_kind else None)
     for column, column_values in values.items():
         dtype = "object" if column in ("baseline_run_id", "latency_change_significant") else "float64"
         frame[column] = pd.Series(column_values, index=frame.index, dtype=dtype)

@@ -124,6 +124,8 @@ def _temps(row: pd.Series) -> str:
 
 def _flags(row: pd.Series) -> str:
     flags = [name for name in ("unstable", "throttled") if _truthy(_get(row, name))]
+    if _truthy(_get(row, "device_emulated")):
+        flags.append("emulated")  # timed on an emulator: not a phone's latency
     return " ".join(flags) or EMPTY
 
 
@@ -339,6 +341,13 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         for (device, status), group in no_energy.groupby(["device", "energy_status"], sort=False):
             notes.append(f"energy not measured on {device} ({len(group)} cell(s)): {status}")
     notes.extend(_compression_warnings(ok))
+    if "device_emulated" in ok:
+        for device, group in ok[ok["device_emulated"].map(_truthy)].groupby("device", sort=False):
+            how = group["device_emulation"].dropna() if "device_emulation" in group else pd.Series(dtype=object)
+            notes.append(
+                f"emulated: {device} is an emulator ({how.iloc[0] if len(how) else 'Android emulator'}):"
+                " its timings are not a phone's"
+            )
     if "baseline_run_id" in ok:
         unmatched = ok[ok["baseline_run_id"].map(missing)]
         if len(unmatched):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from pocketbench.compare import compare_runs, latest_attempts
+from pocketbench.compare import compare_runs, latest_attempts, timing_mismatches
 
 REPORT_FORMATS = ("table", "md", "csv", "json", "html")
 Run = tuple[pd.DataFrame, dict[str, Any], Path]
@@ -20,6 +20,11 @@ def with_baseline(frame: pd.DataFrame, baseline: Run | None) -> tuple[pd.DataFra
     if baseline is None:
         return frame, None
     return compare_runs(frame, baseline[0]), str(baseline[1]["run_id"])
+
+
+def baseline_notes(frame: pd.DataFrame, baseline: Run | None) -> list[str]:
+    """Lines about the comparison itself: cells whose baseline is another kind of timing."""
+    return [] if baseline is None else timing_mismatches(frame, baseline[0])
 
 
 def write_report(
@@ -40,6 +45,7 @@ def write_report(
 
     run_id = str(manifest["run_id"])
     compared, baseline_id = with_baseline(frame, baseline)
+    notes = [*notes, *baseline_notes(frame, baseline)]
     if fmt == "md":
         from pocketbench.profile_report import profiles_markdown
 

@@ -345,6 +345,8 @@ def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInf
             device_os=info.os,
             device_cpu=info.cpu,
             device_cpu_features=info.extra.get("cpu_features"),
+            device_emulated=info.emulated,
+            device_emulation=info.emulation or None,
         )
         # Whatever else the device says about itself (a phone's serial, SoC, clusters, battery).
         for key, value in info.extra.items():

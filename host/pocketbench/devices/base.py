@@ -46,6 +46,8 @@ class DeviceInfo:
     os: str
     cpu: str
     extra: dict[str, str] = field(default_factory=dict)
+    emulated: bool = False  # timings from an emulator (device_emulated), never a phone's
+    emulation: str = ""  # how it emulates (device_emulation), "" on real hardware
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pocketbench.compare import timing_kind
+
 REGRESSION, IMPROVEMENT, NO_CHANGE, INSUFFICIENT = "regression", "improvement", "no change", "insufficient data"
 KEY = ["device", "model", "variant"]
 VERDICT_COLUMNS = [
@@ -84,12 +86,23 @@ def verdicts(
     for _, new in current.sort_values(KEY).iterrows():
         key = tuple(new[k] for k in KEY)
         past = earlier[(earlier["device"] == key[0]) & (earlier["model"] == key[1]) & (earlier["variant"] == key[2])]
+        kind = timing_kind(new)
+        same_kind = past[[timing_kind(r) == kind for _, r in past.iterrows()]] if len(past) else past
         for metric in METRICS:
             if metric.column not in history.columns:
                 continue
-            keep = [(r, *key, metric.column) not in bad for r in past["run_id"]]
-            usable = pd.Series(keep, index=past.index, dtype=bool)
-            good = past[usable]
+            if not metric.deterministic and len(past) and same_kind.empty:
+                was = timing_kind(past.iloc[-1])
+                rows.append(
+                    {k: new[k] for k in KEY}
+                    | {"metric": metric.column, "verdict": INSUFFICIENT, "p_value": None}
+                    | {"detail": f"earlier runs were timed {was}, this one {kind}: never compared"}
+                )
+                continue
+            past_metric = same_kind if not metric.deterministic else past
+            keep = [(r, *key, metric.column) not in bad for r in past_metric["run_id"]]
+            usable = pd.Series(keep, index=past_metric.index, dtype=bool)
+            good = past_metric[usable]
             good = good[good[metric.column].notna()].sort_values("_order")
             rows.append(_judge(metric, new, good, thresholds.get(metric.column, 0.05), alpha, min_samples))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)

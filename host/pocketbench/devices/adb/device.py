@@ -163,6 +163,8 @@ class AdbDevice:
             abi=phone.abi,
             os=phone.os,
             cpu=f"{phone.soc} ({ident.describe_clusters(self._clusters)})" if self._clusters else phone.soc,
+            emulated=phone.emulated,
+            emulation=phone.emulation,
             extra={
                 "serial": phone.serial,
                 "soc": phone.soc,

@@ -42,6 +42,8 @@ class PhoneIdentity:
     abilist: str
     fingerprint: str
     build_type: str
+    emulated: bool = False  # an emulator, not a phone: its timings are not a phone's
+    emulation: str = ""  # how it runs programs, e.g. "qemu-user aarch64 on x86_64"
 
     @property
     def os(self) -> str:
@@ -64,7 +66,19 @@ def identity_from_props(props: dict[str, str]) -> PhoneIdentity:
         abilist=props.get("ro.product.cpu.abilist", ""),
         fingerprint=props.get("ro.build.fingerprint", ""),
         build_type=props.get("ro.build.type", ""),
+        **emulation_from_props(props),
     )
+
+
+def emulation_from_props(props: dict[str, str]) -> dict[str, bool | str]:
+    """Whether the "phone" is an emulator and how it runs code. Android Studio's images set
+    ro.kernel.qemu (older) or ro.boot.qemu (newer) to 1; pocketbench's emulated phone adds
+    ro.pocketbench.emulation (e.g. "qemu-user aarch64 on x86_64")."""
+    emulated = "1" in (props.get("ro.kernel.qemu"), props.get("ro.boot.qemu"))
+    how = props.get("ro.pocketbench.emulation", "")
+    if emulated and not how:
+        how = "Android emulator"
+    return {"emulated": emulated or bool(how), "emulation": how}
 
 
 @dataclass(frozen=True)

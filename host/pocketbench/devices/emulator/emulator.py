@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ from pathlib import Path
 from pocketbench.devices.emulator import protocol as p
 from pocketbench.devices.emulator.auth import KeyStore
 from pocketbench.devices.emulator.faults import Faults, ProcessFaultWatcher
+from pocketbench.devices.emulator.persona import Persona, persona_for
 from pocketbench.devices.emulator.sandbox import Sandbox, SysfsUpdater, default_props
 from pocketbench.devices.emulator.server import Connection, DaemonState, Identity, Service
 from pocketbench.devices.emulator.shell import run_shell
@@ -62,6 +64,8 @@ class Emulator:
         accept_new_keys: bool,
         props: dict[str, str] | None,
         script: SysfsScript | None = None,
+        persona: Persona | None = None,
+        trusted_keys: tuple[str, ...] = (),
     ):
         check_port(port)
         if serial and not re.fullmatch(r"[A-Za-z0-9._-]+", serial):
@@ -76,9 +80,15 @@ class Emulator:
         self.serial = serial
         self.faults = Faults()
         self.keys = KeyStore(self.root / KEYS_PATH)
-        props_all = default_props(model, serial)
+        for line in trusted_keys:
+            self.keys.add(line)
+        self.persona = persona or persona_for(None)
+        props_all = default_props(model, serial, self.persona)
         props_all.update(props or {})
-        self.sandbox = Sandbox(self.root, props_all, script or SysfsScript())
+        if script is None:
+            clusters = self.persona.clusters()
+            script = SysfsScript() if clusters is None else SysfsScript(clusters=clusters)
+        self.sandbox = Sandbox(self.root, props_all, script, self.persona)
         identity = Identity(product=props_all["ro.product.name"], model=model, device=props_all["ro.product.device"])
         try:
             identity.banner()
@@ -90,6 +100,7 @@ class Emulator:
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"emulator-{serial}", daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._up = threading.Event()
+        self.trusts_harness = False  # the pytest fixtures set it when they trust their own key
 
     # -- public API ------------------------------------------------------------------
     @property
@@ -105,6 +116,19 @@ class Emulator:
     def set_props(self, **changes: str) -> None:
         """Change getprop answers, e.g. set_props(**{"ro.build.version.sdk": "30"})."""
         self.sandbox.set_props(changes)
+
+    def write_file(self, device_path: str, data: bytes, mode: int = 0o644) -> Path:
+        """Leave a file in the phone's storage as its shell user would (an earlier push, a
+        corrupt copy): parents are created, everything is owned by the shell user.
+        Returns where it lives on this host."""
+        path, writable = self.sandbox.host_path(device_path)
+        if not writable or not self.sandbox.shell_may_create(path):
+            raise PocketbenchError(f"{device_path}: the phone's shell user may not write there")
+        path.unlink(missing_ok=True)
+        path.write_bytes(data)
+        path.chmod(mode)
+        self.sandbox.give_to_shell(path)
+        return path
 
     def authorize_key(self, public_key_line: str | bytes) -> None:
         """Trust a host key (an adbkey.pub line), as "Always allow from this computer"."""
@@ -235,8 +259,8 @@ class Emulator:
             return lambda stream: serve_sync(stream, self.sandbox, self.faults)
         if service.startswith("reboot:"):
             return self._reboot_service
-        if service == "root:":  # a userdebug phone whose adbd already runs as root
-            return lambda stream: stream.write(b"adbd is already running as root\n")
+        if service == "root:":  # a user build: adbd and its commands stay the shell user
+            return lambda stream: stream.write(b"adbd cannot run as root in production builds\n")
         return None
 
     async def _reboot_service(self, stream) -> None:
@@ -253,12 +277,19 @@ def start_emulator(
     model: str = "Pixel 8",
     host: str = "127.0.0.1",
     root: Path | None = None,
-    require_auth: bool = False,
+    require_auth: bool = True,
     accept_new_keys: bool = False,
     props: dict[str, str] | None = None,
     script: SysfsScript | None = None,
+    abi: str | None = None,
+    trusted_keys: tuple[str, ...] = (),
 ) -> Emulator:
-    """Start an emulated phone on host:port (0: a free port) and return its handle."""
+    """Start an emulated phone on host:port (0: a free port) and return its handle.
+
+    `abi` picks the persona (None: this host's ABI; "arm64-v8a" on x86_64 runs aarch64
+    programs with qemu-user). With `require_auth` only hosts whose adbkey.pub line is in
+    `trusted_keys` (or is authorized later) get in, as with a phone that was told
+    "Always allow from this computer"."""
     emu = Emulator(
         host=host,
         port=port,
@@ -269,12 +300,24 @@ def start_emulator(
         accept_new_keys=accept_new_keys,
         props=props,
         script=script,
+        persona=persona_for(abi),
+        trusted_keys=trusted_keys,
     )
     emu.start()
     if not serial:
-        emu.serial = f"pocketbench-{emu.port}"
+        # Unique like a phone's: a port reused later in the same session is another phone.
+        emu.serial = f"pocketbench-{emu.port}-{secrets.token_hex(2)}"
         emu.set_props(**{"ro.serialno": emu.serial})
     return emu
+
+
+def this_computers_key() -> str:
+    """The adbkey.pub line of this computer's adb key (created if missing, as adb does):
+    the key pocketbench's clients and, by default, Debian's adb sign with."""
+    from pocketbench.devices.adb.keys import default_key_path, load_signer
+
+    load_signer(default_key_path())  # ensures the private key and its .pub exist, mode 0600
+    return Path(f"{default_key_path()}.pub").read_text()
 
 
 def serve_forever(emu: Emulator) -> None:

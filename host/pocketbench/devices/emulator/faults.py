@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class ProcessFault:
-    """Signal every process named `name` (exe basename or comm) `after_s` after it starts."""
+    """Signal every process named `name` (see process_names) `after_s` after it starts."""
 
     name: str
     after_s: float
@@ -59,16 +59,19 @@ class Faults:
         self.process_faults = [*self.process_faults, ProcessFault(name, after_s, signal.SIGSTOP)]
 
 
-def process_name(pid: int) -> str:
-    """Basename of the executable (what a pushed binary is called), else its comm."""
-    try:
-        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
-    except OSError:
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                return f.read().strip()
-        except OSError:
-            return ""
+def process_names(pid: int) -> set[str]:
+    """What a process answers to: its executable's basename, its comm, and the basename of
+    each argv word, so a program started through its loader (`ld-linux-*.so --library-path
+    DIR DIR/pocket_runner …`, or qemu-user for another ISA) still matches its own name."""
+    names = set()
+    with contextlib.suppress(OSError):
+        names.add(os.path.basename(os.readlink(f"/proc/{pid}/exe")))
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
+        names.add(f.read().strip())
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+        words = [w for w in f.read().split(b"\0") if w and not w.isspace() and b" " not in w]  # not `sh -c` text
+        names.update(os.path.basename(word.decode(errors="replace")) for word in words)
+    return names
 
 
 class ProcessFaultWatcher:
@@ -103,9 +106,9 @@ class ProcessFaultWatcher:
         alive = set()
         for pid in self._list_pids():
             alive.add(pid)
-            name = process_name(pid)
+            names = process_names(pid)
             for index, rule in enumerate(rules):
-                if rule.name != name or (pid, index) in self._done:
+                if rule.name not in names or (pid, index) in self._done:
                     continue
                 started = self._first_seen.setdefault(pid, now)
                 if now - started >= rule.after_s:

@@ -1,9 +1,15 @@
 """pytest fixtures for emulated phones and an isolated Debian `adb` (a pytest plugin).
 
 Enable with `pytest_plugins = ["pocketbench.devices.emulator.fixtures"]` in a conftest.py.
-`phone` is one emulated Pixel 8 without auth; `phone_factory(**kw)` starts more (farm
-tests need several, each on its own port); `host_adb` is the real adb client with a private
-server port and HOME, stopped after the test.
+`phone` is one emulated Pixel 8 (this host's ABI); `arm64_phone` is one whose ABI is
+arm64-v8a, running aarch64 programs with qemu-user; `phone_factory(**kw)` starts more (farm
+tests need several, each on its own port; `abi="arm64-v8a"` for arm64). `host_adb` is the
+real adb client with a private server port and HOME, stopped after the test.
+
+Auth is on, as on a phone: the phones trust the harness's key ($POCKETBENCH_ADB_KEY, set to
+a per-session key unless a test sets its own; `harness_signers()` for adb-shell clients),
+and `host_adb.connect(phone)` authorizes Debian adb's key. `phone_factory(require_auth=True)`
+is a phone that trusts no one yet; `require_auth=False` is for protocol tests.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from pocketbench.devices.emulator.emulator import RESERVED_PORTS, Emulator, start_emulator
+from pocketbench.devices.emulator.emulator import RESERVED_PORTS, Emulator, start_emulator, this_computers_key
+
+ARM64 = "arm64-v8a"
 
 
 def free_port() -> int:
@@ -52,6 +60,9 @@ class HostAdb:
         )
 
     def connect(self, emu: Emulator) -> subprocess.CompletedProcess:
+        """`adb connect`; a phone that trusts the harness trusts this client's key too."""
+        if getattr(emu, "trusts_harness", False):
+            emu.authorize_key(self.public_key())
         return self.run("connect", emu.address)
 
     def public_key(self) -> str:
@@ -62,13 +73,35 @@ class HostAdb:
         self.run("kill-server", timeout=10)
 
 
+def harness_signers() -> list:
+    """adb-shell signers for the key the fixtures' phones trust."""
+    from pocketbench.devices.adb.keys import load_signer
+
+    return [load_signer()]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def harness_adb_key(tmp_path_factory) -> Iterator[Path]:
+    """A per-session adb key for pocketbench's clients, never the user's ~/.android."""
+    previous = os.environ.get("POCKETBENCH_ADB_KEY")
+    key = Path(previous) if previous else tmp_path_factory.mktemp("harness-adb-key") / "adbkey"
+    os.environ["POCKETBENCH_ADB_KEY"] = str(key)
+    yield key
+    if previous is None:
+        os.environ.pop("POCKETBENCH_ADB_KEY", None)
+
+
 @pytest.fixture
 def phone_factory(tmp_path_factory) -> Iterator[Callable[..., Emulator]]:
     started: list[Emulator] = []
 
     def make(**kwargs) -> Emulator:
         kwargs.setdefault("root", tmp_path_factory.mktemp("phone"))
+        trusts_harness = "require_auth" not in kwargs
+        if trusts_harness:
+            kwargs["trusted_keys"] = (*kwargs.get("trusted_keys", ()), this_computers_key())
         emu = start_emulator(**kwargs)
+        emu.trusts_harness = trusts_harness
         started.append(emu)
         return emu
 
@@ -80,6 +113,12 @@ def phone_factory(tmp_path_factory) -> Iterator[Callable[..., Emulator]]:
 @pytest.fixture
 def phone(phone_factory) -> Emulator:
     return phone_factory()
+
+
+@pytest.fixture
+def arm64_phone(phone_factory) -> Emulator:
+    """An arm64-v8a phone: aarch64 programs run under qemu-user, no aarch64 system library."""
+    return phone_factory(abi=ARM64)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 Requests may be split across WRTEs arbitrarily, so input is buffered. Errors follow adbd:
 a missing path stats as zeros (v1) or carries its errno (v2); a failed SEND drains the
 host's DATA up to DONE, removes the partial file, answers FAIL and ends the service.
+adbd on a phone runs as the shell user: every request is checked against what that user
+may do (sandbox.shell_may*), and pushed files belong to it.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ def _fail_errno(what: str, exc: OSError) -> bytes:
     return _fail(f"{what}: {os.strerror(exc.errno or errno.EIO)}")
 
 
-def stat_v1(path: Path) -> bytes:
+def stat_v1(path: Path, visible: bool = True) -> bytes:
     try:
+        if not visible:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         st = os.lstat(path)
     except OSError:
         return p.SYNC_STAT_V1.pack(b"STAT", 0, 0, 0)
@@ -70,20 +74,24 @@ def _v2_fields(st: os.stat_result) -> tuple:
     )
 
 
-def stat_v2(path: Path, request: bytes) -> bytes:
+def stat_v2(path: Path, request: bytes, visible: bool = True) -> bytes:
     try:
+        if not visible:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         st = os.lstat(path) if request == b"LST2" else os.stat(path)
     except OSError as exc:
         return p.SYNC_STAT_V2.pack(request, exc.errno or errno.EIO, *([0] * 10))
     return p.SYNC_STAT_V2.pack(request, 0, *_v2_fields(st))
 
 
-def listing(path: Path, v2: bool) -> bytes:
+def listing(path: Path, v2: bool, visible: bool = True) -> bytes:
     """DENT (or DNT2) records for every entry, '.' and '..' first, then a zeroed DONE."""
     names = [".", ".."]
     try:
-        names += [entry.name for entry in os.scandir(path)]
+        names += [entry.name for entry in os.scandir(path)] if visible else []
     except OSError:
+        names = []
+    if not visible:
         names = []
     out = bytearray()
     for name in names:
@@ -111,12 +119,15 @@ async def serve_sync(stream: Stream, sandbox: Sandbox, faults: Faults) -> None:
             await stream.write(_fail(f"path too long: {length}"))
             return
         device_path = (await data.take(length)).decode("utf-8", "surrogateescape")
+        path = sandbox.host_path(device_path)[0]
+        # a missing folder on the way answers ENOENT by itself
+        reachable = not os.path.lexists(path.parent) or sandbox.shell_may(path.parent, 1)
         if request == b"STAT":
-            await stream.write(stat_v1(sandbox.host_path(device_path)[0]))
+            await stream.write(stat_v1(path, reachable))
         elif request in (b"STA2", b"LST2"):
-            await stream.write(stat_v2(sandbox.host_path(device_path)[0], request))
+            await stream.write(stat_v2(path, request, reachable))
         elif request in (b"LIST", b"LIS2"):
-            await stream.write(listing(sandbox.host_path(device_path)[0], request == b"LIS2"))
+            await stream.write(listing(path, request == b"LIS2", sandbox.shell_may(path, 5)))
         elif request == b"SEND":
             if not await _receive_file(stream, data, device_path, sandbox, faults):
                 return
@@ -136,6 +147,8 @@ async def _send_file(stream: Stream, device_path: str, sandbox: Sandbox, faults:
     """
     path = sandbox.host_path(device_path)[0]
     try:
+        if not sandbox.shell_may(path, 4):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         f = open(path, "rb")  # noqa: SIM115 - closed below; reads interleave with awaits
     except OSError as exc:
         await stream.write(_fail_errno("open failed", exc))
@@ -162,14 +175,24 @@ async def _send_file(stream: Stream, device_path: str, sandbox: Sandbox, faults:
     return True
 
 
-def _open_for_send(path: Path, mode: int, writable: bool) -> int:
+def _check_create(path: Path, writable: bool, sandbox: Sandbox) -> None:
+    """Raise what the shell user would meet creating `path` (its parents are made)."""
     if not writable:
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-    path.parent.mkdir(parents=True, exist_ok=True)
+        # /data is writable storage the shell user lacks rights to; /system, /sys and the
+        # host's folders are read-only mounts.
+        raise OSError(errno.EACCES if path.is_relative_to(sandbox.root / "data") else errno.EROFS, "")
+    if not sandbox.shell_may_create(path):
+        raise OSError(errno.EACCES, "")
+
+
+def _open_for_send(path: Path, mode: int, writable: bool, sandbox: Sandbox) -> int:
+    _check_create(path, writable, sandbox)
     if path.is_dir() and not path.is_symlink():
         raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
     path.unlink(missing_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode & 0o777)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode & 0o777)
+    sandbox.give_to_shell(path)
+    return fd
 
 
 async def _receive_file(stream, data: _Input, spec: str, sandbox: Sandbox, faults: Faults) -> bool:
@@ -186,10 +209,9 @@ async def _receive_file(stream, data: _Input, spec: str, sandbox: Sandbox, fault
     link_target = bytearray()
     try:
         if is_link:
-            if not writable:
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+            _check_create(path, writable, sandbox)
         else:
-            fd = _open_for_send(path, mode, writable)
+            fd = _open_for_send(path, mode, writable, sandbox)
     except OSError as exc:
         error = f"couldn't create file: {os.strerror(exc.errno or errno.EIO)}"
     received = 0
@@ -227,9 +249,9 @@ async def _receive_file(stream, data: _Input, spec: str, sandbox: Sandbox, fault
     if fd >= 0:
         os.close(fd)
     if not error and is_link:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         os.symlink(link_target.decode(), path)
+        sandbox.give_to_shell(path)
     if error:
         if fd >= 0:
             path.unlink(missing_ok=True)
