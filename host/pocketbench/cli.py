@@ -325,7 +325,10 @@ def devices(
                     runner = choose_runner(info.abi).describe()
                 except PocketbenchError as exc:
                     runner = str(exc)
-                table.add_row(phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, escape(runner), "")
+                model_name = f"{info.model} (emulated: {info.emulation})" if info.emulated else info.model
+                table.add_row(
+                    phone.spec, phone.state, escape(model_name), info.abi, info.os, info.cpu, escape(runner), ""
+                )
             except PocketbenchError as exc:
                 table.add_row(phone.spec, "error", "", "", "", "", "", escape(str(exc)))
             finally:
