@@ -17,6 +17,7 @@ import torch
 from pocketbench import tensorfile
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.adb import self_check
+from pocketbench.devices.bundle.manifest import MANIFEST, BundleFile, manifest_text, read_bundle
 from pocketbench.export import Artifact, build_artifact
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +67,22 @@ def android_bundle(abi: str = "x86_64") -> Path:
         host_runner()
     recipe = {"x86_64": "build-runner-android-x86_64", "arm64-v8a": "build-runner-android-arm64"}[abi]
     return _build(recipe, BUNDLES[abi] / "manifest.json").parent
+
+
+def altered_bundle(source: Path, target: Path, drop: str = "", not_executable: str = "") -> Path:
+    """A copy of `source` without `drop` (and its manifest entry), or with `not_executable` unmarked:
+    a consistent manifest, so the phone gets exactly this broken bundle."""
+    shutil.copytree(source, target)
+    bundle = read_bundle(target)
+    if drop:
+        (target / drop).unlink()
+    files = [
+        BundleFile(f.name, f.sha256, f.size, f.executable and f.name != not_executable)
+        for f in bundle.files
+        if f.name != drop
+    ]
+    (target / MANIFEST).write_text(manifest_text(bundle.abi, files, bundle.versions, {}))
+    return target
 
 
 @functools.cache

@@ -25,7 +25,6 @@ from pocketbench.registry import resolve
 from typer.testing import CliRunner
 
 from tests import runner_support as support
-from tests.test_android_phone import altered_bundle
 
 pytestmark = pytest.mark.slow  # the cross build, and every run emulated
 
@@ -130,7 +129,9 @@ def test_devices_check_passes_on_the_arm64_phone(arm64_phone, arm64_bundle, monk
 def test_a_bundle_without_glibcs_libm_fails_on_the_arm64_phone(arm64_phone, arm64_bundle, tmp_path, monkeypatch):
     """The arm64 phone hides every aarch64 system library: a bundle that leans on one fails there."""
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")
-    monkeypatch.setenv("POCKETBENCH_DEVICE_RUNNER", str(altered_bundle(arm64_bundle, tmp_path / "b", drop="libm.so.6")))
+    monkeypatch.setenv(
+        "POCKETBENCH_DEVICE_RUNNER", str(support.altered_bundle(arm64_bundle, tmp_path / "b", drop="libm.so.6"))
+    )
     result = runner.invoke(app, ["devices", "--check", "--device", f"tcp:{arm64_phone.address}"])
     assert result.exit_code == 1
     assert "FAIL: fp32 run failed: loader exited 127: missing libm.so.6" in result.stdout

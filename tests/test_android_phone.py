@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from pocketbench.cli import app
 from pocketbench.devices.adb.deploy import WORK_ROOT
-from pocketbench.devices.bundle.manifest import MANIFEST, BundleFile, manifest_text, read_bundle
+from pocketbench.devices.bundle.manifest import MANIFEST, read_bundle
 from typer.testing import CliRunner
 
-from tests.runner_support import android_bundle
+from tests.runner_support import altered_bundle, android_bundle
 
 runner = CliRunner()
 
@@ -33,22 +33,6 @@ def bench(tmp_path: Path, device: str, variants: str = "fp32", results: str = "r
     args += ["--repetitions", "1", "--device", device, "--results", str(tmp_path / results), "--json"]
     result = runner.invoke(app, args)
     return result, json.loads(result.stdout) if result.stdout.strip() else None
-
-
-def altered_bundle(source: Path, target: Path, drop: str = "", not_executable: str = "") -> Path:
-    """A copy of `source` without `drop` (and its manifest entry), or with `not_executable` unmarked:
-    a consistent manifest, so the phone gets exactly this broken bundle."""
-    shutil.copytree(source, target)
-    bundle = read_bundle(target)
-    if drop:
-        (target / drop).unlink()
-    files = [
-        BundleFile(f.name, f.sha256, f.size, f.executable and f.name != not_executable)
-        for f in bundle.files
-        if f.name != drop
-    ]
-    (target / MANIFEST).write_text(manifest_text(bundle.abi, files, bundle.versions, {}))
-    return target
 
 
 def test_the_bundle_is_one_folder_on_the_phone_pushed_once(phone, x86_64_bundle, tmp_path):
