@@ -117,3 +117,18 @@ def test_check_fails_with_the_reason_when_the_runner_cannot_start(
     assert result.exit_code == 1
     (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith(f"tcp:{phone.address}: ")]
     assert reason in line, line
+
+
+def test_just_bench_learns_what_the_attached_phone_needs(phone, tmp_path, monkeypatch, capsys):
+    """The helper `just bench` runs first: the recipe for the phone's missing bundle, or one line."""
+    from pocketbench.devices.adb import runner_choice
+
+    monkeypatch.setattr(runner_choice, "BUILD", tmp_path / "build")  # nothing built here
+    assert runner_choice.main(["-m", "digits_cnn", "-d", f"tcp:{phone.address}"]) == 0
+    assert capsys.readouterr().out.split() == ["build-runner-android-x86_64"]
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    monkeypatch.setenv("PATH", str(tools))  # a host without a C++ compiler
+    assert runner_choice.main(["--device", f"tcp:{phone.address}"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"tcp:{phone.address} (x86_64)" in line and "apt-get install g++" in line
