@@ -27,8 +27,13 @@ setup:
 
 # Benchmark the default models on the first attached phone, or on this computer without one.
 bench *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
     [ -x {{runner_build}}/host/pocket_runner ] || just build-runner
-    {{venv}}/bin/pocketbench bench {{ARGS}}
+    # What the attached phone needs (its runner bundle), built first; a host that cannot build it gets one line.
+    recipes=$("{{py}}" -m pocketbench.devices.adb.runner_choice {{ARGS}})
+    for recipe in $recipes; do just "$recipe"; done
+    "{{venv}}/bin/pocketbench" bench {{ARGS}}
 
 # Build the native runner for this computer against the installed executorch wheel.
 build-runner: setup
@@ -84,9 +89,9 @@ build-runner-arm64: setup system-deps
       wheel=$(ls "$cache"/executorch-{{executorch_version}}-*manylinux*aarch64.whl | head -n 1)
     fi
     prefix="$cache/aarch64-{{executorch_version}}/executorch"
-    if [ ! -f "$prefix/share/cmake/executorch-config.cmake" ]; then
-      # Only the C++ package: libraries, headers and the CMake config.
-      "{{py}}" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith(("executorch/lib/", "executorch/include/", "executorch/share/"))])' "$wheel" "$cache/aarch64-{{executorch_version}}"
+    if [ ! -f "$prefix/share/cmake/executorch-config.cmake" ] || [ ! -d "$cache/aarch64-{{executorch_version}}/executorch-{{executorch_version}}.dist-info" ]; then
+      # Only the C++ package (libraries, headers, CMake config) and the dist-info (version, licence).
+      "{{py}}" -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith(("executorch/lib/", "executorch/include/", "executorch/share/", "executorch-"))])' "$wheel" "$cache/aarch64-{{executorch_version}}"
     fi
     gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
     [ -f {{runner_build}}/arm64/CMakeCache.txt ] && gen=()
@@ -95,6 +100,27 @@ build-runner-arm64: setup system-deps
       -DCMAKE_PREFIX_PATH="$PWD/$prefix"
     "{{cmake}}" --build {{runner_build}}/arm64 -j 2
     echo "built {{runner_build}}/arm64/pocket_runner (run: qemu-aarch64 -cpu max,sme=off -L /usr/aarch64-linux-gnu {{runner_build}}/arm64/pocket_runner --help)"
+
+# Runner bundles for Android phones, no NDK needed: arm64-v8a and x86_64 (device_runner/README.md).
+build-runner-android: build-runner-android-arm64 build-runner-android-x86_64
+
+# The arm64-v8a bundle: the cross-built runner, the aarch64 wheel's libraries, glibc, launcher, licences.
+build-runner-android-arm64: build-runner-arm64
+    #!/usr/bin/env bash
+    set -euo pipefail
+    root="{{runner_build}}/cache/aarch64-{{executorch_version}}"
+    "{{py}}" -m pocketbench.devices.bundle.assemble --abi arm64-v8a --runner {{runner_build}}/arm64/pocket_runner \
+      --executorch-lib "$root/executorch/lib" --dist-info "$root/executorch-{{executorch_version}}.dist-info" \
+      --out {{runner_build}}/android-arm64
+
+# The x86_64 bundle (Android Studio's emulator images, Chromebooks): the host build with the host's glibc.
+build-runner-android-x86_64: build-runner
+    #!/usr/bin/env bash
+    set -euo pipefail
+    lib=$("{{py}}" -c "import executorch, os; print(os.path.join(executorch.__path__[0], 'lib'))")
+    dist=$("{{py}}" -c "import importlib.metadata as m; print(next(f for f in m.distribution('executorch').files if f.name == 'METADATA').locate().parent)")
+    "{{py}}" -m pocketbench.devices.bundle.assemble --abi x86_64 --runner {{runner_build}}/host/pocket_runner \
+      --executorch-lib "$lib" --dist-info "$dist" --out {{runner_build}}/android-x86_64
 
 # Build the runner for Android arm64-v8a from an ExecuTorch source checkout (UNVERIFIED here: no NDK).
 runner-android NDK EXECUTORCH_SRC: setup

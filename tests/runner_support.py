@@ -16,45 +16,19 @@ import pytest
 import torch
 from pocketbench import tensorfile
 from pocketbench.compress.recipe import parse_variant
+from pocketbench.devices.adb import self_check
+from pocketbench.devices.bundle.manifest import MANIFEST, BundleFile, manifest_text, read_bundle
 from pocketbench.export import Artifact, build_artifact
-from pocketbench.registry import ModelBundle, ModelSpec
-from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"
 ARM64_RUNNER = REPO / "device_runner" / "build" / "arm64" / "pocket_runner"
+BUNDLES = {"x86_64": REPO / "device_runner" / "build" / "android-x86_64",
+           "arm64-v8a": REPO / "device_runner" / "build" / "android-arm64"}  # fmt: skip
 # qemu's default `max` CPU enables SME; with it, int8 outputs of qemu 7.2 (Debian 12) are wrong
 # while every CPU model without SME matches x86 bit for bit (device_runner/README.md, "arm64").
 QEMU_CPUS = {"neon-i8mm-sve": "max,sme=off", "neon-baseline": "cortex-a53"}
-INPUT_SHAPE = (1, 3, 8, 8)
-
-
-class TinyConvNet(nn.Module):
-    """Conv + ReLU + Linear: the two op families (conv, gemm) every vision model leans on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.fc = nn.Linear(8 * 8 * 8, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
-
-
-def tiny_convnet() -> ModelBundle:
-    torch.manual_seed(0)
-
-    def calibration():
-        generator = torch.Generator().manual_seed(1)
-        for _ in range(8):
-            yield (torch.randn(INPUT_SHAPE, generator=generator),)
-
-    return ModelBundle(
-        module=TinyConvNet().eval(),
-        example_inputs=(torch.randn(INPUT_SHAPE),),
-        calibration=calibration,
-        eval_inputs=[],
-    )
+INPUT_SHAPE = self_check.INPUT_SHAPE
 
 
 def _build(recipe: str, binary: Path) -> Path:
@@ -84,9 +58,38 @@ def arm64_runner() -> Path:
 
 
 @functools.cache
+def android_bundle(abi: str = "x86_64") -> Path:
+    """The runner bundle a phone with `abi` gets (`just build-runner-android-<arch>`), built once per
+    session. The default emulated phone is x86_64 and runs this bundle, like an x86_64 Android image."""
+    if abi == "arm64-v8a":
+        arm64_runner()
+    else:
+        host_runner()
+    recipe = {"x86_64": "build-runner-android-x86_64", "arm64-v8a": "build-runner-android-arm64"}[abi]
+    return _build(recipe, BUNDLES[abi] / "manifest.json").parent
+
+
+def altered_bundle(source: Path, target: Path, drop: str = "", not_executable: str = "") -> Path:
+    """A copy of `source` without `drop` (and its manifest entry), or with `not_executable` unmarked:
+    a consistent manifest, so the phone gets exactly this broken bundle."""
+    shutil.copytree(source, target)
+    bundle = read_bundle(target)
+    if drop:
+        (target / drop).unlink()
+    files = [
+        BundleFile(f.name, f.sha256, f.size, f.executable and f.name != not_executable)
+        for f in bundle.files
+        if f.name != drop
+    ]
+    (target / MANIFEST).write_text(manifest_text(bundle.abi, files, bundle.versions, {}))
+    return target
+
+
+@functools.cache
 def tiny_ptes(cache: Path) -> dict[str, Artifact]:
-    """TinyConvNet lowered through pocketbench's own export path, fp32 and int8 (static, per-channel)."""
-    spec = ModelSpec(name="tiny_convnet", factory=tiny_convnet, source_file=Path(__file__))
+    """The self-check's conv + linear net lowered through pocketbench's own export path, fp32 and
+    int8 (static, per-channel)."""
+    spec = self_check.selfcheck_spec()
     bundle = spec.load()
     return {v: build_artifact(spec, bundle, parse_variant(v), cache=cache) for v in ("fp32", "int8")}
 

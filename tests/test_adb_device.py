@@ -1,6 +1,7 @@
 """AdbDevice against the emulated phone over real sockets: both routes, deploy, runs, faults.
 
-Every test uses the real host pocket_runner and real .pte files; faults come from the emulator.
+Every test uses the real x86_64 runner bundle (what an x86_64 Android phone gets) and real .pte
+files; faults come from the emulator.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from pocketbench.devices.adb.deploy import RUNS_DIR, WORK_ROOT
 from pocketbench.devices.adb.device import AdbDevice
 from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import BenchJob
+from pocketbench.devices.bundle.manifest import read_bundle
 from pocketbench.errors import DeviceError, PocketbenchError
 
-from tests.runner_support import host_runner, input_sets, tiny_ptes, write_inputs
+from tests.runner_support import android_bundle, host_runner, input_sets, tiny_ptes, write_inputs
+
+# A bundled runner runs as its glibc loader: that is the executable the phone's process table shows.
+RUNNER_PROCESS = "ld-linux-x86-64.so.2"
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +39,7 @@ def adb_key(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="module")
 def ptes(tmp_path_factory):
-    host_runner()
+    android_bundle("x86_64")  # what the emulated x86_64 phone runs
     return tiny_ptes(tmp_path_factory.getbasetemp() / "runner-ptes")  # shared with the runner tests
 
 
@@ -150,9 +155,10 @@ def test_connection_dropped_mid_push_is_redone_from_scratch(phone, ptes, inputs,
     report = device.benchmark(job_for(pte, inputs, tmp_path))
     cleared.join()
     assert report.ok, report.error
-    runner = host_runner()
-    sha = hashlib.sha256(runner.read_bytes()).hexdigest()
-    assert (phone.root / "data/local/tmp/pocketbench" / sha / "pocket_runner").read_bytes() == runner.read_bytes()
+    bundle = read_bundle(android_bundle("x86_64"))
+    on_phone = phone.root / "data/local/tmp/pocketbench" / bundle.bundle_id
+    for f in bundle.files:  # every file whole, though the link broke mid-push
+        assert hashlib.sha256((on_phone / f.name).read_bytes()).hexdigest() == f.sha256
 
 
 def test_connection_dropped_mid_run_reconnects_and_finishes(phone, ptes, inputs, tmp_path):
@@ -182,7 +188,7 @@ def test_runner_hang_is_killed_on_the_phone_after_the_derived_timeout(phone, pte
     # At least 2 s of timing, so the emulator's process watcher (10 ms polls) always catches the
     # runner alive: a tiny model otherwise finishes first on an idle machine.
     job = job_for(ptes["fp32"].path, inputs, tmp_path, min_seconds=2.0)
-    phone.faults.hang_process("pocket_runner")
+    phone.faults.hang_process(RUNNER_PROCESS)
     started = time.monotonic()
     report = device.benchmark(job)
     assert report.status == "timeout"
@@ -196,7 +202,7 @@ def test_runner_crash_is_a_failure_row_with_its_exit_and_no_retry(phone, ptes, i
     device = device_for(phone)
     # SIGKILL, not SIGSEGV: the runner turns its own segfaults into a JSON failure report, so an
     # uncatchable signal is what "the process died" looks like (as when the OOM killer strikes).
-    phone.faults.crash_process("pocket_runner", sig=signal.SIGKILL)
+    phone.faults.crash_process(RUNNER_PROCESS, sig=signal.SIGKILL)
     started = []
     orig = device._launch
     device._launch = lambda command: (started.append(1), orig(command))[1]

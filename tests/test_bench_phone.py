@@ -13,6 +13,13 @@ runner = CliRunner()
 MEASURED = ("size_bytes", "latency_p50_ms", "latency_p90_ms", "load_ms", "peak_rss_kb", "accuracy", "sqnr_db")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def x86_64_bundle():
+    from tests.runner_support import android_bundle
+
+    return android_bundle("x86_64")  # what the emulated x86_64 phone runs
+
+
 @pytest.fixture(autouse=True)
 def adb_key(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("POCKETBENCH_ADB_KEY", str(tmp_path_factory.getbasetemp() / "adb-key" / "adbkey"))

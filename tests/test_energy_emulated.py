@@ -14,7 +14,7 @@ from pocketbench.devices.emulator import SysfsScript, constant, ramp, steps
 from pocketbench.telemetry.energy import best_energy, combine, probe_energy
 from pocketbench.telemetry.shell import device_shell
 
-from tests.runner_support import host_runner, input_sets, tiny_ptes, write_inputs
+from tests.runner_support import android_bundle, input_sets, tiny_ptes, write_inputs
 from tests.test_adb_device import adb_key, device_for  # noqa: F401 (adb_key is an autouse fixture)
 
 WINDOW_S = 1.0
@@ -22,7 +22,7 @@ WINDOW_S = 1.0
 
 @pytest.fixture(scope="module")
 def pte(tmp_path_factory):
-    host_runner()
+    android_bundle("x86_64")
     return tiny_ptes(tmp_path_factory.getbasetemp() / "runner-ptes")["fp32"].path  # shared with the runner tests
 
 

@@ -27,9 +27,9 @@ def adb_key(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def phones(phone_factory):
-    from tests.runner_support import host_runner
+    from tests.runner_support import android_bundle
 
-    host_runner()  # the emulated phones run the host build of pocket_runner
+    android_bundle("x86_64")  # the emulated phones run the x86_64 runner bundle
     return [phone_factory() for _ in range(3)]
 
 

@@ -17,6 +17,9 @@ SCRIPT = SysfsScript(
 
 
 def test_bench_on_the_emulated_phone_reports_energy_and_stability(phone_factory, tmp_path):
+    from tests.runner_support import android_bundle
+
+    android_bundle("x86_64")  # what the emulated x86_64 phone runs
     phone = phone_factory(script=SCRIPT)
     env = {**os.environ, "COLUMNS": "200"}  # the harness key (POCKETBENCH_ADB_KEY) the phone trusts
     argv = [

@@ -150,6 +150,8 @@ def bench(
             failures = run_sweep(models, planned, devices, settings, store, reporter)
     finally:
         frame = store.finish()
+        for opened in devices:  # a phone's lease ends with the run, not with the process
+            getattr(opened, "close", lambda: None)()
     _show(frame, store.run_id, store.folder, as_json, shown_columns, wide)
     if failures:
         stderr.print(Text.assemble((f"{failures} cell(s) failed", "red"), f"; the others are saved in {store.folder}"))
@@ -309,33 +311,69 @@ def devices(
     probe: Annotated[
         list[str] | None, typer.Option("--device", "-d", help="Also probe these tcp:HOST:PORT phones (repeatable).")
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Push the runner to every usable phone, run a tiny model there and compare with this computer.",
+        ),
+    ] = False,
 ) -> None:
-    """List every phone by every route (adb server, USB, tcp:) with its state and the fix, and this computer."""
-    from rich.markup import escape
+    """List every phone by every route (adb server, USB, tcp:) with its state, runner and fix, and this computer."""
     from rich.table import Table
 
     from pocketbench.devices.adb.device import AdbDevice
     from pocketbench.devices.adb.discover import find_phones
+    from pocketbench.devices.adb.runner_choice import choose_runner
     from pocketbench.devices.local import LocalDevice
 
     found, notes = find_phones(probe or [])
-    table = Table("device", "state", "model", "abi", "os", "cpu", "fix", title="devices", title_justify="left")
+    table = Table(
+        "device", "state", "model", "abi", "os", "cpu", "runner", "fix", title="devices", title_justify="left"
+    )
+    usable: dict[str, str] = {}  # serial → the first route that reaches it
     for phone in found:
         if phone.usable:
             device = AdbDevice(phone.spec, reconnect_wait_s=5)
             try:
                 info = device.info()
-                table.add_row(*map(Text, (phone.spec, phone.state, info.model, info.abi, info.os, info.cpu, "")))
+                usable.setdefault(phone.serial or phone.spec, phone.spec)
+                try:
+                    runner = choose_runner(info.abi).describe()
+                except PocketbenchError as exc:
+                    runner = str(exc)
+                model_name = f"{info.model} (emulated: {info.emulation})" if info.emulated else info.model
+                table.add_row(
+                    *map(Text, (phone.spec, phone.state, model_name, info.abi, info.os, info.cpu, runner, ""))
+                )
             except PocketbenchError as exc:
-                table.add_row(phone.spec, "error", "", "", "", "", escape(str(exc)))
+                table.add_row(*map(Text, (phone.spec, "error", "", "", "", "", "", str(exc))))
             finally:
                 device.close()
         else:
-            table.add_row(phone.spec, phone.state, "", "", "", "", escape(phone.fix))
+            table.add_row(*map(Text, (phone.spec, phone.state, "", "", "", "", "", phone.fix)))
     info = LocalDevice().info()
-    table.add_row(*map(Text, (info.device_id, "device", info.model, info.abi, info.os, info.cpu, "")))
+    table.add_row(*map(Text, (info.device_id, "device", info.model, info.abi, info.os, info.cpu, "", "")))
     stdout.print(table)
     stdout.print("searched: " + "; ".join(notes), highlight=False, markup=False)
+    if check:
+        _check_phones(list(usable.values()))
+
+
+def _check_phones(specs: list[str]) -> None:
+    """`devices --check`: PASS or FAIL with the reason per phone; exit 1 when any phone fails."""
+    from pocketbench.devices.adb.self_check import run_checks
+
+    if not specs:
+        raise PocketbenchError("no usable phone to check: attach one (see `pocketbench devices` above for the fix)")
+    _quiet_libraries()
+    with stderr.status(f"checking {', '.join(specs)}: pushing the runner and running the self-check model"):
+        results = run_checks(specs)
+    for result in results:
+        style = "green" if result.passed else "red"
+        stdout.print(result.line(), style=style, markup=False, highlight=False, soft_wrap=True)
+    if not all(r.passed for r in results):
+        raise typer.Exit(1)
 
 
 def _show(  # type: ignore[no-untyped-def]

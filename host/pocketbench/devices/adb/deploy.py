@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import shlex
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from pocketbench.devices import native_runner
+from pocketbench.devices.adb.runner_choice import RUNNER_NAME, RunnerChoice
 from pocketbench.devices.adb.transport import Transport
+from pocketbench.devices.bundle.manifest import MANIFEST, Bundle, read_bundle, verify
 from pocketbench.errors import DeviceError, PocketbenchError
 
 WORK_ROOT = "/data/local/tmp/pocketbench"
 RUNS_DIR = f"{WORK_ROOT}/runs"
-RUNNER_NAME = "pocket_runner"
-DEVICE_RUNNER_ENV = "POCKETBENCH_DEVICE_RUNNER"  # a runner to push instead of the built one
-_SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 
 
 def sha256_file(path: Path) -> str:
@@ -33,9 +33,11 @@ def sha256_file(path: Path) -> str:
 
 
 def safe_name(name: str) -> str:
-    """A single path component made of [A-Za-z0-9._-], not '.' or '..'; else a clear error."""
+    """A single path component made of [A-Za-z0-9._+-], not '.' or '..'; else a clear error."""
     if not name or name in (".", "..") or not set(name) <= _SAFE_NAME:
-        raise PocketbenchError(f"file name {name!r} is not allowed on the phone: use letters, digits, '.', '_', '-'")
+        raise PocketbenchError(
+            f"file name {name!r} is not allowed on the phone: use letters, digits, '.', '_', '+', '-'"
+        )
     return name
 
 
@@ -47,36 +49,19 @@ def confined(folder: Path, name: str) -> Path:
     return target
 
 
-_HOST_ABI = {"x86_64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}.get(platform.machine())
-_BUILD = native_runner.host_build_path().parent.parent  # device_runner/build
-
-
-def runner_for_abi(abi: str) -> Path:
-    """The pocket_runner build that runs on a phone with `abi`; a missing one names its recipe."""
-    override = os.environ.get(DEVICE_RUNNER_ENV)
-    if override:
-        if not Path(override).is_file():
-            raise PocketbenchError(f"{DEVICE_RUNNER_ENV}={override} is not a file: fix or unset it")
-        return Path(override)
-    candidates: list[Path] = []
-    if abi == "arm64-v8a":
-        candidates.append(_BUILD / "android" / RUNNER_NAME)  # static, bionic: what a phone runs
-    if abi == _HOST_ABI:
-        candidates.append(native_runner.host_build_path())  # the emulated phone runs host binaries
-    for path in candidates:
-        if path.is_file():
-            return path
-    recipes = {
-        "x86_64": "`just build-runner` (x86_64 Android builds are not supported by the recipes)",
-        "arm64-v8a": "`just runner-android NDK=<ndk> EXECUTORCH_SRC=<executorch checkout>`"
-        " (`just build-runner-arm64` builds a glibc runner for arm64 Linux boards, not for Android)",
-    }
-    how = recipes.get(abi, f"no recipe builds the runner for ABI {abi!r}")
-    raise PocketbenchError(f"no pocket_runner for the phone's ABI {abi}: build it with {how}")
-
-
 def q(text: str) -> str:
     return shlex.quote(text)
+
+
+@dataclass(frozen=True)
+class RunnerOnPhone:
+    """A runner placed on the phone: the argv that starts it, and what placing it cost."""
+
+    command: tuple[str, ...]  # e.g. ("sh", ".../launch.sh") for a bundle, (".../pocket_runner",)
+    description: str  # which runner, for the run's device columns
+    pushed_bytes: int  # 0 when everything was already there
+    seconds: float  # checking and pushing
+    checked: bool  # False when this session had already verified it (nothing was asked of the phone)
 
 
 class Deployer:
@@ -86,6 +71,48 @@ class Deployer:
         self.transport = transport
         self.serial = serial
         self.known: dict[str, str] = {}  # sha256 → verified remote path
+        self.pushed_bytes = 0  # everything pushed by this deployer
+
+    def ensure_runner(self, choice: RunnerChoice) -> RunnerOnPhone:
+        """Put `choice` on the phone (a single file, or a bundle as one content-addressed folder)."""
+        start, before, known = time.monotonic(), self.pushed_bytes, len(self.known)
+        if choice.is_bundle:
+            bundle = read_bundle(choice.path)
+            folder = self.ensure_bundle(bundle)
+            command: tuple[str, ...] = ("sh", f"{folder}/{bundle.launcher}")
+            what = f"bundle {bundle.abi} {bundle.bundle_id[:12]}"
+        else:
+            command = (self.ensure(choice.path, RUNNER_NAME, executable=True),)
+            what = f"{choice.kind} {sha256_file(choice.path)[:12]}"
+        checked = len(self.known) != known
+        return RunnerOnPhone(command, what, self.pushed_bytes - before, time.monotonic() - start, checked)
+
+    def ensure_bundle(self, bundle: Bundle) -> str:
+        """The phone folder WORK_ROOT/<manifest sha256>/ holding every file of `bundle`, checked
+        against the manifest; only missing or wrong files are pushed (each verified, then renamed)."""
+        if bundle.bundle_id in self.known:
+            return self.known[bundle.bundle_id]
+        problems = verify(bundle)
+        if problems:
+            raise PocketbenchError(
+                f"runner bundle {bundle.folder} is damaged: {'; '.join(problems)}: rebuild it with"
+                " `just build-runner-android`"
+            )
+        folder = f"{WORK_ROOT}/{bundle.bundle_id}"
+        wanted = {f.name: (f.sha256, f.executable) for f in bundle.files}
+        wanted[MANIFEST] = (bundle.bundle_id, False)
+        names = " ".join(q(safe_name(n)) for n in sorted(wanted))
+        listing = self.transport.shell(f"cd {q(folder)} 2>/dev/null && sha256sum {names} 2>/dev/null; true", 120)
+        have = {}
+        for line in listing.output.splitlines():
+            words = line.split()
+            if len(words) == 2:
+                have[words[1]] = words[0]
+        for name, (sha, executable) in sorted(wanted.items()):
+            if have.get(name) != sha:
+                self._push_verified(bundle.folder / name, folder, f"{folder}/{name}", sha, executable)
+        self.known[bundle.bundle_id] = folder
+        return folder
 
     def ensure(self, local: Path, name: str, executable: bool = False, sha: str | None = None) -> str:
         """Remote path of `local` under WORK_ROOT/<sha256>/<name>, pushed only when missing or wrong."""
@@ -121,6 +148,7 @@ class Deployer:
                     serial=self.serial,
                 ) from exc
             raise
+        self.pushed_bytes += local.stat().st_size
         got = self._remote_sha(tmp)
         if got != sha:
             self.transport.shell(f"rm -f {q(tmp)}", timeout_s=30)

@@ -16,12 +16,16 @@ import secrets
 import struct
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from pocketbench.devices.adb import identity as ident
-from pocketbench.devices.adb.deploy import RUNNER_NAME, RUNS_DIR, Deployer, confined, q, runner_for_abi
+from pocketbench.devices.adb.deploy import RUNS_DIR, Deployer, RunnerOnPhone, confined, q
+from pocketbench.devices.adb.launch_errors import explain_launch_failure
 from pocketbench.devices.adb.lease import DeviceLease
+from pocketbench.devices.adb.runner_choice import built_runner
 from pocketbench.devices.adb.transport import ConnectionLost, ShellResult, Transport, Unauthorized
 from pocketbench.devices.base import BenchJob, DeviceInfo, RunnerReport
 from pocketbench.devices.runner_process import failed_report, report_from_exit, runner_args
@@ -31,6 +35,9 @@ BACKEND = "native-runner"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 PUSH_ATTEMPTS = 3
 TRACE_NAME = "trace.etdp"  # the runner's ETDump in the run's folder on the phone (profiling runs)
+
+
+T = TypeVar("T")
 
 
 class Interrupted(Exception):
@@ -92,6 +99,7 @@ class AdbDevice:
         self._clusters: list[ident.Cluster] = []
         self._deployer: Deployer | None = None
         self._swept = False
+        self._runner_columns: dict[str, object] = {}  # which runner, and what placing it cost this session
 
     # -- seams -----------------------------------------------------------------------
     def shell(self, command: str, timeout_s: float = 30.0, retry: bool = True) -> ShellResult:
@@ -208,24 +216,42 @@ class AdbDevice:
                         "interrupted", f"phone {self.device_id}: {exc} (twice; not retried again)", BACKEND
                     )
                     break
-        report.raw.setdefault("device_columns", {})["interruptions"] = interruptions
+        columns = report.raw.setdefault("device_columns", {})
+        columns["interruptions"] = interruptions
+        columns.update(self._runner_columns)
         return report
 
     def _deploy(self, local: Path, name: str, executable: bool = False) -> str:
-        """Push with bounded retries: a dropped link redoes the push from scratch."""
         assert self._deployer is not None
+        deployer = self._deployer
+        return self._retrying(lambda: deployer.ensure(local, name, executable))
+
+    def _retrying(self, push: Callable[[], T]) -> T:
+        """Push with bounded retries: a dropped link redoes the push from scratch."""
         for attempt in range(PUSH_ATTEMPTS):
             try:
-                return self._deployer.ensure(local, name, executable)
+                return push()
             except ConnectionLost:
                 if attempt == PUSH_ATTEMPTS - 1:
                     raise
                 self.health_check()
         raise AssertionError("unreachable")
 
+    def place_runner(self) -> RunnerOnPhone:
+        """The phone's runner on the phone (checked once per session, pushed only when missing);
+        the run's device columns say which runner and what placing it cost."""
+        assert self._deployer is not None
+        deployer, choice = self._deployer, built_runner(self.identity().abi)
+        placed = self._retrying(lambda: deployer.ensure_runner(choice))
+        if placed.checked:
+            cost = self._runner_columns
+            cost["device_runner"] = placed.description
+            cost["device_runner_pushed_bytes"] = int(cost.get("device_runner_pushed_bytes", 0)) + placed.pushed_bytes
+            cost["device_runner_deploy_s"] = float(cost.get("device_runner_deploy_s", 0.0)) + placed.seconds
+        return placed
+
     def _run_once(self, job: BenchJob, boot_id: str) -> RunnerReport:
-        phone = self.identity()
-        runner = self._deploy(runner_for_abi(phone.abi), RUNNER_NAME, executable=True)
+        runner = self.place_runner().command
         pte = self._deploy(job.pte, "model.pte")
         inputs = self._deploy(job.inputs, "inputs.pbtf")
         big = ident.big_cores(self._clusters)
@@ -237,7 +263,7 @@ class AdbDevice:
         )  # fmt: skip
         pin = f"taskset {ident.cpu_mask(big)} " if big else ""
         inner = (
-            f"trap '' HUP; {pin}{q(runner)} {' '.join(q(a) for a in args)} >stdout 2>stderr </dev/null &"
+            f"trap '' HUP; {pin}{' '.join(q(a) for a in (*runner, *args))} >stdout 2>stderr </dev/null &"
             " echo $! > runner.pid; wait $!; echo $? > rc.tmp; mv rc.tmp rc"
         )
         # Detached (own session, HUP ignored): a dropped link or adb's hang-up cannot kill the run.
@@ -318,7 +344,12 @@ class AdbDevice:
             self._pull_whole(f"{run_dir}/outputs.pbtf", job.outputs)
         if report.ok and job.etdump is not None:
             self._pull_whole(f"{run_dir}/{TRACE_NAME}", job.etdump)
-        if not report.ok and rc != 0 and stderr.strip() and report.error and stderr.strip() not in report.error:
+        reason = (
+            None if report.ok else explain_launch_failure(rc, stderr) or explain_launch_failure(rc, report.error or "")
+        )
+        if reason:
+            report = replace(report, error=reason)
+        elif not report.ok and rc != 0 and stderr.strip() and report.error and stderr.strip() not in report.error:
             report = replace(report, error=f"{report.error} | stderr: {stderr.strip().splitlines()[-1]}")
         report.raw["device_columns"] = {
             "cpu_mask": ident.cpu_mask(big),
