@@ -32,6 +32,7 @@ import pandas as pd
 from pocketbench.atomic import atomic_write_bytes, write_new_bytes
 from pocketbench.errors import PocketbenchError
 from pocketbench.migrations import SCHEMA_VERSION, migrate
+from pocketbench.names import inside
 
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
@@ -81,11 +82,17 @@ class RunStore:
     resume: bool = False  # reopen an existing run (farm --run-id): new cells are added after the old ones
 
     def __post_init__(self) -> None:
-        self.folder = self.root / self.run_id
+        self.folder = inside(self.root, self.run_id, "run id")
         try:
             (self.folder / "cells").mkdir(parents=True, exist_ok=self.resume)
         except FileExistsError as exc:
-            raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
+            if self.folder.is_dir():
+                raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
+            raise PocketbenchError(f"cannot create the run folder {self.folder}: {exc.strerror}") from exc
+        except OSError as exc:
+            raise PocketbenchError(
+                f"cannot create the run folder {self.folder}: {exc.strerror}; check --results"
+            ) from exc
         self._cells = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
         self._manifest: dict[str, Any] = {}
@@ -286,7 +293,14 @@ def run_folders(root: Path) -> list[Path]:
     """Every saved run under `root`, oldest first (run ids sort by time)."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / "manifest.json").exists())
+    return sorted(p for p in root.iterdir() if _readable_file(p / "manifest.json"))
+
+
+def _readable_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a folder this user may not enter: history names it (history.not_runs)
+        return False
 
 
 def resolve_run(reference: str, root: Path) -> Path:
@@ -298,7 +312,7 @@ def resolve_run(reference: str, root: Path) -> Path:
         if not runs:
             raise PocketbenchError(f"no runs in {root}: run `pocketbench bench` first")
         return runs[-1] if reference.lower() == "latest" else runs[0]
-    folder = root / reference
+    folder = inside(root, reference, "run id")
     if not (folder / "manifest.json").exists():
         raise PocketbenchError(f"no run {reference!r} in {root}: `ls {root}` lists the run ids")
     return folder
