@@ -85,6 +85,24 @@ class ModelContext:
     reference: list[np.ndarray]
 
 
+def check_names(models: Sequence[str], variants: Sequence[str | Recipe]) -> None:
+    """Resolve every model and parse every variant before any device work: one error lists
+    every bad name (a factory that raises when called is still a failed row, found later)."""
+    problems = []
+    for name in dict.fromkeys(models):
+        try:
+            resolve(name)
+        except PocketbenchError as exc:
+            problems.append(first_line(exc))
+    for variant in dict.fromkeys(v for v in variants if isinstance(v, str)):
+        try:
+            parse_variant(variant)
+        except PocketbenchError as exc:
+            problems.append(first_line(exc))
+    if problems:
+        raise PocketbenchError(f"{len(problems)} bad name(s), nothing was run: " + " | ".join(problems))
+
+
 def run_sweep(
     models: Sequence[str],
     variants: Sequence[str | Recipe],

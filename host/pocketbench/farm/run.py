@@ -77,13 +77,16 @@ def run_farm(
     reporter: Reporter | None = None,
     lease_wait_s: float = 0.0,
     max_parallel: int | None = None,
+    absent: Mapping[str, str] | None = None,
 ) -> FarmRun:
     """Measure every cell not yet complete in `store` (devices by matrix device name), on up to
-    `max_parallel` devices at once (default: all)."""
+    `max_parallel` devices at once (default: all). A device in `absent` (name → why) is
+    quarantined from the start: its cells become `not_run` rows and the others still run."""
     from pocketbench.export import versions
 
     reporter = reporter or Reporter()
-    missing = [d.name for d in matrix.devices if d.name not in devices]
+    absent = dict(absent or {})
+    missing = [d.name for d in matrix.devices if d.name not in devices and d.name not in absent]
     if missing:
         raise PocketbenchError(f"no device opened for {', '.join(missing)}: every matrix device needs one")
     _claim_manifest(store, matrix.to_config(), versions())
@@ -104,6 +107,13 @@ def run_farm(
         cooldown_timeout_s=matrix.run.cooldown_timeout_s,
     )
     quarantined: dict[str, str] = {}
+    serials = {d.name: d.serial for d in matrix.devices}
+    for cell in [c for c in pending if c.device in absent]:
+        reason = f"{cell.device}: not attached ({absent[cell.device]})"
+        row = failed_row(base_row(store.run_id, cell.model, cell.variant, cell.device, None), NOT_RUN, reason)
+        store.write_cell({**row, "device_serial": serials[cell.device]})
+        quarantined[cell.device] = absent[cell.device]
+    pending = [c for c in pending if c.device not in absent]
     with tempfile.TemporaryDirectory(prefix="pocketbench-farm-") as scratch:
         prepared = _prepare(pending, Path(scratch), reporter)
         workers = [
@@ -127,6 +137,20 @@ def run_farm(
                     quarantined[worker.name] = worker.quarantine_reason
     store.finish()
     return FarmRun(store.run_id, store.folder, latest_attempts(read_cells(store.folder)), skipped, quarantined)
+
+
+def open_farm_devices(matrix: Matrix, wait_s: float = 0.0) -> tuple[dict[str, Device], dict[str, str]]:
+    """Open every matrix device, checking first that each phone is there (select.open_device):
+    the ones that are, and the absent ones with why (their cells will not run; the others do)."""
+    from pocketbench.devices.select import open_device
+
+    devices, absent = {}, {}
+    for spec in matrix.devices:
+        try:
+            devices[spec.name] = open_device(spec.serial, wait_s)
+        except DeviceError as exc:
+            absent[spec.name] = str(exc)
+    return devices, absent
 
 
 def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str, str]) -> None:
