@@ -166,9 +166,7 @@ def test_a_farm_whose_phone_is_not_there_exits_4_with_its_cells_not_run(tmp_path
 
 
 def test_bench_exits_4_when_a_cell_failed_and_keeps_the_others(tmp_path):
-    (tmp_path / "m.py").write_text(
-        "import torch\nfrom pocketbench.registry import ModelBundle\n\n\ndef bad():\n    raise RuntimeError('no weights')\n"
-    )
+    (tmp_path / "m.py").write_text("def bad():\n    raise RuntimeError('no weights')\n")
     result = _cli(
         "bench", "--model", "m.py:bad", "--model", "digits_cnn", "--variants", "fp32", "--device", "local",
         "--iterations", "3", "--repetitions", "1", "--run-id", "r", "--results", "R", cwd=tmp_path,
@@ -179,11 +177,9 @@ def test_bench_exits_4_when_a_cell_failed_and_keeps_the_others(tmp_path):
 
 
 def test_the_exit_codes_are_in_the_help_and_the_readme():
-    result = subprocess.run([sys.executable, "-m", "pocketbench", "--help"], capture_output=True, text=True, check=False)
+    result = _cli("--help", cwd=Path.cwd())
     assert "Exit codes" in result.stdout and "regression" in result.stdout
-    farm_help = subprocess.run(
-        [sys.executable, "-m", "pocketbench", "farm", "--help"], capture_output=True, text=True, check=False
-    )
+    farm_help = _cli("farm", "--help", cwd=Path.cwd())
     assert "3 a significant regression" in farm_help.stdout.replace("\n", " ").replace("│", "").replace("  ", " ")
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "## Exit codes" in readme
