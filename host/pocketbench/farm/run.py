@@ -33,7 +33,7 @@ from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.progress import Reporter
 from pocketbench.protocol import DeviceTelemetry
-from pocketbench.results import RunStore, read_cells
+from pocketbench.results import PARTIAL, RunStore, read_cells
 from pocketbench.sweep import (
     BenchSettings,
     ModelContext,
@@ -46,7 +46,9 @@ from pocketbench.sweep import (
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
 # quarantine. A runner crash or a model failing to load is the model's doing: no retry.
-DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout", "interrupted"}
+# A partial cell (cut short after some repetitions) is retried too: its finished repetitions
+# stay in the store as that attempt's row.
+DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout", "interrupted", PARTIAL}
 NOT_RUN = "not_run"
 
 
@@ -267,8 +269,9 @@ class _Worker:
             if self.telemetry is None:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
             return measure_artifact(
-                context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter
-            )
+                context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
+                progress=lambda so_far, why: self.store.save_progress(self._serial(so_far), why),
+            )  # fmt: skip
         except Exception as exc:  # a transport library's own error must not end the other phones' run
             return failed_row(row, "device_error", f"{self.name}: {type(exc).__name__}: {exc}")
 
@@ -280,7 +283,10 @@ class _Worker:
 
     def _save(self, row: dict[str, Any]) -> None:
         """The store numbers the attempt (after any from an earlier try of this run id)."""
-        self.store.write_cell({**row, "device_serial": self.device.device_id})
+        self.store.write_cell(self._serial(row))
+
+    def _serial(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "device_serial": self.device.device_id}
 
 
 def health_check(device: Device, timeout_s: float) -> DeviceInfo:
