@@ -439,8 +439,15 @@ def _usage(exc: Exception) -> None:
     sys.exit(1)
 
 
+# C0 and C1 controls and the Unicode line separators, each shown as its escape.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), *range(0x7F, 0xA0))} | {
+    0x2028: "\\u2028", 0x2029: "\\u2029", ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"
+}  # fmt: skip
+
+
 def _error(message: str) -> None:
-    stderr.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+    """One line whatever the message quotes: control characters (a newline in a path) are shown escaped."""
+    stderr.print(f"[red]error:[/] {escape(message.translate(_CONTROL))}", soft_wrap=True, highlight=False)
 
 
 def _debug_traceback() -> None:

@@ -29,7 +29,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip().lower())
     if match:
         hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 24 * 7}[match.group(2)]
-        return now - timedelta(hours=hours)
+        try:
+            return now - timedelta(hours=hours)
+        except OverflowError:
+            raise PocketbenchError(f"--since {text!r}: that age reaches before year 1; give a smaller one") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
