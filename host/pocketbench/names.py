@@ -45,3 +45,9 @@ def inside(root: Path, name: str, what: str = "name") -> Path:
     if resolved == base or not resolved.is_relative_to(base):
         raise PocketbenchError(f"{what} {name!r} leads outside {root} (through a link): pick another name")
     return path
+
+
+def slug(text: str) -> str:
+    """A file-name-safe rendering of any text (a device id, a model or variant name) for names
+    that are built, not given: the row or manifest keeps the real name."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-.")[:40] or "x"

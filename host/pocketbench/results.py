@@ -37,7 +37,7 @@ import pandas as pd
 from pocketbench.atomic import atomic_write_bytes, write_new_bytes
 from pocketbench.errors import PocketbenchError
 from pocketbench.migrations import SCHEMA_VERSION, migrate
-from pocketbench.names import inside
+from pocketbench.names import inside, slug
 
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
@@ -145,7 +145,7 @@ class RunStore:
         row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
         if isinstance(row.get("device_state_json"), dict):
             row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
-        name = f"{number:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
+        name = f"{number:04d}_{slug(key[2])}_{slug(key[0])}_{slug(key[1])}_a{attempt}.parquet"
         path = self.folder / "cells" / name
         write_new_bytes(path, parquet_bytes(to_frame([row])))
         self._progress_path(key).unlink(missing_ok=True)
@@ -168,13 +168,13 @@ class RunStore:
         atomic_write_bytes(path, parquet_bytes(to_frame([row])))
 
     def _progress_path(self, key: tuple[str, str, str]) -> Path:
-        return self.folder / PROGRESS / f"{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}.parquet"
+        return self.folder / PROGRESS / f"{slug(key[2])}_{slug(key[0])}_{slug(key[1])}.parquet"
 
     def write_profile(self, model: str, variant: str, device: str, events: pd.DataFrame, trace: Path) -> str:
         """Keep a cell's ETDump trace and its events (never replacing one); the trace's path in the run."""
         folder = self.folder / PROFILES
         folder.mkdir(exist_ok=True)
-        name = f"{_slug(device)}_{_slug(model)}_{_slug(variant)}"
+        name = f"{slug(device)}_{slug(model)}_{slug(variant)}"
         write_new_bytes(folder / f"{name}.etdp", trace.read_bytes())
         frame = events.assign(model=model, variant=variant, device=device)
         write_new_bytes(folder / f"{name}.parquet", parquet_bytes(frame))
@@ -271,11 +271,6 @@ def _ratio(numerator: Any, denominator: Any) -> float | None:
     return float(numerator) / float(denominator)
 
 
-def _slug(text: str) -> str:
-    """A file-name-safe rendering of a device id, model or variant (the row keeps the real name)."""
-    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-.")[:40] or "x"
-
-
 def cell_files(folder: Path) -> list[Path]:
     """The run's cell files in write order; temporary files of interrupted writes are skipped."""
     return sorted(p for p in (folder / "cells").glob("*.parquet") if not p.name.startswith("."))
@@ -330,8 +325,10 @@ def run_notes(folder: Path) -> list[str]:
     """What to say about the run itself: it was interrupted before it finished."""
     if (folder / "results.parquet").exists():
         return []
-    saved = len(cell_files(folder))
-    return [f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown"]
+    unfinished = _unfinished(folder)
+    saved, cut = len(cell_files(folder)) + len(unfinished), int((unfinished["status"] == PARTIAL).sum())
+    partial = f" ({cut} cut short: partial)" if cut else ""
+    return [f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown" + partial]
 
 
 def load_run(reference: str, root: Path) -> tuple[pd.DataFrame, dict[str, Any], Path]:
