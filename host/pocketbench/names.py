@@ -1,7 +1,7 @@
 """Names users give that become paths: run ids, farm and device names, files on a phone.
 
 One rule for all of them, the one device paths already follow: a single path component of
-letters, digits, '.', '_' and '-', starting with a letter or digit (so never '.', '..', a
+letters, digits, '.', '_', '+' and '-', starting with a letter or digit (so never '.', '..', a
 hidden file or something that reads as an option), at most 100 characters. `inside` also
 checks that the resolved path lies in its root, so a symlink cannot lead a name out of it.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pocketbench.errors import PocketbenchError
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-NAME_RULE = "use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+NAME_RULE = "use 1-100 letters, digits, '.', '_', '+' or '-', starting with a letter or digit"
 
 
 def name_problem(name: str) -> str | None:
