@@ -72,14 +72,18 @@ def test_sigkill_mid_sweep_leaves_every_file_readable_and_the_next_run_fine(tmp_
     _assert_every_file_readable(results)
     frame, manifest, _ = load_run(killed.name, results)
     assert manifest["devices"]["local"]["kind"] == "local"
-    assert len(frame) == len(cell_files(killed)) >= 1
-    assert set(frame["status"]) == {"ok"}
+    # Cells under way when it died are there too, from the repetitions they finished (progress/).
+    cut = frame[frame["status"] == "partial"]
+    assert len(frame) >= len(cell_files(killed)) >= 1
+    assert set(frame["status"]) <= {"ok", "partial"}
     assert (frame["latency_samples_ms"].map(len) == 400 * frame["repetitions"]).all()  # every repetition kept
     shown = subprocess.run(
         [sys.executable, "-m", "pocketbench", "report", killed.name, "--results", str(results), "--format", "md"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert f"interrupted: run {killed.name} stopped before it finished; its {len(frame)} saved cell(s)" in shown
+    partial = f" ({len(cut)} cut short: partial)" if len(cut) else ""
+    note = f"interrupted: run {killed.name} stopped before it finished; its {len(frame)} saved cell(s) are shown"
+    assert note + partial in shown
     before = _digest_tree(killed)
 
     finished = subprocess.run(_bench(results, "fp32", 5), capture_output=True, text=True, check=False)

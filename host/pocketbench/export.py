@@ -24,6 +24,7 @@ from pocketbench.compress.pipeline import apply_recipe
 from pocketbench.compress.recipe import Recipe
 from pocketbench.delegation import explain_outside, layer_kinds
 from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.names import slug
 from pocketbench.paths import cache_dir
 from pocketbench.progress import Reporter
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
@@ -108,7 +109,7 @@ def build_artifact(
     """Compress and lower `bundle` as `recipe` says, or reuse the cached artifact."""
     reporter = reporter or Reporter()
     key = artifact_key(spec, bundle, recipe)
-    folder = (cache or cache_dir()) / "artifacts" / f"{_slug(spec.name)}-{_slug(recipe.name)}-{key[:16]}"
+    folder = (cache or cache_dir()) / "artifacts" / f"{slug(spec.name)}-{slug(recipe.name)}-{key[:16]}"
     pte, manifest_path = folder / "model.pte", folder / "manifest.json"
     if pte.exists() and manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
@@ -197,10 +198,6 @@ def _etrecord_bytes(program: Any) -> bytes | str:
 
 # Graph plumbing that is never a compute op: not worth reporting as "left outside XNNPACK".
 _BOOKKEEPING_OPS = {"getitem"}
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:40]
 
 
 def _file_sha256(path: Path) -> str:

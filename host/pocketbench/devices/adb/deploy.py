@@ -18,10 +18,10 @@ from pocketbench.devices.adb.runner_choice import RUNNER_NAME, RunnerChoice
 from pocketbench.devices.adb.transport import Transport
 from pocketbench.devices.bundle.manifest import MANIFEST, Bundle, read_bundle, verify
 from pocketbench.errors import DeviceError, PocketbenchError
+from pocketbench.names import inside, safe_name
 
 WORK_ROOT = "/data/local/tmp/pocketbench"
 RUNS_DIR = f"{WORK_ROOT}/runs"
-_SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 
 
 def sha256_file(path: Path) -> str:
@@ -32,21 +32,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def safe_name(name: str) -> str:
-    """A single path component made of [A-Za-z0-9._+-], not '.' or '..'; else a clear error."""
-    if not name or name in (".", "..") or not set(name) <= _SAFE_NAME:
-        raise PocketbenchError(
-            f"file name {name!r} is not allowed on the phone: use letters, digits, '.', '_', '+', '-'"
-        )
-    return name
-
-
 def confined(folder: Path, name: str) -> Path:
     """`folder/name` for a pulled file, refusing anything that would land outside `folder`."""
-    target = (folder / safe_name(name)).resolve()
-    if target.parent != folder.resolve():
-        raise PocketbenchError(f"refusing to write {name!r} outside {folder}")
-    return target
+    return inside(folder, name, "file name on the phone").resolve()
 
 
 def q(text: str) -> str:
