@@ -58,7 +58,7 @@ def test_a_bundle_missing_a_library_fails_its_row_naming_the_file(phone, x86_64_
     broken = altered_bundle(x86_64_bundle, tmp_path / "bundle", drop="libexecutorch_kernels_quantized.so")
     monkeypatch.setenv("POCKETBENCH_DEVICE_RUNNER", str(broken))
     result, run = bench(tmp_path, f"tcp:{phone.address}")
-    assert result.exit_code == 1 and run is not None, (result.exception, result.stderr[-3000:])
+    assert result.exit_code == 4 and run is not None, (result.exception, result.stderr[-3000:])
     (row,) = run["rows"]
     assert row["status"] != "ok"
     assert "loader exited 127: missing libexecutorch_kernels_quantized.so" in row["error"]
@@ -72,7 +72,7 @@ def test_a_corrupt_bundle_file_fails_its_row_naming_the_file(phone, x86_64_bundl
         handle.write(b"\xde\xad\xbe\xef")
     monkeypatch.setenv("POCKETBENCH_DEVICE_RUNNER", str(damaged))
     result, run = bench(tmp_path, f"tcp:{phone.address}")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     (row,) = run["rows"]
     assert row["status"] == "device_error"
     assert "libm.so.6 does not match its sha256" in row["error"] and "just build-runner-android" in row["error"]

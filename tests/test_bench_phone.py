@@ -112,7 +112,7 @@ def test_a_runner_killed_from_outside_fails_every_cell_and_still_reports(phone, 
 
     phone.faults.crash_process("pocket_runner", sig=getattr(signal, signal_name))
     result, run = bench(tmp_path, f"tcp:{phone.host}:{phone.port}")
-    assert result.exit_code == 1, result.stderr
+    assert result.exit_code == 4, result.stderr  # no data
     assert "Traceback" not in result.stderr and "TypeError" not in result.stderr
     assert {row["status"] for row in run["rows"]} == {"crashed"}
     for row in run["rows"]:
