@@ -2,8 +2,9 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
-# Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium).
-debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium"
+# Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium, clang
+# with its sanitizer and libFuzzer runtimes for the runner's checked build).
+debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium clang libclang-rt-14-dev"
 py := venv / "bin/python"
 cmake := venv / "bin/cmake"
 # The native runner links the same ExecuTorch release as the Python package.
@@ -40,6 +41,36 @@ build-runner: setup
       -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix"
     "{{cmake}}" --build {{runner_build}}/host -j 2
     echo "built {{runner_build}}/host/pocket_runner"
+
+# Build the runner, its unit tests and fuzz targets with clang, ASan and UBSan (device_runner/build/asan).
+build-runner-asan: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v clang++ >/dev/null || { echo "clang++ is not installed: run \`just system-deps\` (clang, libclang-rt-14-dev)" >&2; exit 2; }
+    prefix=$("{{py}}" -c "import executorch; print(executorch.__path__[0])")
+    gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+    [ -f {{runner_build}}/asan/CMakeCache.txt ] && gen=()
+    "{{cmake}}" -S device_runner -B {{runner_build}}/asan "${gen[@]}" \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_PREFIX_PATH="$prefix" \
+      -DPOCKET_SANITIZE=ON -DPOCKET_FUZZ=ON
+    "{{cmake}}" --build {{runner_build}}/asan -j 2
+    echo "built {{runner_build}}/asan/pocket_runner (ASan + UBSan) and its fuzz targets"
+
+# Fuzz the tensor-file reader and the argument parser for SECONDS each (crashes land in device_runner/fuzz/crashes/).
+fuzz SECONDS="60": build-runner-asan
+    #!/usr/bin/env bash
+    set -euo pipefail
+    crashes=device_runner/fuzz/crashes; mkdir -p "$crashes"
+    # Findings go to a scratch corpus: the seeds in the repo change only when a human adds one.
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    declare -A seeds=([fuzz_tensor_file]="tests/data/tensorfile/valid tests/data/tensorfile/invalid" [fuzz_cli]="device_runner/fuzz/corpus/cli")
+    for target in fuzz_tensor_file fuzz_cli; do
+      mkdir -p "$work/$target"
+      echo "fuzzing $target for {{SECONDS}} s"
+      {{runner_build}}/asan/$target -max_total_time={{SECONDS}} -max_len=4096 -timeout=5 -rss_limit_mb=1024 \
+        -artifact_prefix="$crashes/$target-" -print_final_stats=1 "$work/$target" ${seeds[$target]} 2>&1 | tail -n 12
+    done
+    echo "no crash found; add any file from $crashes to the seeds and a test (see docs/tensor-file.md)"
 
 # Cross-build the runner for linux-aarch64 against the aarch64 executorch wheel (runs under qemu-aarch64).
 build-runner-arm64: setup system-deps

@@ -23,6 +23,13 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"
 ARM64_RUNNER = REPO / "device_runner" / "build" / "arm64" / "pocket_runner"
+ASAN_BUILD = REPO / "device_runner" / "build" / "asan"
+# Any finding (overflow, use-after-free, leak, undefined behaviour) ends the process with exit 86,
+# which no runner status uses, so a test that expects a status sees it fail.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:exitcode=86:abort_on_error=0",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=86",
+}
 # qemu's default `max` CPU enables SME; with it, int8 outputs of qemu 7.2 (Debian 12) are wrong
 # while every CPU model without SME matches x86 bit for bit (device_runner/README.md, "arm64").
 QEMU_CPUS = {"neon-i8mm-sve": "max,sme=off", "neon-baseline": "cortex-a53"}
@@ -75,6 +82,15 @@ def host_runner() -> Path:
 
 
 @functools.cache
+def asan_build() -> Path:
+    """device_runner/build/asan: the runner, unit tests and fuzz targets under ASan + UBSan (clang)."""
+    if shutil.which("clang++") is None:
+        pytest.skip("clang++ is not installed: `just system-deps` installs clang and libclang-rt-14-dev")
+    _build("build-runner-asan", ASAN_BUILD / "pocket_runner")
+    return ASAN_BUILD
+
+
+@functools.cache
 def arm64_runner() -> Path:
     """The linux-aarch64 pocket_runner (runs under qemu-aarch64), built once per session."""
     for tool in ("qemu-aarch64", "aarch64-linux-gnu-g++"):
@@ -99,14 +115,18 @@ class Run:
     report: dict
 
 
-def run_runner(binary: Path, *args: str | Path, json_path: Path, qemu_cpu: str | None = None) -> Run:
+def run_runner(
+    binary: Path, *args: str | Path, json_path: Path, qemu_cpu: str | None = None, timeout_s: float = 300
+) -> Run:
     """Run pocket_runner with --json (under qemu-aarch64 as `qemu_cpu` when given) and return its
-    exit code, output and parsed JSON (None if it wrote none)."""
+    exit code, output and parsed JSON (None if it wrote none). A sanitized build reports there."""
     import json
+    import os
 
     qemu = ["qemu-aarch64", "-cpu", qemu_cpu, "-L", "/usr/aarch64-linux-gnu"] if qemu_cpu else []
     argv = [*qemu, str(binary), *map(str, args), "--json", str(json_path)]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    env = {**os.environ, **SANITIZER_ENV}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
     report = json.loads(json_path.read_text()) if json_path.exists() else None
     return Run(proc.returncode, proc.stdout, proc.stderr, report)
 

@@ -1,8 +1,17 @@
-"""Every way pocket_runner can fail ends with its exit code, one line on stderr and the JSON saying why."""
+"""Every way pocket_runner can fail ends with its exit code, one line on stderr and the JSON saying why.
+
+Each test runs against the release build and the ASan + UBSan build (`just build-runner-asan`), so
+the error paths are also checked for memory errors and undefined behaviour.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
+import struct
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +27,10 @@ from tests import runner_support as support
 EXIT = {"bad_arguments": 2, "load_failed": 3, "execution_failed": 4}
 
 
-@pytest.fixture(scope="module")
-def runner() -> Path:
+@pytest.fixture(scope="module", params=["release", "asan"])
+def runner(request: pytest.FixtureRequest) -> Path:
+    if request.param == "asan":
+        return support.asan_build() / "pocket_runner"
     return support.host_runner()
 
 
@@ -125,7 +136,7 @@ def bad_inputs(folder: Path) -> dict[str, Path]:
         ("wrong-count", ["holds 2 tensors", "1 inputs"]),
         ("wrong-shape", ["[1, 3, 9, 9]", "[1, 3, 8, 8]"]),
         ("no-sets", ["no input set"]),
-        ("garbage", ["not a PBTF"]),
+        ("garbage", ["not a valid tensor file", "bad-magic"]),
         ("truncated", ["truncated"]),
     ],
 )
@@ -133,6 +144,68 @@ def test_bad_inputs_file(runner: Path, pte: Path, tmp_path: Path, case: str, wor
     inputs = bad_inputs(tmp_path)[case]
     run = support.run_runner(runner, "--model", pte, "--inputs", inputs, json_path=tmp_path / "r.json")
     assert_failed(run, "bad_arguments", *words)
+
+
+def test_issue_15_sixteen_byte_file_fails_fast(runner: Path, pte: Path, tmp_path: Path) -> None:
+    """`PBTF`, v1, n_sets = 0xFFFFFFFF, 0 tensors per set, then junk: it used to spin until killed."""
+    bad = support.REPO / "tests/data/tensorfile/invalid/zero-count--issue-15-16-bytes.pbtf"
+    started = time.monotonic()
+    run = support.run_runner(runner, "--model", pte, "--inputs", bad, json_path=tmp_path / "r.json", timeout_s=20)
+    assert time.monotonic() - started < 5  # well under 1 s on its own; the margin is for a busy CI
+    assert_failed(run, "bad_arguments", "zero-count", str(bad))
+    assert run.report["phase"] == "inputs"
+
+
+def test_tensor_file_too_large_for_memory_is_a_failure_not_ok(runner: Path, pte: Path, tmp_path: Path) -> None:
+    """A valid 300 MB input under `ulimit -v 250000` used to exit 0 with "ok" and a bad_alloc."""
+    if "asan" in runner.parts:
+        pytest.skip("ASan reserves terabytes of shadow memory: it cannot run under ulimit -v")
+    big = tmp_path / "big.pbtf"
+    head = struct.pack("<4sIII", b"PBTF", 1, 1, 1) + struct.pack("<BBHqQ", 6, 1, 0, 75_000_000, 300_000_000)
+    with big.open("wb") as out:  # sparse: 300 MB of zeros that take no disk
+        out.write(head)
+        out.truncate(len(head) + 300_000_000)
+    json_path = tmp_path / "r.json"
+    command = f"ulimit -v 250000; exec {shlex.quote(str(runner))} --model {shlex.quote(str(pte))} "
+    command += f"--inputs {shlex.quote(str(big))} --json {shlex.quote(str(json_path))}"
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, check=False)
+    report = json.loads(json_path.read_text())
+    assert proc.returncode == EXIT["bad_arguments"], proc.stderr
+    assert report["status"] == "bad_arguments" and report["phase"] == "inputs"
+    assert "out-of-memory" in report["error"] and "300000000 bytes" in report["error"]
+    assert report["model"] == str(pte) and report["method"] == "forward"
+
+
+def corrupt_input_dims(pte: Path, folder: Path, dims: list[int]) -> Path:
+    """A copy of `pte` whose input tensor's int32 sizes are `dims` (same count): a crafted program."""
+    blob = bytearray(pte.read_bytes())
+    wanted = struct.pack(f"<I{len(support.INPUT_SHAPE)}i", len(support.INPUT_SHAPE), *support.INPUT_SHAPE)
+    at = blob.find(wanted)
+    assert at > 0, "the input's sizes vector is not in the program"
+    blob[at : at + len(wanted)] = struct.pack(f"<I{len(dims)}i", len(dims), *dims)
+    path = folder / "crafted.pte"
+    path.write_bytes(bytes(blob))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("dims", "words"),
+    [([1, -3, 8, 8], ["-3"]), ([65536, 65536, 65536, 65536], ["not a loadable .pte"])],
+)
+def test_seeded_inputs_from_crafted_dims_fail_cleanly(
+    runner: Path, pte: Path, tmp_path: Path, dims: list[int], words: list[str]
+) -> None:
+    """--seed builds inputs from the program's dims: negative or huge ones must not wrap around.
+
+    ExecuTorch 1.5.1 already refuses both at program load; the runner's own checked arithmetic
+    (inputs.cpp) stands behind it for runtimes that do not."""
+    crafted = corrupt_input_dims(pte, tmp_path, dims)
+    args = ("--model", crafted, "--seed", "1", "--iterations", "1")
+    run = support.run_runner(runner, *args, json_path=tmp_path / "r.json")
+    assert run.returncode in (EXIT["bad_arguments"], EXIT["load_failed"]), run.stderr
+    assert run.report is not None and run.report["status"] != "ok" and run.report["phase"] != "done"
+    for word in words:
+        assert word in run.report["error"]
 
 
 class Lookup(nn.Module):

@@ -36,7 +36,7 @@ def test_truncated_file_is_rejected_with_a_clear_error():
 
 
 def test_bad_magic_is_rejected():
-    with pytest.raises(tensorfile.TensorFileError, match="not a PBTF"):
+    with pytest.raises(tensorfile.TensorFileError, match="does not start with PBTF"):
         tensorfile.decode(b"XXXX" + bytes(12))
 
 

@@ -1,6 +1,7 @@
 #include "inputs.h"
 
 #include <cstring>
+#include <new>
 
 #include <executorch/runtime/core/exec_aten/exec_aten.h>
 
@@ -82,19 +83,30 @@ bool make_random_inputs(const et::MethodMeta& meta, uint64_t seed, TensorSet* se
   for (size_t i = 0; i < meta.num_inputs(); ++i) {
     auto info = meta.input_tensor_meta(i);  // checked by check_input_metadata
     HostTensor tensor;
-    tensor.dtype = static_cast<uint8_t>(info->scalar_type());
+    tensor.dtype = info->scalar_type();
     const size_t item = dtype_size(tensor.dtype);
     if (item == 0) {
       *error = "input " + std::to_string(i) + " has dtype " + dtype_name(tensor.dtype) +
                ", which random inputs do not cover: pass --inputs";
       return false;
     }
-    size_t numel = 1;
-    for (int32_t dim : info->sizes()) {
-      tensor.dims.push_back(dim);
-      numel *= static_cast<size_t>(dim);
+    // The dims come from the program, which may be corrupt or crafted: each must be a
+    // non-negative int32 and their product, in bytes, must fit in 64 bits and in memory.
+    for (int32_t dim : info->sizes()) tensor.dims.push_back(dim);
+    uint64_t numel = 0, nbytes = 0;
+    if (!checked_numel(tensor.dims, &numel) || !checked_mul(numel, item, &nbytes) ||
+        nbytes > static_cast<uint64_t>(SIZE_MAX)) {
+      *error = "input " + std::to_string(i) + " has shape " + shape_text(tensor.dims) +
+               ", which no tensor can have: the .pte is corrupt";
+      return false;
     }
-    tensor.data.resize(numel * item);
+    try {
+      tensor.data.resize(static_cast<size_t>(nbytes));
+    } catch (const std::bad_alloc&) {
+      *error = "input " + std::to_string(i) + " of shape " + shape_text(tensor.dims) + " needs " +
+               std::to_string(nbytes) + " bytes, more memory than is available";
+      return false;
+    }
     for (size_t k = 0; k < numel; ++k) {
       const uint64_t r = next_random(&state);
       // Floats: uniform in [-1, 1) on a 2^-23 grid (exact in float32); integers: [0, 10), safe as
@@ -102,15 +114,16 @@ bool make_random_inputs(const et::MethodMeta& meta, uint64_t seed, TensorSet* se
       const float f = static_cast<float>(r >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;
       const int64_t n = static_cast<int64_t>((r >> 32) % 10);
       switch (tensor.dtype) {
-        case 0: put<uint8_t>(&tensor.data, k, static_cast<uint8_t>(n)); break;
-        case 1: put<int8_t>(&tensor.data, k, static_cast<int8_t>(n)); break;
-        case 2: put<int16_t>(&tensor.data, k, static_cast<int16_t>(n)); break;
-        case 3: put<int32_t>(&tensor.data, k, static_cast<int32_t>(n)); break;
-        case 4: put<int64_t>(&tensor.data, k, n); break;
-        case 5: put<uint16_t>(&tensor.data, k, float_to_half(f)); break;
-        case 6: put<float>(&tensor.data, k, f); break;
-        case 7: put<double>(&tensor.data, k, static_cast<double>(f)); break;
-        case 11: put<uint8_t>(&tensor.data, k, static_cast<uint8_t>(r >> 63)); break;
+        case ScalarType::Byte: put<uint8_t>(&tensor.data, k, static_cast<uint8_t>(n)); break;
+        case ScalarType::Char: put<int8_t>(&tensor.data, k, static_cast<int8_t>(n)); break;
+        case ScalarType::Short: put<int16_t>(&tensor.data, k, static_cast<int16_t>(n)); break;
+        case ScalarType::Int: put<int32_t>(&tensor.data, k, static_cast<int32_t>(n)); break;
+        case ScalarType::Long: put<int64_t>(&tensor.data, k, n); break;
+        case ScalarType::Half: put<uint16_t>(&tensor.data, k, float_to_half(f)); break;
+        case ScalarType::Float: put<float>(&tensor.data, k, f); break;
+        case ScalarType::Double: put<double>(&tensor.data, k, static_cast<double>(f)); break;
+        case ScalarType::Bool: put<uint8_t>(&tensor.data, k, static_cast<uint8_t>(r >> 63)); break;
+        default: break;  // dtype_size refused every other type above
       }
     }
     set->push_back(std::move(tensor));
@@ -133,7 +146,7 @@ bool check_inputs(const et::MethodMeta& meta, const std::vector<TensorSet>& sets
     }
     for (size_t i = 0; i < sets[s].size(); ++i) {
       auto info = meta.input_tensor_meta(i);  // checked by check_input_metadata
-      const uint8_t want = static_cast<uint8_t>(info->scalar_type());
+      const ScalarType want = info->scalar_type();
       if (sets[s][i].dtype != want) {
         *error = "input " + std::to_string(i) + " of set " + std::to_string(s) + " is " +
                  dtype_name(sets[s][i].dtype) + " but the method takes " + dtype_name(want);
@@ -160,15 +173,22 @@ bool BoundInputs::bind(et::Method& method, const TensorSet& set, std::string* er
     view->sizes.resize(ndim);
     view->dim_order.resize(ndim);
     view->strides.resize(ndim);
-    int64_t stride = 1;
+    // ExecuTorch holds sizes and strides as int32: a tensor whose dims or strides do not fit
+    // cannot be bound (the reader already bounded each dim; a stride is a product of dims).
+    uint64_t stride = 1;
     for (size_t d = ndim; d-- > 0;) {
+      if (host.dims[d] < 0 || host.dims[d] > INT32_MAX || stride > INT32_MAX) {
+        *error = "input " + std::to_string(i) + " of shape " + shape_text(host.dims) +
+                 " is too large for ExecuTorch's int32 sizes and strides";
+        return false;
+      }
       view->sizes[d] = static_cast<SizesType>(host.dims[d]);
       view->dim_order[d] = static_cast<DimOrderType>(d);
       view->strides[d] = static_cast<StridesType>(stride);
-      stride *= host.dims[d];
+      if (!checked_mul(stride, static_cast<uint64_t>(host.dims[d]), &stride)) stride = UINT64_MAX;
     }
     view->impl = std::make_unique<TensorImpl>(
-        static_cast<executorch::aten::ScalarType>(host.dtype), static_cast<ssize_t>(ndim),
+        host.dtype, static_cast<ssize_t>(ndim),
         view->sizes.data(), const_cast<uint8_t*>(host.data.data()), view->dim_order.data(),
         view->strides.data());
     const et::Error status = method.set_input(et::EValue(Tensor(view->impl.get())), i);

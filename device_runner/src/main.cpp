@@ -1,14 +1,17 @@
 // pocket_runner: loads a .pte, runs one method, and prints raw measurements as JSON.
 //
 // The runner only measures; every statistic is computed on the host from the raw samples it
-// prints. Exit codes: 0 ok, 2 bad arguments, 3 load failure, 4 execution failure.
+// prints. Exit codes: 0 ok, 2 bad arguments, 3 load failure, 4 execution failure. A run goes
+// through the phases below in order; each is entered with set_phase before it can fail, so the
+// JSON of a failed run always names the phase ("phase") and the status it failed with.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <fstream>
-#include <iostream>
 #include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,11 +54,16 @@ std::string with_runtime_reason(const std::string& what, et::Error error) {
   return what + ": " + (reason.empty() ? et::to_string(error) : reason);
 }
 
-int fail(Report* report, const pocket::Options& options, Status status, const std::string& error) {
-  report->status = status;
-  report->error = error;
-  report->peak_rss_kb = pocket::proc_status_kb("VmHWM");
-  return pocket::finish(*report, options);
+// This device's physical memory in bytes; 0 when sysconf cannot tell.
+uint64_t physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  uint64_t bytes = 0;
+  if (pages <= 0 || page_size <= 0 ||
+      !pocket::checked_mul(static_cast<uint64_t>(pages), static_cast<uint64_t>(page_size), &bytes)) {
+    return 0;
+  }
+  return bytes;
 }
 
 // Sets the inputs again, then times `method.execute()` alone. The inputs must be set before every
@@ -74,161 +82,207 @@ bool timed_execute(et::Method& method, const pocket::BoundInputs& inputs, int64_
   return *error == et::Error::Ok;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// One run of the runner: the state its phases hand each other. Each phase returns false after
+// recording why it failed in `report`.
+class Run {
+ public:
   pocket::Options options;
   Report report;
+
+  bool parse(int argc, char** argv);
+  bool setup_threads();
+  bool read_inputs();
+  bool load_program();
+  bool check_method();
+  bool load_method();
+  bool measure();
+  bool write_output_sets();
+  bool write_etdump();
+
+  // Ends the run in the current phase with its failure status (or `status` when given).
+  bool fail(const std::string& error) { return fail(report.phase_failure, error); }
+  bool fail(Status status, const std::string& error) {
+    report.status = status;
+    report.error = error;
+    return false;
+  }
+
+  void enter(const char* phase, Status on_failure, const std::string& doing) {
+    pocket::set_phase(&report, phase, on_failure, doing);
+  }
+
+ private:
+  std::unique_ptr<pocket::Sampler> sampler_;
+  std::vector<pocket::TensorSet> input_sets_;
+  std::unique_ptr<MmapDataLoader> loader_;
+  std::unique_ptr<et::Program> program_;
+  std::unique_ptr<et::MethodMeta> meta_;
+  // Left uninitialized, as the runtime expects: zero-filling would touch every page up front and
+  // inflate both method load time and RSS beyond what an app pays.
+  std::vector<std::unique_ptr<uint8_t[]>> planned_;
+  std::vector<et::Span<uint8_t>> spans_;
+  std::unique_ptr<et::HierarchicalAllocator> planned_memory_;
+  MallocMemoryAllocator method_allocator_;
+  MallocMemoryAllocator temp_allocator_;
+  std::unique_ptr<et::MemoryManager> memory_manager_;
+  std::unique_ptr<executorch::etdump::ETDumpGen> etdump_;
+  std::unique_ptr<et::Method> method_;
+  pocket::BoundInputs bound_;
+};
+
+bool Run::parse(int argc, char** argv) {
   std::string error;
   const bool parsed = pocket::parse_args(argc, argv, &options, &error);
-  if (options.help) {
-    std::fputs(pocket::kUsage, stdout);
-    return 0;
-  }
   report.model = options.model;
   report.method = options.method;
-  if (!parsed) return fail(&report, options, Status::kBadArguments, error);
-  pocket::install_runtime_hooks(options);
-  et::runtime_init();
+  return parsed || fail(error);
+}
 
-  // Threads first: the XNNPACK delegate takes the pool when the method loads.
+// Threads first: the XNNPACK delegate takes the pool when the method loads. The sampler starts
+// here too, before the load, so memory readings cover it; energy is cut by the host from the same
+// readings using the idle and loop timestamps.
+bool Run::setup_threads() {
+  enter("setup", Status::kBadArguments, "setting up the thread pool");
+  et::runtime_init();
   auto* pool = executorch::extension::threadpool::get_threadpool();
   if (options.threads > 0 && (pool == nullptr || !pool->_unsafe_reset_threadpool(options.threads))) {
-    return fail(&report, options, Status::kBadArguments,
-                "cannot size the thread pool to " + std::to_string(options.threads) + " threads");
+    return fail("cannot size the thread pool to " + std::to_string(options.threads) + " threads");
   }
   report.threads = pool ? static_cast<int>(pool->get_thread_count()) : 1;
-
-  // The sampler starts before the load so memory readings cover it; energy is cut by the host
-  // from the same readings using the idle and loop timestamps below.
-  std::unique_ptr<pocket::Sampler> sampler;
   if (options.sample_interval_ms > 0) {
-    sampler = std::make_unique<pocket::Sampler>(options.sample_files, options.sample_interval_ms);
-    sampler->start();
+    sampler_ = std::make_unique<pocket::Sampler>(options.sample_files, options.sample_interval_ms);
+    sampler_->start();
   }
+  return true;
+}
 
-  // Inputs are read before the model so a bad tensor file is reported as an argument error.
-  std::vector<pocket::TensorSet> input_sets;
-  if (!options.inputs.empty()) {
-    if (!pocket::read_tensor_file(options.inputs, &input_sets, &error)) {
-      return fail(&report, options, Status::kBadArguments, error);
-    }
-    report.inputs_source = "file:" + options.inputs;
-  } else {
+// Inputs are read before the model so a bad tensor file is reported as an argument error.
+bool Run::read_inputs() {
+  if (options.inputs.empty()) {
     report.inputs_source = "seed:" + std::to_string(options.seed);
+    return true;
   }
+  enter("inputs", Status::kBadArguments, "reading inputs file " + options.inputs);
+  std::string error;
+  if (!pocket::read_tensor_file(options.inputs, &input_sets_, &error)) return fail(error);
+  report.inputs_source = "file:" + options.inputs;
+  return true;
+}
 
-  // Program load: map the file and parse/verify the flatbuffer. InternalConsistency verification
-  // (as the Python runtime uses) makes a corrupt file fail here instead of crashing later.
+// Program load: map the file and parse/verify the flatbuffer. InternalConsistency verification
+// (as the Python runtime uses) makes a corrupt file fail here instead of crashing later.
+bool Run::load_program() {
   report.rss_kb_before_load = pocket::proc_status_kb("VmRSS");
-  pocket::set_phase(report, Status::kLoadFailed, "loading program " + options.model);
-  Clock::time_point start = Clock::now();
+  enter("program_load", Status::kLoadFailed, "loading program " + options.model);
+  const Clock::time_point start = Clock::now();
   // mmap rather than read: pages come in as the runtime touches them, and the delegate's blob is
   // unmapped once XNNPACK has packed it (the Python runtime maps the file too).
   auto loader = MmapDataLoader::from(options.model.c_str(), MmapDataLoader::MlockConfig::NoMlock);
   if (!loader.ok()) {
-    return fail(&report, options, Status::kLoadFailed,
-                with_runtime_reason("cannot open model " + options.model, loader.error()));
+    return fail(with_runtime_reason("cannot open model " + options.model, loader.error()));
   }
-  auto program = et::Program::load(&loader.get(), et::Program::Verification::InternalConsistency);
+  loader_ = std::make_unique<MmapDataLoader>(std::move(loader.get()));
+  auto program = et::Program::load(loader_.get(), et::Program::Verification::InternalConsistency);
   if (!program.ok()) {
-    return fail(&report, options, Status::kLoadFailed,
-                with_runtime_reason(options.model + " is not a loadable .pte", program.error()));
+    return fail(with_runtime_reason(options.model + " is not a loadable .pte", program.error()));
   }
+  program_ = std::make_unique<et::Program>(std::move(program.get()));
   report.program_load_ms = ms_since(start);
+  return true;
+}
 
-  auto meta = program->method_meta(options.method.c_str());
+// The method's metadata, checked before anything is allocated from it: a corrupt or crafted
+// program can claim any buffer size, input count, dtype or dims.
+bool Run::check_method() {
+  enter("method_check", Status::kLoadFailed, "checking method '" + options.method + "'");
+  auto meta = program_->method_meta(options.method.c_str());
   if (!meta.ok()) {
     std::string names;
-    for (size_t i = 0; i < program->num_methods(); ++i) {
-      auto name = program->get_method_name(i);
+    for (size_t i = 0; i < program_->num_methods(); ++i) {
+      auto name = program_->get_method_name(i);
       if (name.ok()) names += (names.empty() ? "" : ", ") + pocket::printable(name.get());
     }
-    return fail(&report, options, Status::kBadArguments,
+    return fail(Status::kBadArguments,
                 "method '" + options.method + "' is not in " + options.model + " (it has: " + names + ")");
   }
-  // A corrupt program can claim any size; refuse one that cannot fit in this device's memory
-  // instead of letting the allocation thrash or get the process killed.
-  const uint64_t ram = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
+  meta_ = std::make_unique<et::MethodMeta>(meta.get());
+  // Refuse plans that cannot fit in this device's memory instead of letting the allocation
+  // thrash or get the process killed.
+  const uint64_t ram = physical_memory();
   uint64_t planned_total = 0;
-  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) {
-    auto size = meta->memory_planned_buffer_size(i);
-    if (!size.ok() || size.get() < 0) {
-      return fail(&report, options, Status::kLoadFailed,
-                  "cannot read planned buffer " + std::to_string(i) + " of method '" + options.method +
-                      "': the .pte is corrupt");
+  for (size_t i = 0; i < meta_->num_memory_planned_buffers(); ++i) {
+    auto size = meta_->memory_planned_buffer_size(i);
+    if (!size.ok() || size.get() < 0 ||
+        __builtin_add_overflow(planned_total, static_cast<uint64_t>(size.get()), &planned_total)) {
+      return fail("cannot read planned buffer " + std::to_string(i) + " of method '" + options.method +
+                  "': the .pte is corrupt");
     }
     report.planned_buffers_bytes.push_back(size.get());
-    planned_total += static_cast<uint64_t>(size.get());
   }
-  if (planned_total > ram) {
-    return fail(&report, options, Status::kLoadFailed,
-                "method '" + options.method + "' plans " + std::to_string(planned_total >> 20) +
-                    " MiB of buffers, more than this device's " + std::to_string(ram >> 20) +
-                    " MiB of RAM: the .pte is corrupt or too big for it");
+  if (ram > 0 && planned_total > ram) {
+    return fail("method '" + options.method + "' plans " + std::to_string(planned_total >> 20) +
+                " MiB of buffers, more than this device's " + std::to_string(ram >> 20) +
+                " MiB of RAM: the .pte is corrupt or too big for it");
   }
-  for (size_t i = 0; i < meta->num_backends(); ++i) {
-    auto name = meta->get_backend_name(i);
+  for (size_t i = 0; i < meta_->num_backends(); ++i) {
+    auto name = meta_->get_backend_name(i);
     if (name.ok()) report.backends.emplace_back(name.get());
   }
-
-  if (!pocket::check_input_metadata(meta.get(), &error)) {
-    return fail(&report, options, Status::kLoadFailed, error);
-  }
+  std::string error;
+  if (!pocket::check_input_metadata(*meta_, &error)) return fail(error);
   if (options.inputs.empty()) {
-    input_sets.emplace_back();
-    if (!pocket::make_random_inputs(meta.get(), options.seed, &input_sets[0], &error)) {
-      return fail(&report, options, Status::kBadArguments, error);
+    input_sets_.emplace_back();
+    if (!pocket::make_random_inputs(*meta_, options.seed, &input_sets_[0], &error)) {
+      return fail(Status::kBadArguments, error);
     }
   }
-  if (!pocket::check_inputs(meta.get(), input_sets, &error)) {
-    return fail(&report, options, Status::kBadArguments, error);
-  }
-  report.input_sets = input_sets.size();
+  if (!pocket::check_inputs(*meta_, input_sets_, &error)) return fail(Status::kBadArguments, error);
+  report.input_sets = input_sets_.size();
+  return true;
+}
 
-  pocket::set_phase(report, Status::kLoadFailed, "loading method '" + options.method + "'");
-  // Method load: allocate the memory-planned buffers and initialize the method, which includes
-  // each delegate's init (XNNPACK packs its weights here), so it belongs in load time.
-  start = Clock::now();
-  // Left uninitialized, as the runtime expects: zero-filling would touch every page up front and
-  // inflate both method load time and RSS beyond what an app pays.
-  std::vector<std::unique_ptr<uint8_t[]>> planned;
-  std::vector<et::Span<uint8_t>> spans;
+// Method load: allocate the memory-planned buffers and initialize the method, which includes each
+// delegate's init (XNNPACK packs its weights here), so it belongs in load time.
+bool Run::load_method() {
+  enter("method_load", Status::kLoadFailed, "loading method '" + options.method + "'");
+  const Clock::time_point start = Clock::now();
   for (int64_t size : report.planned_buffers_bytes) {
-    planned.emplace_back(new uint8_t[static_cast<size_t>(size)]);
-    spans.emplace_back(planned.back().get(), static_cast<size_t>(size));
+    planned_.emplace_back(new (std::nothrow) uint8_t[static_cast<size_t>(size)]);
+    if (!planned_.back()) {
+      return fail("cannot allocate a planned buffer of " + std::to_string(size) + " bytes: not enough memory");
+    }
+    spans_.emplace_back(planned_.back().get(), static_cast<size_t>(size));
   }
-  et::HierarchicalAllocator planned_memory({spans.data(), spans.size()});
-  MallocMemoryAllocator method_allocator;
-  MallocMemoryAllocator temp_allocator;
-  et::MemoryManager memory_manager(&method_allocator, &planned_memory, &temp_allocator);
-  std::unique_ptr<executorch::etdump::ETDumpGen> etdump;
-  if (!options.etdump.empty()) etdump = std::make_unique<executorch::etdump::ETDumpGen>();
-  auto method = program->load_method(options.method.c_str(), &memory_manager, etdump.get());
+  planned_memory_ = std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(spans_.data(), spans_.size()));
+  memory_manager_ = std::make_unique<et::MemoryManager>(&method_allocator_, planned_memory_.get(), &temp_allocator_);
+  if (!options.etdump.empty()) etdump_ = std::make_unique<executorch::etdump::ETDumpGen>();
+  auto method = program_->load_method(options.method.c_str(), memory_manager_.get(), etdump_.get());
   if (!method.ok()) {
-    return fail(&report, options, Status::kLoadFailed,
-                with_runtime_reason("cannot load method '" + options.method + "'", method.error()));
+    return fail(with_runtime_reason("cannot load method '" + options.method + "'", method.error()));
   }
+  method_ = std::make_unique<et::Method>(std::move(method.get()));
   report.method_load_ms = ms_since(start);
   report.rss_kb_after_load = pocket::proc_status_kb("VmRSS");
+  enter("bind_inputs", Status::kBadArguments, "binding the inputs of method '" + options.method + "'");
+  std::string error;
+  return bound_.bind(*method_, input_sets_[0], &error) || fail(error);
+}
 
-  pocket::BoundInputs bound;
-  if (!bound.bind(method.get(), input_sets[0], &error)) {
-    return fail(&report, options, Status::kBadArguments, error);
-  }
-  pocket::set_phase(report, Status::kExecutionFailed, "running method '" + options.method + "'");
+// The first inference, the warm-up, the idle window and the timed loop, then set 0's outputs.
+bool Run::measure() {
+  const std::string running = "running method '" + options.method + "'";
+  enter("first_inference", Status::kExecutionFailed, running);
   int64_t ns = 0;
   et::Error status = et::Error::Ok;
-  if (!timed_execute(method.get(), bound, &ns, &status)) {
-    return fail(&report, options, Status::kExecutionFailed,
-                with_runtime_reason("first inference failed", status));
+  if (!timed_execute(*method_, bound_, &ns, &status)) {
+    return fail(with_runtime_reason("first inference failed", status));
   }
   report.first_inference_ms = static_cast<double>(ns) / 1e6;
 
+  enter("warmup", Status::kExecutionFailed, running);
   for (int i = 0; i < options.warmup; ++i) {
-    if (!timed_execute(method.get(), bound, &ns, &status)) {
-      return fail(&report, options, Status::kExecutionFailed,
-                  with_runtime_reason("warm-up inference failed", status));
+    if (!timed_execute(*method_, bound_, &ns, &status)) {
+      return fail(with_runtime_reason("warm-up inference failed", status));
     }
     report.warmup_iterations = i + 1;
   }
@@ -241,66 +295,99 @@ int main(int argc, char** argv) {
     report.idle_end_ns = pocket::steady_now_ns();
   }
 
+  enter("loop", Status::kExecutionFailed, running);
   const int64_t min_ns = static_cast<int64_t>(options.min_seconds * 1e9);
   int64_t total_ns = 0;
   report.iterations_ns.reserve(static_cast<size_t>(options.iterations));
   report.loop_start_ns = pocket::steady_now_ns();
   while (static_cast<int>(report.iterations_ns.size()) < options.iterations || total_ns < min_ns) {
-    if (!timed_execute(method.get(), bound, &ns, &status)) {
-      return fail(&report, options, Status::kExecutionFailed,
-                  with_runtime_reason("inference failed", status));
+    if (!timed_execute(*method_, bound_, &ns, &status)) {
+      return fail(with_runtime_reason("inference failed", status));
     }
     report.iterations_ns.push_back(ns);
     total_ns += ns;
   }
   report.loop_end_ns = pocket::steady_now_ns();
-  if (sampler) {
-    sampler->stop();
-    report.samples = sampler->samples();
+  if (sampler_) {
+    sampler_->stop();
+    report.samples = sampler_->samples();
   }
   report.rss_kb_after_loop = pocket::proc_status_kb("VmRSS");
 
+  enter("outputs", Status::kExecutionFailed, "reading the outputs of method '" + options.method + "'");
   pocket::TensorSet outputs;
-  if (!pocket::collect_outputs(method.get(), &outputs, &error)) {
-    return fail(&report, options, Status::kExecutionFailed, error);
-  }
+  std::string error;
+  if (!pocket::collect_outputs(*method_, &outputs, &error)) return fail(error);
   report.outputs = pocket::summarize(outputs);
+  return true;
+}
 
-  if (!options.outputs.empty()) {
-    // One execute per input set, outside the timed loop, for the host's fidelity checks.
-    std::vector<pocket::TensorSet> output_sets;
-    for (size_t s = 0; s < input_sets.size(); ++s) {
-      pocket::BoundInputs set_inputs;
-      if (!set_inputs.bind(method.get(), input_sets[s], &error)) {
-        return fail(&report, options, Status::kBadArguments, "input set " + std::to_string(s) + ": " + error);
-      }
-      if (!timed_execute(method.get(), set_inputs, &ns, &status)) {
-        return fail(&report, options, Status::kExecutionFailed,
-                    with_runtime_reason("inference on input set " + std::to_string(s) + " failed", status));
-      }
-      output_sets.emplace_back();
-      if (!pocket::collect_outputs(method.get(), &output_sets.back(), &error)) {
-        return fail(&report, options, Status::kExecutionFailed, error);
-      }
+// One execute per input set, outside the timed loop, for the host's fidelity checks.
+bool Run::write_output_sets() {
+  if (options.outputs.empty()) return true;
+  enter("output_sets", Status::kExecutionFailed, "running every input set");
+  std::vector<pocket::TensorSet> output_sets;
+  std::string error;
+  int64_t ns = 0;
+  et::Error status = et::Error::Ok;
+  for (size_t s = 0; s < input_sets_.size(); ++s) {
+    pocket::BoundInputs set_inputs;
+    if (!set_inputs.bind(*method_, input_sets_[s], &error)) {
+      return fail(Status::kBadArguments, "input set " + std::to_string(s) + ": " + error);
     }
-    if (!pocket::write_tensor_file(options.outputs, output_sets, &error)) {
-      return fail(&report, options, Status::kBadArguments, error);
+    if (!timed_execute(*method_, set_inputs, &ns, &status)) {
+      return fail(with_runtime_reason("inference on input set " + std::to_string(s) + " failed", status));
     }
-    report.output_sets_written = output_sets.size();
+    output_sets.emplace_back();
+    if (!pocket::collect_outputs(*method_, &output_sets.back(), &error)) return fail(error);
   }
+  enter("output_file", Status::kBadArguments, "writing outputs file " + options.outputs);
+  if (!pocket::write_tensor_file(options.outputs, output_sets, &error)) return fail(error);
+  report.output_sets_written = output_sets.size();
+  return true;
+}
 
-  if (etdump) {
-    const auto trace = etdump->get_etdump_data();
-    std::ofstream file(options.etdump, std::ios::binary | std::ios::trunc);
-    const bool written = trace.buf != nullptr &&
-                         file.write(static_cast<const char*>(trace.buf), trace.size) && file.flush();
-    std::free(trace.buf);
-    if (!written) {
-      return fail(&report, options, Status::kBadArguments, "cannot write the ETDump trace to " + options.etdump);
+bool Run::write_etdump() {
+  if (!etdump_) return true;
+  enter("etdump", Status::kBadArguments, "writing the ETDump trace to " + options.etdump);
+  const auto trace = etdump_->get_etdump_data();
+  std::ofstream file(options.etdump, std::ios::binary | std::ios::trunc);
+  const bool written = trace.buf != nullptr &&
+                       file.write(static_cast<const char*>(trace.buf), trace.size) && file.flush();
+  std::free(trace.buf);
+  if (!written) return fail("cannot write the ETDump trace to " + options.etdump);
+  report.etdump = options.etdump;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The hooks come first, with the report in its first phase: from here on every way the process
+  // ends (an argument error, an exception, a runtime abort, a fatal signal) writes the JSON.
+  Run run;
+  pocket::install_runtime_hooks(run.options, run.report);
+  bool ok = false;
+  try {
+    run.enter("arguments", Status::kBadArguments, "parsing arguments");
+    const bool parsed = run.parse(argc, argv);
+    if (run.options.help) {
+      std::fputs(pocket::kUsage, stdout);
+      return 0;
     }
-    report.etdump = options.etdump;
+    ok = parsed && run.setup_threads() && run.read_inputs() && run.load_program() &&
+         run.check_method() && run.load_method() && run.measure() && run.write_output_sets() &&
+         run.write_etdump();
+  } catch (const std::bad_alloc&) {
+    run.fail(pocket::phase_doing() + " failed: out of memory (std::bad_alloc)");
+  } catch (const std::exception& error) {
+    run.fail(pocket::phase_doing() + " failed: " + error.what());
   }
-
-  report.peak_rss_kb = pocket::proc_status_kb("VmHWM");
-  return pocket::finish(report, options);
+  if (ok) {
+    run.report.status = Status::kOk;
+    run.report.error.clear();
+    run.report.phase = "done";
+  }
+  run.report.peak_rss_kb = pocket::proc_status_kb("VmHWM");
+  return pocket::finish(run.report, run.options);
 }

@@ -11,7 +11,7 @@ namespace et = executorch::runtime;
 namespace {
 
 template <typename T>
-HostTensor scalar(uint8_t dtype, T value) {
+HostTensor scalar(ScalarType dtype, T value) {
   HostTensor out;
   out.dtype = dtype;
   out.data.resize(sizeof(T));
@@ -21,7 +21,7 @@ HostTensor scalar(uint8_t dtype, T value) {
 
 bool copy_tensor(const executorch::aten::Tensor& tensor, size_t index, HostTensor* out,
                  std::string* error) {
-  out->dtype = static_cast<uint8_t>(tensor.scalar_type());
+  out->dtype = tensor.scalar_type();
   const size_t item = dtype_size(out->dtype);
   if (item == 0) {
     *error = "output " + std::to_string(index) + " has dtype " + dtype_name(out->dtype) +
@@ -30,7 +30,14 @@ bool copy_tensor(const executorch::aten::Tensor& tensor, size_t index, HostTenso
   }
   const auto sizes = tensor.sizes();
   out->dims.assign(sizes.begin(), sizes.end());
-  out->data.resize(static_cast<size_t>(tensor.numel()) * item);
+  uint64_t nbytes = 0;
+  if (tensor.numel() < 0 || !checked_mul(static_cast<uint64_t>(tensor.numel()), item, &nbytes) ||
+      nbytes > SIZE_MAX) {
+    *error = "output " + std::to_string(index) + " claims " + std::to_string(tensor.numel()) +
+             " elements, which no tensor can hold";
+    return false;
+  }
+  out->data.resize(static_cast<size_t>(nbytes));
   const auto* src = static_cast<const uint8_t*>(tensor.const_data_ptr());
   const auto dim_order = tensor.dim_order();
   bool row_major = true;
@@ -65,11 +72,11 @@ bool collect_outputs(et::Method& method, TensorSet* outputs, std::string* error)
     if (value.isTensor()) {
       if (!copy_tensor(value.toTensor(), i, &host, error)) return false;
     } else if (value.isInt()) {
-      host = scalar<int64_t>(4, value.toInt());
+      host = scalar<int64_t>(ScalarType::Long, value.toInt());
     } else if (value.isDouble()) {
-      host = scalar<double>(7, value.toDouble());
+      host = scalar<double>(ScalarType::Double, value.toDouble());
     } else if (value.isBool()) {
-      host = scalar<uint8_t>(11, value.toBool() ? 1 : 0);
+      host = scalar<uint8_t>(ScalarType::Bool, value.toBool() ? 1 : 0);
     } else {
       char tag[32] = "?";
       et::tag_to_string(value.tag, tag, sizeof(tag));

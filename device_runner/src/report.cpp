@@ -136,8 +136,9 @@ std::string to_json(const Report& r) {
   std::ostringstream out;
   out << "{\n";
   out << "  \"schema_version\": 1,\n";
-  out << "  \"schema_minor\": 1,\n";
+  out << "  \"schema_minor\": 2,\n";
   out << "  \"status\": " << quote(status_name(r.status)) << ",\n";
+  out << "  \"phase\": " << quote(r.phase) << ",\n";
   out << "  \"error\": " << (r.error.empty() ? "null" : quote(r.error)) << ",\n";
   out << "  \"runtime\": " << quote(POCKET_RUNTIME_VERSION) << ",\n";
   out << "  \"model\": " << quote(r.model) << ",\n";

@@ -23,8 +23,14 @@ struct OutputSummary {
 };
 
 struct Report {
-  Status status = Status::kOk;
+  // A run is ok only once `main` says so: anything that ends it earlier (a hook, an exception)
+  // reports the phase it was in, never a default "ok".
+  Status status = Status::kExecutionFailed;
   std::string error;  // one line; empty when ok
+  // What the runner was doing when the run ended ("inputs", "program_load", ...; "done" when ok),
+  // and the status a failure in it is reported with.
+  std::string phase = "arguments";
+  Status phase_failure = Status::kBadArguments;
   std::string model;
   std::string method;
   int threads = 0;

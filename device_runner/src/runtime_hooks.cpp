@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <csignal>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <exception>
 #include <fstream>
@@ -39,6 +42,7 @@ void capture_log(et_timestamp_t, et_pal_log_level_t level, const char* filename,
 
 [[noreturn]] void report_and_exit(const std::string& what) {
   Report report = g_phase_report;
+  report.status = report.phase_failure;
   report.error = g_phase_doing + " failed: " + what;
   report.peak_rss_kb = proc_status_kb("VmHWM");
   std::_Exit(finish(report, *g_options));
@@ -94,29 +98,61 @@ std::string printable(std::string text) {
   return text;
 }
 
-void install_runtime_hooks(const Options& options) {
+namespace {
+
+// The fatal-signal handler runs on its own stack so a stack overflow (deep recursion on a corrupt
+// program) still gets its JSON written.
+alignas(16) char g_signal_stack[64 * 1024];
+
+void install_signal_handlers() {
+  stack_t stack{};
+  stack.ss_sp = g_signal_stack;
+  stack.ss_size = sizeof(g_signal_stack);
+  const bool alt_stack = sigaltstack(&stack, nullptr) == 0;
+  struct sigaction action{};
+  action.sa_handler = on_fatal_signal;
+  sigemptyset(&action.sa_mask);
+  // SA_RESETHAND: a fault inside the handler itself ends the process instead of looping.
+  action.sa_flags = SA_RESETHAND | (alt_stack ? SA_ONSTACK : 0);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) {
+    if (sigaction(sig, &action, nullptr) != 0) {
+      std::fprintf(stderr, "pocket_runner: cannot install the handler for signal %d: %s\n", sig,
+                   std::strerror(errno));
+    }
+  }
+}
+
+}  // namespace
+
+void install_runtime_hooks(const Options& options, const Report& report) {
   g_options = &options;
+  Report first = report;  // its default phase: parsing the arguments
+  set_phase(&first, "arguments", Status::kBadArguments, "parsing arguments");
   executorch::runtime::register_pal(executorch::runtime::PalImpl::create(
       /*init=*/nullptr, runtime_abort, /*current_ticks=*/nullptr,
       /*ticks_to_ns_multiplier=*/nullptr, capture_log, /*allocate=*/nullptr, /*free=*/nullptr,
       __FILE__));
   std::set_terminate(on_terminate);
-  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) std::signal(sig, on_fatal_signal);
+  install_signal_handlers();
 }
 
 std::string runtime_error_cause() { return g_first_error; }
 
-void set_phase(const Report& report, Status status, const std::string& doing) {
+void set_phase(Report* report, const char* phase, Status on_failure, const std::string& doing) {
+  report->phase = phase;
+  report->phase_failure = on_failure;
   g_first_error.clear();
-  g_phase_report = report;
-  g_phase_report.status = status;
+  g_phase_report = *report;
   g_phase_doing = doing;
   Report crashed = g_phase_report;
+  crashed.status = on_failure;
   crashed.error = doing + " crashed the runtime (fatal signal): the .pte is corrupt or unsupported";
   g_crash_json = to_json(crashed);
   g_crash_line = "pocket_runner: " + crashed.error + "\n";
-  g_crash_code = exit_code(status);
+  g_crash_code = exit_code(on_failure);
 }
+
+const std::string& phase_doing() { return g_phase_doing; }
 
 int finish(const Report& report, const Options& options) {
   const std::string json = to_json(report);

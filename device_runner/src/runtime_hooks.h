@@ -10,9 +10,11 @@
 
 namespace pocket {
 
-// Registers the log capture and abort hook with the runtime and installs fatal-signal handlers.
-// `verbose` forwards the runtime's log lines to stderr. Call once, before runtime_init().
-void install_runtime_hooks(const Options& options);
+// Registers the log capture and abort hook with the runtime, the terminate handler and the
+// fatal-signal handlers (sigaction, on their own stack). Call once, first thing in main, with the
+// report already in its first phase: from here on every way the process ends writes the JSON.
+// `options.verbose` forwards the runtime's log lines to stderr.
+void install_runtime_hooks(const Options& options, const Report& report);
 
 // The runtime's first error-level log line since the last set_phase ("Program identifier 'xxxx'
 // != expected 'ET12'"), reduced to printable ASCII; empty when it logged none.
@@ -22,9 +24,13 @@ std::string runtime_error_cause();
 // program may hold anything.
 std::string printable(std::string text);
 
-// Declares what the runner does from now on. If the runtime aborts or the process takes a fatal
-// signal before the next call, `report` is written with `status` and an error naming `doing`.
-void set_phase(const Report& report, Status status, const std::string& doing);
+// Declares what the runner does from now on: `report` enters `phase`, whose failures are reported
+// with `on_failure`. If the runtime aborts, an exception escapes or the process takes a fatal
+// signal before the next call, the report is written with that status and an error naming `doing`.
+void set_phase(Report* report, const char* phase, Status on_failure, const std::string& doing);
+
+// What the current phase is doing ("reading inputs file x.pbtf"), for error messages.
+const std::string& phase_doing();
 
 // Writes the JSON (to --json, else stdout) and the one-line error on stderr; returns the exit code.
 int finish(const Report& report, const Options& options);

@@ -407,7 +407,10 @@ def _quality_columns(context: ModelContext, outputs_file: Path) -> dict[str, Any
     """Accuracy and fidelity from the outputs the device itself computed."""
     import torch
 
-    output_sets = tensorfile.read(outputs_file)
+    try:
+        output_sets = tensorfile.read(outputs_file)
+    except (OSError, tensorfile.TensorFileError) as exc:  # the device's file: its timings still stand
+        return {"status": "bad_outputs", "error": f"the outputs the device wrote are unusable: {first_line(exc)}"}
     first_outputs = [outputs[0] for outputs in output_sets]
     columns: dict[str, Any] = dict(fidelity(context.reference, first_outputs))
     if context.bundle.score is not None:

@@ -7,12 +7,13 @@ device_runner/README.md). The host computes every statistic from those raw readi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-RUNNER_SCHEMA_VERSION = 1
+from pocketbench.devices.runner_json import RUNNER_SCHEMA_VERSION, RunnerReportError, load_runner_json
+
+__all__ = ["RUNNER_SCHEMA_VERSION", "RunnerReportError", "parse_runner_report"]
 
 
 @dataclass(frozen=True)
@@ -105,21 +106,9 @@ class RunnerReport:
         return self.program_load_ms + self.method_load_ms
 
 
-class RunnerReportError(ValueError):
-    """The runner's JSON could not be understood."""
-
-
 def parse_runner_report(text: str, backend: str = "native-runner") -> RunnerReport:
-    """Parse the runner's JSON (pure: text in, report out)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunnerReportError(f"runner printed no valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RunnerReportError("runner JSON is not an object")
-    version = data.get("schema_version")
-    if version != RUNNER_SCHEMA_VERSION:
-        raise RunnerReportError(f"runner JSON schema {version!r} is not {RUNNER_SCHEMA_VERSION}: rebuild the runner")
+    """Parse the runner's JSON (pure: text in, report out); malformed text raises RunnerReportError."""
+    data = load_runner_json(text)
     rss = data.get("rss_kb") or {}
     return RunnerReport(
         status=str(data.get("status", "")),

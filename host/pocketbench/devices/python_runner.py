@@ -76,7 +76,9 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
     report["threads"] = portable_lib._threadpool_get_thread_count()
     try:
         input_sets = tensorfile.read(Path(args.inputs))
-    except (OSError, tensorfile.TensorFileError) as exc:
+    except tensorfile.TensorFileError as exc:  # names the file and the broken rule
+        return _fail(report, "bad_arguments", str(exc), EXIT_BAD_ARGUMENTS)
+    except OSError as exc:
         return _fail(report, "bad_arguments", f"cannot read inputs {args.inputs}: {exc}", EXIT_BAD_ARGUMENTS)
     report["inputs"] = {"source": "file", "sets": len(input_sets)}
     if not input_sets:

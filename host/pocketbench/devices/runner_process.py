@@ -39,16 +39,23 @@ def runner_args(
 
 
 def report_from_exit(json_text: str | None, returncode: int, stderr: str, backend: str) -> RunnerReport:
-    """The runner's report; when it wrote no usable JSON, a failed report built from its exit."""
-    if json_text:
+    """The runner's report; when its JSON is missing, malformed or contradicts its exit code, a
+    failed report naming the problem (never an ok one)."""
+    problem = "it wrote no JSON"
+    if json_text is not None:
         try:
-            return parse_runner_report(json_text, backend=backend)
-        except RunnerReportError:
-            pass
-    status = EXIT_STATUS.get(returncode, "crashed")
+            report = parse_runner_report(json_text, backend=backend)
+        except RunnerReportError as exc:
+            problem = str(exc)
+        else:
+            if not (report.ok and returncode != 0):
+                return report
+            problem = "its JSON says ok"
+    # Exit 0 with unusable JSON: the process ended normally, so what it wrote is to blame.
+    status = "bad_report" if returncode == 0 else EXIT_STATUS.get(returncode, "crashed")
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    detail = lines[-1] if lines else f"exit code {returncode}"
-    return failed_report(status, f"runner exited with {returncode}: {detail}", backend)
+    detail = f" | stderr: {lines[-1]}" if lines else ""
+    return failed_report(status, f"runner exited with {returncode} but {problem}{detail}", backend)
 
 
 def failed_report(status: str, error: str, backend: str) -> RunnerReport:
@@ -71,5 +78,5 @@ def run_local_runner(prefix: Sequence[str], job: BenchJob, backend: str, timeout
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
             return failed_report("timeout", f"runner did not finish within {timeout_s:.0f} s", backend)
-        text = json_path.read_text() if json_path.exists() else None
+        text = json_path.read_text(errors="replace") if json_path.exists() else None
         return report_from_exit(text, proc.returncode, proc.stderr, backend)
