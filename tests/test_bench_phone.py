@@ -79,7 +79,7 @@ def test_auto_with_two_phones_asks_which(phone_factory, host_adb, tmp_path, monk
 def test_an_unauthorized_phone_fails_its_cells_and_the_other_device_still_runs(phone_factory, tmp_path):
     locked = phone_factory(require_auth=True)
     result, run = bench(tmp_path, f"tcp:{locked.host}:{locked.port}", "local", variants="fp32")
-    assert result.exit_code == 1
+    assert result.exit_code == 4  # no or partial data
     by_device = {row["device"]: row for row in run["rows"]}
     phone_row = by_device[f"tcp:{locked.host}:{locked.port}"]
     assert phone_row["status"] != "ok" and "unauthorized" in phone_row["error"].lower()

@@ -35,13 +35,13 @@ def test_bench_json_is_the_only_thing_on_stdout(tmp_path):
     assert json.loads(shown.stdout)["rows"] == run["rows"]
 
 
-def test_bench_with_an_unknown_model_saves_a_failed_row_and_exits_nonzero(tmp_path):
+def test_bench_with_an_unknown_model_runs_nothing_and_exits_1(tmp_path):
     result = runner.invoke(
         app, ["bench", "--model", "nope", "--variants", "fp32", "--results", str(tmp_path), "--json"]
     )
     assert result.exit_code == 1
-    (row,) = json.loads(result.stdout)["rows"]
-    assert row["status"] == "model_error" and "unknown model 'nope'" in row["error"]
+    assert "unknown model 'nope'" in str(result.exception)
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
 def test_report_of_a_missing_run_is_one_clear_line(tmp_path):

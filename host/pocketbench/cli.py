@@ -7,18 +7,22 @@ stays instant.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.devices.emulator.command import emulator_command
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, first_line
 
 app = typer.Typer(
-    help="Compress PyTorch models, lower them to ExecuTorch + XNNPACK, and benchmark every variant.",
+    help="Compress PyTorch models, lower them to ExecuTorch + XNNPACK, and benchmark every variant.\n\n"
+    + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -34,7 +38,29 @@ ResultsOption = Annotated[
     Path, typer.Option("--results", help="Folder holding one sub-folder per run.", envvar="POCKETBENCH_RESULTS")
 ]
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")]
+RunIdOption = Annotated[
+    str | None, typer.Option("--run-id", help="Name of the new run's folder (default: UTC time + a random suffix).")
+]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait-for-device", help="Seconds to wait for a phone that is not attached yet (default: fail at once)."
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout (tables go to stderr).")]
+
+
+_debug = os.environ.get("POCKETBENCH_DEBUG", "") not in ("", "0")
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of any error (also POCKETBENCH_DEBUG=1).")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = _debug or debug
 
 
 def _quiet_libraries() -> None:
@@ -93,22 +119,33 @@ def bench(
         ),
     ] = False,
     profile_iterations: Annotated[int, typer.Option(help="Inferences in each --profile trace.")] = 20,
+    run_id: RunIdOption = None,
+    wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
 ) -> None:
-    """Compress, lower and measure every model × variant × device; save and show the run."""
+    """Compress, lower and measure every model × variant × device; save and show the run.
+
+    Exit codes: 0 every cell measured; 1 bad input (nothing run); 2 unexpected error (traceback
+    in a log); 4 no or partial data: a cell failed or is partial (the others are saved).
+    """
     _quiet_libraries()
+    from pocketbench import crash
     from pocketbench.devices.select import open_devices
     from pocketbench.export import versions
+    from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
-    from pocketbench.results import RunStore
-    from pocketbench.sweep import BenchSettings, run_sweep
+    from pocketbench.results import RunStore, new_run_id
+    from pocketbench.sweep import BenchSettings, check_names, run_sweep
 
+    if run_id is not None:
+        safe_name(run_id, "run id")
     planned, file_models = _variants(variants, sweep)
     models = model or file_models or DEFAULT_MODELS
     variant_names = [v if isinstance(v, str) else v.name for v in planned]
     if len(set(variant_names)) != len(variant_names):
         raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
+    check_names(models, planned)
     settings = BenchSettings(
         warmup=warmup,
         iterations=iterations,
@@ -121,8 +158,9 @@ def bench(
         profile=profile,
         profile_iterations=profile_iterations,
     )
-    devices = open_devices(device or ["auto"])
-    store = RunStore(results)
+    devices = open_devices(device or ["auto"], wait_for_device)
+    store = RunStore(results, run_id or new_run_id())
+    crash.run_folder = store.folder
     config = {
         "models": models,
         "variants": variant_names,
@@ -138,8 +176,8 @@ def bench(
         frame = store.finish()
     _show(frame, store.run_id, store.folder, as_json)
     if failures:
-        stderr.print(f"[red]{failures} cell(s) failed[/]; the others are saved in {store.folder}")
-        raise typer.Exit(1)
+        stderr.print(f"[red]{failures} cell(s) failed or are partial[/]; all that was measured is in {store.folder}")
+        raise typer.Exit(crash.EXIT_INCOMPLETE)
 
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list, list[str]]:  # type: ignore[type-arg]
@@ -168,32 +206,45 @@ def farm(
     max_parallel: Annotated[
         int, typer.Option(min=0, help="Phones measured at once (0: all; 1 when they share a slow USB hub).")
     ] = 0,
+    wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
 ) -> None:
     """Run a farm matrix on every phone in parallel and judge it against earlier nights.
 
-    Exit code 1 when a significant regression is found, 0 otherwise.
+    Exit codes: 0 every cell measured, no regression; 1 bad input (nothing run); 2 unexpected
+    error (traceback in a log); 3 a significant regression; 4 no or partial data (a cell failed,
+    was not run, or is partial; a phone that is not attached leaves its cells not run).
     """
     _quiet_libraries()
-    from pocketbench.devices.select import open_device
+    from pocketbench import crash
     from pocketbench.farm.matrix import load_matrix
     from pocketbench.farm.nightly import judge, summary_table, write_reports
     from pocketbench.farm.regress import REGRESSION
-    from pocketbench.farm.run import run_farm
+    from pocketbench.farm.run import open_farm_devices, run_farm
+    from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
     from pocketbench.results import RunStore, new_run_id
+    from pocketbench.sweep import check_names
 
+    if run_id is not None:
+        safe_name(run_id, "run id")
     plan = load_matrix(matrix)
-    devices = {spec.name: open_device(spec.serial) for spec in plan.devices}
+    check_names(list(plan.models), [v for variants in plan.models.values() for v in variants])
+    devices, absent = open_farm_devices(plan, wait_for_device)
     store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
+    crash.run_folder = store.folder
     with RichReporter(stderr) as reporter:
-        outcome = run_farm(plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None)
+        outcome = run_farm(
+            plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None, absent=absent
+        )
     verdicts = judge(outcome, plan, results)
     reports = write_reports(outcome, verdicts, plan, results)
     stdout.print(summary_table(verdicts, outcome))
     stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
     if (verdicts["verdict"] == REGRESSION).any():
-        raise typer.Exit(1)
+        raise typer.Exit(crash.EXIT_REGRESSION)
+    if outcome.frame.empty or (outcome.frame["status"] != "ok").any():
+        raise typer.Exit(crash.EXIT_INCOMPLETE)
 
 
 @app.command()
@@ -293,7 +344,6 @@ def devices(
     ] = None,
 ) -> None:
     """List every phone by every route (adb server, USB, tcp:) with its state and the fix, and this computer."""
-    from rich.markup import escape
     from rich.table import Table
 
     from pocketbench.devices.adb.device import AdbDevice
@@ -342,10 +392,78 @@ def _show(frame, run_id: str, folder: Path, as_json: bool) -> None:  # type: ign
 app.command("emulator")(emulator_command)
 
 
-def main() -> None:
-    """Entry point: domain errors become one red line and exit code 1, never a traceback."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure becomes one line and an exit code, never a traceback
+    (`--debug` shows it): crash.py lists the codes."""
+    from pocketbench import crash
+
     try:
-        app()
+        code = app(args=argv, prog_name="pocketbench", standalone_mode=False)
+    except typer.Abort:
+        _error("interrupted")
+        sys.exit(crash.EXIT_INTERRUPTED)
     except PocketbenchError as exc:
-        stderr.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
-        sys.exit(1)
+        _debug_traceback()
+        _error(str(exc))
+        sys.exit(crash.EXIT_ERROR)
+    except OSError as exc:  # the environment refused (a path, the disk, the network): say which
+        _debug_traceback()
+        _error(_os_error(exc))
+        sys.exit(crash.EXIT_ERROR)
+    except Exception as exc:
+        if _is_usage_error(exc):
+            _usage(exc)
+        _debug_traceback()
+        command = _command_name(argv if argv is not None else sys.argv[1:])
+        try:
+            log = crash.write_log(exc, command)
+        except OSError:
+            log = None
+        _error(crash.crash_line(exc, command, log))
+        sys.exit(crash.EXIT_INTERNAL)
+    sys.exit(code or 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's errors about the command line (typer vendors click, so match by class name)."""
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__)
+
+
+def _usage(exc: Exception) -> None:
+    """A bad command line: one line naming the option and where the options are listed."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `pocketbench`: the help, as --help shows it
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(0)
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "pocketbench"
+    _error(f"{exc.format_message()} (`{command} --help` lists the options)")  # type: ignore[attr-defined]
+    sys.exit(1)
+
+
+# C0 and C1 controls and the Unicode line separators, each shown as its escape.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), *range(0x7F, 0xA0))} | {
+    0x2028: "\\u2028", 0x2029: "\\u2029", ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"
+}  # fmt: skip
+
+
+def _error(message: str) -> None:
+    """One line whatever the message quotes: control characters (a newline in a path) are shown escaped."""
+    stderr.print(f"[red]error:[/] {escape(message.translate(_CONTROL))}", soft_wrap=True, highlight=False)
+
+
+def _debug_traceback() -> None:
+    if _debug:
+        import traceback
+
+        stderr.print(traceback.format_exc(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _os_error(exc: OSError) -> str:
+    what = exc.strerror or first_line(exc)
+    if exc.filename is not None:
+        return f"{exc.filename}: {what}"
+    return f"{type(exc).__name__}: {what}"
+
+
+def _command_name(argv: list[str]) -> str:
+    return next((a for a in argv if not a.startswith("-")), "")

@@ -29,7 +29,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     match = re.fullmatch(r"(\d+)\s*([hdw])", text.strip().lower())
     if match:
         hours = int(match.group(1)) * {"h": 1, "d": 24, "w": 24 * 7}[match.group(2)]
-        return now - timedelta(hours=hours)
+        try:
+            return now - timedelta(hours=hours)
+        except OverflowError:
+            raise PocketbenchError(f"--since {text!r}: that age reaches before year 1; give a smaller one") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
@@ -46,7 +49,7 @@ def load_history(
     since: datetime | None = None,
 ) -> pd.DataFrame:
     """Every row of every run under `root` (oldest run first), with the run's manifest columns."""
-    frames, skipped = [], []
+    frames, skipped = [], not_runs(root)
     for folder in run_folders(root):
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
@@ -69,6 +72,26 @@ def load_history(
     history = history.reset_index(drop=True)
     history.attrs["skipped"] = skipped
     return history
+
+
+def not_runs(root: Path) -> list[str]:
+    """Folders under `root` that are not readable runs, each with why (dot-folders excepted):
+    a folder left by a run id with '/' in it, or one this user may not read, is named, not hidden."""
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            if (folder / "manifest.json").is_file():
+                continue
+            reason = "no manifest.json: not a pocketbench run folder"
+            nested = sorted(p.parent.relative_to(root).as_posix() for p in folder.glob("*/manifest.json"))
+            if nested:
+                reason += f" (it holds run(s) {', '.join(nested)}, saved under a run id with '/' in it)"
+        except OSError as exc:
+            reason = f"cannot read it: {exc.strerror}"
+        found.append(f"{folder}: {reason}")
+    return found
 
 
 def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:

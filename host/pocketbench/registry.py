@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -87,9 +87,13 @@ def resolve(reference: str) -> ModelSpec:
         module = importlib.import_module(f"{BUILTIN_PACKAGE}.{reference}")
         return _spec(reference, module, "factory", reference)
     target, _, attr = reference.rpartition(":")
+    if not attr.isidentifier():
+        raise PocketbenchError(
+            f"model {reference!r}: {attr!r} is not a factory name; use file.py:factory or module:factory"
+        )
     if target.endswith(".py"):
         path = Path(target).expanduser()
-        if not path.is_file():
+        if not _is_file(path):
             raise PocketbenchError(f"model {reference!r}: no file {path}; check the path")
         module_spec = importlib.util.spec_from_file_location(f"pocketbench_user_{path.stem}", path)
         assert module_spec and module_spec.loader  # spec_from_file_location on an existing .py
@@ -97,13 +101,27 @@ def resolve(reference: str) -> ModelSpec:
         try:
             module_spec.loader.exec_module(module)
         except Exception as exc:
-            raise PocketbenchError(f"model {reference!r}: importing {path} failed: {exc}") from exc
+            raise PocketbenchError(f"model {reference!r}: importing {path} failed: {first_line(exc)}") from exc
     else:
+        if not all(part.isidentifier() for part in target.split(".")):
+            raise PocketbenchError(
+                f"model {reference!r}: {target!r} is neither a .py file nor a module name (package.module);"
+                " use file.py:factory or module:factory"
+            )
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
             raise PocketbenchError(f"model {reference!r}: cannot import {target}: {exc}") from exc
+        except Exception as exc:  # the module itself raised while importing
+            raise PocketbenchError(f"model {reference!r}: importing {target} failed: {first_line(exc)}") from exc
     return _spec(reference, module, attr, reference)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, or a folder we may not enter
+        return False
 
 
 def _spec(name: str, module: Any, attr: str, reference: str) -> ModelSpec:

@@ -5,6 +5,11 @@ Layout of `results/<run-id>/` (schema in docs/results-schema.md):
     cells/NNNN_<device>_<model>_<variant>_a<attempt>.parquet
                          one immutable file per try of a cell, written the moment it is done
                          (temp file, fsync, then linked to a name that must not exist yet)
+    progress/<device>_<model>_<variant>.parquet
+                         a cell under way: its row from the repetitions finished so far (status
+                         `partial`), replaced after each repetition and removed once the cell's
+                         file is written. A run killed mid-cell keeps it; readers show it as a
+                         partial row, and a resumed run turns it into a cell file.
     results.parquet      all cells as one tidy DataFrame (written at the end; rebuilt from
                          cells/ when a run was killed before that)
     profiles/<device>_<model>_<variant>.etdp / .parquet
@@ -32,6 +37,7 @@ import pandas as pd
 from pocketbench.atomic import atomic_write_bytes, write_new_bytes
 from pocketbench.errors import PocketbenchError
 from pocketbench.migrations import SCHEMA_VERSION, migrate
+from pocketbench.names import inside
 
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
@@ -63,6 +69,9 @@ INTEGER_COLUMNS = [
     "threads", "attempt", "schema_version",
 ]  # fmt: skip
 PROFILES = "profiles"
+PROGRESS = "progress"
+# A cell cut short: the repetitions it finished are kept, `error` says why it stopped.
+PARTIAL = "partial"
 # The cell a row measures: a run holds one or more attempts at each.
 CELL_KEY = ["model", "variant", "device"]
 
@@ -81,11 +90,17 @@ class RunStore:
     resume: bool = False  # reopen an existing run (farm --run-id): new cells are added after the old ones
 
     def __post_init__(self) -> None:
-        self.folder = self.root / self.run_id
+        self.folder = inside(self.root, self.run_id, "run id")
         try:
             (self.folder / "cells").mkdir(parents=True, exist_ok=self.resume)
         except FileExistsError as exc:
-            raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
+            if self.folder.is_dir():
+                raise PocketbenchError(f"run folder {self.folder} exists: results are never overwritten") from exc
+            raise PocketbenchError(f"cannot create the run folder {self.folder}: {exc.strerror}") from exc
+        except OSError as exc:
+            raise PocketbenchError(
+                f"cannot create the run folder {self.folder}: {exc.strerror}; check --results"
+            ) from exc
         self._cells = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
         self._manifest: dict[str, Any] = {}
@@ -133,7 +148,27 @@ class RunStore:
         name = f"{number:04d}_{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}_a{attempt}.parquet"
         path = self.folder / "cells" / name
         write_new_bytes(path, parquet_bytes(to_frame([row])))
+        self._progress_path(key).unlink(missing_ok=True)
         return path
+
+    def save_progress(self, row: dict[str, Any], reason: str | None) -> None:
+        """Persist a cell's repetitions so far the moment one finishes: if the run dies before the
+        cell's row is written, this `partial` row (with `reason`) is what remains of it; with no
+        reason (every repetition done) the row keeps its own status."""
+        key = (str(row.get("model")), str(row.get("variant")), str(row.get("device")))
+        with self._lock:
+            attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
+        row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
+        if reason is not None:
+            row.update(status=PARTIAL, error=reason)
+        if isinstance(row.get("device_state_json"), dict):
+            row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
+        path = self._progress_path(key)
+        path.parent.mkdir(exist_ok=True)
+        atomic_write_bytes(path, parquet_bytes(to_frame([row])))
+
+    def _progress_path(self, key: tuple[str, str, str]) -> Path:
+        return self.folder / PROGRESS / f"{_slug(key[2])}_{_slug(key[0])}_{_slug(key[1])}.parquet"
 
     def write_profile(self, model: str, variant: str, device: str, events: pd.DataFrame, trace: Path) -> str:
         """Keep a cell's ETDump trace and its events (never replacing one); the trace's path in the run."""
@@ -150,6 +185,9 @@ class RunStore:
         never reused) and its attempts after each cell's last."""
         files = cell_files(self.folder)
         self._cells = max((int(m.group()) for f in files if (m := re.match(r"\d+", f.name))), default=0)
+        for leftover in _unfinished(self.folder).to_dict("records"):  # cut short by a kill: keep it
+            self.write_cell(leftover)
+        files = cell_files(self.folder)
         if files:
             done = read_cells(self.folder)
             for key, attempt in done.groupby(CELL_KEY)["attempt"].max().items():
@@ -249,10 +287,31 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 
 def read_cells(folder: Path) -> pd.DataFrame:
+    """Every saved try of every cell, with the cells a kill cut short as `partial` rows."""
     frames = [read_parquet(f) for f in cell_files(folder)]
-    if not frames:
+    done = pd.concat(frames, ignore_index=True) if frames else to_frame([])
+    unfinished = _unfinished(folder, done)
+    if unfinished.empty:
+        return done
+    return pd.concat([done, unfinished], ignore_index=True) if frames else unfinished
+
+
+def _unfinished(folder: Path, done: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Progress rows of cells whose own file was never written (a row written just before a kill
+    could remove its progress file is not counted twice)."""
+    files = sorted(p for p in (folder / PROGRESS).glob("*.parquet") if not p.name.startswith("."))
+    if not files:
         return to_frame([])
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat([read_parquet(f) for f in files], ignore_index=True)
+    if done is None:
+        done = pd.concat([read_parquet(f) for f in cell_files(folder)] or [to_frame([])], ignore_index=True)
+    written = set(_tries(done))
+    return rows[[key not in written for key in _tries(rows)]].reset_index(drop=True)
+
+
+def _tries(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    """(model, variant, device, attempt) of each row, as text."""
+    return [tuple(str(v) for v in key) for key in frame[[*CELL_KEY, "attempt"]].itertuples(index=False)]
 
 
 def read_run(folder: Path) -> pd.DataFrame:
@@ -286,7 +345,14 @@ def run_folders(root: Path) -> list[Path]:
     """Every saved run under `root`, oldest first (run ids sort by time)."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if (p / "manifest.json").exists())
+    return sorted(p for p in root.iterdir() if _readable_file(p / "manifest.json"))
+
+
+def _readable_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a folder this user may not enter: history names it (history.not_runs)
+        return False
 
 
 def resolve_run(reference: str, root: Path) -> Path:
@@ -298,7 +364,7 @@ def resolve_run(reference: str, root: Path) -> Path:
         if not runs:
             raise PocketbenchError(f"no runs in {root}: run `pocketbench bench` first")
         return runs[-1] if reference.lower() == "latest" else runs[0]
-    folder = root / reference
+    folder = inside(root, reference, "run id")
     if not (folder / "manifest.json").exists():
         raise PocketbenchError(f"no run {reference!r} in {root}: `ls {root}` lists the run ids")
     return folder

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from pocketbench.protocol import (
     runner_columns,
 )
 from pocketbench.registry import ModelBundle, ModelSpec, resolve
-from pocketbench.results import SCHEMA_VERSION, RunStore
+from pocketbench.results import PARTIAL, SCHEMA_VERSION, RunStore
 
 if TYPE_CHECKING:
     from pocketbench.export import Artifact
@@ -85,6 +85,24 @@ class ModelContext:
     reference: list[np.ndarray]
 
 
+def check_names(models: Sequence[str], variants: Sequence[str | Recipe]) -> None:
+    """Resolve every model and parse every variant before any device work: one error lists
+    every bad name (a factory that raises when called is still a failed row, found later)."""
+    problems = []
+    for name in dict.fromkeys(models):
+        try:
+            resolve(name)
+        except PocketbenchError as exc:
+            problems.append(first_line(exc))
+    for variant in dict.fromkeys(v for v in variants if isinstance(v, str)):
+        try:
+            parse_variant(variant)
+        except PocketbenchError as exc:
+            problems.append(first_line(exc))
+    if problems:
+        raise PocketbenchError(f"{len(problems)} bad name(s), nothing was run: " + " | ".join(problems))
+
+
 def run_sweep(
     models: Sequence[str],
     variants: Sequence[str | Recipe],
@@ -118,7 +136,9 @@ def run_sweep(
                     else:
                         row, artifact = prepare_variant(context, variant, base, reporter)
                         if artifact is not None:
-                            cells.append(_new_cell(context, artifact, device, settings, row, Path(scratch)))
+                            cell = _new_cell(context, artifact, device, settings, row, Path(scratch))
+                            cell.progress = store.save_progress
+                            cells.append(cell)
                             continue
                     failures += _finish(row, store, reporter)
             for repetition in range(settings.repetitions):
@@ -128,7 +148,7 @@ def run_sweep(
                 for cell in [c for c in cells if c.failure is None]:
                     _profile(cell, settings, store, Path(scratch), reporter)
             for cell in cells:
-                row = cell.failure or _cell_row(context, cell, telemetry[cell.device.device_id])
+                row = cell.failure or _cell_row(cell, telemetry[cell.device.device_id])
                 failures += _finish(row, store, reporter)
     return failures
 
@@ -207,15 +227,18 @@ def measure_artifact(
     row: dict[str, Any],
     scratch: Path,
     reporter: Reporter,
+    progress: Callable[[dict[str, Any], str | None], None] | None = None,
 ) -> dict[str, Any]:
     """Measure a built `.pte` on `device`: its repetitions back to back through the bench protocol
     (cool-down, sampling, statistics), then accuracy and fidelity from the outputs the device
-    computed. Needs no torch export, so devices can run it in parallel."""
+    computed. Needs no torch export, so devices can run it in parallel. `progress` persists the
+    row so far after each repetition."""
     cell = _new_cell(context, artifact, device, settings, row, scratch)
+    cell.progress = progress
     for repetition in range(settings.repetitions):
         if cell.failure is None:
             _repeat(cell, repetition, telemetry, settings, reporter)
-    return cell.failure or _cell_row(context, cell, telemetry)
+    return cell.failure or _cell_row(cell, telemetry)
 
 
 def report_row(
@@ -238,9 +261,12 @@ class _Cell:
     device: Device
     job: BenchJob
     outputs_file: Path
+    context: ModelContext
     etrecord: Path | None = None
     repetitions: list[Repetition] = field(default_factory=list)
     failure: dict[str, Any] | None = None
+    # Persists the cell's row so far after each repetition (RunStore.save_progress); None: not kept.
+    progress: Callable[[dict[str, Any], str | None], None] | None = None
 
 
 def _new_cell(
@@ -253,7 +279,7 @@ def _new_cell(
 ) -> _Cell:
     """A built variant on one device, ready for its interleaved repetitions."""
     outputs = _outputs_file(artifact, device, row, scratch)
-    return _Cell(row, device, _job(context, artifact, settings), outputs, artifact.etrecord)
+    return _Cell(row, device, _job(context, artifact, settings), outputs, context, artifact.etrecord)
 
 
 def _job(context: ModelContext, artifact: Artifact, settings: BenchSettings) -> BenchJob:
@@ -275,20 +301,45 @@ def _outputs_file(artifact: Artifact, device: Device, row: dict[str, Any], scrat
 def _repeat(
     cell: _Cell, repetition: int, telemetry: DeviceTelemetry, settings: BenchSettings, reporter: Reporter
 ) -> None:
-    """One more runner process for `cell` (the first also writes the outputs for fidelity)."""
+    """One more runner process for `cell` (the first also writes the outputs for fidelity); the
+    repetitions so far are persisted at once. A failure after some repetitions keeps them: the
+    cell becomes `partial`, with the reason."""
     job = replace(cell.job, outputs=cell.outputs_file) if repetition == 0 else cell.job
     label = f"{cell.row['model']} {cell.row['variant']} on {cell.device.device_id}"
-    with reporter.status(f"measuring {label} ({repetition + 1}/{settings.repetitions})"):
+    total = settings.repetitions
+    with reporter.status(f"measuring {label} ({repetition + 1}/{total})"):
         try:
             result = run_repetition(cell.device, job, telemetry, settings.protocol, reporter)
         except PocketbenchError as exc:
-            cell.failure = failed_row(cell.row, "device_error", str(exc))
+            _fail(cell, "device_error", str(exc), telemetry, total)
+            return
+        except Exception as exc:  # a transport library's own error: the cell stops, what it measured stays
+            _fail(cell, "device_error", f"{type(exc).__name__}: {first_line(exc)}", telemetry, total)
             return
     if not result.report.ok:
-        failed = {**cell.row, **cell_columns([result], telemetry.energy)}
-        cell.failure = failed_row(failed, result.report.status, result.report.error or result.report.status)
+        error = result.report.error or result.report.status
+        if cell.repetitions:
+            _fail(cell, result.report.status, error, telemetry, total)
+        else:
+            cell.failure = failed_row(
+                {**cell.row, **cell_columns([result], telemetry.energy)}, result.report.status, error
+            )
         return
     cell.repetitions.append(result)
+    if cell.progress is not None:  # all done: the row as it will be saved, should the run die first
+        done = len(cell.repetitions)
+        cell.progress(
+            _cell_row(cell, telemetry), f"interrupted after {done} of {total} repetitions" if done < total else None
+        )
+
+
+def _fail(cell: _Cell, status: str, error: str, telemetry: DeviceTelemetry, total: int) -> None:
+    """The cell stops here: a failed row, or a `partial` one keeping the repetitions it finished."""
+    if not cell.repetitions:
+        cell.failure = failed_row(cell.row, status, error)
+        return
+    reason = f"{len(cell.repetitions)} of {total} repetitions, then {status}: {error}"
+    cell.failure = failed_row(_cell_row(cell, telemetry), PARTIAL, reason)
 
 
 def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Path, reporter: Reporter) -> None:
@@ -319,10 +370,9 @@ def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Pat
     )
 
 
-def _cell_row(context: ModelContext | None, cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:
+def _cell_row(cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:
     row = {**cell.row, **cell_columns(cell.repetitions, telemetry.energy)}
-    if context is not None:
-        row.update(_quality_columns(context, cell.outputs_file))
+    row.update(_quality_columns(cell.context, cell.outputs_file))
     return row
 
 

@@ -25,15 +25,19 @@ def attached_phones() -> list[Device]:
     return phones
 
 
-def open_device(spec: str) -> Device:
+def open_device(spec: str, wait_s: float = 0.0) -> Device:
+    """The device `spec` names; a phone that is not there fails at once (or after `wait_s`)."""
     from pocketbench.devices.local import LocalDevice
 
     if spec == "local":
         return LocalDevice()
     if spec.startswith(PHONE_ROUTES):
         from pocketbench.devices.adb.device import AdbDevice
+        from pocketbench.devices.adb.discover import check_present
 
-        return AdbDevice(spec)
+        device = AdbDevice(spec)  # checks the spec's form without any I/O
+        check_present(spec, wait_s)
+        return device
     if spec == "auto":
         from pocketbench.devices.adb.device import AdbDevice
         from pocketbench.devices.adb.discover import find_phones, pick_auto
@@ -47,8 +51,8 @@ def open_device(spec: str) -> Device:
     raise PocketbenchError(f"unknown device {spec!r}: use local, auto, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL")
 
 
-def open_devices(specs: list[str]) -> list[Device]:
-    devices = [open_device(s) for s in specs]
+def open_devices(specs: list[str], wait_s: float = 0.0) -> list[Device]:
+    devices = [open_device(s, wait_s) for s in specs]
     ids = [d.device_id for d in devices]
     if len(set(ids)) != len(ids):
         raise PocketbenchError(f"device list {specs} names one device twice")

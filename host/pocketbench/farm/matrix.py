@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from pocketbench.errors import PocketbenchError
+from pocketbench.names import NAME_PATTERN, NAME_RULE
 
 # Regression metrics the verdicts can use (see farm/regress.py); thresholds are relative.
 DEFAULT_THRESHOLDS = {"latency_p50_ms": 0.05, "size_bytes": 0.01, "peak_rss_kb": 0.10, "energy_mj_per_inference": 0.10}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SERIAL = re.compile(r"^(local|(tcp|usb|adb):[^\s]+)$")
 
 
@@ -110,7 +110,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     """Validate a parsed TOML document (pure)."""
     v = _Validator(source.name)
     v.unknown(data, "", {"name", "models", "variants", "devices", "run", "regression"})
-    name = v.string(data, "", "name", default="nightly", pattern=_NAME, hint="letters, digits, . _ -")
+    name = v.string(data, "", "name", default="nightly", pattern=NAME_PATTERN, hint=NAME_RULE)
     variants = v.string_list(data, "", "variants", required=True)
     models = _models(v, data.get("models"), variants or [])
     devices = _devices(v, data.get("devices"))
@@ -161,7 +161,7 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
                           hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local")  # fmt: skip
         if serial and serial.startswith("tcp:") and not re.fullmatch(r"tcp:[^:\s]+:\d{1,5}", serial):
             v.error(f"{where}.serial", f"{serial!r} is not tcp:HOST:PORT")
-        name = v.string(entry, where, "name", default=serial, pattern=_NAME, hint="letters, digits, . _ -")
+        name = v.string(entry, where, "name", default=serial, pattern=NAME_PATTERN, hint=NAME_RULE)
         if serial is None or name is None:
             continue
         if any(d.name == name for d in devices):
@@ -246,7 +246,7 @@ class _Validator:
         if not isinstance(value, str):
             self.error(_join(where, key), f"must be a string, not {type(value).__name__}")
             return None
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.error(_join(where, key), f"{value!r} is not valid ({hint})")
             return None
         return value

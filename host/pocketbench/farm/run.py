@@ -33,7 +33,7 @@ from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.progress import Reporter
 from pocketbench.protocol import DeviceTelemetry
-from pocketbench.results import RunStore, read_cells
+from pocketbench.results import PARTIAL, RunStore, read_cells
 from pocketbench.sweep import (
     BenchSettings,
     ModelContext,
@@ -46,7 +46,9 @@ from pocketbench.sweep import (
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
 # quarantine. A runner crash or a model failing to load is the model's doing: no retry.
-DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout", "interrupted"}
+# A partial cell (cut short after some repetitions) is retried too: its finished repetitions
+# stay in the store as that attempt's row.
+DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout", "interrupted", PARTIAL}
 NOT_RUN = "not_run"
 
 
@@ -77,13 +79,16 @@ def run_farm(
     reporter: Reporter | None = None,
     lease_wait_s: float = 0.0,
     max_parallel: int | None = None,
+    absent: Mapping[str, str] | None = None,
 ) -> FarmRun:
     """Measure every cell not yet complete in `store` (devices by matrix device name), on up to
-    `max_parallel` devices at once (default: all)."""
+    `max_parallel` devices at once (default: all). A device in `absent` (name → why) is
+    quarantined from the start: its cells become `not_run` rows and the others still run."""
     from pocketbench.export import versions
 
     reporter = reporter or Reporter()
-    missing = [d.name for d in matrix.devices if d.name not in devices]
+    absent = dict(absent or {})
+    missing = [d.name for d in matrix.devices if d.name not in devices and d.name not in absent]
     if missing:
         raise PocketbenchError(f"no device opened for {', '.join(missing)}: every matrix device needs one")
     _claim_manifest(store, matrix.to_config(), versions())
@@ -104,6 +109,13 @@ def run_farm(
         cooldown_timeout_s=matrix.run.cooldown_timeout_s,
     )
     quarantined: dict[str, str] = {}
+    serials = {d.name: d.serial for d in matrix.devices}
+    for cell in [c for c in pending if c.device in absent]:
+        reason = f"{cell.device}: not attached ({absent[cell.device]})"
+        row = failed_row(base_row(store.run_id, cell.model, cell.variant, cell.device, None), NOT_RUN, reason)
+        store.write_cell({**row, "device_serial": serials[cell.device]})
+        quarantined[cell.device] = absent[cell.device]
+    pending = [c for c in pending if c.device not in absent]
     with tempfile.TemporaryDirectory(prefix="pocketbench-farm-") as scratch:
         prepared = _prepare(pending, Path(scratch), reporter)
         workers = [
@@ -127,6 +139,20 @@ def run_farm(
                     quarantined[worker.name] = worker.quarantine_reason
     store.finish()
     return FarmRun(store.run_id, store.folder, latest_attempts(read_cells(store.folder)), skipped, quarantined)
+
+
+def open_farm_devices(matrix: Matrix, wait_s: float = 0.0) -> tuple[dict[str, Device], dict[str, str]]:
+    """Open every matrix device, checking first that each phone is there (select.open_device):
+    the ones that are, and the absent ones with why (their cells will not run; the others do)."""
+    from pocketbench.devices.select import open_device
+
+    devices, absent = {}, {}
+    for spec in matrix.devices:
+        try:
+            devices[spec.name] = open_device(spec.serial, wait_s)
+        except DeviceError as exc:
+            absent[spec.name] = str(exc)
+    return devices, absent
 
 
 def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str, str]) -> None:
@@ -243,8 +269,9 @@ class _Worker:
             if self.telemetry is None:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
             return measure_artifact(
-                context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter
-            )
+                context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
+                progress=lambda so_far, why: self.store.save_progress(self._serial(so_far), why),
+            )  # fmt: skip
         except Exception as exc:  # a transport library's own error must not end the other phones' run
             return failed_row(row, "device_error", f"{self.name}: {type(exc).__name__}: {exc}")
 
@@ -256,7 +283,10 @@ class _Worker:
 
     def _save(self, row: dict[str, Any]) -> None:
         """The store numbers the attempt (after any from an earlier try of this run id)."""
-        self.store.write_cell({**row, "device_serial": self.device.device_id})
+        self.store.write_cell(self._serial(row))
+
+    def _serial(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "device_serial": self.device.device_id}
 
 
 def health_check(device: Device, timeout_s: float) -> DeviceInfo:

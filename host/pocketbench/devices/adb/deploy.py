@@ -16,12 +16,12 @@ from pathlib import Path
 from pocketbench.devices import native_runner
 from pocketbench.devices.adb.transport import Transport
 from pocketbench.errors import DeviceError, PocketbenchError
+from pocketbench.names import inside, safe_name
 
 WORK_ROOT = "/data/local/tmp/pocketbench"
 RUNS_DIR = f"{WORK_ROOT}/runs"
 RUNNER_NAME = "pocket_runner"
 DEVICE_RUNNER_ENV = "POCKETBENCH_DEVICE_RUNNER"  # a runner to push instead of the built one
-_SAFE_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 def sha256_file(path: Path) -> str:
@@ -32,19 +32,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def safe_name(name: str) -> str:
-    """A single path component made of [A-Za-z0-9._-], not '.' or '..'; else a clear error."""
-    if not name or name in (".", "..") or not set(name) <= _SAFE_NAME:
-        raise PocketbenchError(f"file name {name!r} is not allowed on the phone: use letters, digits, '.', '_', '-'")
-    return name
-
-
 def confined(folder: Path, name: str) -> Path:
     """`folder/name` for a pulled file, refusing anything that would land outside `folder`."""
-    target = (folder / safe_name(name)).resolve()
-    if target.parent != folder.resolve():
-        raise PocketbenchError(f"refusing to write {name!r} outside {folder}")
-    return target
+    return inside(folder, name, "file name on the phone").resolve()
 
 
 _HOST_ABI = {"x86_64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}.get(platform.machine())

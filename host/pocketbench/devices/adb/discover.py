@@ -7,12 +7,16 @@ and any `tcp:HOST:PORT` the user names (a network cannot be scanned).
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pocketbench.devices.adb import server_route
-from pocketbench.devices.adb.transport import Unauthorized
+from pocketbench.devices.adb.transport import Unauthorized, Unreachable
 from pocketbench.errors import DeviceError, PocketbenchError
+
+PROBE_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -100,3 +104,45 @@ def pick_auto(found: list[Found], notes: list[str]) -> Found | None:
         problems = "; ".join(f"{f.spec} is {f.state}: {f.fix}" for f in bad)
         raise PocketbenchError(f"no usable phone: {problems}")
     return None
+
+
+def check_present(spec: str, wait_s: float = 0.0, poll_s: float = 0.5) -> None:
+    """Fail in about a second when the phone `spec` names is not there (the adb server's list
+    for adb:SERIAL, one TCP connect for tcp:HOST:PORT), naming what is there; with `wait_s`,
+    keep looking that long first. usb: phones are checked when they are opened."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            _probe_presence(spec)
+            return
+        except DeviceError as exc:
+            if time.monotonic() >= deadline:
+                how = f"waited {wait_s:.0f} s" if wait_s else "--wait-for-device SECONDS waits for it"
+                raise type(exc)(f"{exc} ({how})", serial=spec) from None
+        time.sleep(poll_s)
+
+
+def _probe_presence(spec: str) -> None:
+    kind, _, address = spec.partition(":")
+    if kind == "adb":
+        transport = server_route.AdbServerTransport(spec)
+        try:
+            transport.connect()  # lists the server's phones; a tcp-style serial it forgot is re-connected
+        except DeviceError:
+            raise
+        except Exception as exc:  # a server in a bad state
+            raise Unreachable(f"the adb server did not answer for {spec} ({exc})", serial=spec) from exc
+        finally:
+            transport.close()
+    elif kind == "tcp":
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise PocketbenchError(f"bad device {spec!r}: use tcp:HOST:PORT, e.g. tcp:192.168.1.7:37199")
+        try:
+            socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise Unreachable(
+                f"nothing answers at {address} ({why}): is the phone on this network with wireless debugging on,"
+                " and is the port right?", serial=spec,
+            ) from exc  # fmt: skip
