@@ -151,7 +151,8 @@ def time_calls(call: Callable[[], Any], calls: int) -> int:
 
 def calibrate(call: Callable[[], Any], min_ms: float, trials: list[list[int]]) -> int:
     """Calls per batch so a batch lasts ≥ `min_ms` (the native runner's rule): grow k from 1 by at
-    least 2× and at most 16× towards the target until a batch of k does (fastest of three tries); every trial is appended."""
+    least 2× and at most 16× towards the target until a batch of k does (fastest of three tries);
+    every trial is appended."""
     target_ns, calls = int(min_ms * 1e6), 1
     while True:
         ns = min(time_calls(call, calls) for _ in range(CALIBRATION_TRIES))  # interference only lengthens
