@@ -148,7 +148,7 @@ MEASURES: list[tuple[str, Cell]] = [
     ("p50 ms\n[95% CI]", lambda r: _p50(r)),
     ("speedup\nvs fp32", lambda r: _speedup(r)),
     ("p50 vs\nbaseline", _versus_baseline),
-    ("p90\nms", lambda r: fmt_number(r["latency_p90_ms"], ".3f")),
+    ("p90\nms", lambda r: _p90(r)),
     ("load\nms", lambda r: fmt_number(r["load_ms"], ".1f")),
     ("1st\nms", lambda r: fmt_number(r["first_inference_ms"], ".2f")),
     ("peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f")),
@@ -180,6 +180,15 @@ CONTEXT: list[tuple[str, Cell]] = [
     ("iterations", lambda r: _text(r["iterations"])),
 ]
 STATUS: list[tuple[str, Cell]] = [("status", lambda r: str(r["status"]))]
+
+
+# Marks a p90 that is of calibrated batches, not of single calls (explained under the table).
+BATCHED = "ᵇ"
+
+
+def _p90(row: pd.Series) -> str:
+    text = fmt_number(row["latency_p90_ms"], ".3f")
+    return text + BATCHED if text != EMPTY and _truthy(_get(row, "latency_tails_from_batches")) else text
 
 
 def _count(value: Any) -> str:
@@ -334,6 +343,7 @@ def warnings(frame: pd.DataFrame) -> list[str]:
                 f"{row['ops_outside_delegate']} outside XNNPACK"
             )
         notes.extend(_measurement_warnings(row))
+    notes.extend(_protocol_notes(ok))
     if "energy_status" in ok:
         values = ok["energy_mj_per_inference"] if "energy_mj_per_inference" in ok else pd.Series(None, index=ok.index)
         no_energy = ok[values.map(missing) & ok["energy_status"].map(lambda v: isinstance(v, str))]
@@ -395,6 +405,13 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
             notes.append(f"unstable: {_cell_name(row)}: {reason}{_threads_hint(row)}")
     elif row["latency_samples_ms"] is not None and (reason := unstable_reason(list(row["latency_samples_ms"]))):
         notes.append(f"unstable: {_cell_name(row)}: {reason}; rerun with more --iterations or --min-seconds")
+    stop, half = _get(row, "repetitions_stop"), _get(row, "latency_p50_ci_halfwidth")
+    if stop in ("budget", "max_processes") and not _truthy(_get(row, "repetitions_target_met")) and not missing(half):
+        why = "its time budget (--cell-budget) ran out" if stop == "budget" else "it reached the most processes"
+        notes.append(
+            f"not settled: {_cell_name(row)}: p50 CI ±{100 * half:.1f}% after {_text(row['repetitions'])} "
+            f"processes, {why}"
+        )
     if _truthy(_get(row, "throttled")):
         notes.append(f"throttled: {_cell_name(row)}: {_get(row, 'throttle_reason') or 'the CPU slowed down during it'}")
     energy_status = _get(row, "energy_status")
@@ -402,6 +419,20 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
         notes.append(f"charging: {_cell_name(row)}: {energy_status}")
     if isinstance(_get(row, "cooldown_note"), str):
         notes.append(f"cooldown: {_cell_name(row)}: {row['cooldown_note']}")
+    return notes
+
+
+def _protocol_notes(ok: pd.DataFrame) -> list[str]:
+    """Calibrated batches, whose tails are of batches (the threads used are in the context line)."""
+    notes = []
+    if "latency_tails_from_batches" in ok:
+        batched = ok[ok["latency_tails_from_batches"].map(_truthy)]
+        if len(batched):
+            cells = ", ".join(f"{_cell_name(r)} ({_text(r['batch_calls'])} calls)" for _, r in batched.iterrows())
+            notes.append(
+                f"batched{BATCHED}: {cells}: each sample times a batch of calls lasting ≥ the --batch-min-ms "
+                "target; p50 is per call, p90/p99 are of those batches (single-call tails are hidden)"
+            )
     return notes
 
 
