@@ -376,9 +376,9 @@ def resolve_run(reference: str, root: Path) -> Path:
 def to_frame_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Every documented column present, in order, extra columns after them; counts as nullable
     integers (a failed row's blank does not turn `size_bytes` into a float)."""
-    for column in COLUMNS:
-        if column not in frame:
-            frame[column] = None
+    missing = [c for c in COLUMNS if c not in frame]
+    if missing:  # at once: one insert per column fragments the frame (pandas' PerformanceWarning)
+        frame = pd.concat([frame, pd.DataFrame(None, index=frame.index, columns=missing, dtype=object)], axis=1)
     for column in INTEGER_COLUMNS:
         if frame[column].dtype != "Int64":
             frame[column] = pd.to_numeric(frame[column]).astype("Int64")
