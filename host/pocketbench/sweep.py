@@ -362,7 +362,7 @@ def _repeat(
         if total:
             reason = f"interrupted after {done} of {total} repetitions" if done < total else None
         else:  # adaptive: whether another process was due is decided after this save
-            reason = f"interrupted after {done} repetitions (adaptive, the p50 not yet settled)"
+            reason = f"interrupted after {done} repetition(s) (adaptive: the p50 had not yet settled)"
         cell.progress(_cell_row(cell, telemetry), reason)
 
 
