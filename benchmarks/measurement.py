@@ -1,17 +1,27 @@
-"""Issue 7's goal: how much the p50 wanders run to run with the default protocol on this computer.
+"""Issue 18's goal: the p50 repeats run to run (CV ≤ 3 % for every cell) with the DEFAULT protocol.
 
-One "run" is a whole sweep with the CLI's defaults (3 fresh runner processes × 50 iterations per
-cell, variants interleaved). The sweep is repeated RUNS times; the CV of each cell's p50 across
-those runs is the noise a user sees between two `pocketbench bench` calls. For contrast, the same
-figure for a single runner process (what one process's p50 would give) is shown beside it, and
-the whole again with one runtime thread.
+One "run" is a whole sweep with the CLI's defaults (calibrated batches of ≥ 1 ms, at least 3
+fresh runner processes per cell and more until the p50's CI is within ±2 % or the cell's budget
+is spent, variants interleaved). The sweep is repeated RUNS times; the CV of each cell's p50
+across those runs is the noise a user sees between two `pocketbench bench` calls. Beside it: how
+many processes each cell needed, how often the target was met, and the wall time of a default
+`pocketbench bench` (what `just bench` runs) against the protocol before issue 18 (3 processes,
+single calls: `--repetitions 3 --batch-min-ms 0`), each timed twice, interleaved.
+
+Environment (for a quick look; such a run prints and does not write RESULTS.md):
+POCKETBENCH_MEASUREMENT_RUNS (default 5), POCKETBENCH_MEASUREMENT_MODELS (comma list).
+A run whose load average exceeds half the cores says so in its section: figures measured under
+load are not the quiet-machine figures the goal is about.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -21,73 +31,110 @@ from pocketbench.devices.local import LocalDevice
 from pocketbench.results import RunStore
 from pocketbench.sweep import BenchSettings, run_sweep
 
-RUNS = 5
-MODELS = ["digits_cnn", "mobilenet_v2"]
+RUNS = int(os.environ.get("POCKETBENCH_MEASUREMENT_RUNS", "5"))
+MODELS = os.environ.get("POCKETBENCH_MEASUREMENT_MODELS", "digits_cnn,mobilenet_v2,tiny_transformer").split(",")
 VARIANTS = ["fp32", "int8"]
+QUICK_LOOK = "POCKETBENCH_MEASUREMENT_RUNS" in os.environ or "POCKETBENCH_MEASUREMENT_MODELS" in os.environ
+GOAL_CV, GOAL_WALL = 0.03, 1.5
+# What `pocketbench bench` did before issue 18, to time against the default.
+BEFORE_ARGS = ["--repetitions", "3", "--batch-min-ms", "0"]
+
+Cell = tuple[str, str]
 
 
-def sweeps(settings: BenchSettings) -> tuple[dict, dict, dict, str]:
-    """RUNS whole sweeps with `settings`: each cell's p50 per run, its first process's p50, unstable flags."""
-    p50: dict[tuple[str, str], list[float]] = {}
-    single: dict[tuple[str, str], list[float]] = {}
-    unstable: dict[tuple[str, str], int] = {}
-    energy = ""
+def sweeps(settings: BenchSettings) -> dict[Cell, list[dict]]:
+    """RUNS whole sweeps with `settings`: each cell's row (as a dict) per run."""
+    rows: dict[Cell, list[dict]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for _ in range(RUNS):
+        for run in range(RUNS):
             store = RunStore(Path(scratch))
             store.write_manifest({"benchmark": "measurement"}, {})
             run_sweep(MODELS, VARIANTS, [LocalDevice()], settings, store)
             for _, row in store.finish().iterrows():
-                key = (row["model"], row["variant"])
-                p50.setdefault(key, []).append(row["latency_p50_ms"])
-                first = [v for v, r in zip(row["latency_samples_ms"], row["samples_repetition"], strict=True) if r == 0]
-                single.setdefault(key, []).append(float(np.median(first)))
-                unstable[key] = unstable.get(key, 0) + bool(row["unstable"])
-                energy = row["energy_status"] or energy
-    return p50, single, unstable, energy
+                rows.setdefault((row["model"], row["variant"]), []).append(row.to_dict())
+            print(f"sweep {run + 1}/{RUNS} done", flush=True)
+    return rows
+
+
+def bench_wall_times() -> tuple[list[float], list[float]]:
+    """Wall time of a default `pocketbench bench` and of the pre-issue-18 protocol, twice each,
+    interleaved (artifacts are cached by then, as for a user's second run). A quick look times
+    its own models instead of the CLI's default ones."""
+    cli = [sys.executable, "-m", "pocketbench", "bench", "--device", "local"]
+    if QUICK_LOOK:
+        cli += [arg for model in MODELS for arg in ("--model", model)]
+    before, after = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(2):
+            for extra, times in ((BEFORE_ARGS, before), ([], after)):
+                started = time.perf_counter()
+                subprocess.run([*cli, *extra, "--results", scratch], check=False, capture_output=True)
+                times.append(time.perf_counter() - started)
+    return before, after
 
 
 def main() -> None:
-    settings = BenchSettings()  # the CLI's defaults: 3 repetitions × 50 iterations, 5 warm-up
+    settings = BenchSettings()  # the CLI's defaults
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    p50, single, unstable, energy = sweeps(settings)
-    p50_one, _, unstable_one, _ = sweeps(BenchSettings(threads=1))
+    rows = sweeps(settings)
+    before, after = bench_wall_times()
     elapsed = time.perf_counter() - started
     lines = [
-        "| model | variant | p50 ms (median of runs) | run-to-run CV of p50, default protocol"
-        " | same, one runner process | runs flagged unstable | p50 ms, `--threads 1` | CV of p50, `--threads 1` |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | variant | p50 ms (median of runs) | run-to-run CV of p50 | calls per sample | processes per cell"
+        " (median, max) | runs meeting ±2 % CI | stopped by | runs flagged unstable | two speeds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    worst = worst_one = 0.0
-    for (model, variant), values in p50.items():
-        key = (model, variant)
-        cv, cv_one = stats.cv(values), stats.cv(p50_one[key])
-        worst, worst_one = max(worst, cv), max(worst_one, cv_one)
+    worst = 0.0
+    for (model, variant), runs in rows.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        if not ok:
+            lines.append(f"| {model} | {variant} | failed: {runs[0]['error']} | | | | | | | |")
+            worst = float("inf")
+            continue
+        p50 = [r["latency_p50_ms"] for r in ok]
+        cv = stats.cv(p50)
+        worst = max(worst, cv)
+        processes = [int(r["repetitions"]) for r in ok]
+        stops = Counter(str(r.get("repetitions_stop")) for r in ok)
         lines.append(
-            f"| {model} | {variant} | {np.median(values):.3f} | **{100 * cv:.1f}%** | "
-            f"{100 * stats.cv(single[key]):.1f}% | {unstable[key]}/{RUNS} | {np.median(p50_one[key]):.3f} | "
-            f"**{100 * cv_one:.1f}%** ({unstable_one[key]}/{RUNS} unstable) |"
+            f"| {model} | {variant} | {np.median(p50):.4f} | **{100 * cv:.1f}%** | "
+            f"{int(np.median([r['batch_calls'] or 1 for r in ok]))} | {np.median(processes):g}, {max(processes)} | "
+            f"{sum(bool(r.get('repetitions_target_met')) for r in ok)}/{len(ok)} | "
+            f"{', '.join(f'{k} ×{n}' for k, n in stops.items())} | {sum(bool(r['unstable']) for r in ok)}/{len(ok)} | "
+            f"{sum(bool(r.get('latency_modes')) for r in ok)}/{len(ok)} |"
         )
-    verdict = lambda w: "meets" if w <= 0.03 else "misses"  # noqa: E731
+    load_after = os.getloadavg()[0]
+    loaded = max(load_before, load_after) > (os.cpu_count() or 1) / 2
+    ratio = np.median(after) / np.median(before)
+    verdict = lambda ok: "meets" if ok else "misses"  # noqa: E731
     body = "\n".join(
         [
+            *(
+                [f"**Measured under load (1-minute load average {load_before:.1f}): not a quiet-machine figure.**", ""]
+                if loaded
+                else []
+            ),
             f"{RUNS} sweeps of {', '.join(MODELS)} × {', '.join(VARIANTS)} on `local` with the default protocol "
-            f"({settings.repetitions} runner processes × {settings.iterations} iterations per cell, interleaved), "
-            f"then {RUNS} more with `--threads 1`; {elapsed:.0f} s in all. Goal: run-to-run CV of the p50 ≤ 3 %.",
+            f"(batches ≥ {settings.batch_min_ms:g} ms, ≥ 3 processes per cell until the p50's CI is within "
+            f"±{100 * settings.ci_target:g} % or {settings.cell_budget_s:g} s, {settings.iterations} samples a "
+            f"process, interleaved); {elapsed:.0f} s in all. Goal: run-to-run CV of the p50 ≤ 3 % for every cell.",
             "",
             *lines,
             "",
-            f"- worst cell: {100 * worst:.1f}% with the default protocol ({verdict(worst)} the 3 % goal), "
-            f"{100 * worst_one:.1f}% with `--threads 1` ({verdict(worst_one)} it), on {machine()}",
-            f"- energy on this computer: {energy}",
-            f"- 1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after, on "
-            f"{os.cpu_count()} cores{': other jobs shared the CPU' if load_before > 1 else ''}",
-            "- by default the runtime uses a thread per core; for calls of tens of µs (digits_cnn) the threadpool's "
-            "hand-offs make each process settle at one of two speeds, so processes disagree; one thread does not",
+            f"- worst cell: {100 * worst:.1f}% ({verdict(worst <= GOAL_CV)} the 3 % goal), on {machine()}",
+            f"- wall time of a default `pocketbench bench` "
+            f"({', '.join(MODELS) if QUICK_LOOK else 'digits_cnn, mobilenet_v2'} × fp32, int8, int8-dynamic, "
+            f"artifacts cached): {np.median(after):.0f} s; before issue 18 (`{' '.join(BEFORE_ARGS)}`): "
+            f"{np.median(before):.0f} s; {ratio:.2f}× ({verdict(ratio <= GOAL_WALL)} the ≤ 1.5× goal)",
+            f"- 1-minute load average {load_before:.1f} before and {load_after:.1f} after, on {os.cpu_count()} cores",
+            f"- runtime threads: the default ({rows[next(iter(rows))][0].get('threads')} here, one per core)",
         ]
     )
-    write_section("measurement", "Run-to-run stability of the p50 (issue 7)", body)
+    if QUICK_LOOK:
+        print("(quick look: RESULTS.md not written)")
+    else:
+        write_section("measurement", "Run-to-run stability of the p50 (issues 7 and 18)", body)
     print(body)
 
 

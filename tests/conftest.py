@@ -28,7 +28,8 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
-    """One real sweep of digits_cnn in fp32, int8 and int8-dynamic on the local device."""
+    """One real sweep of digits_cnn in fp32, int8 and int8-dynamic on the local device, with the
+    default protocol (calibrated batches, adaptive processes) on a short per-cell budget."""
     from pocketbench.devices.local import LocalDevice
     from pocketbench.results import RunStore
     from pocketbench.sweep import BenchSettings, run_sweep
@@ -36,6 +37,10 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
     store = RunStore(tmp_path_factory.mktemp("results"))
     store.write_manifest({"test": "digits_sweep"}, {})
     failures = run_sweep(
-        ["digits_cnn"], ["fp32", "int8", "int8-dynamic"], [LocalDevice()], BenchSettings(iterations=20), store
+        ["digits_cnn"],
+        ["fp32", "int8", "int8-dynamic"],
+        [LocalDevice()],
+        BenchSettings(iterations=20, cell_budget_s=3.0),
+        store,
     )
     return failures, store.finish(), store

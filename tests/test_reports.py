@@ -162,3 +162,19 @@ def test_processes_that_disagree_with_several_threads_suggest_one_thread():
         f"unstable: m int8 on e: {reason}",
         "unstable: m fp32 on d: CV 12%",
     ]
+
+
+def test_batched_tails_and_unsettled_cells_are_said(tmp_path):
+    frame, manifest, _ = load_run(str(EXAMPLE), tmp_path)
+    fp32 = frame.index[frame["variant"] == "fp32"][0]
+    frame.loc[fp32, ["latency_tails_from_batches", "batch_calls"]] = [True, 48]
+    frame.loc[fp32, ["repetitions_stop", "repetitions_target_met", "latency_p50_ci_halfwidth"]] = [
+        "budget",
+        False,
+        0.05,
+    ]
+    text = write_report("md", frame, manifest, tmp_path, None, None)
+    assert "ᵇ" in text and "digits\\_cnn fp32 on local (48 calls)" in text and "p90/p99 are of those batches" in text
+    assert "not settled: digits\\_cnn fp32 on local: p50 CI ±5.0% after" in text and "budget" in text
+    notes = warnings(frame)
+    assert not any("not settled" in n and "int8 on" in n for n in notes)

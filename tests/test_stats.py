@@ -99,3 +99,33 @@ def test_a_huge_group_is_resampled_through_its_quantiles_and_the_ci_is_not_narro
     full = bootstrap((huge,), np.median, n_resamples=50, method="percentile", random_state=0).confidence_interval
     assert high - low >= 0.9 * (full.high - full.low)
     assert stats.speedup([huge[:150_000]], [huge[150_000:]]).significant is False
+
+
+def test_process_interval_is_scipys_t_interval_of_the_process_medians() -> None:
+    from scipy import stats as scipy_stats
+
+    rng = np.random.default_rng(5)
+    groups = [list(c + 0.01 * rng.standard_normal(40)) for c in (1.0, 1.04, 0.97, 1.02)]
+    medians = [float(np.median(g)) for g in groups]
+    want = scipy_stats.t.interval(0.95, len(medians) - 1, loc=np.mean(medians), scale=scipy_stats.sem(medians))
+    assert stats.process_interval(groups) == pytest.approx(want, rel=1e-12)
+    assert stats.process_interval(groups[:1]) is None
+
+
+def test_ci_is_never_narrower_than_the_processes_disagreement() -> None:
+    """Three processes, two at one speed: the bootstrap alone lands most replicates on the
+    majority; the reported CI still spans the processes' t interval."""
+    rng = np.random.default_rng(6)
+    groups = [list(c * (1 + 0.002 * rng.standard_normal(200))) for c in (1.0, 1.0, 1.3)]
+    low, high = stats.process_interval(groups)
+    summary = stats.summarize(groups)
+    assert summary.ci_low <= low and summary.ci_high >= high
+    boot_low, boot_high = stats.median_ci(groups)
+    assert high - low > boot_high - boot_low  # the floor is what widened it here
+
+
+def test_batched_short_calls_are_not_flagged_as_timer_noise() -> None:
+    rng = np.random.default_rng(7)
+    samples = list(0.02 * (1 + 0.01 * rng.standard_normal(100)))
+    assert any("timer and scheduler" in r for r in stats.unstable_reasons(samples))
+    assert not stats.unstable_reasons(samples, batched=True)

@@ -11,6 +11,7 @@ namespace pocket {
 const char* const kUsage =
     "usage: pocket_runner --model m.pte [--method forward] [--inputs in.bin | --seed 0]\n"
     "                     [--warmup 5] [--iterations 50 | --min-seconds 2] [--threads N]\n"
+    "                     [--batch-min-ms 1]\n"
     "                     [--outputs out.bin] [--etdump trace.etdp] [--json result.json]\n"
     "                     [--sample-files a,b,c] [--sample-interval-ms 20] [--idle-baseline-s 0]\n"
     "                     [--verbose]\n";
@@ -88,6 +89,14 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
       }
       options->min_seconds = seconds;
       seen_min_seconds = true;
+    } else if (flag == "--batch-min-ms") {
+      char* end = nullptr;
+      const double ms = std::strtod(value, &end);
+      if (end == value || *end != '\0' || !(ms >= 0.0 && ms <= 10000.0)) {
+        *error = "--batch-min-ms needs a number of milliseconds in [0, 10000], got '" + std::string(value) + "'";
+        return false;
+      }
+      options->batch_min_ms = ms;
     } else if (flag == "--threads") {
       if (!parse_int(flag, value, 0, 1024, &number, error)) return false;
       options->threads = static_cast<int>(number);

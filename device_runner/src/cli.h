@@ -18,6 +18,10 @@ struct Options {
   // executing. --min-seconds alone lowers the iteration floor to 1.
   int iterations = 50;
   double min_seconds = 0.0;
+  // Calibrated samples: each timed sample is a batch of k consecutive executes, k chosen after
+  // the warm-up so a batch lasts at least `batch_min_ms` (k = 1 for calls already that long).
+  // 0: every sample is one execute. `iterations` and `min_seconds` then count batches.
+  double batch_min_ms = 0.0;
   int threads = 0;  // 0: the thread pool's default size
   std::string outputs;
   std::string etdump;

@@ -136,7 +136,7 @@ std::string to_json(const Report& r) {
   std::ostringstream out;
   out << "{\n";
   out << "  \"schema_version\": 1,\n";
-  out << "  \"schema_minor\": 2,\n";
+  out << "  \"schema_minor\": 3,\n";
   out << "  \"status\": " << quote(status_name(r.status)) << ",\n";
   out << "  \"phase\": " << quote(r.phase) << ",\n";
   out << "  \"error\": " << (r.error.empty() ? "null" : quote(r.error)) << ",\n";
@@ -150,6 +150,13 @@ std::string to_json(const Report& r) {
   out << "  \"first_inference_ms\": " << number(r.first_inference_ms) << ",\n";
   out << "  \"warmup_iterations\": " << r.warmup_iterations << ",\n";
   out << "  \"iterations_ns\": " << list(r.iterations_ns, as_int) << ",\n";
+  out << "  \"batch\": {\"min_ms\": " << number(r.batch_min_ms) << ", \"calls\": " << r.batch_calls
+      << ", \"calibration\": "
+      << list(r.calibration,
+              [](const std::pair<int64_t, int64_t>& t) {
+                return "[" + std::to_string(t.first) + ", " + std::to_string(t.second) + "]";
+              })
+      << ",\n    \"batches_ns\": " << list(r.batches_ns, as_int) << "},\n";
   out << "  \"rss_kb\": {\"before_load\": " << integer(r.rss_kb_before_load)
       << ", \"after_load\": " << integer(r.rss_kb_after_load)
       << ", \"after_loop\": " << integer(r.rss_kb_after_loop) << "},\n";

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sampler.h"
@@ -38,7 +39,13 @@ struct Report {
   std::optional<double> method_load_ms;
   std::optional<double> first_inference_ms;
   int warmup_iterations = 0;
-  std::vector<int64_t> iterations_ns;
+  std::vector<int64_t> iterations_ns;  // per call: each batch's time / batch_calls, rounded
+  // Calibrated samples (schema_minor 3): the target asked for, the calls per batch chosen, the
+  // raw batch times, and the calibration's (calls, ns) trials.
+  double batch_min_ms = 0.0;
+  int64_t batch_calls = 1;
+  std::vector<int64_t> batches_ns;
+  std::vector<std::pair<int64_t, int64_t>> calibration;
   std::optional<int64_t> rss_kb_before_load;
   std::optional<int64_t> rss_kb_after_load;
   std::optional<int64_t> rss_kb_after_loop;

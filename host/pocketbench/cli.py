@@ -110,7 +110,23 @@ def bench(
     warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = 5,
     min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = 0.0,
     threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = 0,
-    repetitions: Annotated[int, typer.Option(help="Fresh runner processes per cell, interleaved across variants.")] = 3,
+    repetitions: Annotated[
+        int | None,
+        typer.Option(
+            help="Fresh runner processes per cell, interleaved across variants (default: at least 3, more until"
+            " the p50's 95 % CI is within --ci-target or the cell spent --cell-budget)."
+        ),
+    ] = None,
+    ci_target: Annotated[
+        float, typer.Option(help="Adaptive repetitions: the p50's 95 % CI half-width to reach, as a fraction.")
+    ] = 0.02,
+    cell_budget: Annotated[
+        float, typer.Option(help="Adaptive repetitions: seconds of runner processes per cell at most.")
+    ] = 15.0,
+    batch_min_ms: Annotated[
+        float,
+        typer.Option(help="Time batches of calls lasting at least this long as one sample (0: every call alone)."),
+    ] = 1.0,
     energy_window: Annotated[
         float, typer.Option(help="Seconds of idle baseline and minimum loop when energy is measured.")
     ] = 2.0,
@@ -165,6 +181,9 @@ def bench(
         min_seconds=min_seconds,
         threads=threads,
         repetitions=repetitions,
+        ci_target=ci_target,
+        cell_budget_s=cell_budget,
+        batch_min_ms=batch_min_ms,
         energy_window_s=energy_window,
         allow_charging=allow_charging,
         cooldown_timeout_s=cooldown_timeout,

@@ -119,24 +119,36 @@ def run_repetition(
 
 
 def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
-    """Pooled latency figures plus the repetition-aware median CI, CV and unstable flag."""
-    groups = [[ns / 1e6 for ns in r.iterations_ns] for r in reports if r.iterations_ns]
-    pooled_ns = [ns for r in reports for ns in r.iterations_ns]
+    """Pooled latency figures plus the repetition-aware median CI, CV, speed modes and unstable
+    flag. With calibrated samples each figure is per call (a batch's time / its calls), so the
+    p90/p99 are those of batches, and the raw batch times are kept beside them."""
+    timed = [r for r in reports if r.iterations_ns]
+    groups = [[ns / 1e6 for ns in r.iterations_ns] for r in timed]
+    pooled_ns = [ns for r in timed for ns in r.iterations_ns]
+    batched = any(r.batch_calls > 1 for r in timed)
     columns: dict[str, Any] = latency_summary(pooled_ns)
     columns.update(
         latency_samples_ms=[v for g in groups for v in g],
         samples_repetition=[i for i, g in enumerate(groups) for _ in g],
         iterations=len(pooled_ns),
         repetitions=len(groups),
+        batch_calls=max((r.batch_calls for r in timed), default=None),
+        samples_batch_calls=[r.batch_calls for r in timed],
+        latency_batches_ms=[ns / 1e6 for r in timed for ns in (r.batches_ns or r.iterations_ns)],
+        latency_tails_from_batches=batched,
     )
     if groups:
-        summary = stats.summarize(groups)
+        summary = stats.summarize(groups, batched=batched)
         columns.update(
             latency_p50_ms=summary.median,
             latency_p50_ci_low_ms=summary.ci_low,
             latency_p50_ci_high_ms=summary.ci_high,
+            latency_p50_ci_halfwidth=(summary.ci_high - summary.ci_low) / 2 / summary.median
+            if summary.median > 0
+            else None,
             latency_cv=summary.cv,
             latency_repetition_cv=summary.repetition_cv,
+            latency_modes=stats.describe_modes(summary.modes) if summary.modes else None,
             unstable=summary.unstable,
             unstable_reason="; ".join(summary.unstable_reasons) or None,
         )

@@ -168,7 +168,7 @@ MEASURES: list[Column] = [
     Column("p50", "p50 ms\n[95% CI]", lambda r: _p50(r), 1),
     Column("speedup", "speedup\nvs fp32", lambda r: _speedup(r), 2),
     Column("vs-baseline", "p50 vs\nbaseline", _versus_baseline, 2),
-    Column("p90", "p90\nms", lambda r: fmt_number(r["latency_p90_ms"], ".3f"), 13),
+    Column("p90", "p90\nms", lambda r: _p90(r), 13),
     Column("load", "load\nms", lambda r: fmt_number(r["load_ms"], ".1f"), 14),
     Column("first", "1st\nms", lambda r: fmt_number(r["first_inference_ms"], ".2f"), 15),
     Column("rss", "peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f"), 8),
@@ -200,6 +200,15 @@ CONTEXT: list[Column] = [
 ]
 STATUS: list[Column] = [Column("status", "status", lambda r: str(r["status"]), 0)]
 COLUMN_KEYS = [c.key for c in CONTEXT + MEASURES + STATUS]
+
+
+# Marks a p90 that is of calibrated batches, not of single calls (explained under the table).
+BATCHED = "ᵇ"
+
+
+def _p90(row: pd.Series) -> str:
+    text = fmt_number(row["latency_p90_ms"], ".3f")
+    return text + BATCHED if text != EMPTY and _truthy(_get(row, "latency_tails_from_batches")) else text
 
 
 def _count(value: Any) -> str:
@@ -378,6 +387,7 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         if isinstance(status, str) and missing(_get(row, "energy_mj_per_inference")) and not _charging(status):
             key = (str(row["device"]), status)
             no_energy[key] = no_energy.get(key, 0) + 1
+    notes.extend(_protocol_notes(ok))
     for (device, status), count in no_energy.items():
         notes.append(f"energy not measured on {device} ({count} cell(s)): {status}")
     notes.extend(_compression_warnings(ok))
@@ -460,6 +470,13 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
             notes.append(f"unstable: {_cell_name(row)}: {reason}{_threads_hint(row)}")
     elif row["latency_samples_ms"] is not None and (reason := unstable_reason(list(row["latency_samples_ms"]))):
         notes.append(f"unstable: {_cell_name(row)}: {reason}; rerun with more --iterations or --min-seconds")
+    stop, half = _get(row, "repetitions_stop"), _get(row, "latency_p50_ci_halfwidth")
+    if stop in ("budget", "max_processes") and not _truthy(_get(row, "repetitions_target_met")) and not missing(half):
+        why = "its time budget (--cell-budget) ran out" if stop == "budget" else "it reached the most processes"
+        notes.append(
+            f"not settled: {_cell_name(row)}: p50 CI ±{100 * half:.1f}% after {_text(row['repetitions'])} "
+            f"processes, {why}"
+        )
     if _truthy(_get(row, "throttled")):
         notes.append(f"throttled: {_cell_name(row)}: {_get(row, 'throttle_reason') or 'the CPU slowed down during it'}")
     energy_status = _get(row, "energy_status")
@@ -467,6 +484,20 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
         notes.append(f"charging: {_cell_name(row)}: {energy_status}")
     if isinstance(_get(row, "cooldown_note"), str):
         notes.append(f"cooldown: {_cell_name(row)}: {row['cooldown_note']}")
+    return notes
+
+
+def _protocol_notes(ok: pd.DataFrame) -> list[str]:
+    """Calibrated batches, whose tails are of batches (the threads used are in the context line)."""
+    notes = []
+    if "latency_tails_from_batches" in ok:
+        batched = ok[ok["latency_tails_from_batches"].map(_truthy)]
+        if len(batched):
+            cells = ", ".join(f"{_cell_name(r)} ({_text(r['batch_calls'])} calls)" for _, r in batched.iterrows())
+            notes.append(
+                f"batched{BATCHED}: {cells}: each sample times a batch of calls lasting ≥ the --batch-min-ms "
+                "target; p50 is per call, p90/p99 are of those batches (single-call tails are hidden)"
+            )
     return notes
 
 

@@ -60,13 +60,16 @@ COLUMNS = [
     "energy_mj_per_inference", "energy_mj_per_inference_err", "energy_gross_mj", "energy_idle_mj", "energy_net_mj",
     "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
     "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
+    # Numbers that repeat (issue 18): calibrated batches, adaptive processes, speed states.
+    "batch_calls", "samples_batch_calls", "latency_batches_ms", "latency_tails_from_batches",
+    "latency_p50_ci_halfwidth", "repetitions_stop", "repetitions_target_met", "latency_modes",
     # --profile: one traced run per cell, split by where its time went.
     "profile_execute_ms", "profile_delegated_ms", "profile_outside_ms", "profile_trace", "profile_note",
 ]  # fmt: skip
 INTEGER_COLUMNS = [
     "size_bytes", "size_zipped_bytes", "params", "macs",
     "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
-    "threads", "attempt", "schema_version",
+    "threads", "attempt", "schema_version", "batch_calls",
 ]  # fmt: skip
 PROFILES = "profiles"
 PROGRESS = "progress"
@@ -370,9 +373,9 @@ def resolve_run(reference: str, root: Path) -> Path:
 def to_frame_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Every documented column present, in order, extra columns after them; counts as nullable
     integers (a failed row's blank does not turn `size_bytes` into a float)."""
-    for column in COLUMNS:
-        if column not in frame:
-            frame[column] = None
+    missing = [c for c in COLUMNS if c not in frame]
+    if missing:  # at once: one insert per column fragments the frame (pandas' PerformanceWarning)
+        frame = pd.concat([frame, pd.DataFrame(None, index=frame.index, columns=missing, dtype=object)], axis=1)
     for column in INTEGER_COLUMNS:
         if frame[column].dtype != "Int64":
             frame[column] = pd.to_numeric(frame[column]).astype("Int64")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pocketbench import tensorfile
+from pocketbench.adaptive import TARGET, RepetitionPolicy, repeat_until_settled
 from pocketbench.compress.pipeline import CompressionError
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
@@ -53,7 +54,13 @@ class BenchSettings:
     iterations: int = 50
     min_seconds: float = 0.0
     threads: int = 0
-    repetitions: int = 3  # fresh runner processes per cell
+    # Fresh runner processes per cell; None: adaptive (adaptive.py) — at least 3, more until the
+    # p50's 95 % CI half-width is within `ci_target` or the cell has spent `cell_budget_s`.
+    repetitions: int | None = None
+    ci_target: float = 0.02
+    cell_budget_s: float = 15.0
+    # Calibrated samples: each timed sample is a batch of calls lasting ≥ this (0: single calls).
+    batch_min_ms: float = 1.0
     energy_window_s: float = 2.0
     allow_charging: bool = False
     cooldown_timeout_s: float = 120.0
@@ -65,15 +72,22 @@ class BenchSettings:
             raise PocketbenchError("--iterations must be at least 1")
         if self.profile_iterations < 1:
             raise PocketbenchError("--profile-iterations must be at least 1")
-        if self.repetitions < 1:
-            raise PocketbenchError("repetitions must be at least 1")
+        if not 0 <= self.batch_min_ms <= 10_000:
+            raise PocketbenchError("--batch-min-ms must be in [0, 10000] ms (0: time single calls)")
+        self.policy  # noqa: B018 (validates the repetition settings)
         if self.warmup < 0:
             raise PocketbenchError("--warmup cannot be negative")
         self.protocol  # noqa: B018 (validates the protocol settings)
 
     @property
+    def policy(self) -> RepetitionPolicy:
+        return RepetitionPolicy(self.repetitions, ci_target=self.ci_target, budget_s=self.cell_budget_s)
+
+    @property
     def protocol(self) -> ProtocolSettings:
-        return ProtocolSettings(self.repetitions, self.energy_window_s, self.allow_charging, self.cooldown_timeout_s)
+        return ProtocolSettings(
+            self.repetitions or 1, self.energy_window_s, self.allow_charging, self.cooldown_timeout_s
+        )
 
 
 @dataclass
@@ -142,14 +156,12 @@ def run_sweep(
                             cells.append(cell)
                             continue
                     failures += _finish(row, store, reporter)
-            for repetition in range(settings.repetitions):
-                for cell in [c for c in cells if c.failure is None]:
-                    _repeat(cell, repetition, telemetry[cell.device.device_id], settings, reporter)
+            _repeat_cells([c for c in cells if c.failure is None], telemetry, settings, reporter)
             if settings.profile:
                 for cell in [c for c in cells if c.failure is None]:
                     _profile(cell, settings, store, Path(scratch), reporter)
             for cell in cells:
-                row = cell.failure or _cell_row(cell, telemetry[cell.device.device_id])
+                row = cell.failure or _cell_row(cell, telemetry[cell.device.device_id], settings.ci_target)
                 failures += _finish(row, store, reporter)
     return failures
 
@@ -238,10 +250,8 @@ def measure_artifact(
     row so far after each repetition."""
     cell = _new_cell(context, artifact, device, settings, row, scratch)
     cell.progress = progress
-    for repetition in range(settings.repetitions):
-        if cell.failure is None:
-            _repeat(cell, repetition, telemetry, settings, reporter)
-    return cell.failure or _cell_row(cell, telemetry)
+    _repeat_cells([cell], {device.device_id: telemetry}, settings, reporter)
+    return cell.failure or _cell_row(cell, telemetry, settings.ci_target)
 
 
 def report_row(
@@ -270,6 +280,25 @@ class _Cell:
     failure: dict[str, Any] | None = None
     # Persists the cell's row so far after each repetition (RunStore.save_progress); None: not kept.
     progress: Callable[[dict[str, Any], str | None], None] | None = None
+    stopped: str | None = None  # why it stopped adding processes (adaptive.py), once it has
+
+    def groups(self) -> list[list[float]]:
+        """Each finished process's per-call samples (ms)."""
+        return [[ns / 1e6 for ns in r.report.iterations_ns] for r in self.repetitions]
+
+
+def _repeat_cells(
+    cells: list[_Cell], telemetry: dict[str, DeviceTelemetry], settings: BenchSettings, reporter: Reporter
+) -> None:
+    """Runner processes for `cells`, one per cell per round (interleaved), as many as the
+    repetition policy asks for each; every cell then knows why it stopped."""
+
+    def measure(cell: _Cell, repetition: int) -> bool:
+        _repeat(cell, repetition, telemetry[cell.device.device_id], settings, reporter)
+        return cell.failure is None
+
+    for entry in repeat_until_settled(cells, measure, _Cell.groups, settings.policy):
+        entry.cell.stopped = entry.stopped
 
 
 def _new_cell(
@@ -293,6 +322,7 @@ def _job(context: ModelContext, artifact: Artifact, settings: BenchSettings) -> 
         iterations=settings.iterations,
         min_seconds=settings.min_seconds,
         threads=settings.threads,
+        batch_min_ms=settings.batch_min_ms,
     )
 
 
@@ -307,10 +337,11 @@ def _repeat(
     """One more runner process for `cell` (the first also writes the outputs for fidelity); the
     repetitions so far are persisted at once. A failure after some repetitions keeps them: the
     cell becomes `partial`, with the reason."""
-    job = replace(cell.job, outputs=cell.outputs_file) if repetition == 0 else cell.job
+    job = replace(cell.job, outputs=cell.outputs_file) if not cell.repetitions else cell.job
     label = f"{cell.row['model']} {cell.row['variant']} on {cell.device.device_id}"
     total = settings.repetitions
-    with reporter.status(f"measuring {label} ({repetition + 1}/{total})"):
+    of = f"{repetition + 1}/{total}" if total else f"process {repetition + 1}, until ±{100 * settings.ci_target:g} %"
+    with reporter.status(f"measuring {label} ({of})"):
         try:
             result = run_repetition(cell.device, job, telemetry, settings.protocol, reporter)
         except PocketbenchError as exc:
@@ -331,17 +362,20 @@ def _repeat(
     cell.repetitions.append(result)
     if cell.progress is not None:  # all done: the row as it will be saved, should the run die first
         done = len(cell.repetitions)
-        cell.progress(
-            _cell_row(cell, telemetry), f"interrupted after {done} of {total} repetitions" if done < total else None
-        )
+        if total:
+            reason = f"interrupted after {done} of {total} repetitions" if done < total else None
+        else:  # adaptive: whether another process was due is decided after this save
+            reason = f"interrupted after {done} repetition(s) (adaptive: the p50 had not yet settled)"
+        cell.progress(_cell_row(cell, telemetry), reason)
 
 
-def _fail(cell: _Cell, status: str, error: str, telemetry: DeviceTelemetry, total: int) -> None:
+def _fail(cell: _Cell, status: str, error: str, telemetry: DeviceTelemetry, total: int | None) -> None:
     """The cell stops here: a failed row, or a `partial` one keeping the repetitions it finished."""
     if not cell.repetitions:
         cell.failure = failed_row(cell.row, status, error)
         return
-    reason = f"{len(cell.repetitions)} of {total} repetitions, then {status}: {error}"
+    done = f"{len(cell.repetitions)} of {total}" if total else f"{len(cell.repetitions)}"
+    reason = f"{done} repetitions, then {status}: {error}"
     cell.failure = failed_row(_cell_row(cell, telemetry), PARTIAL, reason)
 
 
@@ -352,7 +386,9 @@ def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Pat
 
     model, variant, device = cell.row["model"], cell.row["variant"], cell.device.device_id
     trace = scratch / f"trace-{len(list(scratch.iterdir()))}.etdp"
-    job = replace(cell.job, warmup=2, iterations=settings.profile_iterations, min_seconds=0.0, etdump=trace)
+    job = replace(
+        cell.job, warmup=2, iterations=settings.profile_iterations, min_seconds=0.0, batch_min_ms=0.0, etdump=trace
+    )
     with reporter.status(f"profiling {model} {variant} on {device} (ETDump)"):
         try:
             report = cell.device.benchmark(job)
@@ -373,8 +409,15 @@ def _profile(cell: _Cell, settings: BenchSettings, store: RunStore, scratch: Pat
     )
 
 
-def _cell_row(cell: _Cell, telemetry: DeviceTelemetry) -> dict[str, Any]:
+def _cell_row(cell: _Cell, telemetry: DeviceTelemetry, ci_target: float | None = None) -> dict[str, Any]:
     row = {**cell.row, **cell_columns(cell.repetitions, telemetry.energy)}
+    if cell.stopped is not None:
+        half = row.get("latency_p50_ci_halfwidth")
+        row.update(
+            repetitions_stop=cell.stopped,
+            repetitions_target_met=cell.stopped == TARGET
+            or (ci_target is not None and half is not None and half <= ci_target),
+        )
     row.update(_quality_columns(cell.context, cell.outputs_file))
     return row
 

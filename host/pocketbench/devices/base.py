@@ -26,6 +26,8 @@ class BenchJob:
     iterations: int = 50
     min_seconds: float = 0.0
     threads: int = 0  # 0: the runtime's default
+    # Calibrated samples: each sample a batch of calls lasting at least this long (0: single calls).
+    batch_min_ms: float = 0.0
     method: str = "forward"
     outputs: Path | None = None  # where the device's output sets are written back (PBTF)
     etdump: Path | None = None  # profiling runs: where the device's ETDump trace is written back
@@ -93,6 +95,10 @@ class RunnerReport:
     idle_window_ns: tuple[int, int] | None = None
     loop_window_ns: tuple[int, int] | None = None
     samples: RunnerSamples | None = None
+    # schema 1.3: calls per timed sample (iterations_ns are per call: batch / calls) and the raw
+    # batch times (empty when calls == 1: iterations_ns are then the raw samples).
+    batch_calls: int = 1
+    batches_ns: list[int] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -129,6 +135,8 @@ def parse_runner_report(text: str, backend: str = "native-runner") -> RunnerRepo
         idle_window_ns=_window(data.get("timeline_ns"), "idle"),
         loop_window_ns=_window(data.get("timeline_ns"), "loop"),
         samples=_samples(data.get("samples")),
+        batch_calls=int((data.get("batch") or {}).get("calls") or 1),
+        batches_ns=[int(v) for v in (data.get("batch") or {}).get("batches_ns") or []],
         raw=data,
     )
 

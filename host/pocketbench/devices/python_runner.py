@@ -13,11 +13,12 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pocketbench.devices.base import RUNNER_SCHEMA_VERSION
 from pocketbench.devices.procstat import read_status_kb
+from pocketbench.devices.runner_json import RUNNER_SCHEMA_MINOR, RUNNER_SCHEMA_VERSION
 from pocketbench.errors import first_line
 
 EXIT_BAD_ARGUMENTS, EXIT_LOAD_FAILED, EXIT_EXECUTION_FAILED = 2, 3, 4
@@ -32,18 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--min-seconds", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch-min-ms", type=float, default=0.0)
     parser.add_argument("--outputs")
     parser.add_argument("--etdump")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {
         "schema_version": RUNNER_SCHEMA_VERSION,
+        "schema_minor": RUNNER_SCHEMA_MINOR,
         "status": "ok",
         "error": None,
         "model": args.model,
         "method": args.method,
         "warmup_iterations": args.warmup,
         "iterations_ns": [],
+        "batch": {"min_ms": args.batch_min_ms, "calls": 1, "calibration": [], "batches_ns": []},
         "planned_buffers_bytes": [],
     }
     code = _measure(args, report)
@@ -107,12 +111,17 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
         report["first_inference_ms"] = (time.perf_counter_ns() - begin) / 1e6
         for _ in range(args.warmup):
             method.execute(inputs)
+        batch = report["batch"]
+        if args.batch_min_ms > 0:
+            batch["calls"] = calibrate(lambda: method.execute(inputs), args.batch_min_ms, batch["calibration"])
+        calls = batch["calls"]
         samples: list[int] = report["iterations_ns"]
         deadline = time.perf_counter_ns() + int(args.min_seconds * 1e9)
         while len(samples) < args.iterations or time.perf_counter_ns() < deadline:
-            begin = time.perf_counter_ns()
-            method.execute(inputs)
-            samples.append(time.perf_counter_ns() - begin)
+            ns = time_calls(lambda: method.execute(inputs), calls)
+            if calls > 1:
+                batch["batches_ns"].append(ns)
+            samples.append((ns + calls // 2) // calls)
         report["rss_kb"]["after_loop"] = read_status_kb("VmRSS")
         report["outputs"] = [_describe(o) for o in outputs]
         if args.outputs:
@@ -126,6 +135,32 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
     finally:
         report["peak_rss_kb"] = read_status_kb("VmHWM")
     return 0
+
+
+MAX_BATCH_CALLS = 1 << 20
+CALIBRATION_TRIES = 3
+
+
+def time_calls(call: Callable[[], Any], calls: int) -> int:
+    """ns for `calls` consecutive calls, one clock read on each side."""
+    begin = time.perf_counter_ns()
+    for _ in range(calls):
+        call()
+    return time.perf_counter_ns() - begin
+
+
+def calibrate(call: Callable[[], Any], min_ms: float, trials: list[list[int]]) -> int:
+    """Calls per batch so a batch lasts ≥ `min_ms` (the native runner's rule): grow k from 1 by at
+    least 2× and at most 16× towards the target until a batch of k does (fastest of three tries);
+    every trial is appended."""
+    target_ns, calls = int(min_ms * 1e6), 1
+    while True:
+        ns = min(time_calls(call, calls) for _ in range(CALIBRATION_TRIES))  # interference only lengthens
+        trials.append([calls, ns])
+        if ns >= target_ns or calls >= MAX_BATCH_CALLS:
+            return calls
+        ratio = target_ns / ns if ns > 0 else 16.0
+        calls = min(MAX_BATCH_CALLS, calls * max(2, min(16, int(ratio * 1.2) + 1)))
 
 
 def _write_etdump(program: Any, path: Path) -> None:

@@ -12,6 +12,8 @@ import math
 from typing import Any
 
 RUNNER_SCHEMA_VERSION = 1
+# The newest minor this host reads: 3 added `batch` (calibrated samples). Older minors still parse.
+RUNNER_SCHEMA_MINOR = 3
 
 
 class RunnerReportError(ValueError):
@@ -46,6 +48,9 @@ def _check_types(data: dict[str, Any]) -> None:
     """The fields the host computes with have the types and signs the schema gives them."""
     if not isinstance(data.get("status"), str) or not data["status"]:
         raise RunnerReportError("runner JSON has no status string")
+    minor = data.get("schema_minor", 0)
+    if not (_is_int(minor) and minor >= 0):
+        raise RunnerReportError(f"runner JSON schema_minor is {minor!r}, not a non-negative integer")
     if data.get("error") is not None and not isinstance(data["error"], str):
         raise RunnerReportError("runner JSON error is not a string")
     for key in ("iterations_ns", "planned_buffers_bytes"):
@@ -63,9 +68,42 @@ def _check_types(data: dict[str, Any]) -> None:
     for key in ("rss_kb", "timeline_ns", "samples", "inputs"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise RunnerReportError(f"runner JSON {key} is not an object")
+    _check_batch(data)
     outputs = data.get("outputs", [])
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
         raise RunnerReportError("runner JSON outputs is not a list of objects")
+
+
+def _check_batch(data: dict[str, Any]) -> None:
+    """schema_minor 3's calibrated samples: calls per batch ≥ 1, raw batches that agree with the
+    per-call figures (one per sample, each ≈ batch / calls). Older runners have no `batch`: one call."""
+    batch = data.get("batch")
+    if batch is None:
+        if data.get("schema_minor", 0) >= 3 and data.get("status") == "ok":
+            raise RunnerReportError("runner JSON schema_minor 3 says ok but has no batch object")
+        return
+    if not isinstance(batch, dict):
+        raise RunnerReportError("runner JSON batch is not an object")
+    calls, raw = batch.get("calls"), batch.get("batches_ns", [])
+    if not (_is_int(calls) and calls >= 1):
+        raise RunnerReportError(f"runner JSON batch.calls is {calls!r}, not a positive integer")
+    if batch.get("min_ms") is not None and not (_is_number(batch["min_ms"]) and batch["min_ms"] >= 0):
+        raise RunnerReportError(f"runner JSON batch.min_ms is {batch['min_ms']!r}, not a non-negative number")
+    if not isinstance(raw, list) or not all(_is_int(v) and v >= 0 for v in raw):
+        raise RunnerReportError("runner JSON batch.batches_ns is not a list of non-negative integers")
+    trials = batch.get("calibration", [])
+    if not isinstance(trials, list) or not all(
+        isinstance(t, list) and len(t) == 2 and all(_is_int(v) and v >= 0 for v in t) for t in trials
+    ):
+        raise RunnerReportError("runner JSON batch.calibration is not a list of [calls, ns] pairs")
+    per_call = data.get("iterations_ns", [])
+    if calls > 1 and data.get("status") == "ok":
+        if len(raw) != len(per_call):
+            raise RunnerReportError(
+                f"runner JSON has {len(raw)} batches for {len(per_call)} samples of {calls} calls each"
+            )
+        if any(abs(b - c * calls) > calls for b, c in zip(raw, per_call, strict=True)):
+            raise RunnerReportError("runner JSON iterations_ns are not its batches_ns divided by batch.calls")
 
 
 def load_runner_json(text: str) -> dict[str, Any]:

@@ -24,6 +24,8 @@ def runner_args(
     args += ["--warmup", str(job.warmup), "--iterations", str(job.iterations)]
     if job.min_seconds > 0:
         args += ["--min-seconds", str(job.min_seconds)]
+    if job.batch_min_ms > 0:
+        args += ["--batch-min-ms", str(job.batch_min_ms)]
     if job.threads > 0:
         args += ["--threads", str(job.threads)]
     if outputs:

@@ -190,7 +190,8 @@ class AdbDevice:
     # -- measuring -------------------------------------------------------------------
     def run_timeout_s(self, job: BenchJob) -> float:
         steps = job.warmup + job.iterations + input_sets(job.inputs) + 1
-        return self.timeout_floor_s + 3 * steps * self.iteration_budget_s + 3 * job.min_seconds
+        batches_s = (job.iterations + 8) * job.batch_min_ms / 1000  # calibrated samples last ≥ batch_min_ms
+        return self.timeout_floor_s + 3 * steps * self.iteration_budget_s + 3 * (job.min_seconds + batches_s)
 
     def benchmark(self, job: BenchJob) -> RunnerReport:
         boot_id = self.health_check()
