@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -26,6 +27,21 @@ bool parse_int(const std::string& flag, const char* text, long lo, long hi, long
   if (errno != 0 || end == text || *end != '\0' || value < lo || value > hi) {
     *error = flag + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
              "], got '" + text + "'";
+    return false;
+  }
+  *out = value;
+  return true;
+}
+
+// A number of `unit` in [lo, hi] (NaN and trailing text refused).
+bool parse_real(const std::string& flag, const char* text, double lo, double hi, const char* unit,
+                double* out, std::string* error) {
+  char* end = nullptr;
+  const double value = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(value >= lo && value <= hi)) {
+    char range[64];
+    std::snprintf(range, sizeof(range), "[%g, %g]", lo, hi);
+    *error = flag + " needs a number of " + unit + " in " + range + ", got '" + text + "'";
     return false;
   }
   *out = value;
@@ -80,23 +96,10 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
       options->iterations = static_cast<int>(number);
       seen_iterations = true;
     } else if (flag == "--min-seconds") {
-      char* end = nullptr;
-      const double seconds = std::strtod(value, &end);
-      if (end == value || *end != '\0' || !(seconds >= 0.0 && seconds <= 86400.0)) {
-        *error = "--min-seconds needs a number of seconds in [0, 86400], got '" +
-                 std::string(value) + "'";
-        return false;
-      }
-      options->min_seconds = seconds;
+      if (!parse_real(flag, value, 0.0, 86400.0, "seconds", &options->min_seconds, error)) return false;
       seen_min_seconds = true;
     } else if (flag == "--batch-min-ms") {
-      char* end = nullptr;
-      const double ms = std::strtod(value, &end);
-      if (end == value || *end != '\0' || !(ms >= 0.0 && ms <= 10000.0)) {
-        *error = "--batch-min-ms needs a number of milliseconds in [0, 10000], got '" + std::string(value) + "'";
-        return false;
-      }
-      options->batch_min_ms = ms;
+      if (!parse_real(flag, value, 0.0, 10000.0, "milliseconds", &options->batch_min_ms, error)) return false;
     } else if (flag == "--threads") {
       if (!parse_int(flag, value, 0, 1024, &number, error)) return false;
       options->threads = static_cast<int>(number);
@@ -116,13 +119,7 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
       if (!parse_int(flag, value, 1, 60000, &number, error)) return false;
       options->sample_interval_ms = static_cast<int>(number);
     } else if (flag == "--idle-baseline-s") {
-      char* end = nullptr;
-      const double seconds = std::strtod(value, &end);
-      if (end == value || *end != '\0' || !(seconds >= 0.0 && seconds <= 3600.0)) {
-        *error = "--idle-baseline-s needs a number of seconds in [0, 3600], got '" + std::string(value) + "'";
-        return false;
-      }
-      options->idle_baseline_s = seconds;
+      if (!parse_real(flag, value, 0.0, 3600.0, "seconds", &options->idle_baseline_s, error)) return false;
     } else if (flag == "--json") {
       options->json = value;
     } else {
