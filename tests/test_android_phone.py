@@ -132,3 +132,14 @@ def test_just_bench_learns_what_the_attached_phone_needs(phone, tmp_path, monkey
     assert runner_choice.main(["--device", f"tcp:{phone.address}"]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert f"tcp:{phone.address} (x86_64)" in line and "apt-get install g++" in line
+
+
+def test_a_phone_without_a_runner_for_its_abi_stops_the_run_before_any_work(phone_factory, tmp_path):
+    """Issue 14 item 4: each phone's runner is resolved before any export, push or run folder."""
+    odd = phone_factory(props={"ro.product.cpu.abi": "armeabi-v7a", "ro.product.cpu.abilist": "armeabi-v7a"})
+    result, run = bench(tmp_path, f"tcp:{odd.address}")
+    assert result.exit_code == 1 and run is None
+    message = str(result.exception)
+    assert message.startswith("nothing was run: ") and f"tcp:{odd.address}" in message and "armeabi-v7a" in message
+    assert not (tmp_path / "results").exists()
+    assert not (odd.root / WORK_ROOT.lstrip("/")).exists()  # nothing pushed

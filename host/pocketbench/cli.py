@@ -160,7 +160,7 @@ def bench(
 
     shown_columns = parse_columns(columns)
     from pocketbench import crash
-    from pocketbench.devices.select import open_devices
+    from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.export import versions
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
@@ -191,6 +191,7 @@ def bench(
         profile_iterations=profile_iterations,
     )
     devices = open_devices(device or ["auto"], wait_for_device)
+    check_runners(devices)
     store = RunStore(results, run_id or new_run_id())
     crash.run_folder = store.folder
     config = {
@@ -258,6 +259,7 @@ def farm(
     from pocketbench.farm.matrix import load_matrix
     from pocketbench.farm.nightly import judge, summary_table, write_reports
     from pocketbench.farm.regress import REGRESSION
+    from pocketbench.devices.select import check_runners
     from pocketbench.farm.run import open_farm_devices, run_farm
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
@@ -269,6 +271,7 @@ def farm(
     plan = load_matrix(matrix)
     check_names(list(plan.models), [v for variants in plan.models.values() for v in variants])
     devices, absent = open_farm_devices(plan, wait_for_device)
+    check_runners(list(devices.values()))
     store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
     crash.run_folder = store.folder
     with RichReporter(stderr) as reporter:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from pocketbench.devices.base import Device
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import DeviceError, PocketbenchError
 
 PHONE_ROUTES = ("tcp:", "usb:", "adb:")
 
@@ -57,3 +57,26 @@ def open_devices(specs: list[str], wait_s: float = 0.0) -> list[Device]:
     if len(set(ids)) != len(ids):
         raise PocketbenchError(f"device list {specs} names one device twice")
     return devices
+
+
+def check_runners(devices: list[Device]) -> None:
+    """Before any export or phone work: every phone has a runner for its ABI, else one error
+    naming each phone without one and how to build it. A phone that cannot be asked is left to
+    the run itself (it fails or is retried there like any lost link)."""
+    from pocketbench.devices.adb.device import AdbDevice
+    from pocketbench.devices.adb.runner_choice import built_runner
+
+    problems = []
+    for device in devices:
+        if not isinstance(device, AdbDevice):
+            continue
+        try:
+            abi = device.identity().abi
+        except DeviceError:
+            continue
+        try:
+            built_runner(abi)
+        except PocketbenchError as exc:
+            problems.append(f"{device.device_id}: {exc}")
+    if problems:
+        raise PocketbenchError("nothing was run: " + "; ".join(problems))
