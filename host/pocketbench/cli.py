@@ -256,10 +256,10 @@ def farm(
     """
     _quiet_libraries()
     from pocketbench import crash
+    from pocketbench.devices.select import check_runners
     from pocketbench.farm.matrix import load_matrix
     from pocketbench.farm.nightly import judge, summary_table, write_reports
     from pocketbench.farm.regress import REGRESSION
-    from pocketbench.devices.select import check_runners
     from pocketbench.farm.run import open_farm_devices, run_farm
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
