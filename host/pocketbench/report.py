@@ -339,6 +339,11 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         for (device, status), group in no_energy.groupby(["device", "energy_status"], sort=False):
             notes.append(f"energy not measured on {device} ({len(group)} cell(s)): {status}")
     notes.extend(_compression_warnings(ok))
+    if "fidelity_note" in ok:  # once per model: its fidelity figures describe an untrained network
+        labelled = ok[ok["fidelity_note"].map(lambda v: isinstance(v, str))]
+        notes.extend(
+            f"{model}: {note}" for model, note in labelled.groupby("model", sort=False)["fidelity_note"].first().items()
+        )
     if "baseline_run_id" in ok:
         unmatched = ok[ok["baseline_run_id"].map(missing)]
         if len(unmatched):
