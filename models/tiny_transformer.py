@@ -26,7 +26,7 @@ from torch import nn
 SEED = 0
 VOCAB, SEQ, DIM, HEADS, LAYERS, FFN, CLASSES = 1000, 128, 256, 4, 4, 1024, 10
 TRAIN_PER_CLASS, EVAL_PER_CLASS = 400, 20  # windows per package: training files / held-out files
-BATCH, STEPS, LR = 16, 150, 1e-3
+BATCH, STEPS, LR = 16, 100, 1e-3
 
 
 class SelfAttention(nn.Module):

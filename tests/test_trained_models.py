@@ -18,6 +18,8 @@ from pocketbench_models import digits_cnn, mobilenet_v2, tiny_transformer
 from pocketbench_models._stdlib_text import load_corpus
 from torch import nn
 
+from tests.conftest import DATA
+
 
 class RecordingReporter(Reporter):
     """Keeps the description of every progress bar it was asked to show."""
@@ -151,3 +153,28 @@ def test_input_independence_flags_random_weights_and_passes_trained_ones(mobilen
         dependence = input_dependence([o.numpy() for o in outputs(bundle, 8)])
         assert dependence >= INPUT_INDEPENDENT_BELOW
         assert untrained_fidelity_note(dependence, has_score=False) is None
+
+
+def test_rows_of_an_untrained_model_without_score_are_labelled(tmp_path):
+    """Through the real sweep: the row says its fidelity is to an untrained network, and the
+    report warns once for the model."""
+    from pocketbench.devices.local import LocalDevice
+    from pocketbench.report import warnings
+    from pocketbench.results import RunStore
+    from pocketbench.sweep import BenchSettings, run_sweep
+
+    store = RunStore(tmp_path / "results")
+    store.write_manifest({"test": "untrained"}, {})
+    model = str(DATA / "untrained_mlp.py") + ":factory"
+    assert run_sweep([model], ["fp32"], [LocalDevice()], BenchSettings(iterations=3, repetitions=1), store) == 0
+    frame = store.finish()
+    assert (frame["output_input_dependence"] < INPUT_INDEPENDENT_BELOW).all()
+    assert frame["fidelity_note"].str.startswith("fidelity to an untrained network").all()
+    assert [n for n in warnings(frame) if "untrained network" in n] == [f"{model}: {frame['fidelity_note'].iloc[0]}"]
+
+
+def test_rows_of_a_trained_model_carry_the_check_but_no_label(digits_sweep):
+    _, frame, _ = digits_sweep
+    ok = frame[frame["status"] == "ok"]
+    assert len(ok) and (ok["output_input_dependence"] >= INPUT_INDEPENDENT_BELOW).all()
+    assert ok["fidelity_note"].isna().all()
