@@ -13,6 +13,7 @@ is kept in results/ like any other.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.export import versions
 from pocketbench.progress import RichReporter
-from pocketbench.results import RunStore
+from pocketbench.results import RunStore, add_relative_columns
 from pocketbench.sweep import BenchSettings, run_sweep
 from pocketbench_models import mobilenet_v2
 from rich.console import Console
@@ -75,13 +76,27 @@ def table(frame: pd.DataFrame) -> str:
 # One image of 100 is 1 point; differences of a few points are within sampling noise.
 NOISE_POINTS = 3.0
 CAVEATS = (
-    "Why ours may differ from the paper: the task is far easier (10 digit classes from blurry 8×8 images, "
-    "against ImageNet's 1000 classes), so the network has wider margins and int8 noise flips fewer "
-    "decisions; 100 held-out images resolve about ±3 points; the stem and "
+    "Other differences from the paper: the task (10 digit classes from blurry 8×8 images, against "
+    "ImageNet's 1000 classes); 100 held-out images resolve about ±3 points; the stem and "
     f"first {mobilenet_v2.FROZEN - 1} blocks keep seeded random weights (only their batch-norm statistics "
     "come from the digits), so the depthwise layers' per-channel ranges come from Kaiming initialisation "
     "and batch-norm folding rather than from ImageNet training; QAT here is 50 steps of 8 images at lr 1e-4, "
     "not a fine-tune to convergence; and the int8 kernels are XNNPACK's, with PT2E's min/max observers."
+)
+# What run 20261201-010332-9cd267 showed beyond the verdicts; kept with the code so that a re-run
+# contradicting it is noticed when the section is read.
+DIAGNOSIS = (
+    "Our reading of the large post-training loss (a hypothesis, not measured layer by layer): every "
+    "conv/linear layer on its own keeps ≥ 31 dB "
+    "(worst layer dB), yet the whole int8 network's output SQNR is only ~10 dB. The frozen, untrained "
+    "stem and early blocks produce features whose differences between digits are small against their "
+    "range (like a random-weight network's outputs), and the trained blocks learned to amplify those "
+    "small differences; int8 activations with one range per tensor round them away and the error "
+    "compounds. QAT, which also trains the frozen layers, recovers 30+ points. So this mobilenet_v2 is "
+    "more fragile under int8 than a network trained end to end (the paper's), and its post-training "
+    "int8 Δ should not be read as what int8 does to a fully trained MobileNetV2; training more of the "
+    "network (fewer frozen layers, or a short end-to-end fine-tune at 224×224) is the fix, at more "
+    "training time."
 )
 
 
@@ -103,16 +118,25 @@ def verdicts(frame: pd.DataFrame) -> str:
         )
     if per_channel is not None and per_tensor is not None:
         gap = per_channel - per_tensor
-        verdict = "agrees in direction" if gap > NOISE_POINTS else "does not reproduce (the difference is within noise)"
+        if gap > NOISE_POINTS:
+            verdict = "agrees in direction"
+        elif gap < -NOISE_POINTS:
+            verdict = "does not agree: per-layer weights did better than per-channel here"
+        else:
+            verdict = "does not reproduce (the difference is within noise)"
         lines.append(
             f"- **Per-layer weights much worse than per-channel on MobileNet:** {verdict} "
-            f"({per_tensor:+.1f} vs {per_channel:+.1f} points)"
-            + ("; nothing like the paper's failure, though." if per_tensor > -10 else ".")
+            f"({per_tensor:+.1f} vs {per_channel:+.1f} points)."
         )
     if qat is not None and per_channel is not None:
-        closes = qat >= -NOISE_POINTS or qat > per_channel + NOISE_POINTS
+        if qat >= -NOISE_POINTS:
+            verdict = "agrees"
+        elif qat > per_channel + NOISE_POINTS:
+            verdict = "agrees in direction only: QAT narrows the gap but does not close it"
+        else:
+            verdict = "does not agree"
         lines.append(
-            f"- **QAT closes the gap:** {'agrees' if closes else 'does not agree'} "
+            f"- **QAT closes the gap:** {verdict} "
             f"({qat:+.1f} points after QAT vs {per_channel:+.1f} post-training, per-channel weights)."
         )
     return "\n".join(lines)
@@ -121,14 +145,18 @@ def verdicts(frame: pd.DataFrame) -> str:
 def main() -> None:
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
-    store = RunStore(Path("results"))
-    store.write_manifest({"benchmark": "whitepaper", "settings": SETTINGS.__dict__}, versions())
-    with RichReporter(Console(stderr=True)) as reporter:
-        run_sweep([MODEL], VARIANTS, [LocalDevice()], SETTINGS, store, reporter)
-    frame = store.finish()
+    saved = [Path("results", arg) for arg in sys.argv[1:] if Path("results", arg, "results.parquet").is_file()]
+    if saved:  # `whitepaper.py RUN_ID`: write the section again from a saved run, measuring nothing
+        run_id, frame = saved[0].name, add_relative_columns(pd.read_parquet(saved[0] / "results.parquet"))
+    else:
+        store = RunStore(Path("results"))
+        store.write_manifest({"benchmark": "whitepaper", "settings": SETTINGS.__dict__}, versions())
+        with RichReporter(Console(stderr=True)) as reporter:
+            run_sweep([MODEL], VARIANTS, [LocalDevice()], SETTINGS, store, reporter)
+        run_id, frame = store.run_id, store.finish()
     meta = mobilenet_v2.trained_model(mobilenet_v2.digits_cnn.load_split())[1].meta
     body = [
-        f"Run `{store.run_id}`: trained mobilenet_v2 (held-out accuracy {100 * meta['held_out_accuracy']:.1f}% "
+        f"Run `{run_id}`: trained mobilenet_v2 (held-out accuracy {100 * meta['held_out_accuracy']:.1f}% "
         f"when cached, trained in {meta['train_seconds']:.0f} s), every variant scored by the device's own "
         f"outputs on the first {mobilenet_v2.EVAL_IMAGES} held-out digits; "
         f"backend {', '.join(sorted(set(frame['backend'].dropna())))}; "
@@ -136,11 +164,11 @@ def main() -> None:
         "Regenerate with `just benchmark whitepaper`.",
         table(frame),
     ]
-    body += [verdicts(frame), CAVEATS]
+    body += [verdicts(frame), DIAGNOSIS, CAVEATS]
     write_section(
         "whitepaper", "Krishnamoorthi 2018 (arXiv 1806.08342) with the trained mobilenet_v2", "\n\n".join(body)
     )
-    print(f"wrote the whitepaper section of benchmarks/RESULTS.md from run {store.run_id}")
+    print(f"wrote the whitepaper section of benchmarks/RESULTS.md from run {run_id}")
 
 
 if __name__ == "__main__":
