@@ -1,21 +1,10 @@
-"""Helpers shared by built-in models: seeded random batches and top-1 scoring."""
+"""Helpers shared by built-in models: top-1 scoring against real labels."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-
-
-def random_batches(shape: tuple[int, ...], count: int, seed: int) -> Callable[[], Iterator[tuple[torch.Tensor]]]:
-    """A re-iterable source of `count` seeded normal batches (for models without real data)."""
-
-    def batches() -> Iterator[tuple[torch.Tensor]]:
-        generator = torch.Generator().manual_seed(seed)
-        for _ in range(count):
-            yield (torch.randn(shape, generator=generator),)
-
-    return batches
 
 
 def top1_scorer(labels: torch.Tensor) -> Callable[[Sequence[torch.Tensor]], float]:

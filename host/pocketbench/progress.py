@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from rich.console import Console
@@ -88,3 +89,22 @@ class RichReporter(Reporter):
         self.console.print(
             Text.assemble((f"{mark} " if mark else "", style), (message, style if mark == FAILED else ""))
         )
+
+
+_CURRENT: ContextVar[Reporter | None] = ContextVar("pocketbench_reporter", default=None)
+
+
+def current_reporter() -> Reporter:
+    """The reporter of the stage running now: model factories show their training progress
+    through it without taking a reporter argument (the factory signature stays `() -> bundle`)."""
+    return _CURRENT.get() or Reporter()
+
+
+@contextmanager
+def reporting_to(reporter: Reporter) -> Iterator[None]:
+    """Make `reporter` the current one for the code run inside (e.g. a model factory)."""
+    token = _CURRENT.set(reporter)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)

@@ -398,6 +398,11 @@ def warnings(frame: pd.DataFrame) -> list[str]:
                 f"emulated: {device} is an emulator ({how.iloc[0] if len(how) else 'Android emulator'}):"
                 " its timings are not a phone's"
             )
+    if "fidelity_note" in ok:  # once per model: its fidelity figures describe an untrained network
+        labelled = ok[ok["fidelity_note"].map(lambda v: isinstance(v, str))]
+        notes.extend(
+            f"{model}: {note}" for model, note in labelled.groupby("model", sort=False)["fidelity_note"].first().items()
+        )
     if "baseline_run_id" in ok:
         unmatched = ok[ok["baseline_run_id"].map(missing)]
         if len(unmatched):

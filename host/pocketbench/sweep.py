@@ -29,8 +29,8 @@ from pocketbench.compress.pipeline import CompressionError
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import BenchJob, Device, DeviceInfo, RunnerReport
 from pocketbench.errors import PocketbenchError, first_line
-from pocketbench.measure import fidelity, latency_summary
-from pocketbench.progress import FAILED, WARNED, Reporter
+from pocketbench.measure import fidelity, input_dependence, latency_summary, untrained_fidelity_note
+from pocketbench.progress import FAILED, WARNED, Reporter, reporting_to
 from pocketbench.protocol import (
     DeviceTelemetry,
     ProtocolSettings,
@@ -98,6 +98,11 @@ class ModelContext:
     bundle: ModelBundle
     inputs_file: Path
     reference: list[np.ndarray]
+
+    @property
+    def input_dependence(self) -> float:
+        """How much the fp32 outputs depend on the input (measure.input_dependence)."""
+        return input_dependence(self.reference)
 
 
 def check_names(models: Sequence[str], variants: Sequence[str | Recipe]) -> None:
@@ -195,7 +200,7 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
 def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
     import torch
 
-    with reporter.status(f"loading {name}"):
+    with reporter.status(f"loading {name}"), reporting_to(reporter):  # a built-in may train here, once
         spec = resolve(name)
         bundle = spec.load()
     if not bundle.eval_inputs:
@@ -515,6 +520,8 @@ def _quality_columns(context: ModelContext, outputs_file: Path) -> dict[str, Any
         return {"status": "bad_outputs", "error": f"the outputs the device wrote are unusable: {first_line(exc)}"}
     first_outputs = [outputs[0] for outputs in output_sets]
     columns: dict[str, Any] = dict(fidelity(context.reference, first_outputs))
+    columns["output_input_dependence"] = context.input_dependence
+    columns["fidelity_note"] = untrained_fidelity_note(context.input_dependence, context.bundle.score is not None)
     if context.bundle.score is not None:
         columns["accuracy"] = context.bundle.score([torch.from_numpy(o) for o in first_outputs])
     return columns

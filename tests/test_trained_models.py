@@ -1,0 +1,184 @@
+"""The built-in models' trained weights: seeded, cached, better than chance on held-out data, and
+the input-independence check that labels fidelity of untrained networks.
+
+mobilenet_v2 and tiny_transformer are trained once per test session (the session cache of
+conftest.py); determinism is checked on small budgets of the same training code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from pocketbench.measure import INPUT_INDEPENDENT_BELOW, input_dependence, untrained_fidelity_note
+from pocketbench.progress import Reporter, reporting_to
+from pocketbench.registry import resolve
+from pocketbench_models import digits_cnn, mobilenet_v2, tiny_transformer
+from pocketbench_models._stdlib_text import load_corpus
+from torch import nn
+
+from tests.conftest import DATA
+
+
+class RecordingReporter(Reporter):
+    """Keeps the description of every progress bar it was asked to show."""
+
+    def __init__(self) -> None:
+        self.bars: list[str] = []
+
+    def track(self, items, description, total=None):
+        self.bars.append(description)
+        yield from items
+
+
+def load_recording(name: str):
+    """Load a built-in (training it once in this session) and the progress bars it showed."""
+    reporter = RecordingReporter()
+    with reporting_to(reporter):
+        bundle = resolve(name).load()
+    return bundle, reporter.bars
+
+
+@pytest.fixture(scope="session")
+def mobilenet():
+    return load_recording("mobilenet_v2")
+
+
+@pytest.fixture(scope="session")
+def transformer():
+    return load_recording("tiny_transformer")
+
+
+def outputs(bundle, count: int) -> list:
+    """The fp32 model's outputs for the first `count` eval inputs (run in batches of 25)."""
+    batch = torch.cat([inputs[0] for inputs in bundle.eval_inputs[:count]])
+    with torch.no_grad():
+        return [row.unsqueeze(0) for i in range(0, len(batch), 25) for row in bundle.module(batch[i : i + 25])]
+
+
+def small_split():
+    x_train, y_train, x_test, y_test = digits_cnn.load_split()
+    return x_train[:32], y_train[:32], x_test[:16], y_test[:16]
+
+
+def test_mobilenet_training_is_deterministic_for_a_seed():
+    """The same training code twice on a small budget: identical weights and accuracy."""
+    reporter = RecordingReporter()
+    with reporting_to(reporter):
+        runs = [mobilenet_v2.train(small_split(), frozen=17, epochs=1) for _ in range(2)]
+    (first, first_facts), (second, second_facts) = runs
+    assert first_facts["held_out_accuracy"] == pytest.approx(second_facts["held_out_accuracy"], abs=1e-6)
+    for name, tensor in first.state_dict().items():
+        torch.testing.assert_close(tensor, second.state_dict()[name], msg=name)
+    assert any("training mobilenet_v2" in bar for bar in reporter.bars)
+
+
+def test_trained_mobilenet_beats_chance_on_held_out_digits(mobilenet):
+    bundle, _ = mobilenet
+    accuracy = bundle.score(outputs(bundle, len(bundle.eval_inputs)))
+    assert accuracy > 0.6  # 10 classes: chance is 0.1
+    assert bundle.eval_inputs[0][0].shape == (1, 3, 224, 224)
+    assert sum(p.numel() for p in bundle.module.parameters()) == pytest.approx(3.5e6, rel=0.02)
+
+
+def test_a_second_load_uses_the_cached_weights(mobilenet, monkeypatch):
+    bundle, _ = mobilenet
+    monkeypatch.setattr(mobilenet_v2, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
+    again = resolve("mobilenet_v2").load()
+    for name, tensor in bundle.module.state_dict().items():
+        assert torch.equal(tensor, again.module.state_dict()[name]), name
+    meta = json.loads(mobilenet_v2.trained_model(digits_cnn.load_split())[1].path.with_suffix(".json").read_text())
+    assert meta["held_out_images"] == 360 and meta["held_out_accuracy"] > 0.6
+
+
+def test_transformer_training_is_deterministic_and_shows_progress():
+    task = tiny_transformer.load_task()
+    reporter = RecordingReporter()
+    with reporting_to(reporter):
+        runs = [tiny_transformer.train(task, steps=2) for _ in range(2)]
+    (first, first_facts), (second, second_facts) = runs
+    assert first_facts["held_out_accuracy"] == pytest.approx(second_facts["held_out_accuracy"], abs=1e-6)
+    for name, tensor in first.state_dict().items():
+        torch.testing.assert_close(tensor, second.state_dict()[name], msg=name)
+    assert reporter.bars == [reporter.bars[0]] * 2 and "tiny_transformer" in reporter.bars[0]
+
+
+def test_trained_transformer_scores_above_chance_on_held_out_files(transformer, monkeypatch):
+    bundle, _ = transformer
+    accuracy = bundle.score(outputs(bundle, len(bundle.eval_inputs)))
+    assert accuracy > 0.2  # 10 balanced packages: chance is 0.1
+    monkeypatch.setattr(tiny_transformer, "train", lambda *a, **k: pytest.fail("retrained a cached model"))
+    assert resolve("tiny_transformer").load().score is not None
+
+
+def test_stdlib_corpus_is_split_by_file_and_fingerprinted():
+    corpus = load_corpus()
+    packages = corpus.packages(10)
+    train, held_out = corpus.split(packages)
+    assert not {f.path for f in train} & {f.path for f in held_out}
+    assert {f.package for f in train} == {f.package for f in held_out} == set(packages)
+    assert not any("/test/" in f"/{f.path}" for f in corpus.files)
+    manifest = corpus.manifest()
+    assert manifest["fingerprint"] == load_corpus().fingerprint and len(manifest["files"]) == len(corpus.files)
+
+
+def random_mobilenet() -> nn.Module:
+    """A seeded random-weight MobileNetV2 with batch-norm statistics from random images (what
+    mobilenet_v2 used to be)."""
+    torch.manual_seed(0)
+    model = mobilenet_v2.MobileNetV2()
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out")
+        elif isinstance(module, nn.BatchNorm2d):
+            module.momentum = None
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, 224, 224, generator=torch.Generator().manual_seed(7)))
+    return model.eval()
+
+
+def test_input_independence_flags_random_weights_and_passes_trained_ones(mobilenet, transformer):
+    mobile, _ = mobilenet
+    random_model = random_mobilenet()
+    with torch.no_grad():
+        random_outputs = [random_model(*inputs) for inputs in mobile.eval_inputs[:8]]
+    torch.manual_seed(0)
+    random_transformer = tiny_transformer.TinyTransformer().eval()
+    text, _ = transformer
+    with torch.no_grad():
+        random_text_outputs = [random_transformer(*inputs) for inputs in text.eval_inputs[:32]]
+    for untrained in (random_outputs, random_text_outputs):
+        dependence = input_dependence([o.numpy() for o in untrained])
+        assert dependence < INPUT_INDEPENDENT_BELOW
+        assert "untrained network" in untrained_fidelity_note(dependence, has_score=False)
+    for bundle in (mobile, text):
+        dependence = input_dependence([o.numpy() for o in outputs(bundle, 32)])
+        assert dependence >= INPUT_INDEPENDENT_BELOW
+        assert untrained_fidelity_note(dependence, has_score=False) is None
+
+
+def test_rows_of_an_untrained_model_without_score_are_labelled(tmp_path):
+    """Through the real sweep: the row says its fidelity is to an untrained network, and the
+    report warns once for the model."""
+    from pocketbench.devices.local import LocalDevice
+    from pocketbench.report import warnings
+    from pocketbench.results import RunStore
+    from pocketbench.sweep import BenchSettings, run_sweep
+
+    store = RunStore(tmp_path / "results")
+    store.write_manifest({"test": "untrained"}, {})
+    model = str(DATA / "untrained_mlp.py") + ":factory"
+    assert run_sweep([model], ["fp32"], [LocalDevice()], BenchSettings(iterations=3, repetitions=1), store) == 0
+    frame = store.finish()
+    assert (frame["output_input_dependence"] < INPUT_INDEPENDENT_BELOW).all()
+    assert frame["fidelity_note"].str.startswith("fidelity to an untrained network").all()
+    assert [n for n in warnings(frame) if "untrained network" in n] == [f"{model}: {frame['fidelity_note'].iloc[0]}"]
+
+
+def test_rows_of_a_trained_model_carry_the_check_but_no_label(digits_sweep):
+    _, frame, _ = digits_sweep
+    ok = frame[frame["status"] == "ok"]
+    assert len(ok) and (ok["output_input_dependence"] >= INPUT_INDEPENDENT_BELOW).all()
+    assert ok["fidelity_note"].isna().all()
