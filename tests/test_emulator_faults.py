@@ -184,3 +184,22 @@ def test_cable_pull_drops_every_connection_now(phone):
         with pytest.raises(ConnectionError):
             device.shell("echo hi")
     assert connected(phone).shell("echo hi") == "hi\n"
+
+
+def test_a_fault_names_the_program_a_process_runs_not_its_arguments():
+    """A runner started through glibc's loader or qemu-user answers to its name; a command that
+    only takes the runner's path as an argument (the deploy's `sha256sum`) does not."""
+    from pocketbench.devices.emulator.faults import program_words
+
+    folder = "/data/local/tmp/pocketbench/0123abcd"
+    loader = [f"{folder}/ld-linux-x86-64.so.2", "--inhibit-cache", "--library-path", folder, f"{folder}/pocket_runner"]
+    assert program_words([*loader, "--model", "m.pte"])[-1] == f"{folder}/pocket_runner"
+    qemu = [
+        "/usr/bin/qemu-aarch64",
+        f"{folder}/ld-linux-aarch64.so.1",
+        "--library-path",
+        folder,
+        f"{folder}/pocket_runner",
+    ]
+    assert program_words([*qemu, "--json", "r.json"])[-1] == f"{folder}/pocket_runner"
+    assert program_words(["sha256sum", f"{folder}/pocket_runner", f"{folder}/libc.so.6"]) == ["sha256sum"]

@@ -19,6 +19,7 @@ from rich.console import Group
 from rich.text import Text
 
 from pocketbench.compare import MEASURED, latest_attempts, unstable_reason
+from pocketbench.results import list_value
 
 EMPTY = "—"
 
@@ -473,7 +474,7 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
         if _truthy(row["unstable"]):
             reason = _get(row, "unstable_reason") or "see its samples"
             notes.append(f"unstable: {_cell_name(row)}: {reason}{_threads_hint(row)}")
-    elif row["latency_samples_ms"] is not None and (reason := unstable_reason(list(row["latency_samples_ms"]))):
+    elif reason := unstable_reason(list_value(row["latency_samples_ms"])):
         notes.append(f"unstable: {_cell_name(row)}: {reason}; rerun with more --iterations or --min-seconds")
     stop, half = _get(row, "repetitions_stop"), _get(row, "latency_p50_ci_halfwidth")
     if stop in ("budget", "max_processes") and not _truthy(_get(row, "repetitions_target_met")) and not missing(half):

@@ -242,10 +242,14 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
 SPEEDUP_COLUMNS = ("speedup_ci_low", "speedup_ci_high", "speedup_p_value", "speedup_significant")
 
 
+def list_value(value: Any) -> list[Any]:
+    """A list column's value as a list: None or NaN (a row without one) is empty."""
+    return [] if value is None or (isinstance(value, float) and pd.isna(value)) else list(value)
+
+
 def _repetition_groups(row: Any) -> list[list[float]]:
-    samples = list(row["latency_samples_ms"]) if row["latency_samples_ms"] is not None else []
-    reps = row.get("samples_repetition")
-    reps = list(reps) if reps is not None and not (isinstance(reps, float) and pd.isna(reps)) else [0] * len(samples)
+    samples = list_value(row["latency_samples_ms"])
+    reps = list_value(row.get("samples_repetition")) or [0] * len(samples)
     groups: dict[int, list[float]] = {}
     for rep, value in zip(reps, samples, strict=False):
         groups.setdefault(int(rep), []).append(float(value))

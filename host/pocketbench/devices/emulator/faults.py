@@ -59,18 +59,39 @@ class Faults:
         self.process_faults = [*self.process_faults, ProcessFault(name, after_s, signal.SIGSTOP)]
 
 
+# Programs that run another program named later on their command line (glibc's loader started
+# by a bundle's launcher, qemu-user started by binfmt_misc), and their options that take a value.
+LAUNCHERS = ("ld-linux", "ld-musl", "qemu-")
+LAUNCHER_OPTIONS = {"--library-path", "--preload", "--argv0", "--audit", "-L", "-cpu", "-E", "-U", "-0"}
+
+
+def program_words(words: list[str]) -> list[str]:
+    """The programs an argv runs: argv[0] and, while that is a loader or qemu-user, the program
+    it starts (its first word that is not an option). Arguments are never names: a
+    `sha256sum DIR/pocket_runner` is not the runner."""
+    programs, rest = [], list(words)
+    while rest:
+        program, rest = rest[0], rest[1:]
+        programs.append(program)
+        if not os.path.basename(program).startswith(LAUNCHERS):
+            break
+        while rest and rest[0].startswith("-"):
+            rest = rest[2:] if rest[0] in LAUNCHER_OPTIONS else rest[1:]
+    return programs
+
+
 def process_names(pid: int) -> set[str]:
-    """What a process answers to: its executable's basename, its comm, and the basename of
-    each argv word, so a program started through its loader (`ld-linux-*.so --library-path
-    DIR DIR/pocket_runner …`, or qemu-user for another ISA) still matches its own name."""
+    """What a process answers to: its executable's basename, its comm, and the programs its argv
+    runs, so a program started through its loader (`ld-linux-*.so --library-path DIR
+    DIR/pocket_runner …`, or qemu-user for another ISA) still matches its own name."""
     names = set()
     with contextlib.suppress(OSError):
         names.add(os.path.basename(os.readlink(f"/proc/{pid}/exe")))
     with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
         names.add(f.read().strip())
     with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
-        words = [w for w in f.read().split(b"\0") if w and not w.isspace() and b" " not in w]  # not `sh -c` text
-        names.update(os.path.basename(word.decode(errors="replace")) for word in words)
+        words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+        names.update(os.path.basename(word) for word in program_words(words))
     return names
 
 
