@@ -143,3 +143,29 @@ def test_a_phone_without_a_runner_for_its_abi_stops_the_run_before_any_work(phon
     assert message.startswith("nothing was run: ") and f"tcp:{odd.address}" in message and "armeabi-v7a" in message
     assert not (tmp_path / "results").exists()
     assert not (odd.root / WORK_ROOT.lstrip("/")).exists()  # nothing pushed
+
+
+def test_devices_check_finds_a_phone_served_by_pocketbench_emulator(x86_64_bundle, monkeypatch):
+    """Issue 13's "Done when": `pocketbench devices --check`, as typed, finds the phone that
+    `pocketbench emulator --port P` serves (as adb finds its emulators) and passes; it is gone
+    from the list once stopped."""
+    import subprocess
+    import sys
+
+    from pocketbench.devices.emulator.fixtures import free_port
+
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # no adb server
+    port = free_port()
+    served = subprocess.Popen(
+        [sys.executable, "-m", "pocketbench", "emulator", "--port", str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert "listening on" in served.stdout.readline()
+        result = check()
+        assert result.exit_code == 0, result.stdout
+        assert f"tcp:127.0.0.1:{port}: PASS" in result.stdout
+    finally:
+        served.send_signal(2)
+        served.wait(10)
+    after = runner.invoke(app, ["devices"])
+    assert f"tcp:127.0.0.1:{port}" not in after.stdout

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pocketbench.devices.adb import server_route
+from pocketbench.devices.adb import local_phones, server_route
 from pocketbench.devices.adb.transport import Unauthorized, Unreachable
 from pocketbench.errors import DeviceError, PocketbenchError
 
@@ -84,8 +84,12 @@ def find_phones(extra_specs: Sequence[str] = ()) -> tuple[list[Found], list[str]
     """Every phone on every route (plus the tcp: specs given), and a note per route searched."""
     server, server_note = _via_server()
     usb, usb_note = _via_usb({f.serial for f in server})
-    tcp = [_probe_tcp(spec) for spec in extra_specs if spec.startswith("tcp:")]
-    return [*server, *usb, *tcp], [server_note, usb_note]
+    emulated = [spec for spec in local_phones.registered() if spec not in extra_specs]
+    tcp = [_probe_tcp(spec) for spec in [*extra_specs, *emulated] if spec.startswith("tcp:")]
+    notes = [server_note, usb_note]
+    if emulated:
+        notes.append(f"emulated phones of `pocketbench emulator`: {', '.join(emulated)}")
+    return [*server, *usb, *tcp], notes
 
 
 def pick_auto(found: list[Found], notes: list[str]) -> Found | None:

@@ -35,6 +35,7 @@ def emulator_command(
 
     A test tool, not a sandbox: commands run as Android's shell user (uid 2000) with the
     host's folders read-only, but it shares this computer's kernel."""
+    from pocketbench.devices.adb import local_phones
     from pocketbench.devices.emulator.emulator import serve_forever, start_emulator, this_computers_key
     from pocketbench.errors import PocketbenchError
 
@@ -58,7 +59,11 @@ def emulator_command(
         f"emulated {model} ({emu.persona.abi}, {emu.serial}) listening on {emu.address};"
         f" files in {emu.root}; {who}; Ctrl-C stops it"
     )
-    serve_forever(emu)
+    announced = local_phones.register(emu.host, emu.port)  # `pocketbench devices` and `auto` find it
+    try:
+        serve_forever(emu)
+    finally:
+        local_phones.unregister(announced)
 
 
 def _trusted_keys(pocketbench_key: str) -> tuple[str, ...]:
