@@ -141,12 +141,13 @@ def long_model() -> ModelBundle:
     )
 
 
-def test_per_call_figure_of_a_long_model_matches_single_calls(runner: Path, tmp_path: Path) -> None:
-    """Batched per-call p50 vs single-call p50 on a model of known cost, interleaved A/B so the
-    shared machine's load hits both. Bound ±50 %: it catches a wrong divisor (k ≥ 2 makes that
-    ≥ 2×), not the 2 % goal. Under a load average of 11 on 2 cores batched calls measured 37 %
-    slower than single ones (a batch absorbs the preemptions a median of single calls skips), so
-    the 2 % check is `just benchmark calibrated_samples`, on a quiet machine."""
+def test_per_call_figure_is_each_batch_over_its_calls(runner: Path, tmp_path: Path) -> None:
+    """On a model of known cost (~1.5 ms a call) with 50 ms batches: every per-call figure is its
+    batch's time over the batch's calls, and a batch really ran its calls (its per-call figure is
+    within 4× of single calls; running one call and dividing by k ≈ 30 would be ~30× off). The
+    2 % agreement with single calls is a speed figure, measured on a quiet machine by
+    `just benchmark calibrated_samples` (a loaded machine skews batches against medians of single
+    calls: 37 % at load 11)."""
     spec = ModelSpec(name="long_matmuls", factory=long_model, source_file=Path(__file__))
     pte = build_artifact(spec, spec.load(), parse_variant("fp32"), cache=tmp_path / "cache").path
     rng = np.random.default_rng(0)
@@ -154,13 +155,11 @@ def test_per_call_figure_of_a_long_model_matches_single_calls(runner: Path, tmp_
 
     inputs = tmp_path / "in.bin"
     tensorfile.write(inputs, [[rng.standard_normal((32, 1024)).astype(np.float32)]])
-    single, batch, calls = [], [], []
-    for _ in range(3):
-        one = run_native_runner(runner, BenchJob(pte=pte, inputs=inputs, warmup=2, iterations=8), 300)
-        many = run_native_runner(runner, BenchJob(pte=pte, inputs=inputs, warmup=2, iterations=6, batch_min_ms=5), 300)
-        assert one.ok and many.ok, (one.error, many.error)
-        single.append(np.median(one.iterations_ns))
-        batch.append(np.median(many.iterations_ns))
-        calls.append(many.batch_calls)
-    assert min(calls) >= 2
-    assert np.median(batch) == pytest.approx(np.median(single), rel=0.5)
+    one = run_native_runner(runner, BenchJob(pte=pte, inputs=inputs, warmup=2, iterations=8), 300)
+    many = run_native_runner(runner, BenchJob(pte=pte, inputs=inputs, warmup=2, iterations=4, batch_min_ms=50), 300)
+    assert one.ok and many.ok, (one.error, many.error)
+    k = many.batch_calls
+    assert k >= 2 and len(many.batches_ns) == len(many.iterations_ns) == 4
+    assert many.iterations_ns == [(ns + k // 2) // k for ns in many.batches_ns]
+    ratio = float(np.median(many.iterations_ns) / np.median(one.iterations_ns))
+    assert 0.25 < ratio < 4, (ratio, k)
