@@ -111,7 +111,11 @@ def main() -> None:
     body = "\n".join(
         [
             *(
-                [f"**Measured under load (1-minute load average {load_before:.1f}): not a quiet-machine figure.**", ""]
+                [
+                    f"**Measured under load (1-minute load average {load_before:.1f} before, {load_after:.1f} after;"
+                    " the benchmark's own processes count too): not a quiet-machine figure.**",
+                    "",
+                ]
                 if loaded
                 else []
             ),
