@@ -199,9 +199,11 @@ class RunStore:
             self._manifest = json.loads((self.folder / "manifest.json").read_text())
 
     def finish(self) -> pd.DataFrame:
+        """The run as saved: read back from results.parquet, so a column's dtype never depends on
+        whether it came from memory or disk (a text column with no None is `str` in memory)."""
         frame = add_relative_columns(read_cells(self.folder))
         atomic_write_parquet(frame, self.folder / "results.parquet")
-        return frame
+        return read_parquet(self.folder / "results.parquet")
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
