@@ -15,7 +15,7 @@ const char* const kUsage =
     "                     [--batch-min-ms 1]\n"
     "                     [--outputs out.bin] [--etdump trace.etdp] [--json result.json]\n"
     "                     [--sample-files a,b,c] [--sample-interval-ms 20] [--idle-baseline-s 0]\n"
-    "                     [--verbose]\n";
+    "                     [--generate P,N [--teacher-forced]] [--verbose]\n";
 
 namespace {
 
@@ -64,6 +64,10 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
     }
     if (flag == "--verbose") {
       options->verbose = true;
+      continue;
+    }
+    if (flag == "--teacher-forced") {
+      options->teacher_forced = true;
       continue;
     }
     if (flag.rfind("--", 0) != 0) {
@@ -120,6 +124,21 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
       options->sample_interval_ms = static_cast<int>(number);
     } else if (flag == "--idle-baseline-s") {
       if (!parse_real(flag, value, 0.0, 3600.0, "seconds", &options->idle_baseline_s, error)) return false;
+    } else if (flag == "--generate") {
+      const char* comma = std::strchr(value, ',');
+      long prompt = 0, decode = 0;
+      const std::string first = comma ? std::string(value, comma) : std::string(value);
+      if (comma == nullptr) {
+        *error = "--generate needs P,N (prompt tokens, decode tokens), got '" + std::string(value) + "'";
+        return false;
+      }
+      if (!parse_int("--generate P", first.c_str(), 1, 1000000, &prompt, error) ||
+          !parse_int("--generate N", comma + 1, 0, 1000000, &decode, error)) {
+        return false;
+      }
+      options->generate = true;
+      options->prompt_tokens = prompt;
+      options->decode_tokens = decode;
     } else if (flag == "--json") {
       options->json = value;
     } else {
@@ -133,6 +152,18 @@ bool parse_args(int argc, char** argv, Options* options, std::string* error) {
   }
   if (seen_inputs && seen_seed) {
     *error = "--inputs and --seed exclude each other: give a tensor file or a seed";
+    return false;
+  }
+  if (options->generate && !seen_inputs) {
+    *error = "--generate needs --inputs: a tensor file whose first tensor is the int64 token stream";
+    return false;
+  }
+  if (options->teacher_forced && !options->generate) {
+    *error = "--teacher-forced only applies with --generate P,N";
+    return false;
+  }
+  if (options->generate && (options->batch_min_ms > 0 || !options->outputs.empty())) {
+    *error = "--generate times each token itself: --batch-min-ms and --outputs do not apply";
     return false;
   }
   if (seen_min_seconds && !seen_iterations) options->iterations = 1;

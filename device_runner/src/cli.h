@@ -31,6 +31,12 @@ struct Options {
   std::vector<std::string> sample_files;
   int sample_interval_ms = 0;  // 0: no sampler
   double idle_baseline_s = 0.0;
+  // Generation mode (--generate P,N): the inputs file holds a token stream; the run is a prefill
+  // of its first P tokens and N one-token decode steps, repeated warmup + iterations times.
+  bool generate = false;
+  int64_t prompt_tokens = 0;
+  int64_t decode_tokens = 0;
+  bool teacher_forced = false;  // decode feeds the stream's next token instead of the argmax
   bool verbose = false;  // forward the runtime's own log lines to stderr
   bool help = false;
 };

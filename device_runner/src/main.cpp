@@ -26,6 +26,7 @@
 #include <executorch/runtime/platform/runtime.h>
 
 #include "cli.h"
+#include "generate.h"
 #include "inputs.h"
 #include "outputs.h"
 #include "report.h"
@@ -142,6 +143,7 @@ class Run {
   bool check_method();
   bool load_method();
   bool measure();
+  bool measure_generation();
   bool write_output_sets();
   bool write_etdump();
 
@@ -174,6 +176,10 @@ class Run {
   std::unique_ptr<executorch::etdump::ETDumpGen> etdump_;
   std::unique_ptr<et::Method> method_;
   pocket::BoundInputs bound_;
+  pocket::GenerationPlan plan_;
+  std::vector<int64_t> stream_;
+
+  bool generate_once(pocket::Generation* out, int64_t* prefill_ns, std::vector<int64_t>* decode_ns);
 };
 
 bool Run::parse(int argc, char** argv) {
@@ -276,6 +282,17 @@ bool Run::check_method() {
   }
   std::string error;
   if (!pocket::check_input_metadata(*meta_, &error)) return fail(error);
+  if (options.generate) {
+    plan_ = {options.prompt_tokens, options.decode_tokens, options.teacher_forced, 0};
+    if (!pocket::generative_context(*meta_, &plan_.context, &error)) return fail(Status::kBadArguments, error);
+    if (input_sets_.empty() || input_sets_[0].empty()) {
+      return fail(Status::kBadArguments, "--generate: the inputs file holds no token stream");
+    }
+    if (!pocket::check_generation(plan_, input_sets_[0][0], &error)) return fail(Status::kBadArguments, error);
+    stream_ = pocket::stream_ids(input_sets_[0][0]);
+    report.input_sets = input_sets_.size();
+    return true;
+  }
   if (options.inputs.empty()) {
     input_sets_.emplace_back();
     if (!pocket::make_random_inputs(*meta_, options.seed, &input_sets_[0], &error)) {
@@ -311,11 +328,96 @@ bool Run::load_method() {
   report.rss_kb_after_load = pocket::proc_status_kb("VmRSS");
   enter("bind_inputs", Status::kBadArguments, "binding the inputs of method '" + options.method + "'");
   std::string error;
+  if (options.generate) return true;  // each generation step binds its own tokens
   return bound_.bind(*method_, input_sets_[0], &error) || fail(error);
+}
+
+// One generation: the prompt in one execute, then one execute per decode token, each timed alone
+// (the clock brackets the execute only; binding the next token and the argmax are outside it).
+bool Run::generate_once(pocket::Generation* out, int64_t* prefill_ns, std::vector<int64_t>* decode_ns) {
+  const int64_t p = plan_.prompt_tokens;
+  std::vector<int64_t> ids;
+  decode_ns->clear();
+  for (int64_t step = 0; step <= plan_.decode_tokens; ++step) {
+    std::vector<int64_t> tokens;
+    if (step == 0) {
+      tokens.assign(stream_.begin(), stream_.begin() + p);
+    } else {
+      tokens.push_back(plan_.teacher_forced ? stream_[static_cast<size_t>(p + step - 1)] : ids.back());
+    }
+    const pocket::TensorSet set = pocket::step_inputs(tokens, step == 0 ? 0 : p + step - 1);
+    pocket::BoundInputs inputs;
+    std::string error;
+    if (!inputs.bind(*method_, set, &error)) return fail(Status::kBadArguments, error);
+    int64_t ns = 0;
+    et::Error status = et::Error::Ok;
+    if (!timed_execute(*method_, inputs, &ns, &status)) {
+      return fail(with_runtime_reason(step == 0 ? "prefill failed" : "decode step " + std::to_string(step) + " failed",
+                                      status));
+    }
+    (step == 0 ? *prefill_ns : decode_ns->emplace_back()) = ns;
+    const int64_t next = pocket::last_argmax(*method_, &error);
+    if (next < 0) return fail(error);
+    ids.push_back(next);
+  }
+  out->generated_ids = std::move(ids);
+  return true;
+}
+
+// Generation mode: a first generation (its prefill is the first inference), warm-up generations,
+// the idle window, then timed generations; every decode step's time is one timed sample.
+bool Run::measure_generation() {
+  pocket::Generation generation;
+  generation.prompt_tokens = plan_.prompt_tokens;
+  generation.decode_tokens = plan_.decode_tokens;
+  generation.teacher_forced = plan_.teacher_forced;
+  generation.context = plan_.context;
+  int64_t prefill_ns = 0;
+  std::vector<int64_t> decode_ns;
+  enter("first_inference", Status::kExecutionFailed, "generating");
+  if (!generate_once(&generation, &prefill_ns, &decode_ns)) return false;
+  report.first_inference_ms = static_cast<double>(prefill_ns) / 1e6;
+  enter("warmup", Status::kExecutionFailed, "generating");
+  for (int i = 0; i < options.warmup; ++i) {
+    if (!generate_once(&generation, &prefill_ns, &decode_ns)) return false;
+    report.warmup_iterations = i + 1;
+  }
+  if (options.idle_baseline_s > 0) {
+    report.idle_start_ns = pocket::steady_now_ns();
+    std::this_thread::sleep_for(std::chrono::duration<double>(options.idle_baseline_s));
+    report.idle_end_ns = pocket::steady_now_ns();
+  }
+  enter("loop", Status::kExecutionFailed, "generating");
+  const auto min_ns = static_cast<int64_t>(options.min_seconds * 1e9);
+  int64_t total_ns = 0;
+  report.loop_start_ns = pocket::steady_now_ns();
+  while (static_cast<int>(generation.prefill_ns.size()) < options.iterations || total_ns < min_ns) {
+    if (!generate_once(&generation, &prefill_ns, &decode_ns)) return false;
+    generation.prefill_ns.push_back(prefill_ns);
+    total_ns += prefill_ns;
+    for (int64_t ns : decode_ns) total_ns += ns;
+    if (decode_ns.empty()) report.iterations_ns.push_back(prefill_ns);
+    report.iterations_ns.insert(report.iterations_ns.end(), decode_ns.begin(), decode_ns.end());
+    generation.decode_ns.push_back(decode_ns);
+  }
+  report.loop_end_ns = pocket::steady_now_ns();
+  if (sampler_) {
+    sampler_->stop();
+    report.samples = sampler_->samples();
+  }
+  report.rss_kb_after_loop = pocket::proc_status_kb("VmRSS");
+  report.generation = std::move(generation);
+  enter("outputs", Status::kExecutionFailed, "reading the outputs of method '" + options.method + "'");
+  pocket::TensorSet outputs;
+  std::string error;
+  if (!pocket::collect_outputs(*method_, &outputs, &error)) return fail(error);
+  report.outputs = pocket::summarize(outputs);
+  return true;
 }
 
 // The first inference, the warm-up, the idle window and the timed loop, then set 0's outputs.
 bool Run::measure() {
+  if (options.generate) return measure_generation();
   const std::string running = "running method '" + options.method + "'";
   enter("first_inference", Status::kExecutionFailed, running);
   int64_t ns = 0;

@@ -106,6 +106,16 @@ std::string samples_json(const Samples& s) {
          ",\n    \"hwm_kb\": " + list(s.hwm_kb, opt_int) + "}";
 }
 
+std::string generation_json(const Generation& g) {
+  auto as_int = [](int64_t v) { return std::to_string(v); };
+  return "{\"prompt_tokens\": " + std::to_string(g.prompt_tokens) + ", \"decode_tokens\": " +
+         std::to_string(g.decode_tokens) + ", \"teacher_forced\": " + (g.teacher_forced ? "true" : "false") +
+         ", \"context\": " + std::to_string(g.context) + ",\n    \"prefill_ns\": " + list(g.prefill_ns, as_int) +
+         ",\n    \"decode_ns\": " +
+         list(g.decode_ns, [&](const std::vector<int64_t>& row) { return list(row, as_int); }) +
+         ",\n    \"generated_ids\": " + list(g.generated_ids, as_int) + "}";
+}
+
 }  // namespace
 
 int exit_code(Status status) {
@@ -136,7 +146,7 @@ std::string to_json(const Report& r) {
   std::ostringstream out;
   out << "{\n";
   out << "  \"schema_version\": 1,\n";
-  out << "  \"schema_minor\": 3,\n";
+  out << "  \"schema_minor\": 4,\n";
   out << "  \"status\": " << quote(status_name(r.status)) << ",\n";
   out << "  \"phase\": " << quote(r.phase) << ",\n";
   out << "  \"error\": " << (r.error.empty() ? "null" : quote(r.error)) << ",\n";
@@ -177,7 +187,8 @@ std::string to_json(const Report& r) {
   out << "  \"timeline_ns\": {\"idle_start\": " << integer(r.idle_start_ns) << ", \"idle_end\": "
       << integer(r.idle_end_ns) << ", \"loop_start\": " << integer(r.loop_start_ns)
       << ", \"loop_end\": " << integer(r.loop_end_ns) << "},\n";
-  out << "  \"samples\": " << (r.samples ? samples_json(*r.samples) : "null") << "\n";
+  out << "  \"samples\": " << (r.samples ? samples_json(*r.samples) : "null") << ",\n";
+  out << "  \"generation\": " << (r.generation ? generation_json(*r.generation) : "null") << "\n";
   out << "}\n";
   return out.str();
 }

@@ -23,6 +23,19 @@ struct OutputSummary {
   std::string sha256;
 };
 
+// A generation run (--generate, schema_minor 4): per timed repetition, the prefill's time and each
+// decode step's time; the ids the model predicted (argmax after the prefill and after each decode
+// step) in the last repetition.
+struct Generation {
+  int64_t prompt_tokens = 0;
+  int64_t decode_tokens = 0;
+  bool teacher_forced = false;
+  int64_t context = 0;
+  std::vector<int64_t> prefill_ns;
+  std::vector<std::vector<int64_t>> decode_ns;
+  std::vector<int64_t> generated_ids;
+};
+
 struct Report {
   // A run is ok only once `main` says so: anything that ends it earlier (a hook, an exception)
   // reports the phase it was in, never a default "ok".
@@ -60,6 +73,7 @@ struct Report {
   // steady_clock ns (the samples' clock) at the edges of the idle window and the timed loop.
   std::optional<int64_t> idle_start_ns, idle_end_ns, loop_start_ns, loop_end_ns;
   std::optional<Samples> samples;  // with --sample-interval-ms
+  std::optional<Generation> generation;  // with --generate
 };
 
 // A /proc/self/status field in kB ("VmRSS", "VmHWM"); nullopt where /proc is unavailable.

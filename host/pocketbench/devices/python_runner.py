@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs")
     parser.add_argument("--etdump")
     parser.add_argument("--json")
+    parser.add_argument("--generate")
+    parser.add_argument("--teacher-forced", action="store_true")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {
         "schema_version": RUNNER_SCHEMA_VERSION,
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "iterations_ns": [],
         "batch": {"min_ms": args.batch_min_ms, "calls": 1, "calibration": [], "batches_ns": []},
         "planned_buffers_bytes": [],
+        "generation": None,
     }
     code = _measure(args, report)
     text = json.dumps(report)
@@ -103,6 +106,8 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
     report["program_load_ms"] = (loaded - started) / 1e6
     report["method_load_ms"] = (method_loaded - loaded) / 1e6
     report["rss_kb"]["after_load"] = read_status_kb("VmRSS")
+    if args.generate:
+        return _generate(args, method, input_sets[0], report)
     inputs = [torch.from_numpy(t) for t in input_sets[0]]
     try:
         # Only the execute call is inside the clock: input conversion is host bookkeeping.
@@ -132,6 +137,29 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
             report["etdump"] = args.etdump
     except Exception as exc:
         return _fail(report, "execution_failed", f"execute failed: {first_line(exc)}", EXIT_EXECUTION_FAILED)
+    finally:
+        report["peak_rss_kb"] = read_status_kb("VmHWM")
+    return 0
+
+
+def _generate(args: argparse.Namespace, method: Any, first_set: list[Any], report: dict[str, Any]) -> int:
+    """`--generate P,N`: the native runner's generation mode (devices/python_generation.py)."""
+    from pocketbench.devices import python_generation as generation
+
+    try:
+        prompt, decode = generation.parse_generate(args.generate)
+        plan = generation.GenerationPlan(prompt, decode, args.teacher_forced, generation.method_context(method))
+        if not first_set:
+            raise generation.GenerationError("--generate: the inputs file holds no token stream")
+        stream = first_set[0].reshape(-1).tolist()
+        generation.check_plan(plan, stream, str(first_set[0].dtype))
+    except generation.GenerationError as exc:
+        return _fail(report, "bad_arguments", str(exc), EXIT_BAD_ARGUMENTS)
+    try:
+        generation.measure_generation(method, plan, stream, args.warmup, args.iterations, args.min_seconds, report)
+        report["rss_kb"]["after_loop"] = read_status_kb("VmRSS")
+    except Exception as exc:
+        return _fail(report, "execution_failed", f"generation failed: {first_line(exc)}", EXIT_EXECUTION_FAILED)
     finally:
         report["peak_rss_kb"] = read_status_kb("VmHWM")
     return 0

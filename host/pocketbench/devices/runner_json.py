@@ -12,8 +12,9 @@ import math
 from typing import Any
 
 RUNNER_SCHEMA_VERSION = 1
-# The newest minor this host reads: 3 added `batch` (calibrated samples). Older minors still parse.
-RUNNER_SCHEMA_MINOR = 3
+# The newest minor this host reads: 3 added `batch` (calibrated samples), 4 `generation`
+# (--generate: null otherwise). Older minors still parse.
+RUNNER_SCHEMA_MINOR = 4
 
 
 class RunnerReportError(ValueError):
@@ -69,6 +70,7 @@ def _check_types(data: dict[str, Any]) -> None:
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise RunnerReportError(f"runner JSON {key} is not an object")
     _check_batch(data)
+    _check_generation(data.get("generation"))
     outputs = data.get("outputs", [])
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
         raise RunnerReportError("runner JSON outputs is not a list of objects")
@@ -104,6 +106,32 @@ def _check_batch(data: dict[str, Any]) -> None:
             )
         if any(abs(b - c * calls) > calls for b, c in zip(raw, per_call, strict=True)):
             raise RunnerReportError("runner JSON iterations_ns are not its batches_ns divided by batch.calls")
+
+
+def _check_generation(generation: Any) -> None:
+    """schema_minor 4's generation object: counts, per-repetition prefill and decode times that
+    agree with the counts, and the predicted ids (one after the prefill, one per decode step)."""
+    if generation is None:
+        return
+    if not isinstance(generation, dict):
+        raise RunnerReportError("runner JSON generation is not an object")
+    for key in ("prompt_tokens", "decode_tokens", "context"):
+        if not (_is_int(generation.get(key)) and generation[key] >= 0):
+            raise RunnerReportError(f"runner JSON generation.{key} is {generation.get(key)!r}, not a count")
+    prefill, decode, ids = generation.get("prefill_ns"), generation.get("decode_ns"), generation.get("generated_ids")
+    if not isinstance(prefill, list) or not all(_is_int(v) and v >= 0 for v in prefill):
+        raise RunnerReportError("runner JSON generation.prefill_ns is not a list of non-negative integers")
+    steps = generation["decode_tokens"]
+    if (
+        not isinstance(decode, list)
+        or len(decode) != len(prefill)
+        or not all(
+            isinstance(row, list) and len(row) == steps and all(_is_int(v) and v >= 0 for v in row) for row in decode
+        )
+    ):
+        raise RunnerReportError(f"runner JSON generation.decode_ns is not {len(prefill)} lists of {steps} times")
+    if not isinstance(ids, list) or not all(_is_int(v) and v >= 0 for v in ids) or (ids and len(ids) != steps + 1):
+        raise RunnerReportError(f"runner JSON generation.generated_ids is not {steps + 1} token ids")
 
 
 def load_runner_json(text: str) -> dict[str, Any]:
