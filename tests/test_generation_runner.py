@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pocketbench import tensorfile
-from pocketbench_models.tiny_llama import LlamaConfig, TinyLlama, perplexity
+from pocketbench.runner import tensorfile
+from pocketbench_models._llama import LlamaConfig, TinyLlama, perplexity
 
 from tests.runner_support import host_runner, run_runner
 
@@ -46,7 +46,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[TinyLlama, Path, Pat
 
 def python_runner(*args: str | Path) -> tuple[int, dict]:
     proc = subprocess.run(
-        [sys.executable, "-m", "pocketbench.devices.python_runner", *map(str, args)],
+        [sys.executable, "-m", "pocketbench.runner.python_runtime", *map(str, args)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     return proc.returncode, json.loads(proc.stdout)
@@ -112,8 +112,8 @@ def test_runner_and_python_runtime_generate_the_reference_ids(tiny, tmp_path: Pa
 
 
 def test_the_host_parses_generation_reports_and_refuses_inconsistent_ones(tiny, tmp_path: Path) -> None:
-    from pocketbench.devices.base import parse_runner_report
-    from pocketbench.devices.runner_json import RunnerReportError
+    from pocketbench.runner.report import parse_runner_report
+    from pocketbench.runner.schema import RunnerReportError
 
     _, pte, stream_file = tiny
     run = run_runner(host_runner(), "--model", pte, "--inputs", stream_file, "--generate", "8,4",

@@ -143,6 +143,12 @@ def bench(
         ),
     ] = False,
     profile_iterations: Annotated[int, typer.Option(help="Inferences in each --profile trace.")] = 20,
+    prompt_tokens: Annotated[
+        int, typer.Option(help="Generative models: prompt length P (time to first token = prefill of P).")
+    ] = 128,
+    decode_tokens: Annotated[
+        int, typer.Option(help="Generative models: teacher-forced decode steps N per generation (P + N ≤ context).")
+    ] = 64,
     run_id: RunIdOption = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
@@ -189,6 +195,8 @@ def bench(
         cooldown_timeout_s=cooldown_timeout,
         profile=profile,
         profile_iterations=profile_iterations,
+        prompt_tokens=prompt_tokens,
+        decode_tokens=decode_tokens,
     )
     devices = open_devices(device or ["auto"], wait_for_device)
     check_runners(devices)

@@ -256,6 +256,7 @@ TOKENS: dict[str, Callable[[], Step | None]] = {
     "int8-mixed": lambda: Quantize(keep_fp32=2),
     "int8-qat": lambda: QuantizeAwareTraining(),
     "w4": lambda: Int4Weights(),
+    "8da4w": lambda: Int4Weights(),  # torchao's name (ExecuTorch's LLM default): the same step
     "prune50": lambda: ChannelPrune(ratio=0.5),
     "sparse50": lambda: Prune(criterion="magnitude", sparsity=0.5),
     "sparse50-grad": lambda: Prune(criterion="gradient", sparsity=0.5),

@@ -27,6 +27,7 @@ from pocketbench.compress.pipeline import CompressionError
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.measure import generation
 from pocketbench.measure.adaptive import TARGET, RepetitionPolicy, repeat_until_settled
 from pocketbench.measure.fidelity import fidelity, input_dependence, untrained_fidelity_note
 from pocketbench.measure.latency import latency_summary
@@ -38,7 +39,7 @@ from pocketbench.measure.protocol import (
     run_repetition,
     runner_columns,
 )
-from pocketbench.models.registry import ModelBundle, ModelSpec, resolve
+from pocketbench.models.registry import GenerativeBundle, ModelBundle, ModelSpec, resolve
 from pocketbench.progress import FAILED, WARNED, Reporter, reporting_to
 from pocketbench.results.store import PARTIAL, SCHEMA_VERSION, RunStore
 from pocketbench.runner import tensorfile
@@ -68,6 +69,10 @@ class BenchSettings:
     cooldown_timeout_s: float = 120.0
     profile: bool = False  # one more runner process per cell with ETDump on (profile.py)
     profile_iterations: int = 20
+    # Generative models (measure/generation.py): a prompt of this many tokens, then this many
+    # teacher-forced decode steps per timed generation; `iterations` counts generations.
+    prompt_tokens: int = generation.PROMPT_TOKENS
+    decode_tokens: int = generation.DECODE_TOKENS
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -79,6 +84,8 @@ class BenchSettings:
         self.policy  # noqa: B018 (validates the repetition settings)
         if self.warmup < 0:
             raise PocketbenchError("--warmup cannot be negative")
+        if self.prompt_tokens < 1 or self.decode_tokens < 1:
+            raise PocketbenchError("--prompt-tokens and --decode-tokens must be at least 1")
         self.protocol  # noqa: B018 (validates the protocol settings)
 
     @property
@@ -98,8 +105,9 @@ class ModelContext:
 
     spec: ModelSpec
     bundle: ModelBundle
-    inputs_file: Path
+    inputs_file: Path  # a generative model's: its token stream
     reference: list[np.ndarray]
+    generation: generation.GenerationReference | None = None  # generative models only
 
     @property
     def input_dependence(self) -> float:
@@ -145,7 +153,9 @@ def run_sweep(
     with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
         for model_name in models:
             try:
-                context = load_model(model_name, Path(scratch), reporter)
+                context = load_model(
+                    model_name, Path(scratch), reporter, (settings.prompt_tokens, settings.decode_tokens)
+                )
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
             cells: list[_Cell] = []
@@ -199,12 +209,24 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
         return None
 
 
-def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
+def load_model(
+    name: str,
+    scratch: Path,
+    reporter: Reporter,
+    generate: tuple[int, int] = (generation.PROMPT_TOKENS, generation.DECODE_TOKENS),
+) -> ModelContext:
+    """A model with its inputs on disk and fp32 reference; a generative one (GenerativeBundle)
+    with its token stream and fp32 teacher-forced ids and perplexity, for `generate` = (P, N)."""
     import torch
 
     with reporter.status(f"loading {name}"), reporting_to(reporter):  # a built-in may train here, once
         spec = resolve(name)
         bundle = spec.load()
+    if isinstance(bundle, GenerativeBundle):
+        stream = generation.write_stream(bundle, scratch / f"{len(list(scratch.iterdir()))}-stream.pbtf")
+        with reporter.status(f"fp32 reference ids and perplexity of {name}"):
+            ref = generation.reference(bundle, *generate)
+        return ModelContext(spec, bundle, stream, [], ref)
     if not bundle.eval_inputs:
         raise PocketbenchError(f"model {name!r}: its factory gave no eval_inputs to measure with")
     inputs_file = scratch / f"{len(list(scratch.iterdir()))}-inputs.pbtf"
@@ -269,6 +291,9 @@ def report_row(
     row = {**row, **report_columns(report), "repetitions": repetitions}
     if not report.ok:
         return failed_row(row, report.status, report.error or report.status)
+    if context.generation is not None:
+        row.update(_generative_columns(context, row, [report], None))
+        return row
     row.update(_quality_columns(context, outputs_file))
     return row
 
@@ -322,6 +347,17 @@ def _new_cell(
 
 
 def _job(context: ModelContext, artifact: Artifact, settings: BenchSettings) -> BenchJob:
+    if context.generation is not None:  # each decode step is one timed sample: no batching
+        return BenchJob(
+            pte=artifact.path,
+            inputs=context.inputs_file,
+            warmup=min(settings.warmup, 2),
+            iterations=max(1, min(settings.iterations, 5)),
+            min_seconds=settings.min_seconds,
+            threads=settings.threads,
+            generate=(context.generation.prompt_tokens, context.generation.decode_tokens),
+            teacher_forced=True,
+        )
     return BenchJob(
         pte=artifact.path,
         inputs=context.inputs_file,
@@ -344,7 +380,8 @@ def _repeat(
     """One more runner process for `cell` (the first also writes the outputs for fidelity); the
     repetitions so far are persisted at once. A failure after some repetitions keeps them: the
     cell becomes `partial`, with the reason."""
-    job = replace(cell.job, outputs=cell.outputs_file) if not cell.repetitions else cell.job
+    first = not cell.repetitions and cell.context.generation is None  # generation writes no output sets
+    job = replace(cell.job, outputs=cell.outputs_file) if first else cell.job
     label = f"{cell.row['model']} {cell.row['variant']} on {cell.device.device_id}"
     total = settings.repetitions
     of = f"{repetition + 1}/{total}" if total else f"process {repetition + 1}, until ±{100 * settings.ci_target:g} %"
@@ -425,8 +462,23 @@ def _cell_row(cell: _Cell, telemetry: DeviceTelemetry, ci_target: float | None =
             repetitions_target_met=cell.stopped == TARGET
             or (ci_target is not None and half is not None and half <= ci_target),
         )
+    if cell.context.generation is not None:
+        row.update(_generative_columns(cell.context, row, [r.report for r in cell.repetitions], cell.job.pte))
+        return row
     row.update(_quality_columns(cell.context, cell.outputs_file))
     return row
+
+
+def _generative_columns(
+    context: ModelContext, row: dict[str, Any], reports: list[RunnerReport], pte: Path | None
+) -> dict[str, Any]:
+    """Timing and quality of a generative cell (measure/generation.py); the quality needs the
+    `.pte` (perplexity on this host's runtime): without it (the farm) the row has the timings."""
+    assert context.generation is not None and isinstance(context.bundle, GenerativeBundle)
+    columns = generation.timing_columns(reports, row)
+    if pte is not None and pte.is_file():
+        columns.update(generation.quality_columns(context.generation, context.bundle, pte, reports))
+    return columns
 
 
 def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:

@@ -42,6 +42,83 @@ class ModelBundle:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+GENERATIVE_CONTRACT = (
+    "a GenerativeBundle's module is forward(tokens int64 [1, T], positions int64 [T]) -> logits [1, T, vocab] "
+    "with its KV cache in buffers"
+)
+
+
+@dataclass(kw_only=True)
+class GenerativeBundle(ModelBundle):
+    """A decoder that generates token by token (README "Generative models").
+
+    `module(tokens [1, T], positions [T])` returns logits for every given token and writes their
+    keys/values into its cache buffers at `positions` (index_copy_), attending to cache slots
+    ≤ each position; T runs from 1 (decode) to `context` (the cache length). `eval_tokens` [n, L]
+    (L ≤ context + 1) is held-out text for perplexity; `stream` (≥ context int64 ids) is the fixed
+    token stream every variant is prompted and teacher-forced with.
+    """
+
+    context: int
+    eval_tokens: torch.Tensor
+    stream: torch.Tensor
+    example_inputs: tuple[torch.Tensor, ...] = ()
+    eval_inputs: list[tuple[torch.Tensor, ...]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        import torch
+
+        if not self.example_inputs:
+            self.example_inputs = (torch.zeros(1, 4, dtype=torch.long), torch.arange(4))
+
+    @property
+    def dynamic_shapes(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        """T dynamic from 1 to the context: one method for prefill and decode over one cache."""
+        import torch
+
+        tokens = torch.export.Dim("tokens", min=1, max=self.context)
+        return ({1: tokens}, {0: tokens})
+
+
+def export_dynamic_shapes(bundle: ModelBundle) -> Any:
+    """A generative bundle's dynamic token count (one method for prefill and decode), else None."""
+    return bundle.dynamic_shapes if isinstance(bundle, GenerativeBundle) else None
+
+
+def check_generative(name: str, bundle: GenerativeBundle) -> int:
+    """The vocabulary size, after one probe call that the contract holds; else one line naming it."""
+    import torch
+
+    try:
+        inspect.signature(bundle.module.forward).bind(None, None)
+    except TypeError:
+        raise PocketbenchError(
+            f"model {name!r}: {GENERATIVE_CONTRACT}; its forward{inspect.signature(bundle.module.forward)} "
+            "does not take (tokens, positions)"
+        ) from None
+    if not (isinstance(bundle.context, int) and bundle.context >= 2):
+        raise PocketbenchError(f"model {name!r}: GenerativeBundle.context must be an int ≥ 2, got {bundle.context!r}")
+    eval_tokens, stream = bundle.eval_tokens, bundle.stream
+    if not (isinstance(eval_tokens, torch.Tensor) and eval_tokens.dim() == 2 and 2 <= eval_tokens.shape[1]
+            <= bundle.context + 1):  # fmt: skip
+        raise PocketbenchError(
+            f"model {name!r}: GenerativeBundle.eval_tokens must be int64 [windows, L] with 2 ≤ L ≤ context + 1"
+        )
+    if not (isinstance(stream, torch.Tensor) and stream.dim() == 1 and len(stream) >= bundle.context):
+        raise PocketbenchError(f"model {name!r}: GenerativeBundle.stream must be int64 [≥ context] token ids")
+    try:
+        with torch.no_grad():
+            logits = bundle.module(torch.zeros(1, 2, dtype=torch.long), torch.arange(2))
+    except Exception as exc:
+        raise PocketbenchError(
+            f"model {name!r}: {GENERATIVE_CONTRACT}; a probe call failed: {first_line(exc)}"
+        ) from exc
+    if not (isinstance(logits, torch.Tensor) and logits.dim() == 3 and tuple(logits.shape[:2]) == (1, 2)):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise PocketbenchError(f"model {name!r}: {GENERATIVE_CONTRACT}; for 2 tokens it returned {shape}")
+    return int(logits.shape[2])
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Where a model comes from; loading it is deferred until a stage needs it."""
@@ -63,6 +140,8 @@ class ModelSpec:
                 "not a pocketbench.models.registry.ModelBundle"
             )
         bundle.module.eval()
+        if isinstance(bundle, GenerativeBundle):
+            bundle.extra["vocab"] = check_generative(self.name, bundle)
         return bundle
 
     def source_digest(self) -> str:

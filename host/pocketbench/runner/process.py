@@ -38,6 +38,9 @@ def runner_args(
         args += ["--idle-baseline-s", str(job.idle_baseline_s)]
     if etdump:
         args += ["--etdump", etdump]
+    if job.generate is not None:
+        args += ["--generate", f"{job.generate[0]},{job.generate[1]}"]
+        args += ["--teacher-forced"] if job.teacher_forced else []
     return [*args, "--json", json_path]
 
 

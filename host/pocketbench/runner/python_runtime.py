@@ -143,8 +143,8 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
 
 
 def _generate(args: argparse.Namespace, method: Any, first_set: list[Any], report: dict[str, Any]) -> int:
-    """`--generate P,N`: the native runner's generation mode (devices/python_generation.py)."""
-    from pocketbench.devices import python_generation as generation
+    """`--generate P,N`: the native runner's generation mode (runner/python_generation.py)."""
+    from pocketbench.runner import python_generation as generation
 
     try:
         prompt, decode = generation.parse_generate(args.generate)

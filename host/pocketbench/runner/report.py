@@ -36,6 +36,10 @@ class BenchJob:
     sample_files: tuple[str, ...] = ()
     sample_interval_ms: int = 0
     idle_baseline_s: float = 0.0
+    # Generation mode (device_runner/README.md, "Generation mode"): (prompt P, decode N) tokens
+    # from the token stream in `inputs`; teacher-forced decodes the stream, not the argmax.
+    generate: tuple[int, int] | None = None
+    teacher_forced: bool = False
 
 
 @dataclass(frozen=True)
