@@ -187,6 +187,68 @@ MEASURES: list[Column] = [
     Column("compress", "compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f"), 26),
     Column("pareto", "Pareto", lambda r: _pareto_cell(r), 10),
 ]
+
+
+def _with_ci(value: Any, low: Any, high: Any, spec: str) -> str:
+    """`12.3 [11.9–12.8]`, or the value alone without a CI."""
+    if missing(value):
+        return EMPTY
+    if missing(low) or missing(high):
+        return fmt_number(value, spec)
+    return f"{fmt_number(value, spec)}\n[{low:{spec}}–{high:{spec}}]"
+
+
+def _perplexity_cell(r: pd.Series) -> str:
+    delta = _get(r, "perplexity_delta_pct")
+    text = fmt_number(_get(r, "perplexity"), ".3f")
+    return text if missing(delta) or r["variant"] == "fp32" else f"{text}\n({delta:+.1f}%)"
+
+
+# Generative models (rows of kind "generative", measure/generation.py): tokens/s, not one call.
+GENERATIVE_MEASURES: list[Column] = [
+    Column("size", "size\n(× fp32)", _size_cell, 3),
+    Column(
+        "ttft",
+        "TTFT ms\n[95% CI]",
+        lambda r: _with_ci(_get(r, "ttft_ms"), _get(r, "ttft_ci_low_ms"), _get(r, "ttft_ci_high_ms"), ".2f"),
+        4,
+    ),
+    Column(
+        "prefill",
+        "prefill\ntok/s",
+        lambda r: _with_ci(
+            _get(r, "prefill_tok_s"), _get(r, "prefill_tok_s_ci_low"), _get(r, "prefill_tok_s_ci_high"), ".0f"
+        ),
+        5,
+    ),
+    Column(
+        "decode",
+        "decode tok/s\n[95% CI]",
+        lambda r: _with_ci(
+            _get(r, "decode_tok_s"), _get(r, "decode_tok_s_ci_low"), _get(r, "decode_tok_s_ci_high"), ".1f"
+        ),
+        1,
+    ),
+    Column("speedup", "decode\nvs fp32", lambda r: _speedup(r), 2),
+    Column("vs-baseline", "ms/tok vs\nbaseline", _versus_baseline, 2),
+    Column(
+        "p90",
+        "ms/tok\np50/p90",
+        lambda r: f"{fmt_number(_get(r, 'decode_ms_p50'), '.3f')}\n{fmt_number(_get(r, 'decode_ms_p90'), '.3f')}",
+        13,
+    ),
+    Column("perplexity", "perplexity\n(Δ fp32)", _perplexity_cell, 3),
+    Column("agreement", "greedy\nagree", lambda r: fmt_pct(_get(r, "greedy_agreement"), ".0f"), 6),
+    Column("load", "load\nms", lambda r: fmt_number(r["load_ms"], ".1f"), 14),
+    Column("rss", "peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f"), 8),
+    Column("planned", "planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"]), 24),
+    Column("energy", "energy\nmJ/inf", lambda r: _energy(r), 7),
+    Column("flags", "flags", lambda r: _flags(r), 9),
+    Column("delegated", "deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f"), 12),
+    Column("compress", "compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f"), 26),
+    Column("pareto", "Pareto", lambda r: _pareto_cell(r), 10),
+]
+
 # Who and how it was measured: shown as a column only when it varies within the table.
 CONTEXT: list[Column] = [
     Column("device", "device", lambda r: str(r["device"]), 0),
@@ -198,7 +260,12 @@ CONTEXT: list[Column] = [
     Column("iterations", "iter-\nations", lambda r: _text(r["iterations"]), 31),
 ]
 STATUS: list[Column] = [Column("status", "status", lambda r: str(r["status"]), 0)]
-COLUMN_KEYS = [c.key for c in CONTEXT + MEASURES + STATUS]
+COLUMN_KEYS = list(dict.fromkeys(c.key for c in CONTEXT + MEASURES + GENERATIVE_MEASURES + STATUS))
+
+
+def generative(frame: pd.DataFrame) -> bool:
+    """Rows of a generative model (their latency is decode ms per token)."""
+    return "kind" in frame and bool((frame["kind"] == "generative").any())
 
 
 # Marks a p90 that is of calibrated batches, not of single calls (explained under the table).
@@ -222,7 +289,10 @@ def _count(value: Any) -> str:
 
 
 def quality(frame: pd.DataFrame) -> tuple[str, pd.Series]:
-    """What "better" means for a model: accuracy on real labels, else SQNR against fp32."""
+    """What "better" means for a model: accuracy on real labels, lower perplexity for a
+    generative model, else SQNR against fp32."""
+    if "perplexity" in frame and frame["perplexity"].notna().any():
+        return "perplexity", -frame["perplexity"].astype(float)
     if frame["accuracy"].notna().any():
         return "accuracy", frame["accuracy"].astype(float)
     return "SQNR", frame["sqnr_db"].astype(float)
@@ -322,12 +392,13 @@ def build_table(frame: pd.DataFrame, title: str) -> ReportTable:
     rows = [row for _, row in frame.iterrows()]
     folded: list[tuple[str, str]] = []
     kept: list[tuple[Column, list[str]]] = []
-    for column in CONTEXT + MEASURES + STATUS:
+    measures = GENERATIVE_MEASURES if generative(frame) else MEASURES
+    for column in CONTEXT + measures + STATUS:
         cells = [column.cell(r) for r in rows]
         if all(c == EMPTY for c in cells):
             continue
         shown = [c for c in cells if c != EMPTY]  # a failed row's blanks do not make a column vary
-        if len(set(shown)) == 1 and (len(shown) > 1 or column not in MEASURES):
+        if len(set(shown)) == 1 and (len(shown) > 1 or column not in measures):
             folded.append((one_line(column.header), shown[0]))
         else:
             kept.append((column, cells))
