@@ -58,7 +58,8 @@ def test_a_prompt_and_decode_longer_than_the_cache_is_an_error_row(tmp_path: Pat
     result, run = bench(tmp_path, "--device", "local", "--prompt-tokens", "60", variants="fp32")
     (row,) = run["rows"]
     assert result.exit_code == 4 and row["status"] == "bad_arguments"
-    assert row["error"] == "prompt 60 + decode 8 tokens exceed the model's context of 64 (its KV cache): ask for fewer tokens"
+    message = "prompt 60 + decode 8 tokens exceed the model's context of 64 (its KV cache): ask for fewer tokens"
+    assert row["error"] == message
 
 
 def test_bench_a_user_decoder_on_the_emulated_phone(phone, tmp_path: Path) -> None:
