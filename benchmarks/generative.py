@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # run_all.py passes benchmark names through
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         rows = bench_rows(args.repetitions, Path(scratch) / "results")
