@@ -144,6 +144,7 @@ class Run {
   bool load_method();
   bool measure();
   bool measure_generation();
+  bool end_loop();
   bool write_output_sets();
   bool write_etdump();
 
@@ -400,19 +401,8 @@ bool Run::measure_generation() {
     report.iterations_ns.insert(report.iterations_ns.end(), decode_ns.begin(), decode_ns.end());
     generation.decode_ns.push_back(decode_ns);
   }
-  report.loop_end_ns = pocket::steady_now_ns();
-  if (sampler_) {
-    sampler_->stop();
-    report.samples = sampler_->samples();
-  }
-  report.rss_kb_after_loop = pocket::proc_status_kb("VmRSS");
   report.generation = std::move(generation);
-  enter("outputs", Status::kExecutionFailed, "reading the outputs of method '" + options.method + "'");
-  pocket::TensorSet outputs;
-  std::string error;
-  if (!pocket::collect_outputs(*method_, &outputs, &error)) return fail(error);
-  report.outputs = pocket::summarize(outputs);
-  return true;
+  return end_loop();
 }
 
 // The first inference, the warm-up, the idle window and the timed loop, then set 0's outputs.
@@ -465,6 +455,11 @@ bool Run::measure() {
     report.iterations_ns.push_back((ns + calls / 2) / calls);
     total_ns += ns;
   }
+  return end_loop();
+}
+
+// After the timed loop: its end time, the sampler's readings, RSS, then the last outputs' digests.
+bool Run::end_loop() {
   report.loop_end_ns = pocket::steady_now_ns();
   if (sampler_) {
     sampler_->stop();
