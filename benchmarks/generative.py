@@ -61,8 +61,13 @@ def main() -> None:
         context = load_model(MODEL, Path(scratch), Reporter(), (PROMPT, DECODE))
         ptes = {v: build_artifact(context.spec, context.bundle, parse_variant(v)).path for v in VARIANTS}
         native, python = LocalDevice(backend=NATIVE_BACKEND), LocalDevice(backend=PYTHON_BACKEND)
-        sweep = {v: {c: decode_ms(native, ptes[v], context.inputs_file, c - SWEEP_DECODE, SWEEP_DECODE)
-                     for c in CONTEXTS} for v in VARIANTS}  # fmt: skip
+        runs: dict[str, dict[int, list[float]]] = {v: {c: [] for c in CONTEXTS} for v in VARIANTS}
+        for _ in range(args.rounds):  # interleaved: drift on the shared machine hits every cell alike
+            for variant in VARIANTS:
+                for c in CONTEXTS:
+                    ms = decode_ms(native, ptes[variant], context.inputs_file, c - SWEEP_DECODE, SWEEP_DECODE)
+                    runs[variant][c].append(ms)
+        sweep = {v: {c: statistics.median(values) for c, values in by_c.items()} for v, by_c in runs.items()}
         versus = {}
         for variant in ("fp32", "8da4w"):
             ratios, own = [], {NATIVE_BACKEND: [], PYTHON_BACKEND: []}
@@ -109,7 +114,7 @@ def render(rows: list[dict], sweep: dict, versus: dict, load_before: tuple, load
             f"| {r['peak_rss_kb'] / 1e3:.1f} |"
         )
     lines += ["", f"Decode tokens/s vs context (the cache filled to C − {SWEEP_DECODE} by the prompt, then "
-              f"{SWEEP_DECODE} decode steps; native runner, median of 3 generations):", "",
+              f"{SWEEP_DECODE} decode steps; native runner, median over 3 rounds of one process × 3 generations):", "",
               "| variant | " + " | ".join(f"C = {c}" for c in CONTEXTS) + " |",
               "|---|" + "---|" * len(CONTEXTS)]  # fmt: skip
     for variant, by_context in sweep.items():

@@ -107,12 +107,15 @@ def timing_columns(reports: Sequence[RunnerReport], latency: dict[str, Any]) -> 
         "decode_ms_p90": latency.get("latency_p90_ms"),
     }
     if groups:
-        ttft = stats.summarize(groups)
-        columns.update(ttft_ms=ttft.median, ttft_ci_low_ms=ttft.ci_low, ttft_ci_high_ms=ttft.ci_high)
+        # The percentile bootstrap alone: a handful of prefills with one outlier would give the
+        # t-interval floor of stats.summarize a negative low end.
+        median = float(np.median([v for g in groups for v in g]))
+        low, high = stats.median_ci(groups)
+        columns.update(ttft_ms=median, ttft_ci_low_ms=low, ttft_ci_high_ms=high)
         columns.update(
-            prefill_tok_s=_rate(prompt, ttft.median),
-            prefill_tok_s_ci_low=_rate(prompt, ttft.ci_high),
-            prefill_tok_s_ci_high=_rate(prompt, ttft.ci_low),
+            prefill_tok_s=_rate(prompt, median),
+            prefill_tok_s_ci_low=_rate(prompt, high),
+            prefill_tok_s_ci_high=_rate(prompt, low),
         )
     columns.update(
         decode_tok_s=_rate(1, latency.get("latency_p50_ms")),
