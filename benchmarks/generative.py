@@ -82,6 +82,32 @@ def main() -> None:
                   render(rows, sweep, versus, load_before, os.getloadavg()))  # fmt: skip
 
 
+def goal_line(rows: list[dict]) -> str:
+    """Issue 17's goal for 8da4w vs fp32: ≥ 2× decode tokens/s at ≤ 0.35× size, perplexity within 10 %."""
+    by = {r["variant"]: r for r in rows if r["status"] == "ok"}
+    if "fp32" not in by or "8da4w" not in by:
+        return "Goal (8da4w vs fp32): not measured (a variant failed)."
+    fp32, w4 = by["fp32"], by["8da4w"]
+    speed, size, ppl = w4["decode_tok_s"] / fp32["decode_tok_s"], w4["size_bytes"] / fp32["size_bytes"], w4[
+        "perplexity_delta_pct"]  # fmt: skip
+    met = speed >= 2 and size <= 0.35 and abs(ppl) <= 10
+    return (f"Goal (8da4w vs fp32: ≥ 2× decode tok/s at ≤ 0.35× size, perplexity within 10 %): decode {speed:.2f}×, "
+            f"size {size:.2f}×, perplexity {ppl:+.2f} % — **{'met' if met else 'not met'}**.")  # fmt: skip
+
+
+EXPLAINED = (
+    "Why 4-bit weights do not double decode speed here: tiny_llama has 3.15 M parameters, so fp32 decode reads 12.6"
+    " MB of weights per token, which fits in this EPYC VM's 32 MB L3 cache, so it is not bound by memory bandwidth "
+    "the way a phone's decode of a 1 B-parameter model is; 8da4w also quantizes each token's activations at run "
+    "time. And 26–38 % of the graph's nodes run outside XNNPACK whatever the weights' precision (delegated share 62"
+    " % fp32, 74 % 8da4w in `pocketbench bench`'s table; its warning names them: RMSNorm's `mean`, the cache's "
+    "`index_put`, the attention mask's `le`/`logical_not`/`where`/`any`, shape ops), a fixed cost per token. Decode"
+    " tokens/s vs context is flat by construction: every decode step attends over all 512 cache slots (the mask "
+    "hides the future ones), so the cost does not grow as the cache fills; a curve that grows needs models exported"
+    " with different cache lengths."
+)
+
+
 def _fmt(value: object, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
@@ -113,6 +139,7 @@ def render(rows: list[dict], sweep: dict, versus: dict, load_before: tuple, load
             f"| {r['perplexity']:.3f} ({r['perplexity_delta_pct']:+.2f} %) | {100 * r['greedy_agreement']:.0f} % "
             f"| {r['peak_rss_kb'] / 1e3:.1f} |"
         )
+    lines += ["", goal_line(rows), "", EXPLAINED]
     lines += ["", f"Decode tokens/s vs context (the cache filled to C − {SWEEP_DECODE} by the prompt, then "
               f"{SWEEP_DECODE} decode steps; native runner, median over 3 rounds of one process × 3 generations):", "",
               "| variant | " + " | ".join(f"C = {c}" for c in CONTEXTS) + " |",

@@ -31,6 +31,7 @@ def check_rows(rows: list[dict]) -> None:
         assert row["status"] == "ok", row["error"]
         assert row["kind"] == "generative" and all(row[c] is not None for c in GENERATIVE), row
         assert row["decode_tok_s_ci_low"] <= row["decode_tok_s"] <= row["decode_tok_s_ci_high"]
+        assert 0 < row["ttft_ci_low_ms"] <= row["ttft_ms"] <= row["ttft_ci_high_ms"]
         assert row["prefill_tok_s"] == pytest.approx(16 * 1000 / row["ttft_ms"])
         # ≥ processes × generations × decode steps (a phone's energy window can ask for more generations)
         assert row["iterations"] >= 2 * 2 * 8 and row["iterations"] % 8 == 0
