@@ -58,7 +58,7 @@ def test_report_of_a_missing_run_is_one_clear_line(tmp_path):
 def test_models_lists_the_builtins():
     result = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for name in ("digits_cnn", "mobilenet_v2", "tiny_transformer"):
+    for name in ("digits_cnn", "mobilenet_v2", "tiny_llama", "tiny_transformer"):
         assert name in result.stdout
 
 
