@@ -145,3 +145,15 @@ def test_perplexity_is_exp_of_the_mean_next_token_negative_log_likelihood() -> N
     probabilities = torch.softmax(logits.double(), -1)
     nll = [-np.log(float(probabilities[b, t, targets[b, t]])) for b in range(2) for t in range(5)]
     assert perplexity(logits, targets) == pytest.approx(float(np.exp(np.mean(nll))), rel=1e-5)
+
+
+def test_the_arm64_runner_under_qemu_generates_the_same_ids(tiny, tmp_path: Path) -> None:
+    from tests.runner_support import QEMU_CPUS, arm64_runner
+
+    _, pte, stream_file = tiny
+    args = ("--model", pte, "--inputs", stream_file, "--generate", "8,6", "--teacher-forced", "--warmup", "0")
+    args = (*args, "--iterations", "1")
+    native = run_runner(host_runner(), *args, json_path=tmp_path / "x86.json")
+    arm = run_runner(arm64_runner(), *args, json_path=tmp_path / "arm.json", qemu_cpu=QEMU_CPUS["neon-i8mm-sve"])
+    assert native.returncode == arm.returncode == 0, arm.stderr
+    assert arm.report["generation"]["generated_ids"] == native.report["generation"]["generated_ids"]
