@@ -242,7 +242,7 @@ GENERATIVE_MEASURES: list[Column] = [
     Column("load", "load\nms", lambda r: fmt_number(r["load_ms"], ".1f"), 14),
     Column("rss", "peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f"), 8),
     Column("planned", "planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"]), 24),
-    Column("energy", "energy\nmJ/inf", lambda r: _energy(r), 7),
+    Column("energy", "energy\nmJ/token", lambda r: _energy(r), 7),
     Column("flags", "flags", lambda r: _flags(r), 9),
     Column("delegated", "deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f"), 12),
     Column("compress", "compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f"), 26),
