@@ -121,7 +121,7 @@ def build_artifact(
     compressed_model = apply_recipe(bundle, recipe, reporter)
     compressed = time.perf_counter()
     with reporter.status(f"lowering {spec.name} {recipe.name} to XNNPACK"):
-        program, delegation = _lower(
+        program, delegation, mutable_bytes = _lower(
             compressed_model.module, bundle.example_inputs, spec.name, recipe.name, export_dynamic_shapes(bundle)
         )
         if delegation["ops_outside"]:
@@ -145,6 +145,8 @@ def build_artifact(
         # Index 0 of non_const_buffer_sizes is reserved by the emitter; the rest are the
         # memory-planned arenas the runtime allocates for activations.
         "planned_buffers_bytes": [int(s) for s in plan.non_const_buffer_sizes[1:]],
+        # Buffers the program writes (a decoder's KV cache): part of the planned memory above.
+        "mutable_buffers_bytes": mutable_bytes,
         "compress_seconds": round(compressed - started, 3),
         "export_seconds": round(time.perf_counter() - compressed, 3),
         "input_shapes": [list(t.shape) for t in bundle.example_inputs],
@@ -160,7 +162,7 @@ def build_artifact(
 
 def _lower(
     module: torch.nn.Module, example_inputs: tuple, model: str, variant: str, dynamic_shapes: Any = None
-) -> tuple[Any, dict]:
+) -> tuple[Any, dict, int]:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
@@ -170,6 +172,7 @@ def _lower(
         with torch.no_grad():
             exported = torch.export.export(module, example_inputs, dynamic_shapes=dynamic_shapes)
         edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()], generate_etrecord=True)
+        mutable_bytes = _mutable_buffer_bytes(edge.exported_program())
         info = get_delegation_info(edge.exported_program().graph_module)
         program = edge.to_executorch()
     except Exception as exc:
@@ -187,7 +190,15 @@ def _lower(
         "delegated_subgraphs": info.num_delegated_subgraphs,
         "ops_outside": outside,
     }
-    return program, delegation
+    return program, delegation, mutable_bytes
+
+
+def _mutable_buffer_bytes(exported: Any) -> int:
+    """Bytes of the buffers the edge program mutates (a KV cache written with index_copy_; torch.export
+    under no_grad keeps the in-place op, the edge program's signature lists the mutation)."""
+    names = set(exported.graph_signature.buffers_to_mutate.values())
+    tensors = {**exported.state_dict, **exported.constants}
+    return sum(t.numel() * t.element_size() for name, t in tensors.items() if name in names)
 
 
 def _etrecord_bytes(program: Any) -> bytes | str:

@@ -126,7 +126,9 @@ def timing_columns(reports: Sequence[RunnerReport], latency: dict[str, Any]) -> 
 
 
 def _rate(tokens: int, ms: float | None) -> float | None:
-    return tokens * 1000.0 / ms if ms else None
+    """Tokens per second; None for no time or a CI bound at or below 0 ms (the t-interval floor of
+    two disagreeing processes can reach it): that side of the rate's CI is unbounded."""
+    return tokens * 1000.0 / ms if ms is not None and ms > 0 else None
 
 
 def quality_columns(

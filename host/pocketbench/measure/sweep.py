@@ -518,6 +518,7 @@ def _artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
     return {
         "size_bytes": manifest["size_bytes"],
         "planned_memory_bytes": sum(manifest["planned_buffers_bytes"]),
+        "kv_cache_bytes": manifest.get("mutable_buffers_bytes") or None,  # a decoder's cache, within planned
         "delegated_fraction": delegation["delegated_fraction"],
         "ops_outside_delegate": ", ".join(f"{op}×{n}" for op, n in delegation["ops_outside"].items()) or None,
         "delegation_note": delegation.get("outside_explained"),

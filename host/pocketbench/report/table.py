@@ -190,12 +190,12 @@ MEASURES: list[Column] = [
 
 
 def _with_ci(value: Any, low: Any, high: Any, spec: str) -> str:
-    """`12.3 [11.9–12.8]`, or the value alone without a CI."""
+    """`12.3 [11.9–12.8]`, `[11.9–∞]` for an unbounded upper side, or the value alone without a CI."""
     if missing(value):
         return EMPTY
-    if missing(low) or missing(high):
+    if missing(low):
         return fmt_number(value, spec)
-    return f"{fmt_number(value, spec)}\n[{low:{spec}}–{high:{spec}}]"
+    return f"{fmt_number(value, spec)}\n[{low:{spec}}–{'∞' if missing(high) else format(high, spec)}]"
 
 
 def _perplexity_cell(r: pd.Series) -> str:
@@ -242,6 +242,7 @@ GENERATIVE_MEASURES: list[Column] = [
     Column("load", "load\nms", lambda r: fmt_number(r["load_ms"], ".1f"), 14),
     Column("rss", "peak\nRSS MB", lambda r: fmt_number(_kb_to_mb(r["peak_rss_kb"]), ".1f"), 8),
     Column("planned", "planned\nmemory", lambda r: _bytes(r["planned_memory_bytes"]), 24),
+    Column("kv-cache", "KV\ncache", lambda r: _bytes(_get(r, "kv_cache_bytes")), 15),
     Column("energy", "energy\nmJ/token", lambda r: _energy(r), 7),
     Column("flags", "flags", lambda r: _flags(r), 9),
     Column("delegated", "deleg-\nated", lambda r: fmt_pct(r["delegated_fraction"], ".0f"), 12),
