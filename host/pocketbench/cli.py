@@ -61,10 +61,22 @@ WideOption = Annotated[bool, typer.Option("--wide", help="Show every table colum
 _debug = os.environ.get("POCKETBENCH_DEBUG", "") not in ("", "0")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from pocketbench import __version__
+
+        stdout.print(f"pocketbench {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the full traceback of any error (also POCKETBENCH_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print pocketbench's version and exit."),
     ] = False,
 ) -> None:
     global _debug
