@@ -25,8 +25,10 @@ class RecipeError(PocketbenchError, ValueError):
     """A recipe or step that cannot be built as written."""
 
 
+@dataclass(frozen=True)
 class Step:
-    """Base of every compression step. Subclasses are frozen dataclasses."""
+    """Base of every compression step. Subclasses are frozen dataclasses (a dataclass base, so
+    `dataclasses` functions accept any step and a non-frozen subclass fails at import)."""
 
     VERSION: ClassVar[int] = 1
     # Steps that rewrite the exported graph (quantization) must come after module-level ones.

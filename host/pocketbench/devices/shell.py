@@ -62,7 +62,7 @@ def read_files_command(patterns: Iterable[str]) -> str:
 def parse_file_dump(text: str) -> dict[str, str | None]:
     """`read_files_command` output → {path: content, or None when it was unreadable}."""
     files: dict[str, str | None] = {}
-    path, ok, lines = None, False, []
+    path, ok, lines = None, False, list[str]()
 
     def flush() -> None:
         if path is not None:

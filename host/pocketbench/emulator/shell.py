@@ -52,7 +52,7 @@ async def run_shell(stream: Stream, request: p.ShellRequest, sandbox: Sandbox, f
         finally:
             # A background child may still hold the pipes; asyncio has no public way to let go
             # (and closing the transport kills the process if a second cancel cut _hang_up short).
-            proc._transport.close()
+            proc._transport.close()  # type: ignore[attr-defined]  # private, as said above
 
 
 async def _hang_up(proc: asyncio.subprocess.Process) -> None:

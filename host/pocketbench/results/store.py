@@ -194,7 +194,8 @@ class RunStore:
         if files:
             done = read_cells(self.folder)
             for key, attempt in done.groupby(CELL_KEY)["attempt"].max().items():
-                self._attempts[tuple(str(k) for k in key)] = int(attempt)
+                model, variant, device = (str(k) for k in key)
+                self._attempts[(model, variant, device)] = int(attempt)
         if (self.folder / "manifest.json").exists():
             self._manifest = json.loads((self.folder / "manifest.json").read_text())
 

@@ -100,7 +100,7 @@ class AdbDevice:
         self._clusters: list[ident.Cluster] = []
         self._deployer: Deployer | None = None
         self._swept = False
-        self._runner_columns: dict[str, object] = {}  # which runner, and what placing it cost this session
+        self._runner_columns: dict[str, str | int | float] = {}  # which runner, and what placing it cost this session
 
     # -- seams -----------------------------------------------------------------------
     def shell(self, command: str, timeout_s: float = 30.0, retry: bool = True) -> ShellResult:
