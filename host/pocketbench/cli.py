@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,11 @@ from rich.text import Text
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
 from pocketbench.errors import PocketbenchError, first_line
+
+if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
+    import pandas as pd
+
+    from pocketbench.compress.recipe import Recipe
 
 app = typer.Typer(
     help="Compress PyTorch models, lower them to ExecuTorch + XNNPACK, and benchmark every variant.\n\n"
@@ -231,10 +236,10 @@ def bench(
         raise typer.Exit(crash.EXIT_INCOMPLETE)
 
 
-def _variants(spec: str | None, sweep: Path | None) -> tuple[list, list[str]]:  # type: ignore[type-arg]
+def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:
     """Variant names from --variants, then recipes from --sweep; and the sweep file's models."""
     names = [v.strip() for v in (spec or ("" if sweep else DEFAULT_VARIANTS)).split(",") if v.strip()]
-    planned: list = [*names]  # type: ignore[type-arg]
+    planned: list[str | Recipe] = [*names]
     models: list[str] = []
     if sweep is not None:
         from pocketbench.compress.sweepfile import load_sweep
@@ -465,8 +470,8 @@ def _check_phones(specs: list[str]) -> None:
         raise typer.Exit(1)
 
 
-def _show(  # type: ignore[no-untyped-def]
-    frame, run_id: str, folder: Path, as_json: bool, columns: list[str] | None = None, wide: bool = False
+def _show(
+    frame: pd.DataFrame, run_id: str, folder: Path, as_json: bool, columns: list[str] | None = None, wide: bool = False
 ) -> None:
     from pocketbench.report.profile import render_profiles
     from pocketbench.report.table import run_json

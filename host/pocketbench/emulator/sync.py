@@ -195,7 +195,7 @@ def _open_for_send(path: Path, mode: int, writable: bool, sandbox: Sandbox) -> i
     return fd
 
 
-async def _receive_file(stream, data: _Input, spec: str, sandbox: Sandbox, faults: Faults) -> bool:
+async def _receive_file(stream: Stream, data: _Input, spec: str, sandbox: Sandbox, faults: Faults) -> bool:
     """SEND "path,mode": DATA records until DONE(mtime); OKAY, or FAIL after draining."""
     device_path, _, mode_text = spec.rpartition(",")
     try:

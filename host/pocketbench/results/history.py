@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
-from rich.table import Table
-from rich.text import Text
 
 from pocketbench.errors import PocketbenchError
 from pocketbench.results.store import COLUMNS, read_run, run_folders, to_frame
@@ -123,4 +123,4 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
 def _json_list(value: object) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    return json.dumps([float(v) for v in value])  # type: ignore[union-attr]
+    return json.dumps([float(v) for v in cast("Iterable[float]", value)])  # a list column's cell

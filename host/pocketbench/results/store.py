@@ -36,8 +36,8 @@ import pandas as pd
 
 from pocketbench.atomic import atomic_write_bytes, write_new_bytes
 from pocketbench.errors import PocketbenchError
-from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 from pocketbench.names import inside, slug
+from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
