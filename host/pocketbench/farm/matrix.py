@@ -116,7 +116,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     devices = _devices(v, data.get("devices"))
     run = _run(v, v.table(data, "", "run"))
     regression = _regression(v, v.table(data, "", "regression"))
-    if v.errors:
+    if v.errors or name is None:  # the validator returns None only after recording why
         raise MatrixError("\n".join(v.errors))
     return Matrix(name, source, models, tuple(devices), run, regression)
 

@@ -502,7 +502,7 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_columns(report: RunnerReport) -> dict[str, Any]:
-    columns = latency_summary(report.iterations_ns)
+    columns: dict[str, Any] = latency_summary(report.iterations_ns)
     columns.update(
         latency_samples_ms=[ns / 1e6 for ns in report.iterations_ns],
         iterations=len(report.iterations_ns),
