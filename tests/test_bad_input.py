@@ -8,6 +8,8 @@ from pocketbench.devices.local import LocalDevice
 from pocketbench.measure.sweep import BenchSettings, run_sweep
 from pocketbench.results.store import RunStore
 
+pytestmark = pytest.mark.slow  # real sweeps with failing and good cells
+
 MODELS = """
 import torch
 from pocketbench.models.registry import ModelBundle

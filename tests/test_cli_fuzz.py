@@ -23,6 +23,8 @@ from pocketbench import cli
 
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow  # hundreds of generated CLI invocations (hypothesis)
+
 # What a hostile or careless user types, alone or glued to generated text.
 NASTY = [
     "", ".", "..", "../x", "../../../../etc/passwd", "/tmp/pocketbench-fuzz-abs", "a/b", "~", "-", "--help",

@@ -11,6 +11,8 @@ from pocketbench.measure.sweep import BenchSettings, run_sweep
 from pocketbench.report.table import warnings
 from pocketbench.results.store import RunStore
 
+pytestmark = pytest.mark.slow  # real sweeps of models with layers outside XNNPACK
+
 GRU_MODEL = '''
 """A small keyword spotter: conv front end, a GRU over the frames, LayerNorm, a linear head."""
 import torch

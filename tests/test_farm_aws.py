@@ -129,6 +129,7 @@ def _customer_zip(job_id, report, outputs):
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # measures the same cells locally
 def test_a_whole_run_becomes_the_same_rows_as_a_local_run(farm, bucket, measured, tmp_path):
     backend, stub, clock = farm
     base_url, server = bucket

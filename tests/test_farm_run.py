@@ -12,6 +12,8 @@ from pocketbench.results.store import RunStore, read_cells
 
 from tests.farm_support import Phone, matrix, write_models
 
+pytestmark = pytest.mark.slow  # every test runs a farm: exports and runner processes per cell
+
 
 @pytest.fixture
 def models_file(tmp_path):

@@ -22,6 +22,8 @@ from pocketbench.results.history import load_history
 from pocketbench.results.store import PARTIAL, RunStore, read_cells, read_run
 from typer.testing import CliRunner
 
+pytestmark = pytest.mark.slow  # real sweeps cut short mid-cell
+
 ITERATIONS = 6
 
 

@@ -20,6 +20,8 @@ from torch import nn
 
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow  # trains and measures the built-in models
+
 
 class RecordingReporter(Reporter):
     """Keeps the description of every progress bar it was asked to show."""
