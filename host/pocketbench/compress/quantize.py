@@ -135,10 +135,8 @@ def quantize_aware_training(module: nn.Module, step: QuantizeAwareTraining, ctx:
     optimizer = torch.optim.Adam(prepared.parameters(), lr=step.lr)
     batches = itertools.islice(itertools.chain.from_iterable(source() for _ in itertools.count()), step.steps)
     for inputs, labels in ctx.reporter.track(batches, "quantization-aware training", total=step.steps):
-        if labels is None:
-            raise RecipeError("qat: a train batch has no labels; QAT needs real labels on every batch")
         optimizer.zero_grad()
-        nn.functional.cross_entropy(prepared(*inputs), labels).backward()
+        nn.functional.cross_entropy(prepared(*inputs), _real_labels(labels)).backward()
         optimizer.step()
     move_exported_model_to_eval(prepared)
     return convert_pt2e(prepared)
@@ -167,3 +165,10 @@ def int4_weights(module: nn.Module, step: Int4Weights, ctx: Context) -> nn.Modul
         quantize_(module, config, filter_fn=lambda m, fqn: fqn in eligible)
         unwrap_tensor_subclass(module)
     return module
+
+
+def _real_labels(labels: torch.Tensor | None) -> torch.Tensor:
+    """QAT's loss needs the labels of every batch, not only of the first one checked up front."""
+    if labels is None:
+        raise RecipeError("qat: a train batch has no labels; QAT needs real labels on every batch")
+    return labels
