@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import pandas as pd
 
@@ -120,7 +119,8 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
     return None
 
 
-def _json_list(value: object) -> str | None:
+def _json_list(value: Any) -> str | None:
+    """A cell of a list column (a list or array of floats, or None/NaN when missing) as JSON text."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    return json.dumps([float(v) for v in cast("Iterable[float]", value)])  # a list column's cell
+    return json.dumps([float(v) for v in value])
