@@ -19,7 +19,8 @@ import pandas as pd
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.progress import RichReporter
 from pocketbench.report.table import pareto_marks, quality
 from pocketbench.results.store import RunStore

@@ -28,7 +28,8 @@ import numpy as np
 from _results_md import machine, write_section
 from pocketbench import stats
 from pocketbench.devices.local import LocalDevice
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.store import RunStore
 
 RUNS = int(os.environ.get("POCKETBENCH_MEASUREMENT_RUNS", "5"))

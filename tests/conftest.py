@@ -31,7 +31,8 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
     """One real sweep of digits_cnn in fp32, int8 and int8-dynamic on the local device, with the
     default protocol (calibrated batches, adaptive processes) on a short per-cell budget."""
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.settings import BenchSettings
+    from pocketbench.measure.sweep import run_sweep
     from pocketbench.results.store import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("results"))

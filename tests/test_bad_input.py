@@ -5,7 +5,8 @@ import sys
 import pandas as pd
 import pytest
 from pocketbench.devices.local import LocalDevice
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.store import RunStore
 
 MODELS = """

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.delegation import explain_outside
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.report.table import warnings
 from pocketbench.results.store import RunStore
 

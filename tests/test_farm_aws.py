@@ -22,7 +22,9 @@ from botocore.stub import Stubber
 from pocketbench.devices.local import LocalDevice
 from pocketbench.errors import DeviceError
 from pocketbench.farm.aws import DEVICE_DIR, DeviceFarm, DeviceFarmSettings, build_test_package, build_test_spec
-from pocketbench.measure.sweep import base_row, load_model, prepare_variant, report_row
+from pocketbench.measure.cell import report_row
+from pocketbench.measure.model import load_model, prepare_variant
+from pocketbench.measure.rows import base_row
 from pocketbench.progress import Reporter
 from pocketbench.runner.report import BenchJob
 

@@ -132,7 +132,8 @@ def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, tmp_pa
 def test_unusable_outputs_file_fails_the_row_but_keeps_its_timings(tmp_path: Path, monkeypatch) -> None:
     """The outputs file crossed the same cable: bytes the tensor-file rules refuse fail the row
     (status bad_outputs, naming the rule) while the latency it measured stays in the row."""
-    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.settings import BenchSettings
+    from pocketbench.measure.sweep import run_sweep
     from pocketbench.results.store import RunStore
 
     models = tmp_path / "models_under_test.py"

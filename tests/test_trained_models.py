@@ -163,7 +163,8 @@ def test_rows_of_an_untrained_model_without_score_are_labelled(tmp_path):
     """Through the real sweep: the row says its fidelity is to an untrained network, and the
     report warns once for the model."""
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.settings import BenchSettings
+    from pocketbench.measure.sweep import run_sweep
     from pocketbench.report.table import warnings
     from pocketbench.results.store import RunStore
 

@@ -162,7 +162,8 @@ def bench(
     from pocketbench import crash
     from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.lower.export import versions
-    from pocketbench.measure.sweep import BenchSettings, check_names, run_sweep
+    from pocketbench.measure.settings import BenchSettings
+    from pocketbench.measure.sweep import check_names, run_sweep
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
     from pocketbench.results.store import RunStore, new_run_id

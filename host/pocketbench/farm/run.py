@@ -30,16 +30,11 @@ from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
+from pocketbench.measure.cell import measure_artifact, probe_telemetry
+from pocketbench.measure.model import ModelContext, load_model, prepare_variant
 from pocketbench.measure.protocol import DeviceTelemetry
-from pocketbench.measure.sweep import (
-    BenchSettings,
-    ModelContext,
-    base_row,
-    failed_row,
-    load_model,
-    measure_artifact,
-    probe_telemetry,
-)
+from pocketbench.measure.rows import base_row, failed_row
+from pocketbench.measure.settings import BenchSettings
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.compare import latest_attempts
 from pocketbench.results.store import PARTIAL, RunStore, read_cells
@@ -171,8 +166,6 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
 
 def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
     """Load each model once and build each (model, variant) artifact once, for all devices."""
-    from pocketbench.measure.sweep import prepare_variant
-
     prepared = _Prepared({}, {}, {})
     for cell in cells:
         if cell.model not in prepared.contexts:
