@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 from pocketbench.devices.local import LocalDevice
-from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.store import RunStore
 
@@ -58,7 +58,7 @@ def models_file(tmp_path):
 def _sweep(tmp_path, models, variants, devices):
     store = RunStore(tmp_path / "results")
     store.write_manifest({}, {})
-    failures = run_sweep(models, variants, devices, BenchSettings(iterations=3, warmup=1), store)
+    failures = run_sweep(models, variants, devices, ProtocolSettings(iterations=3, warmup=1), store)
     return failures, store.finish()
 
 

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.text import Text
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
 from pocketbench.errors import PocketbenchError, first_line
+
+if TYPE_CHECKING:
+    from pocketbench.measure.settings import ProtocolSettings
 
 app = typer.Typer(
     help="Compress PyTorch models, lower them to ExecuTorch + XNNPACK, and benchmark every variant.\n\n"
@@ -162,7 +165,6 @@ def bench(
     from pocketbench import crash
     from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.lower.export import versions
-    from pocketbench.measure.settings import BenchSettings
     from pocketbench.measure.sweep import check_names, run_sweep
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
@@ -176,7 +178,7 @@ def bench(
     if len(set(variant_names)) != len(variant_names):
         raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
     check_names(models, planned)
-    settings = BenchSettings(
+    settings = _settings(
         warmup=warmup,
         iterations=iterations,
         min_seconds=min_seconds,
@@ -218,6 +220,21 @@ def bench(
             )
         )
         raise typer.Exit(crash.EXIT_INCOMPLETE)
+
+
+def setting_flag(field: str) -> str:
+    """The bench option that sets a protocol setting (`cell_budget_s` → `--cell-budget`)."""
+    return "--" + field.removesuffix("_s").replace("_", "-")
+
+
+def _settings(**values: Any) -> ProtocolSettings:
+    """The protocol settings from the bench options; a bad one is named by its flag."""
+    from pocketbench.measure.settings import ProtocolSettings, SettingsError
+
+    try:
+        return ProtocolSettings(**values)
+    except SettingsError as exc:
+        raise PocketbenchError(exc.naming(setting_flag)) from exc
 
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list, list[str]]:  # type: ignore[type-arg]

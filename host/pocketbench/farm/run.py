@@ -34,7 +34,7 @@ from pocketbench.measure.cell import measure_artifact, probe_telemetry
 from pocketbench.measure.model import ModelContext, load_model, prepare_variant
 from pocketbench.measure.protocol import DeviceTelemetry
 from pocketbench.measure.rows import base_row, failed_row
-from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.compare import latest_attempts
 from pocketbench.results.store import PARTIAL, RunStore, read_cells
@@ -95,14 +95,7 @@ def run_farm(
     skipped = len(cells) - len(pending)
     if skipped:
         reporter.note(f"resuming {store.run_id}: {skipped} of {len(cells)} cells already complete")
-    settings = BenchSettings(
-        warmup=matrix.run.warmup,
-        iterations=matrix.run.iterations,
-        threads=matrix.run.threads,
-        repetitions=matrix.run.repetitions,
-        energy_window_s=matrix.run.energy_window_s,
-        cooldown_timeout_s=matrix.run.cooldown_timeout_s,
-    )
+    settings = matrix.run.protocol
     quarantined: dict[str, str] = {}
     serials = {d.name: d.serial for d in matrix.devices}
     for cell in [c for c in pending if c.device in absent]:
@@ -193,7 +186,7 @@ class _Worker:
         device: Device,
         cells: list[Cell],
         matrix: Matrix,
-        settings: BenchSettings,
+        settings: ProtocolSettings,
         store: RunStore,
         prepared: _Prepared,
         scratch: Path,

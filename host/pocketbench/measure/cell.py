@@ -14,7 +14,7 @@ from pocketbench.measure.adaptive import TARGET, repeat_until_settled
 from pocketbench.measure.model import ModelContext, quality_columns
 from pocketbench.measure.protocol import DeviceTelemetry, Repetition, run_repetition
 from pocketbench.measure.rows import cell_columns, failed_row, report_columns
-from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import WARNED, Reporter
 from pocketbench.results.store import PARTIAL
 from pocketbench.runner.report import BenchJob, RunnerReport
@@ -38,7 +38,7 @@ def measure_artifact(
     artifact: Artifact,
     device: Device,
     telemetry: DeviceTelemetry,
-    settings: BenchSettings,
+    settings: ProtocolSettings,
     row: dict[str, Any],
     scratch: Path,
     reporter: Reporter,
@@ -88,7 +88,7 @@ class Cell:
 
 
 def repeat_cells(
-    cells: list[Cell], telemetry: dict[str, DeviceTelemetry], settings: BenchSettings, reporter: Reporter
+    cells: list[Cell], telemetry: dict[str, DeviceTelemetry], settings: ProtocolSettings, reporter: Reporter
 ) -> None:
     """Runner processes for `cells`, one per cell per round (interleaved), as many as the
     repetition policy asks for each; every cell then knows why it stopped."""
@@ -105,7 +105,7 @@ def new_cell(
     context: ModelContext,
     artifact: Artifact,
     device: Device,
-    settings: BenchSettings,
+    settings: ProtocolSettings,
     row: dict[str, Any],
     scratch: Path,
 ) -> Cell:
@@ -114,7 +114,7 @@ def new_cell(
     return Cell(row, device, _job(context, artifact, settings), outputs, context, artifact.etrecord)
 
 
-def _job(context: ModelContext, artifact: Artifact, settings: BenchSettings) -> BenchJob:
+def _job(context: ModelContext, artifact: Artifact, settings: ProtocolSettings) -> BenchJob:
     return BenchJob(
         pte=artifact.path,
         inputs=context.inputs_file,
@@ -132,7 +132,7 @@ def _outputs_file(artifact: Artifact, device: Device, row: dict[str, Any], scrat
 
 
 def _repeat(
-    cell: Cell, repetition: int, telemetry: DeviceTelemetry, settings: BenchSettings, reporter: Reporter
+    cell: Cell, repetition: int, telemetry: DeviceTelemetry, settings: ProtocolSettings, reporter: Reporter
 ) -> None:
     """One more runner process for `cell` (the first also writes the outputs for fidelity); the
     repetitions so far are persisted at once. A failure after some repetitions keeps them: the
@@ -143,7 +143,7 @@ def _repeat(
     of = f"{repetition + 1}/{total}" if total else f"process {repetition + 1}, until ±{100 * settings.ci_target:g} %"
     with reporter.status(f"measuring {label} ({of})"):
         try:
-            result = run_repetition(cell.device, job, telemetry, settings.protocol, reporter)
+            result = run_repetition(cell.device, job, telemetry, settings, reporter)
         except PocketbenchError as exc:
             _fail(cell, "device_error", str(exc), telemetry, total)
             return

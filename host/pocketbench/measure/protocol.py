@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from pocketbench.devices.base import Device
 from pocketbench.devices.shell import Shell, device_shell
-from pocketbench.errors import PocketbenchError
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import Reporter
 from pocketbench.runner.report import BenchJob, RunnerReport
 from pocketbench.telemetry.energy import EnergyPlan, EnergyResult, best_energy, probe_energy
@@ -29,22 +29,6 @@ from pocketbench.telemetry.thermal import (
 )
 
 SAMPLE_INTERVAL_MS = 20
-
-
-@dataclass(frozen=True)
-class ProtocolSettings:
-    """How each cell is repeated and what is sampled around it."""
-
-    repetitions: int = 3
-    energy_window_s: float = 2.0  # idle window and minimum loop length when energy is measured
-    allow_charging: bool = False
-    cooldown_timeout_s: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.repetitions < 1:
-            raise PocketbenchError("--repetitions must be at least 1")
-        if self.energy_window_s <= 0:
-            raise PocketbenchError("--energy-window must be a positive number of seconds")
 
 
 @dataclass

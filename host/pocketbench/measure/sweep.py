@@ -25,7 +25,7 @@ from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure.cell import Cell, cell_row, new_cell, probe_telemetry, repeat_cells
 from pocketbench.measure.model import load_model, prepare_variant
 from pocketbench.measure.rows import base_row, failed_row
-from pocketbench.measure.settings import BenchSettings
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.models.registry import resolve
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.store import RunStore
@@ -53,7 +53,7 @@ def run_sweep(
     models: Sequence[str],
     variants: Sequence[str | Recipe],
     devices: Sequence[Device],
-    settings: BenchSettings,
+    settings: ProtocolSettings,
     store: RunStore,
     reporter: Reporter | None = None,
 ) -> int:
@@ -113,7 +113,7 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
         return None
 
 
-def _profile(cell: Cell, settings: BenchSettings, store: RunStore, scratch: Path, reporter: Reporter) -> None:
+def _profile(cell: Cell, settings: ProtocolSettings, store: RunStore, scratch: Path, reporter: Reporter) -> None:
     """One more runner process with ETDump on, apart from the timed repetitions (the tracer slows
     every op a little). A cell that cannot be profiled keeps its measurement and says why."""
     from pocketbench.measure.profile import read_trace, summarize
