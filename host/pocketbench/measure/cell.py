@@ -3,21 +3,22 @@ through the protocol, until the repetition policy is satisfied; a failure keeps 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pocketbench.devices.base import Device
 from pocketbench.errors import PocketbenchError, first_line
-from pocketbench.measure.adaptive import TARGET, repeat_until_settled
+from pocketbench.measure.adaptive import FIXED, repeat_until_settled
 from pocketbench.measure.model import ModelContext, quality_columns
-from pocketbench.measure.protocol import DeviceTelemetry, Repetition, run_repetition
-from pocketbench.measure.rows import cell_columns, failed_row, report_columns
+from pocketbench.measure.protocol import DeviceTelemetry, Repetition, report_energy, run_repetition
+from pocketbench.measure.rows import cell_columns, cell_row, cut_short, failed_row
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import WARNED, Reporter
 from pocketbench.results.store import PARTIAL
 from pocketbench.runner.report import BenchJob, RunnerReport
+from pocketbench.telemetry.energy import EnergyPlan
 
 if TYPE_CHECKING:
     from pocketbench.lower.export import Artifact
@@ -51,19 +52,32 @@ def measure_artifact(
     cell = new_cell(context, artifact, device, settings, row, scratch)
     cell.progress = progress
     repeat_cells([cell], {device.device_id: telemetry}, settings, reporter)
-    return cell.failure or cell_row(cell, telemetry, settings.ci_target)
+    return cell.failure or finished_row(cell, telemetry, settings.ci_target)
 
 
-def report_row(
-    context: ModelContext, row: dict[str, Any], report: RunnerReport, outputs_file: Path, repetitions: int = 1
+def row_from_reports(
+    context: ModelContext,
+    row: dict[str, Any],
+    reports: Sequence[RunnerReport],
+    outputs_file: Path,
+    no_telemetry: str,
+    ci_target: float | None = None,
 ) -> dict[str, Any]:
-    """A cell's row from the runner's report and the output sets the device wrote — the same
-    for every backend that gets a runner report back (local, adb, AWS Device Farm)."""
-    row = {**row, **report_columns(report), "repetitions": repetitions}
-    if not report.ok:
-        return failed_row(row, report.status, report.error or report.status)
-    row.update(quality_columns(context, outputs_file))
-    return row
+    """A cell's row from runner processes another system ran (AWS Device Farm runs the runner on
+    its phones, without our protocol around it), built like every measured cell: the same columns,
+    the p50's CI and the stability flags included; energy and temperatures say why they are
+    missing (`no_telemetry`). A failed process after good ones leaves a `partial` row."""
+    plan = EnergyPlan((), no_telemetry)
+    repetitions = [Repetition(r, report_energy(r, plan)) for r in reports]
+    done = [r for r in repetitions if r.report.ok]
+    failed = next((r.report for r in repetitions if not r.report.ok), None)
+    if failed is None:
+        return cell_row(row, done, plan, quality_columns(context, outputs_file), FIXED, ci_target)
+    error = failed.error or failed.status
+    if not done:
+        return failed_row({**row, **cell_columns(repetitions[:1], plan)}, failed.status, error)
+    measured = cell_row(row, done, plan, quality_columns(context, outputs_file))
+    return failed_row(measured, PARTIAL, cut_short(len(done), len(reports), failed.status, error))
 
 
 @dataclass
@@ -166,7 +180,7 @@ def _repeat(
             reason = f"interrupted after {done} of {total} repetitions" if done < total else None
         else:  # adaptive: whether another process was due is decided after this save
             reason = f"interrupted after {done} repetition(s) (adaptive: the p50 had not yet settled)"
-        cell.progress(cell_row(cell, telemetry), reason)
+        cell.progress(finished_row(cell, telemetry), reason)
 
 
 def _fail(cell: Cell, status: str, error: str, telemetry: DeviceTelemetry, total: int | None) -> None:
@@ -174,19 +188,11 @@ def _fail(cell: Cell, status: str, error: str, telemetry: DeviceTelemetry, total
     if not cell.repetitions:
         cell.failure = failed_row(cell.row, status, error)
         return
-    done = f"{len(cell.repetitions)} of {total}" if total else f"{len(cell.repetitions)}"
-    reason = f"{done} repetitions, then {status}: {error}"
-    cell.failure = failed_row(cell_row(cell, telemetry), PARTIAL, reason)
+    reason = cut_short(len(cell.repetitions), total, status, error)
+    cell.failure = failed_row(finished_row(cell, telemetry), PARTIAL, reason)
 
 
-def cell_row(cell: Cell, telemetry: DeviceTelemetry, ci_target: float | None = None) -> dict[str, Any]:
-    row = {**cell.row, **cell_columns(cell.repetitions, telemetry.energy)}
-    if cell.stopped is not None:
-        half = row.get("latency_p50_ci_halfwidth")
-        row.update(
-            repetitions_stop=cell.stopped,
-            repetitions_target_met=cell.stopped == TARGET
-            or (ci_target is not None and half is not None and half <= ci_target),
-        )
-    row.update(quality_columns(cell.context, cell.outputs_file))
-    return row
+def finished_row(cell: Cell, telemetry: DeviceTelemetry, ci_target: float | None = None) -> dict[str, Any]:
+    """The cell's row from the repetitions it has (measure/rows.py's one builder)."""
+    quality = quality_columns(cell.context, cell.outputs_file)
+    return cell_row(cell.row, cell.repetitions, telemetry.energy, quality, cell.stopped, ci_target)

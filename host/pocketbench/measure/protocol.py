@@ -85,12 +85,16 @@ def run_repetition(
         cooldown, start = cool_down(telemetry.shell, telemetry.idle, reporter, settings.cooldown_timeout_s)
     report = device.benchmark(telemetry.sampling(job, settings))
     end = read_state(telemetry.shell) if telemetry.shell is not None else None
-    energy = best_energy(
-        telemetry.energy, report.samples, report.idle_window_ns, report.loop_window_ns,
-        len(report.iterations_ns), settings.allow_charging,
-    )  # fmt: skip
+    energy = report_energy(report, telemetry.energy, settings.allow_charging)
     throttle: tuple[str, ...] = ()
     if start is not None and end is not None:
         caps = sampled_caps(telemetry.caps, report.samples.column) if report.samples else None
         throttle = tuple(throttle_reasons(start, end, caps))
     return Repetition(report, energy, cooldown, start, end, throttle)
+
+
+def report_energy(report: RunnerReport, plan: EnergyPlan, allow_charging: bool = False) -> EnergyResult:
+    """One runner process's energy from the files it sampled (the best valid source), or why none."""
+    return best_energy(
+        plan, report.samples, report.idle_window_ns, report.loop_window_ns, len(report.iterations_ns), allow_charging
+    )

@@ -12,6 +12,7 @@ import numpy as np
 
 from pocketbench import stats
 from pocketbench.devices.base import DeviceInfo
+from pocketbench.measure.adaptive import TARGET
 from pocketbench.measure.latency import latency_summary
 from pocketbench.measure.protocol import Repetition
 from pocketbench.results.store import SCHEMA_VERSION
@@ -89,17 +90,6 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
         "layer_sqnr_db": json.dumps(layer_sqnr),  # "{}" without a Quantize step: one dtype per column
         "compression_note": "; ".join(notes),
     }
-
-
-def report_columns(report: RunnerReport) -> dict[str, Any]:
-    columns = latency_summary(report.iterations_ns)
-    columns.update(
-        latency_samples_ms=[ns / 1e6 for ns in report.iterations_ns],
-        iterations=len(report.iterations_ns),
-        peak_rss_kb=report.peak_rss_kb,
-    )
-    columns.update(runner_columns([report]))
-    return columns
 
 
 def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
@@ -188,6 +178,36 @@ def thermal_columns(reps: Sequence[Repetition]) -> dict[str, Any]:
         "throttle_reason": "; ".join(reasons) or None,
         "thermal_json": json.dumps(detail, sort_keys=True),
     }
+
+
+def cell_row(
+    row: dict[str, Any],
+    repetitions: Sequence[Repetition],
+    energy_plan: EnergyPlan,
+    quality: dict[str, Any],
+    stopped: str | None = None,
+    ci_target: float | None = None,
+) -> dict[str, Any]:
+    """The one builder of a measured cell's row, for the sweep, the farm and AWS Device Farm alike:
+    the identity and artifact columns in `row`, every column folded from the repetitions (the p50's
+    CI and the stability flags included), why the cell stopped adding processes, and the accuracy
+    and fidelity of the outputs the device computed (`quality`)."""
+    row = {**row, **cell_columns(repetitions, energy_plan)}
+    if stopped is not None:
+        half = row.get("latency_p50_ci_halfwidth")
+        row.update(
+            repetitions_stop=stopped,
+            repetitions_target_met=stopped == TARGET
+            or (ci_target is not None and half is not None and half <= ci_target),
+        )
+    row.update(quality)
+    return row
+
+
+def cut_short(done: int, total: int | None, status: str, error: str) -> str:
+    """Why a cell is `partial`: how many repetitions it kept, and what ended it."""
+    kept = f"{done} of {total}" if total else f"{done}"
+    return f"{kept} repetitions, then {status}: {error}"
 
 
 def cell_columns(reps: Sequence[Repetition], energy_plan: EnergyPlan) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import PocketbenchError, first_line
-from pocketbench.measure.cell import Cell, cell_row, new_cell, probe_telemetry, repeat_cells
+from pocketbench.measure.cell import Cell, finished_row, new_cell, probe_telemetry, repeat_cells
 from pocketbench.measure.model import load_model, prepare_variant
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.measure.settings import ProtocolSettings
@@ -92,7 +92,7 @@ def run_sweep(
                 for cell in [c for c in cells if c.failure is None]:
                     _profile(cell, settings, store, Path(scratch), reporter)
             for cell in cells:
-                row = cell.failure or cell_row(cell, telemetry[cell.device.device_id], settings.ci_target)
+                row = cell.failure or finished_row(cell, telemetry[cell.device.device_id], settings.ci_target)
                 failures += _finish(row, store, reporter)
     return failures
 
