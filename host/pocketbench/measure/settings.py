@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pocketbench.errors import PocketbenchError
-from pocketbench.measure.adaptive import RepetitionPolicy
+
+if TYPE_CHECKING:
+    from pocketbench.measure.adaptive import RepetitionPolicy
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class ProtocolSettings:
 
     @property
     def policy(self) -> RepetitionPolicy:
+        from pocketbench.measure.adaptive import RepetitionPolicy  # numpy: not for `pocketbench --help`
+
         return RepetitionPolicy(self.repetitions, ci_target=self.ci_target, budget_s=self.cell_budget_s)
 
 
