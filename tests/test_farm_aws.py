@@ -22,8 +22,8 @@ from botocore.stub import Stubber
 from pocketbench.devices.local import LocalDevice
 from pocketbench.errors import DeviceError
 from pocketbench.farm.aws import DEVICE_DIR, DeviceFarm, DeviceFarmSettings, build_test_package, build_test_spec
-from pocketbench.measure.cell import measure_artifact, probe_telemetry, row_from_reports
-from pocketbench.measure.model import load_model, prepare_variant
+from pocketbench.measure.cell import measure_cell, probe_telemetry, row_from_reports
+from pocketbench.measure.model import build_variant, load_model
 from pocketbench.measure.rows import base_row
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import Reporter
@@ -102,7 +102,7 @@ def measured(tmp_path_factory):
     folder = tmp_path_factory.mktemp("aws-model")
     models = write_models(folder)
     context = load_model(f"{models}:small", folder, Reporter())
-    prepared, artifact = prepare_variant(context, "fp32", {}, Reporter())
+    prepared, artifact = build_variant(context, "fp32", {}, Reporter())
     job = BenchJob(artifact.path, context.inputs_file, warmup=1, iterations=6, outputs=folder / "local.out.pbtf")
     report = LocalDevice().benchmark(job)
     assert report.ok, report.error
@@ -228,7 +228,7 @@ def test_aws_rows_have_the_columns_of_a_cell_measured_here_ci_and_stability_incl
     row = row_from_reports(context, {**base, **prepared}, [report, report], job.outputs, NO_TELEMETRY)
     device = LocalDevice()
     settings = ProtocolSettings(iterations=6, warmup=1, repetitions=2)
-    here = measure_artifact(context, artifact, device, probe_telemetry(device, Reporter()), settings,
+    here = measure_cell(context, artifact, device, probe_telemetry(device, Reporter()), settings,
                             {**base, **prepared}, tmp_path, Reporter())  # fmt: skip
     assert here["status"] == row["status"] == "ok"
     assert set(row) - set(here) == set()

@@ -30,8 +30,8 @@ from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
-from pocketbench.measure.cell import measure_artifact, probe_telemetry
-from pocketbench.measure.model import ModelContext, load_model, prepare_variant
+from pocketbench.measure.cell import measure_cell, probe_telemetry
+from pocketbench.measure.model import ModelContext, build_variant, load_model
 from pocketbench.measure.protocol import DeviceTelemetry
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.measure.settings import ProtocolSettings
@@ -171,7 +171,7 @@ def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
         pair = (cell.model, cell.variant)
         if context is None or pair in prepared.rows:
             continue
-        prepared.rows[pair], prepared.artifacts[pair] = prepare_variant(context, cell.variant, {}, reporter)
+        prepared.rows[pair], prepared.artifacts[pair] = build_variant(context, cell.variant, {}, reporter)
         if prepared.artifacts[pair] is None:
             reporter.note(f"{cell.model} {cell.variant}: {prepared.rows[pair]['error']}", FAILED)
     return prepared
@@ -254,7 +254,7 @@ class _Worker:
         try:
             if self.telemetry is None:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
-            return measure_artifact(
+            return measure_cell(
                 context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
                 progress=lambda so_far, why: self.store.save_progress(self._serial(so_far), why),
             )  # fmt: skip

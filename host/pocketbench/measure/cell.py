@@ -34,7 +34,7 @@ def probe_telemetry(device: Device, reporter: Reporter) -> DeviceTelemetry:
             return DeviceTelemetry.without_shell(str(exc))
 
 
-def measure_artifact(
+def measure_cell(
     context: ModelContext,
     artifact: Artifact,
     device: Device,

@@ -39,6 +39,8 @@ class ModelContext:
 
 
 def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
+    """Resolve and load a model once for all its cells: its held-out inputs written to `scratch`
+    (what every device runs) and the fp32 eager outputs fidelity is measured against."""
     import torch
 
     with reporter.status(f"loading {name}"), reporting_to(reporter):  # a built-in may train here, once
@@ -55,7 +57,7 @@ def load_model(name: str, scratch: Path, reporter: Reporter) -> ModelContext:
     return ModelContext(spec, bundle, inputs_file, reference)
 
 
-def prepare_variant(
+def build_variant(
     context: ModelContext, variant: str | Recipe, row: dict[str, Any], reporter: Reporter
 ) -> tuple[dict[str, Any], Artifact | None]:
     """Compress and lower one variant (or reuse the cached `.pte`): the row gains the recipe

@@ -21,6 +21,7 @@ from pocketbench.telemetry.energy import EnergyPlan, combine
 
 
 def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInfo | None) -> dict[str, Any]:
+    """A cell's identity and its device's description: what every row has, measured or not."""
     row: dict[str, Any] = {
         "run_id": run_id,
         "model": model,
@@ -49,10 +50,12 @@ def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInf
 
 
 def failed_row(row: dict[str, Any], status: str, error: str) -> dict[str, Any]:
+    """`row` as a failure: its status and the first line of the error (rows are one line each)."""
     return {**row, "status": status, "error": error.splitlines()[0] if error else status}
 
 
 def artifact_columns(manifest: dict[str, Any], reused: bool) -> dict[str, Any]:
+    """What the `.pte`'s manifest says: size, planned memory, delegation, build times, compression."""
     delegation = manifest["delegation"]
     return {
         "size_bytes": manifest["size_bytes"],

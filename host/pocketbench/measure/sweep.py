@@ -2,9 +2,9 @@
 
 Each cell is measured as `repetitions` fresh runner processes; the repetitions are interleaved
 across the model's cells (fp32 int8 fp32 int8 …) so drift (heat, background load) hits every
-variant alike. protocol.py does what happens around each process. The farm measures a cell's
-repetitions back to back through `measure_artifact`, with the same protocol (its phones run in
-parallel, each with nothing else to interleave).
+variant alike. cell.py measures a cell (protocol.py does what happens around each process); the
+farm measures a cell's repetitions back to back through `cell.measure_cell`, with the same
+protocol (its phones run in parallel, each with nothing else to interleave).
 
 A failure in one cell (unknown model or variant, a factory that raises, an export that fails,
 a runner that crashes) becomes a row with its status and a one-line error; the other cells
@@ -23,7 +23,7 @@ from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure.cell import Cell, finished_row, new_cell, probe_telemetry, repeat_cells
-from pocketbench.measure.model import load_model, prepare_variant
+from pocketbench.measure.model import build_variant, load_model
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.models.registry import resolve
@@ -80,7 +80,7 @@ def run_sweep(
                     if context is None:
                         row = failed_row(base, "model_error", model_error)
                     else:
-                        row, artifact = prepare_variant(context, variant, base, reporter)
+                        row, artifact = build_variant(context, variant, base, reporter)
                         if artifact is not None:
                             cell = new_cell(context, artifact, device, settings, row, Path(scratch))
                             cell.progress = store.save_progress
