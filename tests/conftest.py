@@ -31,7 +31,8 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
     """One real sweep of digits_cnn in fp32, int8 and int8-dynamic on the local device, with the
     default protocol (calibrated batches, adaptive processes) on a short per-cell budget."""
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.settings import ProtocolSettings
+    from pocketbench.measure.sweep import run_sweep
     from pocketbench.results.store import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("results"))
@@ -40,7 +41,7 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
         ["digits_cnn"],
         ["fp32", "int8", "int8-dynamic"],
         [LocalDevice()],
-        BenchSettings(iterations=20, cell_budget_s=3.0),
+        ProtocolSettings(iterations=20, cell_budget_s=3.0),
         store,
     )
     return failures, store.finish(), store

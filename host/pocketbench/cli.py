@@ -16,9 +16,11 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from pocketbench.api import DEFAULT_VARIANTS as API_VARIANTS
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
 from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.measure.settings import ProtocolSettings as Defaults
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
     import pandas as pd
@@ -37,7 +39,7 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
-DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
+DEFAULT_VARIANTS = ",".join(API_VARIANTS)
 
 ResultsOption = Annotated[
     Path, typer.Option("--results", help="Folder holding one sub-folder per run.", envvar="POCKETBENCH_RESULTS")
@@ -123,43 +125,45 @@ def bench(
             help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL.",
         ),
     ] = None,
-    iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = 50,
-    warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = 5,
-    min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = 0.0,
-    threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = 0,
+    iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = Defaults.iterations,
+    warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = Defaults.warmup,
+    min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = Defaults.min_seconds,
+    threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = Defaults.threads,
     repetitions: Annotated[
         int | None,
         typer.Option(
             help="Fresh runner processes per cell, interleaved across variants (default: at least 3, more until"
             " the p50's 95 % CI is within --ci-target or the cell spent --cell-budget)."
         ),
-    ] = None,
+    ] = Defaults.repetitions,
     ci_target: Annotated[
         float, typer.Option(help="Adaptive repetitions: the p50's 95 % CI half-width to reach, as a fraction.")
-    ] = 0.02,
+    ] = Defaults.ci_target,
     cell_budget: Annotated[
         float, typer.Option(help="Adaptive repetitions: seconds of runner processes per cell at most.")
-    ] = 15.0,
+    ] = Defaults.cell_budget_s,
     batch_min_ms: Annotated[
         float,
         typer.Option(help="Time batches of calls lasting at least this long as one sample (0: every call alone)."),
-    ] = 1.0,
+    ] = Defaults.batch_min_ms,
     energy_window: Annotated[
         float, typer.Option(help="Seconds of idle baseline and minimum loop when energy is measured.")
-    ] = 2.0,
+    ] = Defaults.energy_window_s,
     allow_charging: Annotated[
         bool, typer.Option("--allow-charging", help="Report fuel-gauge energy even while the phone charges.")
-    ] = False,
+    ] = Defaults.allow_charging,
     cooldown_timeout: Annotated[
         float, typer.Option(help="Longest wait (s) for the device to cool back to idle before a cell.")
-    ] = 120.0,
+    ] = Defaults.cooldown_timeout_s,
     profile: Annotated[
         bool,
         typer.Option(
             "--profile", help="Also trace each cell with ETDump: time per op, in and outside XNNPACK, and why."
         ),
-    ] = False,
-    profile_iterations: Annotated[int, typer.Option(help="Inferences in each --profile trace.")] = 20,
+    ] = Defaults.profile,
+    profile_iterations: Annotated[
+        int, typer.Option(help="Inferences in each --profile trace.")
+    ] = Defaults.profile_iterations,
     run_id: RunIdOption = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
@@ -173,67 +177,45 @@ def bench(
     in a log); 4 no or partial data: a cell failed or is partial (the others are saved).
     """
     _quiet_libraries()
+    from pocketbench import crash
+    from pocketbench.api import bench as run_bench
+    from pocketbench.measure.settings import SettingsError
+    from pocketbench.names import inside
+    from pocketbench.progress import RichReporter
     from pocketbench.report.terminal import parse_columns
+    from pocketbench.results.store import new_run_id
 
     shown_columns = parse_columns(columns)
-    from pocketbench import crash
-    from pocketbench.devices.select import check_runners, open_devices
-    from pocketbench.lower.export import versions
-    from pocketbench.measure.sweep import BenchSettings, check_names, run_sweep
-    from pocketbench.names import safe_name
-    from pocketbench.progress import RichReporter
-    from pocketbench.results.store import RunStore, new_run_id
-
-    if run_id is not None:
-        safe_name(run_id, "run id")
     planned, file_models = _variants(variants, sweep)
-    models = model or file_models or DEFAULT_MODELS
-    variant_names = [v if isinstance(v, str) else v.name for v in planned]
-    if len(set(variant_names)) != len(variant_names):
-        raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
-    check_names(models, planned)
-    settings = BenchSettings(
-        warmup=warmup,
-        iterations=iterations,
-        min_seconds=min_seconds,
-        threads=threads,
-        repetitions=repetitions,
-        ci_target=ci_target,
-        cell_budget_s=cell_budget,
-        batch_min_ms=batch_min_ms,
-        energy_window_s=energy_window,
-        allow_charging=allow_charging,
-        cooldown_timeout_s=cooldown_timeout,
-        profile=profile,
-        profile_iterations=profile_iterations,
-    )
-    devices = open_devices(device or ["auto"], wait_for_device)
-    check_runners(devices)
-    store = RunStore(results, run_id or new_run_id())
-    crash.run_folder = store.folder
-    config = {
-        "models": models,
-        "variants": variant_names,
-        "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
-        "devices": [d.device_id for d in devices],
-        "settings": settings.__dict__,
-    }
-    store.write_manifest(config, versions())
+    run_id = run_id or new_run_id()
+    crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
     try:
         with RichReporter(stderr) as reporter:
-            failures = run_sweep(models, planned, devices, settings, store, reporter)
-    finally:
-        frame = store.finish()
-        for opened in devices:  # a phone's lease ends with the run, not with the process
-            getattr(opened, "close", lambda: None)()
-    _show(frame, store.run_id, store.folder, as_json, shown_columns, wide)
+            frame = run_bench(
+                model or file_models or DEFAULT_MODELS, planned, device or ["auto"],
+                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads,
+                repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
+                energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
+                profile=profile, profile_iterations=profile_iterations,
+                results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
+            )  # fmt: skip
+    except SettingsError as exc:  # the library names the setting; here it came from a flag
+        raise PocketbenchError(exc.naming(setting_flag)) from exc
+    folder = frame.attrs["folder"]
+    _show(frame, frame.attrs["run_id"], folder, as_json, shown_columns, wide)
+    failures = int((frame["status"] != "ok").sum())
     if failures:
         stderr.print(
             Text.assemble(
-                (f"{failures} cell(s) failed or are partial", "red"), f"; all that was measured is in {store.folder}"
+                (f"{failures} cell(s) failed or are partial", "red"), f"; all that was measured is in {folder}"
             )
         )
         raise typer.Exit(crash.EXIT_INCOMPLETE)
+
+
+def setting_flag(field: str) -> str:
+    """The bench option that sets a protocol setting (`cell_budget_s` → `--cell-budget`)."""
+    return "--" + field.removesuffix("_s").replace("_", "-")
 
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:

@@ -30,16 +30,11 @@ from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
+from pocketbench.measure.cell import measure_cell, probe_telemetry
+from pocketbench.measure.model import ModelContext, build_variant, load_model
 from pocketbench.measure.protocol import DeviceTelemetry
-from pocketbench.measure.sweep import (
-    BenchSettings,
-    ModelContext,
-    base_row,
-    failed_row,
-    load_model,
-    measure_artifact,
-    probe_telemetry,
-)
+from pocketbench.measure.rows import base_row, failed_row
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.compare import latest_attempts
 from pocketbench.results.store import PARTIAL, RunStore, read_cells
@@ -100,14 +95,7 @@ def run_farm(
     skipped = len(cells) - len(pending)
     if skipped:
         reporter.note(f"resuming {store.run_id}: {skipped} of {len(cells)} cells already complete")
-    settings = BenchSettings(
-        warmup=matrix.run.warmup,
-        iterations=matrix.run.iterations,
-        threads=matrix.run.threads,
-        repetitions=matrix.run.repetitions,
-        energy_window_s=matrix.run.energy_window_s,
-        cooldown_timeout_s=matrix.run.cooldown_timeout_s,
-    )
+    settings = matrix.run.protocol
     quarantined: dict[str, str] = {}
     serials = {d.name: d.serial for d in matrix.devices}
     for cell in [c for c in pending if c.device in absent]:
@@ -171,8 +159,6 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
 
 def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
     """Load each model once and build each (model, variant) artifact once, for all devices."""
-    from pocketbench.measure.sweep import prepare_variant
-
     prepared = _Prepared({}, {}, {})
     for cell in cells:
         if cell.model not in prepared.contexts:
@@ -185,7 +171,7 @@ def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
         pair = (cell.model, cell.variant)
         if context is None or pair in prepared.rows:
             continue
-        prepared.rows[pair], prepared.artifacts[pair] = prepare_variant(context, cell.variant, {}, reporter)
+        prepared.rows[pair], prepared.artifacts[pair] = build_variant(context, cell.variant, {}, reporter)
         if prepared.artifacts[pair] is None:
             reporter.note(f"{cell.model} {cell.variant}: {prepared.rows[pair]['error']}", FAILED)
     return prepared
@@ -200,7 +186,7 @@ class _Worker:
         device: Device,
         cells: list[Cell],
         matrix: Matrix,
-        settings: BenchSettings,
+        settings: ProtocolSettings,
         store: RunStore,
         prepared: _Prepared,
         scratch: Path,
@@ -268,7 +254,7 @@ class _Worker:
         try:
             if self.telemetry is None:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
-            return measure_artifact(
+            return measure_cell(
                 context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
                 progress=lambda so_far, why: self.store.save_progress(self._serial(so_far), why),
             )  # fmt: skip
