@@ -11,20 +11,6 @@ from pocketbench.errors import DeviceError, PocketbenchError
 PHONE_ROUTES = ("tcp:", "usb:", "adb:")
 
 
-def attached_phones() -> list[Device]:
-    """Usable phones reachable right now, one per phone (the first route that reaches it)."""
-    from pocketbench.devices.adb.device import AdbDevice
-    from pocketbench.devices.adb.discover import find_phones
-
-    found, _ = find_phones()
-    seen, phones = set(), []
-    for phone in found:
-        if phone.usable and (phone.serial or phone.spec) not in seen:
-            seen.add(phone.serial or phone.spec)
-            phones.append(AdbDevice(phone.spec))
-    return phones
-
-
 def open_device(spec: str, wait_s: float = 0.0) -> Device:
     """The device `spec` names; a phone that is not there fails at once (or after `wait_s`)."""
     from pocketbench.devices.local import LocalDevice
