@@ -65,6 +65,9 @@ def test_filters(results):
     assert set(since["run_id"]) == {V2_ID, "20261201-090000-abcdef"}
     now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     assert parse_since("2h", now) == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    # Only the runs named, in the order named (how the farm reads one farm's nights).
+    chosen = load_history(results, runs=[results / V2_ID, results / V1_ID])
+    assert list(chosen.drop_duplicates("run_id")["run_id"]) == [V2_ID, V1_ID] and len(chosen) == 4 + 2
     with pytest.raises(PocketbenchError, match="--since 'yesterday'"):
         parse_since("yesterday")
 

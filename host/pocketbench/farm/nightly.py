@@ -19,9 +19,10 @@ from rich.text import Text
 from pocketbench.farm.matrix import Matrix
 from pocketbench.farm.regress import IMPROVEMENT, INSUFFICIENT, NO_CHANGE, REGRESSION, verdicts
 from pocketbench.farm.run import NOT_RUN, FarmRun
-from pocketbench.results.store import atomic_write_parquet, load_run, read_run
+from pocketbench.results.history import load_history
+from pocketbench.results.store import atomic_write_parquet, load_run
+from pocketbench.results.verdicts import VERDICTS_FILE, Verdict
 
-VERDICTS_FILE = "verdicts.parquet"
 REPORT_FILES = {"md": "report.md", "html": "report.html"}
 _STYLE = {REGRESSION: "bold red", IMPROVEMENT: "green"}
 
@@ -38,23 +39,23 @@ def farm_runs(root: Path, farm: str) -> list[Path]:
     return [folder for _, folder in sorted(found)]
 
 
-def load_history(root: Path, farm: str) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
-    """All rows of the farm's runs, and the (run, device, model, variant, metric) flagged before."""
-    frames, flagged = [], set()
-    for folder in farm_runs(root, farm):
-        frames.append(read_run(folder))
+def farm_history(root: Path, farm: str) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
+    """All rows of the farm's runs (a damaged run is left out, as history leaves it out), and the
+    (run, device, model, variant, metric) flagged as regressions before."""
+    runs = farm_runs(root, farm)
+    flagged = set()
+    for folder in runs:
         saved = folder / VERDICTS_FILE
         if saved.exists():
             table = pd.read_parquet(saved)
-            table = table[table["verdict"] == REGRESSION]
+            table = table[table["verdict"] == Verdict.REGRESSION]
             flagged |= {(folder.name, r.device, r.model, r.variant, r.metric) for r in table.itertuples()}
-    history = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return history, flagged
+    return load_history(root, runs=runs), flagged
 
 
 def judge(run: FarmRun, matrix: Matrix, root: Path) -> pd.DataFrame:
     """Verdicts of `run` against its farm's history, saved beside the run."""
-    history, flagged = load_history(root, matrix.name)
+    history, flagged = farm_history(root, matrix.name)
     flagged = {f for f in flagged if f[0] != run.run_id}  # a resumed run is judged afresh
     settings = matrix.regression
     table = verdicts(history, run.run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged)

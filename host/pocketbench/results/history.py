@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,10 +49,12 @@ def load_history(
     variants: list[str] | None = None,
     devices: list[str] | None = None,
     since: datetime | None = None,
+    runs: Sequence[Path] | None = None,
 ) -> pd.DataFrame:
-    """Every row of every run under `root` (oldest run first), with the run's manifest columns."""
-    frames, skipped = [], not_runs(root)
-    for folder in run_folders(root):
+    """Every row of every run under `root` (oldest run first), with the run's manifest columns;
+    with `runs`, of those run folders only (in their order), e.g. one farm's nights."""
+    frames, skipped = [], not_runs(root) if runs is None else []
+    for folder in run_folders(root) if runs is None else runs:
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             frame = read_run(folder)
