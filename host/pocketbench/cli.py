@@ -258,12 +258,13 @@ def farm(
     from pocketbench import crash
     from pocketbench.devices.select import check_runners
     from pocketbench.farm.matrix import load_matrix
-    from pocketbench.farm.nightly import judge, summary_table, write_reports
+    from pocketbench.farm.nightly import judge, verdict_table, write_reports
     from pocketbench.farm.regress import REGRESSION
     from pocketbench.farm.run import open_farm_devices, run_farm
     from pocketbench.measure.sweep import check_names
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
+    from pocketbench.report.terminal import render_verdicts
     from pocketbench.results.store import RunStore, new_run_id
 
     if run_id is not None:
@@ -279,8 +280,9 @@ def farm(
             plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None, absent=absent
         )
     verdicts = judge(outcome, plan, results)
-    reports = write_reports(outcome, verdicts, plan, results)
-    stdout.print(summary_table(verdicts, outcome))
+    judged = verdict_table(verdicts, outcome)
+    reports = write_reports(outcome, judged, plan, results)
+    stdout.print(render_verdicts(judged))
     stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
     if (verdicts["verdict"] == REGRESSION).any():
         raise typer.Exit(crash.EXIT_REGRESSION)

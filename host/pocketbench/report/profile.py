@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pocketbench.measure.profile import OUTSIDE, ProfileSummary, compare_ops, explain, op_table, summarize
-from pocketbench.report.markdown import md_escape
+from pocketbench.report.markdown import md_escape, md_table
 
 TOP_OPS = 3  # ops named per variant in the split table
 DIFF_ROWS = 8  # ops shown in the op-by-op table
@@ -71,9 +71,9 @@ def profiles_markdown(events: pd.DataFrame, baseline: str = "fp32") -> str:
     """The sections as markdown (empty when the run was not profiled)."""
     lines: list[str] = []
     for section in profile_sections(events, baseline):
-        lines += [f"### {md_escape(section.title)}", "", *_md_table(SPLIT_HEADERS, section.split), ""]
+        lines += [f"### {md_escape(section.title)}", "", *md_table(SPLIT_HEADERS, section.split, left=("where",)), ""]
         if section.ops:
-            lines += [*_md_table(section.ops_headers, section.ops), ""]
+            lines += [*md_table(section.ops_headers, section.ops, left=("where",)), ""]
         lines += [f"- why: {md_escape(why)}" for why in section.whys] + ([""] if section.whys else [])
     return "\n".join(lines)
 
@@ -123,10 +123,3 @@ def _rich(headers: tuple[str, ...] | list[str], rows: list[list[str]]) -> Table:
     for row in rows:
         table.add_row(*map(Text, row))  # op and variant names are text, never markup
     return table
-
-
-def _md_table(headers: tuple[str, ...] | list[str], rows: list[list[str]]) -> list[str]:
-    align = ["---" if i == 0 or h == "where" else "---:" for i, h in enumerate(headers)]
-    return ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"] + [
-        "| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows
-    ]

@@ -139,6 +139,7 @@ class Column:
     header: str
     cell: Cell
     priority: int
+    prose: bool = False  # a sentence, not a figure: the terminal wraps it between words
 
 
 def _size_cell(r: pd.Series) -> str:
