@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,7 +18,10 @@ from rich.text import Text
 
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
-from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.errors import BadValue, PocketbenchError, first_line
+
+if TYPE_CHECKING:
+    from pocketbench.devices.base import Device
 
 app = typer.Typer(
     help="Compress PyTorch models, lower them to ExecuTorch + XNNPACK, and benchmark every variant.\n\n"
@@ -156,11 +159,11 @@ def bench(
     in a log); 4 no or partial data: a cell failed or is partial (the others are saved).
     """
     _quiet_libraries()
-    from pocketbench.report.terminal import parse_columns
 
-    shown_columns = parse_columns(columns)
+    shown_columns = _columns(columns)
     from pocketbench import crash
-    from pocketbench.devices.select import check_runners, open_devices
+    from pocketbench.devices.base import ClosableDevice
+    from pocketbench.devices.select import check_runners
     from pocketbench.lower.export import versions
     from pocketbench.measure.sweep import BenchSettings, check_names, run_sweep
     from pocketbench.names import safe_name
@@ -190,7 +193,7 @@ def bench(
         profile=profile,
         profile_iterations=profile_iterations,
     )
-    devices = open_devices(device or ["auto"], wait_for_device)
+    devices = _open_devices(device or ["auto"], wait_for_device)
     check_runners(devices)
     store = RunStore(results, run_id or new_run_id())
     crash.run_folder = store.folder
@@ -208,7 +211,8 @@ def bench(
     finally:
         frame = store.finish()
         for opened in devices:  # a phone's lease ends with the run, not with the process
-            getattr(opened, "close", lambda: None)()
+            if isinstance(opened, ClosableDevice):
+                opened.close()
     _show(frame, store.run_id, store.folder, as_json, shown_columns, wide)
     if failures:
         stderr.print(
@@ -217,6 +221,39 @@ def bench(
             )
         )
         raise typer.Exit(crash.EXIT_INCOMPLETE)
+
+
+def _columns(spec: str | None) -> list[str] | None:
+    """`--columns` as report keys."""
+    from pocketbench.report.terminal import parse_columns
+
+    try:
+        return parse_columns(spec)
+    except BadValue as exc:
+        raise PocketbenchError(exc.naming("--columns")) from exc
+
+
+def _open_devices(specs: list[str], wait_s: float) -> list[Device]:
+    """The `--device` values opened: how `auto` chose is said on stderr, and the library's errors
+    about the choice name this command's options."""
+    from pocketbench.devices.adb.discover import NotPresent, SeveralPhones
+    from pocketbench.devices.select import open_devices
+
+    notes: list[str] = []
+    try:
+        devices = open_devices(specs, wait_s, notes)
+    except SeveralPhones as exc:
+        names = ", ".join(exc.specs)
+        raise PocketbenchError(
+            f"several phones are attached ({names}): pick one with --device, e.g. --device {exc.specs[0]}"
+        ) from exc
+    except NotPresent as exc:
+        if exc.waited_s:
+            raise
+        raise NotPresent(f"{exc}; --wait-for-device SECONDS waits for it", serial=exc.serial, waited_s=0) from exc
+    for note in notes:
+        stderr.print(note, soft_wrap=True, highlight=False, markup=False)
+    return devices
 
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list, list[str]]:  # type: ignore[type-arg]
@@ -304,11 +341,10 @@ def report(
     wide: WideOption = False,
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
-    from pocketbench.report.terminal import parse_columns
     from pocketbench.report.write import REPORT_FORMATS, write_report
     from pocketbench.results.store import load_run, read_profiles, run_notes
 
-    shown_columns = parse_columns(columns)
+    shown_columns = _columns(columns)
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
     if fmt == "table" and out is not None:
@@ -359,13 +395,19 @@ def history(
     from pocketbench.report.history_table import summary_table
     from pocketbench.results.history import export, load_history, parse_since
 
-    frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
+    if fmt == "parquet" and out is None:
+        raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
+    try:
+        start = parse_since(since) if since is not None else None
+        frame = load_history(results, model, variant, device, start)
+        data = export(frame, fmt, out) if fmt is not None else None
+    except BadValue as exc:
+        raise PocketbenchError(exc.naming({"start time": "--since", "export format": "--format"}[exc.what])) from exc
     for skipped in frame.attrs["skipped"]:
         stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
         stdout.print(summary_table(frame))
         return
-    data = export(frame, fmt, out)
     if data is not None:
         sys.stdout.buffer.write(data)
     else:

@@ -163,7 +163,7 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
         if before != json.loads(json.dumps(config)):
             raise PocketbenchError(
                 f"run {store.run_id} was started with a different matrix: resume it with the same file, "
-                "or give a new --run-id"
+                "or give this run another id"
             )
         return
     store.write_manifest(config, versions)

@@ -21,7 +21,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import BadValue
 from pocketbench.report.table import (
     COLUMN_KEYS,
     Column,
@@ -40,14 +40,14 @@ LEFT_ALIGNED = ("device", "status")
 
 
 def parse_columns(spec: str | None) -> list[str] | None:
-    """`--columns p50,p90,size` → keys (None: choose by width); an unknown key is an error."""
+    """`p50,p90,size` (the CLI's `--columns`) → keys (None: choose by width); an unknown key is an error."""
     if spec is None:
         return None
     keys = [k.strip() for k in spec.split(",") if k.strip()]
     unknown = [k for k in keys if k not in COLUMN_KEYS and k != "variant"]
     if unknown or not keys:
-        raise PocketbenchError(f"--columns {spec!r}: unknown {', '.join(unknown) or 'empty list'}; use any of "
-                               f"{', '.join(COLUMN_KEYS)}")  # fmt: skip
+        raise BadValue("columns", spec, f"unknown {', '.join(unknown) or 'empty list'}; use any of "
+                                        f"{', '.join(COLUMN_KEYS)}")  # fmt: skip
     return keys
 
 

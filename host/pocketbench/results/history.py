@@ -17,7 +17,7 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import BadValue, PocketbenchError
 from pocketbench.results.store import COLUMNS, read_run, run_folders, to_frame
 
 # Added to every row from its run's manifest.
@@ -34,12 +34,12 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         try:
             return now - timedelta(hours=hours)
         except OverflowError:
-            raise PocketbenchError(f"--since {text!r}: that age reaches before year 1; give a smaller one") from None
+            raise BadValue("start time", text, "that age reaches before year 1; give a smaller one") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         hint = "use a date (2026-11-01), a time (2026-11-01T08:00) or an age (7d, 12h)"
-        raise PocketbenchError(f"--since {text!r}: {hint}") from exc
+        raise BadValue("start time", text, hint) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -99,13 +99,12 @@ def not_runs(root: Path) -> list[str]:
 
 
 def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
-    """Write the frame as csv, parquet or json to `out`; without `out`, return the bytes
-    (parquet needs a file)."""
+    """Write the frame as csv, parquet or json to `out`; without `out`, return the bytes."""
     if fmt not in FORMATS:
-        raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise BadValue("export format", fmt, f"use one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         if out is None:
-            raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
+            return frame.to_parquet(index=False)
         frame.to_parquet(out, index=False)
         return None
     if fmt == "csv":
