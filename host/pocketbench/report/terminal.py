@@ -8,9 +8,9 @@ report reads well at 80, 100 or 160 columns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 from rich import box
@@ -52,7 +52,23 @@ def parse_columns(spec: str | None) -> list[str] | None:
 
 
 PROSE_WIDTH = 20  # a prose column (it wraps between words) is never drawn narrower than this
-Draw = Callable[[Sequence[Column], bool], Table]  # the rich table of these columns (True: prose at its narrowest)
+REPORTS_HINT = "the markdown and HTML reports show every column"
+
+
+class FitColumn(Protocol):
+    """What fitting needs of a column (`Column`, `TextColumn`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def header(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def prose(self) -> bool: ...
+
+
+Draw = Callable[[Sequence[Any], bool], Table]  # the rich table of these columns (True: prose at its narrowest)
 
 
 class FittedTable:
@@ -61,7 +77,7 @@ class FittedTable:
 
     def __init__(
         self,
-        columns: Sequence[Column],
+        columns: Sequence[FitColumn],
         draw: Draw,
         keys: Sequence[str] | None = None,
         wide: bool = False,
@@ -100,8 +116,8 @@ class FittedTable:
 
 
 def fit_columns(
-    console: Console, options: ConsoleOptions, columns: Sequence[Column], draw: Draw, width: int
-) -> list[Column]:
+    console: Console, options: ConsoleOptions, columns: Sequence[FitColumn], draw: Draw, width: int
+) -> list[FitColumn]:
     """The most important columns that fit `width`, in the table's own order: those of priority 0
     always (a line past the edge rather than a table without them), then each in turn by
     priority, kept when the table with it still fits (prose columns counted at their narrowest)."""
@@ -191,7 +207,7 @@ def render_verdicts(table: VerdictTable) -> Group:
         parts.append(PackedLine([f"{name} {value}" for name, value in table.folded], style="italic"))
     if table.rows:
         draw = partial(verdicts_rich, table)
-        parts.append(FittedTable(table.columns, draw, hint=lambda _: "the markdown and HTML reports show every column"))
+        parts.append(FittedTable(table.columns, draw, hint=lambda _: REPORTS_HINT))
     else:
         parts.append(Text(NOTHING_CHANGED))
     parts += [Text(line) for line in [table.counts, *table.facts]]
@@ -201,18 +217,35 @@ def render_verdicts(table: VerdictTable) -> Group:
 
 
 def verdicts_rich(table: VerdictTable, columns: Sequence[Column], narrowest: bool = False) -> Table:
-    """The rich table of the verdicts' `columns`; a prose column wraps between words, never
-    narrower than PROSE_WIDTH (`narrowest`: drawn at that width, to measure the table)."""
+    """The rich table of the verdicts' `columns`, the verdict coloured."""
+
+    def style(row: int, column: FitColumn) -> str:
+        return VERDICT_STYLE.get(table.verdicts[row], "") if column.key == "verdict" else ""
+
+    return rows_table(table.columns, table.rows, columns, narrowest, table.text_headers, style)
+
+
+def rows_table(
+    columns: Sequence[FitColumn],
+    rows: Sequence[Sequence[str]],
+    shown: Sequence[FitColumn],
+    narrowest: bool = False,
+    left: Collection[str] = (),
+    style: Callable[[int, FitColumn], str] | None = None,
+) -> Table:
+    """The rich table of text `rows` (cells in `columns` order) in the `shown` columns: names and
+    figures never break; a prose column wraps between words, never narrower than PROSE_WIDTH
+    (`narrowest`: drawn at that width, to measure the table). Headers in `left` are aligned left."""
     drawn = Table(header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    positions = [table.columns.index(c) for c in columns]
-    for column, position in zip(columns, positions, strict=True):
-        justify = "left" if column.header in table.text_headers else "right"
+    positions = [list(columns).index(c) for c in shown]
+    for column, position in zip(shown, positions, strict=True):
+        justify: Literal["left", "right"] = "left" if column.header in left else "right"
         if column.prose:
-            floor = min(PROSE_WIDTH, max((cell_len(row[position]) for row in table.rows), default=1))
+            floor = min(PROSE_WIDTH, max((cell_len(row[position]) for row in rows), default=1))
             drawn.add_column(column.header, justify=justify, min_width=floor, max_width=floor if narrowest else None)
         else:
             drawn.add_column(column.header, justify=justify, no_wrap=True, overflow="ellipsis")
-    for row, verdict in zip(table.rows, table.verdicts, strict=True):
-        styles = ["" if table.columns[p].key != "verdict" else VERDICT_STYLE.get(verdict, "") for p in positions]
-        drawn.add_row(*(Text(row[p], style=style) for p, style in zip(positions, styles, strict=True)))
+    for i, row in enumerate(rows):
+        styles = [style(i, column) if style is not None else "" for column in shown]
+        drawn.add_row(*(Text(row[p], style=s) for p, s in zip(positions, styles, strict=True)))  # text, never markup
     return drawn
