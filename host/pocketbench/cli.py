@@ -402,7 +402,8 @@ def history(
         frame = load_history(results, model, variant, device, start)
         data = export(frame, fmt, out) if fmt is not None else None
     except BadValue as exc:
-        raise PocketbenchError(exc.naming({"start time": "--since", "export format": "--format"}[exc.what])) from exc
+        options = {"start time": "--since", "export format": "--format"}
+        raise PocketbenchError(exc.naming(options.get(exc.what, exc.what))) from exc
     for skipped in frame.attrs["skipped"]:
         stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
