@@ -61,6 +61,7 @@ def bench(
     ./results) under `run_id` (default: UTC time + a random suffix); `frame.attrs` holds
     `run_id` and `folder`. `progress=True` shows bars on stderr; a `Reporter` gets the progress.
     """
+    from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.lower.export import versions
     from pocketbench.measure.settings import ProtocolSettings
@@ -84,7 +85,8 @@ def bench(
     check_names(model_names, planned)
     given = [devices] if isinstance(devices, str) or not isinstance(devices, Sequence) else list(devices)
     specs = [d.strip() for spec in given if isinstance(spec, str) for d in spec.split(",") if d.strip()]
-    opened = open_devices(specs, wait_for_device) if specs else []
+    notes: list[str] = []  # how `auto` chose: shown as progress notes and kept in frame.attrs
+    opened = open_devices(specs, wait_for_device, notes) if specs else []
     try:
         chosen = [*opened, *(d for d in given if not isinstance(d, str))]
         if not chosen:
@@ -102,13 +104,16 @@ def bench(
         store.write_manifest(config, versions())
         try:
             with _reporting(progress) as reporter:
+                for note in notes:
+                    reporter.note(note)
                 run_sweep(model_names, planned, chosen, settings, store, reporter)
         finally:
             frame = store.finish()  # whatever was measured is saved, even if the sweep was cut short
     finally:
         for device in opened:  # a phone's lease ends with the run, not with the process
-            getattr(device, "close", lambda: None)()
-    frame.attrs.update(run_id=store.run_id, folder=store.folder)
+            if isinstance(device, ClosableDevice):
+                device.close()
+    frame.attrs.update(run_id=store.run_id, folder=store.folder, notes=notes)
     return frame
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +21,7 @@ from rich.text import Text
 from pocketbench.api import DEFAULT_VARIANTS as API_VARIANTS
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
-from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.errors import BadValue, PocketbenchError, first_line
 from pocketbench.measure.settings import ProtocolSettings as Defaults
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
@@ -182,15 +184,14 @@ def bench(
     from pocketbench.measure.settings import SettingsError
     from pocketbench.names import inside
     from pocketbench.progress import RichReporter
-    from pocketbench.report.terminal import parse_columns
     from pocketbench.results.store import new_run_id
 
-    shown_columns = parse_columns(columns)
+    shown_columns = _columns(columns)
     planned, file_models = _variants(variants, sweep)
     run_id = run_id or new_run_id()
     crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
     try:
-        with RichReporter(stderr) as reporter:
+        with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
                 model or file_models or DEFAULT_MODELS, planned, device or ["auto"],
                 iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads,
@@ -216,6 +217,34 @@ def bench(
 def setting_flag(field: str) -> str:
     """The bench option that sets a protocol setting (`cell_budget_s` → `--cell-budget`)."""
     return "--" + field.removesuffix("_s").replace("_", "-")
+
+
+def _columns(spec: str | None) -> list[str] | None:
+    """`--columns` as report keys."""
+    from pocketbench.report.terminal import parse_columns
+
+    try:
+        return parse_columns(spec)
+    except BadValue as exc:
+        raise PocketbenchError(exc.naming("--columns")) from exc
+
+
+@contextmanager
+def _device_choice_named_by_options() -> Iterator[None]:
+    """The library's errors about which device to use, worded with this command's options."""
+    from pocketbench.devices.adb.discover import NotPresent, SeveralPhones
+
+    try:
+        yield
+    except SeveralPhones as exc:
+        names = ", ".join(exc.specs)
+        raise PocketbenchError(
+            f"several phones are attached ({names}): pick one with --device, e.g. --device {exc.specs[0]}"
+        ) from exc
+    except NotPresent as exc:
+        if exc.waited_s:
+            raise
+        raise NotPresent(f"{exc}; --wait-for-device SECONDS waits for it", serial=exc.serial, waited_s=0) from exc
 
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:
@@ -257,12 +286,13 @@ def farm(
     from pocketbench import crash
     from pocketbench.devices.select import check_runners
     from pocketbench.farm.matrix import load_matrix
-    from pocketbench.farm.nightly import judge, summary_table, write_reports
+    from pocketbench.farm.nightly import judge, verdict_table, write_reports
     from pocketbench.farm.regress import REGRESSION
     from pocketbench.farm.run import open_farm_devices, run_farm
     from pocketbench.measure.sweep import check_names
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
+    from pocketbench.report.terminal import render_verdicts
     from pocketbench.results.store import RunStore, new_run_id
 
     if run_id is not None:
@@ -278,8 +308,9 @@ def farm(
             plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None, absent=absent
         )
     verdicts = judge(outcome, plan, results)
-    reports = write_reports(outcome, verdicts, plan, results)
-    stdout.print(summary_table(verdicts, outcome))
+    judged = verdict_table(verdicts, outcome)
+    reports = write_reports(outcome, judged, plan, results)
+    stdout.print(render_verdicts(judged))
     stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
     if (verdicts["verdict"] == REGRESSION).any():
         raise typer.Exit(crash.EXIT_REGRESSION)
@@ -301,11 +332,10 @@ def report(
     wide: WideOption = False,
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
-    from pocketbench.report.terminal import parse_columns
     from pocketbench.report.write import REPORT_FORMATS, write_report
     from pocketbench.results.store import load_run, read_profiles, run_notes
 
-    shown_columns = parse_columns(columns)
+    shown_columns = _columns(columns)
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
     if fmt == "table" and out is not None:
@@ -356,13 +386,20 @@ def history(
     from pocketbench.report.history_table import summary_table
     from pocketbench.results.history import export, load_history, parse_since
 
-    frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
+    if fmt == "parquet" and out is None:
+        raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
+    try:
+        start = parse_since(since) if since is not None else None
+        frame = load_history(results, model, variant, device, start)
+        data = export(frame, fmt, out) if fmt is not None else None
+    except BadValue as exc:
+        options = {"start time": "--since", "export format": "--format"}
+        raise PocketbenchError(exc.naming(options.get(exc.what, exc.what))) from exc
     for skipped in frame.attrs["skipped"]:
         stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
         stdout.print(summary_table(frame))
         return
-    data = export(frame, fmt, out)
     if data is not None:
         sys.stdout.buffer.write(data)
     else:

@@ -305,7 +305,7 @@ def parse_variants(spec: str) -> list[Recipe]:
     """Comma-separated variant names → recipes (duplicates rejected)."""
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
-        raise RecipeError("no variants given: use e.g. --variants fp32,int8")
+        raise RecipeError("no variants given: name at least one, e.g. fp32,int8")
     if len(set(names)) != len(names):
         raise RecipeError(f"variant list {spec!r} names a variant twice")
     return [parse_variant(n) for n in names]

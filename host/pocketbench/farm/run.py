@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.devices.adb.lease import DeviceLease
-from pocketbench.devices.base import Device, DeviceInfo
+from pocketbench.devices.base import ClosableDevice, Device, DeviceInfo, RecoverableDevice
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.measure.cell import measure_cell, probe_telemetry
@@ -151,7 +151,7 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
         if before != json.loads(json.dumps(config)):
             raise PocketbenchError(
                 f"run {store.run_id} was started with a different matrix: resume it with the same file, "
-                "or give a new --run-id"
+                "or give this run another id"
             )
         return
     store.write_manifest(config, versions)
@@ -202,9 +202,8 @@ class _Worker:
 
     def run(self) -> _Worker:
         with ExitStack() as stack:
-            close = getattr(self.device, "close", None)  # a phone: its connection and its own lease
-            if close is not None:
-                stack.callback(close)
+            if isinstance(self.device, ClosableDevice):  # a phone: its connection and its own lease
+                stack.callback(self.device.close)
             try:
                 stack.enter_context(DeviceLease(self.device.device_id, wait_s=self.lease_wait_s))
             except DeviceError as exc:  # another run holds the phone: nothing runs on it
@@ -283,9 +282,8 @@ def health_check(device: Device, timeout_s: float) -> DeviceInfo:
 
     def probe() -> None:
         try:
-            wait_until_ready = getattr(device, "health_check", None)  # a phone: reconnect, wait for boot
-            if wait_until_ready is not None:
-                wait_until_ready(wait_s=timeout_s)
+            if isinstance(device, RecoverableDevice):  # a phone: reconnect, wait for boot
+                device.health_check(wait_s=timeout_s)
             outcome["info"] = device.info()
         except PocketbenchError as exc:
             outcome["error"] = exc

@@ -102,7 +102,7 @@ class RunStore:
             raise PocketbenchError(f"cannot create the run folder {self.folder}: {exc.strerror}") from exc
         except OSError as exc:
             raise PocketbenchError(
-                f"cannot create the run folder {self.folder}: {exc.strerror}; check --results"
+                f"cannot create the run folder {self.folder}: {exc.strerror}; choose a results folder you can write to"
             ) from exc
         self._cells = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
