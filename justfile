@@ -163,10 +163,22 @@ system-deps:
 test *ARGS: setup system-deps
     {{py}} -m pytest {{ARGS}}
 
+# The edit-test loop: every test not marked slow (no native builds, phones, qemu, big exports or training).
+test-fast *ARGS: setup
+    {{py}} -m pytest -m "not slow" {{ARGS}}
+
 # Lint and format check.
 lint: setup
     {{venv}}/bin/ruff check .
     {{venv}}/bin/ruff format --check .
+
+# Type check host/pocketbench (config in pyproject.toml, [tool.mypy]).
+typecheck: setup
+    {{venv}}/bin/mypy
+
+# The checks that keep the house in order (CI runs them before the suite): lint, types, import layers.
+check: lint typecheck
+    {{py}} -m pytest -q -p no:cacheprovider tests/test_import_layers.py
 
 # Speed and memory figures, written to benchmarks/RESULTS.md (all, or the ones named).
 benchmark *NAMES: setup

@@ -17,7 +17,7 @@ import numpy as np
 from _results_md import machine, write_section
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.lower.export import build_artifact
-from pocketbench.measure.sweep import load_model
+from pocketbench.measure.model import load_model
 from pocketbench.models.registry import resolve
 from pocketbench.progress import Reporter
 from pocketbench.runner.native import find_runner, run_native_runner

@@ -19,7 +19,8 @@ import pandas as pd
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import ProtocolSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.progress import RichReporter
 from pocketbench.report.table import pareto_marks, quality
 from pocketbench.results.store import RunStore
@@ -36,7 +37,7 @@ PLAN = {
     "mobilenet_v2": [*COMMON, *STRUCTURED[1:]],
     "tiny_transformer": [*COMMON, "int8-mixed", *STRUCTURED[1:]],
 }  # fmt: skip
-SETTINGS = BenchSettings(warmup=5, iterations=50)
+SETTINGS = ProtocolSettings(warmup=5, iterations=50)
 
 
 def _num(value: Any, spec: str, suffix: str = "") -> str:

@@ -23,7 +23,7 @@ from _results_md import write_section
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.local import PYTHON_BACKEND, LocalDevice
 from pocketbench.lower.export import build_artifact
-from pocketbench.measure.sweep import load_model
+from pocketbench.measure.model import load_model
 from pocketbench.progress import Reporter
 from pocketbench.runner.native import BACKEND as NATIVE_BACKEND
 from pocketbench.runner.report import BenchJob

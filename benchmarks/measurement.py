@@ -28,7 +28,8 @@ import numpy as np
 from _results_md import machine, write_section
 from pocketbench import stats
 from pocketbench.devices.local import LocalDevice
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import ProtocolSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.store import RunStore
 
 RUNS = int(os.environ.get("POCKETBENCH_MEASUREMENT_RUNS", "5"))
@@ -42,7 +43,7 @@ BEFORE_ARGS = ["--repetitions", "3", "--batch-min-ms", "0"]
 Cell = tuple[str, str]
 
 
-def sweeps(settings: BenchSettings) -> dict[Cell, list[dict]]:
+def sweeps(settings: ProtocolSettings) -> dict[Cell, list[dict]]:
     """RUNS whole sweeps with `settings`: each cell's row (as a dict) per run."""
     rows: dict[Cell, list[dict]] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -77,7 +78,7 @@ def bench_wall_times() -> tuple[list[float], list[float]]:
 
 
 def main() -> None:
-    settings = BenchSettings()  # the CLI's defaults
+    settings = ProtocolSettings()  # the CLI's defaults
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     rows = sweeps(settings)

@@ -10,7 +10,8 @@ from pathlib import Path
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.measure.profile import compare_ops, explain, op_table, summarize
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import ProtocolSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.store import RunStore, read_profiles
 
 MODELS = ["digits_cnn", "mobilenet_v2", "tiny_transformer"]
@@ -18,7 +19,7 @@ VARIANTS = ["fp32", "int8", "int8-dynamic"]
 
 
 def main() -> None:
-    settings = BenchSettings(profile=True)
+    settings = ProtocolSettings(profile=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         store = RunStore(Path(scratch))

@@ -21,7 +21,8 @@ import pandas as pd
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import ProtocolSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.progress import RichReporter
 from pocketbench.results.store import RunStore, add_relative_columns
 from pocketbench_models import mobilenet_v2
@@ -51,7 +52,7 @@ PAPER = {
     "int8-meanstd": "—",
     "int8-qat": "closes the remaining gap (within ~1 % of float)",
 }
-SETTINGS = BenchSettings(warmup=2, iterations=10, repetitions=1)  # accuracy is the point here
+SETTINGS = ProtocolSettings(warmup=2, iterations=10, repetitions=1)  # accuracy is the point here
 
 
 def table(frame: pd.DataFrame) -> str:

@@ -31,7 +31,8 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
     """One real sweep of digits_cnn in fp32, int8 and int8-dynamic on the local device, with the
     default protocol (calibrated batches, adaptive processes) on a short per-cell budget."""
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.settings import ProtocolSettings
+    from pocketbench.measure.sweep import run_sweep
     from pocketbench.results.store import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("results"))
@@ -40,7 +41,34 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
         ["digits_cnn"],
         ["fp32", "int8", "int8-dynamic"],
         [LocalDevice()],
-        BenchSettings(iterations=20, cell_budget_s=3.0),
+        ProtocolSettings(iterations=20, cell_budget_s=3.0),
         store,
     )
     return failures, store.finish(), store
+
+
+# `just test-fast` runs every test not marked slow. A test is slow by what it uses, decided here
+# so that new tests follow the rule without remembering it: an emulated phone (a sandbox and its
+# processes per test), a session's real sweep, or the runner helpers (`tests/runner_support.py`:
+# native and aarch64 builds, qemu, exported .pte files). Tests that measure models end to end
+# (bench, sweep or farm runs: exports and runner processes per cell) carry `pytest.mark.slow`
+# themselves, like the cross-build modules.
+SLOW_FIXTURES = {"phone", "phone_factory", "arm64_phone", "host_adb", "digits_sweep"}
+
+
+def _uses_runner_support(module: object) -> bool:
+    from tests import runner_support
+
+    return any(
+        value is runner_support or getattr(value, "__module__", None) == runner_support.__name__
+        for value in vars(module).values()
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or (
+            module is not None and _uses_runner_support(module)
+        ):
+            item.add_marker(pytest.mark.slow)

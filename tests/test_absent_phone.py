@@ -28,7 +28,7 @@ def test_an_unknown_adb_serial_fails_at_once_naming_the_serials_the_server_sees(
     message = str(caught.value)
     assert "phone no-such-phone is not attached to the adb server" in message
     assert server_with_a_phone.address in message  # what `adb devices` does list
-    assert "--wait-for-device" in message
+    assert "(not waited for)" in message and "--" not in message  # the library names no CLI option
     assert isinstance(open_device(f"adb:{server_with_a_phone.address}").device_id, str)
 
 
@@ -42,6 +42,7 @@ def test_bench_with_an_unknown_serial_is_one_line_and_measures_nothing(server_wi
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no-such-phone is not attached" in lines[0]
     assert server_with_a_phone.address in lines[0]
+    assert "--wait-for-device SECONDS waits for it" in lines[0]  # the CLI names its option
     assert not (tmp_path / "R").exists()
 
 
@@ -62,3 +63,13 @@ def test_waiting_for_a_phone_is_explicit_and_finds_one_that_comes_up(phone_facto
         later.join()
     assert device.info().model.endswith("Pixel 8")
     device.close()
+
+
+def test_auto_without_a_phone_tells_the_caller_and_prints_nothing(monkeypatch, tmp_path, capfd):
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(free_port()))  # no server listens there
+    monkeypatch.setenv("POCKETBENCH_CACHE", str(tmp_path))  # no emulated phone registered here
+    notes: list[str] = []
+    device = open_device("auto", notes=notes)
+    assert device.device_id == "local"
+    assert len(notes) == 1 and notes[0].endswith("measuring on this computer")
+    assert capfd.readouterr().err == ""  # a library does not print: the CLI shows the note

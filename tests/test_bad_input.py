@@ -5,8 +5,11 @@ import sys
 import pandas as pd
 import pytest
 from pocketbench.devices.local import LocalDevice
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import ProtocolSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.store import RunStore
+
+pytestmark = pytest.mark.slow  # real sweeps with failing and good cells
 
 MODELS = """
 import torch
@@ -57,7 +60,7 @@ def models_file(tmp_path):
 def _sweep(tmp_path, models, variants, devices):
     store = RunStore(tmp_path / "results")
     store.write_manifest({}, {})
-    failures = run_sweep(models, variants, devices, BenchSettings(iterations=3, warmup=1), store)
+    failures = run_sweep(models, variants, devices, ProtocolSettings(iterations=3, warmup=1), store)
     return failures, store.finish()
 
 

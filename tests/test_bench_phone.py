@@ -65,6 +65,7 @@ def test_auto_picks_the_single_phone_the_server_holds(phone, host_adb, tmp_path,
     assert run["rows"][0]["device_serial"] == phone.serial
 
 
+@pytest.mark.slow  # a real bench on this computer
 def test_auto_without_any_phone_measures_on_this_computer(tmp_path, monkeypatch):
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(free_port()))  # no server listens there
     result, run = bench(tmp_path, "auto", variants="fp32")

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from pocketbench.cli import app
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ REQUIRED = {
 }  # fmt: skip
 
 
+@pytest.mark.slow  # a real bench of two variants
 def test_bench_json_is_the_only_thing_on_stdout(tmp_path):
     result = runner.invoke(
         app,

@@ -106,6 +106,7 @@ def scored():
 """
 
 
+@pytest.mark.slow  # measures a cell in a subprocess
 def test_an_unexpected_error_during_a_run_leaves_its_traceback_in_the_run_folder(tmp_path):
     (tmp_path / "m.py").write_text(BROKEN_SCORE)
     result = _cli(
@@ -165,6 +166,7 @@ def test_a_farm_whose_phone_is_not_there_exits_4_with_its_cells_not_run(tmp_path
     assert "nothing answers at 127.0.0.1" in result.stdout
 
 
+@pytest.mark.slow  # measures a sweep in a subprocess
 def test_bench_exits_4_when_a_cell_failed_and_keeps_the_others(tmp_path):
     (tmp_path / "m.py").write_text("def bad():\n    raise RuntimeError('no weights')\n")
     result = _cli(

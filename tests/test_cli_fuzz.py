@@ -23,6 +23,8 @@ from pocketbench import cli
 
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow  # hundreds of generated CLI invocations (hypothesis)
+
 # What a hostile or careless user types, alone or glued to generated text.
 NASTY = [
     "", ".", "..", "../x", "../../../../etc/passwd", "/tmp/pocketbench-fuzz-abs", "a/b", "~", "-", "--help",
@@ -83,14 +85,16 @@ def _tree(folder: Path) -> set[Path]:
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
+    # A real stdout has a binary buffer (history --format parquet writes bytes to it).
+    out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace"), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             cli.main(argv)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
+    out.flush()
+    return code, out.buffer.getvalue().decode("utf-8", errors="replace"), err.getvalue()
 
 
 @pytest.fixture(scope="module")

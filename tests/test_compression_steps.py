@@ -13,6 +13,8 @@ from pocketbench.models.registry import ModelBundle, resolve
 from torch import nn
 from torchao.quantization.pt2e import MinMaxObserver
 
+pytestmark = pytest.mark.slow  # pruning, QAT, distillation: training on digits
+
 
 @pytest.fixture(scope="module")
 def digits():

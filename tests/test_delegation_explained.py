@@ -7,9 +7,12 @@ from __future__ import annotations
 import pytest
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.delegation import explain_outside
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import ProtocolSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.report.table import warnings
 from pocketbench.results.store import RunStore
+
+pytestmark = pytest.mark.slow  # real sweeps of models with layers outside XNNPACK
 
 GRU_MODEL = '''
 """A small keyword spotter: conv front end, a GRU over the frames, LayerNorm, a linear head."""
@@ -47,7 +50,7 @@ def gru_run(tmp_path_factory):
     path.write_text(GRU_MODEL)
     store = RunStore(folder / "results")
     store.write_manifest({}, {})
-    settings = BenchSettings(iterations=3, warmup=1, repetitions=1)
+    settings = ProtocolSettings(iterations=3, warmup=1, repetitions=1)
     run_sweep([f"{path}:make"], ["fp32", "int8", "prune50+distill+int8"], [LocalDevice()], settings, store)
     frame = store.finish()
     return {row["variant"]: row for _, row in frame.iterrows()}, warnings(frame)

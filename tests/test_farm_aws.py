@@ -22,8 +22,12 @@ from botocore.stub import Stubber
 from pocketbench.devices.local import LocalDevice
 from pocketbench.errors import DeviceError
 from pocketbench.farm.aws import DEVICE_DIR, DeviceFarm, DeviceFarmSettings, build_test_package, build_test_spec
-from pocketbench.measure.sweep import base_row, load_model, prepare_variant, report_row
+from pocketbench.measure.cell import measure_cell, probe_telemetry, row_from_reports
+from pocketbench.measure.model import build_variant, load_model
+from pocketbench.measure.rows import base_row
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import Reporter
+from pocketbench.runner.process import failed_report
 from pocketbench.runner.report import BenchJob
 
 from tests.farm_support import write_models
@@ -32,6 +36,7 @@ PROJECT = "arn:aws:devicefarm:us-west-2:123456789012:project:5e01a8c7-c861-4c0a-
 POOL = "arn:aws:devicefarm:us-west-2:123456789012:devicepool:5e01a8c7-c861-4c0a-b1d5-5ec6e6c6dd23/71e0c5f2"
 RUN = "arn:aws:devicefarm:us-west-2:123456789012:run:5e01a8c7-c861-4c0a-b1d5-5ec6e6c6dd23/0f2a"
 JOB = "arn:aws:devicefarm:us-west-2:123456789012:job:5e01a8c7-c861-4c0a-b1d5-5ec6e6c6dd23/0f2a/00000"
+NO_TELEMETRY = "AWS Device Farm runs the runner alone: no energy or temperature readings"
 UPLOAD = "arn:aws:devicefarm:us-west-2:123456789012:upload:5e01a8c7-c861-4c0a-b1d5-5ec6e6c6dd23/"
 
 
@@ -97,11 +102,11 @@ def measured(tmp_path_factory):
     folder = tmp_path_factory.mktemp("aws-model")
     models = write_models(folder)
     context = load_model(f"{models}:small", folder, Reporter())
-    prepared, artifact = prepare_variant(context, "fp32", {}, Reporter())
+    prepared, artifact = build_variant(context, "fp32", {}, Reporter())
     job = BenchJob(artifact.path, context.inputs_file, warmup=1, iterations=6, outputs=folder / "local.out.pbtf")
     report = LocalDevice().benchmark(job)
     assert report.ok, report.error
-    return context, prepared, job, report
+    return context, prepared, job, report, artifact
 
 
 def _upload(stub, name, kind, url, statuses):
@@ -129,11 +134,12 @@ def _customer_zip(job_id, report, outputs):
     return buffer.getvalue()
 
 
+@pytest.mark.slow  # measures the same cells locally
 def test_a_whole_run_becomes_the_same_rows_as_a_local_run(farm, bucket, measured, tmp_path):
     backend, stub, clock = farm
     base_url, server = bucket
     store = server.store
-    context, prepared, job, report = measured
+    context, prepared, job, report, _ = measured
     runner = tmp_path / "pocket_runner"
     runner.write_bytes(b"\x7fELF stand-in for the aarch64 runner")
     package = _upload(
@@ -200,13 +206,51 @@ def test_a_whole_run_becomes_the_same_rows_as_a_local_run(farm, bucket, measured
     assert not (tmp_path / "pocketbench" / "escape.json").exists()
 
     base = base_row("aws-night", context.spec.name, "fp32", "pixel-8", device_results.info)
-    row = report_row(context, {**base, **prepared}, device_results.reports["j0001"], device_results.outputs["j0001"])
-    local = report_row(context, {**base, **prepared}, report, job.outputs)
+    aws = device_results.reports["j0001"]
+    row = row_from_reports(context, {**base, **prepared}, [aws], device_results.outputs["j0001"], NO_TELEMETRY)
+    local = row_from_reports(context, {**base, **prepared}, [report], job.outputs, NO_TELEMETRY)
     assert row["status"] == "ok"
     assert row.keys() == local.keys()
     assert row["latency_p50_ms"] == local["latency_p50_ms"]
     assert row["top1_agreement"] == 1.0
     assert row["device_model"] == "Google Pixel 8"
+    assert row["energy_status"] == f"not available: {NO_TELEMETRY}"
+
+
+CI_AND_STABILITY = ("latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_p50_ci_halfwidth", "latency_cv",
+                    "latency_repetition_cv", "unstable", "unstable_reason", "repetitions_stop")  # fmt: skip
+
+
+def test_aws_rows_have_the_columns_of_a_cell_measured_here_ci_and_stability_included(measured, tmp_path):
+    """The same builder as the protocol's: an AWS row has every column a cell measured through the
+    protocol on this computer has, bar the temperatures and energy a phone's shell gives."""
+    context, prepared, job, report, artifact = measured
+    base = base_row("aws-night", context.spec.name, "fp32", "pixel-8", None)
+    row = row_from_reports(context, {**base, **prepared}, [report, report], job.outputs, NO_TELEMETRY)
+    device = LocalDevice()
+    settings = ProtocolSettings(iterations=6, warmup=1, repetitions=2)
+    here = measure_cell(context, artifact, device, probe_telemetry(device, Reporter()), settings,
+                            {**base, **prepared}, tmp_path, Reporter())  # fmt: skip
+    assert here["status"] == row["status"] == "ok"
+    assert set(row) - set(here) == set()
+    shell_only = {c for c in set(here) - set(row) if c.startswith(("temp_", "thermal_", "cooldown_", "throttle"))}
+    assert set(here) - set(row) == shell_only
+    for column in CI_AND_STABILITY:
+        assert column in row
+    assert row["latency_p50_ci_low_ms"] <= row["latency_p50_ms"] <= row["latency_p50_ci_high_ms"]
+    assert row["repetitions"] == 2 and row["latency_cv"] > 0 and row["repetitions_stop"] == "fixed"
+    assert isinstance(row["unstable"], bool)
+
+
+def test_a_failed_process_after_good_ones_leaves_a_partial_aws_row(measured):
+    context, prepared, job, report, _ = measured
+    crashed = failed_report("crashed", "runner killed by SIGSEGV", "native-runner")
+    base = base_row("aws-night", context.spec.name, "fp32", "pixel-8", None)
+    row = row_from_reports(context, {**base, **prepared}, [report, crashed], job.outputs, NO_TELEMETRY)
+    assert row["status"] == "partial" and row["repetitions"] == 1
+    assert row["error"] == "1 of 2 repetitions, then crashed: runner killed by SIGSEGV"
+    only = row_from_reports(context, {**base, **prepared}, [crashed], job.outputs, NO_TELEMETRY)
+    assert only["status"] == "crashed" and only["error"] == "runner killed by SIGSEGV"
 
 
 def test_a_failed_upload_is_an_error_with_the_service_message(farm, bucket):
@@ -263,7 +307,7 @@ def test_a_missing_artifact_download_is_an_error(farm, bucket):
 
 
 def test_the_spec_quotes_everything_and_stays_in_the_work_dir(measured, tmp_path):
-    _, _, job, _ = measured
+    _, _, job, _, _ = measured
     spec = yaml.safe_load(build_test_spec({"j0001": job, "j0002": job}))
     assert spec["artifacts"] == ["$DEVICEFARM_LOG_DIR"]
     commands = spec["phases"]["test"]["commands"]

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from pocketbench.results.store import read_cells
 
 from tests.farm_support import MODELS, write_models
@@ -60,6 +61,7 @@ def _write(tmp_path: Path, variants: str = '["fp32", "int8", "int8-dynamic"]') -
     (tmp_path / "farm.toml").write_text(MATRIX.format(models=models, variants=variants))
 
 
+@pytest.mark.slow  # a farm run killed and resumed
 def test_sigkill_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_path):
     _write(tmp_path)
     process = subprocess.Popen(
@@ -91,6 +93,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_pa
     assert (tmp_path / "r" / "night-1" / "verdicts.parquet").exists()
 
 
+@pytest.mark.slow  # two farm runs in subprocesses
 def test_a_model_that_grew_is_a_regression_and_exit_code_3(tmp_path):
     _write(tmp_path, '["fp32"]')
     for night in ("night-1", "night-2"):

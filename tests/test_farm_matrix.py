@@ -17,7 +17,7 @@ def test_the_example_matrix_parses_and_expands():
     assert len(cells) == 3 * 5
     assert cells[0] == Cell("digits_cnn", "fp32", "phone-a")
     assert len(set(cells)) == len(cells)
-    assert matrix.run.threads == 1
+    assert matrix.run.protocol.threads == 1 and matrix.run.protocol.iterations == 40
     assert matrix.regression.thresholds["latency_p50_ms"] == 0.05
     assert matrix.to_config()["kind"] == "farm"
 
@@ -34,7 +34,7 @@ def test_every_bad_field_is_named(tmp_path):
             {"serial": "tcp:127.0.0.1:6101", "name": "c"},
             {"name": "a", "serial": "usb:XYZ", "colour": "red"},
         ],
-        "run": {"iterations": 0, "threads": "four", "retries": True},
+        "run": {"iterations": 0, "threads": "four", "retries": True, "ci_target": 0.05},
         "regression": {"alpha": 2, "thresholds": {"latency_p50_ms": -1, "speed": 0.1}},
         "extra": 1,
     }
@@ -52,8 +52,9 @@ def test_every_bad_field_is_named(tmp_path):
         "farm.toml: devices[3].serial: 'tcp:127.0.0.1:6101' is listed twice",
         "farm.toml: devices[4].colour: unknown field",
         "farm.toml: devices[4].name: 'a' is used by another device",
-        "farm.toml: run.iterations: 0 is below the minimum 1",
-        "farm.toml: run.threads: must be an integer, not str",
+        "farm.toml: run.ci_target: unknown field",
+        "farm.toml: run.iterations: must be at least 1 (got 0)",
+        "farm.toml: run.threads: must be an integer, not str (got 'four')",
         "farm.toml: run.retries: must be an integer, not bool",
         "farm.toml: regression.thresholds.speed: unknown field",
         "farm.toml: regression.thresholds.latency_p50_ms: -1 is outside",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from pocketbench.devices.adb.lease import DeviceLease
-from pocketbench.farm.nightly import judge, load_history
+from pocketbench.farm.nightly import farm_history, judge
 from pocketbench.farm.regress import INSUFFICIENT
 from pocketbench.farm.run import NOT_RUN, run_farm
 from pocketbench.results.store import RunStore, read_cells
 
 from tests.farm_support import Phone, matrix, write_models
+
+pytestmark = pytest.mark.slow  # every test runs a farm: exports and runner processes per cell
 
 
 @pytest.fixture
@@ -127,7 +129,7 @@ def test_history_keeps_only_runs_of_the_same_farm(tmp_path, models_file):
         table = judge(run, plan, tmp_path / "results")
     bench = RunStore(tmp_path / "results", "a-bench-run")
     bench.write_manifest({"models": ["x"]}, {})
-    history, flagged = load_history(tmp_path / "results", "test-farm")
+    history, flagged = farm_history(tmp_path / "results", "test-farm")
     assert sorted(history["run_id"].unique()) == ["n1", "n2"]
     assert set(table["baseline_run"].dropna()) == {"n1"}
     assert {f[0] for f in flagged} <= {"n1", "n2"}

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pocketbench.cli import app
 from pocketbench.errors import PocketbenchError
-from pocketbench.results.history import RUN_COLUMNS, load_history, parse_since
+from pocketbench.results.history import RUN_COLUMNS, export, load_history, parse_since
 from pocketbench.results.migrations import SCHEMA_VERSION
 from pocketbench.results.store import COLUMNS, RunStore, load_run, parquet_bytes, resolve_run
 from typer.testing import CliRunner
@@ -65,8 +65,13 @@ def test_filters(results):
     assert set(since["run_id"]) == {V2_ID, "20261201-090000-abcdef"}
     now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     assert parse_since("2h", now) == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-    with pytest.raises(PocketbenchError, match="--since 'yesterday'"):
-        parse_since("yesterday")
+    # Only the runs named, in the order named (how the farm reads one farm's nights).
+    chosen = load_history(results, runs=[results / V2_ID, results / V1_ID])
+    assert list(chosen.drop_duplicates("run_id")["run_id"]) == [V2_ID, V1_ID] and len(chosen) == 4 + 2
+    with pytest.raises(PocketbenchError, match="start time 'yesterday': use a date"):
+        parse_since("yesterday")  # the library names the thing; the CLI names its option:
+    bad = CliRunner().invoke(app, ["history", "--results", str(results), "--since", "yesterday"])
+    assert bad.exit_code == 1 and str(bad.exception).startswith("--since 'yesterday': use a date")
 
 
 def test_exports_round_trip(results, tmp_path):
@@ -87,6 +92,8 @@ def test_exports_round_trip(results, tmp_path):
     assert len(pd.read_parquet(out)) == 8
     refused = runner.invoke(app, ["history", "--results", str(results), "--format", "parquet"])
     assert refused.exit_code == 1 and "--out" in str(refused.exception)
+    in_memory = export(load_history(results), "parquet", None)  # a library caller gets the bytes
+    assert len(pd.read_parquet(io.BytesIO(in_memory))) == 8
 
     table = runner.invoke(app, ["history", "--results", str(results)], env={"COLUMNS": "200"})
     assert "history: 8 rows from 3 run(s)" in table.stdout and "device_error" in table.stdout

@@ -17,10 +17,13 @@ import pytest
 from pocketbench.cli import app
 from pocketbench.devices.local import LocalDevice
 from pocketbench.devices.select import open_device
-from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.measure.settings import ProtocolSettings
+from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.history import load_history
 from pocketbench.results.store import PARTIAL, RunStore, read_cells, read_run
 from typer.testing import CliRunner
+
+pytestmark = pytest.mark.slow  # real sweeps cut short mid-cell
 
 ITERATIONS = 6
 
@@ -48,7 +51,9 @@ def test_a_phone_gone_for_good_mid_run_keeps_the_repetitions_it_finished(phone_f
     device.benchmark = unplugged_after_the_first_round
     store = RunStore(tmp_path / "results", "gone")
     store.write_manifest({}, {})
-    settings = BenchSettings(iterations=ITERATIONS, warmup=1, repetitions=3, energy_window_s=0.2, cooldown_timeout_s=1)
+    settings = ProtocolSettings(
+        iterations=ITERATIONS, warmup=1, repetitions=3, energy_window_s=0.2, cooldown_timeout_s=1
+    )
     failures = run_sweep(["digits_cnn"], ["fp32", "int8"], [device, LocalDevice()], settings, store)
     frame = store.finish()
     assert failures == 2

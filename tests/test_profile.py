@@ -3,8 +3,11 @@ runner and the Python runtime, read with ExecuTorch's Inspector and the artifact
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.local import PYTHON_BACKEND, LocalDevice
@@ -26,7 +29,9 @@ from pocketbench.measure.profile import (
     xnnpack_op_class,
 )
 from pocketbench.models.registry import resolve
+from pocketbench.report.profile import SPLIT_HEADERS, profile_sections, render_profiles
 from pocketbench.runner.report import BenchJob
+from rich.console import Console
 
 from tests.runner_support import host_runner, input_sets, tiny_ptes, write_inputs
 
@@ -129,6 +134,32 @@ def test_the_explanation_names_what_got_slower_and_what_runs_outside():
     assert sentence.startswith("int8 is 1.33× slower than fp32")
     assert "slower: Convert +1 ms [fp32↔int8 conversions" in sentence
     assert "12% of int8's time is in ops outside XNNPACK" in sentence
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+def test_the_profile_tables_keep_to_the_terminal_width_and_break_no_figure(width):
+    base = events_from_inspector(RECORDS)
+    slower = base.copy()
+    slower.loc[slower["op"] == "Convert", "ms"] = 1.25
+    variants = (("fp32", base), ("int8", slower), ("int8-dynamic", base))
+    events = pd.concat([f.assign(model="digits_cnn", device="pixel-7-pro", variant=v) for v, f in variants])
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(render_profiles(events))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= width
+    flat = " ".join(text.split())
+    notes = re.findall(r"not shown at \d+ columns: (.*?) \(", flat)
+    hidden = {key.strip() for note in notes for key in note.split(",")}
+    (section,) = profile_sections(events)
+    tables = [(SPLIT_HEADERS, section.split), (section.ops_headers, section.ops)]
+    for headers, rows in tables:
+        for position, header in enumerate(headers):
+            keys = {header.split(" ")[0], header.split(" (")[0]}
+            if keys & hidden or header in ("outside XNNPACK", "top ops (share)"):
+                continue  # left out (and named), or a list that wraps between its items
+            for row in rows:  # an op name, a figure and its share or change stay on one line
+                assert any(row[position] in line for line in text.splitlines()), (header, row[position])
+    assert ("not shown at" in flat) == (width < 100)
 
 
 # -- real traces -------------------------------------------------------------------------------

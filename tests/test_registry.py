@@ -60,5 +60,5 @@ def test_a_factory_that_raises_is_one_clear_error(user_model):
 
 
 def test_a_factory_returning_the_wrong_thing_is_refused(user_model):
-    with pytest.raises(PocketbenchError, match=r"returned int, not a pocketbench\.registry\.ModelBundle"):
+    with pytest.raises(PocketbenchError, match=r"returned int, not a pocketbench\.models\.registry\.ModelBundle"):
         resolve(f"{user_model}:wrong_type").load()

@@ -32,7 +32,7 @@ def _ok_rows() -> list[dict]:
 
 
 def _failed(variant: str, status: str) -> dict:
-    """A failed cell as sweep.failed_row leaves it: identity, device and energy probe, no numbers."""
+    """A failed cell as rows.failed_row leaves it: identity, device and energy probe, no numbers."""
     return {
         "model": "digits_cnn", "variant": variant, "device": "tcp:127.0.0.1:5555", "status": status,
         "error": f"{status} of {variant}: [bold]not markup[/]", "attempt": 1, "device_kind": "adb",

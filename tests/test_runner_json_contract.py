@@ -132,7 +132,8 @@ def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, tmp_pa
 def test_unusable_outputs_file_fails_the_row_but_keeps_its_timings(tmp_path: Path, monkeypatch) -> None:
     """The outputs file crossed the same cable: bytes the tensor-file rules refuse fail the row
     (status bad_outputs, naming the rule) while the latency it measured stays in the row."""
-    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.settings import ProtocolSettings
+    from pocketbench.measure.sweep import run_sweep
     from pocketbench.results.store import RunStore
 
     models = tmp_path / "models_under_test.py"
@@ -148,7 +149,7 @@ def test_unusable_outputs_file_fails_the_row_but_keeps_its_timings(tmp_path: Pat
     store = RunStore(tmp_path / "results")
     store.write_manifest({}, {})
     device = LocalDevice(backend="native-runner", timeout_s=30)
-    failures = run_sweep([f"{models}:linear"], ["fp32"], [device], BenchSettings(iterations=3, warmup=1), store)
+    failures = run_sweep([f"{models}:linear"], ["fp32"], [device], ProtocolSettings(iterations=3, warmup=1), store)
     (row,) = store.finish().to_dict("records")
     assert failures == 1 and row["status"] == "bad_outputs"
     assert "not a valid tensor file" in row["error"] and "(short-header)" in row["error"]

@@ -54,6 +54,7 @@ def _bench(results: Path, variants: str, iterations: int) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # real sweeps in subprocesses, one killed mid-cell
 def test_sigkill_mid_sweep_leaves_every_file_readable_and_the_next_run_fine(tmp_path):
     results = tmp_path / "results"
     process = subprocess.Popen(

@@ -20,6 +20,8 @@ from torch import nn
 
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow  # trains and measures the built-in models
+
 
 class RecordingReporter(Reporter):
     """Keeps the description of every progress bar it was asked to show."""
@@ -163,14 +165,15 @@ def test_rows_of_an_untrained_model_without_score_are_labelled(tmp_path):
     """Through the real sweep: the row says its fidelity is to an untrained network, and the
     report warns once for the model."""
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.settings import ProtocolSettings
+    from pocketbench.measure.sweep import run_sweep
     from pocketbench.report.table import warnings
     from pocketbench.results.store import RunStore
 
     store = RunStore(tmp_path / "results")
     store.write_manifest({"test": "untrained"}, {})
     model = str(DATA / "untrained_mlp.py") + ":factory"
-    assert run_sweep([model], ["fp32"], [LocalDevice()], BenchSettings(iterations=3, repetitions=1), store) == 0
+    assert run_sweep([model], ["fp32"], [LocalDevice()], ProtocolSettings(iterations=3, repetitions=1), store) == 0
     frame = store.finish()
     assert (frame["output_input_dependence"] < INPUT_INDEPENDENT_BELOW).all()
     assert frame["fidelity_note"].str.startswith("fidelity to an untrained network").all()

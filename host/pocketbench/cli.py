@@ -9,16 +9,25 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from pocketbench.api import DEFAULT_VARIANTS as API_VARIANTS
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
-from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.errors import BadValue, PocketbenchError, first_line
+from pocketbench.measure.settings import ProtocolSettings as Defaults
+
+if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
+    import pandas as pd
+
+    from pocketbench.compress.recipe import Recipe
 
 app = typer.Typer(
     help="Compress PyTorch models, lower them to ExecuTorch + XNNPACK, and benchmark every variant.\n\n"
@@ -32,7 +41,7 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
-DEFAULT_VARIANTS = "fp32,int8,int8-dynamic"
+DEFAULT_VARIANTS = ",".join(API_VARIANTS)
 
 ResultsOption = Annotated[
     Path, typer.Option("--results", help="Folder holding one sub-folder per run.", envvar="POCKETBENCH_RESULTS")
@@ -61,10 +70,22 @@ WideOption = Annotated[bool, typer.Option("--wide", help="Show every table colum
 _debug = os.environ.get("POCKETBENCH_DEBUG", "") not in ("", "0")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from pocketbench import __version__
+
+        stdout.print(f"pocketbench {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the full traceback of any error (also POCKETBENCH_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print pocketbench's version and exit."),
     ] = False,
 ) -> None:
     global _debug
@@ -106,49 +127,51 @@ def bench(
             help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL.",
         ),
     ] = None,
-    iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = 50,
-    warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = 5,
-    min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = 0.0,
-    threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = 0,
+    iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = Defaults.iterations,
+    warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = Defaults.warmup,
+    min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = Defaults.min_seconds,
+    threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = Defaults.threads,
     repetitions: Annotated[
         int | None,
         typer.Option(
             help="Fresh runner processes per cell, interleaved across variants (default: at least 3, more until"
             " the p50's 95 % CI is within --ci-target or the cell spent --cell-budget)."
         ),
-    ] = None,
+    ] = Defaults.repetitions,
     ci_target: Annotated[
         float, typer.Option(help="Adaptive repetitions: the p50's 95 % CI half-width to reach, as a fraction.")
-    ] = 0.02,
+    ] = Defaults.ci_target,
     cell_budget: Annotated[
         float, typer.Option(help="Adaptive repetitions: seconds of runner processes per cell at most.")
-    ] = 15.0,
+    ] = Defaults.cell_budget_s,
     batch_min_ms: Annotated[
         float,
         typer.Option(help="Time batches of calls lasting at least this long as one sample (0: every call alone)."),
-    ] = 1.0,
+    ] = Defaults.batch_min_ms,
     energy_window: Annotated[
         float, typer.Option(help="Seconds of idle baseline and minimum loop when energy is measured.")
-    ] = 2.0,
+    ] = Defaults.energy_window_s,
     allow_charging: Annotated[
         bool, typer.Option("--allow-charging", help="Report fuel-gauge energy even while the phone charges.")
-    ] = False,
+    ] = Defaults.allow_charging,
     cooldown_timeout: Annotated[
         float, typer.Option(help="Longest wait (s) for the device to cool back to idle before a cell.")
-    ] = 120.0,
+    ] = Defaults.cooldown_timeout_s,
     profile: Annotated[
         bool,
         typer.Option(
             "--profile", help="Also trace each cell with ETDump: time per op, in and outside XNNPACK, and why."
         ),
-    ] = False,
-    profile_iterations: Annotated[int, typer.Option(help="Inferences in each --profile trace.")] = 20,
+    ] = Defaults.profile,
+    profile_iterations: Annotated[
+        int, typer.Option(help="Inferences in each --profile trace.")
+    ] = Defaults.profile_iterations,
     prompt_tokens: Annotated[
         int, typer.Option(help="Generative models: prompt length P (time to first token = prefill of P).")
-    ] = 128,
+    ] = Defaults.prompt_tokens,
     decode_tokens: Annotated[
         int, typer.Option(help="Generative models: teacher-forced decode steps N per generation (P + N ≤ context).")
-    ] = 64,
+    ] = Defaults.decode_tokens,
     run_id: RunIdOption = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
@@ -162,75 +185,79 @@ def bench(
     in a log); 4 no or partial data: a cell failed or is partial (the others are saved).
     """
     _quiet_libraries()
-    from pocketbench.report.terminal import parse_columns
-
-    shown_columns = parse_columns(columns)
     from pocketbench import crash
-    from pocketbench.devices.select import check_runners, open_devices
-    from pocketbench.lower.export import versions
-    from pocketbench.measure.sweep import BenchSettings, check_names, run_sweep
-    from pocketbench.names import safe_name
+    from pocketbench.api import bench as run_bench
+    from pocketbench.measure.settings import SettingsError
+    from pocketbench.names import inside
     from pocketbench.progress import RichReporter
-    from pocketbench.results.store import RunStore, new_run_id
+    from pocketbench.results.store import new_run_id
 
-    if run_id is not None:
-        safe_name(run_id, "run id")
+    shown_columns = _columns(columns)
     planned, file_models = _variants(variants, sweep)
-    models = model or file_models or DEFAULT_MODELS
-    variant_names = [v if isinstance(v, str) else v.name for v in planned]
-    if len(set(variant_names)) != len(variant_names):
-        raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
-    check_names(models, planned)
-    settings = BenchSettings(
-        warmup=warmup,
-        iterations=iterations,
-        min_seconds=min_seconds,
-        threads=threads,
-        repetitions=repetitions,
-        ci_target=ci_target,
-        cell_budget_s=cell_budget,
-        batch_min_ms=batch_min_ms,
-        energy_window_s=energy_window,
-        allow_charging=allow_charging,
-        cooldown_timeout_s=cooldown_timeout,
-        profile=profile,
-        profile_iterations=profile_iterations,
-        prompt_tokens=prompt_tokens,
-        decode_tokens=decode_tokens,
-    )
-    devices = open_devices(device or ["auto"], wait_for_device)
-    check_runners(devices)
-    store = RunStore(results, run_id or new_run_id())
-    crash.run_folder = store.folder
-    config = {
-        "models": models,
-        "variants": variant_names,
-        "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
-        "devices": [d.device_id for d in devices],
-        "settings": settings.__dict__,
-    }
-    store.write_manifest(config, versions())
+    run_id = run_id or new_run_id()
+    crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
     try:
-        with RichReporter(stderr) as reporter:
-            failures = run_sweep(models, planned, devices, settings, store, reporter)
-    finally:
-        frame = store.finish()
-        for opened in devices:  # a phone's lease ends with the run, not with the process
-            getattr(opened, "close", lambda: None)()
-    _show(frame, store.run_id, store.folder, as_json, shown_columns, wide)
+        with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
+            frame = run_bench(
+                model or file_models or DEFAULT_MODELS, planned, device or ["auto"],
+                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads,
+                repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
+                energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
+                profile=profile, profile_iterations=profile_iterations,
+                prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
+                results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
+            )  # fmt: skip
+    except SettingsError as exc:  # the library names the setting; here it came from a flag
+        raise PocketbenchError(exc.naming(setting_flag)) from exc
+    folder = frame.attrs["folder"]
+    _show(frame, frame.attrs["run_id"], folder, as_json, shown_columns, wide)
+    failures = int((frame["status"] != "ok").sum())
     if failures:
         stderr.print(
             Text.assemble(
-                (f"{failures} cell(s) failed or are partial", "red"), f"; all that was measured is in {store.folder}"
+                (f"{failures} cell(s) failed or are partial", "red"), f"; all that was measured is in {folder}"
             )
         )
         raise typer.Exit(crash.EXIT_INCOMPLETE)
 
 
-def _variants(spec: str | None, sweep: Path | None) -> tuple[list, list[str]]:  # type: ignore[type-arg]
+def setting_flag(field: str) -> str:
+    """The bench option that sets a protocol setting (`cell_budget_s` → `--cell-budget`)."""
+    return "--" + field.removesuffix("_s").replace("_", "-")
+
+
+def _columns(spec: str | None) -> list[str] | None:
+    """`--columns` as report keys."""
+    from pocketbench.report.terminal import parse_columns
+
+    try:
+        return parse_columns(spec)
+    except BadValue as exc:
+        raise PocketbenchError(exc.naming("--columns")) from exc
+
+
+@contextmanager
+def _device_choice_named_by_options() -> Iterator[None]:
+    """The library's errors about which device to use, worded with this command's options."""
+    from pocketbench.devices.adb.discover import NotPresent, SeveralPhones
+
+    try:
+        yield
+    except SeveralPhones as exc:
+        names = ", ".join(exc.specs)
+        raise PocketbenchError(
+            f"several phones are attached ({names}): pick one with --device, e.g. --device {exc.specs[0]}"
+        ) from exc
+    except NotPresent as exc:
+        if exc.waited_s:
+            raise
+        raise NotPresent(f"{exc}; --wait-for-device SECONDS waits for it", serial=exc.serial, waited_s=0) from exc
+
+
+def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:
     """Variant names from --variants, then recipes from --sweep; and the sweep file's models."""
     names = [v.strip() for v in (spec or ("" if sweep else DEFAULT_VARIANTS)).split(",") if v.strip()]
-    planned: list = [*names]  # type: ignore[type-arg]
+    planned: list[str | Recipe] = [*names]
     models: list[str] = []
     if sweep is not None:
         from pocketbench.compress.sweepfile import load_sweep
@@ -266,12 +293,13 @@ def farm(
     from pocketbench import crash
     from pocketbench.devices.select import check_runners
     from pocketbench.farm.matrix import load_matrix
-    from pocketbench.farm.nightly import judge, summary_table, write_reports
+    from pocketbench.farm.nightly import judge, verdict_table, write_reports
     from pocketbench.farm.regress import REGRESSION
     from pocketbench.farm.run import open_farm_devices, run_farm
     from pocketbench.measure.sweep import check_names
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
+    from pocketbench.report.terminal import render_verdicts
     from pocketbench.results.store import RunStore, new_run_id
 
     if run_id is not None:
@@ -287,8 +315,9 @@ def farm(
             plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None, absent=absent
         )
     verdicts = judge(outcome, plan, results)
-    reports = write_reports(outcome, verdicts, plan, results)
-    stdout.print(summary_table(verdicts, outcome))
+    judged = verdict_table(verdicts, outcome)
+    reports = write_reports(outcome, judged, plan, results)
+    stdout.print(render_verdicts(judged))
     stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
     if (verdicts["verdict"] == REGRESSION).any():
         raise typer.Exit(crash.EXIT_REGRESSION)
@@ -310,11 +339,10 @@ def report(
     wide: WideOption = False,
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
-    from pocketbench.report.terminal import parse_columns
     from pocketbench.report.write import REPORT_FORMATS, write_report
     from pocketbench.results.store import load_run, read_profiles, run_notes
 
-    shown_columns = parse_columns(columns)
+    shown_columns = _columns(columns)
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
     if fmt == "table" and out is not None:
@@ -365,13 +393,20 @@ def history(
     from pocketbench.report.history_table import summary_table
     from pocketbench.results.history import export, load_history, parse_since
 
-    frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
+    if fmt == "parquet" and out is None:
+        raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
+    try:
+        start = parse_since(since) if since is not None else None
+        frame = load_history(results, model, variant, device, start)
+        data = export(frame, fmt, out) if fmt is not None else None
+    except BadValue as exc:
+        options = {"start time": "--since", "export format": "--format"}
+        raise PocketbenchError(exc.naming(options.get(exc.what, exc.what))) from exc
     for skipped in frame.attrs["skipped"]:
         stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
         stdout.print(summary_table(frame))
         return
-    data = export(frame, fmt, out)
     if data is not None:
         sys.stdout.buffer.write(data)
     else:
@@ -461,8 +496,8 @@ def _check_phones(specs: list[str]) -> None:
         raise typer.Exit(1)
 
 
-def _show(  # type: ignore[no-untyped-def]
-    frame, run_id: str, folder: Path, as_json: bool, columns: list[str] | None = None, wide: bool = False
+def _show(
+    frame: pd.DataFrame, run_id: str, folder: Path, as_json: bool, columns: list[str] | None = None, wide: bool = False
 ) -> None:
     from pocketbench.report.profile import render_profiles
     from pocketbench.report.table import run_json

@@ -26,7 +26,8 @@ EXIT_CODES_HELP = (
     " 3 regression (farm); 4 no or partial data: a cell failed, was not run or is partial."
 )
 
-# The folder of the run being written, if any (set by the bench and farm commands).
+# The folder of the run being written, if any (set by the bench and farm commands); used once it
+# exists (the run has claimed it), else the log goes to the cache.
 run_folder: Path | None = None
 
 
@@ -45,7 +46,7 @@ def write_log(exc: BaseException, command: str) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     text = f"pocketbench {command}: unexpected error at {stamp} UTC\n\n" + "".join(traceback.format_exception(exc))
     for folder in (run_folder, cache_dir() / "logs"):
-        if folder is None:
+        if folder is None or (folder is run_folder and not folder.is_dir()):
             continue
         try:
             folder.mkdir(parents=True, exist_ok=True)

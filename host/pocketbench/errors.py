@@ -18,3 +18,16 @@ class DeviceError(PocketbenchError):
         self.command = command
         self.output = output
         self.serial = serial
+
+
+class BadValue(PocketbenchError):
+    """A value given for `what` is wrong. The message names the thing (a library knows no command
+    line); a caller that took the value from an option names that instead with `naming`."""
+
+    def __init__(self, what: str, value: object, fix: str) -> None:
+        self.what, self.value, self.fix = what, value, fix
+        super().__init__(self.naming(what))
+
+    def naming(self, name: str) -> str:
+        """The message with the value named `name` (`--since`, a TOML key)."""
+        return f"{name} {self.value!r}: {self.fix}"

@@ -1,4 +1,5 @@
-"""Where pocketbench keeps things on the host: the artifact/weights cache and run results."""
+"""Where pocketbench keeps things on the host: the artifact and trained-weights cache (the run
+results folder is the caller's choice: the CLI's `--results`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,3 @@ def cache_dir() -> Path:
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def results_root() -> Path:
-    """Run outputs (POCKETBENCH_RESULTS, else ./results)."""
-    return Path(os.environ.get("POCKETBENCH_RESULTS") or "results")

@@ -39,7 +39,8 @@ FAR_MAX_RATIO = 2.0
 # and the scheduler tick.
 SHORT_MS = 0.1
 
-Groups = Sequence[Sequence[float]]
+Samples = Sequence[float] | np.ndarray  # one group of latencies (ms)
+Groups = Sequence[Samples]
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,10 @@ class Speedup:
         return f"{self.ratio:.2f}×" if self.significant else "n.s."
 
 
-def _groups(samples: Sequence[float] | Groups) -> list[np.ndarray]:
+def _groups(samples: Samples | Groups) -> list[np.ndarray]:
     """Accept flat samples (one group) or a list of groups; drop empty groups."""
     if len(samples) and isinstance(samples[0], (Sequence, np.ndarray)):
-        groups = [np.asarray(g, dtype=np.float64) for g in samples]  # type: ignore[arg-type]
+        groups = [np.asarray(g, dtype=np.float64) for g in samples]
     else:
         groups = [np.asarray(samples, dtype=np.float64)]
     groups = [g for g in groups if g.size]
@@ -95,7 +96,7 @@ def _groups(samples: Sequence[float] | Groups) -> list[np.ndarray]:
     return groups
 
 
-def bootstrap_medians(samples: Sequence[float] | Groups, n_boot: int = N_BOOTSTRAP, seed: int = SEED) -> np.ndarray:
+def bootstrap_medians(samples: Samples | Groups, n_boot: int = N_BOOTSTRAP, seed: int = SEED) -> np.ndarray:
     """`n_boot` bootstrap replicates of the median (hierarchical over groups)."""
     groups = [_thinned(g) for g in _groups(samples)]
     rng = np.random.default_rng(seed)
@@ -119,7 +120,7 @@ def _thinned(group: np.ndarray) -> np.ndarray:
 
 
 def median_ci(
-    samples: Sequence[float] | Groups, confidence: float = CONFIDENCE, n_boot: int = N_BOOTSTRAP, seed: int = SEED
+    samples: Samples | Groups, confidence: float = CONFIDENCE, n_boot: int = N_BOOTSTRAP, seed: int = SEED
 ) -> tuple[float, float]:
     """Percentile-bootstrap CI of the median."""
     tail = (1 - confidence) / 2 * 100
@@ -171,7 +172,7 @@ def describe_modes(modes: tuple[tuple[float, int], ...]) -> str:
     return f"processes settle at two speeds: {speeds}"
 
 
-def cv(values: Sequence[float]) -> float:
+def cv(values: Samples) -> float:
     """Coefficient of variation: sample std (ddof=1) over the mean; 0 for fewer than 2 values."""
     data = np.asarray(values, dtype=np.float64)
     if data.size < 2 or data.mean() == 0:
@@ -180,7 +181,7 @@ def cv(values: Sequence[float]) -> float:
 
 
 def unstable_reasons(
-    samples: Sequence[float] | Groups, cv_threshold: float = UNSTABLE_CV, batched: bool = False
+    samples: Samples | Groups, cv_threshold: float = UNSTABLE_CV, batched: bool = False
 ) -> tuple[str, ...]:
     """Why a set of latency samples (ms) should not be trusted; empty when it looks fine.
     `batched`: each sample times a calibrated batch of calls, so short calls are not timer noise."""
@@ -207,7 +208,7 @@ def unstable_reasons(
     return tuple(reasons)
 
 
-def summarize(samples: Sequence[float] | Groups, seed: int = SEED, batched: bool = False) -> Summary:
+def summarize(samples: Samples | Groups, seed: int = SEED, batched: bool = False) -> Summary:
     """Everything a cell's latency row carries, from its raw samples (ms). The median's CI is the
     hierarchical bootstrap's, widened to the processes' t interval when that is wider."""
     groups = _groups(samples)
@@ -236,7 +237,7 @@ def summarize(samples: Sequence[float] | Groups, seed: int = SEED, batched: bool
     )
 
 
-def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+def mann_whitney_p(a: Samples, b: Samples) -> float:
     """Two-sided Mann-Whitney U p-value (1.0 when both are the same constant)."""
     from scipy.stats import mannwhitneyu
 
@@ -250,8 +251,8 @@ def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def speedup(
-    baseline: Sequence[float] | Groups,
-    variant: Sequence[float] | Groups,
+    baseline: Samples | Groups,
+    variant: Samples | Groups,
     alpha: float = ALPHA,
     seed: int = SEED,
 ) -> Speedup:

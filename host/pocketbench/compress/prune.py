@@ -61,7 +61,7 @@ def prune_unstructured(module: nn.Module, step: Prune, ctx: Context) -> nn.Modul
     if step.sparsity is not None:
         count = round(step.sparsity * flat.numel())
         keep[torch.argsort(flat, stable=True)[:count]] = 0
-    else:
+    elif step.threshold is not None:  # Prune holds exactly one of the two
         keep[flat < step.threshold] = 0
     weights = prunable_weights(module)
     offset = 0

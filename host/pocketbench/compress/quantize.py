@@ -39,7 +39,10 @@ def quantization_config(step: Quantize):  # type: ignore[no-untyped-def]
 
     if step.scheme == "int8-dynamic":
         return get_symmetric_quantization_config(is_per_channel=step.per_channel, is_dynamic=True)
-    ours = {"meanstd": {"method": "meanstd", "k": step.k}, "percentile": {"method": "percentile"}}
+    ours: dict[str, dict[str, str | float]] = {
+        "meanstd": {"method": "meanstd", "k": step.k},
+        "percentile": {"method": "percentile"},
+    }
     if step.observer in ours:
         args = {**ours[step.observer], "percentile": step.percentile, "eps": EPS}
         activation_ctr = weight_ctr = RangeObserver.with_args(**args)
@@ -137,7 +140,7 @@ def quantize_aware_training(module: nn.Module, step: QuantizeAwareTraining, ctx:
     batches = itertools.islice(itertools.chain.from_iterable(source() for _ in itertools.count()), step.steps)
     for inputs, labels in ctx.reporter.track(batches, "quantization-aware training", total=step.steps):
         optimizer.zero_grad()
-        nn.functional.cross_entropy(prepared(*inputs), labels).backward()
+        nn.functional.cross_entropy(prepared(*inputs), _real_labels(labels)).backward()
         optimizer.step()
     move_exported_model_to_eval(prepared)
     return convert_pt2e(prepared)
@@ -159,9 +162,17 @@ def int4_weights(module: nn.Module, step: Int4Weights, ctx: Context) -> nn.Modul
         raise RecipeError(f"w4: no linear layer's input width is a multiple of group_size={group} (try group_size=0)")
     ctx.stats["fp32_layers"] = sorted(set(linears) - eligible)
     config = Int8DynamicActivationIntxWeightConfig(
-        weight_dtype=torch.int4, weight_granularity=PerAxis(0) if group == 0 else PerGroup(group)
+        weight_dtype=torch.int4,  # type: ignore[attr-defined]  # in torch 2.13, missing from its stubs
+        weight_granularity=PerAxis(0) if group == 0 else PerGroup(group),
     )
     with ctx.reporter.status("4-bit weights"):
         quantize_(module, config, filter_fn=lambda m, fqn: fqn in eligible)
         unwrap_tensor_subclass(module)
     return module
+
+
+def _real_labels(labels: torch.Tensor | None) -> torch.Tensor:
+    """QAT's loss needs the labels of every batch, not only of the first one checked up front."""
+    if labels is None:
+        raise RecipeError("qat: a train batch has no labels; QAT needs real labels on every batch")
+    return labels

@@ -25,8 +25,10 @@ class RecipeError(PocketbenchError, ValueError):
     """A recipe or step that cannot be built as written."""
 
 
+@dataclass(frozen=True)
 class Step:
-    """Base of every compression step. Subclasses are frozen dataclasses."""
+    """Base of every compression step. Subclasses are frozen dataclasses (a dataclass base, so
+    `dataclasses` functions accept any step and a non-frozen subclass fails at import)."""
 
     VERSION: ClassVar[int] = 1
     # Steps that rewrite the exported graph (quantization) must come after module-level ones.
@@ -304,7 +306,7 @@ def parse_variants(spec: str) -> list[Recipe]:
     """Comma-separated variant names → recipes (duplicates rejected)."""
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if not names:
-        raise RecipeError("no variants given: use e.g. --variants fp32,int8")
+        raise RecipeError("no variants given: name at least one, e.g. fp32,int8")
     if len(set(names)) != len(names):
         raise RecipeError(f"variant list {spec!r} names a variant twice")
     return [parse_variant(n) for n in names]

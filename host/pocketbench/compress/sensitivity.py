@@ -8,7 +8,7 @@ so the ranking says which layers are sensitive, not merely which come last.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -19,7 +19,9 @@ from pocketbench.compress.stats import PRUNABLE
 from pocketbench.stats import sqnr_db
 
 
-def _quantized_output(layer: nn.Module, x: torch.Tensor, per_channel: bool) -> torch.Tensor:
+def _quantized_output(
+    layer: nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear, x: torch.Tensor, per_channel: bool
+) -> torch.Tensor:
     lo, hi = x.min().reshape(1), x.max().reshape(1)
     xq = fake_quantize(x, *qparams(lo, hi, -128, 127, symmetric=False), -128, 127)
     w = layer.weight.detach()
@@ -31,7 +33,7 @@ def _quantized_output(layer: nn.Module, x: torch.Tensor, per_channel: bool) -> t
     wq = fake_quantize(w, *qparams(w_lo, w_hi, -127, 127, symmetric=True), -127, 127)
     if isinstance(layer, nn.Linear):
         return F.linear(xq, wq, layer.bias)
-    return layer._conv_forward(xq, wq, layer.bias)  # type: ignore[operator]
+    return layer._conv_forward(xq, wq, layer.bias)
 
 
 def layer_sqnr(module: nn.Module, batches: Sequence[tuple[torch.Tensor, ...]], per_channel: bool) -> dict[str, float]:
@@ -39,7 +41,7 @@ def layer_sqnr(module: nn.Module, batches: Sequence[tuple[torch.Tensor, ...]], p
     layers = {name: m for name, m in module.named_modules() if isinstance(m, PRUNABLE)}
     captured: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {name: [] for name in layers}
 
-    def hook(name: str):  # type: ignore[no-untyped-def]
+    def hook(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
         def record(_: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             captured[name].append((inputs[0].detach(), output.detach()))
 

@@ -27,7 +27,7 @@ def mac_count(module: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> in
     return int(counter.get_total_flops() // 2)
 
 
-def prunable_weights(module: nn.Module) -> dict[str, nn.Parameter]:
+def prunable_weights(module: nn.Module) -> dict[str, torch.Tensor]:
     """Conv and linear weight tensors by qualified name (what pruning and sparsity cover)."""
     return {f"{name}.weight": m.weight for name, m in module.named_modules() if isinstance(m, PRUNABLE)}
 

@@ -36,3 +36,39 @@ class Device(Protocol):
     def benchmark(self, job: BenchJob) -> RunnerReport:
         """Measure one .pte; output sets are written to `job.outputs` when it is set."""
         ...
+
+
+# Optional capabilities: a device offers them or not, and callers ask with isinstance.
+
+
+class CommandOutput(Protocol):
+    """What a phone's shell returns: the command's output (with its exit status beside it)."""
+
+    @property
+    def output(self) -> str: ...
+
+
+@runtime_checkable
+class ShellDevice(Protocol):
+    """A device whose shell the telemetry reads sysfs and procfs through (devices/shell.py)."""
+
+    def shell(self, command: str) -> str | CommandOutput:
+        """Run `command` on the device: its stdout, or a result holding it."""
+        ...
+
+
+@runtime_checkable
+class ClosableDevice(Protocol):
+    """A device holding something until the run ends (a phone: its connection and its lease)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class RecoverableDevice(Protocol):
+    """A device that can be reconnected and waited for until it answers (a phone that rebooted
+    or dropped off the network): a farm calls it before each cell."""
+
+    def health_check(self, wait_s: float | None = None) -> str:
+        """Reconnect and wait up to `wait_s`; the device's boot id."""
+        ...

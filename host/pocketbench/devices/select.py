@@ -1,9 +1,7 @@
-"""Turn `--device` values into devices: `local`; `tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`
+"""Turn device specs (the CLI's `--device` values) into devices: `local`; `tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`
 (a phone over adb); or `auto` (the single phone reachable by any route, else this computer)."""
 
 from __future__ import annotations
-
-import sys
 
 from pocketbench.devices.base import Device
 from pocketbench.errors import DeviceError, PocketbenchError
@@ -11,22 +9,10 @@ from pocketbench.errors import DeviceError, PocketbenchError
 PHONE_ROUTES = ("tcp:", "usb:", "adb:")
 
 
-def attached_phones() -> list[Device]:
-    """Usable phones reachable right now, one per phone (the first route that reaches it)."""
-    from pocketbench.devices.adb.device import AdbDevice
-    from pocketbench.devices.adb.discover import find_phones
-
-    found, _ = find_phones()
-    seen, phones = set(), []
-    for phone in found:
-        if phone.usable and (phone.serial or phone.spec) not in seen:
-            seen.add(phone.serial or phone.spec)
-            phones.append(AdbDevice(phone.spec))
-    return phones
-
-
-def open_device(spec: str, wait_s: float = 0.0) -> Device:
-    """The device `spec` names; a phone that is not there fails at once (or after `wait_s`)."""
+def open_device(spec: str, wait_s: float = 0.0, notes: list[str] | None = None) -> Device:
+    """The device `spec` names; a phone that is not there fails at once (or after `wait_s`).
+    `notes` receives what the user should hear about the choice (`auto` found no phone), for the
+    caller to show: a library does not print."""
     from pocketbench.devices.local import LocalDevice
 
     if spec == "local":
@@ -42,17 +28,19 @@ def open_device(spec: str, wait_s: float = 0.0) -> Device:
         from pocketbench.devices.adb.device import AdbDevice
         from pocketbench.devices.adb.discover import find_phones, pick_auto
 
-        found, notes = find_phones()
-        phone = pick_auto(found, notes)
+        found, searched = find_phones()
+        phone = pick_auto(found, searched)
         if phone is None:
-            print(f"no phone found ({'; '.join(notes)}): measuring on this computer", file=sys.stderr)
+            if notes is not None:
+                notes.append(f"no phone found ({'; '.join(searched)}): measuring on this computer")
             return LocalDevice()
         return AdbDevice(phone.spec)
     raise PocketbenchError(f"unknown device {spec!r}: use local, auto, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL")
 
 
-def open_devices(specs: list[str], wait_s: float = 0.0) -> list[Device]:
-    devices = [open_device(s, wait_s) for s in specs]
+def open_devices(specs: list[str], wait_s: float = 0.0, notes: list[str] | None = None) -> list[Device]:
+    """The devices `specs` name, each once (`notes` as for open_device)."""
+    devices = [open_device(s, wait_s, notes) for s in specs]
     ids = [d.device_id for d in devices]
     if len(set(ids)) != len(ids):
         raise PocketbenchError(f"device list {specs} names one device twice")

@@ -11,6 +11,7 @@ import re
 import subprocess
 from collections.abc import Callable, Iterable
 
+from pocketbench.devices.base import ShellDevice
 from pocketbench.errors import DeviceError
 
 Shell = Callable[[str], str]
@@ -35,9 +36,9 @@ def local_shell(command: str, timeout_s: float = 30.0) -> str:
 def device_shell(device: object) -> Shell | None:
     """The device's shell seam as a `Shell`: LocalDevice's returns text, AdbDevice's a result
     with `.output`; None when the device offers none."""
-    run = getattr(device, "shell", None)
-    if run is None:
+    if not isinstance(device, ShellDevice):
         return None
+    run = device.shell
 
     def shell(command: str) -> str:
         result = run(command)
@@ -62,7 +63,7 @@ def read_files_command(patterns: Iterable[str]) -> str:
 def parse_file_dump(text: str) -> dict[str, str | None]:
     """`read_files_command` output → {path: content, or None when it was unreadable}."""
     files: dict[str, str | None] = {}
-    path, ok, lines = None, False, []
+    path, ok, lines = None, False, list[str]()
 
     def flush() -> None:
         if path is not None:

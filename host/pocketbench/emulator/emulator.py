@@ -21,19 +21,23 @@ import signal
 import socket
 import tempfile
 import threading
+from collections.abc import Coroutine
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pocketbench.emulator import protocol as p
 from pocketbench.emulator.auth import KeyStore
 from pocketbench.emulator.faults import Faults, ProcessFaultWatcher
 from pocketbench.emulator.persona import Persona, persona_for
 from pocketbench.emulator.sandbox import Sandbox, SysfsUpdater, default_props
-from pocketbench.emulator.server import Connection, DaemonState, Identity, Service
+from pocketbench.emulator.server import Connection, DaemonState, Identity, Service, Stream
 from pocketbench.emulator.shell import run_shell
 from pocketbench.emulator.sync import serve_sync
 from pocketbench.emulator.sysfs_script import SysfsScript
 from pocketbench.errors import PocketbenchError
+
+T = TypeVar("T")
 
 RESERVED_PORTS = range(5555, 5586)  # the adb server scans these for emulators
 ADB_SERVER_PORT = 5037
@@ -191,12 +195,12 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- inside the loop -------------------------------------------------------------
-    def _call(self, coro):
-        future: Future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return future.result(timeout=30)
 
     async def _listen(self) -> None:
@@ -238,7 +242,7 @@ class Emulator:
         await self._go_down()
         await self._come_back(down_s)
 
-    async def _on_client(self, reader, writer) -> None:
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:  # small packets (OKAY, CLSE) must not wait for delayed ACKs
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -263,7 +267,7 @@ class Emulator:
             return lambda stream: stream.write(b"adbd cannot run as root in production builds\n")
         return None
 
-    async def _reboot_service(self, stream) -> None:
+    async def _reboot_service(self, stream: Stream) -> None:
         """`adb reboot`: acknowledge, then go down for a moment like a phone does."""
         self._up.clear()
         loop = asyncio.get_running_loop()

@@ -98,7 +98,7 @@ def process_names(pid: int) -> set[str]:
 class ProcessFaultWatcher:
     """Polls the sandbox's processes and applies `Faults.process_faults` to matching ones."""
 
-    def __init__(self, faults: Faults, list_pids: Callable[[], Iterable[int]], period_s=0.01):
+    def __init__(self, faults: Faults, list_pids: Callable[[], Iterable[int]], period_s: float = 0.01) -> None:
         self._faults = faults
         self._list_pids = list_pids
         self._period_s = period_s

@@ -20,10 +20,14 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pocketbench.emulator.emulator import RESERVED_PORTS, Emulator, start_emulator, this_computers_key
+
+if TYPE_CHECKING:
+    from adb_shell.auth.sign_cryptography import CryptographySigner
 
 ARM64 = "arm64-v8a"
 
@@ -46,7 +50,9 @@ class HostAdb:
         self.server_port = free_port()
         self.env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
-    def run(self, *args: str, timeout: float = 30, check: bool = False, stdin_text: str | None = None):
+    def run(
+        self, *args: str, timeout: float = 30, check: bool = False, stdin_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """`adb -P <port> args…` (stdin closed unless `stdin_text`); the CompletedProcess."""
         return subprocess.run(
             ["adb", "-P", str(self.server_port), *args],
@@ -59,9 +65,9 @@ class HostAdb:
             check=check,
         )
 
-    def connect(self, emu: Emulator) -> subprocess.CompletedProcess:
+    def connect(self, emu: Emulator) -> subprocess.CompletedProcess[str]:
         """`adb connect`; a phone that trusts the harness trusts this client's key too."""
-        if getattr(emu, "trusts_harness", False):
+        if emu.trusts_harness:
             emu.authorize_key(self.public_key())
         return self.run("connect", emu.address)
 
@@ -73,7 +79,7 @@ class HostAdb:
         self.run("kill-server", timeout=10)
 
 
-def harness_signers() -> list:
+def harness_signers() -> list[CryptographySigner]:
     """adb-shell signers for the key the fixtures' phones trust."""
     from pocketbench.devices.adb.keys import load_signer
 
@@ -81,7 +87,7 @@ def harness_signers() -> list:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def harness_adb_key(tmp_path_factory) -> Iterator[Path]:
+def harness_adb_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A per-session adb key for pocketbench's clients, never the user's ~/.android."""
     previous = os.environ.get("POCKETBENCH_ADB_KEY")
     key = Path(previous) if previous else tmp_path_factory.mktemp("harness-adb-key") / "adbkey"
@@ -92,10 +98,10 @@ def harness_adb_key(tmp_path_factory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def phone_factory(tmp_path_factory) -> Iterator[Callable[..., Emulator]]:
+def phone_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Emulator]]:
     started: list[Emulator] = []
 
-    def make(**kwargs) -> Emulator:
+    def make(**kwargs: Any) -> Emulator:
         kwargs.setdefault("root", tmp_path_factory.mktemp("phone"))
         trusts_harness = "require_auth" not in kwargs
         if trusts_harness:
@@ -111,18 +117,18 @@ def phone_factory(tmp_path_factory) -> Iterator[Callable[..., Emulator]]:
 
 
 @pytest.fixture
-def phone(phone_factory) -> Emulator:
+def phone(phone_factory: Callable[..., Emulator]) -> Emulator:
     return phone_factory()
 
 
 @pytest.fixture
-def arm64_phone(phone_factory) -> Emulator:
+def arm64_phone(phone_factory: Callable[..., Emulator]) -> Emulator:
     """An arm64-v8a phone: aarch64 programs run under qemu-user, no aarch64 system library."""
     return phone_factory(abi=ARM64)
 
 
 @pytest.fixture
-def host_adb(tmp_path) -> Iterator[HostAdb]:
+def host_adb(tmp_path: Path) -> Iterator[HostAdb]:
     if shutil.which("adb") is None:
         pytest.skip("Debian's adb is not installed (`just system-deps` installs it)")
     home = tmp_path / "adb-home"

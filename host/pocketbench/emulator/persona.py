@@ -108,6 +108,7 @@ class Persona:
         if self.abi != "arm64-v8a":
             return None
         n = cpu_count or os.cpu_count() or 1
+        layout: list[tuple[int, ...]]
         if n <= 2:
             layout = [(cpu,) for cpu in range(n)]
         else:

@@ -102,7 +102,9 @@ ServiceResolver = Callable[[str, "Connection"], Service | None]
 class Connection:
     """One host on one socket, from CNXN to the last CLSE."""
 
-    def __init__(self, daemon: DaemonState, reader, writer, resolve: ServiceResolver):
+    def __init__(
+        self, daemon: DaemonState, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, resolve: ServiceResolver
+    ) -> None:
         self.daemon = daemon
         self.reader: asyncio.StreamReader = reader
         self.writer: asyncio.StreamWriter = writer

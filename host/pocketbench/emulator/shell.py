@@ -22,7 +22,7 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-async def run_shell(stream: Stream, request: p.ShellRequest, sandbox: Sandbox, faults: Faults):
+async def run_shell(stream: Stream, request: p.ShellRequest, sandbox: Sandbox, faults: Faults) -> None:
     proc = await asyncio.create_subprocess_exec(
         *sandbox.command_argv(request.command),
         stdin=asyncio.subprocess.PIPE,
@@ -52,7 +52,7 @@ async def run_shell(stream: Stream, request: p.ShellRequest, sandbox: Sandbox, f
         finally:
             # A background child may still hold the pipes; asyncio has no public way to let go
             # (and closing the transport kills the process if a second cancel cut _hang_up short).
-            proc._transport.close()
+            proc._transport.close()  # type: ignore[attr-defined]  # private, as said above
 
 
 async def _hang_up(proc: asyncio.subprocess.Process) -> None:
@@ -73,7 +73,7 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-async def _pump(stream: Stream, pipe: asyncio.StreamReader | None, frame_id: int, v2: bool):
+async def _pump(stream: Stream, pipe: asyncio.StreamReader | None, frame_id: int, v2: bool) -> None:
     if pipe is None:
         return
     limit = stream.conn.max_payload - (p.SHELL_FRAME.size if v2 else 0)

@@ -158,9 +158,9 @@ async def _send_file(stream: Stream, device_path: str, sandbox: Sandbox, faults:
     out = bytearray()
     with f:
         while chunk := f.read(p.SYNC_DATA_MAX):
-            cut = cut_at is not None and sent + len(chunk) >= cut_at
-            if cut:
-                chunk = chunk[: cut_at - sent]
+            cut = False
+            if cut_at is not None and sent + len(chunk) >= cut_at:
+                chunk, cut = chunk[: cut_at - sent], True
             out += p.SYNC_REQUEST.pack(b"DATA", len(chunk)) + chunk
             sent += len(chunk)
             if cut:
@@ -195,7 +195,7 @@ def _open_for_send(path: Path, mode: int, writable: bool, sandbox: Sandbox) -> i
     return fd
 
 
-async def _receive_file(stream, data: _Input, spec: str, sandbox: Sandbox, faults: Faults) -> bool:
+async def _receive_file(stream: Stream, data: _Input, spec: str, sandbox: Sandbox, faults: Faults) -> bool:
     """SEND "path,mode": DATA records until DONE(mtime); OKAY, or FAIL after draining."""
     device_path, _, mode_text = spec.rpartition(",")
     try:

@@ -23,7 +23,7 @@ class Timeline:
     points: tuple[tuple[float, Number | str], ...]
     interpolate: Literal["step", "linear"] = "step"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.points:
             raise ValueError("Timeline needs at least one (t, value) point")
         times = [t for t, _ in self.points]

@@ -11,7 +11,8 @@ One Device Farm run measures a batch of jobs on every device of a pool:
 3. `get_run` until COMPLETED, within an overall deadline — past it, `stop_run` and an error;
 4. per job (device), `list_artifacts` and download the CUSTOMER_ARTIFACT zip (the spec's
    `$DEVICEFARM_LOG_DIR`), checking the HTTP status, and parse each runner JSON with
-   `parse_runner_report`; `sweep.report_row` turns reports into the same rows as local runs.
+   `parse_runner_report`; `measure.cell.row_from_reports` turns reports into rows with the same
+   builder as every measured cell (the p50's CI and the stability flags included).
 
 Nothing here can reach AWS from the test machine: the tests drive this module through
 botocore's `Stubber`, which validates every request against the real Device Farm service

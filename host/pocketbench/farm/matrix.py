@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pocketbench.errors import PocketbenchError
+from pocketbench.measure.settings import ProtocolSettings, SettingsError
 from pocketbench.names import NAME_PATTERN, NAME_RULE
 
 # Regression metrics the verdicts can use (see farm/regress.py); thresholds are relative.
@@ -34,17 +35,28 @@ class DeviceSpec:
     serial: str
 
 
+# The farm's own protocol defaults: single-threaded and one process per cell, comparable across
+# phones and nights (a cell's repetitions run back to back on its phone's worker).
+FARM_PROTOCOL = ProtocolSettings(threads=1, repetitions=1)
+# Protocol settings a matrix may set under [run]: all but the adaptive knobs (a farm cell gets a
+# fixed number of processes, so nights compare like with like) and profiling (the bench's).
+_BENCH_ONLY = {"ci_target", "cell_budget_s", "profile", "profile_iterations"}
+MATRIX_PROTOCOL_FIELDS = tuple(f.name for f in fields(ProtocolSettings) if f.name not in _BENCH_ONLY)
+
+
 @dataclass(frozen=True)
 class RunSettings:
-    iterations: int = 50
-    warmup: int = 5
-    threads: int = 1
-    repetitions: int = 1  # fresh runner processes per cell (the bench protocol: CI, CV, energy)
+    """The measurement protocol of every cell, and what the farm adds around it."""
+
+    protocol: ProtocolSettings = FARM_PROTOCOL
     retries: int = 1  # extra attempts for a cell failing on the device
     quarantine_after: int = 3  # consecutive failed cells before a device is quarantined
     health_timeout_s: float = 60.0
-    energy_window_s: float = 2.0  # idle baseline and minimum loop when the phone has a power source
-    cooldown_timeout_s: float = 120.0  # longest wait for the phone to cool to idle before a cell
+
+    def to_config(self) -> dict[str, Any]:
+        """Flat, as the manifest's `run` table: the protocol's settings beside the farm's."""
+        return {**asdict(self.protocol), "retries": self.retries, "quarantine_after": self.quarantine_after,
+                "health_timeout_s": self.health_timeout_s}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ class Matrix:
             "source": str(self.source),
             "models": {m: list(v) for m, v in self.models.items()},
             "devices": [{"name": d.name, "serial": d.serial} for d in self.devices],
-            "run": self.run.__dict__,
+            "run": self.run.to_config(),
             "regression": {"alpha": self.regression.alpha, "min_samples": self.regression.min_samples,
                            "thresholds": self.regression.thresholds},
         }  # fmt: skip
@@ -116,7 +128,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     devices = _devices(v, data.get("devices"))
     run = _run(v, v.table(data, "", "run"))
     regression = _regression(v, v.table(data, "", "regression"))
-    if v.errors:
+    if v.errors or name is None:  # the validator returns None only after recording why
         raise MatrixError("\n".join(v.errors))
     return Matrix(name, source, models, tuple(devices), run, regression)
 
@@ -174,18 +186,22 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
 
 
 def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
+    """The [run] table: the farm's own knobs checked here, the protocol's by ProtocolSettings
+    (each of its problems named as the file's key, with the value given)."""
     d = RunSettings()
-    v.unknown(raw, "run", set(d.__dict__))
+    v.unknown(raw, "run", {*MATRIX_PROTOCOL_FIELDS, "retries", "quarantine_after", "health_timeout_s"})
+    given = {name: raw[name] for name in MATRIX_PROTOCOL_FIELDS if name in raw}
+    try:
+        protocol = replace(d.protocol, **given)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            v.error(f"run.{problem.field}", f"{problem.rule} (got {problem.value!r})")
+        protocol = d.protocol
     return RunSettings(
-        iterations=v.integer(raw, "run", "iterations", d.iterations, minimum=1),
-        warmup=v.integer(raw, "run", "warmup", d.warmup, minimum=0),
-        threads=v.integer(raw, "run", "threads", d.threads, minimum=0),
-        repetitions=v.integer(raw, "run", "repetitions", d.repetitions, minimum=1),
+        protocol=protocol,
         retries=v.integer(raw, "run", "retries", d.retries, minimum=0),
         quarantine_after=v.integer(raw, "run", "quarantine_after", d.quarantine_after, minimum=1),
         health_timeout_s=v.number(raw, "run", "health_timeout_s", d.health_timeout_s, low=0.0),
-        energy_window_s=v.number(raw, "run", "energy_window_s", d.energy_window_s, low=0.1),
-        cooldown_timeout_s=v.number(raw, "run", "cooldown_timeout_s", d.cooldown_timeout_s, low=0.0),
     )
 
 

@@ -21,14 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from enum import Enum, IntEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pocketbench.results.compare import timing_kind
+from pocketbench.results.verdicts import Verdict
 
-REGRESSION, IMPROVEMENT, NO_CHANGE, INSUFFICIENT = "regression", "improvement", "no change", "insufficient data"
+# The verdict column's values, by their old names.
+REGRESSION, IMPROVEMENT = Verdict.REGRESSION, Verdict.IMPROVEMENT
+NO_CHANGE, INSUFFICIENT = Verdict.NO_CHANGE, Verdict.INSUFFICIENT
 KEY = ["device", "model", "variant"]
 VERDICT_COLUMNS = [
     *KEY, "metric", "verdict", "value", "baseline", "change", "p_value", "baseline_run", "change_point_run",
@@ -95,7 +99,7 @@ def verdicts(
                 was = timing_kind(past.iloc[-1])
                 rows.append(
                     {k: new[k] for k in KEY}
-                    | {"metric": metric.column, "verdict": INSUFFICIENT, "p_value": None}
+                    | {"metric": metric.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}
                     | {"detail": f"earlier runs were timed {was}, this one {kind}: never compared"}
                 )
                 continue
@@ -108,77 +112,118 @@ def verdicts(
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
+class PerRun(Enum):
+    """What the per-run test says about the new run against its baseline run."""
+
+    DIFFERS = "differs"  # Mann-Whitney below alpha, or a deterministic figure that changed
+    SAME = "same"
+    UNTESTABLE = "untestable"  # one noisy number per run: no per-run test, change points alone
+    TOO_FEW_SAMPLES = "too few samples"
+
+
+class Direction(IntEnum):
+    """Which way a figure moved beyond its threshold (bigger is worse for every metric)."""
+
+    BETTER = -1
+    NONE = 0
+    WORSE = 1
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the history says about one figure of the new run (its baseline: the last good run)."""
+
+    value: float
+    change: float  # relative to the baseline run
+    per_run: PerRun
+    history: np.ndarray  # the good runs' figures in the window, oldest first, the new run not included
+    shift: tuple[int, float] | None  # last_level_shift over the history and the new run
+
+    def drift(self, threshold: float) -> Direction:
+        """The level since the newest change point, when that level is recent (at most
+        RECENT_LEVEL runs, the new one included), against the level before it."""
+        if self.shift is None or len(self.history) + 1 - self.shift[0] > RECENT_LEVEL:
+            return Direction.NONE
+        return _direction(self.shift[1], threshold)
+
+
 def _judge(
     metric: Metric, new: pd.Series, good: pd.DataFrame, threshold: float, alpha: float, min_samples: int
 ) -> dict[str, Any]:
+    """One verdict row: gather the evidence, find the direction, name the verdict."""
     row: dict[str, Any] = {k: new[k] for k in KEY} | {"metric": metric.column, "p_value": None}
     value = new.get(metric.column)
     if new["status"] != "ok" or value is None or pd.isna(value):
-        return row | {"verdict": INSUFFICIENT, "detail": f"not measured in this run ({new['status']})"}
+        return row | _insufficient(f"not measured in this run ({new['status']})")
     row["value"] = float(value)
     if good.empty:
-        return row | {"verdict": INSUFFICIENT, "detail": "no earlier good run to compare with"}
+        return row | _insufficient("no earlier good run to compare with")
     base = good.iloc[-1]
     row.update(baseline=float(base[metric.column]), baseline_run=base["run_id"])
     row["change"] = _relative(row["value"], row["baseline"])
 
-    per_run = _per_run_evidence(metric, new, base, alpha, min_samples, row)
-    if per_run is None:
-        return row | {"verdict": INSUFFICIENT,
-                      "detail": f"fewer than {min_samples} raw samples on one side"}  # fmt: skip
-    series = np.append(good[metric.column].to_numpy(dtype=float)[-HISTORY_WINDOW + 1 :], row["value"])
-    runs = [*good["run_id"].tolist()[-HISTORY_WINDOW + 1 :], new["run_id"]]
-    shift = last_level_shift(series, deterministic=metric.deterministic)
+    per_run, row["p_value"] = _per_run_evidence(metric, new, base, alpha, min_samples)
+    if per_run is PerRun.TOO_FEW_SAMPLES:
+        return row | _insufficient(f"fewer than {min_samples} raw samples on one side")
+    window = good.tail(HISTORY_WINDOW - 1)
+    history = window[metric.column].to_numpy(dtype=float)
+    shift = last_level_shift(np.append(history, row["value"]), deterministic=metric.deterministic)
     if shift is not None:
+        runs = [*window["run_id"], new["run_id"]]
         row.update(change_point_run=runs[shift[0]], level_change=shift[1])
+    evidence = Evidence(row["value"], row["change"], per_run, history, shift)
 
-    drift = 0
-    if shift is not None and len(series) - shift[0] <= RECENT_LEVEL:
-        drift = _direction(shift[1], threshold)
-    if per_run == "untestable":
+    direction, threshold = _direction_of(metric, evidence, threshold, alpha)
+    if direction is Direction.WORSE:
+        return row | {"verdict": Verdict.REGRESSION, "detail": _detail(metric.worse, row, threshold)}
+    if direction is Direction.BETTER:
+        return row | {"verdict": Verdict.IMPROVEMENT, "detail": _detail("better", row, threshold)}
+    if per_run is PerRun.UNTESTABLE and len(history) + 1 < MIN_CHANGE_POINT_HISTORY:
+        return row | _insufficient(f"one number per run: needs {MIN_CHANGE_POINT_HISTORY} good runs for change points")
+    return row | {"verdict": Verdict.NO_CHANGE, "detail": _detail("within noise or threshold", row, threshold)}
+
+
+def _direction_of(metric: Metric, evidence: Evidence, threshold: float, alpha: float) -> tuple[Direction, float]:
+    """The direction the evidence shows, and the threshold it was held to.
+
+    Without a per-run test only a recent level shift counts. With one, samples within one run know
+    nothing of night-to-night wander: the new run must also leave the (1 - alpha) prediction
+    interval of the good history, on the same side; with too few runs to know the wander, the
+    threshold is doubled instead. A recent step or drift that no single night showed counts when
+    tonight moves the same way."""
+    drift = evidence.drift(threshold)
+    if evidence.per_run is PerRun.UNTESTABLE:
+        return drift, threshold
+    history = evidence.history
+    if len(history) < MIN_WANDER_HISTORY and not metric.deterministic:
+        threshold *= 2
+    direction = _direction(evidence.change, threshold) if evidence.per_run is PerRun.DIFFERS else Direction.NONE
+    if direction and _direction(evidence.value - history.mean(), _prediction_band(history, alpha)) != direction:
+        direction = Direction.NONE
+    if direction is Direction.NONE and drift == _direction(evidence.change, 0.0):
         direction = drift
-    else:
-        # Samples within one run know nothing of night-to-night wander: the new run must also
-        # leave the (1 - alpha) prediction interval of the good history, on the same side;
-        # with too few runs to know the wander, the threshold is doubled instead.
-        history = series[:-1]
-        if len(history) < MIN_WANDER_HISTORY and not metric.deterministic:
-            threshold *= 2
-        direction = _direction(row["change"], threshold) if per_run else 0
-        if direction and _direction(row["value"] - history.mean(), _prediction_band(history, alpha)) != direction:
-            direction = 0
-        if direction == 0 and drift == _direction(row["change"], 0.0):
-            direction = drift  # a step or drift no single night showed, and tonight moves the same way
-    if direction > 0:
-        verdict, why = REGRESSION, metric.worse
-    elif direction < 0:
-        verdict, why = IMPROVEMENT, "better"
-    elif per_run == "untestable" and len(series) < MIN_CHANGE_POINT_HISTORY:
-        return row | {
-            "verdict": INSUFFICIENT,
-            "detail": f"one number per run: needs {MIN_CHANGE_POINT_HISTORY} good runs for change points",
-        }
-    else:
-        verdict, why = NO_CHANGE, "within noise or threshold"
-    return row | {"verdict": verdict, "detail": _detail(why, row, threshold)}
+    return direction, threshold
+
+
+def _insufficient(why: str) -> dict[str, Any]:
+    return {"verdict": Verdict.INSUFFICIENT, "detail": why}
 
 
 def _per_run_evidence(
-    metric: Metric, new: pd.Series, base: pd.Series, alpha: float, min_samples: int, row: dict[str, Any]
-) -> bool | str | None:
-    """True/False: the per-run test says the runs differ or not; "untestable": no per-run
-    test exists for this metric; None: too few samples to test."""
+    metric: Metric, new: pd.Series, base: pd.Series, alpha: float, min_samples: int
+) -> tuple[PerRun, float | None]:
+    """What the per-run test says, and its p-value when it is Mann-Whitney on raw samples."""
     if metric.deterministic:
-        return row["value"] != row["baseline"]
+        return (PerRun.DIFFERS if float(new[metric.column]) != float(base[metric.column]) else PerRun.SAME), None
     if metric.samples is None or metric.samples not in new.index:
-        return "untestable"
+        return PerRun.UNTESTABLE, None
     a, b = _samples(new[metric.samples]), _samples(base[metric.samples])
     if len(a) < min_samples or len(b) < min_samples:
-        return None
+        return PerRun.TOO_FEW_SAMPLES, None
     from scipy.stats import mannwhitneyu
 
-    row["p_value"] = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return row["p_value"] < alpha
+    p_value = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return (PerRun.DIFFERS if p_value < alpha else PerRun.SAME), p_value
 
 
 def last_level_shift(series: np.ndarray, deterministic: bool = False) -> tuple[int, float] | None:
@@ -234,12 +279,12 @@ def _relative(value: float, baseline: float) -> float:
     return float("inf") if baseline == 0 else float(value) / float(baseline) - 1.0
 
 
-def _direction(change: float, threshold: float) -> int:
+def _direction(change: float, threshold: float) -> Direction:
     if change > 0 and change >= threshold:
-        return 1
+        return Direction.WORSE
     if change < 0 and change <= -threshold:
-        return -1
-    return 0
+        return Direction.BETTER
+    return Direction.NONE
 
 
 def _detail(why: str, row: dict[str, Any], threshold: float) -> str:
@@ -249,7 +294,3 @@ def _detail(why: str, row: dict[str, Any], threshold: float) -> str:
     if row.get("change_point_run") is not None:
         parts.append(f"level {row['level_change']:+.1%} since {row['change_point_run']}")
     return ", ".join(parts)
-
-
-def significant_regressions(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["verdict"] == REGRESSION]

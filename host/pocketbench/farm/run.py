@@ -27,19 +27,14 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.devices.adb.lease import DeviceLease
-from pocketbench.devices.base import Device, DeviceInfo
+from pocketbench.devices.base import ClosableDevice, Device, DeviceInfo, RecoverableDevice
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
+from pocketbench.measure.cell import measure_cell, probe_telemetry
+from pocketbench.measure.model import ModelContext, build_variant, load_model
 from pocketbench.measure.protocol import DeviceTelemetry
-from pocketbench.measure.sweep import (
-    BenchSettings,
-    ModelContext,
-    base_row,
-    failed_row,
-    load_model,
-    measure_artifact,
-    probe_telemetry,
-)
+from pocketbench.measure.rows import base_row, failed_row
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.compare import latest_attempts
 from pocketbench.results.store import PARTIAL, RunStore, read_cells
@@ -100,14 +95,7 @@ def run_farm(
     skipped = len(cells) - len(pending)
     if skipped:
         reporter.note(f"resuming {store.run_id}: {skipped} of {len(cells)} cells already complete")
-    settings = BenchSettings(
-        warmup=matrix.run.warmup,
-        iterations=matrix.run.iterations,
-        threads=matrix.run.threads,
-        repetitions=matrix.run.repetitions,
-        energy_window_s=matrix.run.energy_window_s,
-        cooldown_timeout_s=matrix.run.cooldown_timeout_s,
-    )
+    settings = matrix.run.protocol
     quarantined: dict[str, str] = {}
     serials = {d.name: d.serial for d in matrix.devices}
     for cell in [c for c in pending if c.device in absent]:
@@ -117,7 +105,7 @@ def run_farm(
         quarantined[cell.device] = absent[cell.device]
     pending = [c for c in pending if c.device not in absent]
     with tempfile.TemporaryDirectory(prefix="pocketbench-farm-") as scratch:
-        prepared = _prepare(pending, Path(scratch), reporter)
+        prepared = _prepare(pending, Path(scratch), reporter, (settings.prompt_tokens, settings.decode_tokens))
         workers = [
             _Worker(
                 name,
@@ -163,21 +151,20 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
         if before != json.loads(json.dumps(config)):
             raise PocketbenchError(
                 f"run {store.run_id} was started with a different matrix: resume it with the same file, "
-                "or give a new --run-id"
+                "or give this run another id"
             )
         return
     store.write_manifest(config, versions)
 
 
-def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
-    """Load each model once and build each (model, variant) artifact once, for all devices."""
-    from pocketbench.measure.sweep import prepare_variant
-
+def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter, generate: tuple[int, int]) -> _Prepared:
+    """Load each model once and build each (model, variant) artifact once, for all devices;
+    a generative model for `generate` = (prompt, decode) tokens."""
     prepared = _Prepared({}, {}, {})
     for cell in cells:
         if cell.model not in prepared.contexts:
             try:
-                prepared.contexts[cell.model] = load_model(cell.model, scratch, reporter)
+                prepared.contexts[cell.model] = load_model(cell.model, scratch, reporter, generate)
             except PocketbenchError as exc:
                 prepared.contexts[cell.model] = None
                 prepared.rows[(cell.model, "*")] = failed_row({}, "model_error", str(exc))
@@ -185,7 +172,7 @@ def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
         pair = (cell.model, cell.variant)
         if context is None or pair in prepared.rows:
             continue
-        prepared.rows[pair], prepared.artifacts[pair] = prepare_variant(context, cell.variant, {}, reporter)
+        prepared.rows[pair], prepared.artifacts[pair] = build_variant(context, cell.variant, {}, reporter)
         if prepared.artifacts[pair] is None:
             reporter.note(f"{cell.model} {cell.variant}: {prepared.rows[pair]['error']}", FAILED)
     return prepared
@@ -200,7 +187,7 @@ class _Worker:
         device: Device,
         cells: list[Cell],
         matrix: Matrix,
-        settings: BenchSettings,
+        settings: ProtocolSettings,
         store: RunStore,
         prepared: _Prepared,
         scratch: Path,
@@ -216,9 +203,8 @@ class _Worker:
 
     def run(self) -> _Worker:
         with ExitStack() as stack:
-            close = getattr(self.device, "close", None)  # a phone: its connection and its own lease
-            if close is not None:
-                stack.callback(close)
+            if isinstance(self.device, ClosableDevice):  # a phone: its connection and its own lease
+                stack.callback(self.device.close)
             try:
                 stack.enter_context(DeviceLease(self.device.device_id, wait_s=self.lease_wait_s))
             except DeviceError as exc:  # another run holds the phone: nothing runs on it
@@ -268,7 +254,7 @@ class _Worker:
         try:
             if self.telemetry is None:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
-            return measure_artifact(
+            return measure_cell(
                 context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
                 progress=lambda so_far, why: self.store.save_progress(self._serial(so_far), why),
             )  # fmt: skip
@@ -297,9 +283,8 @@ def health_check(device: Device, timeout_s: float) -> DeviceInfo:
 
     def probe() -> None:
         try:
-            wait_until_ready = getattr(device, "health_check", None)  # a phone: reconnect, wait for boot
-            if wait_until_ready is not None:
-                wait_until_ready(wait_s=timeout_s)
+            if isinstance(device, RecoverableDevice):  # a phone: reconnect, wait for boot
+                device.health_check(wait_s=timeout_s)
             outcome["info"] = device.info()
         except PocketbenchError as exc:
             outcome["error"] = exc

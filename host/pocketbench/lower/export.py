@@ -22,7 +22,7 @@ import torch
 from pocketbench.atomic import atomic_write_bytes
 from pocketbench.compress.layer_kinds import layer_kinds
 from pocketbench.compress.pipeline import apply_recipe
-from pocketbench.compress.recipe import Recipe
+from pocketbench.compress.recipe import Distill, Recipe
 from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.lower.delegation import explain_outside
 from pocketbench.models.registry import ModelBundle, ModelSpec, export_dynamic_shapes, resolve
@@ -93,7 +93,9 @@ def artifact_key(spec: ModelSpec, bundle: ModelBundle, recipe: Recipe) -> str:
             "versions": versions(),
             "code": _sources_digest(),
             # A distillation student named by reference is code too: its file joins the key.
-            "students": [resolve(s.student).source_digest() for s in recipe.steps if getattr(s, "student", "")],
+            "students": [
+                resolve(s.student).source_digest() for s in recipe.steps if isinstance(s, Distill) and s.student
+            ],
         },
         sort_keys=True,
     )

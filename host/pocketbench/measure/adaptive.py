@@ -25,7 +25,8 @@ FIXED, TARGET, BUDGET, MAX_PROCESSES, FAILED = "fixed", "ci_target", "budget", "
 
 @dataclass(frozen=True)
 class RepetitionPolicy:
-    """`fixed` processes per cell (--repetitions N), or adaptive when it is None."""
+    """`fixed` processes per cell, or adaptive when it is None. Built from validated
+    ProtocolSettings (settings.py checks the user's values); here only its own invariant."""
 
     fixed: int | None = None
     min_processes: int = 3
@@ -34,12 +35,6 @@ class RepetitionPolicy:
     budget_s: float = 15.0  # wall time per cell, its processes together
 
     def __post_init__(self) -> None:
-        if self.fixed is not None and self.fixed < 1:
-            raise PocketbenchError("--repetitions must be at least 1")
-        if not 0 < self.ci_target < 1:
-            raise PocketbenchError("--ci-target must be a fraction in (0, 1), e.g. 0.02 for ±2 %")
-        if self.budget_s <= 0:
-            raise PocketbenchError("--cell-budget must be a positive number of seconds")
         if not 2 <= self.min_processes <= self.max_processes:
             raise PocketbenchError("adaptive repetitions need 2 ≤ min_processes ≤ max_processes")
 

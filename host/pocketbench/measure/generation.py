@@ -20,11 +20,12 @@ import numpy as np
 
 from pocketbench import stats
 from pocketbench.errors import PocketbenchError
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.models.registry import GenerativeBundle
 from pocketbench.runner import tensorfile
 from pocketbench.runner.report import RunnerReport
 
-PROMPT_TOKENS, DECODE_TOKENS = 128, 64
+PROMPT_TOKENS, DECODE_TOKENS = ProtocolSettings.prompt_tokens, ProtocolSettings.decode_tokens
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ def events_from_inspector(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows, last_kernel = [], ""
     for record in records:
         name = str(record["event_name"])
-        raw = list(record.get("raw") if record.get("raw") is not None else [])
+        samples = record.get("raw")
+        raw = list(samples) if samples is not None else []
         per_inference = float(np.mean([raw[i] for i in typical])) if len(raw) == len(totals) and typical else None
         base = {
             "event": name,

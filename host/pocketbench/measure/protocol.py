@@ -10,21 +10,14 @@ process baseline, temperatures and a throttled flag.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-import numpy as np
-
-from pocketbench import stats
 from pocketbench.devices.base import Device
 from pocketbench.devices.shell import Shell, device_shell
-from pocketbench.errors import PocketbenchError
-from pocketbench.measure.latency import latency_summary
+from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import Reporter
 from pocketbench.runner.report import BenchJob, RunnerReport
-from pocketbench.telemetry.energy import EnergyPlan, EnergyResult, best_energy, combine, probe_energy
+from pocketbench.telemetry.energy import EnergyPlan, EnergyResult, best_energy, probe_energy
 from pocketbench.telemetry.thermal import (
     Cooldown,
     DeviceState,
@@ -36,22 +29,6 @@ from pocketbench.telemetry.thermal import (
 )
 
 SAMPLE_INTERVAL_MS = 20
-
-
-@dataclass(frozen=True)
-class ProtocolSettings:
-    """How each cell is repeated and what is sampled around it."""
-
-    repetitions: int = 3
-    energy_window_s: float = 2.0  # idle window and minimum loop length when energy is measured
-    allow_charging: bool = False
-    cooldown_timeout_s: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.repetitions < 1:
-            raise PocketbenchError("--repetitions must be at least 1")
-        if self.energy_window_s <= 0:
-            raise PocketbenchError("--energy-window must be a positive number of seconds")
 
 
 @dataclass
@@ -108,10 +85,7 @@ def run_repetition(
         cooldown, start = cool_down(telemetry.shell, telemetry.idle, reporter, settings.cooldown_timeout_s)
     report = device.benchmark(telemetry.sampling(job, settings))
     end = read_state(telemetry.shell) if telemetry.shell is not None else None
-    energy = best_energy(
-        telemetry.energy, report.samples, report.idle_window_ns, report.loop_window_ns,
-        len(report.iterations_ns), settings.allow_charging,
-    )  # fmt: skip
+    energy = report_energy(report, telemetry.energy, settings.allow_charging)
     throttle: tuple[str, ...] = ()
     if start is not None and end is not None:
         caps = sampled_caps(telemetry.caps, report.samples.column) if report.samples else None
@@ -119,123 +93,8 @@ def run_repetition(
     return Repetition(report, energy, cooldown, start, end, throttle)
 
 
-def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
-    """Pooled latency figures plus the repetition-aware median CI, CV, speed modes and unstable
-    flag. With calibrated samples each figure is per call (a batch's time / its calls), so the
-    p90/p99 are those of batches, and the raw batch times are kept beside them."""
-    timed = [r for r in reports if r.iterations_ns]
-    groups = [[ns / 1e6 for ns in r.iterations_ns] for r in timed]
-    pooled_ns = [ns for r in timed for ns in r.iterations_ns]
-    batched = any(r.batch_calls > 1 for r in timed)
-    columns: dict[str, Any] = latency_summary(pooled_ns)
-    columns.update(
-        latency_samples_ms=[v for g in groups for v in g],
-        samples_repetition=[i for i, g in enumerate(groups) for _ in g],
-        iterations=len(pooled_ns),
-        repetitions=len(groups),
-        batch_calls=max((r.batch_calls for r in timed), default=None),
-        samples_batch_calls=[r.batch_calls for r in timed],
-        latency_batches_ms=[ns / 1e6 for r in timed for ns in (r.batches_ns or r.iterations_ns)],
-        latency_tails_from_batches=batched,
+def report_energy(report: RunnerReport, plan: EnergyPlan, allow_charging: bool = False) -> EnergyResult:
+    """One runner process's energy from the files it sampled (the best valid source), or why none."""
+    return best_energy(
+        plan, report.samples, report.idle_window_ns, report.loop_window_ns, len(report.iterations_ns), allow_charging
     )
-    if groups:
-        summary = stats.summarize(groups, batched=batched)
-        columns.update(
-            latency_p50_ms=summary.median,
-            latency_p50_ci_low_ms=summary.ci_low,
-            latency_p50_ci_high_ms=summary.ci_high,
-            latency_p50_ci_halfwidth=(summary.ci_high - summary.ci_low) / 2 / summary.median
-            if summary.median > 0
-            else None,
-            latency_cv=summary.cv,
-            latency_repetition_cv=summary.repetition_cv,
-            latency_modes=stats.describe_modes(summary.modes) if summary.modes else None,
-            unstable=summary.unstable,
-            unstable_reason="; ".join(summary.unstable_reasons) or None,
-        )
-    return columns
-
-
-def memory_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
-    """Peak RSS, peak RSS + swap over the samples, and the growth over the process baseline."""
-    peaks = [r.peak_rss_kb for r in reports if r.peak_rss_kb is not None]
-    with_swap = []
-    for r in reports:
-        s = r.samples
-        if s is None:
-            continue
-        totals = [rss + (swap or 0) for rss, swap in zip(s.rss_kb, s.swap_kb, strict=True) if rss is not None]
-        with_swap.append(max([*totals, r.peak_rss_kb or 0]))
-    deltas = [
-        r.peak_rss_kb - r.rss_kb_before_load
-        for r in reports
-        if r.peak_rss_kb is not None and r.rss_kb_before_load is not None
-    ]
-    return {
-        "peak_rss_kb": max(peaks) if peaks else None,
-        "peak_rss_swap_kb": max(with_swap) if with_swap else None,
-        "rss_delta_kb": int(np.median(deltas)) if deltas else None,
-    }
-
-
-def thermal_columns(reps: Sequence[Repetition]) -> dict[str, Any]:
-    """Temperatures and caps at the start of the first and end of the last repetition, waits, throttling."""
-    starts = [r.start for r in reps if r.start is not None]
-    ends = [r.end for r in reps if r.end is not None]
-    reasons = list(dict.fromkeys(reason for r in reps for reason in r.throttle))
-    waited = [r.cooldown.waited_s for r in reps if r.cooldown is not None]
-    not_cool = [r.cooldown.still_hot for r in reps if r.cooldown is not None and not r.cooldown.reached]
-    if not starts:
-        return {"throttled": None}
-    hottest = lambda s: max(s.zones.values()) if s.zones else None  # noqa: E731
-    detail = {
-        "repetitions": [
-            {"start": r.start.summary(), "end": r.end.summary(), "cooldown_s": r.cooldown.waited_s}
-            for r in reps
-            if r.start is not None and r.end is not None and r.cooldown is not None
-        ]
-    }
-    return {
-        "temp_start_c": hottest(starts[0]),
-        "temp_end_c": hottest(ends[-1]) if ends else None,
-        "thermal_status_end": ends[-1].status if ends else None,
-        "cooldown_s": float(sum(waited)),
-        "cooldown_note": f"not cool after the timeout: {not_cool[0]}" if not_cool else None,
-        "throttled": bool(reasons),
-        "throttle_reason": "; ".join(reasons) or None,
-        "thermal_json": json.dumps(detail, sort_keys=True),
-    }
-
-
-def cell_columns(reps: Sequence[Repetition], energy_plan: EnergyPlan) -> dict[str, Any]:
-    """Every measured column of a cell from its repetitions."""
-    reports = [r.report for r in reps]
-    columns = latency_columns(reports)
-    columns.update(memory_columns(reports))
-    columns.update(thermal_columns(reps))
-    columns.update(combine([r.energy for r in reps]))
-    columns["energy_sources"] = energy_plan.describe()
-    columns.update(runner_columns(reports))
-    return columns
-
-
-def runner_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
-    """What runner processes report besides latency (load and first inference as medians over the
-    processes; memory, backend and placement from the first) — for the bench and farm paths alike."""
-    first = reports[0]
-    loads = [r.load_ms for r in reports if r.load_ms is not None]
-    firsts = [r.first_inference_ms for r in reports if r.first_inference_ms is not None]
-    columns: dict[str, Any] = {
-        "load_ms": float(np.median(loads)) if loads else None,
-        "first_inference_ms": float(np.median(firsts)) if firsts else None,
-        "rss_kb_before_load": first.rss_kb_before_load,
-        "rss_kb_after_loop": first.rss_kb_after_loop,
-        "backend": first.backend,
-        "runtime_version": first.runtime_version,
-        "threads": first.threads,
-    }
-    # Placement and retries the device reports (an adb phone: cpu_mask, interruptions).
-    columns.update(first.raw.get("device_columns") or {})
-    if first.planned_buffers_bytes:
-        columns["planned_memory_bytes"] = sum(first.planned_buffers_bytes)
-    return columns

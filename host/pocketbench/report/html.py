@@ -7,7 +7,7 @@ attached to a CI run as a single file.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from html import escape
 from typing import Any
 
@@ -16,6 +16,7 @@ import pandas as pd
 from pocketbench.report import plots
 from pocketbench.report.profile import SPLIT_HEADERS, profile_sections
 from pocketbench.report.table import build_tables, flat, one_line, warnings
+from pocketbench.report.verdicts import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.compare import MEASURED, latest_attempts
 
 STYLE = """
@@ -25,6 +26,9 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right
 th:first-child, td:first-child { text-align: left; }
 tr.failed td { color: #b00; }
 tr.partial td { color: #8a6d00; }
+tr.regression td { color: #b00; font-weight: bold; }
+tr.improvement td { color: #070; }
+td.text, th.text { text-align: left; }
 .folded { color: #555; font-style: italic; }
 .warnings li { color: #8a6d00; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
@@ -44,9 +48,10 @@ def render_html(
     history: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
     profiles: pd.DataFrame | None = None,
+    verdicts: VerdictTable | None = None,
 ) -> str:
-    """The page for one run (optionally compared to a baseline, with the history for trends, and
-    the run's `--profile` events)."""
+    """The page for one run (optionally compared to a baseline, with the history for trends, the
+    run's `--profile` events, and a farm run's verdicts)."""
     run_id = str(manifest.get("run_id"))
     current = latest_attempts(frame)
     title = f"pocketbench run {run_id}" + (f" vs baseline {baseline_id}" if baseline_id else "")
@@ -61,12 +66,14 @@ def render_html(
         parts.append(f"<h2>{escape(table.title)}</h2>")
         if table.header_line:
             parts.append(f'<p class="folded">{escape(table.header_line)}</p>')
-        parts.append(_table_html(table.headers, table.rows, table.statuses))
+        parts.append(_table_html(table.headers, table.rows, [_row_class(status) for status in table.statuses]))
     listed = [*notes, *warnings(frame)]
     if listed:
         parts.append('<h2>Warnings</h2><ul class="warnings">')
         parts += [f"<li>⚠ {escape(n)}</li>" for n in listed]
         parts.append("</ul>")
+    if verdicts is not None:
+        parts += verdicts_html(verdicts)
     if profiles is not None:
         parts += _profiles_html(profiles)
     sections = [
@@ -98,26 +105,49 @@ def _run_facts(manifest: dict[str, Any]) -> str:
     return f'<p class="folded">{shown}</p>'
 
 
-def _table_html(headers: list[str], rows: list[list[str]], statuses: list[str]) -> str:
-    head = "".join(f"<th>{escape(one_line(h))}</th>" for h in headers)
+def _table_html(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str], text: Collection[str] = ()
+) -> str:
+    """A table; `classes` per row ("" for none); columns named in `text` hold words (left-aligned)."""
+    aligned = [" class=text" if i > 0 and h in text else "" for i, h in enumerate(headers)]
+    head = "".join(f"<th{a}>{escape(one_line(h))}</th>" for h, a in zip(headers, aligned, strict=True))
     body = "".join(
-        f"<tr{_row_class(status)}>" + "".join(f"<td>{escape(flat(c))}</td>" for c in row) + "</tr>"
-        for row, status in zip(rows, statuses, strict=True)
+        f"<tr{f' class={c}' if c else ''}>"
+        + "".join(f"<td{a}>{escape(flat(v))}</td>" for v, a in zip(row, aligned, strict=True))
+        + "</tr>"
+        for row, c in zip(rows, classes, strict=True)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _row_class(status: str) -> str:
-    return "" if status == "ok" else " class=partial" if status in MEASURED else " class=failed"
+    return "" if status == "ok" else "partial" if status in MEASURED else "failed"
+
+
+def verdicts_html(table: VerdictTable) -> list[str]:
+    """A farm run's verdicts: the changes as a table, the rest counted, then what was not judged."""
+    parts = [f"<h2>{escape(table.title)}</h2>"]
+    if table.folded:
+        parts.append(f'<p class="folded">{escape(table.header_line)}</p>')
+    if table.rows:
+        classes = [verdict.name.lower() for verdict in table.verdicts]
+        parts.append(_table_html(table.headers, table.rows, classes, table.text_headers))
+    else:
+        parts.append(f"<p>{escape(NOTHING_CHANGED)}</p>")
+    parts += [f'<p class="folded">{escape(line)}</p>' for line in [table.counts, *table.facts]]
+    listed = [*table.not_judged, *table.problems]
+    if listed:
+        parts += ['<ul class="warnings">', *(f"<li>⚠ {escape(n)}</li>" for n in listed), "</ul>"]
+    return parts
 
 
 def _profiles_html(events: pd.DataFrame) -> list[str]:
     parts = []
     for section in profile_sections(events):
         parts.append(f"<h2>{escape(section.title)}</h2>")
-        parts.append(_table_html(list(SPLIT_HEADERS), section.split, ["ok"] * len(section.split)))
+        parts.append(_table_html(SPLIT_HEADERS, section.split, [""] * len(section.split)))
         if section.ops:
-            parts.append(_table_html(section.ops_headers, section.ops, ["ok"] * len(section.ops)))
+            parts.append(_table_html(section.ops_headers, section.ops, [""] * len(section.ops)))
         parts += ["<ul>", *(f"<li>why: {escape(why)}</li>" for why in section.whys), "</ul>"]
     return parts
 

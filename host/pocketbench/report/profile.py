@@ -4,20 +4,31 @@ the terminal and as markdown in `report --format md`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from rich import box
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from pocketbench.measure.profile import OUTSIDE, ProfileSummary, compare_ops, explain, op_table, summarize
-from pocketbench.report.markdown import md_escape
+from pocketbench.report.markdown import md_escape, md_table
+from pocketbench.report.table import TextColumn
+from pocketbench.report.terminal import REPORTS_HINT, FittedTable, rows_table
 
 TOP_OPS = 3  # ops named per variant in the split table
 DIFF_ROWS = 8  # ops shown in the op-by-op table
-SPLIT_HEADERS = ("variant", "traced ms", "in XNNPACK", "outside XNNPACK", "runtime", "top ops (share)")
+# Priorities as for the results table: who keeps a place in a narrow terminal (0 always).
+SPLIT_COLUMNS = (
+    TextColumn("variant", "variant", 0),
+    TextColumn("traced ms", "traced ms", 0),
+    TextColumn("in XNNPACK", "in XNNPACK", 1),
+    TextColumn("outside XNNPACK", "outside XNNPACK", 1, prose=True),  # names the ops it holds
+    TextColumn("runtime", "runtime", 2),
+    TextColumn("top ops", "top ops (share)", 3, prose=True),
+)
+SPLIT_HEADERS = tuple(column.header for column in SPLIT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -57,12 +68,15 @@ def profile_sections(events: pd.DataFrame, baseline: str = "fp32") -> list[Profi
 
 
 def render_profiles(events: pd.DataFrame, baseline: str = "fp32") -> Group | None:
-    """The sections as rich tables (None when the run was not profiled)."""
-    parts: list[Text | Table] = []
+    """The sections as rich tables in the terminal's width (None when the run was not profiled)."""
+    parts: list[RenderableType] = []
     for section in profile_sections(events, baseline):
-        parts += [Text(section.title, style="bold"), _rich(SPLIT_HEADERS, section.split)]
+        parts += [Text(section.title, style="bold"), _fitted(SPLIT_COLUMNS, section.split)]
         if section.ops:
-            parts.append(_rich(section.ops_headers, section.ops))
+            # The op, the baseline and the first variant always; then the other variants; then where.
+            ops_columns = [TextColumn(h.split(" ")[0], h, 2 if h == "where" else 1 if i > 3 else 0)
+                           for i, h in enumerate(section.ops_headers)]  # fmt: skip
+            parts.append(_fitted(ops_columns, section.ops))
         parts += [Text("  why: " + why, style="cyan") for why in section.whys]
     return Group(*parts) if parts else None
 
@@ -71,9 +85,9 @@ def profiles_markdown(events: pd.DataFrame, baseline: str = "fp32") -> str:
     """The sections as markdown (empty when the run was not profiled)."""
     lines: list[str] = []
     for section in profile_sections(events, baseline):
-        lines += [f"### {md_escape(section.title)}", "", *_md_table(SPLIT_HEADERS, section.split), ""]
+        lines += [f"### {md_escape(section.title)}", "", *md_table(SPLIT_HEADERS, section.split, left=("where",)), ""]
         if section.ops:
-            lines += [*_md_table(section.ops_headers, section.ops), ""]
+            lines += [*md_table(section.ops_headers, section.ops, left=("where",)), ""]
         lines += [f"- why: {md_escape(why)}" for why in section.whys] + ([""] if section.whys else [])
     return "\n".join(lines)
 
@@ -116,17 +130,12 @@ def _ms_share(ms: float, total: float) -> str:
     return f"{_ms(ms)} ({ms / total:.0%})" if total else _ms(ms)
 
 
-def _rich(headers: tuple[str, ...] | list[str], rows: list[list[str]]) -> Table:
-    table = Table(header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    for i, name in enumerate(headers):
-        table.add_column(name, no_wrap=i == 0, justify="left" if i == 0 or name == "where" else "right")
-    for row in rows:
-        table.add_row(*map(Text, row))  # op and variant names are text, never markup
-    return table
+def _fitted(columns: Sequence[TextColumn], rows: list[list[str]]) -> FittedTable:
+    """A profile table that keeps to the terminal's width: op names and figures whole, the op
+    lists wrapped between items, the least important columns left out (and named)."""
+    left = {columns[0].header, "where", *(column.header for column in columns if column.prose)}
 
+    def draw(shown: Sequence[TextColumn], narrowest: bool) -> Table:
+        return rows_table(columns, rows, shown, narrowest, left)
 
-def _md_table(headers: tuple[str, ...] | list[str], rows: list[list[str]]) -> list[str]:
-    align = ["---" if i == 0 or h == "where" else "---:" for i, h in enumerate(headers)]
-    return ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"] + [
-        "| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows
-    ]
+    return FittedTable(columns, draw, hint=lambda _: REPORTS_HINT)

@@ -139,6 +139,7 @@ class Column:
     header: str
     cell: Cell
     priority: int
+    prose: bool = False  # a sentence, not a figure: the terminal wraps it between words
 
 
 def _size_cell(r: pd.Series) -> str:
@@ -249,6 +250,18 @@ GENERATIVE_MEASURES: list[Column] = [
     Column("compress", "compress\ns", lambda r: fmt_number(_get(r, "compress_seconds"), ".1f"), 26),
     Column("pareto", "Pareto", lambda r: _pareto_cell(r), 10),
 ]
+
+
+@dataclass(frozen=True)
+class TextColumn:
+    """A column of a table whose cells are already text (the profile tables): what a narrow
+    terminal needs to know of it (as `Column`, without a cell function)."""
+
+    key: str
+    header: str
+    priority: int
+    prose: bool = False
+
 
 # Who and how it was measured: shown as a column only when it varies within the table.
 CONTEXT: list[Column] = [

@@ -8,8 +8,9 @@ report reads well at 80, 100 or 160 columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Sequence
+from functools import partial
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 from rich import box
@@ -20,7 +21,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import BadValue
 from pocketbench.report.table import (
     COLUMN_KEYS,
     Column,
@@ -31,64 +32,102 @@ from pocketbench.report.table import (
     run_title,
     warnings,
 )
+from pocketbench.report.verdicts import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.compare import MEASURED, latest_attempts
+from pocketbench.results.verdicts import Verdict
 
 LEFT_ALIGNED = ("device", "status")
 
 
 def parse_columns(spec: str | None) -> list[str] | None:
-    """`--columns p50,p90,size` → keys (None: choose by width); an unknown key is an error."""
+    """`p50,p90,size` (the CLI's `--columns`) → keys (None: choose by width); an unknown key is an error."""
     if spec is None:
         return None
     keys = [k.strip() for k in spec.split(",") if k.strip()]
     unknown = [k for k in keys if k not in COLUMN_KEYS and k != "variant"]
     if unknown or not keys:
-        raise PocketbenchError(f"--columns {spec!r}: unknown {', '.join(unknown) or 'empty list'}; use any of "
-                               f"{', '.join(COLUMN_KEYS)}")  # fmt: skip
+        raise BadValue("columns", spec, f"unknown {', '.join(unknown) or 'empty list'}; use any of "
+                                        f"{', '.join(COLUMN_KEYS)}")  # fmt: skip
     return keys
 
 
-class FittedTable:
-    """One model's table drawn in the width rich gives it (or wider with `wide`/`keys`)."""
+PROSE_WIDTH = 20  # a prose column (it wraps between words) is never drawn narrower than this
+REPORTS_HINT = "the markdown and HTML reports show every column"
 
-    def __init__(self, table: ReportTable, keys: Sequence[str] | None = None, wide: bool = False) -> None:
-        self.table, self.keys, self.wide = table, keys, wide
+
+class FitColumn(Protocol):
+    """What fitting needs of a column (`Column`, `TextColumn`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def header(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def prose(self) -> bool: ...
+
+
+Draw = Callable[[Sequence[Any], bool], Table]  # the rich table of these columns (True: prose at its narrowest)
+
+
+class FittedTable:
+    """A table drawn in the width rich gives it: its columns chosen by priority, or `keys`, or
+    all with `wide`; `hint` says how to see the ones left out."""
+
+    def __init__(
+        self,
+        columns: Sequence[FitColumn],
+        draw: Draw,
+        keys: Sequence[str] | None = None,
+        wide: bool = False,
+        hint: Callable[[list[str]], str] | None = None,
+    ) -> None:
+        self.columns, self.draw, self.keys, self.wide, self.hint = list(columns), draw, keys, wide, hint
+
+    @classmethod
+    def of_report(cls, table: ReportTable, keys: Sequence[str] | None = None, wide: bool = False) -> FittedTable:
+        """One model's results table; what is left out is named with the options that show it."""
+
+        def hint(left_out: list[str]) -> str:
+            return f"--wide shows every column; --columns {','.join(['p50', *left_out[:2]])} picks them"
+
+        return cls(table.columns, lambda columns, _: rich_table(table, columns), keys, wide, hint)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
-        columns = list(self.table.columns)
         if self.wide:
-            chosen = columns
+            chosen = self.columns
         elif self.keys is not None:
-            chosen = [c for c in columns if c.key in self.keys]
+            chosen = [c for c in self.columns if c.key in self.keys]
         else:
-            chosen = fit_columns(console, options, self.table, width)
-        table = rich_table(self.table, chosen)
-        needed = _width(console, options, table)
+            chosen = fit_columns(console, options, self.columns, self.draw, width)
+        table = self.draw(chosen, False)
+        needed = _width(console, options, self.draw(chosen, True))
         if needed > width:  # asked for: lines longer than the terminal, never a squeezed cell
             yield from _lines(console, options.update(width=needed), table)
         else:
             yield table
-        left_out = [c.key for c in columns if c not in chosen]
+        left_out = [c.key for c in self.columns if c not in chosen]
         if left_out and not self.wide:
-            example = ",".join(["p50", *left_out[:2]])
-            yield Text(
-                f"  not shown{'' if self.keys is not None else f' at {width} columns'}: {', '.join(left_out)} "
-                f"(--wide shows every column; --columns {example} picks them)",
-                style="dim",
-            )
+            where = "" if self.keys is not None else f" at {width} columns"
+            hint = f" ({self.hint(left_out)})" if self.hint is not None else ""
+            yield Text(f"  not shown{where}: {', '.join(left_out)}{hint}", style="dim")
 
 
-def fit_columns(console: Console, options: ConsoleOptions, table: ReportTable, width: int) -> list[Column]:
-    """The most important columns that fit `width`, in the table's own order: each in turn by
-    priority, kept when the table with it still fits."""
-    order = sorted(range(len(table.columns)), key=lambda i: (table.columns[i].priority, i))
-    chosen: set[int] = set()
+def fit_columns(
+    console: Console, options: ConsoleOptions, columns: Sequence[FitColumn], draw: Draw, width: int
+) -> list[FitColumn]:
+    """The most important columns that fit `width`, in the table's own order: those of priority 0
+    always (a line past the edge rather than a table without them), then each in turn by
+    priority, kept when the table with it still fits (prose columns counted at their narrowest)."""
+    order = sorted(range(len(columns)), key=lambda i: (columns[i].priority, i))
+    chosen = {i for i in order if columns[i].priority == 0}
     for i in order:
-        trial = [table.columns[j] for j in sorted(chosen | {i})]
-        if _width(console, options, rich_table(table, trial)) <= width:
+        trial = [columns[j] for j in sorted(chosen | {i})]
+        if _width(console, options, draw(trial, True)) <= width:
             chosen.add(i)
-    return [table.columns[j] for j in sorted(chosen)]
+    return [columns[j] for j in sorted(chosen)]
 
 
 def rich_table(model: ReportTable, columns: Iterable[Column]) -> Table:
@@ -150,8 +189,63 @@ def render(
         parts.append(Text(model.title, style="bold"))
         if model.folded:
             parts.append(PackedLine([f"{name} {flat(value)}" for name, value in model.folded], style="italic"))
-        parts.append(FittedTable(model, columns, wide))
+        parts.append(FittedTable.of_report(model, columns, wide))
         parts.extend(Text("  " + line, style="dim") for line in pareto_lines(group))
     for note in [*notes, *warnings(frame)]:
         parts.append(Text("⚠ " + note, style="yellow"))
     return Group(*parts)
+
+
+VERDICT_STYLE = {Verdict.REGRESSION: "bold red", Verdict.IMPROVEMENT: "green"}
+
+
+def render_verdicts(table: VerdictTable) -> Group:
+    """A farm run's verdicts for `console.print`: the changes in the columns that fit (the detail
+    wraps between words), the counts, then what was not judged (yellow) and what went wrong (red)."""
+    parts: list[Any] = [Text(table.title, style="bold")]
+    if table.folded:
+        parts.append(PackedLine([f"{name} {value}" for name, value in table.folded], style="italic"))
+    if table.rows:
+        draw = partial(verdicts_rich, table)
+        parts.append(FittedTable(table.columns, draw, hint=lambda _: REPORTS_HINT))
+    else:
+        parts.append(Text(NOTHING_CHANGED))
+    parts += [Text(line) for line in [table.counts, *table.facts]]
+    parts += [Text(line, style="yellow") for line in table.not_judged]
+    parts += [Text(line, style="red") for line in table.problems]
+    return Group(*parts)
+
+
+def verdicts_rich(table: VerdictTable, columns: Sequence[Column], narrowest: bool = False) -> Table:
+    """The rich table of the verdicts' `columns`, the verdict coloured."""
+
+    def style(row: int, column: FitColumn) -> str:
+        return VERDICT_STYLE.get(table.verdicts[row], "") if column.key == "verdict" else ""
+
+    return rows_table(table.columns, table.rows, columns, narrowest, table.text_headers, style)
+
+
+def rows_table(
+    columns: Sequence[FitColumn],
+    rows: Sequence[Sequence[str]],
+    shown: Sequence[FitColumn],
+    narrowest: bool = False,
+    left: Collection[str] = (),
+    style: Callable[[int, FitColumn], str] | None = None,
+) -> Table:
+    """The rich table of text `rows` (cells in `columns` order) in the `shown` columns: names and
+    figures never break; a prose column wraps between words, never narrower than PROSE_WIDTH
+    (`narrowest`: drawn at that width, to measure the table). Headers in `left` are aligned left."""
+    drawn = Table(header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    positions = [list(columns).index(c) for c in shown]
+    for column, position in zip(shown, positions, strict=True):
+        justify: Literal["left", "right"] = "left" if column.header in left else "right"
+        if column.prose:
+            floor = min(PROSE_WIDTH, max((cell_len(row[position]) for row in rows), default=1))
+            drawn.add_column(column.header, justify=justify, min_width=floor, max_width=floor if narrowest else None)
+        else:
+            drawn.add_column(column.header, justify=justify, no_wrap=True, overflow="ellipsis")
+    for i, row in enumerate(rows):
+        styles = [style(i, column) if style is not None else "" for column in shown]
+        drawn.add_row(*(Text(row[p], style=s) for p, s in zip(positions, styles, strict=True)))  # text, never markup
+    return drawn

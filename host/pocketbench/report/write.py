@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from pocketbench.report.verdicts import VerdictTable
 from pocketbench.results.compare import compare_runs, latest_attempts, timing_mismatches
 
 REPORT_FORMATS = ("table", "md", "csv", "json", "html")
@@ -36,10 +37,12 @@ def write_report(
     out: Path | None,
     notes: Sequence[str] = (),
     profiles: pd.DataFrame | None = None,
+    verdicts: VerdictTable | None = None,
 ) -> str:
     """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned.
     `notes` are warnings about the run itself (see results.run_notes); `profiles` are its
-    `--profile` events (results.read_profiles), shown after the markdown and HTML tables."""
+    `--profile` events (results.read_profiles) and `verdicts` a farm run's (report.verdicts),
+    both shown after the markdown and HTML tables."""
     from pocketbench.report.markdown import render_markdown
     from pocketbench.report.table import report_json
     from pocketbench.results.history import export
@@ -50,7 +53,7 @@ def write_report(
     if fmt == "md":
         from pocketbench.report.profile import profiles_markdown
 
-        text = render_markdown(compared, run_id, baseline_id, notes)
+        text = render_markdown(compared, run_id, baseline_id, notes, verdicts)
         if profiles is not None and not profiles.empty:
             text = text.rstrip("\n") + "\n\n" + profiles_markdown(profiles)
     elif fmt == "json":
@@ -58,7 +61,7 @@ def write_report(
     elif fmt == "csv":
         text = (export(latest_attempts(compared), "csv", None) or b"").decode()
     else:
-        text = _html(compared, manifest, root, baseline, notes, profiles)
+        text = _html(compared, manifest, root, baseline, notes, profiles, verdicts)
     if out is not None:
         out.write_text(text, encoding="utf-8")
     return text
@@ -71,6 +74,7 @@ def _html(
     baseline: Run | None,
     notes: Sequence[str],
     profiles: pd.DataFrame | None,
+    verdicts: VerdictTable | None,
 ) -> str:
     """The HTML page, with trends over every saved run of these models (plus the two runs shown)."""
     from pocketbench.report.html import render_html
@@ -83,4 +87,4 @@ def _html(
     if missing:
         history = pd.concat([history, *missing], ignore_index=True).sort_values("run_id", kind="stable")
     baseline_frame, baseline_id = (baseline[0], str(baseline[1]["run_id"])) if baseline is not None else (None, None)
-    return render_html(frame, manifest, baseline_frame, baseline_id, history, notes, profiles)
+    return render_html(frame, manifest, baseline_frame, baseline_id, history, notes, profiles, verdicts)

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from rich.table import Table
-from rich.text import Text
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import BadValue, PocketbenchError
 from pocketbench.results.store import COLUMNS, read_run, run_folders, to_frame
 
 # Added to every row from its run's manifest.
@@ -33,12 +33,12 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         try:
             return now - timedelta(hours=hours)
         except OverflowError:
-            raise PocketbenchError(f"--since {text!r}: that age reaches before year 1; give a smaller one") from None
+            raise BadValue("start time", text, "that age reaches before year 1; give a smaller one") from None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         hint = "use a date (2026-11-01), a time (2026-11-01T08:00) or an age (7d, 12h)"
-        raise PocketbenchError(f"--since {text!r}: {hint}") from exc
+        raise BadValue("start time", text, hint) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -48,10 +48,12 @@ def load_history(
     variants: list[str] | None = None,
     devices: list[str] | None = None,
     since: datetime | None = None,
+    runs: Sequence[Path] | None = None,
 ) -> pd.DataFrame:
-    """Every row of every run under `root` (oldest run first), with the run's manifest columns."""
-    frames, skipped = [], not_runs(root)
-    for folder in run_folders(root):
+    """Every row of every run under `root` (oldest run first), with the run's manifest columns;
+    with `runs`, of those run folders only (in their order), e.g. one farm's nights."""
+    frames, skipped = [], not_runs(root) if runs is None else []
+    for folder in run_folders(root) if runs is None else runs:
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             frame = read_run(folder)
@@ -96,13 +98,12 @@ def not_runs(root: Path) -> list[str]:
 
 
 def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
-    """Write the frame as csv, parquet or json to `out`; without `out`, return the bytes
-    (parquet needs a file)."""
+    """Write the frame as csv, parquet or json to `out`; without `out`, return the bytes."""
     if fmt not in FORMATS:
-        raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise BadValue("export format", fmt, f"use one of {', '.join(FORMATS)}")
     if fmt == "parquet":
         if out is None:
-            raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
+            return frame.to_parquet(index=False)
         frame.to_parquet(out, index=False)
         return None
     if fmt == "csv":
@@ -120,7 +121,8 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
     return None
 
 
-def _json_list(value: object) -> str | None:
+def _json_list(value: Any) -> str | None:
+    """A cell of a list column (a list or array of floats, or None/NaN when missing) as JSON text."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    return json.dumps([float(v) for v in value])  # type: ignore[union-attr]
+    return json.dumps([float(v) for v in value])

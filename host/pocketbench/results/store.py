@@ -36,8 +36,8 @@ import pandas as pd
 
 from pocketbench.atomic import atomic_write_bytes, write_new_bytes
 from pocketbench.errors import PocketbenchError
-from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 from pocketbench.names import inside, slug
+from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
 # The documented columns, in display order; units are in the names.
 COLUMNS = [
@@ -102,7 +102,7 @@ class RunStore:
             raise PocketbenchError(f"cannot create the run folder {self.folder}: {exc.strerror}") from exc
         except OSError as exc:
             raise PocketbenchError(
-                f"cannot create the run folder {self.folder}: {exc.strerror}; check --results"
+                f"cannot create the run folder {self.folder}: {exc.strerror}; choose a results folder you can write to"
             ) from exc
         self._cells = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
@@ -194,7 +194,8 @@ class RunStore:
         if files:
             done = read_cells(self.folder)
             for key, attempt in done.groupby(CELL_KEY)["attempt"].max().items():
-                self._attempts[tuple(str(k) for k in key)] = int(attempt)
+                model, variant, device = (str(k) for k in key)
+                self._attempts[(model, variant, device)] = int(attempt)
         if (self.folder / "manifest.json").exists():
             self._manifest = json.loads((self.folder / "manifest.json").read_text())
 

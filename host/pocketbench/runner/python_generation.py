@@ -68,7 +68,9 @@ def generate_once(method: Any, stream: Sequence[int], plan: GenerationPlan) -> t
     decode step. Only `execute` is inside the clock."""
     import torch
 
-    p, ids, decode_ns, prefill_ns = plan.prompt_tokens, [], [], 0
+    ids: list[int] = []
+    decode_ns: list[int] = []
+    p, prefill_ns = plan.prompt_tokens, 0
     for step in range(plan.decode_tokens + 1):
         if step == 0:
             tokens, start = list(stream[:p]), 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 RUNNER_SCHEMA_VERSION = 1
 # The newest minor this host reads: 3 added `batch` (calibrated samples), 4 `generation`
@@ -37,11 +37,11 @@ def _non_finite(value: Any, path: str) -> str | None:
     return None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return (isinstance(value, (int, float))) and not isinstance(value, bool)
 
 

@@ -76,7 +76,7 @@ def detect_sources(files: dict[str, str | None]) -> EnergyPlan:
     sources, missing = [], []
     odpm = sorted(p for p, text in files.items() if p.endswith("/energy_value") and text and parse_odpm(text))
     if odpm:
-        rails = sum(len(parse_odpm(files[p] or "").rails_uj) for p in odpm)  # type: ignore[union-attr]
+        rails = sum(len(r.rails_uj) for p in odpm if (r := parse_odpm(files[p] or "")) is not None)
         devices = ", ".join(p.split("/")[-2] for p in odpm)
         sources.append(EnergySource("odpm", f"ODPM {devices} ({rails} rails)", tuple(odpm)))
     else:
@@ -185,20 +185,20 @@ def odpm_series(t_ns: Sequence[int], readings: Sequence[Sequence[str | None]]) -
     """
     stamps: dict[int, tuple[float, float]] = {}
     for k, t in enumerate(t_ns):
-        parsed = [parse_odpm(column[k] or "") for column in readings]
-        if any(p is None for p in parsed):
+        parsed = [p for column in readings if (p := parse_odpm(column[k] or "")) is not None]
+        if len(parsed) < len(readings):
             continue
-        t_ms = parsed[0].t_ms  # type: ignore[union-attr]
-        total = sum(sum(p.rails_uj.values()) for p in parsed)  # type: ignore[union-attr]
+        t_ms = parsed[0].t_ms
+        total = sum(sum(p.rails_uj.values()) for p in parsed)
         lag = t / 1e9 - t_ms / 1e3
         stamps[t_ms] = (min(lag, stamps[t_ms][0]) if t_ms in stamps else lag, total)
     if len(stamps) < 2:
         raise ValueError("fewer than 2 distinct ODPM readings")
     offset = min(lag for lag, _ in stamps.values())
     keys = sorted(stamps)
-    t = np.array([k / 1e3 + offset for k in keys])
+    times = np.array([k / 1e3 + offset for k in keys])
     uj = np.array([stamps[k][1] for k in keys], dtype=np.float64)
-    return _Series(t, (uj - uj[0]) / 1e6)
+    return _Series(times, (uj - uj[0]) / 1e6)
 
 
 def _cumulative(series: _Series, x: float) -> float:

@@ -9,7 +9,7 @@ between its start and end (or during it, from the runner's samples) or the therm
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pocketbench.devices.shell import Shell, parse_file_dump, read_files_command
@@ -120,7 +120,7 @@ def cool_down(
 
 
 def throttle_reasons(
-    start: DeviceState, end: DeviceState, sampled_caps: dict[str, Sequence[int | None]] | None = None
+    start: DeviceState, end: DeviceState, sampled_caps: Mapping[str, Sequence[int | None]] | None = None
 ) -> list[str]:
     """Why a cell ran throttled: a max-frequency cap dropped (start→end or during the run) or
     the thermal status rose; empty when it did not."""

@@ -26,7 +26,7 @@ from pocketbench.devices.adb.deploy import RUNS_DIR, Deployer, RunnerOnPhone, co
 from pocketbench.devices.adb.launch_errors import explain_launch_failure
 from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.adb.runner_choice import built_runner
-from pocketbench.devices.adb.transport import ConnectionLost, ShellResult, Transport, Unauthorized
+from pocketbench.devices.adb.transport import ConnectionLost, NetworkTransport, ShellResult, Transport, Unauthorized
 from pocketbench.devices.base import DeviceInfo
 from pocketbench.errors import DeviceError
 from pocketbench.runner.process import failed_report, report_from_exit, runner_args
@@ -100,7 +100,7 @@ class AdbDevice:
         self._clusters: list[ident.Cluster] = []
         self._deployer: Deployer | None = None
         self._swept = False
-        self._runner_columns: dict[str, object] = {}  # which runner, and what placing it cost this session
+        self._runner_columns: dict[str, str | int | float] = {}  # which runner, and what placing it cost this session
 
     # -- seams -----------------------------------------------------------------------
     def shell(self, command: str, timeout_s: float = 30.0, retry: bool = True) -> ShellResult:
@@ -129,9 +129,8 @@ class AdbDevice:
             except DeviceError as exc:
                 last = exc
                 self.transport.close()
-                renew = getattr(self.transport, "reconnect_network", None)
-                if renew is not None:
-                    renew()
+                if isinstance(self.transport, NetworkTransport):
+                    self.transport.reconnect_network()
             if time.monotonic() >= deadline:
                 raise DeviceError(
                     f"phone {self.device_id} did not come back within {self.reconnect_wait_s:.0f} s ({last});"

@@ -92,6 +92,22 @@ def find_phones(extra_specs: Sequence[str] = ()) -> tuple[list[Found], list[str]
     return [*server, *usb, *tcp], notes
 
 
+class SeveralPhones(PocketbenchError):
+    """`auto` is ambiguous: more than one usable phone is reachable (`specs` names each)."""
+
+    def __init__(self, specs: list[str]) -> None:
+        super().__init__(f"several phones are attached ({', '.join(specs)}): name one, e.g. {specs[0]}")
+        self.specs = specs
+
+
+class NotPresent(DeviceError):
+    """The phone a device spec names is not there (after waiting `waited_s` for it)."""
+
+    def __init__(self, message: str, *, serial: str, waited_s: float) -> None:
+        super().__init__(message, serial=serial)
+        self.waited_s = waited_s
+
+
 def pick_auto(found: list[Found], notes: list[str]) -> Found | None:
     """The single usable phone; None when there is none at all; an error that explains otherwise."""
     usable = [f for f in found if f.usable]
@@ -99,10 +115,7 @@ def pick_auto(found: list[Found], notes: list[str]) -> Found | None:
     if len(distinct) == 1:
         return next(iter(distinct.values()))
     if len(distinct) > 1:
-        names = ", ".join(sorted(f.spec for f in distinct.values()))
-        raise PocketbenchError(
-            f"several phones are attached ({names}): pick one with --device, e.g. --device {names.split(', ')[0]}"
-        )
+        raise SeveralPhones(sorted(f.spec for f in distinct.values()))
     bad = [f for f in found if not f.usable]
     if bad:
         problems = "; ".join(f"{f.spec} is {f.state}: {f.fix}" for f in bad)
@@ -121,8 +134,8 @@ def check_present(spec: str, wait_s: float = 0.0, poll_s: float = 0.5) -> None:
             return
         except DeviceError as exc:
             if time.monotonic() >= deadline:
-                how = f"waited {wait_s:.0f} s" if wait_s else "--wait-for-device SECONDS waits for it"
-                raise type(exc)(f"{exc} ({how})", serial=spec) from None
+                how = f"waited {wait_s:.0f} s" if wait_s else "not waited for"
+                raise NotPresent(f"{exc} ({how})", serial=spec, waited_s=wait_s) from None
         time.sleep(poll_s)
 
 

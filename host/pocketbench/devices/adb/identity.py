@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypedDict
 
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
 
@@ -70,7 +71,12 @@ def identity_from_props(props: dict[str, str]) -> PhoneIdentity:
     )
 
 
-def emulation_from_props(props: dict[str, str]) -> dict[str, bool | str]:
+class Emulation(TypedDict):
+    emulated: bool
+    emulation: str
+
+
+def emulation_from_props(props: dict[str, str]) -> Emulation:
     """Whether the "phone" is an emulator and how it runs code. Android Studio's images set
     ro.kernel.qemu (older) or ro.boot.qemu (newer) to 1; pocketbench's emulated phone adds
     ro.pocketbench.emulation (e.g. "qemu-user aarch64 on x86_64")."""

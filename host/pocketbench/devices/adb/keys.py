@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pocketbench.errors import PocketbenchError
+
+if TYPE_CHECKING:  # adb-shell is imported where it is used (keeps `--help` fast)
+    from adb_shell.auth.sign_cryptography import CryptographySigner
 
 
 def default_key_path() -> Path:
@@ -36,7 +40,7 @@ def ensure_key(path: Path) -> Path:
     return path
 
 
-def load_signer(path: Path | None = None):  # -> adb_shell signer
+def load_signer(path: Path | None = None) -> CryptographySigner:
     """An adb-shell signer for the key at `path` (default: ~/.android/adbkey)."""
     from adb_shell.auth.keygen import write_public_keyfile
     from adb_shell.auth.sign_cryptography import CryptographySigner

@@ -71,5 +71,5 @@ class DeviceLease:
     def __enter__(self) -> DeviceLease:
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()

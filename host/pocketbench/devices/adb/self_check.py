@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def selfcheck_spec():  # type: ignore[no-untyped-def]
         torch.manual_seed(0)
         module = SelfCheckNet().eval()
 
-        def calibration():
+        def calibration() -> Iterator[tuple[torch.Tensor]]:
             generator = torch.Generator().manual_seed(1)
             for _ in range(8):
                 yield (torch.randn(INPUT_SHAPE, generator=generator),)

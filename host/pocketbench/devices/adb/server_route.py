@@ -14,6 +14,7 @@ import stat as stat_mod
 import struct
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pocketbench.devices.adb.transport import (
     ReconnectingRoute,
@@ -25,6 +26,9 @@ from pocketbench.devices.adb.transport import (
     with_sentinel,
 )
 from pocketbench.errors import DeviceError
+
+if TYPE_CHECKING:  # adbutils is imported where it is used (keeps `--help` fast)
+    import adbutils
 
 DEFAULT_SERVER_PORT = 5037
 _TCP_SERIAL = re.compile(r"^[\w.-]+:\d+$")
@@ -44,7 +48,7 @@ def server_running(port: int | None = None, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def client(port: int | None = None):
+def client(port: int | None = None) -> adbutils.AdbClient:
     """An adbutils client for the server on `port`; refuses to start one."""
     import adbutils
 
@@ -138,7 +142,7 @@ class AdbServerTransport(ReconnectingRoute):
     def push(self, local: Path, remote: str) -> None:
         """SEND with 64 KiB DATA chunks; a FAIL keeps the phone's message (adbutils drops it)."""
 
-        def send(device) -> None:
+        def send(device: adbutils.AdbDevice) -> None:
             header = f"{remote},{stat_mod.S_IFREG | 0o644}".encode()
             with device.open_transport(timeout=30) as c:
                 c.send_command("sync:")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pocketbench.devices.adb.keys import load_signer
 from pocketbench.devices.adb.transport import (
@@ -21,6 +22,9 @@ from pocketbench.devices.adb.transport import (
     with_sentinel,
 )
 from pocketbench.errors import DeviceError
+
+if TYPE_CHECKING:  # adb-shell is imported where it is used (keeps `--help` fast)
+    from adb_shell.adb_device import AdbDeviceTcp, AdbDeviceUsb
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -87,7 +91,7 @@ class AdbShellTransport(ReconnectingRoute):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._device = device
 
-    def _make_device(self):
+    def _make_device(self) -> AdbDeviceTcp | AdbDeviceUsb:
         if isinstance(self._address, tuple):
             from adb_shell.adb_device import AdbDeviceTcp
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pocketbench.errors import DeviceError
 
@@ -124,3 +124,10 @@ class Transport(Protocol):
     def stat(self, remote: str) -> RemoteStat | None:
         """None when the path does not exist."""
         ...
+
+
+@runtime_checkable
+class NetworkTransport(Protocol):
+    """A route that can ask the adb server to reconnect a wireless phone (adb:SERIAL)."""
+
+    def reconnect_network(self) -> None: ...

@@ -80,11 +80,11 @@ def _parse(data: bytes) -> ElfInfo:
     shoff = struct.unpack_from("<Q", data, 40)[0]
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 58)
     _, entries, strtab, interpreter = _dynamic(data)
+    # Without a string table there are no names (and no offsets to add them to).
     strings = {
-        t: [_cstr(data, strtab + v) for tag, v in entries if tag == t] for t in (_DT_NEEDED, _DT_RUNPATH, _DT_RPATH)
+        t: [_cstr(data, strtab + v) for tag, v in entries if tag == t] if strtab is not None else []
+        for t in (_DT_NEEDED, _DT_RUNPATH, _DT_RPATH)
     }
-    if strtab is None:
-        strings = {t: [] for t in strings}
     return ElfInfo(
         MACHINES.get(machine, f"em{machine}"),
         interpreter,

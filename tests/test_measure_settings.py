@@ -1,0 +1,55 @@
+"""The one settings type of the measurement protocol: every problem named by its field, and the
+CLI and the farm matrix each naming it their own way (a flag, a file's key) — never the other's."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+import typer
+from pocketbench.cli import app, setting_flag
+from pocketbench.farm.matrix import MatrixError, parse_matrix
+from pocketbench.measure.settings import ProtocolSettings, SettingsError
+from typer.testing import CliRunner
+
+
+def test_every_problem_is_named_by_its_field():
+    with pytest.raises(SettingsError) as caught:
+        ProtocolSettings(iterations=0, warmup=-1, repetitions=0, ci_target=1.5, threads=True, energy_window_s="2")
+    assert [p.field for p in caught.value.problems] == [
+        "warmup", "iterations", "threads", "repetitions", "ci_target", "energy_window_s",
+    ]  # fmt: skip
+    assert str(caught.value).startswith("warmup cannot be negative; iterations must be at least 1; ")
+    assert "threads must be an integer, not bool" in str(caught.value)
+    assert "--" not in str(caught.value)
+
+
+def test_good_settings_keep_their_values_and_numbers_are_floats():
+    settings = ProtocolSettings(iterations=3, energy_window_s=2, repetitions=None)
+    assert settings.iterations == 3 and settings.energy_window_s == 2.0
+    assert isinstance(settings.energy_window_s, float)
+    assert settings.policy.fixed is None
+
+
+def test_the_cli_names_its_flag():
+    result = CliRunner().invoke(app, ["bench", "--model", "digits_cnn", "--iterations", "0", "--repetitions", "0"])
+    assert result.exit_code != 0
+    assert str(result.exception) == "--iterations must be at least 1; --repetitions must be at least 1"
+
+
+def test_every_setting_has_its_cli_flag():
+    bench = typer.main.get_command(app).commands["bench"]
+    flags = {flag for param in bench.params for flag in param.opts}
+    for f in fields(ProtocolSettings):
+        assert setting_flag(f.name) in flags, f.name
+
+
+def test_the_farm_matrix_names_its_key_and_the_value(tmp_path):
+    data = {"variants": ["fp32"], "models": ["digits_cnn"], "devices": [{"serial": "local"}],
+            "run": {"repetitions": 0, "batch_min_ms": 20000}}  # fmt: skip
+    with pytest.raises(MatrixError) as caught:
+        parse_matrix(data, tmp_path / "m.toml")
+    assert str(caught.value).splitlines() == [
+        "m.toml: run.repetitions: must be at least 1 (got 0)",
+        "m.toml: run.batch_min_ms: must be in [0, 10000] ms (0: time single calls) (got 20000)",
+    ]
