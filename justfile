@@ -31,7 +31,7 @@ bench *ARGS: setup
     set -euo pipefail
     [ -x {{runner_build}}/host/pocket_runner ] || just build-runner
     # What the attached phone needs (its runner bundle), built first; a host that cannot build it gets one line.
-    recipes=$("{{py}}" -m pocketbench.devices.adb.runner_choice {{ARGS}})
+    recipes=$("{{py}}" -m pocketbench.devices.adb.runner_plan {{ARGS}})
     for recipe in $recipes; do just "$recipe"; done
     "{{venv}}/bin/pocketbench" bench {{ARGS}}
 

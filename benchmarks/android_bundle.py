@@ -27,19 +27,19 @@ import time
 from pathlib import Path
 
 from _results_md import write_section
-from pocketbench import tensorfile
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.adb.deploy import Deployer
 from pocketbench.devices.adb.device import open_transport
 from pocketbench.devices.adb.runner_choice import BUILD, RunnerChoice
-from pocketbench.devices.base import BenchJob
 from pocketbench.devices.bundle.manifest import read_bundle
-from pocketbench.devices.emulator import start_emulator
-from pocketbench.devices.emulator.fixtures import HostAdb
-from pocketbench.devices.native_runner import host_build_path
-from pocketbench.devices.runner_process import run_local_runner
-from pocketbench.export import build_artifact
-from pocketbench.registry import resolve
+from pocketbench.emulator import start_emulator
+from pocketbench.emulator.fixtures import HostAdb
+from pocketbench.lower.export import build_artifact
+from pocketbench.models.registry import resolve
+from pocketbench.runner import tensorfile
+from pocketbench.runner.native import host_build_path
+from pocketbench.runner.process import run_local_runner
+from pocketbench.runner.report import BenchJob
 
 BUNDLES = {"arm64-v8a": BUILD / "android-arm64", "x86_64": BUILD / "android-x86_64"}
 

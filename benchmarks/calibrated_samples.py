@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from _results_md import machine, write_section
 from pocketbench.compress.recipe import parse_variant
-from pocketbench.devices.base import BenchJob
-from pocketbench.devices.native_runner import find_runner, run_native_runner
-from pocketbench.export import build_artifact
+from pocketbench.lower.export import build_artifact
+from pocketbench.measure.sweep import load_model
+from pocketbench.models.registry import resolve
 from pocketbench.progress import Reporter
-from pocketbench.registry import resolve
-from pocketbench.sweep import load_model
+from pocketbench.runner.native import find_runner, run_native_runner
+from pocketbench.runner.report import BenchJob
 
 MODEL, PAIRS, ITERATIONS, BATCH_MS, GOAL = "mobilenet_v2", 8, 40, 20.0, 0.02
 

@@ -18,11 +18,11 @@ from typing import Any
 import pandas as pd
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
-from pocketbench.export import versions
+from pocketbench.lower.export import versions
+from pocketbench.measure.sweep import BenchSettings, run_sweep
 from pocketbench.progress import RichReporter
-from pocketbench.report import pareto_marks, quality
-from pocketbench.results import RunStore
-from pocketbench.sweep import BenchSettings, run_sweep
+from pocketbench.report.table import pareto_marks, quality
+from pocketbench.results.store import RunStore
 from rich.console import Console
 
 COMMON = ["fp32", "int8", "int8-dynamic", "int8-meanstd", "int8-qat", "w4", "sparse50"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from _results_md import write_section
 from adb_shell.adb_device import AdbDeviceTcp
-from pocketbench.devices.emulator import start_emulator
-from pocketbench.devices.emulator.fixtures import HostAdb
+from pocketbench.emulator import start_emulator
+from pocketbench.emulator.fixtures import HostAdb
 
 SIZE = 32 * 1024 * 1024
 

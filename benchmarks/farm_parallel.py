@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 from _results_md import write_section
-from pocketbench.devices.emulator.fixtures import free_port
 from pocketbench.devices.select import open_device
+from pocketbench.emulator.fixtures import free_port
 from pocketbench.farm.matrix import parse_matrix
 from pocketbench.farm.run import run_farm
-from pocketbench.results import RunStore
+from pocketbench.results.store import RunStore
 
 MODELS = ["digits_cnn", "mobilenet_v2"]
 VARIANTS = ["fp32", "int8"]
@@ -37,8 +37,8 @@ RUN = {"iterations": 300, "warmup": 3, "threads": 1}
 PHONE = """
 import os, sys
 from pathlib import Path
-from pocketbench.devices.emulator import Cluster, SysfsScript, start_emulator
-from pocketbench.devices.emulator.emulator import serve_forever, this_computers_key
+from pocketbench.emulator import Cluster, SysfsScript, start_emulator
+from pocketbench.emulator.emulator import serve_forever, this_computers_key
 script = SysfsScript(clusters=(Cluster(tuple(range(os.cpu_count() or 1)), 2_800_000),))
 trusted = (this_computers_key(),)  # $POCKETBENCH_ADB_KEY, which the farm's clients sign with
 serve_forever(start_emulator(port=int(sys.argv[1]), root=Path(sys.argv[2]), script=script, trusted_keys=trusted))

@@ -28,8 +28,8 @@ import numpy as np
 from _results_md import machine, write_section
 from pocketbench import stats
 from pocketbench.devices.local import LocalDevice
-from pocketbench.results import RunStore
-from pocketbench.sweep import BenchSettings, run_sweep
+from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.results.store import RunStore
 
 RUNS = int(os.environ.get("POCKETBENCH_MEASUREMENT_RUNS", "5"))
 MODELS = os.environ.get("POCKETBENCH_MEASUREMENT_MODELS", "digits_cnn,mobilenet_v2,tiny_transformer").split(",")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
-from pocketbench.profile import compare_ops, explain, op_table, summarize
-from pocketbench.results import RunStore, read_profiles
-from pocketbench.sweep import BenchSettings, run_sweep
+from pocketbench.measure.profile import compare_ops, explain, op_table, summarize
+from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.results.store import RunStore, read_profiles
 
 MODELS = ["digits_cnn", "mobilenet_v2", "tiny_transformer"]
 VARIANTS = ["fp32", "int8", "int8-dynamic"]

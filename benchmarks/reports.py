@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from _results_md import write_section
-from pocketbench.history import load_history
-from pocketbench.reporting import write_report
-from pocketbench.results import RunStore, load_run
+from pocketbench.report.write import write_report
+from pocketbench.results.history import load_history
+from pocketbench.results.store import RunStore, load_run
 
 RUNS, MODELS, VARIANTS, SAMPLES = 100, ["digits_cnn", "mobilenet_v2"], ["fp32", "int8", "int8-dynamic"], 200
 

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 from _results_md import write_section
-from pocketbench import tensorfile
 from pocketbench.compress.recipe import parse_variant
-from pocketbench.devices.base import BenchJob, RunnerReport
 from pocketbench.devices.local import PYTHON_BACKEND, LocalDevice
-from pocketbench.devices.native_runner import BACKEND as NATIVE_BACKEND
-from pocketbench.devices.native_runner import find_runner
-from pocketbench.export import build_artifact
-from pocketbench.measure import latency_summary
-from pocketbench.registry import resolve
+from pocketbench.lower.export import build_artifact
+from pocketbench.measure.latency import latency_summary
+from pocketbench.models.registry import resolve
+from pocketbench.runner import tensorfile
+from pocketbench.runner.native import BACKEND as NATIVE_BACKEND
+from pocketbench.runner.native import find_runner
+from pocketbench.runner.report import BenchJob, RunnerReport
 
 MODEL, VARIANTS, GOAL = "mobilenet_v2", ("fp32", "int8"), 0.03
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
-from pocketbench.export import versions
+from pocketbench.lower.export import versions
+from pocketbench.measure.sweep import BenchSettings, run_sweep
 from pocketbench.progress import RichReporter
-from pocketbench.results import RunStore, add_relative_columns
-from pocketbench.sweep import BenchSettings, run_sweep
+from pocketbench.results.store import RunStore, add_relative_columns
 from pocketbench_models import mobilenet_v2
 from rich.console import Console
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 from pocketbench_models._data import top1_scorer
 from pocketbench_models._trained import cached_weights, weights_key
 from torch import nn

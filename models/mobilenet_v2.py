@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pocketbench.models.registry import ModelBundle
 from pocketbench.progress import current_reporter
-from pocketbench.registry import ModelBundle
 from pocketbench_models import digits_cnn
 from pocketbench_models._data import top1_scorer
 from pocketbench_models._trained import Trained, cached_weights, fit, weights_key

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 from pocketbench_models import _stdlib_text
 from pocketbench_models._data import top1_scorer
 from pocketbench_models._stdlib_text import StdlibCorpus, TextFile, load_corpus, sample_windows

@@ -10,7 +10,7 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 # The emulated-phone fixtures: phone, phone_factory, host_adb (Debian adb, isolated).
-pytest_plugins = ["pocketbench.devices.emulator.fixtures"]
+pytest_plugins = ["pocketbench.emulator.fixtures"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,8 +31,8 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
     """One real sweep of digits_cnn in fp32, int8 and int8-dynamic on the local device, with the
     default protocol (calibrated batches, adaptive processes) on a short per-cell budget."""
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.results import RunStore
-    from pocketbench.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.results.store import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("results"))
     store.write_manifest({"test": "digits_sweep"}, {})

@@ -15,7 +15,7 @@ from pocketbench.farm.matrix import Matrix, parse_matrix
 
 MODELS = """
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 
 
 def _bundle(module, width):

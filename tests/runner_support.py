@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pocketbench import tensorfile
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.adb import self_check
 from pocketbench.devices.bundle.manifest import MANIFEST, BundleFile, manifest_text, read_bundle
-from pocketbench.export import Artifact, build_artifact
+from pocketbench.lower.export import Artifact, build_artifact
+from pocketbench.runner import tensorfile
 
 REPO = Path(__file__).resolve().parents[1]
 HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"

@@ -9,8 +9,8 @@ import sys
 import threading
 
 import pytest
-from pocketbench.devices.emulator.fixtures import free_port
 from pocketbench.devices.select import open_device
+from pocketbench.emulator.fixtures import free_port
 from pocketbench.errors import DeviceError
 
 

@@ -6,8 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pocketbench import stats
-from pocketbench.adaptive import BUDGET, FAILED, FIXED, TARGET, RepetitionPolicy, half_width, repeat_until_settled
 from pocketbench.errors import PocketbenchError
+from pocketbench.measure.adaptive import (
+    BUDGET,
+    FAILED,
+    FIXED,
+    TARGET,
+    RepetitionPolicy,
+    half_width,
+    repeat_until_settled,
+)
 
 
 class SyntheticCell:

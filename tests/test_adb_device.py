@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from pocketbench import tensorfile
 from pocketbench.devices.adb.deploy import RUNS_DIR, WORK_ROOT
 from pocketbench.devices.adb.device import AdbDevice
 from pocketbench.devices.adb.lease import DeviceLease
-from pocketbench.devices.base import BenchJob
 from pocketbench.devices.bundle.manifest import read_bundle
 from pocketbench.errors import DeviceError, PocketbenchError
+from pocketbench.runner import tensorfile
+from pocketbench.runner.report import BenchJob
 
 from tests.runner_support import android_bundle, host_runner, input_sets, tiny_ptes, write_inputs
 

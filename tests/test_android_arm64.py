@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pocketbench import tensorfile
 from pocketbench.cli import app
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.adb.deploy import Deployer
 from pocketbench.devices.adb.device import AdbDevice
 from pocketbench.devices.adb.runner_choice import RunnerChoice
-from pocketbench.devices.base import BenchJob
 from pocketbench.devices.bundle.manifest import read_bundle
-from pocketbench.export import build_artifact
-from pocketbench.registry import resolve
+from pocketbench.lower.export import build_artifact
+from pocketbench.models.registry import resolve
+from pocketbench.runner import tensorfile
+from pocketbench.runner.report import BenchJob
 from typer.testing import CliRunner
 
 from tests import runner_support as support

@@ -12,12 +12,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pocketbench import tensorfile
 from pocketbench.devices.adb.launch_errors import explain_launch_failure
-from pocketbench.devices.adb.runner_choice import RunnerChoice, build_blocker, device_specs
+from pocketbench.devices.adb.runner_choice import RunnerChoice, build_blocker
+from pocketbench.devices.adb.runner_plan import device_specs
 from pocketbench.devices.bundle.elf import parse_elf
 from pocketbench.devices.bundle.manifest import MANIFEST, read_bundle, verify
 from pocketbench.errors import PocketbenchError
+from pocketbench.runner import tensorfile
 
 from tests import runner_support as support
 

@@ -121,15 +121,15 @@ def test_check_fails_with_the_reason_when_the_runner_cannot_start(
 
 def test_just_bench_learns_what_the_attached_phone_needs(phone, tmp_path, monkeypatch, capsys):
     """The helper `just bench` runs first: the recipe for the phone's missing bundle, or one line."""
-    from pocketbench.devices.adb import runner_choice
+    from pocketbench.devices.adb import runner_choice, runner_plan
 
     monkeypatch.setattr(runner_choice, "BUILD", tmp_path / "build")  # nothing built here
-    assert runner_choice.main(["-m", "digits_cnn", "-d", f"tcp:{phone.address}"]) == 0
+    assert runner_plan.main(["-m", "digits_cnn", "-d", f"tcp:{phone.address}"]) == 0
     assert capsys.readouterr().out.split() == ["build-runner-android-x86_64"]
     tools = tmp_path / "bin"
     tools.mkdir()
     monkeypatch.setenv("PATH", str(tools))  # a host without a C++ compiler
-    assert runner_choice.main(["--device", f"tcp:{phone.address}"]) == 1
+    assert runner_plan.main(["--device", f"tcp:{phone.address}"]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert f"tcp:{phone.address} (x86_64)" in line and "apt-get install g++" in line
 
@@ -152,7 +152,7 @@ def test_devices_check_finds_a_phone_served_by_pocketbench_emulator(x86_64_bundl
     import subprocess
     import sys
 
-    from pocketbench.devices.emulator.fixtures import free_port
+    from pocketbench.emulator.fixtures import free_port
 
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "1")  # no adb server
     port = free_port()

@@ -5,12 +5,12 @@ import sys
 import pandas as pd
 import pytest
 from pocketbench.devices.local import LocalDevice
-from pocketbench.results import RunStore
-from pocketbench.sweep import BenchSettings, run_sweep
+from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.results.store import RunStore
 
 MODELS = """
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 
 
 class DataDependent(torch.nn.Module):

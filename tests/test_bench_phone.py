@@ -6,7 +6,7 @@ import json
 
 import pytest
 from pocketbench.cli import app
-from pocketbench.devices.emulator.fixtures import free_port
+from pocketbench.emulator.fixtures import free_port
 from typer.testing import CliRunner
 
 runner = CliRunner()

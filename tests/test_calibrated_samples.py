@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 from pocketbench.compress.recipe import parse_variant
-from pocketbench.devices.base import BenchJob, RunnerReportError, parse_runner_report
-from pocketbench.devices.native_runner import run_native_runner
-from pocketbench.devices.runner_process import runner_args
-from pocketbench.export import build_artifact
-from pocketbench.registry import ModelBundle, ModelSpec
+from pocketbench.lower.export import build_artifact
+from pocketbench.models.registry import ModelBundle, ModelSpec
+from pocketbench.runner.native import run_native_runner
+from pocketbench.runner.process import runner_args
+from pocketbench.runner.report import BenchJob, RunnerReportError, parse_runner_report
 from torch import nn
 
 from tests import runner_support as support
@@ -113,7 +113,7 @@ def test_native_runner_keeps_single_calls_above_the_target(runner: Path, ptes, t
 
 def test_python_stand_in_batches_the_same_way(ptes, tmp_path: Path) -> None:
     job = _job(ptes["fp32"].path, tmp_path, iterations=5)
-    argv = [sys.executable, "-m", "pocketbench.devices.python_runner"]
+    argv = [sys.executable, "-m", "pocketbench.runner.python_runtime"]
     argv += runner_args(job, str(job.pte), str(job.inputs), None, str(tmp_path / "r.json"))
     argv[argv.index("--json") : argv.index("--json")] = ["--batch-min-ms", "1"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
@@ -151,7 +151,7 @@ def test_per_call_figure_is_each_batch_over_its_calls(runner: Path, tmp_path: Pa
     spec = ModelSpec(name="long_matmuls", factory=long_model, source_file=Path(__file__))
     pte = build_artifact(spec, spec.load(), parse_variant("fp32"), cache=tmp_path / "cache").path
     rng = np.random.default_rng(0)
-    from pocketbench import tensorfile
+    from pocketbench.runner import tensorfile
 
     inputs = tmp_path / "in.bin"
     tensorfile.write(inputs, [[rng.standard_normal((32, 1024)).astype(np.float32)]])

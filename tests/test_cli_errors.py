@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pocketbench.results import RunStore
+from pocketbench.results.store import RunStore
 
 from tests.farm_support import write_models
 
@@ -92,7 +92,7 @@ def test_an_unexpected_error_is_one_line_exit_2_and_a_log_with_the_traceback(tmp
 
 BROKEN_SCORE = """
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 
 
 def scored():

@@ -8,9 +8,9 @@ from pocketbench.compress.pipeline import CompressionError, apply_recipe
 from pocketbench.compress.recipe import Distill, Int4Weights, Prune, Quantize, QuantizeAwareTraining, Recipe
 from pocketbench.compress.stats import prunable_weights
 from pocketbench.compress.training import distillation_loss
-from pocketbench.export import weights_digest
-from pocketbench.measure import sqnr_db
-from pocketbench.registry import ModelBundle, resolve
+from pocketbench.lower.export import weights_digest
+from pocketbench.models.registry import ModelBundle, resolve
+from pocketbench.stats import sqnr_db
 from torch import nn
 from torchao.quantization.pt2e import MinMaxObserver
 
@@ -153,7 +153,7 @@ def test_distillation_loss_is_soft_only_without_labels_and_mixes_with_ce_with_th
 
 STUDENT = """
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 from pocketbench_models.digits_cnn import DigitsCNN
 
 

@@ -5,17 +5,17 @@ a failed compression step named as such rather than as an export error."""
 from __future__ import annotations
 
 import pytest
-from pocketbench.delegation import explain_outside
 from pocketbench.devices.local import LocalDevice
-from pocketbench.report import warnings
-from pocketbench.results import RunStore
-from pocketbench.sweep import BenchSettings, run_sweep
+from pocketbench.lower.delegation import explain_outside
+from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.report.table import warnings
+from pocketbench.results.store import RunStore
 
 GRU_MODEL = '''
 """A small keyword spotter: conv front end, a GRU over the frames, LayerNorm, a linear head."""
 import torch
 from torch import nn
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 
 
 class ConvGru(nn.Module):

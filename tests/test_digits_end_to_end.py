@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from pocketbench.compress.recipe import parse_variant
-from pocketbench.export import build_artifact
-from pocketbench.registry import resolve
-from pocketbench.results import load_run
+from pocketbench.lower.export import build_artifact
+from pocketbench.models.registry import resolve
+from pocketbench.results.store import load_run
 
 
 def _row(frame: pd.DataFrame, variant: str) -> pd.Series:

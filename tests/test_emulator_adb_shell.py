@@ -11,7 +11,7 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import DeviceAuthError
-from pocketbench.devices.emulator.fixtures import harness_signers
+from pocketbench.emulator.fixtures import harness_signers
 
 SIGNERS = {
     "python-rsa": PythonRSASigner.FromRSAKeyPath,

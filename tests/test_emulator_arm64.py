@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 from pocketbench.devices.adb.device import AdbDevice
-from pocketbench.devices.emulator.fixtures import free_port, harness_signers
+from pocketbench.emulator.fixtures import free_port, harness_signers
 
 CROSS_CC = shutil.which("aarch64-linux-gnu-gcc")
 AARCH64_SYSROOT = Path("/usr/aarch64-linux-gnu/lib")

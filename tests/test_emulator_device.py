@@ -9,8 +9,8 @@ import time
 
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
-from pocketbench.devices.emulator import Cluster, SysfsScript, constant, ramp, steps
-from pocketbench.devices.emulator.fixtures import free_port, harness_signers
+from pocketbench.emulator import Cluster, SysfsScript, constant, ramp, steps
+from pocketbench.emulator.fixtures import free_port, harness_signers
 
 BATTERY = "/sys/class/power_supply/battery"
 POLICY1 = "/sys/devices/system/cpu/cpufreq/policy1"
@@ -214,7 +214,7 @@ def test_cli_serves_a_phone_until_interrupted(tmp_path):
 
 def test_cli_refuses_adb_ports():
     result = subprocess.run(
-        [sys.executable, "-m", "pocketbench.devices.emulator", "--port", "5555"],
+        [sys.executable, "-m", "pocketbench.emulator", "--port", "5555"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -10,7 +10,7 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import PushFailedError, TcpTimeoutException
-from pocketbench.devices.emulator.fixtures import harness_signers
+from pocketbench.emulator.fixtures import harness_signers
 
 
 def connected(emu, read_timeout_s: float = 10) -> AdbDeviceTcp:
@@ -189,7 +189,7 @@ def test_cable_pull_drops_every_connection_now(phone):
 def test_a_fault_names_the_program_a_process_runs_not_its_arguments():
     """A runner started through glibc's loader or qemu-user answers to its name; a command that
     only takes the runner's path as an argument (the deploy's `sha256sum`) does not."""
-    from pocketbench.devices.emulator.faults import program_words
+    from pocketbench.emulator.faults import program_words
 
     folder = "/data/local/tmp/pocketbench/0123abcd"
     loader = [f"{folder}/ld-linux-x86-64.so.2", "--inhibit-cache", "--library-path", folder, f"{folder}/pocket_runner"]

@@ -3,14 +3,14 @@
 import pytest
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
-from pocketbench.devices.emulator import protocol as p
-from pocketbench.devices.emulator.auth import (
+from pocketbench.emulator import protocol as p
+from pocketbench.emulator.auth import (
     KeyFormatError,
     KeyStore,
     decode_public_key,
     new_token,
 )
-from pocketbench.devices.emulator.sysfs_script import (
+from pocketbench.emulator.sysfs_script import (
     Cluster,
     SysfsScript,
     battery_current,

@@ -16,7 +16,7 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.exceptions import AdbCommandFailureException, DeviceAuthError, PushFailedError, TcpTimeoutException
-from pocketbench.devices.emulator.fixtures import free_port, harness_signers
+from pocketbench.emulator.fixtures import free_port, harness_signers
 
 
 def connected(emu) -> AdbDeviceTcp:

@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 import pytest
-from pocketbench.devices.base import BenchJob
-from pocketbench.devices.emulator import SysfsScript, constant, ramp, steps
+from pocketbench.devices.shell import device_shell
+from pocketbench.emulator import SysfsScript, constant, ramp, steps
+from pocketbench.runner.report import BenchJob
 from pocketbench.telemetry.energy import best_energy, combine, probe_energy
-from pocketbench.telemetry.shell import device_shell
 
 from tests.runner_support import android_bundle, input_sets, tiny_ptes, write_inputs
 from tests.test_adb_device import adb_key, device_for  # noqa: F401 (adb_key is an autouse fixture)

@@ -19,12 +19,12 @@ import boto3
 import pytest
 import yaml
 from botocore.stub import Stubber
-from pocketbench.devices.base import BenchJob
 from pocketbench.devices.local import LocalDevice
 from pocketbench.errors import DeviceError
 from pocketbench.farm.aws import DEVICE_DIR, DeviceFarm, DeviceFarmSettings, build_test_package, build_test_spec
+from pocketbench.measure.sweep import base_row, load_model, prepare_variant, report_row
 from pocketbench.progress import Reporter
-from pocketbench.sweep import base_row, load_model, prepare_variant, report_row
+from pocketbench.runner.report import BenchJob
 
 from tests.farm_support import write_models
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from pocketbench.results import read_cells
+from pocketbench.results.store import read_cells
 
 from tests.farm_support import MODELS, write_models
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from pocketbench.devices.select import open_device
 from pocketbench.farm.run import NOT_RUN, run_farm
-from pocketbench.results import RunStore, read_cells
+from pocketbench.results.store import RunStore, read_cells
 
 from tests.farm_support import matrix, write_models
 

@@ -8,7 +8,7 @@ from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.farm.nightly import judge, load_history
 from pocketbench.farm.regress import INSUFFICIENT
 from pocketbench.farm.run import NOT_RUN, run_farm
-from pocketbench.results import RunStore, read_cells
+from pocketbench.results.store import RunStore, read_cells
 
 from tests.farm_support import Phone, matrix, write_models
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from pocketbench.cli import app
 from pocketbench.errors import PocketbenchError
-from pocketbench.history import RUN_COLUMNS, load_history, parse_since
-from pocketbench.migrations import SCHEMA_VERSION
-from pocketbench.results import COLUMNS, RunStore, load_run, parquet_bytes, resolve_run
+from pocketbench.results.history import RUN_COLUMNS, load_history, parse_since
+from pocketbench.results.migrations import SCHEMA_VERSION
+from pocketbench.results.store import COLUMNS, RunStore, load_run, parquet_bytes, resolve_run
 from typer.testing import CliRunner
 
 from tests.conftest import DATA
@@ -110,7 +110,7 @@ def test_a_file_from_a_newer_pocketbench_is_refused_by_name(results):
 
 
 def test_the_schema_document_names_every_column():
-    from pocketbench.compare import COMPARE_COLUMNS
+    from pocketbench.results.compare import COMPARE_COLUMNS
 
     documented = (DATA.parent.parent / "docs" / "results-schema.md").read_text()
     missing = [c for c in COLUMNS + RUN_COLUMNS + COMPARE_COLUMNS if f"`{c}`" not in documented]

@@ -12,7 +12,7 @@ import pytest
 from pocketbench.compress.recipe import RecipeError
 from pocketbench.compress.sweepfile import load_sweep
 from pocketbench.progress import RichReporter
-from pocketbench.report import warnings
+from pocketbench.report.table import warnings
 from rich.console import Console
 
 from tests.test_reports import _row
@@ -73,8 +73,8 @@ def test_a_sweep_file_error_names_the_variant_once(tmp_path):
 
 
 def test_names_in_tables_print_literally():
-    from pocketbench.report import render
-    from pocketbench.results import add_relative_columns, to_frame
+    from pocketbench.report.terminal import render
+    from pocketbench.results.store import add_relative_columns, to_frame
 
     rows = [{**_row("fp32", latency_p50_ms=1.0), "model": "[b]m[/b]"}, _row("[red]mine[/]", latency_p50_ms=2.0)]
     out = io.StringIO()

@@ -2,7 +2,9 @@ import math
 
 import numpy as np
 import pytest
-from pocketbench.measure import fidelity, latency_summary, sqnr_db
+from pocketbench.measure.fidelity import fidelity
+from pocketbench.measure.latency import latency_summary
+from pocketbench.stats import sqnr_db
 
 
 def test_latency_summary_matches_numpy_on_fixed_samples():

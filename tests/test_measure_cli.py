@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from pocketbench.devices.emulator import SysfsScript, constant, ramp
+from pocketbench.emulator import SysfsScript, constant, ramp
 
 # Power rises steadily, so every loop draws more than the idle window before it did.
 SCRIPT = SysfsScript(

@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from pocketbench.devices.base import RunnerReportError, parse_runner_report
 from pocketbench.devices.local import parse_cpuinfo
-from pocketbench.devices.procstat import parse_status_kb
+from pocketbench.runner.procstat import parse_status_kb
+from pocketbench.runner.report import RunnerReportError, parse_runner_report
 
 from tests.conftest import DATA
 

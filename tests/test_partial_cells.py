@@ -17,9 +17,9 @@ import pytest
 from pocketbench.cli import app
 from pocketbench.devices.local import LocalDevice
 from pocketbench.devices.select import open_device
-from pocketbench.history import load_history
-from pocketbench.results import PARTIAL, RunStore, read_cells, read_run
-from pocketbench.sweep import BenchSettings, run_sweep
+from pocketbench.measure.sweep import BenchSettings, run_sweep
+from pocketbench.results.history import load_history
+from pocketbench.results.store import PARTIAL, RunStore, read_cells, read_run
 from typer.testing import CliRunner
 
 ITERATIONS = 6

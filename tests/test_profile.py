@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from pocketbench.compress.recipe import parse_variant
-from pocketbench.devices.base import BenchJob
 from pocketbench.devices.local import PYTHON_BACKEND, LocalDevice
-from pocketbench.export import build_artifact
-from pocketbench.profile import (
+from pocketbench.lower.export import build_artifact
+from pocketbench.measure.profile import (
     DELEGATE_CALL,
     DELEGATE_OP,
     EXECUTE,
@@ -26,7 +25,8 @@ from pocketbench.profile import (
     typical_executes,
     xnnpack_op_class,
 )
-from pocketbench.registry import resolve
+from pocketbench.models.registry import resolve
+from pocketbench.runner.report import BenchJob
 
 from tests.runner_support import host_runner, input_sets, tiny_ptes, write_inputs
 
@@ -201,7 +201,7 @@ def test_ops_left_outside_xnnpack_are_named_from_the_etrecord(tmp_path):
 
 def test_bench_profile_shows_where_the_time_goes_and_keeps_the_traces(tmp_path, monkeypatch):
     from pocketbench.cli import app
-    from pocketbench.results import read_profiles
+    from pocketbench.results.store import read_profiles
     from typer.testing import CliRunner
 
     monkeypatch.setenv("POCKETBENCH_RUNNER", str(host_runner()))

@@ -1,10 +1,10 @@
 import pytest
 from pocketbench.errors import PocketbenchError
-from pocketbench.registry import ModelBundle, builtin_names, resolve
+from pocketbench.models.registry import ModelBundle, builtin_names, resolve
 
 TINY_MODEL = """
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 
 def factory():
     module = torch.nn.Sequential(torch.nn.Linear(4, 3))

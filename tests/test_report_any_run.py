@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pocketbench.cli import app
-from pocketbench.reporting import REPORT_FORMATS
-from pocketbench.results import RunStore, load_run
+from pocketbench.report.write import REPORT_FORMATS
+from pocketbench.results.store import RunStore, load_run
 from typer.testing import CliRunner
 
 from tests.conftest import DATA

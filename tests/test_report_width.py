@@ -11,9 +11,10 @@ import io
 
 import pytest
 from pocketbench.cli import app
-from pocketbench.compare import compare_runs
-from pocketbench.report import build_tables, render
-from pocketbench.results import load_run
+from pocketbench.report.table import build_tables
+from pocketbench.report.terminal import render
+from pocketbench.results.compare import compare_runs
+from pocketbench.results.store import load_run
 from rich.console import Console
 from typer.testing import CliRunner
 

@@ -13,10 +13,11 @@ import os
 import pandas as pd
 import pytest
 from pocketbench.cli import app
-from pocketbench.compare import compare_runs, latency_change, unstable_reason
-from pocketbench.report import render, warnings
-from pocketbench.reporting import write_report
-from pocketbench.results import load_run
+from pocketbench.report.table import warnings
+from pocketbench.report.terminal import render
+from pocketbench.report.write import write_report
+from pocketbench.results.compare import compare_runs, latency_change, unstable_reason
+from pocketbench.results.store import load_run
 from rich.console import Console
 from typer.testing import CliRunner
 

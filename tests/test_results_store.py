@@ -1,6 +1,6 @@
 import pytest
 from pocketbench.errors import PocketbenchError
-from pocketbench.results import COLUMNS, RunStore, load_run, resolve_run
+from pocketbench.results.store import COLUMNS, RunStore, load_run, resolve_run
 
 
 def _row(store, variant, **extra):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from pocketbench.errors import PocketbenchError
-from pocketbench.history import load_history
 from pocketbench.names import inside, safe_name
-from pocketbench.results import RunStore, resolve_run
+from pocketbench.results.history import load_history
+from pocketbench.results.store import RunStore, resolve_run
 
 from tests.farm_support import write_models
 

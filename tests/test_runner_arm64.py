@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pocketbench import tensorfile
+from pocketbench.runner import tensorfile
 
 from tests import runner_support as support
 

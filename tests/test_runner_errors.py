@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pocketbench import tensorfile
-from pocketbench.devices.base import BenchJob
-from pocketbench.devices.native_runner import run_native_runner
+from pocketbench.runner import tensorfile
+from pocketbench.runner.native import run_native_runner
+from pocketbench.runner.report import BenchJob
 from torch import nn
 
 from tests import runner_support as support
@@ -270,7 +270,7 @@ def test_a_signal_from_outside_is_not_reported_as_a_corrupt_model(runner: Path, 
 
 
 def test_a_death_by_signal_names_the_signal_and_does_not_blame_the_model():
-    from pocketbench.devices.runner_process import killed_by, report_from_exit
+    from pocketbench.runner.process import killed_by, report_from_exit
 
     assert killed_by(0) is None and killed_by(3) is None and killed_by(1) is None
     shell = report_from_exit(None, 128 + 11, "", "native-runner")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from pocketbench.devices.adb.device import AdbDevice
-from pocketbench.devices.base import BenchJob, RunnerReportError, parse_runner_report
 from pocketbench.devices.local import LocalDevice
-from pocketbench.devices.runner_process import report_from_exit
+from pocketbench.runner.process import report_from_exit
+from pocketbench.runner.report import BenchJob, RunnerReportError, parse_runner_report
 
 from tests.conftest import DATA
 
@@ -132,13 +132,13 @@ def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, tmp_pa
 def test_unusable_outputs_file_fails_the_row_but_keeps_its_timings(tmp_path: Path, monkeypatch) -> None:
     """The outputs file crossed the same cable: bytes the tensor-file rules refuse fail the row
     (status bad_outputs, naming the rule) while the latency it measured stays in the row."""
-    from pocketbench.results import RunStore
-    from pocketbench.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.results.store import RunStore
 
     models = tmp_path / "models_under_test.py"
     models.write_text(
         "import torch\n"
-        "from pocketbench.registry import ModelBundle\n\n\n"
+        "from pocketbench.models.registry import ModelBundle\n\n\n"
         "def linear():\n"
         "    x = torch.ones(1, 4)\n"
         "    module = torch.nn.Sequential(torch.nn.Linear(4, 3))\n"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pocketbench import tensorfile
-from pocketbench.devices.base import BenchJob, parse_runner_report
 from pocketbench.devices.local import LocalDevice
-from pocketbench.devices.native_runner import find_runner, run_native_runner
+from pocketbench.runner import tensorfile
+from pocketbench.runner.native import find_runner, run_native_runner
+from pocketbench.runner.report import BenchJob, parse_runner_report
 
 from tests import runner_support as support
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from pocketbench.devices.base import parse_runner_report
-from pocketbench.devices.runner_process import report_from_exit
+from pocketbench.runner.process import report_from_exit
+from pocketbench.runner.report import parse_runner_report
 
 DATA = Path(__file__).parent / "data"
 

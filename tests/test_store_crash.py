@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pocketbench.atomic import write_new_bytes
-from pocketbench.history import load_history
-from pocketbench.results import RunStore, cell_files, load_run, read_cells
+from pocketbench.results.history import load_history
+from pocketbench.results.store import RunStore, cell_files, load_run, read_cells
 
 
 def _digest_tree(root: Path) -> dict[str, str]:
@@ -98,7 +98,7 @@ WRITER = """
 import os, signal, sys
 from pathlib import Path
 import pocketbench.atomic
-from pocketbench.results import RunStore
+from pocketbench.results.store import RunStore
 
 if len(sys.argv) > 2:  # die at the N-th fsync: inside a write, between its steps
     calls, real_fsync = [0], os.fsync

@@ -1,6 +1,7 @@
 """Pure parsers of device text on captures from the emulated phone and from this host."""
 
 import pytest
+from pocketbench.devices.shell import parse_file_dump, read_files_command
 from pocketbench.telemetry.energy import detect_sources
 from pocketbench.telemetry.parsers import (
     celsius,
@@ -8,7 +9,6 @@ from pocketbench.telemetry.parsers import (
     parse_dumpsys_battery,
     parse_odpm,
 )
-from pocketbench.telemetry.shell import parse_file_dump, read_files_command
 from pocketbench.telemetry.thermal import parse_state, throttle_reasons
 
 from tests.conftest import DATA

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from pocketbench import tensorfile
+from pocketbench.runner import tensorfile
 
 
 def test_round_trip_keeps_every_dtype_shape_and_value():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pocketbench import tensorfile
+from pocketbench.runner import tensorfile
 
 from tests import runner_support as support
 
@@ -142,7 +142,7 @@ def test_python_runner_refuses_an_invalid_file_naming_the_rule(tmp_path: Path) -
     import sys
 
     bad = CORPUS / "invalid" / "zero-count--issue-15-16-bytes.pbtf"
-    argv = [sys.executable, "-m", "pocketbench.devices.python_runner", "--model", str(tmp_path / "m.pte")]
+    argv = [sys.executable, "-m", "pocketbench.runner.python_runtime", "--model", str(tmp_path / "m.pte")]
     argv += ["--inputs", str(bad), "--json", str(tmp_path / "r.json")]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     report = json.loads((tmp_path / "r.json").read_text())

@@ -1,8 +1,8 @@
 """Cool-down and throttle detection against the emulated phone's scripted sysfs, over adb-shell."""
 
 import pytest
-from pocketbench.devices.emulator import Cluster, SysfsScript, constant, ramp, steps
-from pocketbench.telemetry.shell import device_shell
+from pocketbench.devices.shell import device_shell
+from pocketbench.emulator import Cluster, SysfsScript, constant, ramp, steps
 from pocketbench.telemetry.thermal import DeviceState, cool_down, read_state, throttle_reasons
 
 from tests.test_adb_device import adb_key, device_for  # noqa: F401 (adb_key is an autouse fixture)

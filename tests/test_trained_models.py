@@ -11,9 +11,9 @@ import json
 
 import pytest
 import torch
-from pocketbench.measure import INPUT_INDEPENDENT_BELOW, input_dependence, untrained_fidelity_note
+from pocketbench.measure.fidelity import INPUT_INDEPENDENT_BELOW, input_dependence, untrained_fidelity_note
+from pocketbench.models.registry import resolve
 from pocketbench.progress import Reporter, reporting_to
-from pocketbench.registry import resolve
 from pocketbench_models import digits_cnn, mobilenet_v2, tiny_transformer
 from pocketbench_models._stdlib_text import load_corpus
 from torch import nn
@@ -163,9 +163,9 @@ def test_rows_of_an_untrained_model_without_score_are_labelled(tmp_path):
     """Through the real sweep: the row says its fidelity is to an untrained network, and the
     report warns once for the model."""
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.report import warnings
-    from pocketbench.results import RunStore
-    from pocketbench.sweep import BenchSettings, run_sweep
+    from pocketbench.measure.sweep import BenchSettings, run_sweep
+    from pocketbench.report.table import warnings
+    from pocketbench.results.store import RunStore
 
     store = RunStore(tmp_path / "results")
     store.write_manifest({"test": "untrained"}, {})

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pocketbench.crash import EXIT_CODES_HELP
-from pocketbench.devices.emulator.command import emulator_command
+from pocketbench.emulator.command import emulator_command
 from pocketbench.errors import PocketbenchError, first_line
 
 app = typer.Typer(
@@ -156,16 +156,16 @@ def bench(
     in a log); 4 no or partial data: a cell failed or is partial (the others are saved).
     """
     _quiet_libraries()
-    from pocketbench.terminal_table import parse_columns
+    from pocketbench.report.terminal import parse_columns
 
     shown_columns = parse_columns(columns)
     from pocketbench import crash
     from pocketbench.devices.select import check_runners, open_devices
-    from pocketbench.export import versions
+    from pocketbench.lower.export import versions
+    from pocketbench.measure.sweep import BenchSettings, check_names, run_sweep
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
-    from pocketbench.results import RunStore, new_run_id
-    from pocketbench.sweep import BenchSettings, check_names, run_sweep
+    from pocketbench.results.store import RunStore, new_run_id
 
     if run_id is not None:
         safe_name(run_id, "run id")
@@ -261,10 +261,10 @@ def farm(
     from pocketbench.farm.nightly import judge, summary_table, write_reports
     from pocketbench.farm.regress import REGRESSION
     from pocketbench.farm.run import open_farm_devices, run_farm
+    from pocketbench.measure.sweep import check_names
     from pocketbench.names import safe_name
     from pocketbench.progress import RichReporter
-    from pocketbench.results import RunStore, new_run_id
-    from pocketbench.sweep import check_names
+    from pocketbench.results.store import RunStore, new_run_id
 
     if run_id is not None:
         safe_name(run_id, "run id")
@@ -302,9 +302,9 @@ def report(
     wide: WideOption = False,
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
-    from pocketbench.reporting import REPORT_FORMATS, write_report
-    from pocketbench.results import load_run, read_profiles, run_notes
-    from pocketbench.terminal_table import parse_columns
+    from pocketbench.report.terminal import parse_columns
+    from pocketbench.report.write import REPORT_FORMATS, write_report
+    from pocketbench.results.store import load_run, read_profiles, run_notes
 
     shown_columns = parse_columns(columns)
     if fmt not in REPORT_FORMATS:
@@ -319,9 +319,9 @@ def report(
         return
     baseline = load_run(compare, results) if compare is not None else None
     if fmt == "table":
-        from pocketbench.profile_report import render_profiles
-        from pocketbench.report import render
-        from pocketbench.reporting import baseline_notes, with_baseline
+        from pocketbench.report.profile import render_profiles
+        from pocketbench.report.terminal import render
+        from pocketbench.report.write import baseline_notes, with_baseline
 
         compared, baseline_id = with_baseline(frame, baseline)
         notes = [*run_notes(folder), *baseline_notes(frame, baseline)]
@@ -354,7 +354,8 @@ def history(
     results: ResultsOption = Path("results"),
 ) -> None:
     """Every saved run as one DataFrame (schema: docs/results-schema.md): a summary, or exported."""
-    from pocketbench.history import export, load_history, parse_since, summary_table
+    from pocketbench.report.history_table import summary_table
+    from pocketbench.results.history import export, load_history, parse_since
 
     frame = load_history(results, model, variant, device, parse_since(since) if since is not None else None)
     for skipped in frame.attrs["skipped"]:
@@ -374,7 +375,7 @@ def models() -> None:
     """List the built-in models (add your own as file.py:factory or module:factory)."""
     from rich.table import Table
 
-    from pocketbench.registry import describe_builtins
+    from pocketbench.models.registry import describe_builtins
 
     table = Table("model", "description", title="built-in models", title_justify="left")
     for name, description in describe_builtins():
@@ -455,9 +456,10 @@ def _check_phones(specs: list[str]) -> None:
 def _show(  # type: ignore[no-untyped-def]
     frame, run_id: str, folder: Path, as_json: bool, columns: list[str] | None = None, wide: bool = False
 ) -> None:
-    from pocketbench.profile_report import render_profiles
-    from pocketbench.report import render, run_json
-    from pocketbench.results import read_profiles, run_notes
+    from pocketbench.report.profile import render_profiles
+    from pocketbench.report.table import run_json
+    from pocketbench.report.terminal import render
+    from pocketbench.results.store import read_profiles, run_notes
 
     shown = [render(frame, run_id, notes=run_notes(folder), columns=columns, wide=wide)]
     profiles = render_profiles(read_profiles(folder))

@@ -268,3 +268,15 @@ def speedup(
     low, high = (float(v) for v in np.percentile(replicates, [tail, 100 - tail]))
     p = mann_whitney_p(np.concatenate(base), np.concatenate(var))
     return Speedup(ratio, low, high, p, significant=p < alpha and not low <= 1.0 <= high)
+
+
+def sqnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio in dB (inf when identical)."""
+    reference = reference.astype(np.float64)
+    noise = np.sum((reference - candidate.astype(np.float64)) ** 2)
+    signal = np.sum(reference**2)
+    if noise == 0:
+        return float("inf")
+    if signal == 0:
+        return float("-inf")
+    return float(10 * np.log10(signal / noise))

@@ -2,7 +2,7 @@
 input (each default-initialised layer shrinks the signal, the biases remain)."""
 
 import torch
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 from torch import nn
 
 

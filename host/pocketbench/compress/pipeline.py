@@ -12,11 +12,12 @@ import json
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from pocketbench.compress.context import Context
 from pocketbench.compress.recipe import (
     ChannelPrune,
     Distill,
@@ -29,8 +30,8 @@ from pocketbench.compress.recipe import (
     Step,
 )
 from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.models.registry import ModelBundle
 from pocketbench.progress import Reporter
-from pocketbench.registry import ModelBundle
 
 
 class CompressionError(PocketbenchError):
@@ -43,15 +44,6 @@ STEP_LABELS: dict[type[Step], str] = {
     Quantize: "quantize", QuantizeAwareTraining: "qat", Int4Weights: "w4", Prune: "prune",
     ChannelPrune: "channel_prune", Distill: "distill",
 }  # fmt: skip
-
-
-@dataclass
-class Context:
-    bundle: ModelBundle
-    reporter: Reporter
-    # Unstructured-pruning masks (weight name → 0/1 tensor): training steps re-apply them.
-    masks: dict[str, torch.Tensor] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[torch.nn.Module, Any, Context], torch.nn.Module]
@@ -70,8 +62,8 @@ def handles(step_type: type[Step]) -> Callable[[Handler], Handler]:
 
 @handles(Quantize)
 def _quantize(module: torch.nn.Module, step: Quantize, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.layer_kinds import unquantized_layers
     from pocketbench.compress.quantize import quantize_pt2e
-    from pocketbench.delegation import unquantized_layers
 
     ctx.stats["unquantized_layers"] = unquantized_layers(module)
     return quantize_pt2e(module, step, ctx)
@@ -79,8 +71,8 @@ def _quantize(module: torch.nn.Module, step: Quantize, ctx: Context) -> torch.nn
 
 @handles(QuantizeAwareTraining)
 def _qat(module: torch.nn.Module, step: QuantizeAwareTraining, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.layer_kinds import unquantized_layers
     from pocketbench.compress.quantize import quantize_aware_training
-    from pocketbench.delegation import unquantized_layers
 
     ctx.stats["unquantized_layers"] = unquantized_layers(module)
     return quantize_aware_training(module, step, ctx)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pocketbench.compress.pipeline import Context
+from pocketbench.compress.context import Context
 from pocketbench.compress.recipe import ChannelPrune, Prune, RecipeError
 from pocketbench.compress.stats import PRUNABLE, prunable_weights
 from pocketbench.compress.training import logits, training_batches

@@ -13,7 +13,7 @@ import itertools
 import torch
 from torch import nn
 
-from pocketbench.compress.pipeline import Context
+from pocketbench.compress.context import Context
 from pocketbench.compress.recipe import Int4Weights, Quantize, QuantizeAwareTraining, RecipeError
 from pocketbench.compress.training import labelled_batches
 

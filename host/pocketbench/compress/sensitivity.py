@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from pocketbench.compress.observers import fake_quantize, qparams
 from pocketbench.compress.stats import PRUNABLE
-from pocketbench.measure import sqnr_db
+from pocketbench.stats import sqnr_db
 
 
 def _quantized_output(layer: nn.Module, x: torch.Tensor, per_channel: bool) -> torch.Tensor:

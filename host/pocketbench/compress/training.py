@@ -13,9 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pocketbench.compress.pipeline import Context
+from pocketbench.compress.context import Context
 from pocketbench.compress.recipe import Distill, RecipeError
-from pocketbench.registry import ModelBundle
+from pocketbench.models.registry import ModelBundle
 
 Batches = Callable[[], Iterable[tuple[tuple[torch.Tensor, ...], torch.Tensor | None]]]
 
@@ -76,7 +76,7 @@ def apply_masks(module: nn.Module, masks: dict[str, torch.Tensor]) -> None:
 def _student(module: nn.Module, step: Distill) -> nn.Module:
     if not step.student:
         return module
-    from pocketbench.registry import resolve
+    from pocketbench.models.registry import resolve
 
     return copy.deepcopy(resolve(step.student).load().module)
 

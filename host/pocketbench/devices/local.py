@@ -8,14 +8,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from pocketbench.devices import native_runner
-from pocketbench.devices.base import BenchJob, DeviceInfo, RunnerReport
-from pocketbench.devices.runner_process import run_local_runner
+from pocketbench.devices.base import DeviceInfo
+from pocketbench.devices.shell import local_shell
 from pocketbench.errors import PocketbenchError
-from pocketbench.telemetry.shell import local_shell
+from pocketbench.runner import native
+from pocketbench.runner.process import run_local_runner
+from pocketbench.runner.report import BenchJob, RunnerReport
 
 PYTHON_BACKEND = "python-runtime"
-BACKENDS = ("auto", native_runner.BACKEND, PYTHON_BACKEND)
+BACKENDS = ("auto", native.BACKEND, PYTHON_BACKEND)
 
 # CPU features that decide whether int8 kernels can beat fp32 (recorded with every result).
 INT8_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
@@ -67,12 +68,12 @@ class LocalDevice:
     def runner(self) -> tuple[list[str], str]:
         """The runner command and its backend name."""
         if self.backend != PYTHON_BACKEND:
-            binary = native_runner.find_runner()
+            binary = native.find_runner()
             if binary is not None:
-                return [str(binary)], native_runner.BACKEND
-            if self.backend == native_runner.BACKEND:
+                return [str(binary)], native.BACKEND
+            if self.backend == native.BACKEND:
                 raise PocketbenchError("pocket_runner is not built: run `just build-runner`")
-        return [sys.executable, "-m", "pocketbench.devices.python_runner"], PYTHON_BACKEND
+        return [sys.executable, "-m", "pocketbench.runner.python_runtime"], PYTHON_BACKEND
 
     def shell(self, command: str) -> str:
         """The telemetry seam: this computer's /bin/sh (sysfs, procfs)."""

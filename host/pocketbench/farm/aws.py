@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pocketbench.devices.base import BenchJob, DeviceInfo, RunnerReport, RunnerReportError, parse_runner_report
-from pocketbench.devices.runner_process import failed_report, runner_args
+from pocketbench.devices.base import DeviceInfo
 from pocketbench.errors import DeviceError, PocketbenchError
+from pocketbench.runner.process import failed_report, runner_args
+from pocketbench.runner.report import BenchJob, RunnerReport, RunnerReportError, parse_runner_report
 
 DEVICE_DIR = "/data/local/tmp/pocketbench/aws"
 TEST_TYPE = "APPIUM_WEB_PYTHON"

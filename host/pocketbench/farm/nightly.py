@@ -19,7 +19,7 @@ from rich.text import Text
 from pocketbench.farm.matrix import Matrix
 from pocketbench.farm.regress import IMPROVEMENT, INSUFFICIENT, NO_CHANGE, REGRESSION, verdicts
 from pocketbench.farm.run import NOT_RUN, FarmRun
-from pocketbench.results import atomic_write_parquet, load_run, read_run
+from pocketbench.results.store import atomic_write_parquet, load_run, read_run
 
 VERDICTS_FILE = "verdicts.parquet"
 REPORT_FILES = {"md": "report.md", "html": "report.html"}
@@ -104,7 +104,7 @@ def summary_table(table: pd.DataFrame, run: FarmRun) -> Table:
 def write_reports(run: FarmRun, table: pd.DataFrame, matrix: Matrix, root: Path) -> list[Path]:
     """The markdown and HTML reports of the run (issue 8's renderers, compared with the farm's
     previous run) with the verdicts appended, written beside the results."""
-    from pocketbench.reporting import write_report
+    from pocketbench.report.write import write_report
 
     frame, manifest, folder = load_run(str(run.folder), root)
     runs = [f.name for f in farm_runs(root, matrix.name)]

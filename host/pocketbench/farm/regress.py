@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pocketbench.compare import timing_kind
+from pocketbench.results.compare import timing_kind
 
 REGRESSION, IMPROVEMENT, NO_CHANGE, INSUFFICIENT = "regression", "improvement", "no change", "insufficient data"
 KEY = ["device", "model", "variant"]

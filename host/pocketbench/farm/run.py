@@ -26,15 +26,12 @@ from typing import Any
 
 import pandas as pd
 
-from pocketbench.compare import latest_attempts
 from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.farm.matrix import Cell, Matrix
-from pocketbench.progress import FAILED, WARNED, Reporter
-from pocketbench.protocol import DeviceTelemetry
-from pocketbench.results import PARTIAL, RunStore, read_cells
-from pocketbench.sweep import (
+from pocketbench.measure.protocol import DeviceTelemetry
+from pocketbench.measure.sweep import (
     BenchSettings,
     ModelContext,
     base_row,
@@ -43,6 +40,9 @@ from pocketbench.sweep import (
     measure_artifact,
     probe_telemetry,
 )
+from pocketbench.progress import FAILED, WARNED, Reporter
+from pocketbench.results.compare import latest_attempts
+from pocketbench.results.store import PARTIAL, RunStore, read_cells
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
 # quarantine. A runner crash or a model failing to load is the model's doing: no retry.
@@ -84,7 +84,7 @@ def run_farm(
     """Measure every cell not yet complete in `store` (devices by matrix device name), on up to
     `max_parallel` devices at once (default: all). A device in `absent` (name → why) is
     quarantined from the start: its cells become `not_run` rows and the others still run."""
-    from pocketbench.export import versions
+    from pocketbench.lower.export import versions
 
     reporter = reporter or Reporter()
     absent = dict(absent or {})
@@ -171,7 +171,7 @@ def _claim_manifest(store: RunStore, config: dict[str, Any], versions: dict[str,
 
 def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter) -> _Prepared:
     """Load each model once and build each (model, variant) artifact once, for all devices."""
-    from pocketbench.sweep import prepare_variant
+    from pocketbench.measure.sweep import prepare_variant
 
     prepared = _Prepared({}, {}, {})
     for cell in cells:

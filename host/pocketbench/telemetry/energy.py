@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pocketbench.devices.base import RunnerSamples
+from pocketbench.devices.shell import Shell, read_files
+from pocketbench.runner.report import RunnerSamples
 from pocketbench.telemetry.parsers import parse_int, parse_odpm
-from pocketbench.telemetry.shell import Shell, read_files
 
 BATTERY = "/sys/class/power_supply/battery"
 ODPM = "/sys/bus/iio/devices/iio:device*"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pocketbench.devices.shell import Shell, parse_file_dump, read_files_command
 from pocketbench.progress import Reporter
 from pocketbench.telemetry.parsers import (
     CPUFREQ,
@@ -22,7 +23,6 @@ from pocketbench.telemetry.parsers import (
     parse_thermalservice,
     thermal_zones,
 )
-from pocketbench.telemetry.shell import Shell, parse_file_dump, read_files_command
 
 PATTERNS = (
     f"{THERMAL}/thermal_zone*/type",

@@ -7,7 +7,6 @@ its hash is checked on the phone, then it is renamed: a truncated push is never 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import time
@@ -16,20 +15,12 @@ from pathlib import Path
 
 from pocketbench.devices.adb.runner_choice import RUNNER_NAME, RunnerChoice
 from pocketbench.devices.adb.transport import Transport
-from pocketbench.devices.bundle.manifest import MANIFEST, Bundle, read_bundle, verify
+from pocketbench.devices.bundle.manifest import MANIFEST, Bundle, read_bundle, sha256_file, verify
 from pocketbench.errors import DeviceError, PocketbenchError
 from pocketbench.names import inside, safe_name
 
 WORK_ROOT = "/data/local/tmp/pocketbench"
 RUNS_DIR = f"{WORK_ROOT}/runs"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def confined(folder: Path, name: str) -> Path:

@@ -27,9 +27,10 @@ from pocketbench.devices.adb.launch_errors import explain_launch_failure
 from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.adb.runner_choice import built_runner
 from pocketbench.devices.adb.transport import ConnectionLost, ShellResult, Transport, Unauthorized
-from pocketbench.devices.base import BenchJob, DeviceInfo, RunnerReport
-from pocketbench.devices.runner_process import failed_report, report_from_exit, runner_args
+from pocketbench.devices.base import DeviceInfo
 from pocketbench.errors import DeviceError
+from pocketbench.runner.process import failed_report, report_from_exit, runner_args
+from pocketbench.runner.report import BenchJob, RunnerReport
 
 BACKEND = "native-runner"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pocketbench.devices.base import BenchJob, RunnerReport
 from pocketbench.errors import PocketbenchError
+from pocketbench.runner.report import BenchJob, RunnerReport
 
 INPUT_SHAPE = (1, 3, 8, 8)
 VARIANTS = ("fp32", "int8")
@@ -41,7 +41,7 @@ def selfcheck_spec():  # type: ignore[no-untyped-def]
     import torch
     from torch import nn
 
-    from pocketbench.registry import ModelBundle, ModelSpec
+    from pocketbench.models.registry import ModelBundle, ModelSpec
 
     class SelfCheckNet(nn.Module):
         """Conv + ReLU + Linear: the two op families (conv, gemm) every vision model leans on."""
@@ -72,7 +72,7 @@ def selfcheck_spec():  # type: ignore[no-untyped-def]
 def selfcheck_ptes() -> dict[str, Path]:
     """The built-in check model as fp32 and int8 .pte files (lowered once, then from the cache)."""
     from pocketbench.compress.recipe import parse_variant
-    from pocketbench.export import build_artifact
+    from pocketbench.lower.export import build_artifact
 
     spec = selfcheck_spec()
     bundle = spec.load()
@@ -80,7 +80,7 @@ def selfcheck_ptes() -> dict[str, Path]:
 
 
 def write_selfcheck_inputs(path: Path) -> Path:
-    from pocketbench import tensorfile
+    from pocketbench.runner import tensorfile
 
     rng = np.random.default_rng(13)
     tensorfile.write(path, [[rng.standard_normal(INPUT_SHAPE).astype(np.float32)] for _ in range(3)])
@@ -111,8 +111,8 @@ def compare_outputs(variant: str, phone: list[list[np.ndarray]], here: list[list
 def check_phone(spec: str, ptes: dict[str, Path], local_outputs: dict[str, list[list[np.ndarray]]],
                 inputs: Path, scratch: Path) -> CheckResult:  # fmt: skip
     """Push the runner to the phone `spec`, run every check model there, compare with this computer."""
-    from pocketbench import tensorfile
     from pocketbench.devices.adb.device import AdbDevice
+    from pocketbench.runner import tensorfile
 
     started = time.monotonic()
     device = AdbDevice(spec, reconnect_wait_s=10, timeout_floor_s=60)
@@ -149,8 +149,8 @@ def _placement(report: RunnerReport) -> str:
 
 def run_checks(specs: list[str]) -> list[CheckResult]:
     """Check every phone in `specs` against this computer's run of the same models and inputs."""
-    from pocketbench import tensorfile
     from pocketbench.devices.local import LocalDevice
+    from pocketbench.runner import tensorfile
 
     ptes = selfcheck_ptes()
     results = []

@@ -192,7 +192,7 @@ def assemble(abi: str, runner: Path, executorch_lib: Path, dist_info: Path, out:
         launcher = LAUNCHER_TEXT.format(abi=abi, launcher=LAUNCHER, loader=loader_name, runner=EXECUTABLE)
         (staging / LAUNCHER).write_text(launcher)
         executable = {EXECUTABLE, loader_name}
-        from pocketbench.devices.adb.deploy import sha256_file
+        from pocketbench.devices.bundle.manifest import sha256_file
 
         files = []
         for path in sorted(staging.iterdir()):

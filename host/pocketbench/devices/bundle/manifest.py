@@ -90,7 +90,6 @@ def read_bundle(folder: Path) -> Bundle:
 
 def verify(bundle: Bundle) -> list[str]:
     """Problems with the bundle's files on this computer: each names the file and what is wrong."""
-    from pocketbench.devices.adb.deploy import sha256_file
 
     problems = []
     for f in bundle.files:
@@ -100,3 +99,11 @@ def verify(bundle: Bundle) -> list[str]:
         elif sha256_file(path) != f.sha256:
             problems.append(f"{f.name} does not match its sha256 in the manifest")
     return problems
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,130 @@
+"""One self-contained HTML page: the report tables, warnings and plots embedded as base64 PNG.
+
+Nothing is fetched when it is opened: no scripts, no fonts, no CDN; it can be mailed or
+attached to a CI run as a single file.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+from pocketbench.report import plots
+from pocketbench.report.profile import SPLIT_HEADERS, profile_sections
+from pocketbench.report.table import build_tables, flat, one_line, warnings
+from pocketbench.results.compare import MEASURED, latest_attempts
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.failed td { color: #b00; }
+tr.partial td { color: #8a6d00; }
+.folded { color: #555; font-style: italic; }
+.warnings li { color: #8a6d00; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+figcaption { font-size: 0.8em; color: #555; text-align: center; }
+code { font-size: 0.9em; }
+"""
+# Energy column names later measurement work writes; bars appear for whichever is present.
+ENERGY_COLUMNS = {"energy_mj_per_inference": ("mJ per inference", 1.0)}
+MEMORY_COLUMNS = {"peak_rss_kb": ("MB", 1e-3), "planned_memory_bytes": ("KB", 1e-3)}
+
+
+def render_html(
+    frame: pd.DataFrame,
+    manifest: dict[str, Any],
+    baseline: pd.DataFrame | None = None,
+    baseline_id: str | None = None,
+    history: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
+    profiles: pd.DataFrame | None = None,
+) -> str:
+    """The page for one run (optionally compared to a baseline, with the history for trends, and
+    the run's `--profile` events)."""
+    run_id = str(manifest.get("run_id"))
+    current = latest_attempts(frame)
+    title = f"pocketbench run {run_id}" + (f" vs baseline {baseline_id}" if baseline_id else "")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        _run_facts(manifest),
+    ]
+    for table in build_tables(frame):
+        parts.append(f"<h2>{escape(table.title)}</h2>")
+        if table.header_line:
+            parts.append(f'<p class="folded">{escape(table.header_line)}</p>')
+        parts.append(_table_html(table.headers, table.rows, table.statuses))
+    listed = [*notes, *warnings(frame)]
+    if listed:
+        parts.append('<h2>Warnings</h2><ul class="warnings">')
+        parts += [f"<li>⚠ {escape(n)}</li>" for n in listed]
+        parts.append("</ul>")
+    if profiles is not None:
+        parts += _profiles_html(profiles)
+    sections = [
+        ("Latency distributions", plots.latency_distributions(current, baseline)),
+        ("Accuracy vs latency", plots.pareto(current, "accuracy", "accuracy", higher_is_better=True)),
+        ("Size vs latency", plots.pareto(current, "size_bytes", ".pte size (KB)", False, scale=1e-3)),
+        ("Memory", plots.bars(current, MEMORY_COLUMNS, "memory")),
+        ("Energy", plots.bars(current, ENERGY_COLUMNS, "energy per inference")),
+        ("Trends over runs", plots.trends(history) if history is not None else []),
+    ]
+    for heading, figures in sections:
+        if figures:
+            parts.append(f"<h2>{escape(heading)}</h2>")
+            parts += [_figure(caption, png) for caption, png in figures]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _run_facts(manifest: dict[str, Any]) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in (manifest.get("versions") or {}).items())
+    host = (manifest.get("host") or {}).get("node", "")
+    facts = [
+        ("created", manifest.get("created")),
+        ("git", manifest.get("git_sha")),
+        ("host", host),
+        ("versions", versions),
+    ]
+    shown = " · ".join(f"{name} <code>{escape(str(value))}</code>" for name, value in facts if value)
+    return f'<p class="folded">{shown}</p>'
+
+
+def _table_html(headers: list[str], rows: list[list[str]], statuses: list[str]) -> str:
+    head = "".join(f"<th>{escape(one_line(h))}</th>" for h in headers)
+    body = "".join(
+        f"<tr{_row_class(status)}>" + "".join(f"<td>{escape(flat(c))}</td>" for c in row) + "</tr>"
+        for row, status in zip(rows, statuses, strict=True)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _row_class(status: str) -> str:
+    return "" if status == "ok" else " class=partial" if status in MEASURED else " class=failed"
+
+
+def _profiles_html(events: pd.DataFrame) -> list[str]:
+    parts = []
+    for section in profile_sections(events):
+        parts.append(f"<h2>{escape(section.title)}</h2>")
+        parts.append(_table_html(list(SPLIT_HEADERS), section.split, ["ok"] * len(section.split)))
+        if section.ops:
+            parts.append(_table_html(section.ops_headers, section.ops, ["ok"] * len(section.ops)))
+        parts += ["<ul>", *(f"<li>why: {escape(why)}</li>" for why in section.whys), "</ul>"]
+    return parts
+
+
+def _figure(caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode()
+    return (
+        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )

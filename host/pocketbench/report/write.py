@@ -1,0 +1,86 @@
+"""`pocketbench report --format …`: a run (and its baseline) to markdown, CSV, JSON or HTML text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pocketbench.results.compare import compare_runs, latest_attempts, timing_mismatches
+
+REPORT_FORMATS = ("table", "md", "csv", "json", "html")
+Run = tuple[pd.DataFrame, dict[str, Any], Path]
+
+
+def with_baseline(frame: pd.DataFrame, baseline: Run | None) -> tuple[pd.DataFrame, str | None]:
+    """The run's rows with the comparison columns against `baseline` (None: unchanged)."""
+    if baseline is None:
+        return frame, None
+    return compare_runs(frame, baseline[0]), str(baseline[1]["run_id"])
+
+
+def baseline_notes(frame: pd.DataFrame, baseline: Run | None) -> list[str]:
+    """Lines about the comparison itself: cells whose baseline is another kind of timing."""
+    return [] if baseline is None else timing_mismatches(frame, baseline[0])
+
+
+def write_report(
+    fmt: str,
+    frame: pd.DataFrame,
+    manifest: dict[str, Any],
+    root: Path,
+    baseline: Run | None,
+    out: Path | None,
+    notes: Sequence[str] = (),
+    profiles: pd.DataFrame | None = None,
+) -> str:
+    """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned.
+    `notes` are warnings about the run itself (see results.run_notes); `profiles` are its
+    `--profile` events (results.read_profiles), shown after the markdown and HTML tables."""
+    from pocketbench.report.markdown import render_markdown
+    from pocketbench.report.table import report_json
+    from pocketbench.results.history import export
+
+    run_id = str(manifest["run_id"])
+    compared, baseline_id = with_baseline(frame, baseline)
+    notes = [*notes, *baseline_notes(frame, baseline)]
+    if fmt == "md":
+        from pocketbench.report.profile import profiles_markdown
+
+        text = render_markdown(compared, run_id, baseline_id, notes)
+        if profiles is not None and not profiles.empty:
+            text = text.rstrip("\n") + "\n\n" + profiles_markdown(profiles)
+    elif fmt == "json":
+        text = json.dumps(report_json(compared, run_id, baseline_id, notes), indent=1, ensure_ascii=False) + "\n"
+    elif fmt == "csv":
+        text = (export(latest_attempts(compared), "csv", None) or b"").decode()
+    else:
+        text = _html(compared, manifest, root, baseline, notes, profiles)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    return text
+
+
+def _html(
+    frame: pd.DataFrame,
+    manifest: dict[str, Any],
+    root: Path,
+    baseline: Run | None,
+    notes: Sequence[str],
+    profiles: pd.DataFrame | None,
+) -> str:
+    """The HTML page, with trends over every saved run of these models (plus the two runs shown)."""
+    from pocketbench.report.html import render_html
+    from pocketbench.results.history import load_history
+
+    models = sorted(set(frame["model"]))
+    history = load_history(root, models=models)
+    shown = [frame] + ([baseline[0]] if baseline is not None else [])
+    missing = [f for f in shown if not f.empty and f["run_id"].iloc[0] not in set(history["run_id"])]
+    if missing:
+        history = pd.concat([history, *missing], ignore_index=True).sort_values("run_id", kind="stable")
+    baseline_frame, baseline_id = (baseline[0], str(baseline[1]["run_id"])) if baseline is not None else (None, None)
+    return render_html(frame, manifest, baseline_frame, baseline_id, history, notes, profiles)
