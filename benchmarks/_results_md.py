@@ -25,6 +25,18 @@ def machine() -> str:
     return f"{info.cpu} ({features}), {os.cpu_count()} cores, {info.os}, Python {platform.python_version()}"
 
 
+def load_note(before: float, after: float) -> str:
+    """The 1-minute load average around a run, as one sentence: this machine is shared, so latencies
+    measured while others work are stretched, and a reader must see that next to them."""
+    cores = os.cpu_count() or 1
+    busy = max(before, after) > cores / 2
+    return (
+        f"Shared machine: 1-minute load average {before:.1f} at the start, {after:.1f} at the end on {cores} cores "
+        "(other engineers' jobs and this benchmark's own processes)"
+        + ("; latencies are not quiet-machine figures, compare ratios within the run." if busy else ".")
+    )
+
+
 def write_section(name: str, title: str, body: str) -> None:
     stamp = f"_Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}._"
     section = f"<!-- {name}:start -->\n## {title}\n\n{stamp}\n\n{body.strip()}\n<!-- {name}:end -->"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from _results_md import write_section
+from _results_md import load_note, write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
 from pocketbench.measure.sweep import BenchSettings, run_sweep
@@ -103,12 +104,14 @@ def main() -> None:
     store = RunStore(Path("results"))
     store.write_manifest({"benchmark": "compression_table", "plan": PLAN, "settings": SETTINGS.__dict__}, versions())
     console = Console(stderr=True)
+    load_before = os.getloadavg()[0]
     with RichReporter(console) as reporter:
         for model, variants in PLAN.items():
             if chosen and model not in chosen:
                 continue
             run_sweep([model], variants, [LocalDevice()], SETTINGS, store, reporter)
     frame = store.finish()
+    load_after = os.getloadavg()[0]
     backend = "; ".join(
         f"{model}: {', '.join(sorted(set(group['backend'].dropna())))}"
         for model, group in frame.groupby("model", sort=False)
@@ -117,7 +120,7 @@ def main() -> None:
         f"Run `{store.run_id}`: {SETTINGS.iterations} timed runs per cell after {SETTINGS.warmup} warm-up, "
         f"backends ({backend}); "
         f"executorch {versions()['executorch']}, torch {versions()['torch']}. "
-        "Regenerate with `.venv/bin/python benchmarks/compression_table.py`.",
+        "Regenerate with `just benchmark compression_table`. " + load_note(load_before, load_after),
         "Columns: `.pte` size and its ratio to fp32; zipped size and fp32's zipped size divided by it "
         "(compression ratio); MACs counted with torch's flop counter; sparsity = zero conv/linear weights; "
         "worst layer dB = lowest per-layer int8 output SQNR; Pareto = optimal in quality vs latency (lat) "

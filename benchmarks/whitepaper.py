@@ -13,12 +13,13 @@ is kept in results/ like any other.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
 
 import pandas as pd
-from _results_md import write_section
+from _results_md import load_note, write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
 from pocketbench.measure.sweep import BenchSettings, run_sweep
@@ -156,12 +157,15 @@ def main() -> None:
     saved = [Path("results", arg) for arg in sys.argv[1:] if Path("results", arg, "results.parquet").is_file()]
     if saved:  # `whitepaper.py RUN_ID`: write the section again from a saved run, measuring nothing
         run_id, frame = saved[0].name, add_relative_columns(pd.read_parquet(saved[0] / "results.parquet"))
+        load = "The load average of that run was not recorded here."
     else:
+        load_before = os.getloadavg()[0]
         store = RunStore(Path("results"))
         store.write_manifest({"benchmark": "whitepaper", "settings": SETTINGS.__dict__}, versions())
         with RichReporter(Console(stderr=True)) as reporter:
             run_sweep([MODEL], VARIANTS, [LocalDevice()], SETTINGS, store, reporter)
         run_id, frame = store.run_id, store.finish()
+        load = load_note(load_before, os.getloadavg()[0])
     meta = mobilenet_v2.trained_model(mobilenet_v2.digits_cnn.load_split())[1].meta
     body = [
         f"Run `{run_id}`: trained mobilenet_v2 (held-out accuracy {100 * meta['held_out_accuracy']:.1f}% "
@@ -169,7 +173,7 @@ def main() -> None:
         f"outputs on the first {mobilenet_v2.EVAL_IMAGES} held-out digits; "
         f"backend {', '.join(sorted(set(frame['backend'].dropna())))}; "
         f"executorch {versions()['executorch']}, torch {versions()['torch']}. "
-        "Regenerate with `just benchmark whitepaper`.",
+        f"Regenerate with `just benchmark whitepaper`. {load}",
         table(frame),
     ]
     body += [verdicts(frame), DIAGNOSIS, CAVEATS]
