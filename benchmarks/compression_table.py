@@ -34,8 +34,8 @@ PLAN = {
         *COMMON[:3], "int8-per-tensor", "int8-ma", "int8-hist", "int8-pct", "int8-meanstd", "int8-mixed",
         "int8-qat", "w4", "sparse50", "sparse50-grad", "sparse50+finetune", *STRUCTURED,
     ],
-    "mobilenet_v2": [*COMMON, *STRUCTURED[1:]],
     "tiny_transformer": [*COMMON, "int8-mixed", *STRUCTURED[1:]],
+    "mobilenet_v2": [*COMMON, *STRUCTURED[1:]],
 }  # fmt: skip
 SETTINGS = BenchSettings(warmup=5, iterations=50)
 
