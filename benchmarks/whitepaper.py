@@ -19,12 +19,12 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-from _results_md import load_note, write_section
+from _results_md import load_note, saved_run, write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
 from pocketbench.measure.sweep import BenchSettings, run_sweep
 from pocketbench.progress import RichReporter
-from pocketbench.results.store import RunStore, add_relative_columns
+from pocketbench.results.store import RunStore
 from pocketbench_models import mobilenet_v2
 from rich.console import Console
 
@@ -154,10 +154,10 @@ def verdicts(frame: pd.DataFrame) -> str:
 def main() -> None:
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
-    saved = [Path("results", arg) for arg in sys.argv[1:] if Path("results", arg, "results.parquet").is_file()]
+    saved = saved_run(sys.argv[1:])
     if saved:  # `whitepaper.py RUN_ID`: write the section again from a saved run, measuring nothing
-        run_id, frame = saved[0].name, add_relative_columns(pd.read_parquet(saved[0] / "results.parquet"))
-        load = "The load average of that run was not recorded here."
+        run_id, frame, notes = saved
+        load = " ".join([*notes, "The load average of that run was not recorded here."])
     else:
         load_before = os.getloadavg()[0]
         store = RunStore(Path("results"))
