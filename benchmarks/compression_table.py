@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from _results_md import write_section
+from _results_md import load_note, saved_run, write_section
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
 from pocketbench.measure.settings import ProtocolSettings
@@ -34,8 +35,8 @@ PLAN = {
         *COMMON[:3], "int8-per-tensor", "int8-ma", "int8-hist", "int8-pct", "int8-meanstd", "int8-mixed",
         "int8-qat", "w4", "sparse50", "sparse50-grad", "sparse50+finetune", *STRUCTURED,
     ],
-    "mobilenet_v2": [*COMMON, *STRUCTURED[1:]],
     "tiny_transformer": [*COMMON, "int8-mixed", *STRUCTURED[1:]],
+    "mobilenet_v2": [*COMMON, *STRUCTURED[1:]],
 }  # fmt: skip
 SETTINGS = ProtocolSettings(warmup=5, iterations=50)
 
@@ -96,29 +97,42 @@ def model_table(group: pd.DataFrame) -> str:
     return "\n".join(lines + (["", *notes] if notes else []))
 
 
-def main() -> None:
-    warnings.filterwarnings("ignore")
-    logging.disable(logging.WARNING)
-    # Model names on the command line pick models (`run_all.py compression_table` passes its own name).
-    chosen = [arg for arg in sys.argv[1:] if arg in PLAN]
+def measure(chosen: list[str]) -> tuple[str, pd.DataFrame, str]:
+    """Run the plan (or the chosen models of it) → (run id, rows, the load average around it)."""
     store = RunStore(Path("results"))
     store.write_manifest({"benchmark": "compression_table", "plan": PLAN, "settings": SETTINGS.__dict__}, versions())
-    console = Console(stderr=True)
-    with RichReporter(console) as reporter:
+    load_before = os.getloadavg()[0]
+    with RichReporter(Console(stderr=True)) as reporter:
         for model, variants in PLAN.items():
             if chosen and model not in chosen:
                 continue
             run_sweep([model], variants, [LocalDevice()], SETTINGS, store, reporter)
     frame = store.finish()
+    return store.run_id, frame, load_note(load_before, os.getloadavg()[0])
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    # Model names on the command line pick models (`run_all.py compression_table` passes its own name);
+    # a run id writes the section again from that saved run (an interrupted one: the cells it saved).
+    saved = saved_run(sys.argv[1:])
+    if saved:
+        run_id, frame, notes = saved
+        missing = [model for model in PLAN if model not in set(frame["model"])]
+        about = [*notes, *([f"Not measured in that run: {', '.join(missing)}."] if missing else [])]
+        load = " ".join([*about, "The load average of that run was not recorded here."])
+    else:
+        run_id, frame, load = measure([arg for arg in sys.argv[1:] if arg in PLAN])
     backend = "; ".join(
         f"{model}: {', '.join(sorted(set(group['backend'].dropna())))}"
         for model, group in frame.groupby("model", sort=False)
     )
     parts = [
-        f"Run `{store.run_id}`: {SETTINGS.iterations} timed runs per cell after {SETTINGS.warmup} warm-up, "
+        f"Run `{run_id}`: {SETTINGS.iterations} timed runs per cell after {SETTINGS.warmup} warm-up, "
         f"backends ({backend}); "
         f"executorch {versions()['executorch']}, torch {versions()['torch']}. "
-        "Regenerate with `.venv/bin/python benchmarks/compression_table.py`.",
+        "Regenerate with `just benchmark compression_table`. " + load,
         "Columns: `.pte` size and its ratio to fp32; zipped size and fp32's zipped size divided by it "
         "(compression ratio); MACs counted with torch's flop counter; sparsity = zero conv/linear weights; "
         "worst layer dB = lowest per-layer int8 output SQNR; Pareto = optimal in quality vs latency (lat) "
@@ -129,7 +143,7 @@ def main() -> None:
     for model, group in frame.groupby("model", sort=False):
         parts.append(f"### {model}\n\n{model_table(group)}")
     write_section("compression", "Compression variants: size, MACs, speed and accuracy", "\n\n".join(parts))
-    print(f"wrote the compression section of benchmarks/RESULTS.md from run {store.run_id}")
+    print(f"wrote the compression section of benchmarks/RESULTS.md from run {run_id}")
 
 
 if __name__ == "__main__":

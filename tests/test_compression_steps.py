@@ -5,11 +5,12 @@ import pytest
 import torch
 from pocketbench.compress.observers import RangeObserver, fake_quantize, qparams
 from pocketbench.compress.pipeline import CompressionError, apply_recipe
-from pocketbench.compress.recipe import Distill, Int4Weights, Prune, Quantize, Recipe
+from pocketbench.compress.recipe import Distill, Int4Weights, Prune, Quantize, QuantizeAwareTraining, Recipe
 from pocketbench.compress.stats import prunable_weights
 from pocketbench.compress.training import distillation_loss
 from pocketbench.lower.export import weights_digest
 from pocketbench.models.registry import ModelBundle, resolve
+from pocketbench.stats import sqnr_db
 from torch import nn
 from torchao.quantization.pt2e import MinMaxObserver
 
@@ -174,3 +175,50 @@ def test_distillation_into_a_smaller_architecture_learns_from_the_teacher(digits
     with torch.no_grad():
         accuracy = digits.score([result.module(*inputs) for inputs in digits.eval_inputs])
     assert accuracy > 0.85  # from random initialisation, in three epochs, on the teacher's soft targets
+
+
+def _folded_batchnorm_bundle() -> ModelBundle:
+    """A trained-looking conv → batch-norm classifier whose running variance holds a folded eps
+    (as the trained mobilenet_v2's frozen front does): batch statistics are not its statistics,
+    so train-mode batch-norm computes a different function. Labels are its own predictions."""
+    torch.manual_seed(0)
+    module = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(8, 4),
+    )  # fmt: skip
+    x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        conv = module[0](x)
+        variance = conv.var((0, 2, 3))
+        module[1].running_mean.copy_(conv.mean((0, 2, 3)))
+        module[1].running_var.copy_(variance + 1.0)  # eps 1 folded in; the weight keeps the output's scale
+        module[1].weight.copy_(((variance + 1.0) / variance).sqrt())
+        module[-1].bias.zero_()
+        labels = module.eval()(x).argmax(1)
+    batches = [((x[i : i + 8],), labels[i : i + 8]) for i in range(0, 64, 8)]
+    return ModelBundle(
+        module=module, example_inputs=(x[:1],), calibration=lambda: [(x[i : i + 1],) for i in range(8)],
+        eval_inputs=[(x,)], train_batches=lambda: batches,
+    )  # fmt: skip
+
+
+def test_qat_fine_tunes_with_the_models_own_batch_norm_statistics():
+    """QAT of a trained model must start from the function it computes: batch-norm uses its running
+    statistics (frozen, as distill does), not those of 8-sample batches, which for mobilenet_v2 turned
+    99 % into 6 %. Here train-mode batch-norm would rescale every channel."""
+    bundle = _folded_batchnorm_bundle()
+    (x,) = bundle.eval_inputs[0]
+    with torch.no_grad():
+        reference = bundle.module.eval()(x)
+        train_mode = bundle.module.train()(x)
+    bundle.module.eval()
+    assert sqnr_db(reference.numpy(), train_mode.numpy()) < 10  # the trap is real: batch statistics differ
+    result = apply_recipe(bundle, Recipe("qat", (QuantizeAwareTraining(steps=20),)))
+    with torch.no_grad():
+        quantized = result.module(x)
+    assert sqnr_db(reference.numpy(), quantized.numpy()) > 20
+    assert (quantized.argmax(1) == reference.argmax(1)).float().mean() >= 0.9
+    # batch_norm_steps trains with batch statistics for that many steps (v1 did so throughout)
+    batch_statistics = apply_recipe(bundle, Recipe("qat-bn", (QuantizeAwareTraining(steps=20, batch_norm_steps=20),)))
+    with torch.no_grad():
+        assert sqnr_db(reference.numpy(), batch_statistics.module(x).numpy()) < 15

@@ -9,6 +9,7 @@ from pocketbench.compress.recipe import (
     Distill,
     Prune,
     Quantize,
+    QuantizeAwareTraining,
     Recipe,
     RecipeError,
     Step,
@@ -19,7 +20,7 @@ from pocketbench.compress.sweepfile import STEP_KINDS, build_step, load_sweep
 # A non-default instance of every step type: the test below fails when a new type is missing.
 EXAMPLES = {
     "Quantize": {"scheme": "int8", "per_channel": False, "observer": "meanstd", "k": 3.0, "keep_fp32": 2},
-    "QuantizeAwareTraining": {"steps": 10, "lr": 5e-4, "seed": 3},
+    "QuantizeAwareTraining": {"steps": 10, "lr": 5e-4, "seed": 3, "batch_norm_steps": 4},
     "Int4Weights": {"group_size": 64},
     "Prune": {"criterion": "gradient", "sparsity": None, "threshold": 0.01, "batches": 2},
     "ChannelPrune": {"ratio": 0.25, "round_to": 4},
@@ -38,6 +39,17 @@ def test_every_step_type_round_trips_through_dict_json_and_sweep_file_fields(typ
         assert build_step({"type": cls.KIND, **fields}, "test") == step
     with pytest.raises(dataclasses.FrozenInstanceError):
         step.seed = 1  # type: ignore[misc]
+
+
+def test_a_stored_v1_qat_step_reads_as_what_it_ran_batch_statistics_every_step():
+    stored = {
+        "_type": "QuantizeAwareTraining",
+        "_version": 1,
+        "_data": {"per_channel": True, "steps": 30, "lr": 1e-4, "seed": 0},
+    }
+    assert Step.from_dict(stored) == QuantizeAwareTraining(steps=30, batch_norm_steps=30)
+    with pytest.raises(RecipeError, match="v3 cannot be read by v2"):
+        Step.from_dict({**stored, "_version": 3})
 
 
 def test_every_step_type_has_a_sweep_file_name():
@@ -60,6 +72,7 @@ def test_named_variants_build_the_documented_recipes():
         (lambda: Quantize(observer="meanstd", k=0), "k must be positive"),
         (lambda: Quantize(scheme="int8-dynamic", observer="histogram"), "observer applies only to scheme int8"),
         (lambda: Distill(alpha=1.2), r"alpha must be in \[0, 1\]"),
+        (lambda: QuantizeAwareTraining(steps=10, batch_norm_steps=11), r"batch_norm_steps must be in \[0, steps=10\]"),
         (lambda: parse_variant("int8+prune50"), "ChannelPrune must come before quantization"),
         (lambda: parse_variant("int8+w4"), "quantize appears more than once"),
         (lambda: parse_variant("prune150"), "unknown variant 'prune150'"),

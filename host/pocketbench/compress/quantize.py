@@ -115,6 +115,11 @@ def quantize_aware_training(module: nn.Module, step: QuantizeAwareTraining, ctx:
 
     Exported with a dynamic batch dimension (a batch-1 example would be specialized and fail on
     training batches); moved to eval before converting (batch-norm in train mode breaks export).
+    After `batch_norm_steps` steps (default 0) the graph trains in eval mode: batch-norm uses the
+    running statistics it will be folded with, fake-quantization still learns its ranges, dropout
+    is off. Batch statistics of 8 samples are not the trained model's: on mobilenet_v2 (whose
+    frozen front has a folded eps) train-mode batch-norm alone takes fp32 from 97 % to 52 %, and
+    QAT collapsed to 6 % after one step.
     """
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -135,10 +140,12 @@ def quantize_aware_training(module: nn.Module, step: QuantizeAwareTraining, ctx:
     exported = torch.export.export(module.train(), first_inputs, dynamic_shapes=dynamic)
     config = get_symmetric_quantization_config(is_per_channel=step.per_channel, is_qat=True)
     prepared = prepare_qat_pt2e(exported.module(), XNNPACKQuantizer().set_global(config))
-    move_exported_model_to_train(prepared)
     optimizer = torch.optim.Adam(prepared.parameters(), lr=step.lr)
     batches = itertools.islice(itertools.chain.from_iterable(source() for _ in itertools.count()), step.steps)
-    for inputs, labels in ctx.reporter.track(batches, "quantization-aware training", total=step.steps):
+    for done, (inputs, labels) in enumerate(
+        ctx.reporter.track(batches, "quantization-aware training", total=step.steps)
+    ):
+        (move_exported_model_to_train if done < step.batch_norm_steps else move_exported_model_to_eval)(prepared)
         optimizer.zero_grad()
         nn.functional.cross_entropy(prepared(*inputs), _real_labels(labels)).backward()
         optimizer.step()

@@ -48,9 +48,15 @@ class Step:
         cls = STEP_TYPES.get(data.get("_type", ""))
         if cls is None:
             raise RecipeError(f"unknown compression step {data.get('_type')!r} in a stored recipe")
-        if data.get("_version") != cls.VERSION:
-            raise RecipeError(f"{cls.__name__} v{data.get('_version')} cannot be read by v{cls.VERSION}")
-        return cls(**data["_data"])
+        version = data.get("_version")
+        if not isinstance(version, int) or not 1 <= version <= cls.VERSION:
+            raise RecipeError(f"{cls.__name__} v{version} cannot be read by v{cls.VERSION}")
+        return cls(**cls.upgrade(dict(data["_data"]), version))
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """An older version's fields as this version reads them, describing what that version ran."""
+        return data
 
 
 def _check(condition: bool, message: str) -> None:
@@ -103,19 +109,37 @@ class Quantize(Step):
 
 @dataclass(frozen=True)
 class QuantizeAwareTraining(Step):
-    """QAT: fake-quantize, train briefly on the model's labelled batches, convert to int8."""
+    """QAT: fake-quantize, train briefly on the model's labelled batches, convert to int8.
+
+    `batch_norm_steps`: how many of the first steps normalise with each batch's statistics (and
+    update the running ones) before batch-norm is frozen, as Krishnamoorthi (2018) §3.2 does. The
+    default 0 keeps the trained model's statistics throughout: a short fine-tune on small batches
+    must start from the function the model computes (v1 used batch statistics for every step).
+    """
 
     KIND: ClassVar[str] = "qat"
+    VERSION: ClassVar[int] = 2
     graph_level: ClassVar[bool] = True
 
     per_channel: bool = True
     steps: int = 50
     lr: float = 1e-4
     seed: int = 0
+    batch_norm_steps: int = 0
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, f"qat: steps must be at least 1, got {self.steps}")
         _check(0 < self.lr < 1, f"qat: lr must be in (0, 1), got {self.lr}")
+        _check(
+            0 <= self.batch_norm_steps <= self.steps,
+            f"qat: batch_norm_steps must be in [0, steps={self.steps}], got {self.batch_norm_steps}",
+        )
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        if version == 1:  # v1 trained every step with batch statistics
+            data.setdefault("batch_norm_steps", data.get("steps", 50))
+        return data
 
 
 @dataclass(frozen=True)
