@@ -46,6 +46,7 @@ def check_rows(rows: list[dict]) -> None:
     assert all(r["kv_cache_bytes"] == cache <= r["planned_memory_bytes"] for r in rows)
 
 
+@pytest.mark.slow  # exports three variants of a decoder and measures them end to end
 def test_bench_a_user_decoder_on_this_computer(tmp_path: Path) -> None:
     result, run = bench(tmp_path, "--device", "local")
     assert result.exit_code == 0, result.stderr
