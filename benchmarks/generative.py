@@ -119,8 +119,12 @@ def render(rows: list[dict], sweep: dict, versus: dict, load_before: tuple, load
         "teacher-forced decode steps per generation, adaptive processes; CIs: 95 % bootstrap over tokens and "
         "runner processes). Perplexity: the `.pte` on the held-out windows (16 × 256 bytes of held-out stdlib "
         "files); greedy agreement: the variant's argmax equals fp32's at each of the N + 1 teacher-forced steps. "
-        f"Load average {load_before[0]:.1f} before, {load_after[0]:.1f} after: **the machine is shared with other "
-        "engineers' builds and tests, so absolute times are pessimistic and noisy.**",
+        f"Load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+        + (
+            ": **other work was running on the machine, so absolute times are pessimistic and noisy.**"
+            if load_before[0] > (os.cpu_count() or 1) / 2
+            else " (no other work running; the load is the benchmark's own)."
+        ),
         "",
         "| variant | status | size | × fp32 | TTFT ms (P=128) [CI] | prefill tok/s [CI] | decode tok/s [CI] "
         "| ms/token p50 / p90 | perplexity (Δ vs fp32) | greedy agree | peak RSS MB |",
