@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from _results_md import machine, write_section
 from pocketbench import stats
 from pocketbench.devices.local import LocalDevice
@@ -57,10 +58,11 @@ def sweeps(settings: ProtocolSettings) -> dict[Cell, list[dict]]:
     return rows
 
 
-def bench_wall_times() -> tuple[list[float], list[float]]:
+def bench_wall_times() -> tuple[list[float], list[float], list[dict]]:
     """Wall time of a default `pocketbench bench` and of the pre-issue-18 protocol, twice each,
-    interleaved (artifacts are cached by then, as for a user's second run). A quick look times
-    its own models instead of the CLI's default ones."""
+    interleaved (artifacts are cached by then, as for a user's second run), and the rows of the
+    default runs (whether a plain `bench` flags any cell unstable). A quick look times its own
+    models instead of the CLI's default ones."""
     cli = [sys.executable, "-m", "pocketbench", "bench", "--device", "local"]
     if QUICK_LOOK:
         cli += [arg for model in MODELS for arg in ("--model", model)]
@@ -68,13 +70,24 @@ def bench_wall_times() -> tuple[list[float], list[float]]:
     with tempfile.TemporaryDirectory() as scratch:
         # Untimed first: the default variants include int8-dynamic, which the sweeps never
         # exported; its export must not land in the first timed run.
-        subprocess.run([*cli, "--results", scratch], check=False, capture_output=True)
+        subprocess.run([*cli, "--results", f"{scratch}/warm"], check=False, capture_output=True)
         for _ in range(2):
-            for extra, times in ((BEFORE_ARGS, before), ([], after)):
+            for extra, times, folder in ((BEFORE_ARGS, before, "before"), ([], after, "after")):
                 started = time.perf_counter()
-                subprocess.run([*cli, *extra, "--results", scratch], check=False, capture_output=True)
+                subprocess.run([*cli, *extra, "--results", f"{scratch}/{folder}"], check=False, capture_output=True)
                 times.append(time.perf_counter() - started)
-    return before, after
+        default_rows = [
+            row for path in sorted(Path(scratch, "after").glob("*/results.parquet"))
+            for row in pd.read_parquet(path).to_dict("records")
+        ]  # fmt: skip
+    return before, after, default_rows
+
+
+def flagged(rows: list[dict]) -> str:
+    """`0 of 12` or `2 of 12 (mobilenet_v2 int8: p50's 95% CI ±6% > ±5%; …)`: cells a run flagged."""
+    unstable = [r for r in rows if r.get("status") == "ok" and bool(r.get("unstable"))]
+    why = "; ".join(f"{r['model']} {r['variant']}: {r.get('unstable_reason')}" for r in unstable)
+    return f"{len(unstable)} of {len(rows)}" + (f" ({why})" if why else "")
 
 
 def main() -> None:
@@ -82,7 +95,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     rows = sweeps(settings)
-    before, after = bench_wall_times()
+    before, after, default_rows = bench_wall_times()
     elapsed = time.perf_counter() - started
     lines = [
         "| model | variant | p50 ms (median of runs) | run-to-run CV of p50 | calls per sample | processes per cell"
@@ -137,6 +150,8 @@ def main() -> None:
             f"({', '.join(MODELS) if QUICK_LOOK else 'digits_cnn, mobilenet_v2'} × fp32, int8, int8-dynamic, "
             f"artifacts cached): {np.median(after):.0f} s; before issue 18 (`{' '.join(BEFORE_ARGS)}`): "
             f"{np.median(before):.0f} s; {ratio:.2f}× ({verdict(ratio <= GOAL_WALL)} the ≤ 1.5× goal)",
+            f"- cells a default `pocketbench bench` flagged unstable (both timed runs): {flagged(default_rows)}; "
+            f"in the sweeps: {flagged([r for runs in rows.values() for r in runs])}",
             f"- 1-minute load average {load_before:.1f} before and {load_after:.1f} after, on {os.cpu_count()} cores",
             f"- runtime threads: the default ({rows[next(iter(rows))][0].get('threads')} here, one per core)",
         ]

@@ -14,9 +14,13 @@ from typer.testing import CliRunner
 
 SETTINGS = {"iterations": 5, "warmup": 1, "repetitions": 1}
 # What differs between two runs of the same cell: timings and what is derived from them (speedup
-# CIs; batch sizes are calibrated by time; whether the p50's CI reached its target), memory readings, the run's identity and clock, and
-# whether the cached `.pte` was reused (the second run reuses the first one's).
-VARYING = ("latency", "speedup", "_ms", "_kb", "_cv", "unstable", "batch", "target_met", "started_at", "run_id", "artifact_reused")
+# CIs; batch sizes are calibrated by time; whether the p50's CI reached its target), memory
+# readings, the run's identity and clock, and whether the cached `.pte` was reused (the second
+# run reuses the first one's).
+VARYING = (
+    "latency", "speedup", "_ms", "_kb", "_cv", "unstable", "batch", "target_met", "started_at", "run_id",
+    "artifact_reused",
+)  # fmt: skip
 
 
 def _varies(column: str) -> bool:

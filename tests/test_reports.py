@@ -104,7 +104,7 @@ def test_latency_change_against_reference_values():
     assert constant.p_value == 1.0 and constant.significant is False
     assert latency_change([1.0], [2.0]).p_value is None
     assert unstable_reason([1.0, 1.0, 1.0, 1.0]) is None
-    assert unstable_reason([1.0, 2.0, 1.0, 2.0]) == "CV 38% ≥ 10%"
+    assert unstable_reason([1.0, 2.0, 1.0, 2.0]) == "p50's 95% CI ±33% > ±5%; robust CV 49% ≥ 10%"
 
 
 def _row(variant: str, **extra):
@@ -145,9 +145,18 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
     ]
     # Without those columns, nothing is said about them; noisy samples are still caught.
     plain = warnings(pd.DataFrame([_row("fp32", latency_samples_ms=[1.0, 3.0, 1.0])]))
-    assert plain == [
-        "unstable: m fp32 on d: CV 69% ≥ 10%; max 3 ms is over 2× the median; "
-        "rerun with more --iterations or --min-seconds"
+    assert plain == ["unstable: m fp32 on d: p50's 95% CI ±100% > ±5%; rerun with more --iterations or --min-seconds"]
+
+
+def test_tails_and_a_minority_speed_are_said_without_calling_the_p50_unstable():
+    tail = "2 of 500 samples over 2× the p50 (max 6.3 ms, 3.7×)"
+    modes = "processes settle at two speeds: 1.71 ms (10 of 12), 2.16 ms (2 of 12)"
+    frame = pd.DataFrame([_row("fp32", unstable=False, latency_tail_note=tail, latency_modes=modes),
+                          _row("int8", unstable=False, latency_tail_note=None, latency_modes=None)])  # fmt: skip
+    assert warnings(frame) == [
+        f"two speeds: m fp32 on d: {modes}; the p50's CI spans both",
+        f"tails: m fp32 on d ({tail}): preempted or slow calls, which move the mean, CV and p99 but not the p50 "
+        "or its CI",
     ]
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from pocketbench import stats
-from scipy.stats import bootstrap, mannwhitneyu, variation
+from scipy.stats import bootstrap, mannwhitneyu, median_abs_deviation, variation
 
 RNG = np.random.default_rng(1234)
 # A skewed latency-like sample: 3 ms with a lognormal tail.
@@ -46,13 +46,43 @@ def test_disagreeing_repetitions_widen_the_ci_and_are_flagged():
 
 
 def test_unstable_says_why():
-    noisy = [1.0, 1.0, 1.0, 1.0, 3.0, 0.3, 1.0, 1.0]
-    reasons = stats.unstable_reasons(noisy)
-    assert any(r.startswith("CV") for r in reasons)
-    assert any(r.startswith("max") for r in reasons)
-    assert any(r.startswith("min") for r in reasons)
+    spread = list(np.linspace(0.6, 1.4, 40))
+    assert any(r.startswith("robust CV") for r in stats.unstable_reasons(spread))
+    assert any(r.startswith("min") for r in stats.unstable_reasons([1.0] * 9 + [0.3]))
     assert stats.unstable_reasons([0.05] * 10) == ("calls under 0.1 ms: timer and scheduler noise dominate",)
     assert stats.unstable_reasons([5.0, 5.1, 4.9, 5.0]) == ()
+
+
+def test_robust_cv_matches_scipys_normal_scaled_mad():
+    data = np.array(SAMPLE)
+    assert stats.robust_cv(data) == pytest.approx(median_abs_deviation(data, scale="normal") / np.median(data))
+    normal = np.random.default_rng(5).normal(10.0, 1.0, 200_000)
+    assert stats.robust_cv(normal) == pytest.approx(0.1, rel=0.01)  # the CV, for normal data
+
+
+def test_preempted_calls_are_a_tail_note_not_instability():
+    """Three preemptions in 600 calls: the sample CV passes pyperf's 10 % line, the p50 does not move."""
+    rng = np.random.default_rng(8)
+    calm = 1.0 + 0.01 * rng.standard_normal(600)
+    preempted = np.concatenate([calm[:597], [4.0, 5.0, 6.0]])
+    assert stats.cv(preempted) > stats.UNSTABLE_SPREAD
+    summary = stats.summarize([preempted[:300], preempted[300:]])
+    assert summary.median == pytest.approx(np.median(calm), rel=0.002)
+    assert not summary.unstable, summary.unstable_reasons
+    assert summary.tail_note == "3 of 600 samples over 2× the p50 (max 6 ms, 6.0×)"
+    assert stats.tail_note(calm) is None
+
+
+def test_a_p50_whose_ci_stays_wide_is_flagged_with_its_cause():
+    """Three processes a quarter apart: the CI (floored by the processes' t interval) is far
+    wider than ±5 %, and the reason names the processes' disagreement."""
+    rng = np.random.default_rng(9)
+    groups = [list(c * (1 + 0.005 * rng.standard_normal(100))) for c in (1.0, 1.25, 1.1)]
+    summary = stats.summarize(groups)
+    half = (summary.ci_high - summary.ci_low) / 2 / summary.median
+    assert half > stats.UNSTABLE_CI
+    assert summary.unstable_reasons[0] == f"p50's 95% CI ±{100 * half:.0f}% > ±5%"
+    assert any(r.startswith("repetitions' p50 differ") for r in summary.unstable_reasons)
 
 
 def test_mann_whitney_matches_scipy():

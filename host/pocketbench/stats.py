@@ -1,7 +1,8 @@
 """Statistics over raw latency samples: pure functions, seeded, no I/O.
 
 Phones are noisy, so every figure carries its uncertainty: the median with a bootstrap 95 %
-CI, p90/p99, the coefficient of variation, an "unstable" flag that says why (pyperf-style), and
+CI, p90/p99, the coefficient of variation, an "unstable" flag that says why the p50 cannot be
+trusted (pyperf's checks, judged on the p50 and the bulk of the samples, not on their tails), and
 A/B speedups that are only reported as a ratio when they are significant.
 
 Samples may come in groups (one per runner process, i.e. repetition). The bootstrap then
@@ -26,12 +27,23 @@ SEED = 0
 # of itself — the same distribution, coarser — so its CI is the one that many samples would
 # give: a little wider than the full sample's, never narrower.
 MAX_RESAMPLED = 2000
-# pyperf warns when the standard deviation reaches 10 % of the mean.
-UNSTABLE_CV = 0.10
-# Between fresh processes the p50 should agree far better than single calls do.
+# pyperf warns when the standard deviation reaches 10 % of the mean. Its samples are loop
+# averages; ours are single calls or short batches, where one preemption in 500 samples doubles
+# the standard deviation and says nothing about the p50 (measured: sample CV 12-44 % in cells
+# whose p50 repeated to 1 % run to run). So the spread judged is the robust one, the MAD scaled
+# to a normal's standard deviation, over the median: it sees the bulk of the samples, not a tail.
+UNSTABLE_SPREAD = 0.10
+MAD_TO_STD = 1.482602218505602  # 1 / Φ⁻¹(3/4): a normal's MAD times this is its standard deviation
+# The p50's 95 % CI half-width, over the p50, beyond which the p50 itself is not known; the
+# adaptive loop aims at 2 % (measure/adaptive.py), so a cell flagged here ran out of time or
+# processes far from it.
+UNSTABLE_CI = 0.05
+# Between fresh processes the p50 should agree far better than single calls do: beyond this the
+# processes' disagreement is named as the cause of a wide CI (and the threads hint is given).
 UNSTABLE_REPETITION_CV = 0.05
-# pyperf: "min/max far from the mean". Per-call samples have a long right tail (one preemption
-# doubles a call), so the max gets more room than pyperf's 1.5x of loop averages.
+# pyperf: "min/max far from the mean". A min far below the median is measuring something else
+# (a call that skipped work) and flags the cell; a max far above it is a preemption or a slow
+# call, which the p50 ignores: it is reported as a tail note, not as instability.
 FAR_MIN_RATIO = 0.5
 FAR_MAX_RATIO = 2.0
 # pyperf warns below 1 ms because it times loops with a coarse clock; the runner reads a ns
@@ -63,6 +75,8 @@ class Summary:
     unstable_reasons: tuple[str, ...]
     # Processes settled at two speeds: (p50 of the mode, processes in it) for each; () otherwise.
     modes: tuple[tuple[float, int], ...] = ()
+    robust_cv: float = 0.0  # the MAD scaled to a standard deviation, over the median
+    tail_note: str | None = None  # samples far above the p50 (preemptions), which it ignores
 
     @property
     def unstable(self) -> bool:
@@ -180,32 +194,69 @@ def cv(values: Samples) -> float:
     return float(data.std(ddof=1) / data.mean())
 
 
+def robust_cv(values: Samples) -> float:
+    """1.4826 × MAD / median: the spread of the bulk of the samples, as a CV would be for normal
+    data, which a few preempted calls do not move; 0 for fewer than 2 values."""
+    data = np.asarray(values, dtype=np.float64)
+    median = float(np.median(data)) if data.size else 0.0
+    if data.size < 2 or median == 0:
+        return 0.0
+    return float(MAD_TO_STD * np.median(np.abs(data - median)) / median)
+
+
 def unstable_reasons(
-    samples: Samples | Groups, cv_threshold: float = UNSTABLE_CV, batched: bool = False
+    samples: Samples | Groups,
+    batched: bool = False,
+    ci: tuple[float, float] | None = None,
 ) -> tuple[str, ...]:
-    """Why a set of latency samples (ms) should not be trusted; empty when it looks fine.
-    `batched`: each sample times a calibrated batch of calls, so short calls are not timer noise."""
+    """Why a cell's p50 should not be trusted; empty when it can be. `batched`: each sample times
+    a calibrated batch of calls, so short calls are not timer noise. `ci`: the p50's 95 % CI
+    (summarize's; computed here when not given). A wide CI names its cause: processes that
+    disagree, two speeds, or samples that are spread throughout."""
     groups = _groups(samples)
     data = np.concatenate(groups)
     median = float(np.median(data))
     reasons = []
-    spread = cv(data)
-    if spread >= cv_threshold:
-        reasons.append(f"CV {100 * spread:.0f}% ≥ {100 * cv_threshold:.0f}%")
-    if len(groups) > 1:
-        between = cv([float(np.median(g)) for g in groups])
-        if between >= UNSTABLE_REPETITION_CV:
+    low, high = ci if ci is not None else _reported_ci(groups)
+    half = (high - low) / 2 / median if median > 0 else 0.0
+    if half > UNSTABLE_CI:
+        reasons.append(f"p50's 95% CI ±{100 * half:.0f}% > ±{100 * UNSTABLE_CI:.0f}%")
+        if len(groups) > 1 and (between := cv([float(np.median(g)) for g in groups])) >= UNSTABLE_REPETITION_CV:
             reasons.append(f"repetitions' p50 differ by CV {100 * between:.0f}%")
+        if modes := speed_modes(groups):
+            reasons.append(describe_modes(modes))
+    spread = robust_cv(data)
+    if spread >= UNSTABLE_SPREAD:
+        reasons.append(f"robust CV {100 * spread:.0f}% ≥ {100 * UNSTABLE_SPREAD:.0f}%")
     if median > 0 and data.min() < FAR_MIN_RATIO * median:
         reasons.append(f"min {data.min():.3g} ms is under {FAR_MIN_RATIO:g}× the median")
-    if median > 0 and data.max() > FAR_MAX_RATIO * median:
-        reasons.append(f"max {data.max():.3g} ms is over {FAR_MAX_RATIO:g}× the median")
     if median < SHORT_MS and not batched:
         reasons.append(f"calls under {SHORT_MS:g} ms: timer and scheduler noise dominate")
-    modes = speed_modes(groups)
-    if modes:
-        reasons.append(describe_modes(modes))
     return tuple(reasons)
+
+
+def tail_note(samples: Samples | Groups) -> str | None:
+    """`3 of 600 samples over 2× the p50 (max 6.3 ms, 3.7×)`: preempted or slow calls, which move
+    the mean, the CV and the p99 but not the p50; None when no sample is that far out."""
+    data = np.concatenate(_groups(samples))
+    median = float(np.median(data))
+    far = int(np.count_nonzero(data > FAR_MAX_RATIO * median)) if median > 0 else 0
+    if not far:
+        return None
+    return (
+        f"{far} of {data.size} samples over {FAR_MAX_RATIO:g}× the p50 "
+        f"(max {data.max():.3g} ms, {data.max() / median:.1f}×)"
+    )
+
+
+def _reported_ci(groups: list[np.ndarray], seed: int = SEED) -> tuple[float, float]:
+    """The p50's CI as reported: the hierarchical bootstrap's, widened to the processes' t
+    interval when that is wider."""
+    low, high = median_ci(groups, seed=seed)
+    floor = process_interval(groups)
+    if floor is not None:
+        low, high = min(low, floor[0]), max(high, floor[1])
+    return low, high
 
 
 def summarize(samples: Samples | Groups, seed: int = SEED, batched: bool = False) -> Summary:
@@ -213,10 +264,7 @@ def summarize(samples: Samples | Groups, seed: int = SEED, batched: bool = False
     hierarchical bootstrap's, widened to the processes' t interval when that is wider."""
     groups = _groups(samples)
     data = np.concatenate(groups)
-    low, high = median_ci(groups, seed=seed)
-    floor = process_interval(groups)
-    if floor is not None:
-        low, high = min(low, floor[0]), max(high, floor[1])
+    low, high = _reported_ci(groups, seed)
     p50, p90, p99 = np.percentile(data, [50, 90, 99])
     return Summary(
         n=int(data.size),
@@ -232,8 +280,10 @@ def summarize(samples: Samples | Groups, seed: int = SEED, batched: bool = False
         repetition_cv=cv([float(np.median(g)) for g in groups]) if len(groups) > 1 else None,
         minimum=float(data.min()),
         maximum=float(data.max()),
-        unstable_reasons=unstable_reasons(groups, batched=batched),
+        unstable_reasons=unstable_reasons(groups, batched=batched, ci=(low, high)),
         modes=speed_modes(groups),
+        robust_cv=robust_cv(data),
+        tail_note=tail_note(groups),
     )
 
 

@@ -128,6 +128,8 @@ def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
             if summary.median > 0
             else None,
             latency_cv=summary.cv,
+            latency_robust_cv=summary.robust_cv,
+            latency_tail_note=summary.tail_note,
             latency_repetition_cv=summary.repetition_cv,
             latency_modes=stats.describe_modes(summary.modes) if summary.modes else None,
             unstable=summary.unstable,

@@ -566,6 +566,9 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
             f"not settled: {_cell_name(row)}: p50 CI ±{100 * half:.1f}% after {_text(row['repetitions'])} "
             f"processes, {why}"
         )
+    modes = _get(row, "latency_modes")
+    if isinstance(modes, str) and modes not in str(_get(row, "unstable_reason")):
+        notes.append(f"two speeds: {_cell_name(row)}: {modes}; the p50's CI spans both")
     if _truthy(_get(row, "throttled")):
         notes.append(f"throttled: {_cell_name(row)}: {_get(row, 'throttle_reason') or 'the CPU slowed down during it'}")
     energy_status = _get(row, "energy_status")
@@ -577,7 +580,8 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
 
 
 def _protocol_notes(ok: pd.DataFrame) -> list[str]:
-    """Calibrated batches, whose tails are of batches (the threads used are in the context line)."""
+    """Calibrated batches, whose tails are of batches, and samples far out in the tail (the threads
+    used are in the context line)."""
     notes = []
     if "latency_tails_from_batches" in ok:
         batched = ok[ok["latency_tails_from_batches"].map(_truthy)]
@@ -586,6 +590,17 @@ def _protocol_notes(ok: pd.DataFrame) -> list[str]:
             notes.append(
                 f"batched{BATCHED}: {cells}: each sample times a batch of calls lasting ≥ the --batch-min-ms "
                 "target; p50 is per call, p90/p99 are of those batches (single-call tails are hidden)"
+            )
+    if "latency_tail_note" in ok:
+        tails = [
+            f"{_cell_name(r)} ({r['latency_tail_note']})"
+            for _, r in ok.iterrows()
+            if isinstance(_get(r, "latency_tail_note"), str)
+        ]
+        if tails:
+            notes.append(
+                f"tails: {'; '.join(tails)}: preempted or slow calls, which move the mean, CV and p99 but not "
+                "the p50 or its CI"
             )
     return notes
 
