@@ -6,7 +6,8 @@ is spent, variants interleaved). The sweep is repeated RUNS times; the CV of eac
 across those runs is the noise a user sees between two `pocketbench bench` calls. Beside it: how
 many processes each cell needed, how often the target was met, and the wall time of a default
 `pocketbench bench` (what `just bench` runs) against the protocol before issue 18 (3 processes,
-single calls: `--repetitions 3 --batch-min-ms 0`), each timed twice, interleaved.
+single calls at the runtime's thread count: `--repetitions 3 --batch-min-ms 0 --threads 0`), each
+timed twice, interleaved.
 
 Environment (for a quick look; such a run prints and does not write RESULTS.md):
 POCKETBENCH_MEASUREMENT_RUNS (default 5), POCKETBENCH_MEASUREMENT_MODELS (comma list).
@@ -39,7 +40,7 @@ VARIANTS = ["fp32", "int8"]
 QUICK_LOOK = "POCKETBENCH_MEASUREMENT_RUNS" in os.environ or "POCKETBENCH_MEASUREMENT_MODELS" in os.environ
 GOAL_CV, GOAL_WALL = 0.03, 1.5
 # What `pocketbench bench` did before issue 18, to time against the default.
-BEFORE_ARGS = ["--repetitions", "3", "--batch-min-ms", "0"]
+BEFORE_ARGS = ["--repetitions", "3", "--batch-min-ms", "0", "--threads", "0"]
 
 Cell = tuple[str, str]
 
@@ -81,6 +82,12 @@ def bench_wall_times() -> tuple[list[float], list[float], list[dict]]:
             for row in pd.read_parquet(path).to_dict("records")
         ]  # fmt: skip
     return before, after, default_rows
+
+
+def threads_used(rows: dict[Cell, list[dict]]) -> str:
+    """`1 (the local device's default)`: what the sweeps ran at, and who chose it."""
+    first = next(iter(rows.values()))[0]
+    return f"{first.get('threads')} (chosen by: {first.get('threads_source')}; {os.cpu_count()} cores)"
 
 
 def flagged(rows: list[dict]) -> str:
@@ -153,7 +160,7 @@ def main() -> None:
             f"- cells a default `pocketbench bench` flagged unstable (both timed runs): {flagged(default_rows)}; "
             f"in the sweeps: {flagged([r for runs in rows.values() for r in runs])}",
             f"- 1-minute load average {load_before:.1f} before and {load_after:.1f} after, on {os.cpu_count()} cores",
-            f"- runtime threads: the default ({rows[next(iter(rows))][0].get('threads')} here, one per core)",
+            f"- threads: {threads_used(rows)}",
         ]
     )
     if QUICK_LOOK:

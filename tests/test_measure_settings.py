@@ -53,3 +53,19 @@ def test_the_farm_matrix_names_its_key_and_the_value(tmp_path):
         "m.toml: run.repetitions: must be at least 1 (got 0)",
         "m.toml: run.batch_min_ms: must be in [0, 10000] ms (0: time single calls) (got 20000)",
     ]
+
+
+def test_threads_come_from_the_user_else_the_device_else_the_runtime():
+    from pocketbench.devices.base import resolve_threads
+    from pocketbench.devices.local import LocalDevice
+
+    class Phone:
+        device_id = "phone"
+
+    local = LocalDevice()
+    assert resolve_threads(None, local) == (1, "device", LocalDevice.default_threads_reason)
+    assert resolve_threads(None, Phone()) == (0, "runtime", None)
+    assert resolve_threads(0, local) == (0, "runtime", None)
+    assert resolve_threads(3, Phone()) == (3, "user", None)
+    with pytest.raises(SettingsError, match="threads cannot be negative"):
+        ProtocolSettings(threads=-1)

@@ -188,3 +188,12 @@ def test_batched_tails_and_unsettled_cells_are_said(tmp_path):
     assert "not settled: digits\\_cnn fp32 on local: p50 CI ±5.0% after" in text and "budget" in text
     notes = warnings(frame)
     assert not any("not settled" in n and "int8 on" in n for n in notes)
+
+
+def test_a_device_chosen_thread_count_is_stated_once_per_device_with_why():
+    why = "a computer's multi-thread timings move with where its OS places threads"
+    rows = [_row(v, threads=1, threads_source="device", threads_note=why) for v in ("fp32", "int8")]
+    rows.append(_row("fp32", device="phone", threads=4, threads_source="runtime", threads_note=None))
+    assert warnings(pd.DataFrame(rows)) == [
+        f"threads: 1 on d, the device's default: {why}; --threads 0 for the runtime's own count"
+    ]

@@ -37,7 +37,7 @@ def bench(
     iterations: int = _Defaults.iterations,
     warmup: int = _Defaults.warmup,
     min_seconds: float = _Defaults.min_seconds,
-    threads: int = _Defaults.threads,
+    threads: int | None = _Defaults.threads,
     repetitions: int | None = _Defaults.repetitions,
     ci_target: float = _Defaults.ci_target,
     cell_budget_s: float = _Defaults.cell_budget_s,

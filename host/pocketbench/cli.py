@@ -130,7 +130,13 @@ def bench(
     iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = Defaults.iterations,
     warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = Defaults.warmup,
     min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = Defaults.min_seconds,
-    threads: Annotated[int, typer.Option(help="Runtime threads (0: the runtime's default).")] = Defaults.threads,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Runtime threads (default: the device's: 1 on this computer, whose multi-thread timings move"
+            " with where the OS places threads; the runtime's own on phones. 0: the runtime's default)."
+        ),
+    ] = Defaults.threads,
     repetitions: Annotated[
         int | None,
         typer.Option(

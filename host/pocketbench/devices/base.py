@@ -65,6 +65,30 @@ class ClosableDevice(Protocol):
 
 
 @runtime_checkable
+class ThreadsDefaultDevice(Protocol):
+    """A device whose default runtime thread count is its own, not the runtime's (the local
+    device), with the reason the table states."""
+
+    default_threads: int
+    default_threads_reason: str
+
+
+# Where a cell's thread count came from (the `threads_source` column).
+THREADS_BY_USER, THREADS_BY_DEVICE, THREADS_BY_RUNTIME = "user", "device", "runtime"
+
+
+def resolve_threads(requested: int | None, device: object) -> tuple[int, str, str | None]:
+    """The thread count to ask the runtime for (0: its own default), where it came from (the
+    user's `--threads`, else the device's default, else the runtime's: on a phone the speed wanted
+    is the one at the thread count an app gets) and, for a device's default, why."""
+    if requested is not None:
+        return requested, THREADS_BY_RUNTIME if requested == 0 else THREADS_BY_USER, None
+    if isinstance(device, ThreadsDefaultDevice):
+        return device.default_threads, THREADS_BY_DEVICE, device.default_threads_reason
+    return 0, THREADS_BY_RUNTIME, None
+
+
+@runtime_checkable
 class RecoverableDevice(Protocol):
     """A device that can be reconnected and waited for until it answers (a phone that rebooted
     or dropped off the network): a farm calls it before each cell."""

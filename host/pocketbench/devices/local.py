@@ -43,6 +43,14 @@ class LocalDevice:
     """
 
     device_id = "local"
+    # Measured (benchmarks/RESULTS.md, "Run-to-run stability"): on this project's 2-vCPU VM the
+    # p50 at 2 threads moved 12-26 % between runs minutes apart, every process of a run agreeing,
+    # as the hypervisor moved the vCPUs between cores; at 1 thread it repeated within 1.2 %.
+    default_threads = 1
+    default_threads_reason = (
+        "a computer's multi-thread timings move with where its OS or hypervisor places the threads, "
+        "which a run cannot see, and one thread repeats"
+    )
 
     def __init__(self, timeout_s: float = 600.0, backend: str = "auto") -> None:
         if backend not in BACKENDS:

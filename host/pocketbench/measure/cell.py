@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pocketbench.devices.base import Device
+from pocketbench.devices.base import Device, resolve_threads
 from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure.adaptive import FIXED, repeat_until_settled
 from pocketbench.measure.model import ModelContext, quality_columns
@@ -126,10 +126,12 @@ def new_cell(
 ) -> Cell:
     """A built variant on one device, ready for its interleaved repetitions."""
     outputs = _outputs_file(artifact, device, row, scratch)
-    return Cell(row, device, _job(context, artifact, settings), outputs, context, artifact.etrecord)
+    threads, source, why = resolve_threads(settings.threads, device)
+    row = {**row, "threads_source": source, "threads_note": why}
+    return Cell(row, device, _job(context, artifact, settings, threads), outputs, context, artifact.etrecord)
 
 
-def _job(context: ModelContext, artifact: Artifact, settings: ProtocolSettings) -> BenchJob:
+def _job(context: ModelContext, artifact: Artifact, settings: ProtocolSettings, threads: int) -> BenchJob:
     if context.generation is not None:  # each decode step is one timed sample: no batching
         return BenchJob(
             pte=artifact.path,
@@ -137,7 +139,7 @@ def _job(context: ModelContext, artifact: Artifact, settings: ProtocolSettings) 
             warmup=min(settings.warmup, 2),
             iterations=max(1, min(settings.iterations, 5)),
             min_seconds=settings.min_seconds,
-            threads=settings.threads,
+            threads=threads,
             generate=(context.generation.prompt_tokens, context.generation.decode_tokens),
             teacher_forced=True,
         )
@@ -147,7 +149,7 @@ def _job(context: ModelContext, artifact: Artifact, settings: ProtocolSettings) 
         warmup=settings.warmup,
         iterations=settings.iterations,
         min_seconds=settings.min_seconds,
-        threads=settings.threads,
+        threads=threads,
         batch_min_ms=settings.batch_min_ms,
     )
 

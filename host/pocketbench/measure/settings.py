@@ -46,7 +46,9 @@ class ProtocolSettings:
     warmup: int = 5
     iterations: int = 50
     min_seconds: float = 0.0
-    threads: int = 0  # 0: the runtime's default
+    # None: the device's default (devices/base.resolve_threads: 1 on the local device, the
+    # runtime's own on phones); 0: the runtime's default; N: N threads.
+    threads: int | None = None
     # Fresh runner processes per cell; None: adaptive (adaptive.py) — at least 3, more until the
     # p50's 95 % CI half-width is within `ci_target` or the cell has spent `cell_budget_s`.
     repetitions: int | None = None
@@ -84,7 +86,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "warmup": (lambda v: v >= 0, "cannot be negative"),
     "iterations": (lambda v: v >= 1, "must be at least 1"),
     "min_seconds": (lambda v: v >= 0, "cannot be negative"),
-    "threads": (lambda v: v >= 0, "cannot be negative (0: the runtime's default)"),
+    "threads": (lambda v: v is None or v >= 0, "cannot be negative (0: the runtime's default)"),
     "repetitions": (lambda v: v is None or v >= 1, "must be at least 1"),
     "ci_target": (lambda v: 0 < v < 1, "must be a fraction in (0, 1), e.g. 0.02 for ±2 %"),
     "cell_budget_s": (lambda v: v > 0, "must be a positive number of seconds"),

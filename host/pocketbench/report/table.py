@@ -591,6 +591,14 @@ def _protocol_notes(ok: pd.DataFrame) -> list[str]:
                 f"batched{BATCHED}: {cells}: each sample times a batch of calls lasting ≥ the --batch-min-ms "
                 "target; p50 is per call, p90/p99 are of those batches (single-call tails are hidden)"
             )
+    if "threads_source" in ok:
+        chosen = ok[ok["threads_source"] == "device"]
+        for device, group in chosen.groupby("device", sort=False):
+            counts = "/".join(sorted({_text(t) for t in group["threads"]}))
+            notes.append(
+                f"threads: {counts} on {device}, the device's default: {_text(group['threads_note'].iloc[0])}; "
+                "--threads 0 for the runtime's own count"
+            )
     if "latency_tail_note" in ok:
         tails = [
             f"{_cell_name(r)} ({r['latency_tail_note']})"

@@ -63,7 +63,7 @@ COLUMNS = [
     # Numbers that repeat (issue 18): calibrated batches, adaptive processes, speed states.
     "batch_calls", "samples_batch_calls", "latency_batches_ms", "latency_tails_from_batches",
     "latency_p50_ci_halfwidth", "repetitions_stop", "repetitions_target_met", "latency_modes",
-    "latency_robust_cv", "latency_tail_note",
+    "latency_robust_cv", "latency_tail_note", "threads_source", "threads_note",
     # --profile: one traced run per cell, split by where its time went.
     "profile_execute_ms", "profile_delegated_ms", "profile_outside_ms", "profile_trace", "profile_note",
 ]  # fmt: skip
