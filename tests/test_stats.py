@@ -159,3 +159,25 @@ def test_batched_short_calls_are_not_flagged_as_timer_noise() -> None:
     samples = list(0.02 * (1 + 0.01 * rng.standard_normal(100)))
     assert any("timer and scheduler" in r for r in stats.unstable_reasons(samples))
     assert not stats.unstable_reasons(samples, batched=True)
+
+
+def _reference_hierarchical_medians(groups, n_boot, rng):
+    """The hierarchical bootstrap written plainly, one replicate at a time."""
+    replicates = []
+    for _ in range(n_boot):
+        chosen = rng.integers(0, len(groups), size=len(groups))
+        drawn = [groups[g][rng.integers(0, len(groups[g]), size=len(groups[g]))] for g in chosen]
+        replicates.append(np.median(np.concatenate(drawn)))
+    return np.array(replicates)
+
+
+@pytest.mark.parametrize("sizes", [(50, 50, 50, 50), (50, 20, 200, 7)])
+def test_the_vectorised_hierarchical_bootstrap_matches_the_plain_one(sizes):
+    rng = np.random.default_rng(11)
+    groups = [c * (1 + 0.02 * rng.standard_normal(n)) for c, n in zip((1.0, 1.06, 0.97, 1.02), sizes, strict=True)]
+    ours = stats.bootstrap_medians(groups, n_boot=4000, seed=3)
+    plain = _reference_hierarchical_medians(groups, 4000, np.random.default_rng(4))
+    width = np.percentile(plain, 97.5) - np.percentile(plain, 2.5)
+    for q in (2.5, 50, 97.5):
+        assert np.percentile(ours, q) == pytest.approx(np.percentile(plain, q), abs=0.1 * width)
+    assert np.all(np.isfinite(ours))
