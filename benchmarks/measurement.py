@@ -7,7 +7,7 @@ across those runs is the noise a user sees between two `pocketbench bench` calls
 many processes each cell needed, how often the target was met, and the wall time of a default
 `pocketbench bench` (what `just bench` runs) against the protocol before issue 18 (3 processes,
 single calls at the runtime's thread count: `--repetitions 3 --batch-min-ms 0 --threads 0`), each
-timed twice, interleaved.
+timed three times, interleaved.
 
 Environment (for a quick look; such a run prints and does not write RESULTS.md):
 POCKETBENCH_MEASUREMENT_RUNS (default 5), POCKETBENCH_MEASUREMENT_MODELS (comma list).
@@ -40,6 +40,7 @@ VARIANTS = ["fp32", "int8"]
 QUICK_LOOK = "POCKETBENCH_MEASUREMENT_RUNS" in os.environ or "POCKETBENCH_MEASUREMENT_MODELS" in os.environ
 GOAL_CV, GOAL_WALL = 0.03, 1.5
 # What `pocketbench bench` did before issue 18, to time against the default.
+WALL_RUNS = 3  # each protocol's bench is timed this many times, interleaved; the median counts
 BEFORE_ARGS = ["--repetitions", "3", "--batch-min-ms", "0", "--threads", "0"]
 
 Cell = tuple[str, str]
@@ -60,7 +61,7 @@ def sweeps(settings: ProtocolSettings) -> dict[Cell, list[dict]]:
 
 
 def bench_wall_times() -> tuple[list[float], list[float], list[dict]]:
-    """Wall time of a default `pocketbench bench` and of the pre-issue-18 protocol, twice each,
+    """Wall time of a default `pocketbench bench` and of the pre-issue-18 protocol, WALL_RUNS each,
     interleaved (artifacts are cached by then, as for a user's second run), and the rows of the
     default runs (whether a plain `bench` flags any cell unstable). A quick look times its own
     models instead of the CLI's default ones."""
@@ -72,7 +73,7 @@ def bench_wall_times() -> tuple[list[float], list[float], list[dict]]:
         # Untimed first: the default variants include int8-dynamic, which the sweeps never
         # exported; its export must not land in the first timed run.
         subprocess.run([*cli, "--results", f"{scratch}/warm"], check=False, capture_output=True)
-        for _ in range(2):
+        for _ in range(WALL_RUNS):
             for extra, times, folder in ((BEFORE_ARGS, before, "before"), ([], after, "after")):
                 started = time.perf_counter()
                 subprocess.run([*cli, *extra, "--results", f"{scratch}/{folder}"], check=False, capture_output=True)
@@ -82,6 +83,11 @@ def bench_wall_times() -> tuple[list[float], list[float], list[dict]]:
             for row in pd.read_parquet(path).to_dict("records")
         ]  # fmt: skip
     return before, after, default_rows
+
+
+def seconds(times: list[float]) -> str:
+    """`9.6, 11.4, 11.3 s`: each timed run, in the order they ran."""
+    return ", ".join(f"{t:.1f}" for t in times) + " s"
 
 
 def threads_used(rows: dict[Cell, list[dict]]) -> str:
@@ -155,9 +161,10 @@ def main() -> None:
             f"- worst cell: {100 * worst:.1f}% ({verdict(worst <= GOAL_CV)} the 3 % goal), on {machine()}",
             f"- wall time of a default `pocketbench bench` "
             f"({', '.join(MODELS) if QUICK_LOOK else 'digits_cnn, mobilenet_v2'} × fp32, int8, int8-dynamic, "
-            f"artifacts cached): {np.median(after):.0f} s; before issue 18 (`{' '.join(BEFORE_ARGS)}`): "
-            f"{np.median(before):.0f} s; {ratio:.2f}× ({verdict(ratio <= GOAL_WALL)} the ≤ 1.5× goal)",
-            f"- cells a default `pocketbench bench` flagged unstable (both timed runs): {flagged(default_rows)}; "
+            f"artifacts cached, median of {WALL_RUNS}): {np.median(after):.1f} s ({seconds(after)}); before issue 18 "
+            f"(`{' '.join(BEFORE_ARGS)}`): {np.median(before):.1f} s ({seconds(before)}); "
+            f"{ratio:.2f}× ({verdict(ratio <= GOAL_WALL)} the ≤ 1.5× goal)",
+            f"- cells a default `pocketbench bench` flagged unstable (its timed runs): {flagged(default_rows)}; "
             f"in the sweeps: {flagged([r for runs in rows.values() for r in runs])}",
             f"- 1-minute load average {load_before:.1f} before and {load_after:.1f} after, on {os.cpu_count()} cores",
             f"- threads: {threads_used(rows)}",
