@@ -74,15 +74,16 @@ class ThreadsDefaultDevice(Protocol):
 
 
 # Where a cell's thread count came from (the `threads_source` column).
-THREADS_BY_USER, THREADS_BY_DEVICE, THREADS_BY_RUNTIME = "user", "device", "runtime"
+THREADS_BY_SETTINGS, THREADS_BY_DEVICE, THREADS_BY_RUNTIME = "settings", "device", "runtime"
 
 
 def resolve_threads(requested: int | None, device: object) -> tuple[int, str, str | None]:
     """The thread count to ask the runtime for (0: its own default), where it came from (the
-    user's `--threads`, else the device's default, else the runtime's: on a phone the speed wanted
-    is the one at the thread count an app gets) and, for a device's default, why."""
+    settings: `--threads`, the API's `threads=`, a farm matrix; else the device's default; else
+    the runtime's: on a phone the speed wanted is the one at the thread count an app gets) and,
+    for a device's default, why."""
     if requested is not None:
-        return requested, THREADS_BY_RUNTIME if requested == 0 else THREADS_BY_USER, None
+        return requested, THREADS_BY_RUNTIME if requested == 0 else THREADS_BY_SETTINGS, None
     if isinstance(device, ThreadsDefaultDevice):
         return device.default_threads, THREADS_BY_DEVICE, device.default_threads_reason
     return 0, THREADS_BY_RUNTIME, None

@@ -63,11 +63,15 @@ def row_from_reports(
     outputs_file: Path,
     no_telemetry: str,
     ci_target: float | None = None,
+    threads: int = 0,
 ) -> dict[str, Any]:
     """A cell's row from runner processes another system ran (AWS Device Farm runs the runner on
     its phones, without our protocol around it), built like every measured cell: the same columns,
     the p50's CI and the stability flags included; energy and temperatures say why they are
-    missing (`no_telemetry`). A failed process after good ones leaves a `partial` row."""
+    missing (`no_telemetry`). A failed process after good ones leaves a `partial` row. `threads`:
+    what the jobs asked the runtime for (0: its own count)."""
+    _, source, why = resolve_threads(threads, None)
+    row = {**row, "threads_source": source, "threads_note": why}
     plan = EnergyPlan((), no_telemetry)
     repetitions = [Repetition(r, report_energy(r, plan)) for r in reports]
     done = [r for r in repetitions if r.report.ok]
