@@ -22,7 +22,9 @@ from pocketbench.measure.profile import (
     compare_ops,
     events_from_inspector,
     explain,
+    kernel_op_name,
     op_table,
+    op_type_names,
     read_trace,
     summarize,
     typical_executes,
@@ -90,6 +92,28 @@ def test_the_cold_first_call_and_hiccups_are_left_out_and_the_parts_still_add_up
 def test_an_operator_without_an_etrecord_is_named_by_its_kernel():
     records = [record("native_call_embedding.out", 0.1), record("OPERATOR_CALL", 0.12)]
     assert events_from_inspector(records)["op"].tolist() == ["embedding"]
+
+
+def test_an_operator_the_etrecord_maps_to_many_nodes_is_named_by_its_kernel():
+    """Captured from tiny_llama 8da4w: the Inspector shortens a long op_types list to a string."""
+    shortened = "['scalar_tensor.default', 'scalar_tensor.default' ... 'aten.permute_copy.default'] (29 total)"
+    records = [
+        {**record("native_call_scalar_tensor.out", 0.1), "op_types": shortened},
+        {**record("OPERATOR_CALL", 0.12), "op_types": shortened},
+        {**record("OPERATOR_CALL", 0.01), "op_types": shortened},  # no kernel scope of its own
+        record("OPERATOR_CALL", 0.01, op_types=["sym_size.int"]),
+        record("OPERATOR_CALL", 0.01),
+    ]
+    assert events_from_inspector(records)["op"].tolist() == [
+        "scalar_tensor",
+        "scalar_tensor",
+        "sym_size.int",
+        "unnamed op",
+    ]
+    assert op_type_names(shortened) == ["scalar_tensor.default", "scalar_tensor.default", "aten.permute_copy.default"]
+    assert kernel_op_name("native_call_mul.Scalar_out") == "mul.Scalar"
+    assert kernel_op_name("native_call_index_put.out") == "index_put"
+    assert op_type_names(None) == [] and op_type_names(["aten.mean.dim"]) == ["aten.mean.dim"]
 
 
 def test_the_split_adds_up_to_the_inference():

@@ -70,14 +70,14 @@ def events_from_inspector(records: list[dict[str, Any]]) -> pd.DataFrame:
             "p50_ms": float(record["p50 (ms)"]),
         }
         if name.startswith("native_call_"):
-            last_kernel = name.removeprefix("native_call_").removesuffix(".out")
+            last_kernel = kernel_op_name(name)
         elif name == "Method::execute":
             rows.append({**base, "kind": EXECUTE, "op": "execute", "kernel": "", "backend": ""})
         elif name == "DELEGATE_CALL":
             rows.append({**base, "kind": DELEGATE_CALL, "op": "delegate call", "kernel": "", "backend": ""})
         elif name == "OPERATOR_CALL":
-            types = list(record.get("op_types") or [])
-            op = short_aten_name(types[0]) if types else last_kernel or "unnamed op"
+            op = _operator_name(op_type_names(record.get("op_types")), last_kernel)
+            last_kernel = ""  # a kernel's scope names only the call it sits in
             rows.append({**base, "kind": OUTSIDE_OP, "op": op, "kernel": op, "backend": ""})
         elif record.get("is_delegated_op"):
             kernel = re.sub(r"\s*#\d+$", "", name)
@@ -85,6 +85,32 @@ def events_from_inspector(records: list[dict[str, Any]]) -> pd.DataFrame:
             op = xnnpack_op_class(kernel)
             rows.append({**base, "kind": DELEGATE_OP, "op": op, "kernel": kernel, "backend": backend})
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+
+def kernel_op_name(scope: str) -> str:
+    """A kernel scope as the op it runs: native_call_mean.out → mean; native_call_mul.Scalar_out
+    → mul.Scalar (the out variant of an overload, named like the ETRecord's nodes)."""
+    name = scope.removeprefix("native_call_").removesuffix(".out")
+    return name.removesuffix("_out") if "." in name else name
+
+
+def op_type_names(op_types: Any) -> list[str]:
+    """The Inspector's `op_types` of an event: a list of node targets, or for a long one the
+    string it shortens it to, `"['a', 'b' ... 'z'] (29 total)"` (seen on tiny_llama, where one
+    debug handle covers 29 nodes): its names, never its characters."""
+    if op_types is None:
+        return []
+    if isinstance(op_types, str):
+        return re.findall(r"'([^']+)'", op_types)
+    return [str(t) for t in op_types]
+
+
+def _operator_name(types: list[str], kernel: str) -> str:
+    """One ETRecord node names the call; when it maps the call to several nodes (or there is no
+    ETRecord), the kernel's own `native_call_*` scope does; else the first node."""
+    if len(types) == 1:
+        return short_aten_name(types[0])
+    return kernel or (short_aten_name(types[0]) if types else "unnamed op")
 
 
 def typical_executes(totals: list[float]) -> list[int]:
