@@ -108,7 +108,7 @@ def test_an_operator_the_etrecord_maps_to_many_nodes_is_named_by_its_kernel():
         "scalar_tensor",
         "scalar_tensor",
         "sym_size.int",
-        "unnamed op",
+        "prim op (view/shape)",
     ]
     assert op_type_names(shortened) == ["scalar_tensor.default", "scalar_tensor.default", "aten.permute_copy.default"]
     assert kernel_op_name("native_call_mul.Scalar_out") == "mul.Scalar"
