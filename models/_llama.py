@@ -102,12 +102,24 @@ class Attention(nn.Module):
         v = self.v(x).view(batch, t, c.kv_heads, c.head_dim).transpose(1, 2)
         return rotate(q, cos, sin), rotate(k, cos, sin), v
 
-    def _mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def _mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Causal attention of T tokens among themselves (training and reference logits)."""
         group = self.config.heads // self.config.kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         batch, _, t, _ = q.shape
         return self.o(out.transpose(1, 2).reshape(batch, t, self.config.dim))
+
+    def _mix_cached(self, q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Attention of T tokens over the whole cache, grouped: the query heads sharing a KV head
+        are one batch of G·T rows against that head, so the cache is never repeated. Repeating it
+        (`repeat_interleave`) copied all 512 slots G times per layer per step: `expand_copy`, 46 %
+        of 8da4w's decode time in the profile (benchmarks/RESULTS.md)."""
+        c, (batch, _, t, d) = self.config, q.shape
+        group = c.heads // c.kv_heads
+        rows = q.reshape(batch, c.kv_heads, group * t, d)  # head h = kv·G + g → row g·T + t
+        out = F.scaled_dot_product_attention(rows, self.k_cache, self.v_cache, attn_mask=mask.repeat(group, 1))
+        return self.o(out.reshape(batch, c.heads, t, d).transpose(1, 2).reshape(batch, t, c.dim))
 
     def forward(
         self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor
@@ -115,11 +127,11 @@ class Attention(nn.Module):
         q, k, v = self._project(x, cos, sin)
         self.k_cache.index_copy_(2, positions, k)
         self.v_cache.index_copy_(2, positions, v)
-        return self._mix(q, self.k_cache, self.v_cache, mask)
+        return self._mix_cached(q, mask)
 
     def forward_uncached(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         q, k, v = self._project(x, cos, sin)
-        return self._mix(q, k, v, None)
+        return self._mix(q, k, v)
 
 
 class Block(nn.Module):

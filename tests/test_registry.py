@@ -62,3 +62,23 @@ def test_a_factory_that_raises_is_one_clear_error(user_model):
 def test_a_factory_returning_the_wrong_thing_is_refused(user_model):
     with pytest.raises(PocketbenchError, match=r"returned int, not a pocketbench\.models\.registry\.ModelBundle"):
         resolve(f"{user_model}:wrong_type").load()
+
+
+def test_the_cache_key_covers_the_helpers_a_model_file_imports(tmp_path):
+    """Editing a helper the model file imports (directly or through another helper) changes the
+    artifact's cache key; an unrelated file beside it does not."""
+    from pocketbench.models.registry import ModelSpec, local_imports
+
+    (tmp_path / "model.py").write_text("import torch\nfrom layers import Block\n")
+    (tmp_path / "layers.py").write_text("from pkg._weights import load\nclass Block: ...\n")
+    (tmp_path / "_weights.py").write_text("def load(): return 1\n")
+    (tmp_path / "unrelated.py").write_text("x = 1\n")
+    spec = ModelSpec("m", lambda: None, tmp_path / "model.py")  # type: ignore[arg-type,return-value]
+    assert local_imports(tmp_path / "model.py") == {tmp_path / "layers.py", tmp_path / "_weights.py"}
+    before = spec.source_digest()
+    (tmp_path / "unrelated.py").write_text("x = 2\n")
+    assert spec.source_digest() == before
+    (tmp_path / "_weights.py").write_text("def load(): return 2\n")
+    assert spec.source_digest() != before
+    builtin = resolve("tiny_llama")
+    assert {p.name for p in local_imports(builtin.source_file)} >= {"_llama.py", "_trained.py", "_stdlib_text.py"}

@@ -145,8 +145,41 @@ class ModelSpec:
         return bundle
 
     def source_digest(self) -> str:
-        """Hash of the file defining the model: part of every artifact's cache key."""
-        return hashlib.sha256(self.source_file.read_bytes()).hexdigest()
+        """Hash of the file defining the model and of the files beside it that it imports,
+        directly or through each other: part of every artifact's cache key, so editing a helper
+        (tiny_llama's attention lives in `_llama.py`) re-exports the model instead of reusing
+        a `.pte` built from the old code."""
+        digest = hashlib.sha256()
+        for path in [self.source_file, *sorted(local_imports(self.source_file))]:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
+
+
+def local_imports(source: Path) -> set[Path]:
+    """The `.py` files in `source`'s folder that it imports, transitively (a module is matched by
+    the last part of its name: `pocketbench_models._llama`, `from helpers import x`, `from . import
+    _trained`); files that do not parse add nothing."""
+    import ast
+
+    found: set[Path] = set()
+    pending = [source]
+    while pending:
+        try:
+            tree = ast.parse(pending.pop().read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module or ''}.{alias.name}" for alias in node.names]
+            for name in names:
+                sibling = source.parent / f"{name.rsplit('.', 1)[-1]}.py"
+                if name and sibling.is_file() and sibling != source and sibling not in found:
+                    found.add(sibling)
+                    pending.append(sibling)
+    return found
 
 
 def builtin_names() -> list[str]:
