@@ -2,9 +2,10 @@
 
 Generative: one `forward(tokens [1, T], positions [T]) -> logits [1, T, 256]` serves both
 prefill (T = the prompt length) and decode (T = 1). The KV cache is a pair of registered buffers
-per layer, written with `index_copy_` at `positions`; attention reads the whole cache through a
-boolean mask (cache slot j is visible to the token at position p iff j ≤ p), so slots left over
-from an earlier sequence are never read and nothing needs resetting between sequences.
+per layer, written with `index_copy_` at `positions`; attention reads the whole cache through an
+additive mask (cache slot j is visible to the token at position p iff j ≤ p: 0, else -inf), so
+slots left over from an earlier sequence are never read and nothing needs resetting between
+sequences. The query heads sharing a KV head attend as one batch, so the cache is never copied.
 
 Why one dynamic-shape method, not a prefill and a decode method: ExecuTorch memory-plans mutable
 buffers per method, so two methods would hold two caches and the decode method would not see what
@@ -75,7 +76,8 @@ def rope_tables(config: LlamaConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotary embedding on [batch, heads, T, head_dim] with cos/sin [T, head_dim / 2] (half-split)."""
+    """Rotary embedding (half-split) on [..., head_dim], cos/sin broadcast to [..., head_dim / 2]:
+    [T, hd/2] for [batch, heads, T, hd], [T, 1, hd/2] for [batch, T, heads, hd]."""
     first, second = x.chunk(2, dim=-1)
     return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
 
@@ -96,38 +98,47 @@ class Attention(nn.Module):
         self.register_buffer("v_cache", torch.zeros(shape), persistent=False)
 
     def _project(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Rotated queries [B, T, heads, hd] (token-major: see _mix_cached), keys and values
+        [B, kv_heads, T, hd]."""
         c, (batch, t, _) = self.config, x.shape
-        q = self.q(x).view(batch, t, c.heads, c.head_dim).transpose(1, 2)
+        q = self.q(x).view(batch, t, c.heads, c.head_dim)
         k = self.k(x).view(batch, t, c.kv_heads, c.head_dim).transpose(1, 2)
         v = self.v(x).view(batch, t, c.kv_heads, c.head_dim).transpose(1, 2)
-        return rotate(q, cos, sin), rotate(k, cos, sin), v
+        return rotate(q, cos.unsqueeze(1), sin.unsqueeze(1)), rotate(k, cos, sin), v
 
     def _mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Causal attention of T tokens among themselves (training and reference logits)."""
         group = self.config.heads // self.config.kv_heads
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        batch, _, t, _ = q.shape
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, is_causal=True)
+        batch, _, t, _ = out.shape
         return self.o(out.transpose(1, 2).reshape(batch, t, self.config.dim))
 
-    def _mix_cached(self, q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Attention of T tokens over the whole cache, grouped: the query heads sharing a KV head
-        are one batch of G·T rows against that head, so the cache is never repeated. Repeating it
+    def _mix_cached(self, q: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Attention of T tokens over the whole cache, grouped: the G query heads sharing a KV
+        head are one batch of G·T rows against it, so the cache is never repeated. Repeating it
         (`repeat_interleave`) copied all 512 slots G times per layer per step: `expand_copy`, 46 %
-        of 8da4w's decode time in the profile (benchmarks/RESULTS.md)."""
-        c, (batch, _, t, d) = self.config, q.shape
+        of 8da4w's decode time in the profile (benchmarks/RESULTS.md). Written with 3-D `bmm`s
+        over the one cached sequence (4-D matmuls decompose into copies of the cache) and from
+        token-major queries (F.scaled_dot_product_attention and a head-major reshape leave
+        torch.export a guard on T it cannot prove for every prompt length). `bias` [G·T, context]
+        is 0 where a slot is visible and -inf where it is not."""
+        c, (_, t, _, d) = self.config, q.shape
         group = c.heads // c.kv_heads
-        rows = q.reshape(batch, c.kv_heads, group * t, d)  # head h = kv·G + g → row g·T + t
-        out = F.scaled_dot_product_attention(rows, self.k_cache, self.v_cache, attn_mask=mask.repeat(group, 1))
-        return self.o(out.reshape(batch, c.heads, t, d).transpose(1, 2).reshape(batch, t, c.dim))
+        keys, values = self.k_cache[0], self.v_cache[0]  # [kv, context, hd]: one sequence
+        # [1, T, kv·G, hd] → [kv, G, T, hd] → each KV head's rows g·T + t
+        rows = q.view(t, c.kv_heads, group, d).permute(1, 2, 0, 3).reshape(c.kv_heads, group * t, d)
+        scores = torch.bmm(rows, keys.transpose(1, 2)) * d**-0.5 + bias
+        out = torch.bmm(scores.softmax(dim=-1), values).view(c.kv_heads, group, t, d)
+        return self.o(out.permute(2, 0, 1, 3).reshape(1, t, c.dim))
 
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor
+        self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
         q, k, v = self._project(x, cos, sin)
         self.k_cache.index_copy_(2, positions, k)
         self.v_cache.index_copy_(2, positions, v)
-        return self._mix_cached(q, mask)
+        return self._mix_cached(q, bias)
 
     def forward_uncached(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         q, k, v = self._project(x, cos, sin)
@@ -149,9 +160,9 @@ class Block(nn.Module):
         return x + self.down(F.silu(self.gate(h)) * self.up(h))
 
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor
+        self, x: torch.Tensor, positions: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
-        return self._ffn(x + self.attention(self.attention_norm(x), positions, cos, sin, mask))
+        return self._ffn(x + self.attention(self.attention_norm(x), positions, cos, sin, bias))
 
     def forward_uncached(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         return self._ffn(x + self.attention.forward_uncached(self.attention_norm(x), cos, sin))
@@ -174,10 +185,14 @@ class TinyLlama(nn.Module):
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         cos, sin = self.rope_cos[positions], self.rope_sin[positions]
-        mask = self.slots.unsqueeze(0) <= positions.unsqueeze(1)  # [T, context]: slot j visible at position p iff j ≤ p
+        visible = self.slots.unsqueeze(0) <= positions.unsqueeze(
+            1
+        )  # [T, context]: slot j visible at position p iff j ≤ p
+        blocked = torch.full(visible.shape, float("-inf")).masked_fill(visible, 0.0)
+        bias = blocked.repeat(self.config.heads // self.config.kv_heads, 1)  # once for every layer: [G·T, context]
         x = self.embed(tokens)
         for block in self.blocks:
-            x = block(x, positions, cos, sin, mask)
+            x = block(x, positions, cos, sin, bias)
         return self.head(self.norm(x))
 
     def forward_uncached(self, tokens: torch.Tensor) -> torch.Tensor:
