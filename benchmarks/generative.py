@@ -43,8 +43,9 @@ def bench_rows(repetitions: int, results: Path) -> list[dict]:
 
 
 def decode_ms(device: LocalDevice, pte: Path, stream: Path, prompt: int, decode: int) -> float:
+    # At the bench rows' thread count: this computer's default (devices/local.py says why).
     report = device.benchmark(BenchJob(pte=pte, inputs=stream, warmup=1, iterations=3, generate=(prompt, decode),
-                                       teacher_forced=True))  # fmt: skip
+                                       teacher_forced=True, threads=LocalDevice.default_threads))  # fmt: skip
     if not report.ok:
         raise SystemExit(f"{pte}: {report.status}: {report.error}")
     return statistics.median(report.iterations_ns) / 1e6
@@ -79,7 +80,7 @@ def main() -> None:
                 ratios.append(times[NATIVE_BACKEND] / times[PYTHON_BACKEND])
             versus[variant] = (statistics.median(own[NATIVE_BACKEND]), statistics.median(own[PYTHON_BACKEND]), ratios)
     write_section("generative", "Generative: tiny_llama tokens/s, perplexity, context and runner (issue 17)",
-                  render(rows, sweep, versus, load_before, os.getloadavg()))  # fmt: skip
+                  render(rows, sweep, versus, load_before, os.getloadavg(), args.repetitions))  # fmt: skip
 
 
 def goal_line(rows: list[dict]) -> str:
@@ -95,28 +96,31 @@ def goal_line(rows: list[dict]) -> str:
             f"size {size:.2f}×, perplexity {ppl:+.2f} % — **{'met' if met else 'not met'}**.")  # fmt: skip
 
 
-EXPLAINED = (
-    "Why 4-bit weights do not double decode speed here: tiny_llama has 3.15 M parameters, so fp32 decode reads 12.6"
-    " MB of weights per token, which fits in this EPYC VM's 32 MB L3 cache, so it is not bound by memory bandwidth "
-    "the way a phone's decode of a 1 B-parameter model is; 8da4w also quantizes each token's activations at run "
-    "time. And 26–38 % of the graph's nodes run outside XNNPACK whatever the weights' precision (delegated share 62"
-    " % fp32, 74 % 8da4w in `pocketbench bench`'s table; its warning names them: RMSNorm's `mean`, the cache's "
-    "`index_put`, the attention mask's `le`/`logical_not`/`where`/`any`, shape ops), a fixed cost per token. Decode"
-    " tokens/s vs context is flat by construction: every decode step attends over all 512 cache slots (the mask "
-    "hides the future ones), so the cost does not grow as the cache fills; a curve that grows needs models exported"
-    " with different cache lengths."
-)
+def explained(by: dict[str, dict]) -> str:
+    """Why 8da4w's decode gain is what it is, with the delegated shares of these rows."""
+    share = " % fp32, ".join(f"{100 * (by[v].get('delegated_fraction') or 0):.0f}" for v in ("fp32", "8da4w"))
+    return (
+        "Why 4-bit weights do not double decode speed here: tiny_llama has 3.15 M parameters, so fp32 decode reads "
+        "12.6 MB of weights per token, which fits in this EPYC VM's 32 MB L3 cache, so it is not bound by memory "
+        "bandwidth the way a phone's decode of a 1 B-parameter model is; 8da4w also quantizes each token's "
+        f"activations at run time. And part of every token's cost does not depend on the weights (delegated share "
+        f"{share} % 8da4w in `pocketbench bench`'s table): the calls into XNNPACK's delegate, RMSNorm's `mean` and "
+        "the cache's `index_put` outside it (the profile below splits it). Decode tokens/s vs context is flat by "
+        "construction: every decode step attends over all 512 cache slots (the mask hides the future ones), so the "
+        "cost does not grow as the cache fills; a curve that grows needs models exported with different cache lengths."
+    )
 
 
 def _fmt(value: object, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
-def render(rows: list[dict], sweep: dict, versus: dict, load_before: tuple, load_after: tuple) -> str:
+def render(rows: list[dict], sweep: dict, versus: dict, load_before: tuple, load_after: tuple, repetitions: int) -> str:
     fp32 = next(r for r in rows if r["variant"] == "fp32")
     lines = [
         f"`pocketbench bench -m {MODEL} -v {','.join(VARIANTS)} -d local` (P = {PROMPT} prompt tokens, N = {DECODE} "
-        "teacher-forced decode steps per generation, adaptive processes; CIs: 95 % bootstrap over tokens and "
+        f"teacher-forced decode steps per generation, {repetitions} runner processes per variant at "
+        f"{fp32.get('threads')} thread(s), this computer's default; CIs: 95 % bootstrap over tokens and "
         "runner processes). Perplexity: the `.pte` on the held-out windows (16 × 256 bytes of held-out stdlib "
         "files); greedy agreement: the variant's argmax equals fp32's at each of the N + 1 teacher-forced steps. "
         f"Load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
@@ -143,7 +147,7 @@ def render(rows: list[dict], sweep: dict, versus: dict, load_before: tuple, load
             f"| {r['perplexity']:.3f} ({r['perplexity_delta_pct']:+.2f} %) | {100 * r['greedy_agreement']:.0f} % "
             f"| {r['peak_rss_kb'] / 1e3:.1f} |"
         )
-    lines += ["", goal_line(rows), "", EXPLAINED]
+    lines += ["", goal_line(rows), "", explained({r["variant"]: r for r in rows if r["status"] == "ok"})]
     lines += ["", f"Decode tokens/s vs context (the cache filled to C − {SWEEP_DECODE} by the prompt, then "
               f"{SWEEP_DECODE} decode steps; native runner, median over 3 rounds of one process × 3 generations):", "",
               "| variant | " + " | ".join(f"C = {c}" for c in CONTEXTS) + " |",
