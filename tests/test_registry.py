@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from pocketbench.errors import PocketbenchError
 from pocketbench.models.registry import ModelBundle, builtin_names, resolve
@@ -82,3 +84,6 @@ def test_the_cache_key_covers_the_helpers_a_model_file_imports(tmp_path):
     assert spec.source_digest() != before
     builtin = resolve("tiny_llama")
     assert {p.name for p in local_imports(builtin.source_file)} >= {"_llama.py", "_trained.py", "_stdlib_text.py"}
+    # A user's decoder built on the built-in helpers (tests/data/tiny_decoder.py) is keyed on them too.
+    decoder = Path(__file__).parent / "data" / "tiny_decoder.py"
+    assert {p.name for p in local_imports(decoder)} >= {"_llama.py", "_stdlib_text.py"}

@@ -156,16 +156,19 @@ class ModelSpec:
 
 
 def local_imports(source: Path) -> set[Path]:
-    """The `.py` files in `source`'s folder that it imports, transitively (a module is matched by
-    the last part of its name: `pocketbench_models._llama`, `from helpers import x`, `from . import
-    _trained`); files that do not parse add nothing."""
+    """The model code `source` imports, transitively: `.py` files beside the importing file (a
+    module matched by the last part of its name: `from helpers import x`, `from . import
+    _trained`) and the built-in models' helpers (`pocketbench_models._llama`, which a user's
+    decoder may build on). Libraries are not model code; files that do not parse add nothing."""
     import ast
 
+    builtin = Path(importlib.import_module(BUILTIN_PACKAGE).__path__[0])
     found: set[Path] = set()
     pending = [source]
     while pending:
+        current = pending.pop()
         try:
-            tree = ast.parse(pending.pop().read_text(encoding="utf-8"))
+            tree = ast.parse(current.read_text(encoding="utf-8"))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             continue
         for node in ast.walk(tree):
@@ -174,11 +177,12 @@ def local_imports(source: Path) -> set[Path]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""] + [f"{node.module or ''}.{alias.name}" for alias in node.names]
-            for name in names:
-                sibling = source.parent / f"{name.rsplit('.', 1)[-1]}.py"
-                if name and sibling.is_file() and sibling != source and sibling not in found:
-                    found.add(sibling)
-                    pending.append(sibling)
+            for name in filter(None, names):
+                folder = builtin if name.split(".")[0] == BUILTIN_PACKAGE else current.parent
+                module = folder / f"{name.rsplit('.', 1)[-1]}.py"
+                if module.is_file() and module != source and module not in found:
+                    found.add(module)
+                    pending.append(module)
     return found
 
 
