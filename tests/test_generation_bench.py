@@ -78,3 +78,22 @@ def test_bench_a_user_decoder_on_the_emulated_phone(phone, tmp_path: Path) -> No
     assert result.exit_code == 0, result.stderr
     check_rows(run["rows"])
     assert all(r["device_emulated"] and r["backend"] == "native-runner" for r in run["rows"])
+
+
+@pytest.mark.slow  # exports two variants with ETRecords and traces them
+def test_profile_of_a_decoder_names_every_op_and_finds_no_cache_copies(tmp_path: Path) -> None:
+    """`--profile` on generative cells: each op outside XNNPACK is named (not a character of the
+    Inspector's shortened op list), and grouped attention never copies the KV cache (the
+    `expand_copy` that was 46 % of tiny_llama's decode)."""
+    import re
+
+    import pandas as pd
+
+    result, run = bench(tmp_path, "--device", "local", "--profile", variants="fp32,8da4w")
+    assert result.exit_code == 0, result.stderr
+    assert all(r["status"] == "ok" and r["profile_execute_ms"] > 0 for r in run["rows"]), run["rows"]
+    (folder,) = (tmp_path / "results").iterdir()
+    events = pd.concat(pd.read_parquet(path) for path in sorted((folder / "profiles").glob("*.parquet")))
+    outside = set(events.loc[events["kind"] == "outside_op", "op"])
+    assert outside and all(re.fullmatch(r"[a-z_][\w.]*|prim op \(view/shape\)", op) for op in outside), outside
+    assert "expand_copy" not in outside and "per-op profile" in result.stderr
