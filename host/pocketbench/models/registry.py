@@ -145,10 +145,9 @@ class ModelSpec:
         return bundle
 
     def source_digest(self) -> str:
-        """Hash of the file defining the model and of the files beside it that it imports,
-        directly or through each other: part of every artifact's cache key, so editing a helper
-        (tiny_llama's attention lives in `_llama.py`) re-exports the model instead of reusing
-        a `.pte` built from the old code."""
+        """Hash of the file defining the model and of the model code it imports (local_imports):
+        part of every artifact's cache key, so editing a helper (tiny_llama's attention lives in
+        `_llama.py`) re-exports the model instead of reusing a `.pte` built from the old code."""
         digest = hashlib.sha256()
         for path in [self.source_file, *sorted(local_imports(self.source_file))]:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
