@@ -7,6 +7,7 @@ a scoring function). Importing this module does not import torch.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.util
@@ -159,8 +160,6 @@ def local_imports(source: Path) -> set[Path]:
     module matched by the last part of its name: `from helpers import x`, `from . import
     _trained`) and the built-in models' helpers (`pocketbench_models._llama`, which a user's
     decoder may build on). Libraries are not model code; files that do not parse add nothing."""
-    import ast
-
     builtin = Path(importlib.import_module(BUILTIN_PACKAGE).__path__[0])
     found: set[Path] = set()
     pending = [source]
