@@ -129,8 +129,8 @@ def _hierarchical_medians(groups: list[np.ndarray], n_boot: int, rng: np.random.
     """Each replicate draws as many groups as there are, with replacement, then each drawn group's
     own size of samples from it, with replacement, and takes the median of all it drew.
     Vectorised: the adaptive loop asks after every runner process, and a Python loop over 2000
-    replicates cost 35-116 ms a call (3-12 processes; now 11-58 ms). Groups of unequal size are padded with NaN, and the padding
-    is never drawn."""
+    replicates cost 35-116 ms a call (3-12 processes; now 11-58 ms). Groups of unequal size are
+    padded with NaN, and the padding is never drawn."""
     count = len(groups)
     sizes = np.array([g.size for g in groups])
     width = int(sizes.max())
