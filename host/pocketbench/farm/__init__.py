@@ -1,1 +1,1 @@
-"""Nightly device-farm runs: matrix, orchestration, regression verdicts, AWS Device Farm."""
+"""Nightly device-farm runs: matrix, orchestration, regression verdicts."""

@@ -75,7 +75,7 @@ def verdict_table(table: pd.DataFrame, run: FarmRun) -> VerdictTable:
 
 
 def write_reports(run: FarmRun, verdicts: VerdictTable, matrix: Matrix, root: Path) -> list[Path]:
-    """The markdown and HTML reports of the run (issue 8's renderers, compared with the farm's
+    """The markdown and HTML reports of the run (`pocketbench report`'s renderers, compared with the farm's
     previous run, with the verdicts), written beside the results."""
     from pocketbench.report.write import write_report
 

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 from pocketbench.devices.base import Device, resolve_threads
 from pocketbench.errors import PocketbenchError, first_line
-from pocketbench.measure.adaptive import FIXED, repeat_until_settled
+from pocketbench.measure.adaptive import repeat_until_settled
 from pocketbench.measure.model import ModelContext, quality_columns
-from pocketbench.measure.protocol import DeviceTelemetry, Repetition, report_energy, run_repetition
+from pocketbench.measure.protocol import DeviceTelemetry, Repetition, run_repetition
 from pocketbench.measure.rows import cell_columns, cell_row, cut_short, failed_row, generative_columns
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.models.registry import GenerativeBundle
 from pocketbench.progress import WARNED, Reporter
 from pocketbench.results.store import PARTIAL
-from pocketbench.runner.report import BenchJob, RunnerReport
+from pocketbench.runner.report import BenchJob
 from pocketbench.telemetry.energy import EnergyPlan
 
 if TYPE_CHECKING:
@@ -54,35 +54,6 @@ def measure_cell(
     cell.progress = progress
     repeat_cells([cell], {device.device_id: telemetry}, settings, reporter)
     return cell.failure or finished_row(cell, telemetry, settings.ci_target)
-
-
-def row_from_reports(
-    context: ModelContext,
-    row: dict[str, Any],
-    reports: Sequence[RunnerReport],
-    outputs_file: Path,
-    no_telemetry: str,
-    ci_target: float | None = None,
-    threads: int = 0,
-) -> dict[str, Any]:
-    """A cell's row from runner processes another system ran (AWS Device Farm runs the runner on
-    its phones, without our protocol around it), built like every measured cell: the same columns,
-    the p50's CI and the stability flags included; energy and temperatures say why they are
-    missing (`no_telemetry`). A failed process after good ones leaves a `partial` row. `threads`:
-    what the jobs asked the runtime for (0: its own count)."""
-    _, source, why = resolve_threads(threads, None)
-    row = {**row, "threads_source": source, "threads_note": why}
-    plan = EnergyPlan((), no_telemetry)
-    repetitions = [Repetition(r, report_energy(r, plan)) for r in reports]
-    done = [r for r in repetitions if r.report.ok]
-    failed = next((r.report for r in repetitions if not r.report.ok), None)
-    if failed is None:
-        return _measured_row(context, row, done, plan, outputs_file, None, FIXED, ci_target)
-    error = failed.error or failed.status
-    if not done:
-        return failed_row({**row, **cell_columns(repetitions[:1], plan)}, failed.status, error)
-    measured = _measured_row(context, row, done, plan, outputs_file, None)
-    return failed_row(measured, PARTIAL, cut_short(len(done), len(reports), failed.status, error))
 
 
 @dataclass

@@ -197,7 +197,7 @@ def cell_row(
     stopped: str | None = None,
     ci_target: float | None = None,
 ) -> dict[str, Any]:
-    """The one builder of a measured cell's row, for the sweep, the farm and AWS Device Farm alike:
+    """The one builder of a measured cell's row, for the sweep and the farm alike:
     the identity and artifact columns in `row`, every column folded from the repetitions (the p50's
     CI and the stability flags included), why the cell stopped adding processes, and the accuracy
     and fidelity of the outputs the device computed (`quality`)."""
