@@ -1,1 +1,3 @@
-"""Devices that run a .pte: this computer (local), phones over adb, and the emulated phone."""
+"""Devices that run a .pte: the `Device` protocol (base.py), this computer (local.py), phones over
+adb (adb/), the runner bundles phones get (bundle/), a device's shell (shell.py) and choosing a
+device (select.py). The emulated phone is a separate package, `pocketbench.emulator`."""

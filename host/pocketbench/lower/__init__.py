@@ -1,1 +1,1 @@
-"""lower stage."""
+"""lower stage: a compressed module → `torch.export` → XNNPACK → a cached `.pte` with its manifest."""

@@ -1,1 +1,1 @@
-"""results stage."""
+"""results stage: the append-only run store, its migrations, history across runs, comparisons."""

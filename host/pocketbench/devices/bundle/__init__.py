@@ -1,1 +1,1 @@
-"""Runner bundles: pocket_runner with its own glibc, for phones without an NDK build (issue 13)."""
+"""Runner bundles: pocket_runner with its own glibc, for phones without an NDK build."""
