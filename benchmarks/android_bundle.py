@@ -1,4 +1,4 @@
-"""Runner bundles for Android (issue 13): size, deploy time over both adb routes, launcher cost.
+"""Runner bundles for Android: size, deploy time over both adb routes, launcher cost.
 
 - Size of `device_runner/build/android-{arm64,x86_64}/`: raw, and as a gzip-compressed tar.
 - Deploy time to a fresh emulated phone (first: every file pushed, verified, renamed) and again

@@ -1,4 +1,4 @@
-"""Issue 18: a calibrated batch's per-call figure equals single-call timing on a long model.
+"""Calibrated batches: a calibrated batch's per-call figure equals single-call timing on a long model.
 
 mobilenet_v2 fp32 (milliseconds a call) through the native runner, PAIRS times: a process timing
 single calls, then one timing batches of ≥ BATCH_MS (several calls each), interleaved so load
@@ -63,7 +63,7 @@ def main() -> None:
             f"- 1-minute load average {load_before:.1f} before and {load_after:.1f} after, on {os.cpu_count()} cores",
         ]
     )
-    write_section("calibrated_samples", "Calibrated batches vs single calls on a long model (issue 18)", body)
+    write_section("calibrated_samples", "Calibrated batches vs single calls on a long model", body)
     print(body)
 
 

@@ -1,4 +1,4 @@
-"""Issue 4's figures: how fast the emulated phone answers real clients.
+"""How fast the emulated phone answers real clients.
 
 Start-up time, per-command round trip (adb-shell with and without TCP_NODELAY on its socket,
 Debian adb), push/pull throughput of a 32 MB file through both clients, and the idle CPU

@@ -1,4 +1,4 @@
-"""Issue 9's figure: three emulated phones measured in parallel vs one after the other.
+"""Three emulated phones measured in parallel vs one after the other.
 
 Three `pocketbench emulator` phones on loopback, reached through the real adb device; the farm
 matrix runs digits_cnn and mobilenet_v2 (fp32, int8) with single-threaded runners. Serial:

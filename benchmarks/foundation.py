@@ -1,4 +1,4 @@
-"""Issue 2's figures: mobilenet_v2 int8 vs fp32 on the local device, and a cold vs cached `bench`.
+"""mobilenet_v2 int8 vs fp32 on the local device, and a cold vs cached `bench`.
 
 The cold run starts from an empty artifact cache (digits training and every export included);
 the second, identical run must reuse every artifact.

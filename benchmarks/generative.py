@@ -1,8 +1,8 @@
 """tiny_llama on the local device: per variant size, TTFT (P=128), prefill and decode tokens/s
 with CIs, perplexity and its change, peak memory; decode tokens/s vs context; native runner vs
-the Python runtime on decode ms/token. Issue 17's figures; writes its section of RESULTS.md.
+the Python runtime on decode ms/token; writes its section of RESULTS.md.
 
-The variants go through `pocketbench bench` itself (the command of the issue's "Done when");
+The variants go through `pocketbench bench` itself (the command a user runs);
 the context sweep and the runner comparison run the same cached `.pte` files directly.
 
     .venv/bin/python benchmarks/generative.py [--repetitions 3] [--rounds 3]
@@ -79,12 +79,12 @@ def main() -> None:
                     own[name].append(value)
                 ratios.append(times[NATIVE_BACKEND] / times[PYTHON_BACKEND])
             versus[variant] = (statistics.median(own[NATIVE_BACKEND]), statistics.median(own[PYTHON_BACKEND]), ratios)
-    write_section("generative", "Generative: tiny_llama tokens/s, perplexity, context and runner (issue 17)",
+    write_section("generative", "Generative: tiny_llama tokens/s, perplexity, context and runner",
                   render(rows, sweep, versus, load_before, os.getloadavg(), args.repetitions))  # fmt: skip
 
 
 def goal_line(rows: list[dict]) -> str:
-    """Issue 17's goal for 8da4w vs fp32: ≥ 2× decode tokens/s at ≤ 0.35× size, perplexity within 10 %."""
+    """The goal for 8da4w vs fp32: ≥ 2× decode tokens/s at ≤ 0.35× size, perplexity within 10 %."""
     by = {r["variant"]: r for r in rows if r["status"] == "ok"}
     if "fp32" not in by or "8da4w" not in by:
         return "Goal (8da4w vs fp32): not measured (a variant failed)."

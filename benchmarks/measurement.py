@@ -1,11 +1,11 @@
-"""Issue 18's goal: the p50 repeats run to run (CV ≤ 3 % for every cell) with the DEFAULT protocol.
+"""The goal: the p50 repeats run to run (CV ≤ 3 % for every cell) with the DEFAULT protocol.
 
 One "run" is a whole sweep with the CLI's defaults (calibrated batches of ≥ 1 ms, at least 3
 fresh runner processes per cell and more until the p50's CI is within ±2 % or the cell's budget
 is spent, variants interleaved). The sweep is repeated RUNS times; the CV of each cell's p50
 across those runs is the noise a user sees between two `pocketbench bench` calls. Beside it: how
 many processes each cell needed, how often the target was met, and the wall time of a default
-`pocketbench bench` (what `just bench` runs) against the protocol before issue 18 (3 processes,
+`pocketbench bench` (what `just bench` runs) against the earlier fixed protocol (3 processes,
 single calls at the runtime's thread count: `--repetitions 3 --batch-min-ms 0 --threads 0`), each
 timed three times, interleaved.
 
@@ -39,7 +39,7 @@ MODELS = os.environ.get("POCKETBENCH_MEASUREMENT_MODELS", "digits_cnn,mobilenet_
 VARIANTS = ["fp32", "int8"]
 QUICK_LOOK = "POCKETBENCH_MEASUREMENT_RUNS" in os.environ or "POCKETBENCH_MEASUREMENT_MODELS" in os.environ
 GOAL_CV, GOAL_WALL = 0.03, 1.5
-# What `pocketbench bench` did before issue 18, to time against the default.
+# What `pocketbench bench` did before adaptive repetitions and calibrated batches, to time against the default.
 WALL_RUNS = 3  # each protocol's bench is timed this many times, interleaved; the median counts
 BEFORE_ARGS = ["--repetitions", "3", "--batch-min-ms", "0", "--threads", "0"]
 
@@ -161,7 +161,7 @@ def main() -> None:
             f"- worst cell: {100 * worst:.1f}% ({verdict(worst <= GOAL_CV)} the 3 % goal), on {machine()}",
             f"- wall time of a default `pocketbench bench` "
             f"({', '.join(MODELS) if QUICK_LOOK else 'digits_cnn, mobilenet_v2'} × fp32, int8, int8-dynamic, "
-            f"artifacts cached, median of {WALL_RUNS}): {np.median(after):.1f} s ({seconds(after)}); before issue 18 "
+            f"artifacts cached, median of {WALL_RUNS}): {np.median(after):.1f} s ({seconds(after)}); with the earlier fixed protocol "
             f"(`{' '.join(BEFORE_ARGS)}`): {np.median(before):.1f} s ({seconds(before)}); "
             f"{ratio:.2f}× ({verdict(ratio <= GOAL_WALL)} the ≤ 1.5× goal)",
             f"- cells a default `pocketbench bench` flagged unstable (its timed runs): {flagged(default_rows)}; "
@@ -173,7 +173,7 @@ def main() -> None:
     if QUICK_LOOK:
         print("(quick look: RESULTS.md not written)")
     else:
-        write_section("measurement", "Run-to-run stability of the p50 (issues 7 and 18)", body)
+        write_section("measurement", "Run-to-run stability of the p50", body)
     print(body)
 
 

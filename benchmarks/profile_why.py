@@ -64,7 +64,7 @@ def main() -> None:
             *whys,
         ]
     )
-    write_section("profile_why", "Per-op profiles: where the time goes and why (issue 7)", body)
+    write_section("profile_why", "Per-op profiles: where the time goes and why", body)
     print(body)
 
 

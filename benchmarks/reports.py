@@ -1,4 +1,4 @@
-"""Issue 8's figures: how fast the results store writes cells and history and reports read them back.
+"""How fast the results store writes cells and history and reports read them back.
 
 The rows are synthetic (no model runs): this measures the store and the renderers at a scale a
 team reaches after months of CI (runs × cells × raw samples), not a device.

@@ -1,6 +1,6 @@
 """Native pocket_runner vs ExecuTorch's Python runtime: MobileNetV2 fp32 and int8, same .pte.
 
-Issue 3's goal: the runner adds < 3 % to the steady-state p50 of the Python runtime's `execute`.
+The goal: the runner adds < 3 % to the steady-state p50 of the Python runtime's `execute`.
 Both backends run the same .pte with the same thread count, in interleaved rounds (runner first in
 even rounds, Python first in odd ones) so drift on a shared machine hits both alike. Every round is
 a fresh process doing 5 warm-up and N timed executes; p50 is over all timed samples of a backend,

@@ -138,7 +138,7 @@ def write_inputs(path: Path, sets: list[list[np.ndarray]]) -> Path:
     return path
 
 
-# The checked build (issue 15).
+# The checked build: sanitizers and fuzz targets.
 ASAN_BUILD = REPO / "device_runner" / "build" / "asan"
 # Any finding (overflow, use-after-free, leak, undefined behaviour) ends the process with exit 86,
 # which no runner status uses, so a test that expects a status sees it fail.

@@ -43,10 +43,9 @@ class LocalDevice:
     """
 
     device_id = "local"
-    # Measured (benchmarks/RESULTS.md, "Run-to-run stability"): on this project's 2-vCPU VM the
-    # p50 at 2 threads moved 12-26 % between runs minutes apart, every process of a run agreeing
-    # (in the slow state a second thread added nothing, as if both vCPUs shared one core; the
-    # guest saw no steal time); at 1 thread it repeated within 1.2 %.
+    # Why one thread: with several, the p50 can move between runs minutes apart with every process
+    # of a run agreeing (where the OS or hypervisor places the threads, which a run cannot see),
+    # while one thread repeats; benchmarks/RESULTS.md, "Run-to-run stability", has the figures.
     default_threads = 1
     default_threads_reason = (
         "a computer's multi-thread timings move with where its OS or hypervisor places the threads, "

@@ -53,14 +53,14 @@ COLUMNS = [
     "artifact_sha256", "artifact_reused", "compress_seconds", "export_seconds",
     "device_kind", "device_model", "device_abi", "device_os", "device_cpu", "device_cpu_features",
     "device_state_json", "attempt", "started_at", "schema_version",
-    # Measurement you can trust (issue 7): repetitions, CIs, stability, energy, memory, thermal.
+    # Measurement you can trust: repetitions, CIs, stability, energy, memory, thermal.
     "repetitions", "samples_repetition", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_cv",
     "latency_repetition_cv", "unstable", "unstable_reason", "speedup_ci_low", "speedup_ci_high",
     "speedup_p_value", "speedup_significant", "energy_sources", "energy_source", "energy_status",
     "energy_mj_per_inference", "energy_mj_per_inference_err", "energy_gross_mj", "energy_idle_mj", "energy_net_mj",
     "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
     "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
-    # Numbers that repeat (issue 18): calibrated batches, adaptive processes, speed states.
+    # Numbers that repeat: calibrated batches, adaptive processes, speed states.
     "batch_calls", "samples_batch_calls", "latency_batches_ms", "latency_tails_from_batches",
     "latency_p50_ci_halfwidth", "repetitions_stop", "repetitions_target_met", "latency_modes",
     "latency_robust_cv", "latency_tail_note", "threads_source", "threads_note",
