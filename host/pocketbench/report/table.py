@@ -513,8 +513,7 @@ def _slow_int8(ok: pd.DataFrame) -> list[str]:
         listed = features[0] if features else "unknown"
         notes.append(
             f"int8 slower than fp32 on {device} for {', '.join(sorted({str(r['model']) for r in rows}))}: "
-            f"int8 speed depends on the CPU's int8 dot-product instructions (this one has: {listed}); "
-            "on ARM phones with sdot/i8mm int8 is typically 2–3× faster"
+            f"int8 speed depends on the CPU's int8 dot-product instructions (this one has: {listed})"
         )
     return notes
 
