@@ -3,8 +3,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv"
 # Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium, clang
-# with its sanitizer and libFuzzer runtimes for the runner's checked build).
-debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium clang libclang-rt-14-dev"
+# with its sanitizer and libFuzzer runtimes for the runner's checked build, clang-format for `just check`).
+debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium clang libclang-rt-14-dev clang-format"
 py := venv / "bin/python"
 cmake := venv / "bin/cmake"
 # The native runner links the same ExecuTorch release as the Python package.
@@ -159,9 +159,10 @@ system-deps:
     $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
 
-# Run the whole test suite.
+# Run the whole test suite and print its coverage of the package and the built-in models.
 test *ARGS: setup system-deps
-    {{py}} -m pytest {{ARGS}}
+    {{py}} -m pytest --cov --cov-report= {{ARGS}}
+    echo "coverage of host/pocketbench and models/ (lines and branches, subprocesses included): $({{venv}}/bin/coverage report --format=total)%"
 
 # The edit-test loop: every test not marked slow (no native builds, phones, qemu, big exports or training).
 test-fast *ARGS: setup
@@ -176,8 +177,23 @@ lint: setup
 typecheck: setup
     {{venv}}/bin/mypy
 
-# The checks that keep the house in order (CI runs them before the suite): lint, types, import layers.
-check: lint typecheck
+# The C++ sources clang-format reads (style: .clang-format).
+cpp_sources := "find device_runner/src device_runner/tests device_runner/fuzz -name '*.cpp' -o -name '*.h'"
+
+# Check the runner's C++ formatting (clang-format --dry-run -Werror; `just format-cpp` fixes it).
+lint-cpp:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v clang-format >/dev/null || { echo "clang-format is not installed: run \`just system-deps\`" >&2; exit 2; }
+    {{cpp_sources}} | sort | xargs clang-format --dry-run -Werror
+    echo "C++ formatted ($(clang-format --version | head -n 1))"
+
+# Format the runner's C++ sources in place.
+format-cpp:
+    {{cpp_sources}} | xargs clang-format -i
+
+# The checks that keep the house in order (CI runs them before the suite): lint, C++ format, types, import layers.
+check: lint lint-cpp typecheck
     {{py}} -m pytest -q -p no:cacheprovider tests/test_import_layers.py
 
 # Speed and memory figures, written to benchmarks/RESULTS.md (all, or the ones named).

@@ -1,11 +1,11 @@
 #include "cli.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <algorithm>
 
 namespace pocket {
 
@@ -19,14 +19,12 @@ const char* const kUsage =
 
 namespace {
 
-bool parse_int(const std::string& flag, const char* text, long lo, long hi, long* out,
-               std::string* error) {
+bool parse_int(const std::string& flag, const char* text, long lo, long hi, long* out, std::string* error) {
   char* end = nullptr;
   errno = 0;
   const long value = std::strtol(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || value < lo || value > hi) {
-    *error = flag + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-             "], got '" + text + "'";
+    *error = flag + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + text + "'";
     return false;
   }
   *out = value;
@@ -34,8 +32,8 @@ bool parse_int(const std::string& flag, const char* text, long lo, long hi, long
 }
 
 // A number of `unit` in [lo, hi] (NaN and trailing text refused).
-bool parse_real(const std::string& flag, const char* text, double lo, double hi, const char* unit,
-                double* out, std::string* error) {
+bool parse_real(const std::string& flag, const char* text, double lo, double hi, const char* unit, double* out,
+                std::string* error) {
   char* end = nullptr;
   const double value = std::strtod(text, &end);
   if (end == text || *end != '\0' || !(value >= lo && value <= hi)) {

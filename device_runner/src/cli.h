@@ -37,7 +37,7 @@ struct Options {
   int64_t prompt_tokens = 0;
   int64_t decode_tokens = 0;
   bool teacher_forced = false;  // decode feeds the stream's next token instead of the argmax
-  bool verbose = false;  // forward the runtime's own log lines to stderr
+  bool verbose = false;         // forward the runtime's own log lines to stderr
   bool help = false;
 };
 

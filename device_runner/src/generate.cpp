@@ -18,8 +18,7 @@ bool generative_context(const et::MethodMeta& meta, int64_t* context, std::strin
   auto tokens = meta.input_tensor_meta(0);
   auto positions = meta.input_tensor_meta(1);
   if (!tokens.ok() || !positions.ok() || tokens->scalar_type() != ScalarType::Long ||
-      positions->scalar_type() != ScalarType::Long || tokens->sizes().size() != 2 ||
-      positions->sizes().size() != 1) {
+      positions->scalar_type() != ScalarType::Long || tokens->sizes().size() != 2 || positions->sizes().size() != 1) {
     *error = std::string(contract) + "; this one's inputs have other dtypes or ranks";
     return false;
   }
@@ -69,8 +68,8 @@ TensorSet step_inputs(const std::vector<int64_t>& tokens, int64_t start) {
 
 int64_t last_argmax(et::Method& method, std::string* error) {
   const et::EValue& value = method.get_output(0);
-  if (!value.isTensor() || value.toTensor().scalar_type() != ScalarType::Float ||
-      value.toTensor().dim() != 3 || value.toTensor().size(2) < 1) {
+  if (!value.isTensor() || value.toTensor().scalar_type() != ScalarType::Float || value.toTensor().dim() != 3 ||
+      value.toTensor().size(2) < 1) {
     *error = "output 0 is not float32 logits [1, T, vocab]";
     return -1;
   }

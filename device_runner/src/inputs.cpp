@@ -32,8 +32,8 @@ uint16_t float_to_half(float value) {
   const int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
   uint32_t mantissa = bits & 0x7fffff;
   if (((bits >> 23) & 0xff) == 0) return sign;  // float zero or subnormal: below half's range
-  if (exponent >= 31) return sign | 0x7c00;  // the generator never gets here (|x| < 1)
-  if (exponent <= 0) {  // half subnormal
+  if (exponent >= 31) return sign | 0x7c00;     // the generator never gets here (|x| < 1)
+  if (exponent <= 0) {                          // half subnormal
     if (exponent < -10) return sign;
     mantissa |= 0x800000;
     const int shift = 14 - exponent;
@@ -76,8 +76,7 @@ bool check_input_metadata(const et::MethodMeta& meta, std::string* error) {
   return true;
 }
 
-bool make_random_inputs(const et::MethodMeta& meta, uint64_t seed, TensorSet* set,
-                        std::string* error) {
+bool make_random_inputs(const et::MethodMeta& meta, uint64_t seed, TensorSet* set, std::string* error) {
   uint64_t state = seed;
   set->clear();
   for (size_t i = 0; i < meta.num_inputs(); ++i) {
@@ -131,25 +130,23 @@ bool make_random_inputs(const et::MethodMeta& meta, uint64_t seed, TensorSet* se
   return true;
 }
 
-bool check_inputs(const et::MethodMeta& meta, const std::vector<TensorSet>& sets,
-                  std::string* error) {
+bool check_inputs(const et::MethodMeta& meta, const std::vector<TensorSet>& sets, std::string* error) {
   if (sets.empty()) {
     *error = "the inputs file holds no input set";
     return false;
   }
   for (size_t s = 0; s < sets.size(); ++s) {
     if (sets[s].size() != meta.num_inputs()) {
-      *error = "input set " + std::to_string(s) + " holds " + std::to_string(sets[s].size()) +
-               " tensors but method '" + meta.name() + "' takes " +
-               std::to_string(meta.num_inputs()) + " inputs";
+      *error = "input set " + std::to_string(s) + " holds " + std::to_string(sets[s].size()) + " tensors but method '" +
+               meta.name() + "' takes " + std::to_string(meta.num_inputs()) + " inputs";
       return false;
     }
     for (size_t i = 0; i < sets[s].size(); ++i) {
       auto info = meta.input_tensor_meta(i);  // checked by check_input_metadata
       const ScalarType want = info->scalar_type();
       if (sets[s][i].dtype != want) {
-        *error = "input " + std::to_string(i) + " of set " + std::to_string(s) + " is " +
-                 dtype_name(sets[s][i].dtype) + " but the method takes " + dtype_name(want);
+        *error = "input " + std::to_string(i) + " of set " + std::to_string(s) + " is " + dtype_name(sets[s][i].dtype) +
+                 " but the method takes " + dtype_name(want);
         return false;
       }
     }
@@ -187,10 +184,9 @@ bool BoundInputs::bind(et::Method& method, const TensorSet& set, std::string* er
       view->strides[d] = static_cast<StridesType>(stride);
       if (!checked_mul(stride, static_cast<uint64_t>(host.dims[d]), &stride)) stride = UINT64_MAX;
     }
-    view->impl = std::make_unique<TensorImpl>(
-        host.dtype, static_cast<ssize_t>(ndim),
-        view->sizes.data(), const_cast<uint8_t*>(host.data.data()), view->dim_order.data(),
-        view->strides.data());
+    view->impl = std::make_unique<TensorImpl>(host.dtype, static_cast<ssize_t>(ndim), view->sizes.data(),
+                                              const_cast<uint8_t*>(host.data.data()), view->dim_order.data(),
+                                              view->strides.data());
     const et::Error status = method.set_input(et::EValue(Tensor(view->impl.get())), i);
     if (status != et::Error::Ok) {
       std::string expected;
@@ -199,8 +195,8 @@ bool BoundInputs::bind(et::Method& method, const TensorSet& set, std::string* er
         std::vector<int64_t> dims(info->sizes().begin(), info->sizes().end());
         expected = " (the method expects " + shape_text(dims) + ")";
       }
-      *error = "the method rejected input " + std::to_string(i) + " of shape " +
-               shape_text(host.dims) + expected + ": " + et::to_string(status);
+      *error = "the method rejected input " + std::to_string(i) + " of shape " + shape_text(host.dims) + expected +
+               ": " + et::to_string(status);
       return false;
     }
     views_.push_back(std::move(view));

@@ -19,12 +19,10 @@ bool check_input_metadata(const executorch::runtime::MethodMeta& meta, std::stri
 
 // Deterministic inputs for every tensor input of `meta` (one set); the generator is documented in
 // README.md so the host can reproduce the exact values.
-bool make_random_inputs(const executorch::runtime::MethodMeta& meta, uint64_t seed,
-                        TensorSet* set, std::string* error);
+bool make_random_inputs(const executorch::runtime::MethodMeta& meta, uint64_t seed, TensorSet* set, std::string* error);
 
 // Checks each set's tensor count and dtypes against the method's inputs.
-bool check_inputs(const executorch::runtime::MethodMeta& meta, const std::vector<TensorSet>& sets,
-                  std::string* error);
+bool check_inputs(const executorch::runtime::MethodMeta& meta, const std::vector<TensorSet>& sets, std::string* error);
 
 // ExecuTorch views of one input set. The method may keep pointers into these (inputs that are not
 // memory-planned are used in place), so a BoundInputs must outlive every execute that uses it, and

@@ -88,8 +88,7 @@ bool timed_execute(et::Method& method, const pocket::BoundInputs& inputs, int64_
 // Times `calls` consecutive executes as one sample. Each still sets its inputs first (see above);
 // that copy is inside the clock here, a few hundred ns per call against calls of ≥ 10 µs, the
 // price of not reading the clock (and not handing the thread pool a gap) between calls.
-bool timed_batch(et::Method& method, const pocket::BoundInputs& inputs, int64_t calls, int64_t* ns,
-                 et::Error* error) {
+bool timed_batch(et::Method& method, const pocket::BoundInputs& inputs, int64_t calls, int64_t* ns, et::Error* error) {
   const Clock::time_point start = Clock::now();
   for (int64_t i = 0; i < calls; ++i) {
     *error = inputs.reapply(method);
@@ -123,7 +122,8 @@ bool calibrate_batch(et::Method& method, const pocket::BoundInputs& inputs, doub
     if (ns >= target_ns || calls >= kMaxBatchCalls) break;
     // Jump near the target when the trial says how far it is, never more than 16x at once.
     const double ratio = ns > 0 ? static_cast<double>(target_ns) / static_cast<double>(ns) : 16.0;
-    calls = std::min(kMaxBatchCalls, calls * std::max<int64_t>(2, std::min<int64_t>(16, static_cast<int64_t>(ratio * 1.2) + 1)));
+    calls = std::min(kMaxBatchCalls,
+                     calls * std::max<int64_t>(2, std::min<int64_t>(16, static_cast<int64_t>(ratio * 1.2) + 1)));
   }
   report->batch_calls = calls;
   return true;
@@ -317,7 +317,8 @@ bool Run::load_method() {
     }
     spans_.emplace_back(planned_.back().get(), static_cast<size_t>(size));
   }
-  planned_memory_ = std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(spans_.data(), spans_.size()));
+  planned_memory_ =
+      std::make_unique<et::HierarchicalAllocator>(et::Span<et::Span<uint8_t>>(spans_.data(), spans_.size()));
   memory_manager_ = std::make_unique<et::MemoryManager>(&method_allocator_, planned_memory_.get(), &temp_allocator_);
   if (!options.etdump.empty()) etdump_ = std::make_unique<executorch::etdump::ETDumpGen>();
   auto method = program_->load_method(options.method.c_str(), memory_manager_.get(), etdump_.get());
@@ -448,8 +449,8 @@ bool Run::measure() {
   report.iterations_ns.reserve(static_cast<size_t>(options.iterations));
   report.loop_start_ns = pocket::steady_now_ns();
   while (static_cast<int>(report.iterations_ns.size()) < options.iterations || total_ns < min_ns) {
-    const bool ok = calls == 1 ? timed_execute(*method_, bound_, &ns, &status)
-                               : timed_batch(*method_, bound_, calls, &ns, &status);
+    const bool ok =
+        calls == 1 ? timed_execute(*method_, bound_, &ns, &status) : timed_batch(*method_, bound_, calls, &ns, &status);
     if (!ok) return fail(with_runtime_reason("inference failed", status));
     if (calls > 1) report.batches_ns.push_back(ns);
     report.iterations_ns.push_back((ns + calls / 2) / calls);
@@ -505,8 +506,8 @@ bool Run::write_etdump() {
   enter("etdump", Status::kBadArguments, "writing the ETDump trace to " + options.etdump);
   const auto trace = etdump_->get_etdump_data();
   std::ofstream file(options.etdump, std::ios::binary | std::ios::trunc);
-  const bool written = trace.buf != nullptr &&
-                       file.write(static_cast<const char*>(trace.buf), trace.size) && file.flush();
+  const bool written =
+      trace.buf != nullptr && file.write(static_cast<const char*>(trace.buf), trace.size) && file.flush();
   std::free(trace.buf);
   if (!written) return fail("cannot write the ETDump trace to " + options.etdump);
   report.etdump = options.etdump;
@@ -528,9 +529,8 @@ int main(int argc, char** argv) {
       std::fputs(pocket::kUsage, stdout);
       return 0;
     }
-    ok = parsed && run.setup_threads() && run.read_inputs() && run.load_program() &&
-         run.check_method() && run.load_method() && run.measure() && run.write_output_sets() &&
-         run.write_etdump();
+    ok = parsed && run.setup_threads() && run.read_inputs() && run.load_program() && run.check_method() &&
+         run.load_method() && run.measure() && run.write_output_sets() && run.write_etdump();
   } catch (const std::bad_alloc&) {
     run.fail(pocket::phase_doing() + " failed: out of memory (std::bad_alloc)");
   } catch (const std::exception& error) {

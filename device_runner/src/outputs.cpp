@@ -19,8 +19,7 @@ HostTensor scalar(ScalarType dtype, T value) {
   return out;
 }
 
-bool copy_tensor(const executorch::aten::Tensor& tensor, size_t index, HostTensor* out,
-                 std::string* error) {
+bool copy_tensor(const executorch::aten::Tensor& tensor, size_t index, HostTensor* out, std::string* error) {
   out->dtype = tensor.scalar_type();
   const size_t item = dtype_size(out->dtype);
   if (item == 0) {
@@ -31,8 +30,7 @@ bool copy_tensor(const executorch::aten::Tensor& tensor, size_t index, HostTenso
   const auto sizes = tensor.sizes();
   out->dims.assign(sizes.begin(), sizes.end());
   uint64_t nbytes = 0;
-  if (tensor.numel() < 0 || !checked_mul(static_cast<uint64_t>(tensor.numel()), item, &nbytes) ||
-      nbytes > SIZE_MAX) {
+  if (tensor.numel() < 0 || !checked_mul(static_cast<uint64_t>(tensor.numel()), item, &nbytes) || nbytes > SIZE_MAX) {
     *error = "output " + std::to_string(index) + " claims " + std::to_string(tensor.numel()) +
              " elements, which no tensor can hold";
     return false;
@@ -80,8 +78,8 @@ bool collect_outputs(et::Method& method, TensorSet* outputs, std::string* error)
     } else {
       char tag[32] = "?";
       et::tag_to_string(value.tag, tag, sizeof(tag));
-      *error = "output " + std::to_string(i) + " is a " + tag +
-               ": pocket_runner reports tensor and scalar outputs only";
+      *error =
+          "output " + std::to_string(i) + " is a " + tag + ": pocket_runner reports tensor and scalar outputs only";
       return false;
     }
     outputs->push_back(std::move(host));
@@ -92,8 +90,7 @@ bool collect_outputs(et::Method& method, TensorSet* outputs, std::string* error)
 std::vector<OutputSummary> summarize(const TensorSet& outputs) {
   std::vector<OutputSummary> out;
   for (const HostTensor& tensor : outputs) {
-    out.push_back({tensor.dims, dtype_name(tensor.dtype),
-                   sha256_hex(tensor.data.data(), tensor.data.size())});
+    out.push_back({tensor.dims, dtype_name(tensor.dtype), sha256_hex(tensor.data.data(), tensor.data.size())});
   }
   return out;
 }

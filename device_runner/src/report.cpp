@@ -73,9 +73,7 @@ std::string number(std::optional<double> value) {
   return buf;
 }
 
-std::string integer(std::optional<int64_t> value) {
-  return value ? std::to_string(*value) : "null";
-}
+std::string integer(std::optional<int64_t> value) { return value ? std::to_string(*value) : "null"; }
 
 template <typename T, typename F>
 std::string list(const std::vector<T>& items, F render) {
@@ -99,8 +97,7 @@ std::string samples_json(const Samples& s) {
   }
   errors += "}";
   return "{\"interval_ms\": " + std::to_string(s.interval_ms) + ", \"files\": " + list(s.files, as_str) +
-         ", \"errors\": " + errors + ",\n    \"t_ns\": " + list(s.t_ns, as_int) +
-         ",\n    \"values\": " +
+         ", \"errors\": " + errors + ",\n    \"t_ns\": " + list(s.t_ns, as_int) + ",\n    \"values\": " +
          list(s.values, [&](const std::vector<std::optional<std::string>>& row) { return list(row, opt_str); }) +
          ",\n    \"rss_kb\": " + list(s.rss_kb, opt_int) + ",\n    \"swap_kb\": " + list(s.swap_kb, opt_int) +
          ",\n    \"hwm_kb\": " + list(s.hwm_kb, opt_int) + "}";
@@ -108,8 +105,9 @@ std::string samples_json(const Samples& s) {
 
 std::string generation_json(const Generation& g) {
   auto as_int = [](int64_t v) { return std::to_string(v); };
-  return "{\"prompt_tokens\": " + std::to_string(g.prompt_tokens) + ", \"decode_tokens\": " +
-         std::to_string(g.decode_tokens) + ", \"teacher_forced\": " + (g.teacher_forced ? "true" : "false") +
+  return "{\"prompt_tokens\": " + std::to_string(g.prompt_tokens) +
+         ", \"decode_tokens\": " + std::to_string(g.decode_tokens) +
+         ", \"teacher_forced\": " + (g.teacher_forced ? "true" : "false") +
          ", \"context\": " + std::to_string(g.context) + ",\n    \"prefill_ns\": " + list(g.prefill_ns, as_int) +
          ",\n    \"decode_ns\": " +
          list(g.decode_ns, [&](const std::vector<int64_t>& row) { return list(row, as_int); }) +
@@ -168,24 +166,21 @@ std::string to_json(const Report& r) {
               })
       << ",\n    \"batches_ns\": " << list(r.batches_ns, as_int) << "},\n";
   out << "  \"rss_kb\": {\"before_load\": " << integer(r.rss_kb_before_load)
-      << ", \"after_load\": " << integer(r.rss_kb_after_load)
-      << ", \"after_loop\": " << integer(r.rss_kb_after_loop) << "},\n";
+      << ", \"after_load\": " << integer(r.rss_kb_after_load) << ", \"after_loop\": " << integer(r.rss_kb_after_loop)
+      << "},\n";
   out << "  \"peak_rss_kb\": " << integer(r.peak_rss_kb) << ",\n";
   out << "  \"planned_buffers_bytes\": " << list(r.planned_buffers_bytes, as_int) << ",\n";
   out << "  \"backends\": " << list(r.backends, as_str) << ",\n";
   out << "  \"inputs\": {\"source\": " << (r.inputs_source.empty() ? "null" : quote(r.inputs_source))
       << ", \"sets\": " << r.input_sets << "},\n";
   out << "  \"output_sets_written\": " << r.output_sets_written << ",\n";
-  out << "  \"outputs\": "
-      << list(r.outputs,
-              [&](const OutputSummary& o) {
-                return "{\"shape\": " + list(o.shape, as_int) + ", \"dtype\": " + quote(o.dtype) +
-                       ", \"sha256\": " + quote(o.sha256) + "}";
-              })
-      << ",\n";
+  out << "  \"outputs\": " << list(r.outputs, [&](const OutputSummary& o) {
+    return "{\"shape\": " + list(o.shape, as_int) + ", \"dtype\": " + quote(o.dtype) +
+           ", \"sha256\": " + quote(o.sha256) + "}";
+  }) << ",\n";
   out << "  \"etdump\": " << (r.etdump.empty() ? "null" : quote(r.etdump)) << ",\n";
-  out << "  \"timeline_ns\": {\"idle_start\": " << integer(r.idle_start_ns) << ", \"idle_end\": "
-      << integer(r.idle_end_ns) << ", \"loop_start\": " << integer(r.loop_start_ns)
+  out << "  \"timeline_ns\": {\"idle_start\": " << integer(r.idle_start_ns)
+      << ", \"idle_end\": " << integer(r.idle_end_ns) << ", \"loop_start\": " << integer(r.loop_start_ns)
       << ", \"loop_end\": " << integer(r.loop_end_ns) << "},\n";
   out << "  \"samples\": " << (r.samples ? samples_json(*r.samples) : "null") << ",\n";
   out << "  \"generation\": " << (r.generation ? generation_json(*r.generation) : "null") << "\n";

@@ -68,11 +68,11 @@ struct Report {
   size_t input_sets = 0;
   size_t output_sets_written = 0;
   std::vector<OutputSummary> outputs;  // set 0
-  std::vector<std::string> backends;  // delegates the method uses, from its metadata
-  std::string etdump;  // path written, empty when not asked for
+  std::vector<std::string> backends;   // delegates the method uses, from its metadata
+  std::string etdump;                  // path written, empty when not asked for
   // steady_clock ns (the samples' clock) at the edges of the idle window and the timed loop.
   std::optional<int64_t> idle_start_ns, idle_end_ns, loop_start_ns, loop_end_ns;
-  std::optional<Samples> samples;  // with --sample-interval-ms
+  std::optional<Samples> samples;        // with --sample-interval-ms
   std::optional<Generation> generation;  // with --generate
 };
 

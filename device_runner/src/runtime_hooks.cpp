@@ -6,8 +6,8 @@
 #include <signal.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <fstream>
 
@@ -18,7 +18,7 @@ namespace {
 
 const Options* g_options = nullptr;
 std::string g_first_error;  // since the last set_phase
-std::string g_fatal;  // an ET_CHECK's failed condition, logged just before the runtime aborts
+std::string g_fatal;        // an ET_CHECK's failed condition, logged just before the runtime aborts
 // The report of the current phase; the abort hook completes it with the runtime's last words.
 Report g_phase_report;
 std::string g_phase_doing;
@@ -27,8 +27,8 @@ std::string g_crash_json;
 std::string g_crash_line;
 int g_crash_code = 4;
 
-void capture_log(et_timestamp_t, et_pal_log_level_t level, const char* filename, const char*,
-                 size_t line, const char* message, size_t length) {
+void capture_log(et_timestamp_t, et_pal_log_level_t level, const char* filename, const char*, size_t line,
+                 const char* message, size_t length) {
   std::string text(message, length);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   // The first error is the cause; the lines after it are the runtime unwinding (for a failed
@@ -116,15 +116,14 @@ void install_signal_handlers() {
   stack.ss_sp = g_signal_stack;
   stack.ss_size = sizeof(g_signal_stack);
   const bool alt_stack = sigaltstack(&stack, nullptr) == 0;
-  struct sigaction action{};
+  struct sigaction action {};
   action.sa_sigaction = on_fatal_signal;
   sigemptyset(&action.sa_mask);
   // SA_RESETHAND: a fault inside the handler itself ends the process instead of looping.
   action.sa_flags = SA_SIGINFO | SA_RESETHAND | (alt_stack ? SA_ONSTACK : 0);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL}) {
     if (sigaction(sig, &action, nullptr) != 0) {
-      std::fprintf(stderr, "pocket_runner: cannot install the handler for signal %d: %s\n", sig,
-                   std::strerror(errno));
+      std::fprintf(stderr, "pocket_runner: cannot install the handler for signal %d: %s\n", sig, std::strerror(errno));
     }
   }
 }
@@ -137,8 +136,7 @@ void install_runtime_hooks(const Options& options, const Report& report) {
   set_phase(&first, "arguments", Status::kBadArguments, "parsing arguments");
   executorch::runtime::register_pal(executorch::runtime::PalImpl::create(
       /*init=*/nullptr, runtime_abort, /*current_ticks=*/nullptr,
-      /*ticks_to_ns_multiplier=*/nullptr, capture_log, /*allocate=*/nullptr, /*free=*/nullptr,
-      __FILE__));
+      /*ticks_to_ns_multiplier=*/nullptr, capture_log, /*allocate=*/nullptr, /*free=*/nullptr, __FILE__));
   std::set_terminate(on_terminate);
   install_signal_handlers();
 }
@@ -166,8 +164,7 @@ int finish(const Report& report, const Options& options) {
   if (!options.json.empty()) {
     std::ofstream file(options.json, std::ios::trunc);
     if (!(file << json) || !file.flush()) {
-      std::fprintf(stderr, "pocket_runner: cannot write the JSON result to %s\n",
-                   options.json.c_str());
+      std::fprintf(stderr, "pocket_runner: cannot write the JSON result to %s\n", options.json.c_str());
       return exit_code(report.status == Status::kOk ? Status::kBadArguments : report.status);
     }
   } else {

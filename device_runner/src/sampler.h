@@ -15,7 +15,7 @@ namespace pocket {
 struct Samples {
   int interval_ms = 0;
   std::vector<std::string> files;
-  std::vector<int64_t> t_ns;  // steady_clock time_since_epoch of each sample
+  std::vector<int64_t> t_ns;                                    // steady_clock time_since_epoch of each sample
   std::vector<std::vector<std::optional<std::string>>> values;  // [sample][file], nullopt: unreadable
   std::vector<std::string> errors;  // per file: why its first failed read failed, empty if none
   std::vector<std::optional<int64_t>> rss_kb, swap_kb, hwm_kb;  // /proc/self/status per sample

@@ -55,8 +55,7 @@ class FileSource : public ByteSource {
   bool read(uint64_t offset, void* out, size_t n) override {
     // The parser reads front to back, so the stream is only repositioned when it is not there.
     if (offset != position_) {
-      if (offset > static_cast<uint64_t>(INT64_MAX) ||
-          fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0) {
+      if (offset > static_cast<uint64_t>(INT64_MAX) || fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0) {
         return false;
       }
       position_ = offset;
@@ -83,8 +82,7 @@ std::string at(uint64_t record, uint64_t offset) {
 }
 
 // One record at *offset: its header, then its data; advances *offset past it.
-bool parse_record(ByteSource& source, uint64_t record, uint64_t* offset, HostTensor* tensor,
-                  TensorFileFault* fault) {
+bool parse_record(ByteSource& source, uint64_t record, uint64_t* offset, HostTensor* tensor, TensorFileFault* fault) {
   const uint64_t size = source.size();
   const std::string where = at(record, *offset);
   if (size - *offset < 4) return refuse(fault, "truncated-record", where + " is cut inside its header");
@@ -103,8 +101,7 @@ bool parse_record(ByteSource& source, uint64_t record, uint64_t* offset, HostTen
   const size_t ndim = head[1];
   if (ndim > kTensorFileMaxDims) {
     return refuse(fault, "too-many-dims",
-                  where + " has " + std::to_string(ndim) + " dims, more than " +
-                      std::to_string(kTensorFileMaxDims));
+                  where + " has " + std::to_string(ndim) + " dims, more than " + std::to_string(kTensorFileMaxDims));
   }
   const uint64_t header_bytes = kTensorRecordMinBytes + 8 * ndim;
   if (size - *offset < header_bytes) {
@@ -122,8 +119,7 @@ bool parse_record(ByteSource& source, uint64_t record, uint64_t* offset, HostTen
     }
     if (dim > kTensorFileMaxDim) {
       return refuse(fault, "dim-too-large",
-                    where + " has dim " + std::to_string(d) + " = " + std::to_string(dim) +
-                        ", more than 2^31 - 1");
+                    where + " has dim " + std::to_string(d) + " = " + std::to_string(dim) + ", more than 2^31 - 1");
     }
     tensor->dims[d] = dim;
   }
@@ -195,16 +191,12 @@ bool carried_dtype(ScalarType type) {
     case ScalarType::Half:
     case ScalarType::Float:
     case ScalarType::Double:
-    case ScalarType::Bool:
-      return true;
-    default:
-      return false;
+    case ScalarType::Bool: return true;
+    default: return false;
   }
 }
 
-size_t dtype_size(ScalarType type) {
-  return carried_dtype(type) ? executorch::runtime::elementSize(type) : 0;
-}
+size_t dtype_size(ScalarType type) { return carried_dtype(type) ? executorch::runtime::elementSize(type) : 0; }
 
 std::string dtype_name(ScalarType type) {
   switch (type) {
@@ -225,8 +217,7 @@ bool parse_tensor_file(ByteSource& source, std::vector<TensorSet>* sets, TensorF
   sets->clear();
   const uint64_t size = source.size();
   if (size < kTensorFileHeaderBytes) {
-    return refuse(fault, "short-header",
-                  "it has " + std::to_string(size) + " bytes, fewer than its 16-byte header");
+    return refuse(fault, "short-header", "it has " + std::to_string(size) + " bytes, fewer than its 16-byte header");
   }
   uint8_t header[kTensorFileHeaderBytes];
   if (!source.read(0, header, sizeof(header))) return refuse(fault, "io-error", "cannot read its header");
@@ -267,14 +258,12 @@ bool parse_tensor_file(ByteSource& source, std::vector<TensorSet>* sets, TensorF
                   "not enough memory to hold its records (at byte " + std::to_string(offset) + ")");
   }
   if (offset != size) {
-    return refuse(fault, "trailing-bytes",
-                  std::to_string(size - offset) + " bytes follow its last record");
+    return refuse(fault, "trailing-bytes", std::to_string(size - offset) + " bytes follow its last record");
   }
   return true;
 }
 
-bool parse_tensor_bytes(const uint8_t* data, size_t size, std::vector<TensorSet>* sets,
-                        TensorFileFault* fault) {
+bool parse_tensor_bytes(const uint8_t* data, size_t size, std::vector<TensorSet>* sets, TensorFileFault* fault) {
   MemorySource source(data, size);
   return parse_tensor_file(source, sets, fault);
 }
@@ -296,8 +285,8 @@ bool read_tensor_file(const std::string& path, std::vector<TensorSet>* sets, std
   if (!parse_tensor_file(source, sets, &fault)) {
     sets->clear();
     const bool resources = fault.code == "out-of-memory" || fault.code == "io-error";
-    *error = (resources ? "cannot read " + where : where + " is not a valid tensor file") + " (" +
-             fault.code + "): " + fault.message;
+    *error = (resources ? "cannot read " + where : where + " is not a valid tensor file") + " (" + fault.code +
+             "): " + fault.message;
     return false;
   }
   return true;
@@ -316,8 +305,8 @@ bool encode_tensor_file(const std::vector<TensorSet>& sets, std::string* out, st
   store_le<uint32_t>(out, static_cast<uint32_t>(per_set));
   for (size_t s = 0; s < sets.size(); ++s) {
     if (sets[s].size() != per_set) {
-      *error = "set " + std::to_string(s) + " holds " + std::to_string(sets[s].size()) +
-               " tensors, set 0 holds " + std::to_string(per_set);
+      *error = "set " + std::to_string(s) + " holds " + std::to_string(sets[s].size()) + " tensors, set 0 holds " +
+               std::to_string(per_set);
       return false;
     }
     for (size_t t = 0; t < per_set; ++t) {
@@ -328,9 +317,8 @@ bool encode_tensor_file(const std::vector<TensorSet>& sets, std::string* out, st
       if (!carried_dtype(tensor.dtype) || !dims_ok || !checked_numel(tensor.dims, &numel) ||
           !checked_mul(numel, dtype_size(tensor.dtype), &nbytes) || nbytes > kTensorFileMaxBytes ||
           nbytes != tensor.data.size()) {
-        *error = "tensor " + std::to_string(t) + " of set " + std::to_string(s) + " (" +
-                 dtype_name(tensor.dtype) + ", " + std::to_string(tensor.dims.size()) +
-                 " dims) cannot be carried in a tensor file";
+        *error = "tensor " + std::to_string(t) + " of set " + std::to_string(s) + " (" + dtype_name(tensor.dtype) +
+                 ", " + std::to_string(tensor.dims.size()) + " dims) cannot be carried in a tensor file";
         return false;
       }
       out->push_back(static_cast<char>(tensor.dtype));
@@ -344,16 +332,14 @@ bool encode_tensor_file(const std::vector<TensorSet>& sets, std::string* out, st
   return true;
 }
 
-bool write_tensor_file(
-    const std::string& path, const std::vector<TensorSet>& sets, std::string* error) {
+bool write_tensor_file(const std::string& path, const std::vector<TensorSet>& sets, std::string* error) {
   std::string out;
   if (!encode_tensor_file(sets, &out, error)) {
     *error = "cannot write outputs file " + path + ": " + *error;
     return false;
   }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!file || std::fwrite(out.data(), 1, out.size(), file.get()) != out.size() ||
-      std::fflush(file.get()) != 0) {
+  if (!file || std::fwrite(out.data(), 1, out.size(), file.get()) != out.size() || std::fflush(file.get()) != 0) {
     *error = "cannot write outputs file " + path + ": " + std::strerror(errno);
     return false;
   }

@@ -27,7 +27,7 @@ using TensorSet = std::vector<HostTensor>;
 constexpr size_t kTensorFileHeaderBytes = 16;
 constexpr size_t kTensorRecordMinBytes = 12;  // dtype, ndim, reserved, nbytes: a 0-d empty record
 constexpr size_t kTensorFileMaxDims = 16;
-constexpr int64_t kTensorFileMaxDim = 2147483647;  // ExecuTorch sizes are int32
+constexpr int64_t kTensorFileMaxDim = 2147483647;                 // ExecuTorch sizes are int32
 constexpr uint64_t kTensorFileMaxBytes = 9223372036854775807ull;  // non-zero dims × element size
 
 // Whether a tensor file may carry `type` (the nine types of docs/tensor-file.md).
@@ -56,8 +56,7 @@ class ByteSource {
 // Parses a PBTF document. Every count and size is bounded by the bytes actually present before
 // anything is allocated or looped over; returns false with the fault on the first broken rule.
 bool parse_tensor_file(ByteSource& source, std::vector<TensorSet>* sets, TensorFileFault* fault);
-bool parse_tensor_bytes(const uint8_t* data, size_t size, std::vector<TensorSet>* sets,
-                        TensorFileFault* fault);
+bool parse_tensor_bytes(const uint8_t* data, size_t size, std::vector<TensorSet>* sets, TensorFileFault* fault);
 
 // Reads a PBTF file. Returns false with a one-line reason naming the file on anything missing,
 // truncated, inconsistent or too big for the memory available.
@@ -68,8 +67,7 @@ bool read_tensor_file(const std::string& path, std::vector<TensorSet>* sets, std
 bool encode_tensor_file(const std::vector<TensorSet>& sets, std::string* out, std::string* error);
 
 // Writes sets as a PBTF file.
-bool write_tensor_file(
-    const std::string& path, const std::vector<TensorSet>& sets, std::string* error);
+bool write_tensor_file(const std::string& path, const std::vector<TensorSet>& sets, std::string* error);
 
 // Multiplies into *out; false when the product does not fit in 64 bits.
 bool checked_mul(uint64_t a, uint64_t b, uint64_t* out);

@@ -18,12 +18,12 @@ namespace {
 
 int g_failures = 0;
 
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
       std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++g_failures;                                                        \
-    }                                                                      \
+      ++g_failures;                                                                 \
+    }                                                                               \
   } while (0)
 
 using pocket::HostTensor;
@@ -33,7 +33,8 @@ using pocket::TensorSet;
 std::string parse_fault(const std::string& bytes) {
   std::vector<TensorSet> sets;
   pocket::TensorFileFault fault;
-  const bool ok = pocket::parse_tensor_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &sets, &fault);
+  const bool ok =
+      pocket::parse_tensor_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &sets, &fault);
   return ok ? "ok" : fault.code;
 }
 
@@ -66,8 +67,8 @@ void test_issue_15_file_fails_fast() {
 }
 
 void test_round_trip_every_dtype() {
-  const ScalarType types[] = {ScalarType::Byte, ScalarType::Char, ScalarType::Short,
-                              ScalarType::Int,  ScalarType::Long, ScalarType::Half,
+  const ScalarType types[] = {ScalarType::Byte,  ScalarType::Char,   ScalarType::Short,
+                              ScalarType::Int,   ScalarType::Long,   ScalarType::Half,
                               ScalarType::Float, ScalarType::Double, ScalarType::Bool};
   std::vector<TensorSet> sets(2);
   for (ScalarType type : types) {
