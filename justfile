@@ -196,6 +196,13 @@ format-cpp:
 check: lint lint-cpp typecheck
     {{py}} -m pytest -q -p no:cacheprovider tests/test_import_layers.py
 
+# Build the documentation site from docs/ into build/docs (every warning is an error) and check
+# the links of README.md and docs/ (no network: web links are not followed).
+docs: setup
+    {{venv}}/bin/sphinx-build -W --keep-going -q -b html docs build/docs
+    {{py}} -m pytest -q -p no:cacheprovider tests/test_docs_links.py
+    echo "built build/docs/index.html"
+
 # Speed and memory figures, written to benchmarks/RESULTS.md (all, or the ones named).
 benchmark *NAMES: setup
     {{py}} benchmarks/run_all.py {{NAMES}}
