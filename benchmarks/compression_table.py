@@ -137,7 +137,7 @@ def main() -> None:
         "(compression ratio); MACs counted with torch's flop counter; sparsity = zero conv/linear weights; "
         "worst layer dB = lowest per-layer int8 output SQNR; Pareto = optimal in quality vs latency (lat) "
         "or vs .pte size (size). Unstructured sparsity (sparse*) shrinks only the zipped file: dense XNNPACK "
-        "kernels don't run faster on zeros. All three models are trained (README, Models) and scored on "
+        "kernels don't run faster on zeros. All three models are trained (docs/models.md) and scored on "
         "held-out labels.",
     ]
     for model, group in frame.groupby("model", sort=False):

@@ -161,7 +161,8 @@ def main() -> None:
             f"- worst cell: {100 * worst:.1f}% ({verdict(worst <= GOAL_CV)} the 3 % goal), on {machine()}",
             f"- wall time of a default `pocketbench bench` "
             f"({', '.join(MODELS) if QUICK_LOOK else 'digits_cnn, mobilenet_v2'} × fp32, int8, int8-dynamic, "
-            f"artifacts cached, median of {WALL_RUNS}): {np.median(after):.1f} s ({seconds(after)}); with the earlier fixed protocol "
+            f"artifacts cached, median of {WALL_RUNS}): {np.median(after):.1f} s ({seconds(after)}); "
+            "with the earlier fixed protocol "
             f"(`{' '.join(BEFORE_ARGS)}`): {np.median(before):.1f} s ({seconds(before)}); "
             f"{ratio:.2f}× ({verdict(ratio <= GOAL_WALL)} the ≤ 1.5× goal)",
             f"- cells a default `pocketbench bench` flagged unstable (its timed runs): {flagged(default_rows)}; "

@@ -178,10 +178,10 @@ def test_bench_exits_4_when_a_cell_failed_and_keeps_the_others(tmp_path):
     assert len(list((tmp_path / "R" / "r" / "cells").glob("*.parquet"))) == 2
 
 
-def test_the_exit_codes_are_in_the_help_and_the_readme():
+def test_the_exit_codes_are_in_the_help_and_the_docs():
     result = _cli("--help", cwd=Path.cwd())
     assert "Exit codes" in result.stdout and "regression" in result.stdout
     farm_help = _cli("farm", "--help", cwd=Path.cwd())
     assert "3 a significant regression" in farm_help.stdout.replace("\n", " ").replace("│", "").replace("  ", " ")
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert "## Exit codes" in readme
+    guide = (Path(__file__).parents[1] / "docs" / "getting-started.md").read_text()
+    assert "## Exit codes" in guide

@@ -21,4 +21,5 @@ def test_pre_commit_runs_the_checks_of_just_check_from_the_venv():
     recipe = (REPO / "justfile").read_text().split("\ncheck:", 1)[1].split("\n\n", 1)[0]
     for tool in (".venv/bin/ruff check", ".venv/bin/ruff format", ".venv/bin/mypy", "tests/test_import_layers.py"):
         assert f"entry: {tool}" in config or (tool.endswith(".py") and tool in config), tool
-    assert "lint typecheck" in recipe and "tests/test_import_layers.py" in recipe
+    assert "lint lint-cpp typecheck" in recipe and "tests/test_import_layers.py" in recipe
+    assert "entry: clang-format --dry-run -Werror" in config

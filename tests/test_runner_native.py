@@ -64,7 +64,7 @@ def test_seeded_inputs_follow_the_documented_generator(runner: Path, ptes, tmp_p
 
 
 def splitmix_floats(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    """README's random-input generator for float32: splitmix64, top 24 bits → [-1, 1)."""
+    """device_runner/README.md's random-input generator for float32: splitmix64, top 24 bits → [-1, 1)."""
     mask, state, values = (1 << 64) - 1, seed, []
     for _ in range(int(np.prod(shape))):
         state = (state + 0x9E3779B97F4A7C15) & mask

@@ -2,7 +2,7 @@
 user and a full traceback in a file: inside the run folder when a run was under way (it travels
 with the results), else under the cache directory (`logs/`).
 
-Exit codes, one meaning each, so a script or a nightly job can act on them (README, "Exit codes").
+Exit codes, one meaning each, so a script or a nightly job can act on them (docs/getting-started.md, "Exit codes").
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ PRUNE_CRITERIA = ("magnitude", "gradient")
 class Prune(Step):
     """Unstructured pruning of conv/linear weights: zero those of least importance.
 
-    Importance is |w| (magnitude) or |∂L/∂w · w| over `batches` batches (gradient). Give either a
+    Importance is `|w|` (magnitude) or `|∂L/∂w · w|` over `batches` batches (gradient). Give either a
     target `sparsity` (reached exactly, one global ranking) or a `threshold` θ (zero every weight
     whose importance is below it); with neither, sparsity 0.5.
     """

@@ -51,10 +51,10 @@ GENERATIVE_CONTRACT = (
 
 @dataclass(kw_only=True)
 class GenerativeBundle(ModelBundle):
-    """A decoder that generates token by token (README "Generative models").
+    """A decoder that generates token by token (docs/generative.md).
 
     `module(tokens [1, T], positions [T])` returns logits for every given token and writes their
-    keys/values into its cache buffers at `positions` (index_copy_), attending to cache slots
+    keys/values into its cache buffers at `positions` (`index_copy_`), attending to cache slots
     ≤ each position; T runs from 1 (decode) to `context` (the cache length). `eval_tokens` [n, L]
     (L ≤ context + 1) is held-out text for perplexity; `stream` (≥ context int64 ids) is the fixed
     token stream every variant is prompted and teacher-forced with.
