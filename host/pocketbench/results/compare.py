@@ -78,7 +78,7 @@ def latest_attempts(frame: pd.DataFrame) -> pd.DataFrame:
 
 def timing_kind(row: pd.Series | dict[str, Any]) -> str:
     """ "real", or "emulated (how)": timings of different kinds are never compared (an
-    emulated arm64 phone is ~100× slower than a phone; the x86_64 one runs on this host)."""
+    emulated arm64 phone runs every instruction through qemu; the x86_64 one runs on this host)."""
     emulated = row.get("device_emulated")
     if emulated is None or (not isinstance(emulated, str) and pd.isna(emulated)) or not bool(emulated):
         return "real"
