@@ -19,6 +19,8 @@ exclude_patterns = ["_build"]
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
 autodoc_default_options = {"exclude-members": "__init__, __new__"}
+# Docstrings are written with Markdown's `code` spans: render single backticks as code, not italics.
+default_role = "code"
 
 html_theme = "furo"
 html_title = f"pocketbench {release}"
