@@ -13,6 +13,11 @@ which is not a quantizer; the formulas above are what XNNPACK's kernels and this
 
 `RangeObserver` estimates [lo, hi] either as mean ± k·σ of everything it saw (the seed's rule,
 k = 2 by default: values beyond are clipped) or as a percentile of |x| averaged over batches.
+With k = "auto" it keeps an evenly strided sample of the values and picks, per row (tensor or
+channel), the k of `AUTO_K_GRID` whose quantize-dequantize error (mean squared, clipping and
+rounding together) on that sample is smallest — the empirical form of ACIQ's optimal clipping
+(Banner et al.): a fixed k = 2 clips far too much of a skewed post-ReLU6 activation, while
+min/max wastes levels on rare outliers.
 It plugs into PT2E like torchao's own observers (per tensor or per channel).
 """
 
@@ -20,6 +25,12 @@ from __future__ import annotations
 
 import torch
 from torchao.quantization.pt2e.observer import UniformQuantizationObserverBase
+
+# Candidate clipping widths for k = "auto": fine steps where the optimum usually lies, and wide
+# enough that the observed min/max (no clipping) is always among the choices.
+AUTO_K_GRID = (*[0.5 + 0.25 * i for i in range(0, 47)], 15.0, 20.0, 30.0, 50.0, float("inf"))
+SAMPLE_PER_BATCH = 16_384  # values kept per row and batch for k = "auto"
+SAMPLE_TOTAL = 262_144  # values kept per row in all
 
 
 def qparams(
@@ -56,7 +67,7 @@ class RangeObserver(UniformQuantizationObserverBase):
     def __init__(
         self,
         method: str = "meanstd",
-        k: float = 2.0,
+        k: float | str = 2.0,
         percentile: float = 99.99,
         ch_axis: int = 0,
         dtype: torch.dtype = torch.int8,
@@ -74,6 +85,8 @@ class RangeObserver(UniformQuantizationObserverBase):
         for name in ("count", "total", "total_sq", "seen_min", "seen_max", "pct_lo", "pct_hi"):
             self.register_buffer(name, torch.tensor([]))
         self.batches = 0
+        self.sample: list[torch.Tensor] = []
+        self.chosen_k: torch.Tensor | None = None
 
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
         """Observed values as rows: one per channel, or a single row."""
@@ -101,6 +114,9 @@ class RangeObserver(UniformQuantizationObserverBase):
             self.seen_min, self.seen_max = torch.minimum(self.seen_min, lo), torch.maximum(self.seen_max, hi)
         if self.method == "percentile":
             self._track_percentile(rows)
+        if self.k == "auto" and sum(t.shape[1] for t in self.sample) < SAMPLE_TOTAL:
+            stride = max(1, rows.shape[1] // SAMPLE_PER_BATCH)
+            self.sample.append(rows[:, ::stride].float())
         self.batches += 1
         return x
 
@@ -124,10 +140,27 @@ class RangeObserver(UniformQuantizationObserverBase):
         if self.method == "meanstd":
             mean = self.total / self.count
             std = torch.sqrt(torch.clamp(self.total_sq / self.count - mean * mean, min=0.0))
-            lo, hi = mean - self.k * std, mean + self.k * std
+            k = self._auto_k(mean, std) if self.k == "auto" else torch.full_like(mean, float(self.k))
+            lo, hi = mean - k * std, mean + k * std
+            lo, hi = torch.where(torch.isinf(k), self.seen_min, lo), torch.where(torch.isinf(k), self.seen_max, hi)
         else:
             lo, hi = self.pct_lo, self.pct_hi
         return torch.maximum(lo, self.seen_min).float(), torch.minimum(hi, self.seen_max).float()
+
+    def _auto_k(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """Per row, the k of AUTO_K_GRID with the least quantization MSE on the kept sample."""
+        sample = torch.cat(self.sample, dim=1)
+        symmetric = self.qscheme in (torch.per_tensor_symmetric, torch.per_channel_symmetric)
+        errors = []
+        for k in AUTO_K_GRID:
+            lo = self.seen_min if k == float("inf") else torch.maximum(mean - k * std, self.seen_min)
+            hi = self.seen_max if k == float("inf") else torch.minimum(mean + k * std, self.seen_max)
+            scale, zero = qparams(lo.float(), hi.float(), self.quant_min, self.quant_max, symmetric, float(self.eps))
+            rebuilt = fake_quantize(sample, scale, zero, self.quant_min, self.quant_max)
+            errors.append(((rebuilt - sample) ** 2).mean(dim=1))
+        best = torch.stack(errors).argmin(dim=0)
+        self.chosen_k = torch.tensor(AUTO_K_GRID, dtype=torch.float64)[best]
+        return self.chosen_k
 
     def calculate_qparams(self) -> tuple[torch.Tensor, torch.Tensor]:
         lo, hi = self.observed_range()

@@ -25,6 +25,7 @@ from pocketbench.compress.recipe import (
     Prune,
     Quantize,
     QuantizeAwareTraining,
+    Recalibrate,
     Recipe,
     RecipeError,
     Step,
@@ -42,7 +43,7 @@ class CompressionError(PocketbenchError):
 # The names steps go by in messages and recipe tokens.
 STEP_LABELS: dict[type[Step], str] = {
     Quantize: "quantize", QuantizeAwareTraining: "qat", Int4Weights: "w4", Prune: "prune",
-    ChannelPrune: "channel_prune", Distill: "distill",
+    ChannelPrune: "channel_prune", Distill: "distill", Recalibrate: "recalibrate",
 }  # fmt: skip
 
 
@@ -106,6 +107,29 @@ def _distill(module: torch.nn.Module, step: Distill, ctx: Context) -> torch.nn.M
     return distill(module, step, ctx)
 
 
+@handles(Recalibrate)
+def _recalibrate(module: torch.nn.Module, step: Recalibrate, ctx: Context) -> torch.nn.Module:
+    from pocketbench.compress.batchnorm import recalibrate
+
+    return recalibrate(module, step, ctx)
+
+
+def recovery_note(recipe: Recipe) -> str:
+    """What to expect of a recipe that prunes and never trains afterwards, and the recipe that recovers."""
+    pruned = [i for i, s in enumerate(recipe.steps) if isinstance(s, (Prune, ChannelPrune))]
+    if not pruned or any(isinstance(s, Distill) for s in recipe.steps[pruned[-1] :]):
+        return ""
+    tokens = recipe.name.split("+")
+    graph = next((i for i, s in enumerate(recipe.steps) if s.graph_level), None)
+    # The recovery token goes before the quantization token when the name ends with one.
+    at = len(tokens) - 1 if graph is not None and len(tokens) > 1 else len(tokens)
+    recovered = "+".join([*tokens[:at], "distill", *tokens[at:]])
+    return (
+        "pruned without recovery training (batch-norm recalibration only): accuracy is expected to drop; "
+        f"the recovery recipe is `{recovered}`"
+    )
+
+
 @dataclass(frozen=True)
 class Compressed:
     """The compressed module and what the steps measured on the way."""
@@ -167,5 +191,7 @@ def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None 
             done[key] = copy.deepcopy(_Prefix(module, ctx.masks, ctx.stats))
             while len(done) > _PREFIXES_PER_MODEL:
                 done.popitem(last=False)
+    if recovery_note(recipe):  # after the cache: recipes sharing a prefix name different recoveries
+        ctx.stats["recovery_note"] = recovery_note(recipe)
     module = _run(module, graph_steps, ctx, recipe)
     return Compressed(module=module, stats=ctx.stats)

@@ -78,7 +78,9 @@ class Quantize(Step):
     """PT2E int8 quantization with the XNNPACK quantizer (symmetric weights, affine activations).
 
     `observer` picks how ranges are estimated (activations, and weights for minmax/meanstd);
-    `k` is the meanstd clipping width (mean ± k·σ), `percentile` the percentile observer's cut.
+    `k` is the meanstd clipping width (mean ± k·σ; the seed's rule is k = 2), or "auto": per
+    tensor (per channel for weights) the k whose int8 rounding-plus-clipping error on the observed
+    values is smallest, found by a search over k. `percentile` is the percentile observer's cut.
     `keep_fp32` > 0 runs the per-layer sensitivity pass and leaves that many of the worst
     layers (lowest output SQNR) in fp32.
     """
@@ -89,7 +91,7 @@ class Quantize(Step):
     scheme: str = "int8"  # int8 (static, calibrated) | int8-dynamic (activations at run time)
     per_channel: bool = True
     observer: str = "minmax"
-    k: float = 2.0
+    k: float | str = 2.0
     percentile: float = 99.99
     calibration_batches: int = 64
     keep_fp32: int = 0
@@ -97,7 +99,10 @@ class Quantize(Step):
     def __post_init__(self) -> None:
         _one_of("quantize", "scheme", self.scheme, QUANT_SCHEMES)
         _one_of("quantize", "observer", self.observer, OBSERVERS)
-        _check(self.k > 0, f"quantize: k must be positive (mean ± k·σ), got {self.k}")
+        _check(
+            self.k == "auto" or (not isinstance(self.k, str) and self.k > 0),
+            f'quantize: k must be positive (mean ± k·σ) or "auto", got {self.k!r}',
+        )
         _check(50 < self.percentile <= 100, f"quantize: percentile must be in (50, 100], got {self.percentile}")
         _check(self.calibration_batches >= 1, "quantize: calibration_batches must be at least 1")
         _check(self.keep_fp32 >= 0, f"quantize: keep_fp32 must be 0 or more, got {self.keep_fp32}")
@@ -195,18 +200,83 @@ class Prune(Step):
         _check(self.batches >= 1, "prune: batches must be at least 1")
 
 
+ALLOCATIONS = ("uniform", "sensitivity")
+
+
 @dataclass(frozen=True)
 class ChannelPrune(Step):
-    """Structured pruning with torch-pruning: remove whole channels, a genuinely smaller dense model."""
+    """Structured pruning with torch-pruning: remove whole channels, a genuinely smaller dense model.
+
+    A channel group is named by the conv/linear layer whose output channels it removes (torch-pruning
+    follows what depends on them: batch-norm, depthwise convs, residual adds). `ratio` is the share
+    of each group's channels removed: the same in every group (`allocation = "uniform"`), or, with
+    `allocation = "sensitivity"`, a budget spread by a measured sensitivity pass — every group is
+    pruned alone at `ratio`, batch-norm recalibrated, and the output's SQNR against the unpruned
+    model measured; robust groups give more channels and fragile ones fewer, so the groups' mean
+    ratio (weighted by the parameters each removes) is still `ratio`. `ratios` sets groups by name
+    (e.g. {"features.3.conv.0" = 0.25}) and wins over both. With `protect_ends` the first layer
+    (the stem) and the output layer keep all their channels; the output layer always does.
+    """
 
     KIND: ClassVar[str] = "channel_prune"
+    VERSION: ClassVar[int] = 2
 
     ratio: float = 0.5
     round_to: int = 8
+    allocation: str = "uniform"  # uniform | sensitivity
+    ratios: dict[str, float] = dataclasses.field(default_factory=dict)
+    protect_ends: bool = True
+    max_ratio: float = 0.8  # no group loses more than this under allocation = "sensitivity"
+    sensitivity_batches: int = 2
 
     def __post_init__(self) -> None:
         _check(0 < self.ratio < 1, f"channel_prune: ratio must be in (0, 1), got {self.ratio}")
         _check(self.round_to >= 1, f"channel_prune: round_to must be at least 1, got {self.round_to}")
+        _one_of("channel_prune", "allocation", self.allocation, ALLOCATIONS)
+        _check(
+            isinstance(self.ratios, dict) and all(0 <= r < 1 for r in self.ratios.values()),
+            f"channel_prune: ratios must map layer names to ratios in [0, 1), got {self.ratios!r}",
+        )
+        _check(
+            self.ratio <= self.max_ratio < 1,
+            f"channel_prune: max_ratio must be in [ratio, 1), got {self.max_ratio}",
+        )
+        _check(self.sensitivity_batches >= 1, "channel_prune: sensitivity_batches must be at least 1")
+
+    def __hash__(self) -> int:  # `ratios` is a dict: hash the stored form
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        if version == 1:  # v1 removed the same ratio everywhere, the stem included
+            data.setdefault("allocation", "uniform")
+            data.setdefault("protect_ends", False)
+        return data
+
+
+@dataclass(frozen=True)
+class Recalibrate(Step):
+    """Re-estimate every batch-norm's running mean and variance on `batches` training batches.
+
+    Batch-norm statistics belong to the network that produced them: after pruning or training they
+    describe another network. The network runs in eval mode with only batch-norm in train mode,
+    without gradients, and each batch-norm's statistics become the plain average over the batches
+    (AdaBN / "batch-norm recalibration"). With `check`, the recalibrated statistics are kept only if
+    the output moves closer to the original model's on the same batches (measured, so statistics
+    that were set on purpose survive); the stats record the decision. No batch-norm: nothing to do.
+    """
+
+    KIND: ClassVar[str] = "recalibrate"
+
+    batches: int = 16
+    check: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.batches >= 1, f"recalibrate: batches must be at least 1, got {self.batches}")
+
+
+BATCH_NORM_MODES = ("auto", "train", "frozen")
+SCHEDULES = ("cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -216,9 +286,21 @@ class Distill(Step):
     Loss α·T²·KL(p_teacher ‖ p_student) at temperature T + (1 − α)·CE on real labels; without
     labels only the soft term is used. α = 0 is plain fine-tuning. `student` optionally names
     another model (a built-in or file.py:factory) whose architecture replaces the current one.
+
+    AdamW at `lr`, warmed up linearly over the first `warmup` share of the steps, then decayed
+    along a cosine to zero (`schedule = "cosine"`) or held (`"constant"`). `batch_norm`: "train"
+    normalises with each batch's statistics (and updates the running ones), "frozen" keeps the
+    running statistics the student starts with (recalibrate first), "auto" trains batch-norm when
+    the training batches hold at least `MIN_BATCH_NORM_BATCH` samples and freezes it otherwise.
+    `input_scale` < 1 trains on image batches resized by that factor (fully convolutional models:
+    cheaper steps; recalibrate at full size afterwards). `feature_weight` > 0 adds a FitNets-style
+    term: the mean squared difference between the student's and teacher's last feature maps
+    (the input of the output layer), weighted by it.
     """
 
     KIND: ClassVar[str] = "distill"
+    VERSION: ClassVar[int] = 2
+    MIN_BATCH_NORM_BATCH: ClassVar[int] = 16
 
     temperature: float = 4.0
     alpha: float = 0.7
@@ -226,12 +308,32 @@ class Distill(Step):
     lr: float = 1e-3
     seed: int = 0
     student: str = ""
+    schedule: str = "cosine"
+    warmup: float = 0.1
+    weight_decay: float = 0.0
+    batch_norm: str = "auto"
+    input_scale: float = 1.0
+    feature_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.temperature > 0, f"distill: temperature must be positive, got {self.temperature}")
         _check(0 <= self.alpha <= 1, f"distill: alpha must be in [0, 1], got {self.alpha}")
         _check(self.epochs >= 1, f"distill: epochs must be at least 1, got {self.epochs}")
         _check(0 < self.lr < 1, f"distill: lr must be in (0, 1), got {self.lr}")
+        _one_of("distill", "schedule", self.schedule, SCHEDULES)
+        _check(0 <= self.warmup < 1, f"distill: warmup must be a share of the steps in [0, 1), got {self.warmup}")
+        _check(self.weight_decay >= 0, f"distill: weight_decay must be ≥ 0, got {self.weight_decay}")
+        _one_of("distill", "batch_norm", self.batch_norm, BATCH_NORM_MODES)
+        _check(0.1 <= self.input_scale <= 1, f"distill: input_scale must be in [0.1, 1], got {self.input_scale}")
+        _check(self.feature_weight >= 0, f"distill: feature_weight must be ≥ 0, got {self.feature_weight}")
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        if version == 1:  # v1: Adam at a constant rate, batch-norm frozen at the statistics it had
+            data.setdefault("schedule", "constant")
+            data.setdefault("warmup", 0.0)
+            data.setdefault("batch_norm", "frozen")
+        return data
 
 
 QUANTIZATION_STEPS = (Quantize, QuantizeAwareTraining, Int4Weights)
@@ -269,36 +371,42 @@ class Recipe:
         return Recipe.from_dict(json.loads(text))
 
 
-# Variant-name tokens → the step each stands for. `fp32` stands for no step at all.
-TOKENS: dict[str, Callable[[], Step | None]] = {
-    "fp32": lambda: None,
-    "int8": lambda: Quantize(scheme="int8"),
-    "int8-dynamic": lambda: Quantize(scheme="int8-dynamic"),
-    "int8-per-tensor": lambda: Quantize(scheme="int8", per_channel=False),
-    "int8-ma": lambda: Quantize(observer="moving-average"),
-    "int8-hist": lambda: Quantize(observer="histogram"),
-    "int8-pct": lambda: Quantize(observer="percentile"),
-    "int8-meanstd": lambda: Quantize(observer="meanstd"),
-    "int8-mixed": lambda: Quantize(keep_fp32=2),
-    "int8-qat": lambda: QuantizeAwareTraining(),
-    "w4": lambda: Int4Weights(),
-    "8da4w": lambda: Int4Weights(),  # torchao's name (ExecuTorch's LLM default): the same step
-    "prune50": lambda: ChannelPrune(ratio=0.5),
-    "sparse50": lambda: Prune(criterion="magnitude", sparsity=0.5),
-    "sparse50-grad": lambda: Prune(criterion="gradient", sparsity=0.5),
-    "distill": lambda: Distill(),
-    "finetune": lambda: Distill(alpha=0.0),
+# Variant-name tokens → the steps each stands for. `fp32` stands for no step at all. Steps that
+# change the network are followed by batch-norm recalibration, written into the recipe so a stored
+# result says it ran.
+TOKENS: dict[str, Callable[[], tuple[Step, ...]]] = {
+    "fp32": lambda: (),
+    "int8": lambda: (Quantize(scheme="int8"),),
+    "int8-dynamic": lambda: (Quantize(scheme="int8-dynamic"),),
+    "int8-per-tensor": lambda: (Quantize(scheme="int8", per_channel=False),),
+    "int8-ma": lambda: (Quantize(observer="moving-average"),),
+    "int8-hist": lambda: (Quantize(observer="histogram"),),
+    "int8-pct": lambda: (Quantize(observer="percentile"),),
+    "int8-meanstd": lambda: (Quantize(observer="meanstd"),),
+    "int8-meanstd-auto": lambda: (Quantize(observer="meanstd", k="auto"),),
+    "int8-mixed": lambda: (Quantize(keep_fp32=2),),
+    "int8-qat": lambda: (QuantizeAwareTraining(),),
+    "w4": lambda: (Int4Weights(),),
+    "8da4w": lambda: (Int4Weights(),),  # torchao's name (ExecuTorch's LLM default): the same step
+    "recalibrate": lambda: (Recalibrate(),),
+    "distill": lambda: (Distill(), Recalibrate()),
+    "finetune": lambda: (Distill(alpha=0.0), Recalibrate()),
 }
 
-# Tokens with a percentage in them: prune30, sparse90, sparse75-grad, ...
-_PERCENT_TOKENS: list[tuple[re.Pattern[str], Callable[[float], Step]]] = [
-    (re.compile(r"prune(\d{1,2})"), lambda f: ChannelPrune(ratio=f)),
-    (re.compile(r"sparse(\d{1,2})"), lambda f: Prune(criterion="magnitude", sparsity=f)),
-    (re.compile(r"sparse(\d{1,2})-grad"), lambda f: Prune(criterion="gradient", sparsity=f)),
+# Tokens with a percentage in them: prune30, sparse90, sparse75-grad, ... `pruneNN` spreads its
+# budget over the channel groups by measured sensitivity; `pruneNN-uniform` removes NN % everywhere.
+_PERCENT_TOKENS: list[tuple[re.Pattern[str], Callable[[float], tuple[Step, ...]]]] = [
+    (re.compile(r"prune(\d{1,2})"), lambda f: (ChannelPrune(ratio=f, allocation="sensitivity"), Recalibrate())),
+    (re.compile(r"prune(\d{1,2})-uniform"), lambda f: (ChannelPrune(ratio=f), Recalibrate())),
+    (re.compile(r"sparse(\d{1,2})"), lambda f: (Prune(criterion="magnitude", sparsity=f), Recalibrate())),
+    (re.compile(r"sparse(\d{1,2})-grad"), lambda f: (Prune(criterion="gradient", sparsity=f), Recalibrate())),
 ]
 
+# Steps that leave the network needing recovery training, and the tokens that recover it.
+RECOVERY_TOKENS = ("distill", "finetune")
 
-def _token_step(token: str) -> Step | None:
+
+def _token_steps(token: str) -> tuple[Step, ...]:
     make = TOKENS.get(token)
     if make is not None:
         return make()
@@ -311,17 +419,19 @@ def _token_step(token: str) -> Step | None:
 
 def parse_variant(name: str) -> Recipe:
     """`int8` or `a+b+c` → Recipe; unknown tokens name the known ones."""
-    steps = []
+    steps: list[Step] = []
     for token in name.strip().split("+"):
         try:
-            step = _token_step(token.strip())
+            made = _token_steps(token.strip())
         except KeyError:
             known = ", ".join(sorted(TOKENS))
             raise RecipeError(
                 f"unknown variant {name!r}: token {token!r} is not one of {known}, "
-                "pruneNN, sparseNN[-grad] (join with +)"
+                "pruneNN[-uniform], sparseNN[-grad] (join with +)"
             ) from None
-        if step is not None:
+        for step in made:
+            if isinstance(step, Recalibrate) and steps and isinstance(steps[-1], Recalibrate):
+                continue  # `recalibrate` right after a step that already recalibrates
             steps.append(step)
     return Recipe(name=name.strip(), steps=tuple(steps))
 

@@ -8,6 +8,13 @@
     [variants.int8-meanstd-k3]                   # or explicit steps
     steps = [{ type = "quantize", observer = "meanstd", k = 3.0 }]
 
+    [variants.prune40-sensitive]                 # tables for per-group fields
+    steps = [
+      { type = "channel_prune", ratio = 0.4, allocation = "sensitivity", ratios = { "features.3" = 0.2 } },
+      { type = "recalibrate" },
+      { type = "distill", epochs = 8, schedule = "cosine" },
+    ]
+
 Every field is checked against the step's dataclass: unknown fields, wrong types and invalid
 values are one-line errors naming the file, the variant, the step and the field.
 """
@@ -15,6 +22,7 @@ values are one-line errors naming the file, the variant, the step and the field.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 import types
 import typing
@@ -35,6 +43,11 @@ class SweepFile:
 
 def _accepts(annotation: Any, value: Any) -> bool:
     """Whether a TOML value fits a field annotation (ints are welcome where floats are)."""
+    if typing.get_origin(annotation) is dict:
+        key_type, value_type = typing.get_args(annotation)
+        return isinstance(value, dict) and all(
+            _accepts(key_type, k) and _accepts(value_type, v) for k, v in value.items()
+        )
     options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
     if options:
         return any(_accepts(a, value) for a in options if a is not type(None))
@@ -60,14 +73,55 @@ def build_step(fields: dict[str, Any], where: str) -> Step:
         if not _accepts(hints[key], value):
             raise RecipeError(f"{where} ({kind}): field {key!r} = {value!r} is not a {_type_name(hints[key])}")
     try:
-        return cls(**{k: float(v) if hints[k] in (float, float | None) else v for k, v in fields.items()})
+        return cls(**{k: _as_field(hints[k], v) for k, v in fields.items()})
     except RecipeError as exc:
         raise RecipeError(f"{where}: {exc}") from None
 
 
+def _as_field(annotation: Any, value: Any) -> Any:
+    """TOML ints become floats where the field is a float (also inside a table of floats)."""
+    if typing.get_origin(annotation) is dict:
+        return {k: _as_field(typing.get_args(annotation)[1], v) for k, v in value.items()}
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+    floats = annotation is float or float in options
+    return float(value) if floats and isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) is dict:
+        key_type, value_type = typing.get_args(annotation)
+        return f"table of {_type_name(key_type)} → {_type_name(value_type)}"
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     return " or ".join(a.__name__ for a in args) if args else annotation.__name__
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise RecipeError(f"cannot write {value!r} to a sweep file")
+
+
+def sweep_text(variants: list[Recipe], models: list[str] | None = None) -> str:
+    """A sweep file that `load_sweep` reads back as exactly these recipes (explicit steps, every field)."""
+    lines = [f"models = [{', '.join(json.dumps(m) for m in models)}]", ""] if models else []
+    lines.append("[variants]")
+    for recipe in variants:
+        lines.append(f"[variants.{json.dumps(recipe.name)}]")
+        lines.append("steps = [")
+        for step in recipe.steps:
+            fields = {k: v for k, v in dataclasses.asdict(step).items() if v is not None}
+            body = ", ".join(
+                [f"type = {json.dumps(step.KIND)}", *(f"{k} = {_toml_value(v)}" for k, v in fields.items())]
+            )
+            lines.append(f"  {{ {body} }},")
+        lines.append("]")
+    return "\n".join(lines) + "\n"
 
 
 def load_sweep(path: Path) -> SweepFile:

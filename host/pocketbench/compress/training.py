@@ -6,7 +6,10 @@ kernels, so the cached artifact of a recipe is the one the recipe would rebuild.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import math
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
@@ -15,6 +18,7 @@ from torch.nn import functional as F
 
 from pocketbench.compress.context import Context
 from pocketbench.compress.recipe import Distill, RecipeError
+from pocketbench.compress.stats import PRUNABLE
 from pocketbench.models.registry import ModelBundle
 
 Batches = Callable[[], Iterable[tuple[tuple[torch.Tensor, ...], torch.Tensor | None]]]
@@ -81,11 +85,87 @@ def _student(module: nn.Module, step: Distill) -> nn.Module:
     return copy.deepcopy(resolve(step.student).load().module)
 
 
-def _freeze_batchnorm(module: nn.Module) -> None:
-    """Batch-norm keeps the teacher's statistics: small or unlabelled batches would skew them."""
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
+def batch_norm_mode(step: Distill, batch_size: int) -> str:
+    """ "train" or "frozen": `auto` trains batch-norm only on batches big enough for their statistics."""
+    if step.batch_norm != "auto":
+        return step.batch_norm
+    return "train" if batch_size >= Distill.MIN_BATCH_NORM_BATCH else "frozen"
+
+
+def _set_batchnorm_mode(module: nn.Module, mode: str) -> None:
+    """Frozen: batch-norm normalises with its running statistics and does not update them."""
+    module.train()
+    if mode == "frozen":
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def lr_factor(step: Distill, done: int, total: int) -> float:
+    """The learning rate's multiplier after `done` of `total` steps: linear warm-up, then cosine or flat."""
+    warm = round(step.warmup * total)
+    if done < warm:
+        return (done + 1) / (warm + 1)
+    if step.schedule == "constant":
+        return 1.0
+    progress = (done - warm) / max(1, total - warm)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _resized(inputs: tuple[torch.Tensor, ...], scale: float) -> tuple[torch.Tensor, ...]:
+    """Image batches (N, C, H, W floats) resized by `scale`; other inputs as they are."""
+    if scale == 1:
+        return inputs
+    return tuple(
+        F.interpolate(t, scale_factor=scale, mode="bilinear", align_corners=False, antialias=True)
+        if t.dim() == 4 and t.is_floating_point()
+        else t
+        for t in inputs
+    )
+
+
+class _Targets:
+    """The teacher's outputs per training batch, computed once: most bundles give the same batches
+    every epoch, and a teacher forward pass costs a third of a student step. Batches are matched by
+    a digest of their inputs, so a bundle that shuffles anew each epoch is still exact."""
+
+    def __init__(self, teacher: nn.Module, features: bool) -> None:
+        self.teacher, self.features = teacher, features
+        self.cache: dict[int, tuple[bytes, torch.Tensor, torch.Tensor | None]] = {}
+
+    def __call__(self, index: int, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        digest = _digest(inputs)
+        hit = self.cache.get(index)
+        if hit is not None and hit[0] == digest:
+            return hit[1], hit[2]
+        with torch.no_grad(), _last_features(self.teacher, self.features) as seen:
+            out = logits(self.teacher(*inputs))
+        feature = seen[0] if seen else None
+        self.cache[index] = (digest, out, feature)
+        return out, feature
+
+
+def _digest(inputs: tuple[torch.Tensor, ...]) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for tensor in inputs:
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.digest()
+
+
+@contextlib.contextmanager
+def _last_features(module: nn.Module, enabled: bool) -> Iterator[list[torch.Tensor]]:
+    """While active, the input of the module's output layer on each forward pass (FitNets' hint)."""
+    seen: list[torch.Tensor] = []
+    if not enabled:
+        yield seen
+        return
+    layers = [m for m in module.modules() if isinstance(m, PRUNABLE)]
+    handle = layers[-1].register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    try:
+        yield seen
+    finally:
+        handle.remove()
 
 
 def distill(module: nn.Module, step: Distill, ctx: Context) -> nn.Module:
@@ -96,23 +176,41 @@ def distill(module: nn.Module, step: Distill, ctx: Context) -> nn.Module:
     student = _student(module, step)
     if step.student and ctx.masks:
         raise RecipeError("distill: a separate student architecture cannot keep the pruning masks; prune after it")
-    optimizer = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=step.lr)
-    batches_per_epoch = sum(1 for _ in source())
-    if batches_per_epoch == 0:
+    first = next(iter(source()), None)
+    if first is None:
         raise RecipeError("distill: the model gave no training or calibration batches")
+    batches_per_epoch = sum(1 for _ in source())
+    mode = batch_norm_mode(step, int(first[0][0].shape[0]))
+    ctx.stats["distill_batch_norm"] = mode
+    parameters = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=step.lr, weight_decay=step.weight_decay)
+    total = batches_per_epoch * step.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(step, done, total))
     labelled = labelled_batches(ctx.bundle) is not None
     title = "distilling" if step.alpha > 0 or not labelled else "fine-tuning"
-    total = batches_per_epoch * step.epochs
-    epochs = (batch for _ in range(step.epochs) for batch in source())
-    student.train()
-    _freeze_batchnorm(student)
-    for inputs, labels in ctx.reporter.track(epochs, f"{title} ({step.epochs} epochs)", total=total):
-        with torch.no_grad():
-            target = logits(teacher(*inputs))
-        loss = distillation_loss(logits(student(*inputs)), target, labels, step.temperature, step.alpha)
+    targets = _Targets(teacher, step.feature_weight > 0)
+    epochs = ((index, batch) for _ in range(step.epochs) for index, batch in enumerate(source()))
+    _set_batchnorm_mode(student, mode)
+    loss = torch.zeros(())
+    for index, (inputs, labels) in ctx.reporter.track(epochs, f"{title} ({step.epochs} epochs)", total=total):
+        target, target_features = targets(index, tuple(inputs))
+        with _last_features(student, step.feature_weight > 0) as seen:
+            out = logits(student(*_resized(tuple(inputs), step.input_scale)))
+        loss = distillation_loss(out, target, labels, step.temperature, step.alpha)
+        if target_features is not None and seen:
+            loss = loss + step.feature_weight * _feature_loss(seen[0], target_features)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
         apply_masks(student, ctx.masks)
     ctx.stats["distill_final_loss"] = round(float(loss.detach()), 5)
     return student.eval()
+
+
+def _feature_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the last feature maps; a pruned student with fewer channels is
+    compared on its per-sample mean activation pattern (channels averaged), FitNets without a regressor."""
+    if student.shape != teacher.shape:
+        student, teacher = student.mean(dim=1), teacher.mean(dim=1)
+    return F.mse_loss(student, teacher)

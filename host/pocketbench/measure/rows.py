@@ -87,6 +87,8 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
             "left in fp32 (the XNNPACK int8 quantizer takes conv and linear layers only): "
             + ", ".join(stats["unquantized_layers"])
         )
+    if stats.get("recovery_note"):
+        notes.append(stats["recovery_note"])
     if stats.get("channel_pruned_layers"):
         notes.append("channel-pruned only: " + ", ".join(stats["channel_pruned_layers"]))
     return {

@@ -1,0 +1,92 @@
+"""Spreading a channel-pruning budget over the groups by measured sensitivity.
+
+Uniform ratios are rarely best: some groups (often the first layers, depthwise stages or a
+bottleneck) lose much more of the output when pruned than others. Each group is pruned alone at
+the budget ratio on a copy, its batch-norm statistics are re-estimated (as the recipe will do),
+and the SQNR of the model's output against the unpruned model's is measured on training
+batches — like AMC's reward, without any fine-tuning. Groups then get ratios proportional to that
+SQNR (a robust group gives more), scaled so the mean ratio weighted by the parameters each group
+removes equals the budget, and capped at `max_ratio`.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import numpy as np
+import torch
+from torch import nn
+
+from pocketbench.compress.batchnorm import reestimate
+from pocketbench.compress.context import Context
+from pocketbench.compress.recipe import ChannelPrune
+from pocketbench.compress.stats import parameter_count
+from pocketbench.compress.training import logits, training_batches
+from pocketbench.stats import sqnr_db
+
+# Batches that re-estimate batch-norm statistics in each trial (the measurement uses others).
+TRIAL_RECALIBRATION_BATCHES = 4
+
+
+def group_sensitivity(
+    module: nn.Module, step: ChannelPrune, ctx: Context, roots: dict[str, nn.Module], ignored: list[nn.Module]
+) -> dict[str, tuple[float, int]]:
+    """Per group root name: (output SQNR in dB with that group alone pruned at `step.ratio`,
+    parameters it removes)."""
+    from pocketbench.compress.prune import prune_groups
+
+    source = training_batches(ctx.bundle)
+    batches = [tuple(x) for x, _ in itertools.islice(source(), TRIAL_RECALIBRATION_BATCHES + step.sensitivity_batches)]
+    measure, recalibrate_on = batches[-step.sensitivity_batches :], batches[: -step.sensitivity_batches] or batches
+    with torch.no_grad():
+        reference = [logits(module.eval()(*b)).numpy() for b in measure]
+    before = parameter_count(module)
+    names = {m: n for n, m in module.named_modules()}
+    result = {}
+    for name in ctx.reporter.track(list(roots), "channel-pruning sensitivity", total=len(roots)):
+        trial = copy.deepcopy(module)
+        trial_named = dict(trial.named_modules())
+        others = [trial_named[names[m]] for m in ignored]
+        prune_groups(trial, ctx.bundle.example_inputs, step, others, {trial_named[name]: step.ratio})
+        reestimate(trial, recalibrate_on)
+        with torch.no_grad():
+            pruned = [logits(trial.eval()(*b)).numpy() for b in measure]
+        sqnr = sqnr_db(np.concatenate(reference), np.concatenate(pruned))
+        result[name] = (round(float(sqnr), 2), before - parameter_count(trial))
+    return result
+
+
+def allocate(sensitivity: dict[str, tuple[float, int]], budget: float, cap: float) -> dict[str, float]:
+    """Ratios ∝ max(SQNR, 0), scaled (bisection) so Σ removed·ratio / Σ removed = budget, each ≤ cap.
+
+    `removed` is what a group gives at the budget ratio; a group that removes nothing keeps the
+    budget ratio (it costs nothing either way).
+    """
+    names = list(sensitivity)
+    tolerance = np.array([min(max(sensitivity[n][0], 0.0), 100.0) for n in names])  # inf: no change at all
+    weight = np.array([float(sensitivity[n][1]) for n in names])
+    if weight.sum() == 0 or tolerance.max() == 0:
+        return {n: budget for n in names}
+
+    def ratios(scale: float) -> np.ndarray:
+        return np.minimum(cap, scale * tolerance)
+
+    low, high = 0.0, cap / max(float(tolerance[tolerance > 0].min()), 1e-9)
+    for _ in range(60):
+        middle = (low + high) / 2
+        if float((ratios(middle) * weight).sum() / weight.sum()) < budget:
+            low = middle
+        else:
+            high = middle
+    chosen = ratios(high)
+    return {n: (float(r) if weight[i] > 0 else budget) for i, (n, r) in enumerate(zip(names, chosen, strict=True))}
+
+
+def sensitivity_ratios(
+    module: nn.Module, step: ChannelPrune, ctx: Context, roots: dict[str, nn.Module], ignored: list[nn.Module]
+) -> dict[str, float]:
+    """Measure every group's sensitivity and spread `step.ratio` over them (stats keep both)."""
+    sensitivity = group_sensitivity(module, step, ctx, roots, ignored)
+    ctx.stats["channel_sensitivity_db"] = {name: db for name, (db, _) in sensitivity.items()}
+    return allocate(sensitivity, step.ratio, step.max_ratio)
