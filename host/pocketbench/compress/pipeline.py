@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -138,8 +139,9 @@ class Compressed:
     stats: dict[str, Any]
 
 
-# Module-level results per source model, keyed by the steps that made them: `prune50+distill`
-# and `prune50+distill+int8` in one sweep train once. Steps are seeded, so reuse is exact.
+# Module-level results per source model after each leading run of steps, keyed by those steps:
+# `prune50`, `prune50+distill` and `prune50+distill+int8` in one sweep prune once and train once.
+# Steps are seeded, so reuse is exact.
 @dataclass(frozen=True)
 class _Prefix:
     module: torch.nn.Module
@@ -148,7 +150,11 @@ class _Prefix:
 
 
 _PREFIXES: weakref.WeakKeyDictionary[torch.nn.Module, OrderedDict[str, _Prefix]] = weakref.WeakKeyDictionary()
-_PREFIXES_PER_MODEL = 4
+_PREFIXES_PER_MODEL = 8
+
+
+def _prefix_key(steps: list[Step]) -> str:
+    return json.dumps([s.to_dict() for s in steps], sort_keys=True)
 
 
 def _run(module: torch.nn.Module, steps: list[Step], ctx: Context, recipe: Recipe) -> torch.nn.Module:
@@ -178,19 +184,26 @@ def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None 
     reporter = reporter or Reporter()
     split = next((i for i, s in enumerate(recipe.steps) if s.graph_level), len(recipe.steps))
     module_steps, graph_steps = list(recipe.steps[:split]), list(recipe.steps[split:])
-    key = json.dumps([s.to_dict() for s in module_steps], sort_keys=True)
     done = _PREFIXES.setdefault(bundle.module, OrderedDict())
-    if key in done:
-        cached = copy.deepcopy(done[key])
+    # The longest run of leading steps already computed (prune50+distill starts from prune50's result).
+    reused = next((n for n in range(len(module_steps), 0, -1) if _prefix_key(module_steps[:n]) in done), 0)
+    if reused:
+        cached = copy.deepcopy(done[_prefix_key(module_steps[:reused])])
         module, ctx = cached.module, Context(bundle, reporter, cached.masks, cached.stats)
+        ctx.stats["module_steps_reused"] = reused  # their time is in `module_steps_seconds`, not this run's
     else:
-        ctx = Context(bundle=bundle, reporter=reporter)
-        module = _run(copy.deepcopy(bundle.module).eval(), module_steps, ctx, recipe).eval()
-        ctx.stats.update(model_stats(module, bundle.example_inputs))
-        if module_steps:
-            done[key] = copy.deepcopy(_Prefix(module, ctx.masks, ctx.stats))
-            while len(done) > _PREFIXES_PER_MODEL:
-                done.popitem(last=False)
+        module, ctx = copy.deepcopy(bundle.module).eval(), Context(bundle=bundle, reporter=reporter)
+    for n in range(reused + 1, len(module_steps) + 1):
+        started = time.perf_counter()
+        module = _run(module, [module_steps[n - 1]], ctx, recipe).eval()
+        ctx.stats["module_steps_seconds"] = round(
+            ctx.stats.get("module_steps_seconds", 0) + time.perf_counter() - started, 1
+        )
+        done[_prefix_key(module_steps[:n])] = copy.deepcopy(_Prefix(module, ctx.masks, ctx.stats))
+        done.move_to_end(_prefix_key(module_steps[:n]))
+        while len(done) > _PREFIXES_PER_MODEL:
+            done.popitem(last=False)
+    ctx.stats.update(model_stats(module, bundle.example_inputs))
     if recovery_note(recipe):  # after the cache: recipes sharing a prefix name different recoveries
         ctx.stats["recovery_note"] = recovery_note(recipe)
     module = _run(module, graph_steps, ctx, recipe)

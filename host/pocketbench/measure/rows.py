@@ -89,6 +89,12 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
         )
     if stats.get("recovery_note"):
         notes.append(stats["recovery_note"])
+    if stats.get("module_steps_reused"):
+        notes.append(
+            f"its first {stats['module_steps_reused']} pruning/training steps were reused from an earlier "
+            f"variant; all its pruning/training steps took {stats.get('module_steps_seconds', '?')} s "
+            "(the compress time counts only the steps run for this row)"
+        )
     if stats.get("channel_pruned_layers"):
         notes.append("channel-pruned only: " + ", ".join(stats["channel_pruned_layers"]))
     return {
