@@ -31,7 +31,6 @@ EXAMPLES = {
     "Distill": {
         "temperature": 2.0, "alpha": 0.5, "epochs": 1, "lr": 1e-4, "seed": 7, "student": "digits_cnn",
         "schedule": "constant", "warmup": 0.2, "weight_decay": 1e-4, "batch_norm": "frozen", "input_scale": 0.5,
-        "feature_weight": 0.1,
     },
     "Recalibrate": {"batches": 4, "check": False},
 }  # fmt: skip

@@ -1,6 +1,8 @@
 """Recovery after pruning on the real digits model: batch-norm recalibration, the measured
 sensitivity pass and its budget, the learning-rate schedule, and the meanstd observer's k = "auto"."""
 
+import itertools
+
 import pytest
 import torch
 from pocketbench.compress import pipeline
@@ -82,7 +84,9 @@ def test_per_group_ratios_by_name_and_unknown_names_are_clear(digits):
     result = apply_recipe(digits, Recipe("p", (ChannelPrune(ratio=0.5, round_to=1, ratios={"classifier.1": 0.25}),)))
     assert result.module.classifier[1].out_features == 200 - 50
     assert result.module.features[3].out_channels == 32
-    with pytest.raises(CompressionError, match=r"^channel_prune: ratios name features\.9, .* groups are classifier\.1, features\.3"):
+    with pytest.raises(
+        CompressionError, match=r"^channel_prune: ratios name features\.9, .* groups are classifier\.1, features\.3"
+    ):
         apply_recipe(digits, Recipe("bad", (ChannelPrune(ratios={"features.9": 0.5}),)))
 
 
@@ -109,7 +113,7 @@ def test_learning_rate_warms_up_then_decays_along_a_cosine_to_zero():
     factors = [lr_factor(step, done, 100) for done in range(100)]
     assert factors[0] < factors[5] < factors[9] <= 1.0
     assert factors[10] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
     assert factors[55] == pytest.approx(0.5, abs=0.02) and factors[-1] < 0.01
     assert {lr_factor(Distill(schedule="constant", warmup=0.0), d, 100) for d in range(100)} == {1.0}
 

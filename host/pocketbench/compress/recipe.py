@@ -293,9 +293,7 @@ class Distill(Step):
     running statistics the student starts with (recalibrate first), "auto" trains batch-norm when
     the training batches hold at least `MIN_BATCH_NORM_BATCH` samples and freezes it otherwise.
     `input_scale` < 1 trains on image batches resized by that factor (fully convolutional models:
-    cheaper steps; recalibrate at full size afterwards). `feature_weight` > 0 adds a FitNets-style
-    term: the mean squared difference between the student's and teacher's last feature maps
-    (the input of the output layer), weighted by it.
+    cheaper steps; recalibrate at full size afterwards).
     """
 
     KIND: ClassVar[str] = "distill"
@@ -313,7 +311,6 @@ class Distill(Step):
     weight_decay: float = 0.0
     batch_norm: str = "auto"
     input_scale: float = 1.0
-    feature_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.temperature > 0, f"distill: temperature must be positive, got {self.temperature}")
@@ -325,7 +322,6 @@ class Distill(Step):
         _check(self.weight_decay >= 0, f"distill: weight_decay must be ≥ 0, got {self.weight_decay}")
         _one_of("distill", "batch_norm", self.batch_norm, BATCH_NORM_MODES)
         _check(0.1 <= self.input_scale <= 1, f"distill: input_scale must be in [0.1, 1], got {self.input_scale}")
-        _check(self.feature_weight >= 0, f"distill: feature_weight must be ≥ 0, got {self.feature_weight}")
 
     @classmethod
     def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:

@@ -6,7 +6,6 @@ kernels, so the cached artifact of a recipe is the one the recipe would rebuild.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import math
@@ -18,7 +17,6 @@ from torch.nn import functional as F
 
 from pocketbench.compress.context import Context
 from pocketbench.compress.recipe import Distill, RecipeError
-from pocketbench.compress.stats import PRUNABLE
 from pocketbench.models.registry import ModelBundle
 
 Batches = Callable[[], Iterable[tuple[tuple[torch.Tensor, ...], torch.Tensor | None]]]
@@ -129,20 +127,19 @@ class _Targets:
     every epoch, and a teacher forward pass costs a third of a student step. Batches are matched by
     a digest of their inputs, so a bundle that shuffles anew each epoch is still exact."""
 
-    def __init__(self, teacher: nn.Module, features: bool) -> None:
-        self.teacher, self.features = teacher, features
-        self.cache: dict[int, tuple[bytes, torch.Tensor, torch.Tensor | None]] = {}
+    def __init__(self, teacher: nn.Module) -> None:
+        self.teacher = teacher
+        self.cache: dict[int, tuple[bytes, torch.Tensor]] = {}
 
-    def __call__(self, index: int, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def __call__(self, index: int, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
         digest = _digest(inputs)
         hit = self.cache.get(index)
         if hit is not None and hit[0] == digest:
-            return hit[1], hit[2]
-        with torch.no_grad(), _last_features(self.teacher, self.features) as seen:
+            return hit[1]
+        with torch.no_grad():
             out = logits(self.teacher(*inputs))
-        feature = seen[0] if seen else None
-        self.cache[index] = (digest, out, feature)
-        return out, feature
+        self.cache[index] = (digest, out)
+        return out
 
 
 def _digest(inputs: tuple[torch.Tensor, ...]) -> bytes:
@@ -151,21 +148,6 @@ def _digest(inputs: tuple[torch.Tensor, ...]) -> bytes:
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().contiguous().numpy().tobytes())
     return digest.digest()
-
-
-@contextlib.contextmanager
-def _last_features(module: nn.Module, enabled: bool) -> Iterator[list[torch.Tensor]]:
-    """While active, the input of the module's output layer on each forward pass (FitNets' hint)."""
-    seen: list[torch.Tensor] = []
-    if not enabled:
-        yield seen
-        return
-    layers = [m for m in module.modules() if isinstance(m, PRUNABLE)]
-    handle = layers[-1].register_forward_hook(lambda m, i, o: seen.append(i[0]))
-    try:
-        yield seen
-    finally:
-        handle.remove()
 
 
 def distill(module: nn.Module, step: Distill, ctx: Context) -> nn.Module:
@@ -188,17 +170,14 @@ def distill(module: nn.Module, step: Distill, ctx: Context) -> nn.Module:
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(step, done, total))
     labelled = labelled_batches(ctx.bundle) is not None
     title = "distilling" if step.alpha > 0 or not labelled else "fine-tuning"
-    targets = _Targets(teacher, step.feature_weight > 0)
+    targets = _Targets(teacher)
     epochs = ((index, batch) for _ in range(step.epochs) for index, batch in enumerate(source()))
     _set_batchnorm_mode(student, mode)
     loss = torch.zeros(())
     for index, (inputs, labels) in ctx.reporter.track(epochs, f"{title} ({step.epochs} epochs)", total=total):
-        target, target_features = targets(index, tuple(inputs))
-        with _last_features(student, step.feature_weight > 0) as seen:
-            out = logits(student(*_resized(tuple(inputs), step.input_scale)))
+        target = targets(index, tuple(inputs))
+        out = logits(student(*_resized(tuple(inputs), step.input_scale)))
         loss = distillation_loss(out, target, labels, step.temperature, step.alpha)
-        if target_features is not None and seen:
-            loss = loss + step.feature_weight * _feature_loss(seen[0], target_features)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -206,11 +185,3 @@ def distill(module: nn.Module, step: Distill, ctx: Context) -> nn.Module:
         apply_masks(student, ctx.masks)
     ctx.stats["distill_final_loss"] = round(float(loss.detach()), 5)
     return student.eval()
-
-
-def _feature_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of the last feature maps; a pruned student with fewer channels is
-    compared on its per-sample mean activation pattern (channels averaged), FitNets without a regressor."""
-    if student.shape != teacher.shape:
-        student, teacher = student.mean(dim=1), teacher.mean(dim=1)
-    return F.mse_loss(student, teacher)
