@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -29,13 +30,22 @@ from pocketbench.stats import sqnr_db
 TRIAL_RECALIBRATION_BATCHES = 4
 
 
+# prune.prune_groups: (module, example inputs, step, ignored layers, {group root: ratio}) → None
+PruneGroups = Callable[
+    [nn.Module, tuple[torch.Tensor, ...], ChannelPrune, list[nn.Module], dict[nn.Module, float]], None
+]
+
+
 def group_sensitivity(
-    module: nn.Module, step: ChannelPrune, ctx: Context, roots: dict[str, nn.Module], ignored: list[nn.Module]
+    module: nn.Module,
+    step: ChannelPrune,
+    ctx: Context,
+    roots: dict[str, nn.Module],
+    ignored: list[nn.Module],
+    prune_groups: PruneGroups,
 ) -> dict[str, tuple[float, int]]:
     """Per group root name: (output SQNR in dB with that group alone pruned at `step.ratio`,
     parameters it removes)."""
-    from pocketbench.compress.prune import prune_groups
-
     source = training_batches(ctx.bundle)
     batches = [tuple(x) for x, _ in itertools.islice(source(), TRIAL_RECALIBRATION_BATCHES + step.sensitivity_batches)]
     measure, recalibrate_on = batches[-step.sensitivity_batches :], batches[: -step.sensitivity_batches] or batches
@@ -84,9 +94,14 @@ def allocate(sensitivity: dict[str, tuple[float, int]], budget: float, cap: floa
 
 
 def sensitivity_ratios(
-    module: nn.Module, step: ChannelPrune, ctx: Context, roots: dict[str, nn.Module], ignored: list[nn.Module]
+    module: nn.Module,
+    step: ChannelPrune,
+    ctx: Context,
+    roots: dict[str, nn.Module],
+    ignored: list[nn.Module],
+    prune_groups: PruneGroups,
 ) -> dict[str, float]:
     """Measure every group's sensitivity and spread `step.ratio` over them (stats keep both)."""
-    sensitivity = group_sensitivity(module, step, ctx, roots, ignored)
+    sensitivity = group_sensitivity(module, step, ctx, roots, ignored, prune_groups)
     ctx.stats["channel_sensitivity_db"] = {name: db for name, (db, _) in sensitivity.items()}
     return allocate(sensitivity, step.ratio, step.max_ratio)

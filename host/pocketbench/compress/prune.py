@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pocketbench.compress.channel_budget import sensitivity_ratios
 from pocketbench.compress.context import Context
 from pocketbench.compress.recipe import ChannelPrune, Prune, RecipeError
 from pocketbench.compress.stats import PRUNABLE, prunable_weights
@@ -202,8 +203,6 @@ def prune_channels(module: nn.Module, step: ChannelPrune, ctx: Context) -> nn.Mo
     The stats record each group's ratio (`channel_prune_ratios`) and, when measured, its SQNR
     pruned alone (`channel_sensitivity_db`).
     """
-    from pocketbench.compress.channel_budget import sensitivity_ratios
-
     if ctx.masks:
         raise RecipeError("channel_prune must come before unstructured prune (it changes the weight shapes)")
     example = ctx.bundle.example_inputs
@@ -220,7 +219,7 @@ def prune_channels(module: nn.Module, step: ChannelPrune, ctx: Context) -> nn.Mo
         )
     ratios = {name: step.ratio for name in roots}
     if step.allocation == "sensitivity":
-        ratios = sensitivity_ratios(module, step, ctx, roots, ignored)
+        ratios = sensitivity_ratios(module, step, ctx, roots, ignored, prune_groups)
     ratios.update(step.ratios)
     ctx.stats["channel_prune_ratios"] = {name: round(r, 3) for name, r in ratios.items()}
     with ctx.reporter.status(f"pruning channels ({step.allocation}, mean ratio {step.ratio:.0%})"):
