@@ -4,8 +4,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 venv := ".venv"
 # Debian packages the tests use (real adb client, arm64 cross toolchain and qemu, chromium, clang
 # with its sanitizer and libFuzzer runtimes for the runner's checked build, clang-format for `just check`,
-# jq for the docs' examples).
-debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium clang libclang-rt-14-dev clang-format jq"
+# jq for the docs' examples, PostgreSQL for the tune study that several workers share).
+debian_packages := "adb g++ ninja-build g++-aarch64-linux-gnu qemu-user chromium clang libclang-rt-14-dev clang-format jq postgresql"
 py := venv / "bin/python"
 cmake := venv / "bin/cmake"
 # The native runner links the same ExecuTorch release as the Python package.

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 from _results_md import load_note, saved_run, write_section
+from pocketbench.compress.handwritten import COMPRESSION_TABLE
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
 from pocketbench.measure.settings import ProtocolSettings
@@ -27,18 +28,7 @@ from pocketbench.report.table import pareto_marks, quality
 from pocketbench.results.store import RunStore
 from rich.console import Console
 
-COMMON = ["fp32", "int8", "int8-dynamic", "int8-meanstd", "int8-meanstd-auto", "int8-qat", "w4"]
-# Pruned without training (a table note says so and names the recovery), then recovered.
-PRUNING = ["sparse50", "sparse50+finetune", "prune50", "prune50+distill", "prune50+distill+int8"]
-PLAN = {
-    # The observers side by side on the one model with real labels, and every pruning flavour.
-    "digits_cnn": [
-        *COMMON[:3], "int8-per-tensor", "int8-ma", "int8-hist", "int8-pct", *COMMON[3:5], "int8-mixed",
-        *COMMON[5:], "sparse50-grad", "prune50-uniform+distill", *PRUNING,
-    ],
-    "tiny_transformer": [*COMMON, "int8-mixed", *PRUNING],
-    "mobilenet_v2": [*COMMON, *PRUNING],
-}  # fmt: skip
+PLAN = COMPRESSION_TABLE
 SETTINGS = ProtocolSettings(warmup=5, iterations=50)
 
 

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("measure", {"measure"}),
     ("report", {"report"}),
     ("farm", {"farm"}),
+    ("tune", {"tune"}),
     ("emulator", {"emulator"}),  # a test double the CLI serves: no device driver may use it
     ("app", {"cli", "crash", "api", "__init__", "__main__"}),
 ]

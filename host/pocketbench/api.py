@@ -1,4 +1,5 @@
-"""pocketbench from Python: `bench(models, variants, devices=...)` returns the run as a DataFrame.
+"""pocketbench from Python: `bench(models, variants, devices=...)` returns the run as a DataFrame;
+`tune(model, devices, ...)` searches recipes and returns the re-measured Pareto front.
 
 The same run the `pocketbench bench` command makes (the command calls this function): names are
 checked before any work, every cell is saved as it finishes in a new run folder (`results/<run
@@ -8,6 +9,7 @@ Settings are keyword arguments with the defaults of measure/settings.py's Protoc
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from pocketbench.compress.recipe import Recipe
     from pocketbench.devices.base import Device
     from pocketbench.progress import Reporter
+    from pocketbench.tune.run import TuneRun
+    from pocketbench.tune.space import Space
 
 DEFAULT_VARIANTS = ("fp32", "int8", "int8-dynamic")
 RESULTS_ENV = "POCKETBENCH_RESULTS"
@@ -144,3 +148,133 @@ def _reporting(progress: bool | Reporter) -> Iterator[Reporter]:
             yield reporter
     else:
         yield Reporter()
+
+
+def tune(
+    model: str | None = None,
+    devices: str | Device | Sequence[str | Device] = "local",
+    *,
+    objective: str = "latency",
+    max_accuracy_drop: float = 1.0,
+    max_size_mb: float | None = None,
+    max_latency_ms: float | None = None,
+    trials: int | None = None,
+    time: float | str | None = None,
+    seed: int = 0,
+    storage: str | None = None,
+    study: str | None = None,
+    space: dict[str, list[Any]] | str | Path | None = None,
+    baselines: str | Sequence[str | Recipe] | None = None,
+    allow_mixed_devices: bool = False,
+    trial_protocol: _Defaults | None = None,
+    front_protocol: _Defaults | None = None,
+    results: str | Path | None = None,
+    run_id: str | None = None,
+    resume: str | None = None,
+    progress: bool | Reporter = False,
+) -> TuneRun:
+    """Search compression recipes for `model` on `devices` and return the re-measured Pareto front.
+
+    Maximises accuracy and minimises `objective` (latency, energy or size) with accuracy at most
+    `max_accuracy_drop` points below fp32 (and optional size/latency caps), on Optuna, for
+    `trials` trials and/or `time` (seconds or "60m"). Trials are stored in `storage` (an
+    SQLAlchemy URL; default: tune.db in the run folder) under `study`; one worker per device.
+    `space` narrows or widens the search (a `[tune]`-like mapping, or a sweep file with one);
+    `baselines` are the hand-written candidates (default: the compression table's for the model).
+    `resume` continues a run (by id or folder) after an interruption, with its settings. Every
+    trial and the front are rows of the run; the front is also `tuned.toml` there (docs/tune.md).
+    """
+    from pocketbench.devices.base import ClosableDevice
+    from pocketbench.devices.select import check_runners, open_devices
+    from pocketbench.lower.export import versions
+    from pocketbench.measure.sweep import check_names
+    from pocketbench.names import safe_name
+    from pocketbench.results.store import RunStore, new_run_id, resolve_run
+    from pocketbench.tune.run import run_tune
+    from pocketbench.tune.settings import TuneSettings, parse_duration
+    from pocketbench.tune.space import Space
+
+    root = Path(results if results is not None else os.environ.get(RESULTS_ENV) or "results")
+    config: dict[str, Any] = {}
+    if resume is not None:
+        folder = resolve_run(resume, root)
+        config = json.loads((folder / "manifest.json").read_text()).get("config", {})
+        if config.get("command") != "tune":
+            raise PocketbenchError(f"run {resume!r} is not a tune run: resume it with the command that made it")
+        model, run_id, root = config["model"], folder.name, folder.parent
+    if model is None:
+        raise PocketbenchError("no model given: name one, e.g. model='digits_cnn'")
+    seconds = parse_duration(time) if isinstance(time, str) else time
+    if config:
+        saved = config["settings"]
+        kept = {k: v for k, v in saved.items() if k not in ("trial_protocol", "front_protocol", "trials", "time_s")}
+        settings = TuneSettings(
+            **kept, trials=trials if trials is not None else saved["trials"],
+            time_s=seconds if seconds is not None else saved["time_s"],
+            trial_protocol=_Defaults(**saved["trial_protocol"]), front_protocol=_Defaults(**saved["front_protocol"]),
+        )  # fmt: skip
+        chosen = Space({k: tuple(v) for k, v in config["space"].items()})
+        candidates: list[str | Recipe] = list(config["baselines"])
+    else:
+        protocols = {k: v for k, v in (("trial_protocol", trial_protocol), ("front_protocol", front_protocol)) if v}
+        settings = TuneSettings(
+            objective=objective, max_accuracy_drop=max_accuracy_drop, max_size_mb=max_size_mb,
+            max_latency_ms=max_latency_ms, trials=trials, time_s=seconds, seed=seed, storage=storage, study=study,
+            allow_mixed_devices=allow_mixed_devices, **protocols,  # type: ignore[arg-type]
+        )  # fmt: skip
+        chosen = _tune_space(space)
+        candidates = _baselines(model, baselines)
+    if run_id is not None:
+        safe_name(run_id, "run id")
+    check_names([model], candidates)
+    given = [devices] if isinstance(devices, str) or not isinstance(devices, Sequence) else list(devices)
+    specs = [d.strip() for spec in given if isinstance(spec, str) for d in spec.split(",") if d.strip()]
+    if not specs and not any(not isinstance(d, str) for d in given):
+        specs = list(config.get("devices", []))
+    opened = open_devices(specs) if specs else []
+    try:
+        chosen_devices = [*opened, *(d for d in given if not isinstance(d, str))]
+        if not chosen_devices:
+            raise PocketbenchError("no devices given: use e.g. devices='local' or 'tcp:HOST:PORT'")
+        check_runners(chosen_devices)
+        store = RunStore(root, run_id or new_run_id(), resume=resume is not None)
+        if resume is None:
+            store.write_manifest(
+                {
+                    "command": "tune", "model": model, "devices": [d.device_id for d in chosen_devices],
+                    "settings": settings.to_config(), "space": {k: list(v) for k, v in chosen.choices.items()},
+                    "baselines": [b if isinstance(b, str) else b.name for b in candidates],
+                },
+                versions(),
+            )  # fmt: skip
+        with _reporting(progress) as reporter:
+            return run_tune(model, chosen_devices, settings, chosen, store, candidates, reporter, resume is not None)
+    finally:
+        for device in opened:
+            if isinstance(device, ClosableDevice):
+                device.close()
+
+
+def _tune_space(space: dict[str, list[Any]] | str | Path | None) -> Space:
+    """The search space from a `[tune]`-like mapping, a sweep file with a `[tune]` table, or the default."""
+    from pocketbench.tune.space import Space, narrow
+
+    if space is None:
+        return Space.default()
+    if isinstance(space, dict):
+        return narrow(space, "space")
+    from pocketbench.compress.sweepfile import load_sweep
+
+    path = Path(space)
+    return narrow(load_sweep(path).tune, f"sweep file {path}")
+
+
+def _baselines(model: str, given: str | Sequence[str | Recipe] | None) -> list[str | Recipe]:
+    from pocketbench.compress.handwritten import hand_written
+
+    if given is None:
+        return list(hand_written(model))
+    names = _names(given, "baselines")
+    if len({n if isinstance(n, str) else n.name for n in names}) != len(names):
+        raise PocketbenchError("baselines: a name appears twice")
+    return names

@@ -228,7 +228,7 @@ def bench(
 
 
 def setting_flag(field: str) -> str:
-    """The bench option that sets a protocol setting (`cell_budget_s` → `--cell-budget`)."""
+    """The option that sets a setting (`cell_budget_s` → `--cell-budget`, tune's `time_s` → `--time`)."""
     return "--" + field.removesuffix("_s").replace("_", "-")
 
 
@@ -329,6 +329,88 @@ def farm(
         raise typer.Exit(crash.EXIT_REGRESSION)
     if outcome.frame.empty or (outcome.frame["status"] != "ok").any():
         raise typer.Exit(crash.EXIT_INCOMPLETE)
+
+
+@app.command()
+def tune(
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Built-in name, file.py:factory or module:factory.")
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", "-d", help="Device(s), comma-separated: one worker each (local, tcp:HOST:PORT, …)."),
+    ] = None,
+    objective: Annotated[
+        str, typer.Option(help="What to minimise beside keeping accuracy: latency, energy or size.")
+    ] = "latency",
+    max_accuracy_drop: Annotated[
+        float, typer.Option(help="Points of accuracy below fp32 a recipe may lose (a constraint).")
+    ] = 1.0,
+    max_size_mb: Annotated[float | None, typer.Option(help="Largest .pte in MB (a constraint).")] = None,
+    max_latency_ms: Annotated[float | None, typer.Option(help="Slowest p50 in ms (a constraint).")] = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Trials in the study, every worker's counted (default 25 without --time).")
+    ] = None,
+    time: Annotated[str | None, typer.Option("--time", help="Search this long, e.g. 90s, 60m, 1h30m.")] = None,
+    seed: Annotated[int, typer.Option(help="The sampler's seed.")] = 0,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage URL shared by several hosts, e.g. postgresql://user:pw@host/db (default:"
+            " tune.db in the run folder)."
+        ),
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="Study name in --storage (every host names the same).")] = None,
+    sweep: Annotated[
+        Path | None, typer.Option("--sweep", help="Sweep file whose [tune] table narrows or widens the search space.")
+    ] = None,
+    baselines: Annotated[
+        str | None,
+        typer.Option(help="Hand-written recipes to beat, comma-separated (default: the compression table's)."),
+    ] = None,
+    allow_mixed_devices: Annotated[
+        bool, typer.Option("--allow-mixed-devices", help="Let devices of different models share one study.")
+    ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue this tune run (id or folder) with its settings.")
+    ] = None,
+    run_id: RunIdOption = None,
+    results: ResultsOption = Path("results"),
+) -> None:
+    """Search compression recipes on the device and show the Pareto front beside the baselines.
+
+    Trials are ordinary rows of the run; the front is measured again with the full protocol in
+    one sweep with fp32, int8 and the best hand-written recipe, and saved as tuned.toml.
+    """
+    _quiet_libraries()
+    from pocketbench import crash
+    from pocketbench.api import tune as run_tune
+    from pocketbench.measure.settings import SettingsError
+    from pocketbench.names import inside
+    from pocketbench.progress import RichReporter
+    from pocketbench.results.store import new_run_id
+
+    if resume is None and model is None:
+        raise PocketbenchError("name the model to tune: -m MODEL (or --resume RUN)")
+    if resume is not None and run_id is not None:
+        raise PocketbenchError("--resume continues the run it names: leave out --run-id")
+    if resume is None:
+        run_id = run_id or new_run_id()
+        crash.run_folder = inside(results, run_id, "run id")
+    try:
+        with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
+            outcome = run_tune(
+                model, device or ([] if resume else "local"), objective=objective,
+                max_accuracy_drop=max_accuracy_drop, max_size_mb=max_size_mb, max_latency_ms=max_latency_ms,
+                trials=trials, time=time, seed=seed, storage=storage, study=study, space=sweep,
+                baselines=baselines, allow_mixed_devices=allow_mixed_devices, results=results, run_id=run_id,
+                resume=resume, progress=reporter,
+            )  # fmt: skip
+    except SettingsError as exc:
+        raise PocketbenchError(exc.naming(setting_flag)) from exc
+    from pocketbench.tune.table import render_front
+
+    stdout.print(render_front(outcome), crop=False)
 
 
 @app.command()

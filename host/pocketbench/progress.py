@@ -18,6 +18,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -41,6 +42,33 @@ class Reporter:
     def note(self, message: str, mark: str = "") -> None:
         """A one-line message for the user (warnings, skipped cells): plain text, never markup
         (error text quotes TOML like `[[devices]]`); `mark` is FAILED, WARNED or nothing."""
+
+    @contextmanager
+    def tally(self, description: str, total: int | None = None, done: int = 0) -> Iterator[Tally]:
+        """A bar over units of work that finish elsewhere (a search's trials, from several
+        workers): `advance()` counts one, `describe()` replaces the text (e.g. the best so far)."""
+        yield Tally()
+
+
+class Tally:
+    """What `Reporter.tally` yields: silent here, a rich bar in RichReporter."""
+
+    def advance(self) -> None:
+        pass
+
+    def describe(self, description: str) -> None:
+        pass
+
+
+class _RichTally(Tally):
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress, self.task = progress, task
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def describe(self, description: str) -> None:
+        self.progress.update(self.task, description=escape(description))
 
 
 class RichReporter(Reporter):
@@ -81,6 +109,14 @@ class RichReporter(Reporter):
         task = self.progress.add_task(escape(description), total=None)
         try:
             yield
+        finally:
+            self.progress.remove_task(task)
+
+    @contextmanager
+    def tally(self, description: str, total: int | None = None, done: int = 0) -> Iterator[Tally]:
+        task = self.progress.add_task(escape(description), total=total, completed=done)
+        try:
+            yield _RichTally(self.progress, task)
         finally:
             self.progress.remove_task(task)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from pocketbench.compress.context import Context
+from pocketbench.compress.context import Context, StopCompression
 from pocketbench.compress.recipe import (
     ChannelPrune,
     Distill,
@@ -165,6 +165,8 @@ def _run(module: torch.nn.Module, steps: list[Step], ctx: Context, recipe: Recip
         label = STEP_LABELS.get(type(step), type(step).__name__)
         try:
             module = handler(module, step, ctx)
+        except StopCompression:  # a watcher abandoned the recipe: not a failure of the step
+            raise
         except Exception as exc:  # torch-pruning, torchao, training: any of them may fail on a model
             message = first_line(exc)
             if not isinstance(exc, PocketbenchError):

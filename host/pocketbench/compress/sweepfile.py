@@ -16,7 +16,9 @@
     ]
 
 Every field is checked against the step's dataclass: unknown fields, wrong types and invalid
-values are one-line errors naming the file, the variant, the step and the field.
+values are one-line errors naming the file, the variant, the step and the field. A `[tune]`
+table narrows or widens `pocketbench tune`'s search space (checked by tune/space.py); a file for
+`tune` alone needs no `[variants]`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ STEP_KINDS: dict[str, type[Step]] = {cls.KIND: cls for cls in STEP_TYPES.values(
 class SweepFile:
     models: list[str]
     variants: list[Recipe]
+    tune: dict[str, Any] = dataclasses.field(default_factory=dict)  # the `[tune]` table as written
 
 
 def _accepts(annotation: Any, value: Any) -> bool:
@@ -132,18 +135,22 @@ def load_sweep(path: Path) -> SweepFile:
         raise RecipeError(f"sweep file {path}: cannot read it ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"sweep file {path}: not valid TOML ({exc})") from None
-    unknown = set(data) - {"models", "variants"}
+    unknown = set(data) - {"models", "variants", "tune"}
     if unknown:
         raise RecipeError(
-            f"sweep file {path}: unknown top-level key(s) {', '.join(sorted(unknown))}; use models, variants"
+            f"sweep file {path}: unknown top-level key(s) {', '.join(sorted(unknown))}; use models, variants, tune"
         )
+    tune = data.get("tune", {})
+    if not isinstance(tune, dict):
+        raise RecipeError(f"sweep file {path}: tune must be a table ([tune]) of dimension = [choices]")
     models = data.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise RecipeError(f"sweep file {path}: models must be a list of model names")
-    variants = data.get("variants")
-    if not isinstance(variants, dict) or not variants:
+    variants = data.get("variants", {} if tune else None)
+    if not isinstance(variants, dict) or not (variants or tune):
         raise RecipeError(f"sweep file {path}: needs a [variants] table with at least one variant")
-    return SweepFile(models=models, variants=[_variant(path, name, spec) for name, spec in variants.items()])
+    recipes = [_variant(path, name, spec) for name, spec in variants.items()]
+    return SweepFile(models=models, variants=recipes, tune=tune)
 
 
 def _variant(path: Path, name: str, spec: Any) -> Recipe:

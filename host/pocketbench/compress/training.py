@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pocketbench.compress.context import Context
+from pocketbench.compress.context import Context, epoch_done
 from pocketbench.compress.recipe import Distill, RecipeError
 from pocketbench.models.registry import ModelBundle
 
@@ -183,5 +183,8 @@ def distill(module: nn.Module, step: Distill, ctx: Context) -> nn.Module:
         optimizer.step()
         schedule.step()
         apply_masks(student, ctx.masks)
+        if index == batches_per_epoch - 1:  # an epoch done: a watcher (a search) may stop here
+            epoch_done(schedule.last_epoch // batches_per_epoch, step.epochs, student)
+            _set_batchnorm_mode(student, mode)
     ctx.stats["distill_final_loss"] = round(float(loss.detach()), 5)
     return student.eval()

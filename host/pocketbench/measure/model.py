@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pocketbench.compress.context import StopCompression
 from pocketbench.compress.pipeline import CompressionError
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.errors import PocketbenchError, first_line
@@ -85,6 +86,8 @@ def build_variant(
     row = {**row, "recipe": recipe.to_json()}
     try:
         artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
+    except StopCompression:  # a search abandoned the recipe on purpose: its caller decides
+        raise
     except CompressionError as exc:  # names the step: `channel_prune: …`
         return failed_row(row, "compress_error", str(exc)), None
     except PocketbenchError as exc:

@@ -92,6 +92,8 @@ class RunStore:
     root: Path
     run_id: str = field(default_factory=new_run_id)
     resume: bool = False  # reopen an existing run (farm --run-id): new cells are added after the old ones
+    # Extra columns every row written from now on carries (a search tags its trial and front rows).
+    tags: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.folder = inside(self.root, self.run_id, "run id")
@@ -140,6 +142,7 @@ class RunStore:
         (a retry after a reboot is attempt 2); an explicit `attempt` in the row wins. A dict
         `device_state_json` is stored as JSON text.
         """
+        row = {**self.tags, **row}
         key = (str(row.get("model")), str(row.get("variant")), str(row.get("device")))
         with self._lock:
             attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
@@ -159,6 +162,7 @@ class RunStore:
         """Persist a cell's repetitions so far the moment one finishes: if the run dies before the
         cell's row is written, this `partial` row (with `reason`) is what remains of it; with no
         reason (every repetition done) the row keeps its own status."""
+        row = {**self.tags, **row}
         key = (str(row.get("model")), str(row.get("variant")), str(row.get("device")))
         with self._lock:
             attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)

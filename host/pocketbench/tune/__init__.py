@@ -1,0 +1,1 @@
+"""tune stage: search compression recipes with the device in the loop (Optuna), return the front."""

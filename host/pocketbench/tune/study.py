@@ -1,0 +1,207 @@
+"""The Optuna study behind a search: its storage, what it searches, and its trials' bookkeeping.
+
+Objectives: accuracy (points, maximised) and the objective (minimised). Constraints go through
+the sampler's `constraints_func` from each trial's `constraints` user attribute (≤ 0: met).
+The study records what it searches (model, objective, constraints, space, the fp32 reference
+accuracy, the device model) so a host joining with anything else is refused with one line.
+
+Trials carry user attributes: `variant`, `recipe` (JSON), `recipe_key`, `device`, `run_id`,
+and for the ones that ended without a row of their own, `duplicate_of` or `killed`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pocketbench.errors import PocketbenchError
+from pocketbench.tune.settings import OBJECTIVES, TuneSettings
+from pocketbench.tune.space import Space
+
+if TYPE_CHECKING:
+    import optuna
+
+DEFAULT_STUDY = "tune"
+STUDY_DB = "tune.db"
+# What every host joining a study must agree on (study user attributes).
+IDENTITY = ("model", "objective", "max_accuracy_drop", "max_size_mb", "max_latency_ms", "space")
+
+
+def storage_url(settings: TuneSettings, folder: Path) -> str:
+    return settings.storage or f"sqlite:///{(folder / STUDY_DB).resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """The RDB storage at `url`; an unreachable server or missing driver is one line."""
+    import optuna
+
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # workers of one host write in turn
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except ModuleNotFoundError as exc:
+        raise PocketbenchError(
+            f"storage {_safe(url)}: the database driver {exc.name!r} is not installed"
+            " (PostgreSQL: pip install 'pocketbench[postgres]')"
+        ) from exc
+    except Exception as exc:  # SQLAlchemy's OperationalError and friends: the server said no
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PocketbenchError(f"storage {_safe(url)}: cannot open it ({first})") from exc
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{tail}"
+
+
+def constraints(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
+    """The sampler's view of a trial's constraints (≤ 0 met); a trial without them is infeasible."""
+    return trial.user_attrs.get("constraints") or [1.0]
+
+
+def sampler(seed: int) -> optuna.samplers.BaseSampler:
+    """Multi-objective TPE with constraints: it models feasibility, and needs few trials."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, multivariate=True, group=True)
+
+
+def open_study(storage: optuna.storages.RDBStorage, name: str, seed: int, identity: dict[str, Any]) -> optuna.Study:
+    """Create the study or join it; a study that searches something else is refused."""
+    import optuna
+
+    directions: list[Literal["minimize", "maximize"]] = ["maximize", "minimize"]
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=directions, sampler=sampler(seed), load_if_exists=True
+    )
+    recorded = study.user_attrs
+    if not recorded:
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
+        return study
+    differs = [k for k in IDENTITY if k in identity and _canon(recorded.get(k)) != _canon(identity[k])]
+    if differs:
+        said = "; ".join(f"{k}: study {recorded.get(k)!r}, here {identity[k]!r}" for k in differs)
+        raise PocketbenchError(f"study {name!r} searches something else ({said}): use another --study")
+    return study
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def identity(model: str, settings: TuneSettings, space: Space) -> dict[str, Any]:
+    return {
+        "model": model,
+        "objective": settings.objective,
+        "max_accuracy_drop": settings.max_accuracy_drop,
+        "max_size_mb": settings.max_size_mb,
+        "max_latency_ms": settings.max_latency_ms,
+        "space": {k: list(v) for k, v in space.choices.items()},
+    }
+
+
+def agree(study: optuna.Study, key: str, value: Any, what: str, fix: str) -> Any:
+    """Record `value` under `key` the first time; later it must be the same (else one line)."""
+    recorded = study.user_attrs.get(key)
+    if recorded is None:
+        study.set_user_attr(key, value)
+        return value
+    if _canon(recorded) != _canon(value):
+        raise PocketbenchError(f"study {study.study_name!r}: {what} is {recorded!r} there but {value!r} here; {fix}")
+    return recorded
+
+
+def counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial that uses the budget: every one except those a kill interrupted (they run again)."""
+    return "killed" not in trial.user_attrs
+
+
+def measured(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial that has its own row in some run's results (not a duplicate, not killed)."""
+    from optuna.trial import TrialState
+
+    return trial.state != TrialState.RUNNING and counted(trial) and "duplicate_of" not in trial.user_attrs
+
+
+def recover(study: optuna.Study, run_id: str, rows: Any) -> tuple[int, int]:
+    """After a kill: trials this run left RUNNING are finished from their saved row when the row
+    was written (the kill came between the row and telling the study), else failed as `killed`
+    and their recipe queued again. Returns (finished from rows, queued again)."""
+    from optuna.trial import TrialState
+
+    saved = {}
+    if len(rows) and "tune_trial" in rows:
+        for _, row in rows[rows["tune_study"] == study.study_name].iterrows():
+            saved[int(row["tune_trial"])] = row
+    finished = queued = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("run_id") != run_id:
+            continue  # another run's (another host's) trial: that run resumes it
+        row = saved.get(trial.number)
+        if row is not None:
+            outcome = row_outcome(row)
+            study.tell(trial.number, outcome.values, state=outcome.state)
+            finished += 1
+            continue
+        study._storage.set_trial_user_attr(trial._trial_id, "killed", True)
+        study.tell(trial.number, state=TrialState.FAIL)
+        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        queued += 1
+    return finished, queued
+
+
+class Outcome:
+    """How a trial's row ends it in the study: its state and values."""
+
+    def __init__(self, state: Any, values: list[float] | None) -> None:
+        self.state, self.values = state, values
+
+
+def row_outcome(row: Any) -> Outcome:
+    from optuna.trial import TrialState
+
+    if row.get("status") == "pruned":
+        return Outcome(TrialState.PRUNED, None)
+    values = row.get("tune_values")
+    if row.get("status") != "ok" or values is None or len(values) != 2:
+        return Outcome(TrialState.FAIL, None)
+    return Outcome(TrialState.COMPLETE, [float(v) for v in values])
+
+
+def feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    return all(c <= 0 for c in constraints(trial))
+
+
+def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The feasible, non-dominated completed trials (one per recipe), best accuracy first."""
+    from optuna.trial import TrialState
+
+    from pocketbench.report.table import pareto_front
+
+    done = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if feasible(t) and "duplicate_of" not in t.user_attrs and t.values is not None
+    ]  # fmt: skip
+    unique = list({t.user_attrs.get("recipe_key"): t for t in sorted(done, key=lambda t: -t.number)}.values())
+    marks = pareto_front([(t.values[1], t.values[0]) for t in unique])
+    members = [t for t, on in zip(unique, marks, strict=True) if on]
+    return sorted(members, key=lambda t: (-t.values[0], t.values[1]))
+
+
+def best_feasible(study: optuna.Study) -> str:
+    """One line on the best feasible trial so far (by the objective), for the progress bar."""
+    members = front(study)
+    if not members:
+        return "no feasible trial yet"
+    objective = study.user_attrs.get("objective", "latency")
+    _, unit, _ = OBJECTIVES[objective]
+    best = min(members, key=lambda t: t.values[1])
+    return f"best feasible: {best.user_attrs.get('variant')} {best.values[0]:.1f}% {best.values[1]:.4g} {unit}"
