@@ -190,7 +190,7 @@ def tune(
     from pocketbench.measure.sweep import check_names
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id, resolve_run
-    from pocketbench.tune.run import run_tune
+    from pocketbench.tune.run import check_devices, run_tune
     from pocketbench.tune.settings import TuneSettings, parse_duration
     from pocketbench.tune.space import Space
 
@@ -237,6 +237,8 @@ def tune(
         if not chosen_devices:
             raise PocketbenchError("no devices given: use e.g. devices='local' or 'tcp:HOST:PORT'")
         check_runners(chosen_devices)
+        with _reporting(progress) as reporter:  # an energy objective without energy: refused before the run exists
+            checked = check_devices(chosen_devices, settings, reporter)
         store = RunStore(root, run_id or new_run_id(), resume=resume is not None)
         if resume is None:
             store.write_manifest(
@@ -248,7 +250,9 @@ def tune(
                 versions(),
             )  # fmt: skip
         with _reporting(progress) as reporter:
-            return run_tune(model, chosen_devices, settings, chosen, store, candidates, reporter, resume is not None)
+            return run_tune(
+                model, chosen_devices, settings, chosen, store, candidates, reporter, resume is not None, checked
+            )
     finally:
         for device in opened:
             if isinstance(device, ClosableDevice):

@@ -77,6 +77,7 @@ def render_html(
     if profiles is not None:
         parts += _profiles_html(profiles)
     sections = [
+        ("Search: trials and the front", plots.search(frame)),
         ("Latency distributions", plots.latency_distributions(current, baseline)),
         ("Accuracy vs latency", plots.pareto(current, "accuracy", "accuracy", higher_is_better=True)),
         ("Size vs latency", plots.pareto(current, "size_bytes", ".pte size (KB)", False, scale=1e-3)),

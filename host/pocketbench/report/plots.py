@@ -148,3 +148,39 @@ def trends(history: pd.DataFrame) -> list[Plot]:
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
         plots.append((f"{device} trend", _png(fig)))
     return plots
+
+
+def search(frame: pd.DataFrame) -> list[Plot]:
+    """A search run (`pocketbench tune`): every measured trial (short protocol) as accuracy vs
+    p50, with the front and the baselines measured again with the full protocol drawn over
+    them, the front joined in red."""
+    if "tune_phase" not in frame:
+        return []
+    plots = []
+    ok = _ok(frame).dropna(subset=["accuracy", "latency_p50_ms"])
+    for model, group in ok.groupby("model", sort=False):
+        trials = group[group["tune_phase"] == "trial"]
+        again = group[group["tune_phase"] == "front"].drop_duplicates(["variant", "device"], keep="last")
+        if trials.empty:
+            continue
+        fig = Figure(figsize=(6.4, 4.2))
+        ax = fig.subplots()
+        ax.scatter(trials["latency_p50_ms"], 100 * trials["accuracy"], color=CURRENT, alpha=0.5, zorder=2,
+                   label=f"trials ({len(trials)}, short protocol)")  # fmt: skip
+        front = again[again["variant"].astype(str).str.startswith("tuned-")].sort_values("latency_p50_ms")
+        baselines = again[~again.index.isin(front.index)]
+        ax.plot(front["latency_p50_ms"], 100 * front["accuracy"], color=FRONT, marker="o", markersize=9,
+                drawstyle="steps-post", zorder=4, label="front, re-measured")  # fmt: skip
+        ax.scatter(baselines["latency_p50_ms"], 100 * baselines["accuracy"], color=BASELINE, marker="s", s=60,
+                   zorder=3, label="baselines, re-measured")  # fmt: skip
+        for _, row in again.iterrows():
+            ax.annotate(str(row["variant"]), (row["latency_p50_ms"], 100 * row["accuracy"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+        pruned = int((frame[(frame["model"] == model) & (frame["tune_phase"] == "trial")]["status"] == "pruned").sum())
+        ax.set_xlabel("p50 latency (ms)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{model}: search ({pruned} trials pruned before measuring)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+        plots.append((f"{model} search: trials, front and baselines", _png(fig)))
+    return plots

@@ -18,6 +18,7 @@ from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import Device
 from pocketbench.measure.sweep import run_sweep
 from pocketbench.progress import Reporter
+from pocketbench.report.write import write_report
 from pocketbench.results.store import RunStore
 from pocketbench.tune import study as studies
 from pocketbench.tune.settings import OBJECTIVES, TuneSettings
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import optuna
 
 TUNED_TOML = "tuned.toml"
+REPORT_HTML = "report.html"
 BASELINES = ("fp32", "int8")
 
 
@@ -39,6 +41,7 @@ class FrontResult:
     baselines: list[str]
     best_hand_written: str | None
     tuned_toml: Path | None
+    report: Path  # the run's HTML report: every trial and the front (report/plots.search)
     notes: list[str]
 
 
@@ -121,7 +124,11 @@ def measure_front(
     toml = None
     if members:  # front members that are baselines are in it under the baseline's name
         toml = write_tuned_toml(_fresh(store.folder / TUNED_TOML), model, recipes, baselines, study.study_name)
-    return FrontResult(again.reset_index(drop=True), [r.name for r in recipes], baselines, best, toml, notes)
+    report = _fresh(store.folder / REPORT_HTML)
+    manifest = json.loads((store.folder / "manifest.json").read_text())
+    write_new_bytes(report, write_report("html", frame, manifest, store.root, None, None, notes).encode())
+    front = [r.name for r in recipes]
+    return FrontResult(again.reset_index(drop=True), front, baselines, best, toml, report, notes)
 
 
 def _fresh(path: Path) -> Path:

@@ -81,10 +81,12 @@ def run_tune(
     hand_written: list[str | Recipe],
     reporter: Reporter | None = None,
     resume: bool = False,
+    checked: tuple[dict[str, DeviceInfo | None], dict[str, DeviceTelemetry]] | None = None,
 ) -> TuneRun:
-    """Search `model` on `devices` (one worker each) into `store`, then measure the front."""
+    """Search `model` on `devices` (one worker each) into `store`, then measure the front.
+    `checked`: what `check_devices` found, when the caller checked before claiming the store."""
     reporter = reporter or Reporter()
-    infos, telemetry = check_devices(devices, settings, reporter)
+    infos, telemetry = checked or check_devices(devices, settings, reporter)
     store.record_devices({k: asdict(v) if v else None for k, v in infos.items()})
     url = studies.storage_url(settings, store.folder)
     storage = studies.open_storage(url)

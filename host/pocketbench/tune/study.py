@@ -1,7 +1,7 @@
 """The Optuna study behind a search: its storage, what it searches, and its trials' bookkeeping.
 
-Objectives: accuracy (points, maximised) and the objective (minimised). Constraints go through
-the sampler's `constraints_func` from each trial's `constraints` user attribute (≤ 0: met).
+Objectives: accuracy (points, maximised) and the objective (minimised). Each trial's constraints
+(≤ 0: met) are set on it with `Trial.set_constraint`; the sampler models feasibility from them.
 The study records what it searches (model, objective, constraints, space, the fp32 reference
 accuracy, the device model) so a host joining with anything else is refused with one line.
 
@@ -12,7 +12,6 @@ and for the ones that ended without a row of their own, `duplicate_of` or `kille
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -61,16 +60,17 @@ def _safe(url: str) -> str:
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{tail}"
 
 
-def constraints(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
-    """The sampler's view of a trial's constraints (≤ 0 met); a trial without them is infeasible."""
-    return trial.user_attrs.get("constraints") or [1.0]
+def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """A trial's constraint values (≤ 0 met); a trial without them is infeasible."""
+    return list(trial.constraints.values()) or [1.0]
 
 
 def sampler(seed: int) -> optuna.samplers.BaseSampler:
-    """Multi-objective TPE with constraints: it models feasibility, and needs few trials."""
+    """Multi-objective TPE: it also models feasibility from each trial's constraints
+    (`Trial.set_constraint`), and needs few trials."""
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, multivariate=True, group=True)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
 
 
 def open_study(storage: optuna.storages.RDBStorage, name: str, seed: int, identity: dict[str, Any]) -> optuna.Study:
@@ -135,6 +135,7 @@ def recover(study: optuna.Study, run_id: str, rows: Any) -> tuple[int, int]:
     """After a kill: trials this run left RUNNING are finished from their saved row when the row
     was written (the kill came between the row and telling the study), else failed as `killed`
     and their recipe queued again. Returns (finished from rows, queued again)."""
+    import optuna
     from optuna.trial import TrialState
 
     saved = {}
@@ -148,10 +149,13 @@ def recover(study: optuna.Study, run_id: str, rows: Any) -> tuple[int, int]:
         row = saved.get(trial.number)
         if row is not None:
             outcome = row_outcome(row)
+            live = optuna.trial.Trial(study, trial._trial_id)
+            for name, value in json.loads(row.get("tune_constraints") or "{}").items():
+                live.set_constraint(name, value)
             study.tell(trial.number, outcome.values, state=outcome.state)
             finished += 1
             continue
-        study._storage.set_trial_user_attr(trial._trial_id, "killed", True)
+        optuna.trial.Trial(study, trial._trial_id).set_user_attr("killed", True)
         study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
         queued += 1

@@ -27,5 +27,5 @@ def render_front(run: TuneRun) -> Group:
         toml = result.tuned_toml
         parts.append(Text(f"front as a sweep file: {toml} (reproduce: pocketbench bench --sweep {toml})"))
     dashboard = DASHBOARD.format(storage=run.storage)
-    parts.append(Text(f"every trial: pocketbench report {run.run_id}; the study: {dashboard}"))
+    parts.append(Text(f"every trial and the front: {result.report}; the study: {dashboard}"))
     return Group(*parts)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 PRUNED = "pruned"
 # torch export is neither fast nor thread-safe: one build at a time in a process.
 BUILD_LOCK = threading.Lock()
+TWIN_POLL_S = 1.0
+TWIN_WAIT_S = 900.0
 
 
 @dataclass
@@ -111,8 +114,10 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
         )  # fmt: skip
     values = _values(row, worker.settings)
     if values is not None:
-        row["tune_values"] = values
-        trial.set_user_attr("constraints", _constraints(row, values, worker))
+        limits = _constraints(row, values, worker)
+        row.update(tune_values=values, tune_constraints=json.dumps(limits))
+        for which, excess in limits.items():
+            trial.set_constraint(which, excess)
     worker.store.write_cell(row)
     if values is None:
         trial.set_user_attr("error", f"{row['status']}: {row.get('error')}")
@@ -123,13 +128,23 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
 
 
 def _finished_twin(study: optuna.Study, key: str, number: int) -> optuna.trial.FrozenTrial | None:
+    """An earlier trial of the same recipe: a finished one, or one another worker is running
+    (waited for, so two workers never measure one recipe; the lower number always runs)."""
     from optuna.trial import TrialState
 
-    ended = (TrialState.COMPLETE, TrialState.PRUNED)
-    for t in study.get_trials(deepcopy=False, states=ended):
-        if t.number != number and t.user_attrs.get("recipe_key") == key and "duplicate_of" not in t.user_attrs:
-            return t
-    return None
+    give_up = time.monotonic() + TWIN_WAIT_S
+    while True:
+        twins = [
+            t for t in study.get_trials(deepcopy=False)
+            if t.number < number and t.user_attrs.get("recipe_key") == key
+            and "duplicate_of" not in t.user_attrs and "killed" not in t.user_attrs
+        ]  # fmt: skip
+        ended = [t for t in twins if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        if ended:
+            return ended[0]
+        if not any(t.state == TrialState.RUNNING for t in twins) or time.monotonic() > give_up:
+            return None  # (a twin still running this long is likely on a host that died)
+        time.sleep(TWIN_POLL_S)
 
 
 def _values(row: dict[str, Any], settings: TuneSettings) -> list[float] | None:
@@ -141,14 +156,15 @@ def _values(row: dict[str, Any], settings: TuneSettings) -> list[float] | None:
     return [100.0 * float(accuracy), float(cost) * scale]
 
 
-def _constraints(row: dict[str, Any], values: list[float], worker: Worker) -> list[float]:
-    """Each constraint as `value − limit` (≤ 0: met): accuracy floor, then size and latency caps."""
+def _constraints(row: dict[str, Any], values: list[float], worker: Worker) -> dict[str, float]:
+    """Each constraint as `value − limit` (≤ 0: met): the accuracy floor, and the size and
+    latency caps when given."""
     s = worker.settings
-    out = [worker.floor - values[0]]
+    out = {"accuracy": worker.floor - values[0]}
     if s.max_size_mb is not None:
-        out.append(float(row["size_bytes"]) / 1e6 - s.max_size_mb)
+        out["size"] = float(row["size_bytes"]) / 1e6 - s.max_size_mb
     if s.max_latency_ms is not None:
-        out.append(float(row["latency_p50_ms"]) - s.max_latency_ms)
+        out["latency"] = float(row["latency_p50_ms"]) - s.max_latency_ms
     return out
 
 

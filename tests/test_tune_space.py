@@ -1,0 +1,89 @@
+"""The search space and the search settings, without measuring anything (fast)."""
+
+from __future__ import annotations
+
+import pytest
+from pocketbench.compress.recipe import ChannelPrune, Distill, Int4Weights, Quantize, RecipeError
+from pocketbench.compress.sweepfile import load_sweep
+from pocketbench.measure.settings import SettingsError
+from pocketbench.tune.settings import TuneSettings, parse_duration
+from pocketbench.tune.space import SPACE, Space, narrow, recipe_from, recipe_key
+
+
+def test_every_recipe_of_the_default_space_is_valid_and_named_uniquely():
+    recipes = Space.default().enumerate()
+    assert len({r.name for r in recipes}) == len(recipes) == len({recipe_key(r) for r in recipes})
+    assert {"tuned-fp32", "tuned-int8", "tuned-w4", "tuned-p50-d2-int8-histogram-k1"} <= {r.name for r in recipes}
+
+
+def test_choices_become_the_steps_in_pipeline_order():
+    recipe = recipe_from(
+        {"prune_ratio": 0.5, "distill_epochs": 2, "quantization": "int8", "observer": "percentile", "keep_fp32": 1}
+    )
+    assert recipe.steps == (
+        ChannelPrune(ratio=0.5),
+        Distill(epochs=2),
+        Quantize(scheme="int8", observer="percentile", keep_fp32=1),
+    )
+    # Dimensions that do not apply are ignored: no distillation without pruning, no observer for w4.
+    assert recipe_from(
+        {"prune_ratio": 0.0, "distill_epochs": 3, "quantization": "w4", "observer": "meanstd"}
+    ).steps == (Int4Weights(),)
+
+
+def test_a_tune_table_narrows_and_widens(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('[tune]\nprune_ratio = [0, 0.3, 0.6]\nquantization = ["int8"]\n')
+    space = narrow(load_sweep(path).tune, "x")
+    assert space.choices["prune_ratio"] == (0.0, 0.3, 0.6)  # widened past the defaults
+    assert space.choices["quantization"] == ("int8",)
+    assert {type(s) for r in space.enumerate() for s in r.steps} <= {ChannelPrune, Distill, Quantize}
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ({"pruning": [0.5]}, "'pruning' is not a dimension"),
+        ({"prune_ratio": [1.5]}, "ratio must be in (0, 1)"),
+        ({"prune_ratio": []}, "must be a non-empty list"),
+        ({"quantization": ["int3"]}, "'int3' is not one of"),
+        ({"observer": ["minmax", "minmax"]}, "names a choice twice"),
+        ({"distill_epochs": ["two"]}, "choice 'two' is not a int"),
+    ],
+)
+def test_a_bad_tune_table_is_one_line(table, says):
+    with pytest.raises(RecipeError, match=None) as caught:
+        narrow(table, "sweep file s.toml")
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_each_dimension_is_one_entry_with_its_own_label_and_patch():
+    for dim in SPACE:
+        for value in dim.choices:
+            assert isinstance(dim.label(value), str)
+            assert isinstance(dim.patch(value), dict)
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"objective": "speed"}, "objective must be one of latency, energy, size"),
+        ({"max_accuracy_drop": -1}, "max_accuracy_drop must be points in [0, 100]"),
+        ({"max_size_mb": 0}, "max_size_mb must be a positive number"),
+        ({"trials": 0}, "trials must be at least 1"),
+        ({"storage": "redis://x"}, "storage must be an SQLAlchemy URL"),
+        ({"storage": "postgresql://h/db"}, "study must be named with a shared storage"),
+        ({"study": "../x"}, "study must be letters"),
+    ],
+)
+def test_bad_search_settings_name_the_field(fields, says):
+    with pytest.raises(SettingsError) as caught:
+        TuneSettings(**fields)
+    assert says in str(caught.value)
+
+
+def test_durations():
+    assert parse_duration("60m") == 3600 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
+    for bad in ("5x", "m", "0s", "1h-2m"):
+        with pytest.raises(Exception, match="--time"):
+            parse_duration(bad)
