@@ -127,19 +127,20 @@ def test_kill_9_mid_study_then_resume_loses_and_repeats_nothing(tmp_path):
     assert len(finished) == len(rows)
 
 
-def test_two_emulated_phones_share_one_study_through_postgresql(tmp_path, phone_factory):
+def test_emulated_phones_on_two_hosts_share_one_study_through_postgresql(tmp_path, phone_factory):
+    """Two hosts (two processes, each its own run folder) on one PostgreSQL study; the second
+    host has two phones (`-d A,B`: one worker each). Trials are split, none runs twice."""
     from tests.runner_support import android_bundle
 
     android_bundle("x86_64")
-    phones = [phone_factory() for _ in range(2)]
-    space = {**SPACE, "observer": ["minmax", "percentile"]}
+    phones = [f"tcp:{emu.host}:{emu.port}" for emu in (phone_factory() for _ in range(3))]
+    space = {**SPACE, "observer": ["minmax", "percentile", "histogram"]}  # six recipes, more than the budget
     with postgres_server() as url:
-        # Two hosts: two processes, each with its own phone and run folder, one study in PostgreSQL.
         hosts = []
-        for i, phone in enumerate(phones):
+        for i, devices in enumerate((phones[0], f"{phones[1]},{phones[2]}")):
             code = (
                 "from pocketbench import tune; from pocketbench.measure.settings import ProtocolSettings as P; "
-                f"tune('digits_cnn', 'tcp:{phone.host}:{phone.port}', trials=6, results='r', run_id='host{i}', "
+                f"tune('digits_cnn', {devices!r}, trials=5, results='r', run_id='host{i}', "
                 f"storage={url!r}, study='shared', space={space!r}, baselines=['fp32'], "
                 "trial_protocol=P(warmup=1, iterations=10, repetitions=2), "
                 "front_protocol=P(iterations=10, repetitions=2))"
@@ -148,19 +149,19 @@ def test_two_emulated_phones_share_one_study_through_postgresql(tmp_path, phone_
                 subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
             )
         for host in hosts:
-            _, err = host.communicate(timeout=900)
+            _, err = host.communicate(timeout=1200)
             assert host.returncode == 0, err[-3000:]
-        study = optuna.load_study(study_name="shared", storage=url)
-        trials = study.trials
+        trials = optuna.load_study(study_name="shared", storage=url).trials
     rows = [_trial_rows(tmp_path / "r" / f"host{i}") for i in range(2)]
     numbers = [set(r["tune_trial"].astype(int)) for r in rows]
     assert numbers[0] and numbers[1], "both hosts ran trials"
     assert not numbers[0] & numbers[1]
     measured = {t.number for t in trials if studies.measured(t)}
     assert numbers[0] | numbers[1] == measured
+    assert set(rows[1]["device"]) <= set(phones[1:])  # the second host's two workers
     recipes = [t.user_attrs["recipe_key"] for t in trials if studies.measured(t)]
     assert len(recipes) == len(set(recipes)), "a recipe was measured twice"
-    assert sum(1 for t in trials if studies.counted(t)) == 6  # the study's budget, split between the hosts
+    assert sum(1 for t in trials if studies.counted(t)) == 5  # the study's budget, split between the hosts
 
 
 def _cli(tmp_path, *args):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -209,8 +210,8 @@ def _search(
         for index, worker in enumerate(workers):
             # Each worker samples with its own seed (one seed would make workers propose alike);
             # the first worker of a study of its own keeps `seed` itself, so such a run repeats.
-            seed = settings.seed + index + (hash(worker.store.run_id) % 10_000 if shared else 0)
-            args = (worker, storage, name, seed, budget, deadline, tally, stop, errors)
+            seed = settings.seed + index + (zlib.crc32(worker.store.run_id.encode()) % 10_000 if shared else 0)
+            args = (worker, storage, name, seed, budget, deadline, space.size(), tally, stop, errors)
             threads.append(threading.Thread(target=_work, args=args, name=f"tune-{worker.device.device_id}"))
         for thread in threads:
             thread.start()
@@ -236,6 +237,7 @@ def _work(
     seed: int,
     budget: int | None,
     deadline: float | None,
+    space_size: int,
     tally: Tally,
     stop: threading.Event,
     errors: list[BaseException],
@@ -260,6 +262,9 @@ def _work(
                 study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
                 raise
             repeats = repeats + 1 if word == "seen" else 0
+            if _tried(study) >= space_size:
+                worker.reporter.note(f"every one of the space's {space_size} recipes has been tried: stopping")
+                break
             tally.advance()
             tally.describe(f"trials: #{trial.number} {word}; {studies.best_feasible(study)}")
             if repeats >= MAX_REPEATS:
@@ -268,6 +273,14 @@ def _work(
     except BaseException as exc:
         stop.set()
         errors.append(exc)
+
+
+def _tried(study: optuna.Study) -> int:
+    """Distinct recipes the study has finished (measured or pruned)."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return len({t.user_attrs.get("recipe_key") for t in done})
 
 
 def _over_budget(study: optuna.Study, number: int, budget: int) -> bool:
