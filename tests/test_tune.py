@@ -66,6 +66,8 @@ def test_local_search_front_constraints_and_tuned_toml_reproduces_it(tmp_path):
     assert "tuned-fp32" not in run.result.front
     _check_front(run, max_size_mb=0.5)
     assert set(run.result.baselines) >= {"fp32", "int8"}
+    page = run.result.report.read_text()
+    assert run.result.report.parent == run.folder and "Search: trials and the front" in page
     # tuned.toml is an ordinary sweep file: bench reproduces every accuracy exactly and every
     # p50 within the CIs (the two intervals overlap) on the same device.
     sweep = load_sweep(run.result.tuned_toml)

@@ -89,6 +89,25 @@ def run_tune(
     reporter = reporter or Reporter()
     infos, telemetry = checked or check_devices(devices, settings, reporter)
     store.record_devices({k: asdict(v) if v else None for k, v in infos.items()})
+    claim = studies.hold(store.folder)
+    try:
+        return _run(model, devices, settings, space, store, hand_written, reporter, resume, infos, telemetry)
+    finally:
+        claim.close()
+
+
+def _run(
+    model: str,
+    devices: list[Device],
+    settings: TuneSettings,
+    space: Space,
+    store: RunStore,
+    hand_written: list[str | Recipe],
+    reporter: Reporter,
+    shared: bool,
+    infos: dict[str, DeviceInfo | None],
+    telemetry: dict[str, DeviceTelemetry],
+) -> TuneRun:
     url = studies.storage_url(settings, store.folder)
     storage = studies.open_storage(url)
     name = settings.study or studies.DEFAULT_STUDY
@@ -103,12 +122,11 @@ def run_tune(
             if info is not None and not settings.allow_mixed_devices:
                 fix = "use a study per device model or --allow-mixed-devices"
                 studies.agree(study, "device_model", info.model, "the device model", fix)
-        if resume:
-            finished, queued = studies.recover(study, store.run_id, read_cells(store.folder))
-            if finished or queued:
-                said = f"{finished} trial(s) finished from their rows, {queued} run again"
-                reporter.note(f"resuming {store.run_id}: {said}")
-        elif not study.trials:
+        finished, queued = studies.recover(study, store.folder)
+        if finished or queued:
+            said = f"{finished} trial(s) finished from their rows, {queued} run again"
+            reporter.note(f"trials a killed run left: {said}")
+        if not study.trials:
             _warm_start(study, space)
         floor = reference - settings.max_accuracy_drop
         first = devices[0]
@@ -121,11 +139,11 @@ def run_tune(
                    reporter, reference)
             for d in devices
         ]  # fmt: skip
-        _search(workers, storage, name, settings, space, reporter, resume or bool(settings.storage))
+        _search(workers, storage, name, settings, space, reporter, shared or bool(settings.storage))
         result = measure_front(study, model, devices, candidates, floor, settings, store, reporter)
     trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]
     pruned = sum(1 for t in trials if t.state.name == "PRUNED")
-    return TuneRun(store.run_id, store.folder, studies._safe(url), name, len(trials), pruned, result)
+    return TuneRun(store.run_id, store.folder, studies.safe_url(url), name, len(trials), pruned, result)
 
 
 def _reference_accuracy(context: ModelContext) -> float:

@@ -5,15 +5,18 @@ Objectives: accuracy (points, maximised) and the objective (minimised). Each tri
 The study records what it searches (model, objective, constraints, space, the fp32 reference
 accuracy, the device model) so a host joining with anything else is refused with one line.
 
-Trials carry user attributes: `variant`, `recipe` (JSON), `recipe_key`, `device`, `run_id`,
-and for the ones that ended without a row of their own, `duplicate_of` or `killed`.
+Trials carry user attributes: `variant`, `recipe` (JSON), `recipe_key`, `device`, their run's
+`run_id`, `host` and `folder`, and for the ones that ended without a row of their own,
+`duplicate_of` or `killed`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import platform
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pocketbench.errors import PocketbenchError
 from pocketbench.tune.settings import OBJECTIVES, TuneSettings
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 DEFAULT_STUDY = "tune"
 STUDY_DB = "tune.db"
+RUN_LOCK = ".tune.lock"
 # What every host joining a study must agree on (study user attributes).
 IDENTITY = ("model", "objective", "max_accuracy_drop", "max_size_mb", "max_latency_ms", "space")
 
@@ -43,15 +47,15 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except ModuleNotFoundError as exc:
         raise PocketbenchError(
-            f"storage {_safe(url)}: the database driver {exc.name!r} is not installed"
+            f"storage {safe_url(url)}: the database driver {exc.name!r} is not installed"
             " (PostgreSQL: pip install 'pocketbench[postgres]')"
         ) from exc
     except Exception as exc:  # SQLAlchemy's OperationalError and friends: the server said no
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PocketbenchError(f"storage {_safe(url)}: cannot open it ({first})") from exc
+        raise PocketbenchError(f"storage {safe_url(url)}: cannot open it ({first})") from exc
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password."""
     head, sep, tail = url.partition("@")
     if not sep or "://" not in head:
@@ -131,22 +135,57 @@ def measured(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state != TrialState.RUNNING and counted(trial) and "duplicate_of" not in trial.user_attrs
 
 
-def recover(study: optuna.Study, run_id: str, rows: Any) -> tuple[int, int]:
-    """After a kill: trials this run left RUNNING are finished from their saved row when the row
-    was written (the kill came between the row and telling the study), else failed as `killed`
-    and their recipe queued again. Returns (finished from rows, queued again)."""
+def hold(folder: Path) -> IO[str]:
+    """Claim the run folder for this process while it searches (released when the process ends,
+    however it ends): a second process on the same run is refused, and a later run can tell a
+    dead run's trials from a live one's."""
+    handle = (folder / RUN_LOCK).open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise PocketbenchError(f"run {folder.name} is being searched by another process: wait for it to end") from None
+    return handle
+
+
+def _abandoned(folder: Path) -> bool:
+    """Whether no live process holds this run folder (a run of this host that was killed)."""
+    if not folder.is_dir():
+        return True
+    with (folder / RUN_LOCK).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def owner(folder: Path, run_id: str) -> dict[str, str]:
+    """The user attributes that say which run (and host) a trial belongs to."""
+    return {"run_id": run_id, "host": platform.node(), "folder": str(folder.resolve())}
+
+
+def recover(study: optuna.Study, folder: Path) -> tuple[int, int]:
+    """After a kill: trials left RUNNING by this run, or by a run of this host that no process
+    holds any more, are finished from their saved row when it was written (the kill came between
+    the row and telling the study), else failed as `killed` (not counted) and their recipe queued
+    again. Another host's running trials are that host's to resume. Returns (finished, queued)."""
     import optuna
     from optuna.trial import TrialState
 
-    saved = {}
-    if len(rows) and "tune_trial" in rows:
-        for _, row in rows[rows["tune_study"] == study.study_name].iterrows():
-            saved[int(row["tune_trial"])] = row
+    from pocketbench.results.store import read_cells
+
+    mine = str(folder.resolve())
+    rows: dict[str, dict[int, Any]] = {}
     finished = queued = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial.user_attrs.get("run_id") != run_id:
-            continue  # another run's (another host's) trial: that run resumes it
-        row = saved.get(trial.number)
+        theirs = str(trial.user_attrs.get("folder", ""))
+        if theirs != mine and not (trial.user_attrs.get("host") == platform.node() and _abandoned(Path(theirs))):
+            continue
+        if theirs not in rows:
+            rows[theirs] = _saved_rows(read_cells(Path(theirs)) if Path(theirs).is_dir() else None, study.study_name)
+        row = rows[theirs].get(trial.number)
         if row is not None:
             outcome = row_outcome(row)
             live = optuna.trial.Trial(study, trial._trial_id)
@@ -160,6 +199,13 @@ def recover(study: optuna.Study, run_id: str, rows: Any) -> tuple[int, int]:
         study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
         queued += 1
     return finished, queued
+
+
+def _saved_rows(frame: Any, study: str) -> dict[int, Any]:
+    if frame is None or not len(frame) or "tune_trial" not in frame:
+        return {}
+    trials = frame[(frame["tune_study"] == study) & (frame["tune_phase"] == "trial")]
+    return {int(row["tune_trial"]): row for _, row in trials.iterrows()}
 
 
 class Outcome:

@@ -8,7 +8,7 @@ the trial stops once even the best per-epoch gain so far, kept up for the epochs
 reach the floor. Optuna's pruners refuse multi-objective studies (`Trial.report` raises), so this
 rule is ours; the trial ends PRUNED either way and its row says why.
 
-The row is written before the study is told, so a kill in between leaves a row the resumed run
+The row is written before the study is told, so a kill in between leaves a row the next run
 turns into the trial's result (study.recover) rather than measuring the recipe twice.
 """
 
@@ -33,6 +33,7 @@ from pocketbench.progress import Reporter
 from pocketbench.results.store import RunStore
 from pocketbench.tune.settings import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space, recipe_from, recipe_key
+from pocketbench.tune.study import owner
 
 if TYPE_CHECKING:
     import optuna
@@ -80,10 +81,8 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
 
     recipe = recipe_from(suggest(trial, worker.space))
     key = recipe_key(recipe)
-    for name, value in (
-        ("variant", recipe.name), ("recipe", recipe.to_json()), ("recipe_key", key),
-        ("device", worker.device.device_id), ("run_id", worker.store.run_id),
-    ):  # fmt: skip
+    attrs = {"variant": recipe.name, "recipe": recipe.to_json(), "recipe_key": key, "device": worker.device.device_id}
+    for name, value in {**attrs, **owner(worker.store.folder, worker.store.run_id)}.items():
         trial.set_user_attr(name, value)
     earlier = _finished_twin(study, key, trial.number)
     if earlier is not None:  # the sampler asked again: the answer is known, nothing is run twice
