@@ -38,7 +38,7 @@ def _study(run):
 
 def _trial_rows(folder):
     cells = read_cells(folder)
-    return cells[cells["tune_phase"] == "trial"]
+    return cells[cells["tune_phase"] == "trial"] if "tune_phase" in cells else cells.iloc[0:0]
 
 
 def _check_front(run, max_size_mb=None):

@@ -89,10 +89,15 @@ def run_tune(
     reporter = reporter or Reporter()
     infos, telemetry = checked or check_devices(devices, settings, reporter)
     store.record_devices({k: asdict(v) if v else None for k, v in infos.items()})
+    import optuna
+
     claim = studies.hold(store.folder)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would break the progress bar
     try:
         return _run(model, devices, settings, space, store, hand_written, reporter, resume, infos, telemetry)
     finally:
+        optuna.logging.set_verbosity(verbosity)
         claim.close()
 
 
