@@ -21,6 +21,7 @@ from pocketbench.compress.sweepfile import load_sweep
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.results.store import read_cells
 from pocketbench.tune import study as studies
+from pocketbench.tune.study import open_storage
 
 from tests.tune_support import postgres_server
 
@@ -153,7 +154,7 @@ def test_emulated_phones_on_two_hosts_share_one_study_through_postgresql(tmp_pat
         for host in hosts:
             _, err = host.communicate(timeout=1200)
             assert host.returncode == 0, err[-3000:]
-        trials = optuna.load_study(study_name="shared", storage=url).trials
+        trials = optuna.load_study(study_name="shared", storage=open_storage(url)).trials
     rows = [_trial_rows(tmp_path / "r" / f"host{i}") for i in range(2)]
     numbers = [set(r["tune_trial"].astype(int)) for r in rows]
     assert numbers[0] and numbers[1], "both hosts ran trials"

@@ -26,7 +26,7 @@ def _binaries() -> Path | None:
 def postgres_server() -> Iterator[str]:
     """A throw-away server while the block runs; yields its SQLAlchemy URL. Skips with the reason
     where PostgreSQL cannot run here."""
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed (pip install 'pocketbench[postgres]')")
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'pocketbench[postgres]')")
     bin_dir = _binaries()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed (`just system-deps` installs Debian's postgresql)")

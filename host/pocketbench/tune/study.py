@@ -43,11 +43,13 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # workers of one host write in turn
+    if url.startswith("postgresql://"):  # the driver pocketbench[postgres] installs, whatever SQLAlchemy's default
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:
         raise PocketbenchError(
-            f"storage {safe_url(url)}: the database driver {exc.name!r} is not installed"
+            f"storage {safe_url(url)}: its database driver is not installed"
             " (PostgreSQL: pip install 'pocketbench[postgres]')"
         ) from exc
     except Exception as exc:  # SQLAlchemy's OperationalError and friends: the server said no
