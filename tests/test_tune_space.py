@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pocketbench.compress.recipe import ChannelPrune, Distill, Int4Weights, Quantize, RecipeError
+from pocketbench.compress.recipe import ChannelPrune, Distill, Int4Weights, Quantize, Recalibrate, RecipeError
 from pocketbench.compress.sweepfile import load_sweep
 from pocketbench.measure.settings import SettingsError
 from pocketbench.tune.settings import TuneSettings, parse_duration
@@ -13,18 +13,22 @@ from pocketbench.tune.space import SPACE, Space, narrow, recipe_from, recipe_key
 def test_every_recipe_of_the_default_space_is_valid_and_named_uniquely():
     recipes = Space.default().enumerate()
     assert len({r.name for r in recipes}) == len(recipes) == len({recipe_key(r) for r in recipes})
-    assert {"tuned-fp32", "tuned-int8", "tuned-w4", "tuned-p50-d2-int8-histogram-k1"} <= {r.name for r in recipes}
+    names = {r.name for r in recipes}
+    assert {"tuned-fp32", "tuned-int8", "tuned-w4", "tuned-p50-d2-int8-histogram-k1", "tuned-p25-uniform"} <= names
 
 
 def test_choices_become_the_steps_in_pipeline_order():
     recipe = recipe_from(
-        {"prune_ratio": 0.5, "distill_epochs": 2, "quantization": "int8", "observer": "percentile", "keep_fp32": 1}
-    )
+        {"prune_ratio": 0.5, "prune_allocation": "sensitivity", "distill_epochs": 2, "quantization": "int8",
+         "observer": "meanstd-auto", "keep_fp32": 1}
+    )  # fmt: skip
     assert recipe.steps == (
-        ChannelPrune(ratio=0.5),
+        ChannelPrune(ratio=0.5, allocation="sensitivity"),
+        Recalibrate(),  # recovery always recalibrates what pruning changed
         Distill(epochs=2),
-        Quantize(scheme="int8", observer="percentile", keep_fp32=1),
+        Quantize(scheme="int8", observer="meanstd", k="auto", keep_fp32=1),
     )
+    assert recipe.name == "tuned-p50-d2-int8-meanstd-auto-k1"
     # Dimensions that do not apply are ignored: no distillation without pruning, no observer for w4.
     assert recipe_from(
         {"prune_ratio": 0.0, "distill_epochs": 3, "quantization": "w4", "observer": "meanstd"}
@@ -37,7 +41,7 @@ def test_a_tune_table_narrows_and_widens(tmp_path):
     space = narrow(load_sweep(path).tune, "x")
     assert space.choices["prune_ratio"] == (0.0, 0.3, 0.6)  # widened past the defaults
     assert space.choices["quantization"] == ("int8",)
-    assert {type(s) for r in space.enumerate() for s in r.steps} <= {ChannelPrune, Distill, Quantize}
+    assert {type(s) for r in space.enumerate() for s in r.steps} <= {ChannelPrune, Recalibrate, Distill, Quantize}
 
 
 @pytest.mark.parametrize(

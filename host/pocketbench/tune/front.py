@@ -4,7 +4,6 @@ and written as `tuned.toml`, a sweep file that `pocketbench bench --sweep` repro
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pandas as pd
 
 from pocketbench.atomic import write_new_bytes
 from pocketbench.compress.recipe import Recipe, parse_variant
+from pocketbench.compress.sweepfile import sweep_text
 from pocketbench.devices.base import Device
 from pocketbench.measure.sweep import run_sweep
 from pocketbench.progress import Reporter
@@ -141,33 +141,12 @@ def _fresh(path: Path) -> Path:
     return candidate
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))  # a TOML basic string is a JSON string
-
-
-def step_table(step: Any) -> str:
-    """A step as the sweep file's inline table (every field written out, so nothing depends on a
-    later release's defaults; unset optional fields are left out, TOML has no null)."""
-    fields = {"type": type(step).KIND, **dataclasses.asdict(step)}
-    return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in fields.items() if v is not None) + " }"
-
-
 def write_tuned_toml(path: Path, model: str, front: list[Recipe], baselines: list[str], study: str) -> Path:
     """The front (and the baselines it was measured with) as a sweep file; never overwrites."""
-    lines = [
-        f"# The Pareto front of study {study!r} and its baselines, re-measured together.",
-        "# Reproduce: pocketbench bench --sweep tuned.toml -d <the same device>",
-        f"models = [{json.dumps(model)}]",
-        "",
-        "[variants]",
-        *(f"{json.dumps(name)} = {json.dumps(name)}" for name in baselines),
-    ]
-    for recipe in front:
-        steps = ", ".join(step_table(s) for s in recipe.steps)
-        lines += ["", f"[variants.{json.dumps(recipe.name)}]", f"steps = [{steps}]"]
-    write_new_bytes(path, ("\n".join(lines) + "\n").encode())
+    head = (
+        f"# The Pareto front of study {study!r} and its baselines, re-measured together.\n"
+        "# Reproduce: pocketbench bench --sweep tuned.toml -d <the same device>\n"
+    )
+    recipes = [Recipe(b, parse_variant(b).steps) for b in baselines] + front
+    write_new_bytes(path, (head + sweep_text(recipes, [model])).encode())
     return path

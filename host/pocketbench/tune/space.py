@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pocketbench.compress.recipe import OBSERVERS, Recipe, RecipeError, Step
+from pocketbench.compress.recipe import ALLOCATIONS, OBSERVERS, Recipe, RecipeError, Step
 from pocketbench.compress.sweepfile import build_step
 
 Choice = float | int | str
@@ -49,13 +49,27 @@ def _quantization(value: str) -> Patch:
     return patches[value]
 
 
+def _observer(value: str) -> Patch:
+    if value == "meanstd-auto":
+        return {"quantize": {"observer": "meanstd", "k": "auto"}}
+    return {"quantize": {"observer": value}}
+
+
 SPACE: tuple[Dimension, ...] = (
     Dimension(
         "prune_ratio",
         (0.0, 0.25, 0.5, 0.75),
-        "fraction of channels structured pruning removes (0: no pruning)",
-        lambda v: {"channel_prune": {"ratio": float(v)}} if v > 0 else {},
+        "fraction of channels structured pruning removes (0: no pruning); batch-norm is recalibrated after",
+        lambda v: {"channel_prune": {"ratio": float(v)}, "recalibrate": {}} if v > 0 else {},
         lambda v: f"p{round(100 * v):d}" if v > 0 else "",
+    ),
+    Dimension(
+        "prune_allocation",
+        ALLOCATIONS,
+        "how the pruning budget is spread over the channel groups: by measured sensitivity, or the same everywhere",
+        lambda v: {"channel_prune": {"allocation": v}},
+        lambda v: "uniform" if v == "uniform" else "",
+        lambda chosen: chosen.get("prune_ratio", 0) > 0,
     ),
     Dimension(
         "distill_epochs",
@@ -74,9 +88,9 @@ SPACE: tuple[Dimension, ...] = (
     ),
     Dimension(
         "observer",
-        OBSERVERS,
-        "how static int8 estimates activation ranges",
-        lambda v: {"quantize": {"observer": v}},
+        (*OBSERVERS, "meanstd-auto"),
+        "how static int8 estimates activation ranges (meanstd-auto: mean ± k·σ with k searched per layer)",
+        _observer,
         lambda v: "" if v == "minmax" else str(v),
         lambda chosen: chosen.get("quantization") == "int8",
     ),
