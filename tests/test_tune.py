@@ -152,7 +152,7 @@ def test_emulated_phones_on_two_hosts_share_one_study_through_postgresql(tmp_pat
                 subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
             )
         for host in hosts:
-            _, err = host.communicate(timeout=1200)
+            _, err = host.communicate(timeout=1800)
             assert host.returncode == 0, err[-3000:]
         trials = optuna.load_study(study_name="shared", storage=open_storage(url)).trials
     rows = [_trial_rows(tmp_path / "r" / f"host{i}") for i in range(2)]
