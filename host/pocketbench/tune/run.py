@@ -11,6 +11,8 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,66 +91,58 @@ def run_tune(
     reporter = reporter or Reporter()
     infos, telemetry = checked or check_devices(devices, settings, reporter)
     store.record_devices({k: asdict(v) if v else None for k, v in infos.items()})
+    with _claimed(store.folder):
+        url = studies.storage_url(settings, store.folder)
+        storage = studies.open_storage(url)
+        name = settings.study or studies.DEFAULT_STUDY
+        with tempfile.TemporaryDirectory(prefix="pocketbench-tune-") as scratch:
+            context = load_model(model, Path(scratch), reporter)
+            if context.bundle.score is None:
+                raise PocketbenchError(f"model {model!r} has no labelled held-out set: tune needs its accuracy")
+            study = studies.open_study(storage, name, settings.seed, studies.identity(model, settings, space))
+            reference = _reference_accuracy(context)
+            studies.agree(study, "fp32_accuracy", reference, "the fp32 accuracy", "every host needs the same model")
+            for info in infos.values():
+                if info is not None and not settings.allow_mixed_devices:
+                    fix = "use a study per device model or --allow-mixed-devices"
+                    studies.agree(study, "device_model", info.model, "the device model", fix)
+            finished, queued = studies.recover(study, store.folder)
+            if finished or queued:
+                said = f"{finished} trial(s) finished from their rows, {queued} run again"
+                reporter.note(f"trials a killed run left: {said}")
+            if not study.trials:
+                _warm_start(study, space)
+            floor = reference - settings.max_accuracy_drop
+            first = devices[0]
+            candidates = _hand_written(
+                context, first, infos[first.device_id], telemetry[first.device_id], hand_written, settings, store,
+                Path(scratch), reporter,
+            )  # fmt: skip
+            workers = [
+                Worker(d, infos[d.device_id], telemetry[d.device_id], context, space, settings, store, Path(scratch),
+                       reporter, reference)
+                for d in devices
+            ]  # fmt: skip
+            _search(workers, storage, name, settings, space, reporter, resume or bool(settings.storage))
+            result = measure_front(study, model, devices, candidates, floor, settings, store, reporter)
+        trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]
+        pruned = sum(1 for t in trials if t.state.name == "PRUNED")
+        return TuneRun(store.run_id, store.folder, studies.safe_url(url), name, len(trials), pruned, result)
+
+
+@contextmanager
+def _claimed(folder: Path) -> Iterator[None]:
+    """The run folder held by this process, and Optuna's per-trial log lines off (they would break the bar)."""
     import optuna
 
-    claim = studies.hold(store.folder)
+    claim = studies.hold(folder)
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial would break the progress bar
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _run(model, devices, settings, space, store, hand_written, reporter, resume, infos, telemetry)
+        yield
     finally:
         optuna.logging.set_verbosity(verbosity)
         claim.close()
-
-
-def _run(
-    model: str,
-    devices: list[Device],
-    settings: TuneSettings,
-    space: Space,
-    store: RunStore,
-    hand_written: list[str | Recipe],
-    reporter: Reporter,
-    shared: bool,
-    infos: dict[str, DeviceInfo | None],
-    telemetry: dict[str, DeviceTelemetry],
-) -> TuneRun:
-    url = studies.storage_url(settings, store.folder)
-    storage = studies.open_storage(url)
-    name = settings.study or studies.DEFAULT_STUDY
-    with tempfile.TemporaryDirectory(prefix="pocketbench-tune-") as scratch:
-        context = load_model(model, Path(scratch), reporter)
-        if context.bundle.score is None:
-            raise PocketbenchError(f"model {model!r} has no labelled held-out set: tune needs its accuracy")
-        study = studies.open_study(storage, name, settings.seed, studies.identity(model, settings, space))
-        reference = _reference_accuracy(context)
-        studies.agree(study, "fp32_accuracy", reference, "the fp32 accuracy", "every host needs the same model")
-        for info in infos.values():
-            if info is not None and not settings.allow_mixed_devices:
-                fix = "use a study per device model or --allow-mixed-devices"
-                studies.agree(study, "device_model", info.model, "the device model", fix)
-        finished, queued = studies.recover(study, store.folder)
-        if finished or queued:
-            said = f"{finished} trial(s) finished from their rows, {queued} run again"
-            reporter.note(f"trials a killed run left: {said}")
-        if not study.trials:
-            _warm_start(study, space)
-        floor = reference - settings.max_accuracy_drop
-        first = devices[0]
-        candidates = _hand_written(
-            context, first, infos[first.device_id], telemetry[first.device_id], hand_written, settings, store,
-            Path(scratch), reporter,
-        )  # fmt: skip
-        workers = [
-            Worker(d, infos[d.device_id], telemetry[d.device_id], context, space, settings, store, Path(scratch),
-                   reporter, reference)
-            for d in devices
-        ]  # fmt: skip
-        _search(workers, storage, name, settings, space, reporter, shared or bool(settings.storage))
-        result = measure_front(study, model, devices, candidates, floor, settings, store, reporter)
-    trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]
-    pruned = sum(1 for t in trials if t.state.name == "PRUNED")
-    return TuneRun(store.run_id, store.folder, studies.safe_url(url), name, len(trials), pruned, result)
 
 
 def _reference_accuracy(context: ModelContext) -> float:
