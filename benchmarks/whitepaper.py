@@ -81,7 +81,7 @@ NOISE_POINTS = 3.0
 CAVEATS = (
     "Other differences from the paper: the task (10 digit classes from blurry 8×8 images, against "
     "ImageNet's 1000 classes); 100 held-out images resolve about ±3 points; the network is trained end to "
-    "end on 1 437 digits (progressive resizing up to 224×224, README Models), not on ImageNet; QAT here "
+    "end on 1 437 digits (progressive resizing up to 224×224, docs/models.md), not on ImageNet; QAT here "
     "is 50 steps of 8 images at lr 1e-4 with "
     "batch-norm statistics frozen from the first step (the paper freezes them after a while), not a "
     "fine-tune to convergence; and the int8 kernels are XNNPACK's, with PT2E's min/max observers."
