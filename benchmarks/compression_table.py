@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from _results_md import load_note, saved_run, write_section
+from _results_md import RESULTS, load_note, saved_run, write_section
 from pocketbench.compress.handwritten import COMPRESSION_TABLE
 from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.export import versions
@@ -102,6 +103,31 @@ def measure(chosen: list[str]) -> tuple[str, pd.DataFrame, str]:
     return store.run_id, frame, load_note(load_before, os.getloadavg()[0])
 
 
+def kept_subsections(measured: set[str]) -> list[str]:
+    """The current section's subsections for models this run did not measure, each saying which
+    earlier run it comes from, so that measuring some models does not erase the others' figures."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    section = re.search(r"<!-- compression:start -->(.*?)<!-- compression:end -->", text, re.S)
+    if section is None:
+        return []
+    stamp = re.search(r"_Measured (.*?) on ", section.group(1))
+    run = re.search(r"^Run `([^`]+)`", section.group(1), re.M)
+    origin = (
+        f"_Not re-measured in the run above: from run `{run.group(1) if run else '?'}`, measured "
+        f"{stamp.group(1) if stamp else 'earlier'} (that run's settings and load are in git history)._"
+    )
+    kept = []
+    for subsection in section.group(1).split("\n### ")[1:]:
+        model, _, rest = subsection.partition("\n\n")
+        if model.strip() in measured or model.strip() not in PLAN:
+            continue
+        rest = rest.strip()
+        if not rest.startswith("_Not re-measured"):
+            rest = f"{origin}\n\n{rest}"
+        kept.append(f"### {model.strip()}\n\n{rest}")
+    return kept
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
@@ -133,6 +159,7 @@ def main() -> None:
     ]
     for model, group in frame.groupby("model", sort=False):
         parts.append(f"### {model}\n\n{model_table(group)}")
+    parts += kept_subsections(set(frame["model"]))
     write_section("compression", "Compression variants: size, MACs, speed and accuracy", "\n\n".join(parts))
     print(f"wrote the compression section of benchmarks/RESULTS.md from run {run_id}")
 

@@ -179,7 +179,7 @@ def test_distillation_into_a_smaller_architecture_learns_from_the_teacher(digits
 
 def _folded_batchnorm_bundle() -> ModelBundle:
     """A trained-looking conv → batch-norm classifier whose running variance holds a folded eps
-    (as the trained mobilenet_v2's frozen front does): batch statistics are not its statistics,
+    (statistics set by hand, as a user's model may have): batch statistics are not its statistics,
     so train-mode batch-norm computes a different function. Labels are its own predictions."""
     torch.manual_seed(0)
     module = nn.Sequential(
@@ -204,8 +204,8 @@ def _folded_batchnorm_bundle() -> ModelBundle:
 
 def test_qat_fine_tunes_with_the_models_own_batch_norm_statistics():
     """QAT of a trained model must start from the function it computes: batch-norm uses its running
-    statistics (frozen, as distill does), not those of 8-sample batches, which for mobilenet_v2 turned
-    99 % into 6 %. Here train-mode batch-norm would rescale every channel."""
+    statistics (frozen, as distill does), not those of 8-sample batches, which for a network with
+    hand-set statistics turned 99 % into 6 %. Here train-mode batch-norm would rescale every channel."""
     bundle = _folded_batchnorm_bundle()
     (x,) = bundle.eval_inputs[0]
     with torch.no_grad():

@@ -7,6 +7,7 @@ conftest.py); determinism is checked on small budgets of the same training code.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -65,21 +66,24 @@ def small_split():
 
 
 def test_mobilenet_training_is_deterministic_for_a_seed():
-    """The same training code twice on a small budget: identical weights and accuracy."""
+    """The same training code twice on a small budget (two cycles of growing resolution, then the
+    batch-norm re-estimation at 224×224): identical weights and accuracy."""
     reporter = RecordingReporter()
     with reporting_to(reporter):
-        runs = [mobilenet_v2.train(small_split(), frozen=17, epochs=1) for _ in range(2)]
+        cycles = ((3e-3, ((32, 3), (48, 3))), (1e-3, ((64, 5),)))
+        runs = [mobilenet_v2.train(small_split(), cycles, recalibration_images=32) for _ in range(2)]
     (first, first_facts), (second, second_facts) = runs
     assert first_facts["held_out_accuracy"] == pytest.approx(second_facts["held_out_accuracy"], abs=1e-6)
     for name, tensor in first.state_dict().items():
         torch.testing.assert_close(tensor, second.state_dict()[name], msg=name)
     assert any("training mobilenet_v2" in bar for bar in reporter.bars)
+    assert any("batch-norm statistics at 224×224" in bar for bar in reporter.bars)
 
 
-def test_trained_mobilenet_beats_chance_on_held_out_digits(mobilenet):
+def test_trained_mobilenet_scores_at_least_98_percent_on_held_out_digits(mobilenet):
     bundle, _ = mobilenet
     accuracy = bundle.score(outputs(bundle, len(bundle.eval_inputs)))
-    assert accuracy > 0.6  # 10 classes: chance is 0.1
+    assert accuracy >= 0.98  # 10 classes: chance is 0.1
     assert bundle.eval_inputs[0][0].shape == (1, 3, 224, 224)
     assert sum(p.numel() for p in bundle.module.parameters()) == pytest.approx(3.5e6, rel=0.02)
 
@@ -91,7 +95,25 @@ def test_a_second_load_uses_the_cached_weights(mobilenet, monkeypatch):
     for name, tensor in bundle.module.state_dict().items():
         assert torch.equal(tensor, again.module.state_dict()[name]), name
     meta = json.loads(mobilenet_v2.trained_model(digits_cnn.load_split())[1].path.with_suffix(".json").read_text())
-    assert meta["held_out_images"] == 360 and meta["held_out_accuracy"] > 0.6
+    assert meta["held_out_images"] == 360 and meta["held_out_accuracy"] >= 0.98
+
+
+def test_mobilenet_batch_norm_statistics_are_its_own(mobilenet):
+    """Re-estimating every batch-norm's statistics on training digits (the model's own 8-image
+    training batches, train mode, no gradient: what pruning recovery does) moves fp32 accuracy on
+    all 360 held-out digits by at most 1 point: the statistics are the trained network's."""
+    bundle, _ = mobilenet
+    _, _, x_test, y_test = digits_cnn.load_split()
+    before = mobilenet_v2.held_out_accuracy(bundle.module, x_test, y_test)
+    module = copy.deepcopy(bundle.module)
+    batches = (inputs[0] for inputs, _ in bundle.train_batches())
+    mobilenet_v2.recalibrate_batch_norm(module, batches, "re-estimating batch-norm statistics")
+    norms = [
+        (m, n) for m, n in zip(bundle.module.modules(), module.modules(), strict=True) if isinstance(m, nn.BatchNorm2d)
+    ]
+    assert not any(torch.equal(m.running_var, n.running_var) for m, n in norms)  # every one re-estimated
+    after = mobilenet_v2.held_out_accuracy(module, x_test, y_test)
+    assert abs(after - before) <= 0.01, (before, after)
 
 
 def test_transformer_training_is_deterministic_and_shows_progress():
@@ -126,8 +148,8 @@ def test_stdlib_corpus_is_split_by_file_and_fingerprinted():
 
 
 def random_mobilenet() -> nn.Module:
-    """A seeded random-weight MobileNetV2 with batch-norm statistics from random images (what
-    mobilenet_v2 used to be)."""
+    """A seeded random-weight MobileNetV2 with batch-norm statistics from random images: the
+    architecture of mobilenet_v2, untrained."""
     torch.manual_seed(0)
     model = mobilenet_v2.MobileNetV2()
     for module in model.modules():

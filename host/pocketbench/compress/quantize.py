@@ -117,9 +117,9 @@ def quantize_aware_training(module: nn.Module, step: QuantizeAwareTraining, ctx:
     training batches); moved to eval before converting (batch-norm in train mode breaks export).
     After `batch_norm_steps` steps (default 0) the graph trains in eval mode: batch-norm uses the
     running statistics it will be folded with, fake-quantization still learns its ranges, dropout
-    is off. Batch statistics of 8 samples are not the trained model's: on mobilenet_v2 (whose
-    frozen front has a folded eps) train-mode batch-norm alone takes fp32 from 97 % to 52 %, and
-    QAT collapsed to 6 % after one step.
+    is off. Batch statistics of 8 samples need not be the trained model's: on a MobileNetV2 whose
+    batch-norm statistics were set by hand (an eps folded into the running variance) train-mode
+    batch-norm alone took fp32 from 97 % to 52 %, and QAT collapsed to 6 % after one step.
     """
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
