@@ -428,7 +428,7 @@ def report(
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
     from pocketbench.report.write import REPORT_FORMATS, write_report
-    from pocketbench.results.store import load_run, read_profiles, run_notes
+    from pocketbench.results.store import load_run, read_profiles
 
     shown_columns = _columns(columns)
     if fmt not in REPORT_FORMATS:
@@ -442,19 +442,21 @@ def report(
         _show(frame, manifest["run_id"], folder, as_json, shown_columns, wide)
         return
     baseline = load_run(compare, results) if compare is not None else None
+    events = read_profiles(folder)
+    notes = _run_notes(folder, frame, events, baseline[0] if baseline is not None else None)
     if fmt == "table":
         from pocketbench.report.profile import render_profiles
         from pocketbench.report.terminal import render
         from pocketbench.report.write import baseline_notes, with_baseline
 
         compared, baseline_id = with_baseline(frame, baseline)
-        notes = [*run_notes(folder), *baseline_notes(frame, baseline)]
+        notes = [*notes, *baseline_notes(frame, baseline)]
         stdout.print(render(compared, manifest["run_id"], baseline_id, notes, shown_columns, wide), crop=False)
-        profiles = render_profiles(read_profiles(folder))
+        profiles = render_profiles(events)
         if profiles is not None:
             stdout.print(profiles)
         return
-    text = write_report(fmt, frame, manifest, results, baseline, out, run_notes(folder), read_profiles(folder))
+    text = write_report(fmt, frame, manifest, results, baseline, out, notes, events)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -590,10 +592,11 @@ def _show(
     from pocketbench.report.profile import render_profiles
     from pocketbench.report.table import run_json
     from pocketbench.report.terminal import render
-    from pocketbench.results.store import read_profiles, run_notes
+    from pocketbench.results.store import read_profiles
 
-    shown = [render(frame, run_id, notes=run_notes(folder), columns=columns, wide=wide)]
-    profiles = render_profiles(read_profiles(folder))
+    events = read_profiles(folder)
+    shown = [render(frame, run_id, notes=_run_notes(folder, frame, events), columns=columns, wide=wide)]
+    profiles = render_profiles(events)
     if profiles is not None:
         shown.append(profiles)
     console = stderr if as_json else stdout
@@ -603,6 +606,18 @@ def _show(
         print(json.dumps(run_json(run_id, folder, frame)))
     else:
         console.print(f"saved in {folder}")
+
+
+def _run_notes(
+    folder: Path, frame: pd.DataFrame, events: pd.DataFrame, baseline: pd.DataFrame | None = None
+) -> list[str]:
+    """What to say about the run: interrupted, and every file of it (or of its baseline) left out."""
+    from pocketbench.results.store import run_notes
+
+    notes = [*run_notes(folder, frame), *(f"unreadable: {line}" for line in events.attrs.get("skipped", []))]
+    if baseline is not None:
+        notes += [f"unreadable (baseline): {line}" for line in baseline.attrs.get("skipped", [])]
+    return notes
 
 
 # `pocketbench emulator --port N`: an emulated phone for demos and CI without a device.

@@ -7,15 +7,16 @@ and other farms are left out: their settings differ). Verdicts are saved beside 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
+from pyarrow import ArrowException
 
 from pocketbench.farm.matrix import Matrix
 from pocketbench.farm.regress import verdicts
 from pocketbench.farm.run import NOT_RUN, FarmRun
 from pocketbench.report.verdicts import VerdictTable, build_verdict_table
+from pocketbench.results.files import read_manifest, why
 from pocketbench.results.history import load_history
 from pocketbench.results.store import atomic_write_parquet, load_run
 from pocketbench.results.verdicts import VERDICTS_FILE, Verdict
@@ -23,13 +24,16 @@ from pocketbench.results.verdicts import VERDICTS_FILE, Verdict
 REPORT_FILES = {"md": "report.md", "html": "report.html"}
 
 
-def farm_runs(root: Path, farm: str) -> list[Path]:
+def farm_runs(root: Path, farm: str, problems: list[str] | None = None) -> list[Path]:
     """Run folders of the farm named `farm` under `root`, oldest first (by creation: run ids
     may be chosen by the user and need not sort by time)."""
     found = []
     for manifest in root.glob("*/manifest.json"):
-        data = json.loads(manifest.read_text())
+        data, problem = read_manifest(manifest.parent)
+        if problem and problems is not None:
+            problems.append(f"{problem}; not known to be a run of farm {farm}")
         config = data.get("config") or {}
+        config = config if isinstance(config, dict) else {}
         if config.get("kind") == "farm" and config.get("farm") == farm:
             found.append((str(data.get("created", "")), manifest.parent))
     return [folder for _, folder in sorted(found)]
@@ -38,15 +42,22 @@ def farm_runs(root: Path, farm: str) -> list[Path]:
 def farm_history(root: Path, farm: str) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
     """All rows of the farm's runs (a damaged run is left out, as history leaves it out), and the
     (run, device, model, variant, metric) flagged as regressions before."""
-    runs = farm_runs(root, farm)
+    unreadable: list[str] = []
+    runs = farm_runs(root, farm, unreadable)
     flagged = set()
     for folder in runs:
         saved = folder / VERDICTS_FILE
         if saved.exists():
-            table = pd.read_parquet(saved)
+            try:
+                table = pd.read_parquet(saved, columns=["verdict", "device", "model", "variant", "metric"])
+            except (OSError, ValueError, ArrowException) as exc:
+                unreadable.append(f"{saved}: cannot be read ({why(exc)}): its regressions may serve as baselines")
+                continue
             table = table[table["verdict"] == Verdict.REGRESSION]
             flagged |= {(folder.name, r.device, r.model, r.variant, r.metric) for r in table.itertuples()}
-    return load_history(root, runs=runs), flagged
+    history = load_history(root, runs=runs)
+    history.attrs["skipped"] = [*unreadable, *history.attrs["skipped"]]
+    return history, flagged
 
 
 def judge(run: FarmRun, matrix: Matrix, root: Path) -> pd.DataFrame:

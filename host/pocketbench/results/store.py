@@ -75,6 +75,7 @@ INTEGER_COLUMNS = [
     "threads", "attempt", "schema_version", "batch_calls",
 ]  # fmt: skip
 PROFILES = "profiles"
+PROFILE_COLUMNS = ("event", "kind", "op", "kernel", "backend", "calls", "ms", "model", "variant", "device")
 PROGRESS = "progress"
 # A cell cut short: the repetitions it finished are kept, `error` says why it stopped.
 PARTIAL = "partial"
@@ -374,9 +375,15 @@ def read_profiles(folder: Path) -> pd.DataFrame:
     frames, skipped = [], []
     for path in files:
         try:
-            frames.append(pd.read_parquet(path))
+            events = pd.read_parquet(path)
         except (OSError, ValueError, ArrowException) as exc:
             skipped.append(f"{path}: cannot be read ({why(exc)}): left out")
+            continue
+        missing = [c for c in PROFILE_COLUMNS if c not in events]
+        if missing:
+            skipped.append(f"{path}: not a profile's events (no {', '.join(missing)} column): left out")
+        else:
+            frames.append(events)
     events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     events.attrs["skipped"] = skipped
     return events
