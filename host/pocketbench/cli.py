@@ -41,6 +41,7 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
+SUMMARY_ROWS = 50  # history's table: a screenful; the whole frame is an export away
 DEFAULT_VARIANTS = ",".join(API_VARIANTS)
 
 ResultsOption = Annotated[
@@ -476,18 +477,25 @@ def history(
     fmt: Annotated[
         str | None, typer.Option("--format", "-f", help="csv, parquet or json (default: a summary table).")
     ] = None,
+    samples: Annotated[
+        bool, typer.Option("--samples", help="Export the raw sample lists too (the bulk of the data).")
+    ] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Rows the summary table shows, newest last (0: every row).")
+    ] = SUMMARY_ROWS,
     out: OutOption = None,
     results: ResultsOption = Path("results"),
 ) -> None:
     """Every saved run as one DataFrame (schema: docs/results-schema.md): a summary, or exported."""
-    from pocketbench.report.history_table import summary_table
+    from pocketbench.report.history_table import SUMMARY_COLUMNS, summary_table
     from pocketbench.results.history import export, load_history, parse_since
 
     if fmt == "parquet" and out is None:
         raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
     try:
         start = parse_since(since) if since is not None else None
-        frame = load_history(results, model, variant, device, start)
+        columns = SUMMARY_COLUMNS if fmt is None else None
+        frame = load_history(results, model, variant, device, start, columns=columns, samples=samples)
         data = export(frame, fmt, out) if fmt is not None else None
     except BadValue as exc:
         options = {"start time": "--since", "export format": "--format"}
@@ -495,7 +503,7 @@ def history(
     for skipped in frame.attrs["skipped"]:
         stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
-        stdout.print(summary_table(frame))
+        stdout.print(summary_table(frame, limit))
         return
     if data is not None:
         sys.stdout.buffer.write(data)

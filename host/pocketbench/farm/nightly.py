@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 from pyarrow import ArrowException
 
-from pocketbench.farm.matrix import Matrix
-from pocketbench.farm.regress import verdicts
+from pocketbench.farm.matrix import Matrix, RegressionSettings
+from pocketbench.farm.regress import KEY, SAMPLED, sample_runs, verdicts
 from pocketbench.farm.run import NOT_RUN, FarmRun
 from pocketbench.report.verdicts import VerdictTable, build_verdict_table
 from pocketbench.results.files import read_manifest, why
@@ -39,9 +39,14 @@ def farm_runs(root: Path, farm: str, problems: list[str] | None = None) -> list[
     return [folder for _, folder in sorted(found)]
 
 
-def farm_history(root: Path, farm: str) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
-    """All rows of the farm's runs (a damaged run is left out, as history leaves it out), and the
-    (run, device, model, variant, metric) flagged as regressions before."""
+def farm_history(
+    root: Path, farm: str, run_id: str | None = None
+) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
+    """All rows of the farm's runs (files that cannot be read are named in `attrs["skipped"]`),
+    and the (run, device, model, variant, metric) flagged as regressions before.
+
+    With `run_id`, raw samples are read only for the runs its verdicts can compare (that run and
+    each cell's newest earlier good run): a year of nights' samples is never loaded."""
     unreadable: list[str] = []
     runs = farm_runs(root, farm, unreadable)
     flagged = set()
@@ -55,19 +60,32 @@ def farm_history(root: Path, farm: str) -> tuple[pd.DataFrame, set[tuple[str, st
                 continue
             table = table[table["verdict"] == Verdict.REGRESSION]
             flagged |= {(folder.name, r.device, r.model, r.variant, r.metric) for r in table.itertuples()}
-    history = load_history(root, runs=runs)
-    history.attrs["skipped"] = [*unreadable, *history.attrs["skipped"]]
+    history = load_history(root, runs=runs, samples=run_id is None)
+    skipped = [*unreadable, *history.attrs["skipped"]]
+    if run_id is not None:
+        compared = sample_runs(history, run_id, {f for f in flagged if f[0] != run_id})
+        rows = ["run_id", *KEY, "attempt"]
+        samples = load_history(root, runs=[f for f in runs if f.name in compared], columns=[*rows, *SAMPLED])
+        history = history.merge(samples.drop_duplicates(rows, keep="last"), on=rows, how="left")
+    history.attrs["skipped"] = skipped
     return history, flagged
+
+
+def judge_run(root: Path, farm: str, run_id: str, settings: RegressionSettings) -> pd.DataFrame:
+    """Verdicts of the run `run_id` against its farm's history (not saved)."""
+    history, flagged = farm_history(root, farm, run_id)
+    flagged = {f for f in flagged if f[0] != run_id}  # a resumed run is judged afresh
+    table = verdicts(history, run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged)
+    table.attrs["history_skipped"] = history.attrs.get("skipped", [])
+    return table
 
 
 def judge(run: FarmRun, matrix: Matrix, root: Path) -> pd.DataFrame:
     """Verdicts of `run` against its farm's history, saved beside the run."""
-    history, flagged = farm_history(root, matrix.name)
-    flagged = {f for f in flagged if f[0] != run.run_id}  # a resumed run is judged afresh
-    settings = matrix.regression
-    table = verdicts(history, run.run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged)
+    table = judge_run(root, matrix.name, run.run_id, matrix.regression)
+    skipped = table.attrs["history_skipped"]
     atomic_write_parquet(table, run.folder / VERDICTS_FILE)
-    table.attrs["history_skipped"] = history.attrs.get("skipped", [])
+    table.attrs["history_skipped"] = skipped
     return table
 
 

@@ -60,6 +60,43 @@ METRICS = (
 )
 
 
+# The raw-sample columns the per-run tests read.
+SAMPLED = [m.samples for m in METRICS if m.samples]
+
+
+def sample_runs(
+    history: pd.DataFrame, run_id: str, flagged: Collection[tuple[str, str, str, str, str]] = ()
+) -> set[str]:
+    """The runs whose raw samples `verdicts` can read judging `run_id`: that run and, per cell and
+    kind of timing, the newest earlier good run not flagged on a sampled metric."""
+    order = run_order(history)
+    if run_id not in order:
+        return set()
+    earlier = set(order[: order.index(run_id)])
+    good = history[history["run_id"].isin(earlier) & (history["status"] == "ok")]
+    bad = {(f[0], f[1], f[2], f[3]) for f in flagged if f[4] in {m.column for m in METRICS if m.samples}}
+    good = good[[(r, *k) not in bad for r, *k in good[["run_id", *KEY]].itertuples(index=False)]]
+    position = {run: i for i, run in enumerate(order)}
+    good = good.assign(_order=good["run_id"].map(position), _kind=timing_kinds(good))
+    newest = good.sort_values("_order", kind="stable").drop_duplicates([*KEY, "_kind"], keep="last")
+    return {run_id, *newest["run_id"]}
+
+
+def timing_kinds(frame: pd.DataFrame) -> list[str]:
+    """timing_kind of every row, computed once per distinct (emulated, how) pair."""
+    columns = [c for c in ("device_emulated", "device_emulation") if c in frame]
+    if not columns:
+        return ["real"] * len(frame)
+    known: dict[tuple[Any, ...], str] = {}
+    kinds = []
+    for values in frame[columns].itertuples(index=False):
+        key = tuple(None if not isinstance(v, str) and pd.isna(v) else v for v in values)
+        if key not in known:
+            known[key] = timing_kind(dict(zip(columns, key, strict=True)))
+        kinds.append(known[key])
+    return kinds
+
+
 def run_order(history: pd.DataFrame) -> list[str]:
     """Run ids oldest first (by each run's first cell start; run ids may be user-chosen)."""
     started = history.groupby("run_id")["started_at"].min().sort_values(kind="stable")
@@ -82,21 +119,22 @@ def verdicts(
     if run_id not in order:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     position = {run: i for i, run in enumerate(order)}
-    history = history.assign(_order=history["run_id"].map(position))
+    history = history.assign(_order=history["run_id"].map(position), _kind=timing_kinds(history))
     earlier = history[(history["_order"] < position[run_id]) & (history["status"] == "ok")]
+    by_cell = {key: group for key, group in earlier.groupby(KEY, sort=False)}  # once, not per cell
     bad = set(flagged)
     rows = []
     current = history[history["run_id"] == run_id]
     for _, new in current.sort_values(KEY).iterrows():
         key = tuple(new[k] for k in KEY)
-        past = earlier[(earlier["device"] == key[0]) & (earlier["model"] == key[1]) & (earlier["variant"] == key[2])]
-        kind = timing_kind(new)
-        same_kind = past[[timing_kind(r) == kind for _, r in past.iterrows()]] if len(past) else past
+        past = by_cell.get(key, earlier.iloc[:0])
+        kind = new["_kind"]
+        same_kind = past[past["_kind"] == kind]
         for metric in METRICS:
             if metric.column not in history.columns:
                 continue
             if not metric.deterministic and len(past) and same_kind.empty:
-                was = timing_kind(past.iloc[-1])
+                was = past["_kind"].iloc[-1]
                 rows.append(
                     {k: new[k] for k in KEY}
                     | {"metric": metric.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}

@@ -177,9 +177,14 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
         return None
     if fmt == "csv":
         flat = frame.copy()
-        # Lists (raw samples) as JSON text, so the CSV round-trips through any reader.
+        # Lists (raw samples) as JSON text, so the CSV round-trips through any reader. A column
+        # holds one kind of value: its first present value tells whether it holds lists.
         for column in flat.columns:
-            if flat[column].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
+            if flat[column].dtype != object:
+                continue
+            present = flat[column][flat[column].notna()]
+            first = present.iloc[0] if len(present) else None
+            if hasattr(first, "__len__") and not isinstance(first, str):
                 flat[column] = flat[column].map(_json_list)
         data = flat.to_csv(index=False).encode()
     else:
