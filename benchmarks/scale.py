@@ -111,7 +111,6 @@ def commands(root: Path, scratch: Path) -> dict[str, list[str]]:
         "history (all rows, summary table)": [*pb, "history", "--results", str(root)],
         "history --format parquet (all rows)": [*pb, "history", "--results", str(root), "--format", "parquet",
                                                 "--out", str(scratch / f"h{len(runs)}.parquet")],  # fmt: skip
-        "history --format csv (all rows)": [*pb, "history", "--results", str(root), "--format", "csv"],
         "history --model M --since 30d --format csv": [*pb, "history", "--results", str(root), "--model", model,
                                                        "--since", "30d", "--format", "csv"],  # fmt: skip
         "report NEWEST --compare PREVIOUS": [*pb, "report", runs[-1], "--compare", runs[-2], "--results", str(root)],

@@ -8,7 +8,7 @@ Two pieces of evidence, both required to be at least `threshold` (relative) in s
 - a per-run test: Mann-Whitney U on the raw samples (latency); for a deterministic metric
   (file size) any change is exact; a noisy metric with one number per run (peak memory,
   energy) has no per-run test and relies on the change points alone;
-- change points over the history of medians (PELT from `ruptures`, l2 cost, penalty scaled by
+- change points over the history of medians (PELT, l2 cost, as in `ruptures`; penalty scaled by
   the robustly estimated run-to-run noise): when the level since the newest change point
   differs from the level before it, a step or a slow drift that no single night showed is
   caught, and a one-off noisy baseline is not mistaken for a trend.
@@ -271,11 +271,9 @@ def last_level_shift(series: np.ndarray, deterministic: bool = False) -> tuple[i
     that level's mean). None without enough history, a change, or an established level."""
     if len(series) < MIN_CHANGE_POINT_HISTORY:
         return None
-    import ruptures
-
     sigma = _noise(series, deterministic)
     penalty = 4.0 * sigma**2 * np.log(len(series))
-    ends = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(series.reshape(-1, 1)).predict(pen=penalty)
+    ends = pelt_l2(series, penalty)
     segments = list(zip([0, *ends[:-1]], ends, strict=True))
     if len(segments) < 2:
         return None
@@ -284,6 +282,33 @@ def last_level_shift(series: np.ndarray, deterministic: bool = False) -> tuple[i
         if end - start > RECENT_LEVEL:
             return end, _relative(series[newest[0] :].mean(), series[start:end].mean())
     return None
+
+
+def pelt_l2(series: np.ndarray, penalty: float) -> list[int]:
+    """Ends of the segments (the last is len(series)) that PELT with the l2 cost finds: the same
+    search, pruning and tie-breaking as `ruptures.Pelt(model="l2", min_size=1, jump=1)`, with each
+    step's segment costs computed at once in numpy (a night's 600 cells × metrics call it
+    thousands of times; ruptures computes every cost in Python)."""
+    x = np.asarray(series, dtype=float).ravel()
+    n = len(x)
+    total = np.zeros(n + 1)  # total[t]: the best partition of x[:t], penalties included
+    previous = np.zeros(n + 1, dtype=int)
+    admissible = np.array([], dtype=int)
+    for end in range(1, n + 1):
+        admissible = np.append(admissible, end - 1)
+        rows = np.arange(end)[None, :] >= admissible[:, None]  # each candidate segment x[t:end]
+        counts = end - admissible
+        means = np.where(rows, x[:end], 0.0).sum(axis=1) / counts
+        costs = np.where(rows, (x[:end] - means[:, None]) ** 2, 0.0).sum(axis=1)
+        losses = total[admissible] + (costs + penalty)
+        best = int(np.argmin(losses))  # the first of equal losses, as min() picks
+        total[end], previous[end] = losses[best], admissible[best]
+        admissible = admissible[losses <= total[end] + penalty]
+    ends, end = [], n
+    while end > 0:
+        ends.append(end)
+        end = int(previous[end])
+    return sorted(ends)
 
 
 def _prediction_band(history: np.ndarray, alpha: float) -> float:
