@@ -59,12 +59,21 @@ def write_nights(pool: Path, cells: pd.DataFrame, nights: int) -> list[Path]:
         frame["started_at"] = [(created + timedelta(seconds=i)).isoformat() for i in range(len(frame))]
         for column in LATENCY:
             frame[column] = frame[column] * factor
-        frame["latency_samples_ms"] = [None if s is None else [v * factor for v in s] for s in frame["latency_samples_ms"]]
+        samples = frame["latency_samples_ms"]
+        frame["latency_samples_ms"] = [None if s is None else [v * factor for v in s] for s in samples]
         folder = pool / run_id
         folder.mkdir(parents=True)
         config = {"kind": "farm", "farm": FARM, "replicated_from": "benchmarks/scale.py"}
-        manifest = {"schema_version": 2, "run_id": run_id, "created": created.isoformat(), "git_sha": None,
-                    "host": {"node": "replica"}, "versions": {}, "devices": {}, "config": config}  # fmt: skip
+        manifest = {
+            "schema_version": 2,
+            "run_id": run_id,
+            "created": created.isoformat(),
+            "git_sha": None,
+            "host": {"node": "replica"},
+            "versions": {},
+            "devices": {},
+            "config": config,
+        }
         (folder / "manifest.json").write_text(json.dumps(manifest))
         atomic_write_parquet(frame, folder / "results.parquet")
         folders.append(folder)
@@ -109,15 +118,43 @@ def commands(root: Path, scratch: Path) -> dict[str, list[str]]:
     model = "digits_cnn-r00"
     return {
         "history (all rows, summary table)": [*pb, "history", "--results", str(root)],
-        "history --format parquet (all rows)": [*pb, "history", "--results", str(root), "--format", "parquet",
-                                                "--out", str(scratch / f"h{len(runs)}.parquet")],  # fmt: skip
-        "history --model M --since 30d --format csv": [*pb, "history", "--results", str(root), "--model", model,
-                                                       "--since", "30d", "--format", "csv"],  # fmt: skip
+        "history --format parquet (all rows)": [
+            *pb,
+            "history",
+            "--results",
+            str(root),
+            "--format",
+            "parquet",
+            "--out",
+            str(scratch / f"h{len(runs)}.parquet"),
+        ],
+        "history --model M --since 30d --format csv": [
+            *pb,
+            "history",
+            "--results",
+            str(root),
+            "--model",
+            model,
+            "--since",
+            "30d",
+            "--format",
+            "csv",
+        ],
         "report NEWEST --compare PREVIOUS": [*pb, "report", runs[-1], "--compare", runs[-2], "--results", str(root)],
         "farm verdicts of the newest night": [sys.executable, "-c", VERDICTS, str(root), runs[-1]],
-        "report NEWEST --compare PREVIOUS --format html": [*pb, "report", runs[-1], "--compare", runs[-2],
-                                                           "--format", "html", "--results", str(root),
-                                                           "--out", str(scratch / f"r{len(runs)}.html")],  # fmt: skip
+        "report NEWEST --compare PREVIOUS --format html": [
+            *pb,
+            "report",
+            runs[-1],
+            "--compare",
+            runs[-2],
+            "--format",
+            "html",
+            "--results",
+            str(root),
+            "--out",
+            str(scratch / f"r{len(runs)}.html"),
+        ],
     }
 
 

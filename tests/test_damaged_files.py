@@ -40,8 +40,16 @@ def _row(variant: str, night: int) -> dict[str, object]:
 
 def _events(variant: str) -> pd.DataFrame:
     return pd.DataFrame(
-        {"event": ["Method::execute"], "kind": ["method"], "op": ["execute"], "kernel": [""], "backend": [""],
-         "calls": [1], "ms": [1.0], "p50_ms": [1.0]}  # fmt: skip
+        {
+            "event": ["Method::execute"],
+            "kind": ["method"],
+            "op": ["execute"],
+            "kernel": [""],
+            "backend": [""],
+            "calls": [1],
+            "ms": [1.0],
+            "p50_ms": [1.0],
+        }
     )
 
 
