@@ -24,7 +24,8 @@ from _results_md import load_note, saved_run, write_section
 from matplotlib.figure import Figure
 from pocketbench.results.store import COLUMNS, atomic_write_parquet, read_run
 
-SCALES = (10, 100, 365, 1000)
+# Runs per results folder; POCKETBENCH_SCALE_RUNS=10,100 measures fewer (a busy machine).
+SCALES = tuple(int(n) for n in os.environ.get("POCKETBENCH_SCALE_RUNS", "10,100,365,1000").split(","))
 CELLS, PHONES = 600, 15
 FARM = "scale"
 PLOT = Path(__file__).with_name("scale.png")
@@ -90,15 +91,19 @@ def newest(pool: list[Path], runs: int, root: Path) -> Path:
     return root
 
 
-def measured(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one command in its own process."""
+Measured = tuple[float, float, float]  # wall seconds, CPU seconds, peak RSS MB
+
+
+def measured(args: list[str]) -> Measured:
+    """Wall seconds, CPU seconds (user + system: the work itself, which other jobs on a shared
+    machine do not stretch) and peak RSS (MB) of one command in its own process."""
     started = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{' '.join(args)} failed: {process.stderr.read().decode() if process.stderr else ''}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 VERDICTS = """
@@ -164,7 +169,7 @@ def main() -> None:
     real = real[[c for c in real.columns if c in COLUMNS or c.startswith("device_")]]
     cells = template(real)
     samples = int(real["latency_samples_ms"].map(lambda s: 0 if s is None else len(s)).max())
-    results: dict[str, dict[int, tuple[float, float]]] = {}
+    results: dict[str, dict[int, Measured]] = {}
     sizes: dict[int, float] = {}
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
@@ -172,23 +177,24 @@ def main() -> None:
         for runs in SCALES:
             root = newest(pool, runs, Path(scratch) / f"results-{runs}")
             for label, args in commands(root, Path(scratch)).items():
-                seconds, rss = measured(args)
-                results.setdefault(label, {})[runs] = (seconds, rss)
-                print(f"{runs:5d} runs  {label}: {seconds:.2f} s, {rss:.0f} MB", flush=True)
+                results.setdefault(label, {})[runs] = (seconds, cpu, rss) = measured(args)
+                print(f"{runs:5d} runs  {label}: {seconds:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB", flush=True)
             sizes[runs] = (Path(scratch) / f"r{runs}.html").stat().st_size / 1e6
     load_after = os.getloadavg()[0]
     plot(results)
     header = "| command | " + " | ".join(f"{r} runs ({r * CELLS:,} rows)" for r in SCALES) + " |"
     lines = [header, "|---|" + "---|" * len(SCALES)]
     for label, by_runs in results.items():
-        lines.append(f"| `{label}` | " + " | ".join(f"{s:.2f} s, {m:.0f} MB" for s, m in by_runs.values()) + " |")
+        cells = (f"{s:.2f} s ({c:.2f} s CPU), {m:.0f} MB" for s, c, m in by_runs.values())
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
     lines.append("| HTML report size | " + " | ".join(f"{sizes[r]:.2f} MB" for r in SCALES) + " |")
     body = "\n".join(
         [
             f"Replicated, not measured: the {len(real)} real cells of `{name}` ({samples} raw samples each) copied "
             f"to {CELLS} cells per run ({PHONES} phone copies × model copies) and to one farm run per night, "
             "each night shifted in time and its latencies scaled by a fixed factor between 0.98 and 1.02. "
-            "Each command runs in its own process at normal priority: wall time and peak RSS. The runs hold "
+            "Each command runs in its own process at normal priority: wall time, CPU time (user + system) "
+            "and peak RSS. The runs hold "
             "manifest.json and results.parquet (the files a reader of a finished run opens).",
             "",
             load_note(load_before, load_after),
@@ -202,19 +208,20 @@ def main() -> None:
     print(body)
 
 
-def plot(results: dict[str, dict[int, tuple[float, float]]]) -> None:
-    """Seconds against rows, log-log, with a line of slope 1 (linear growth) for reference."""
+def plot(results: dict[str, dict[int, Measured]]) -> None:
+    """CPU seconds against rows (wall time on a shared machine measures the other jobs too),
+    log-log, with a line of slope 1 (linear growth) for reference."""
     fig = Figure(figsize=(7.5, 4.5))
     ax = fig.subplots()
     rows = [r * CELLS for r in SCALES]
     for label, by_runs in results.items():
-        ax.plot(rows, [by_runs[r][0] for r in SCALES], marker="o", label=label)
-    top = max(by_runs[SCALES[-1]][0] for by_runs in results.values())
+        ax.plot(rows, [by_runs[r][1] for r in SCALES], marker="o", label=label)
+    top = max(by_runs[SCALES[-1]][1] for by_runs in results.values())
     ax.plot(rows, [top * r / rows[-1] for r in rows], color="#999", linestyle="--", label="linear growth")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rows in the results folder (600 per run)")
-    ax.set_ylabel("wall time (s)")
+    ax.set_ylabel("CPU time (s)")
     ax.set_title("time against rows (replicated nightly runs)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="upper left")
