@@ -113,6 +113,10 @@ def verdicts(
 ) -> pd.DataFrame:
     """One verdict row per cell of `run_id` and metric present; `flagged` holds earlier
     (run_id, device, model, variant, metric) regressions, which never serve as baselines."""
+    # Only what the verdicts read: every slice below copies each column it carries.
+    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation"]
+    used += [c for m in METRICS for c in (m.column, m.samples) if c]
+    history = history[[c for c in dict.fromkeys(used) if c in history]].copy()
     if "attempt" in history:  # a retried cell: its last attempt speaks for the run
         history = history.sort_values("attempt", kind="stable").drop_duplicates(["run_id", *KEY], keep="last")
     order = run_order(history)
