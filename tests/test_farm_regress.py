@@ -141,3 +141,23 @@ def test_emulated_and_real_timings_are_never_compared():
     # Two emulated nights compare with each other as usual.
     again = night(7, 1200.0, rng) | {"device_emulated": True, "device_emulation": "qemu-user aarch64 on x86_64"}
     assert judge([*rows, emulated, again]).loc["latency_p50_ms", "verdict"] != INSUFFICIENT
+
+
+def test_change_points_are_those_ruptures_finds():
+    """pelt_l2 is ruptures' PELT (l2, min_size 1, jump 1) computed in numpy: same breakpoints on
+    flat, stepped, drifting and noisy histories of every length the verdicts use."""
+    import ruptures
+    from pocketbench.farm.regress import pelt_l2
+
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        n = int(rng.integers(1, 31))
+        level = float(rng.choice([0.5, 10.0, 1e6]))
+        series = level * (1 + rng.normal(0, 0.01, n))
+        if trial % 3 == 1:
+            series[n // 2 :] *= 1.1
+        if trial % 5 == 2:
+            series = np.full(n, level)
+        penalty = 4.0 * (level * float(rng.choice([0.001, 0.005, 0.02]))) ** 2 * np.log(max(n, 2))
+        expected = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(series.reshape(-1, 1)).predict(pen=penalty)
+        assert pelt_l2(series, penalty) == expected, (trial, series, penalty)

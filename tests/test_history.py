@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pocketbench.cli import app
 from pocketbench.errors import PocketbenchError
-from pocketbench.results.history import RUN_COLUMNS, export, load_history, parse_since
+from pocketbench.results.history import RUN_COLUMNS, SAMPLE_COLUMNS, export, load_history, parse_since
 from pocketbench.results.migrations import SCHEMA_VERSION
 from pocketbench.results.store import COLUMNS, RunStore, load_run, parquet_bytes, resolve_run
 from typer.testing import CliRunner
@@ -76,15 +76,19 @@ def test_filters(results):
 
 def test_exports_round_trip(results, tmp_path):
     runner = CliRunner()
-    as_json = runner.invoke(app, ["history", "--results", str(results), "--format", "json", "--variant", "int8"])
+    history = ["history", "--results", str(results)]
+    as_json = runner.invoke(app, [*history, "--format", "json", "--variant", "int8", "--samples"])
     assert as_json.exit_code == 0
     rows = json.loads(as_json.stdout)
     assert [r["run_id"] for r in rows] == [V1_ID, V2_ID] and len(rows[0]["latency_samples_ms"]) == 12
 
-    as_csv = runner.invoke(app, ["history", "--results", str(results), "--format", "csv"])
+    as_csv = runner.invoke(app, [*history, "--format", "csv", "--samples"])
     frame = pd.read_csv(io.StringIO(as_csv.stdout))
     assert list(frame.columns) == COLUMNS + RUN_COLUMNS and len(frame) == 8
     assert len(json.loads(frame["latency_samples_ms"][0])) == 12  # lists travel as JSON text
+    # Without --samples the raw sample lists, the bulk of the data, are not even read.
+    light = pd.read_csv(io.StringIO(runner.invoke(app, [*history, "--format", "csv"]).stdout))
+    assert list(light.columns) == [c for c in COLUMNS + RUN_COLUMNS if c not in SAMPLE_COLUMNS] and len(light) == 8
 
     out = tmp_path / "history.parquet"
     written = runner.invoke(app, ["history", "--results", str(results), "--format", "parquet", "--out", str(out)])
@@ -97,6 +101,9 @@ def test_exports_round_trip(results, tmp_path):
 
     table = runner.invoke(app, ["history", "--results", str(results)], env={"COLUMNS": "200"})
     assert "history: 8 rows from 3 run(s)" in table.stdout and "device_error" in table.stdout
+    newest = runner.invoke(app, [*history, "--limit", "2"], env={"COLUMNS": "200"})
+    assert "history: 8 rows from 3 run(s)" in newest.stdout and "6 older rows not shown" in newest.stdout
+    assert "device_error" in newest.stdout and V1_ID not in newest.stdout
 
 
 def test_run_references(results):

@@ -41,6 +41,7 @@ stderr = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 stdout = Console(width=None if sys.stdout.isatty() else 160)
 
 DEFAULT_MODELS = ["digits_cnn", "mobilenet_v2"]
+SUMMARY_ROWS = 50  # history's table: a screenful; the whole frame is an export away
 DEFAULT_VARIANTS = ",".join(API_VARIANTS)
 
 ResultsOption = Annotated[
@@ -428,7 +429,7 @@ def report(
 ) -> None:
     """Show a saved run, optionally against a baseline run (deltas and a Mann-Whitney U test per cell)."""
     from pocketbench.report.write import REPORT_FORMATS, write_report
-    from pocketbench.results.store import load_run, read_profiles, run_notes
+    from pocketbench.results.store import load_run, read_profiles
 
     shown_columns = _columns(columns)
     if fmt not in REPORT_FORMATS:
@@ -442,19 +443,21 @@ def report(
         _show(frame, manifest["run_id"], folder, as_json, shown_columns, wide)
         return
     baseline = load_run(compare, results) if compare is not None else None
+    events = read_profiles(folder)
+    notes = _run_notes(folder, frame, events, baseline[0] if baseline is not None else None)
     if fmt == "table":
         from pocketbench.report.profile import render_profiles
         from pocketbench.report.terminal import render
         from pocketbench.report.write import baseline_notes, with_baseline
 
         compared, baseline_id = with_baseline(frame, baseline)
-        notes = [*run_notes(folder), *baseline_notes(frame, baseline)]
+        notes = [*notes, *baseline_notes(frame, baseline)]
         stdout.print(render(compared, manifest["run_id"], baseline_id, notes, shown_columns, wide), crop=False)
-        profiles = render_profiles(read_profiles(folder))
+        profiles = render_profiles(events)
         if profiles is not None:
             stdout.print(profiles)
         return
-    text = write_report(fmt, frame, manifest, results, baseline, out, run_notes(folder), read_profiles(folder))
+    text = write_report(fmt, frame, manifest, results, baseline, out, notes, events)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -474,18 +477,25 @@ def history(
     fmt: Annotated[
         str | None, typer.Option("--format", "-f", help="csv, parquet or json (default: a summary table).")
     ] = None,
+    samples: Annotated[
+        bool, typer.Option("--samples", help="Export the raw sample lists too (the bulk of the data).")
+    ] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Rows the summary table shows, newest last (0: every row).")
+    ] = SUMMARY_ROWS,
     out: OutOption = None,
     results: ResultsOption = Path("results"),
 ) -> None:
     """Every saved run as one DataFrame (schema: docs/results-schema.md): a summary, or exported."""
-    from pocketbench.report.history_table import summary_table
+    from pocketbench.report.history_table import SUMMARY_COLUMNS, summary_table
     from pocketbench.results.history import export, load_history, parse_since
 
     if fmt == "parquet" and out is None:
         raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
     try:
         start = parse_since(since) if since is not None else None
-        frame = load_history(results, model, variant, device, start)
+        columns = SUMMARY_COLUMNS if fmt is None else None
+        frame = load_history(results, model, variant, device, start, columns=columns, samples=samples)
         data = export(frame, fmt, out) if fmt is not None else None
     except BadValue as exc:
         options = {"start time": "--since", "export format": "--format"}
@@ -493,7 +503,7 @@ def history(
     for skipped in frame.attrs["skipped"]:
         stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
-        stdout.print(summary_table(frame))
+        stdout.print(summary_table(frame, limit))
         return
     if data is not None:
         sys.stdout.buffer.write(data)
@@ -590,10 +600,11 @@ def _show(
     from pocketbench.report.profile import render_profiles
     from pocketbench.report.table import run_json
     from pocketbench.report.terminal import render
-    from pocketbench.results.store import read_profiles, run_notes
+    from pocketbench.results.store import read_profiles
 
-    shown = [render(frame, run_id, notes=run_notes(folder), columns=columns, wide=wide)]
-    profiles = render_profiles(read_profiles(folder))
+    events = read_profiles(folder)
+    shown = [render(frame, run_id, notes=_run_notes(folder, frame, events), columns=columns, wide=wide)]
+    profiles = render_profiles(events)
     if profiles is not None:
         shown.append(profiles)
     console = stderr if as_json else stdout
@@ -603,6 +614,18 @@ def _show(
         print(json.dumps(run_json(run_id, folder, frame)))
     else:
         console.print(f"saved in {folder}")
+
+
+def _run_notes(
+    folder: Path, frame: pd.DataFrame, events: pd.DataFrame, baseline: pd.DataFrame | None = None
+) -> list[str]:
+    """What to say about the run: interrupted, and every file of it (or of its baseline) left out."""
+    from pocketbench.results.store import run_notes
+
+    notes = [*run_notes(folder, frame), *(f"unreadable: {line}" for line in events.attrs.get("skipped", []))]
+    if baseline is not None:
+        notes += [f"unreadable (baseline): {line}" for line in baseline.attrs.get("skipped", [])]
+    return notes
 
 
 # `pocketbench emulator --port N`: an emulated phone for demos and CI without a device.

@@ -7,15 +7,16 @@ and other farms are left out: their settings differ). Verdicts are saved beside 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
+from pyarrow import ArrowException
 
-from pocketbench.farm.matrix import Matrix
-from pocketbench.farm.regress import verdicts
+from pocketbench.farm.matrix import Matrix, RegressionSettings
+from pocketbench.farm.regress import KEY, SAMPLED, sample_runs, verdicts
 from pocketbench.farm.run import NOT_RUN, FarmRun
 from pocketbench.report.verdicts import VerdictTable, build_verdict_table
+from pocketbench.results.files import read_manifest, why
 from pocketbench.results.history import load_history
 from pocketbench.results.store import atomic_write_parquet, load_run
 from pocketbench.results.verdicts import VERDICTS_FILE, Verdict
@@ -23,40 +24,68 @@ from pocketbench.results.verdicts import VERDICTS_FILE, Verdict
 REPORT_FILES = {"md": "report.md", "html": "report.html"}
 
 
-def farm_runs(root: Path, farm: str) -> list[Path]:
+def farm_runs(root: Path, farm: str, problems: list[str] | None = None) -> list[Path]:
     """Run folders of the farm named `farm` under `root`, oldest first (by creation: run ids
     may be chosen by the user and need not sort by time)."""
     found = []
     for manifest in root.glob("*/manifest.json"):
-        data = json.loads(manifest.read_text())
+        data, problem = read_manifest(manifest.parent)
+        if problem and problems is not None:
+            problems.append(f"{problem}; not known to be a run of farm {farm}")
         config = data.get("config") or {}
+        config = config if isinstance(config, dict) else {}
         if config.get("kind") == "farm" and config.get("farm") == farm:
             found.append((str(data.get("created", "")), manifest.parent))
     return [folder for _, folder in sorted(found)]
 
 
-def farm_history(root: Path, farm: str) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
-    """All rows of the farm's runs (a damaged run is left out, as history leaves it out), and the
-    (run, device, model, variant, metric) flagged as regressions before."""
-    runs = farm_runs(root, farm)
+def farm_history(
+    root: Path, farm: str, run_id: str | None = None
+) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
+    """All rows of the farm's runs (files that cannot be read are named in `attrs["skipped"]`),
+    and the (run, device, model, variant, metric) flagged as regressions before.
+
+    With `run_id`, raw samples are read only for the runs its verdicts can compare (that run and
+    each cell's newest earlier good run): a year of nights' samples is never loaded."""
+    unreadable: list[str] = []
+    runs = farm_runs(root, farm, unreadable)
     flagged = set()
     for folder in runs:
         saved = folder / VERDICTS_FILE
         if saved.exists():
-            table = pd.read_parquet(saved)
+            try:
+                table = pd.read_parquet(saved, columns=["verdict", "device", "model", "variant", "metric"])
+            except (OSError, ValueError, ArrowException) as exc:
+                unreadable.append(f"{saved}: cannot be read ({why(exc)}): its regressions may serve as baselines")
+                continue
             table = table[table["verdict"] == Verdict.REGRESSION]
             flagged |= {(folder.name, r.device, r.model, r.variant, r.metric) for r in table.itertuples()}
-    return load_history(root, runs=runs), flagged
+    history = load_history(root, runs=runs, samples=run_id is None)
+    skipped = [*unreadable, *history.attrs["skipped"]]
+    if run_id is not None:
+        compared = sample_runs(history, run_id, {f for f in flagged if f[0] != run_id})
+        rows = ["run_id", *KEY, "attempt"]
+        samples = load_history(root, runs=[f for f in runs if f.name in compared], columns=[*rows, *SAMPLED])
+        history = history.merge(samples.drop_duplicates(rows, keep="last"), on=rows, how="left")
+    history.attrs["skipped"] = skipped
+    return history, flagged
+
+
+def judge_run(root: Path, farm: str, run_id: str, settings: RegressionSettings) -> pd.DataFrame:
+    """Verdicts of the run `run_id` against its farm's history (not saved)."""
+    history, flagged = farm_history(root, farm, run_id)
+    flagged = {f for f in flagged if f[0] != run_id}  # a resumed run is judged afresh
+    table = verdicts(history, run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged)
+    table.attrs["history_skipped"] = history.attrs.get("skipped", [])
+    return table
 
 
 def judge(run: FarmRun, matrix: Matrix, root: Path) -> pd.DataFrame:
     """Verdicts of `run` against its farm's history, saved beside the run."""
-    history, flagged = farm_history(root, matrix.name)
-    flagged = {f for f in flagged if f[0] != run.run_id}  # a resumed run is judged afresh
-    settings = matrix.regression
-    table = verdicts(history, run.run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged)
+    table = judge_run(root, matrix.name, run.run_id, matrix.regression)
+    skipped = table.attrs["history_skipped"]
     atomic_write_parquet(table, run.folder / VERDICTS_FILE)
-    table.attrs["history_skipped"] = history.attrs.get("skipped", [])
+    table.attrs["history_skipped"] = skipped
     return table
 
 

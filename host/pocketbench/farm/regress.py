@@ -8,7 +8,7 @@ Two pieces of evidence, both required to be at least `threshold` (relative) in s
 - a per-run test: Mann-Whitney U on the raw samples (latency); for a deterministic metric
   (file size) any change is exact; a noisy metric with one number per run (peak memory,
   energy) has no per-run test and relies on the change points alone;
-- change points over the history of medians (PELT from `ruptures`, l2 cost, penalty scaled by
+- change points over the history of medians (PELT, l2 cost, as in `ruptures`; penalty scaled by
   the robustly estimated run-to-run noise): when the level since the newest change point
   differs from the level before it, a step or a slow drift that no single night showed is
   caught, and a one-off noisy baseline is not mistaken for a trend.
@@ -60,6 +60,43 @@ METRICS = (
 )
 
 
+# The raw-sample columns the per-run tests read.
+SAMPLED = [m.samples for m in METRICS if m.samples]
+
+
+def sample_runs(
+    history: pd.DataFrame, run_id: str, flagged: Collection[tuple[str, str, str, str, str]] = ()
+) -> set[str]:
+    """The runs whose raw samples `verdicts` can read judging `run_id`: that run and, per cell and
+    kind of timing, the newest earlier good run not flagged on a sampled metric."""
+    order = run_order(history)
+    if run_id not in order:
+        return set()
+    earlier = set(order[: order.index(run_id)])
+    good = history[history["run_id"].isin(earlier) & (history["status"] == "ok")]
+    bad = {(f[0], f[1], f[2], f[3]) for f in flagged if f[4] in {m.column for m in METRICS if m.samples}}
+    good = good[[(r, *k) not in bad for r, *k in good[["run_id", *KEY]].itertuples(index=False)]]
+    position = {run: i for i, run in enumerate(order)}
+    good = good.assign(_order=good["run_id"].map(position), _kind=timing_kinds(good))
+    newest = good.sort_values("_order", kind="stable").drop_duplicates([*KEY, "_kind"], keep="last")
+    return {run_id, *newest["run_id"]}
+
+
+def timing_kinds(frame: pd.DataFrame) -> list[str]:
+    """timing_kind of every row, computed once per distinct (emulated, how) pair."""
+    columns = [c for c in ("device_emulated", "device_emulation") if c in frame]
+    if not columns:
+        return ["real"] * len(frame)
+    known: dict[tuple[Any, ...], str] = {}
+    kinds = []
+    for values in frame[columns].itertuples(index=False):
+        key = tuple(None if not isinstance(v, str) and pd.isna(v) else v for v in values)
+        if key not in known:
+            known[key] = timing_kind(dict(zip(columns, key, strict=True)))
+        kinds.append(known[key])
+    return kinds
+
+
 def run_order(history: pd.DataFrame) -> list[str]:
     """Run ids oldest first (by each run's first cell start; run ids may be user-chosen)."""
     started = history.groupby("run_id")["started_at"].min().sort_values(kind="stable")
@@ -76,27 +113,32 @@ def verdicts(
 ) -> pd.DataFrame:
     """One verdict row per cell of `run_id` and metric present; `flagged` holds earlier
     (run_id, device, model, variant, metric) regressions, which never serve as baselines."""
+    # Only what the verdicts read: every slice below copies each column it carries.
+    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation"]
+    used += [c for m in METRICS for c in (m.column, m.samples) if c]
+    history = history[[c for c in dict.fromkeys(used) if c in history]].copy()
     if "attempt" in history:  # a retried cell: its last attempt speaks for the run
         history = history.sort_values("attempt", kind="stable").drop_duplicates(["run_id", *KEY], keep="last")
     order = run_order(history)
     if run_id not in order:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     position = {run: i for i, run in enumerate(order)}
-    history = history.assign(_order=history["run_id"].map(position))
+    history = history.assign(_order=history["run_id"].map(position), _kind=timing_kinds(history))
     earlier = history[(history["_order"] < position[run_id]) & (history["status"] == "ok")]
+    by_cell = {key: group for key, group in earlier.groupby(KEY, sort=False)}  # once, not per cell
     bad = set(flagged)
     rows = []
     current = history[history["run_id"] == run_id]
     for _, new in current.sort_values(KEY).iterrows():
         key = tuple(new[k] for k in KEY)
-        past = earlier[(earlier["device"] == key[0]) & (earlier["model"] == key[1]) & (earlier["variant"] == key[2])]
-        kind = timing_kind(new)
-        same_kind = past[[timing_kind(r) == kind for _, r in past.iterrows()]] if len(past) else past
+        past = by_cell.get(key, earlier.iloc[:0])
+        kind = new["_kind"]
+        same_kind = past[past["_kind"] == kind]
         for metric in METRICS:
             if metric.column not in history.columns:
                 continue
             if not metric.deterministic and len(past) and same_kind.empty:
-                was = timing_kind(past.iloc[-1])
+                was = past["_kind"].iloc[-1]
                 rows.append(
                     {k: new[k] for k in KEY}
                     | {"metric": metric.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}
@@ -233,11 +275,9 @@ def last_level_shift(series: np.ndarray, deterministic: bool = False) -> tuple[i
     that level's mean). None without enough history, a change, or an established level."""
     if len(series) < MIN_CHANGE_POINT_HISTORY:
         return None
-    import ruptures
-
     sigma = _noise(series, deterministic)
     penalty = 4.0 * sigma**2 * np.log(len(series))
-    ends = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(series.reshape(-1, 1)).predict(pen=penalty)
+    ends = pelt_l2(series, penalty)
     segments = list(zip([0, *ends[:-1]], ends, strict=True))
     if len(segments) < 2:
         return None
@@ -246,6 +286,33 @@ def last_level_shift(series: np.ndarray, deterministic: bool = False) -> tuple[i
         if end - start > RECENT_LEVEL:
             return end, _relative(series[newest[0] :].mean(), series[start:end].mean())
     return None
+
+
+def pelt_l2(series: np.ndarray, penalty: float) -> list[int]:
+    """Ends of the segments (the last is len(series)) that PELT with the l2 cost finds: the same
+    search, pruning and tie-breaking as `ruptures.Pelt(model="l2", min_size=1, jump=1)`, with each
+    step's segment costs computed at once in numpy (a night's 600 cells × metrics call it
+    thousands of times; ruptures computes every cost in Python)."""
+    x = np.asarray(series, dtype=float).ravel()
+    n = len(x)
+    total = np.zeros(n + 1)  # total[t]: the best partition of x[:t], penalties included
+    previous = np.zeros(n + 1, dtype=int)
+    admissible = np.array([], dtype=int)
+    for end in range(1, n + 1):
+        admissible = np.append(admissible, end - 1)
+        rows = np.arange(end)[None, :] >= admissible[:, None]  # each candidate segment x[t:end]
+        counts = end - admissible
+        means = np.where(rows, x[:end], 0.0).sum(axis=1) / counts
+        costs = np.where(rows, (x[:end] - means[:, None]) ** 2, 0.0).sum(axis=1)
+        losses = total[admissible] + (costs + penalty)
+        best = int(np.argmin(losses))  # the first of equal losses, as min() picks
+        total[end], previous[end] = losses[best], admissible[best]
+        admissible = admissible[losses <= total[end] + penalty]
+    ends, end = [], n
+    while end > 0:
+        ends.append(end)
+        end = int(previous[end])
+    return sorted(ends)
 
 
 def _prediction_band(history: np.ndarray, alpha: float) -> float:

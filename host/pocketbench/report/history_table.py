@@ -1,4 +1,4 @@
-"""The history command's table: one line per stored row, the whole frame a format flag away."""
+"""The history command's table: the newest stored rows, the whole frame a format flag away."""
 
 from __future__ import annotations
 
@@ -8,21 +8,33 @@ from rich.text import Text
 
 from pocketbench.report.table import fmt_number, fmt_pct
 
+# The columns the table shows: all that history needs to read for it.
+SUMMARY_COLUMNS = [
+    "run_id", "model", "variant", "device", "attempt", "status", "latency_p50_ms", "peak_rss_kb", "accuracy",
+]  # fmt: skip
 
-def summary_table(frame: pd.DataFrame) -> Table:
-    """One line per stored row: which run, which cell, its status and headline figures."""
+
+def summary_table(frame: pd.DataFrame, limit: int = 0) -> Table:
+    """One line per stored row, the newest `limit` of them (0: all): which run, which cell, its
+    status and headline figures. A year of nightly runs is hundreds of thousands of rows: the
+    table shows the end of it and says how many it left out."""
     runs = frame["run_id"].nunique()
+    shown = frame.tail(limit) if limit else frame
+    hidden = len(frame) - len(shown)
+    caption = "the whole DataFrame: --format csv|parquet|json [--out FILE]"
+    if hidden:
+        caption = f"{hidden} older rows not shown (--limit 0 shows all); " + caption
     table = Table(
         "run", "model", "variant", "device", "attempt", "status", "p50 ms", "peak RSS MB", "accuracy",
         title=f"history: {len(frame)} rows from {runs} run(s)", title_justify="left",
-        caption="the whole DataFrame: --format csv|parquet|json [--out FILE]", caption_justify="left",
+        caption=caption, caption_justify="left",
     )  # fmt: skip
-    for _, row in frame.iterrows():
-        rss = row["peak_rss_kb"] / 1e3 if pd.notna(row["peak_rss_kb"]) else None
+    for row in shown.itertuples(index=False):
+        rss = row.peak_rss_kb / 1e3 if pd.notna(row.peak_rss_kb) else None
         cells = [
-            str(row["run_id"]), str(row["model"]), str(row["variant"]), str(row["device"]),
-            str(row["attempt"]), str(row["status"]), fmt_number(row["latency_p50_ms"], ".3f"), fmt_number(rss, ".1f"),
-            fmt_pct(row["accuracy"]),
+            str(row.run_id), str(row.model), str(row.variant), str(row.device),
+            str(row.attempt), str(row.status), fmt_number(row.latency_p50_ms, ".3f"), fmt_number(rss, ".1f"),
+            fmt_pct(row.accuracy),
         ]  # fmt: skip
         table.add_row(*map(Text, cells))  # names are text, never markup
     return table

@@ -126,6 +126,11 @@ def bars(frame: pd.DataFrame, columns: dict[str, tuple[str, float]], title: str)
     return plots
 
 
+# What the trend figures read from history: one p50 per cell and run, never the raw samples.
+TREND_COLUMNS = ["run_id", "model", "variant", "device", "status", "attempt", "latency_p50_ms"]
+MAX_TICKS = 12  # run labels on a trend's x axis; a year of nights shows every 30th or so
+
+
 def trends(history: pd.DataFrame) -> list[Plot]:
     """Per device: p50 latency of each model × variant over the runs (needs two runs or more)."""
     ok = _ok(history).dropna(subset=["latency_p50_ms"])
@@ -136,14 +141,17 @@ def trends(history: pd.DataFrame) -> list[Plot]:
         fig = Figure(figsize=(6.4, 3.8))
         ax = fig.subplots()
         runs = sorted(group["run_id"].unique())
+        position = {run: i for i, run in enumerate(runs)}
         for (model, variant), series in group.groupby(["model", "variant"], sort=False):
             series = series.drop_duplicates("run_id", keep="last")
-            ax.plot([runs.index(r) for r in series["run_id"]], series["latency_p50_ms"], marker="o",
+            many = len(series) > 60  # markers would merge into a thick line
+            ax.plot(series["run_id"].map(position), series["latency_p50_ms"], marker="" if many else "o",
                     label=f"{model} {variant}")  # fmt: skip
-        ax.set_xticks(range(len(runs)), [r[:15] for r in runs], rotation=30, ha="right", fontsize=7)
+        ticks = list(range(0, len(runs), max(1, -(-len(runs) // MAX_TICKS))))
+        ax.set_xticks(ticks, [runs[i][:15] for i in ticks], rotation=30, ha="right", fontsize=7)
         ax.set_ylabel("p50 latency (ms)")
         ax.set_yscale("log")
-        ax.set_title(f"{device}: p50 latency over runs")
+        ax.set_title(f"{device}: p50 latency over {len(runs)} runs")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
         plots.append((f"{device} trend", _png(fig)))

@@ -76,14 +76,16 @@ def _html(
     profiles: pd.DataFrame | None,
     verdicts: VerdictTable | None,
 ) -> str:
-    """The HTML page, with trends over every saved run of these models (plus the two runs shown)."""
+    """The HTML page, with trends over every saved run of these models (plus the two runs shown),
+    drawn from one p50 per cell and run: history is read without its raw samples."""
     from pocketbench.report.html import render_html
+    from pocketbench.report.plots import TREND_COLUMNS
     from pocketbench.results.history import load_history
 
     models = sorted(set(frame["model"]))
-    history = load_history(root, models=models)
+    history = load_history(root, models=models, columns=TREND_COLUMNS)
     shown = [frame] + ([baseline[0]] if baseline is not None else [])
-    missing = [f for f in shown if not f.empty and f["run_id"].iloc[0] not in set(history["run_id"])]
+    missing = [f[TREND_COLUMNS] for f in shown if not f.empty and f["run_id"].iloc[0] not in set(history["run_id"])]
     if missing:
         history = pd.concat([history, *missing], ignore_index=True).sort_values("run_id", kind="stable")
     baseline_frame, baseline_id = (baseline[0], str(baseline[1]["run_id"])) if baseline is not None else (None, None)

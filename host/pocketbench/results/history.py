@@ -1,8 +1,9 @@
 """Every saved run as one DataFrame (schema: docs/results-schema.md), filtered and exported.
 
-Runs of any schema version load side by side: each file is migrated as it is read. A file that
-cannot be read (not written by pocketbench, or damaged outside it) is skipped and named in
-`frame.attrs["skipped"]` rather than hiding every other run.
+Runs of any schema version load side by side: finished runs are scanned together (scan.py),
+the files of each version migrated at once; a run without a readable results.parquet is read
+cell by cell. A file that cannot be read (not written by pocketbench, or damaged outside it) is
+skipped and named in `frame.attrs["skipped"]` rather than hiding the rest of its run or any other.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.errors import BadValue, PocketbenchError
-from pocketbench.results.store import COLUMNS, read_run, run_folders, to_frame
+from pocketbench.results.files import UnreadableFile, read_manifest
+from pocketbench.results.migrations import RENAMED
+from pocketbench.results.scan import RUN_INDEX, Filters, probe, scan
+from pocketbench.results.store import COLUMNS, INTEGER_COLUMNS, read_run, run_folders, to_frame
 
 # Added to every row from its run's manifest.
 RUN_COLUMNS = ["run_created_at", "git_sha", "host"]
@@ -49,32 +53,97 @@ def load_history(
     devices: list[str] | None = None,
     since: datetime | None = None,
     runs: Sequence[Path] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    samples: bool = True,
 ) -> pd.DataFrame:
     """Every row of every run under `root` (oldest run first), with the run's manifest columns;
-    with `runs`, of those run folders only (in their order), e.g. one farm's nights."""
-    frames, skipped = [], not_runs(root) if runs is None else []
-    for folder in run_folders(root) if runs is None else runs:
+    with `runs`, of those run folders only (in their order), e.g. one farm's nights.
+
+    `columns` keeps only those columns, in that order (the filters still apply); `samples=False`
+    leaves out the raw sample lists (SAMPLE_COLUMNS), the bulk of the data. Files that cannot be
+    read are named in `frame.attrs["skipped"]`: a run whose results.parquet is damaged is read
+    from its cell files, and a run with a damaged manifest keeps its rows without the run facts.
+    """
+    folders = run_folders(root) if runs is None else list(runs)
+    skipped = not_runs(root) if runs is None else []
+    filters = Filters(models, variants, devices, since)
+    facts, sources, by_cells = [], [], []
+    for index, folder in enumerate(folders):
+        manifest, problem = read_manifest(folder)
+        skipped += [problem] if problem else []
+        facts.append([manifest.get("created"), manifest.get("git_sha"), (manifest.get("host") or {}).get("node")])
+        final = folder / "results.parquet"
         try:
-            manifest = json.loads((folder / "manifest.json").read_text())
-            frame = read_run(folder)
-        except (OSError, ValueError, PocketbenchError) as exc:
+            sources.append(probe(final, index)) if final.exists() else by_cells.append(index)
+        except UnreadableFile:
+            by_cells.append(index)  # read_run names the file and reads the cells
+        except PocketbenchError as exc:  # from a newer pocketbench: the whole run is refused
             skipped.append(f"{folder}: {exc}")
+    row_columns = _row_columns(columns, samples)
+    frame, failed = scan(sources, row_columns, filters, () if samples else SAMPLE_COLUMNS)
+    parts = [frame] if not frame.empty else []
+    for index in sorted([*by_cells, *(s.run for s in failed)]):
+        try:
+            rows = read_run(folders[index])
+        except (OSError, ValueError, PocketbenchError) as exc:
+            skipped.append(f"{folders[index]}: {exc}")
             continue
-        frame["run_created_at"] = manifest.get("created")
-        frame["git_sha"] = manifest.get("git_sha")
-        frame["host"] = (manifest.get("host") or {}).get("node")
-        frames.append(frame)
-    history = pd.concat(frames, ignore_index=True) if frames else to_frame([]).assign(**dict.fromkeys(RUN_COLUMNS))
-    history = history[COLUMNS + RUN_COLUMNS + [c for c in history.columns if c not in COLUMNS + RUN_COLUMNS]]
-    for column, wanted in (("model", models), ("variant", variants), ("device", devices)):
-        if wanted:
-            history = history[history[column].isin(wanted)]
-    if since is not None:
-        started = pd.to_datetime(history["started_at"], utc=True, format="ISO8601")
-        history = history[started >= pd.Timestamp(since)]
-    history = history.reset_index(drop=True)
+        skipped += rows.attrs.get("skipped", [])
+        parts.append(filters.keep(rows).assign(**{RUN_INDEX: index}))
+    history = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else to_frame([])
+    if len(parts) > 1:
+        history = history.sort_values(RUN_INDEX, kind="stable").reset_index(drop=True)
+    history = _with_run_columns(history, facts)
+    history = _shaped(history, columns, samples, [*(s.schema.names for s in sources), *(p.columns for p in parts)])
     history.attrs["skipped"] = skipped
     return history
+
+
+# Raw samples: lists of every timed inference, batch and repetition (most of a row's bytes).
+SAMPLE_COLUMNS = ("latency_samples_ms", "samples_repetition", "latency_batches_ms", "samples_batch_calls")
+
+
+def _row_columns(columns: Sequence[str] | None, samples: bool) -> list[str] | None:
+    """The stored columns to read (None: every column the files hold)."""
+    if columns is None:
+        return None
+    return [c for c in columns if c not in RUN_COLUMNS and (samples or c not in SAMPLE_COLUMNS)]
+
+
+def _with_run_columns(history: pd.DataFrame, facts: list[list[Any]]) -> pd.DataFrame:
+    """RUN_COLUMNS from each row's run manifest, and RUN_INDEX dropped."""
+    runs = history.pop(RUN_INDEX).to_numpy(dtype=int) if RUN_INDEX in history else None
+    table = pd.DataFrame(facts or [[None] * 3], columns=RUN_COLUMNS, dtype=object)
+    for column in RUN_COLUMNS:
+        history[column] = table[column].to_numpy()[runs] if runs is not None and len(runs) else None
+    return history
+
+
+def _shaped(
+    history: pd.DataFrame, columns: Sequence[str] | None, samples: bool, seen: list[Sequence[str]]
+) -> pd.DataFrame:
+    """The asked columns in order: the documented ones, the run's, then any a file added (in the
+    order the runs show them); or exactly `columns`. Counts are nullable integers."""
+    if columns is not None:
+        unknown = [c for c in columns if c not in history and c not in COLUMNS and not any(c in s for s in seen)]
+        if unknown:
+            raise BadValue("history column", unknown[0], "name a column of docs/results-schema.md")
+        wanted = [c for c in columns if samples or c not in SAMPLE_COLUMNS]
+    else:
+        extra = dict.fromkeys(c for names in seen for c in names if c not in COLUMNS and c not in RUN_COLUMNS)
+        extra = {c: None for c in extra if c not in RENAMED_FROM and c != RUN_INDEX}
+        wanted = [c for c in [*COLUMNS, *RUN_COLUMNS, *extra] if samples or c not in SAMPLE_COLUMNS]
+    missing = [c for c in wanted if c not in history]
+    if missing:
+        history = pd.concat([history, pd.DataFrame(None, index=history.index, columns=missing, dtype=object)], axis=1)
+    for column in (c for c in INTEGER_COLUMNS if c in wanted and history[c].dtype != "Int64"):
+        history[column] = pd.to_numeric(history[column]).astype("Int64")
+    return history[wanted]
+
+
+# Old names of renamed columns: never shown beside their new names.
+RENAMED_FROM = {old for renames in RENAMED.values() for old in renames}
 
 
 def not_runs(root: Path) -> list[str]:
@@ -108,9 +177,14 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
         return None
     if fmt == "csv":
         flat = frame.copy()
-        # Lists (raw samples) as JSON text, so the CSV round-trips through any reader.
+        # Lists (raw samples) as JSON text, so the CSV round-trips through any reader. A column
+        # holds one kind of value: its first present value tells whether it holds lists.
         for column in flat.columns:
-            if flat[column].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
+            if flat[column].dtype != object:
+                continue
+            present = flat[column][flat[column].notna()]
+            first = present.iloc[0] if len(present) else None
+            if hasattr(first, "__len__") and not isinstance(first, str):
                 flat[column] = flat[column].map(_json_list)
         data = flat.to_csv(index=False).encode()
     else:

@@ -1,19 +1,23 @@
 """Read results written by older pocketbench versions: each schema version upgrades one step.
 
 Every row carries `schema_version`; a file is migrated step by step (1 → 2 → …) up to the
-version this pocketbench writes, so history can mix runs of any age in one DataFrame.
-Add a step here whenever a column is renamed, re-unitted or given a new meaning.
+version this pocketbench writes, so history can mix runs of any age in one DataFrame. Each step
+works on a whole frame, so history upgrades all the files of one version at once (`upgrade`).
+Add a step here whenever a column is renamed, re-unitted or given a new meaning; list a rename
+in RENAMED too, so a reader asking for the new name reads the old one from older files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import pandas as pd
 
 from pocketbench.errors import PocketbenchError
 
 SCHEMA_VERSION = 2
+# Columns each step renames, old name → new name.
+RENAMED: dict[int, dict[str, str]] = {1: {"samples_ms": "latency_samples_ms"}}
 
 
 def _v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
@@ -22,7 +26,7 @@ def _v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
     v2 names the samples `latency_samples_ms` (beside the latency summary columns), numbers
     each try of a cell (`attempt`, 1-based; v1 never retried) and adds `device_state_json`.
     """
-    frame = frame.rename(columns={"samples_ms": "latency_samples_ms"})
+    frame = frame.rename(columns=RENAMED[1])
     if "attempt" not in frame:
         frame["attempt"] = 1
     if "device_state_json" not in frame:
@@ -35,24 +39,48 @@ MIGRATIONS: dict[int, Callable[[pd.DataFrame], pd.DataFrame]] = {1: _v1_to_v2}
 
 def file_version(frame: pd.DataFrame) -> int:
     """The schema version of one stored file (all its rows share one); v1 files always carry it."""
-    if "schema_version" not in frame or frame.empty:
-        return SCHEMA_VERSION if "latency_samples_ms" in frame else 1
-    versions = set(frame["schema_version"].dropna().astype(int))
-    if len(versions) > 1:
-        raise PocketbenchError(f"one results file mixes schema versions {sorted(versions)}: it was edited by hand")
-    return versions.pop() if versions else 1
+    values = set(frame["schema_version"].dropna().astype(int)) if "schema_version" in frame else set()
+    return version_of(list(frame.columns), len(frame), values)
 
 
-def migrate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Upgrade a frame read from `source` (named in errors) to SCHEMA_VERSION."""
-    version = file_version(frame)
+def version_of(columns: Collection[str], rows: int, values: set[int]) -> int:
+    """The schema version of a file with these columns, row count and `schema_version` values."""
+    if "schema_version" not in columns or rows == 0:
+        return SCHEMA_VERSION if "latency_samples_ms" in columns else 1
+    if len(values) > 1:
+        raise PocketbenchError(f"one results file mixes schema versions {sorted(values)}: it was edited by hand")
+    return values.pop() if values else 1
+
+
+def stored_names(columns: list[str], version: int) -> list[str]:
+    """The names `columns` (current names) have in files of schema `version`."""
+    names = list(columns)
+    for step in range(SCHEMA_VERSION - 1, version - 1, -1):
+        back = {new: old for old, new in RENAMED.get(step, {}).items()}
+        names = [back.get(name, name) for name in names]
+    return names
+
+
+def check_version(version: int, source: str) -> None:
+    """A file from a newer pocketbench cannot be read correctly: refuse it by name."""
     if version > SCHEMA_VERSION:
         raise PocketbenchError(
             f"{source} has results schema v{version}, newer than this pocketbench (v{SCHEMA_VERSION}): "
             "upgrade pocketbench to read it"
         )
+
+
+def upgrade(frame: pd.DataFrame, version: int) -> pd.DataFrame:
+    """Upgrade rows that all have schema `version` (one file, or many files of that version)."""
     while version < SCHEMA_VERSION:
         frame = MIGRATIONS[version](frame)
         version += 1
     frame["schema_version"] = SCHEMA_VERSION
     return frame
+
+
+def migrate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Upgrade a frame read from `source` (named in errors) to SCHEMA_VERSION."""
+    version = file_version(frame)
+    check_version(version, source)
+    return upgrade(frame, version)

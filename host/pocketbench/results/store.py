@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pyarrow import ArrowException
 
 from pocketbench.atomic import atomic_write_bytes, write_new_bytes
 from pocketbench.errors import PocketbenchError
 from pocketbench.names import inside, slug
+from pocketbench.results.files import UnreadableFile, file_schema, read_manifest, why
 from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
 # The documented columns, in display order; units are in the names.
@@ -73,6 +75,7 @@ INTEGER_COLUMNS = [
     "threads", "attempt", "schema_version", "batch_calls",
 ]  # fmt: skip
 PROFILES = "profiles"
+PROFILE_COLUMNS = ("event", "kind", "op", "kernel", "backend", "calls", "ms", "model", "variant", "device")
 PROGRESS = "progress"
 # A cell cut short: the repetitions it finished are kept, `error` says why it stopped.
 PARTIAL = "partial"
@@ -292,29 +295,52 @@ def cell_files(folder: Path) -> list[Path]:
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
-    """One stored file, migrated to the current schema."""
-    return to_frame_columns(migrate(pd.read_parquet(path), str(path)))
+    """One stored file, migrated to the current schema (UnreadableFile when it cannot be)."""
+    file_schema(path)
+    try:
+        frame = pd.read_parquet(path)
+        return to_frame_columns(migrate(frame, str(path)))
+    except PocketbenchError:
+        raise
+    except (OSError, ValueError, TypeError, ArrowException) as exc:
+        raise UnreadableFile(path, f"cannot be read ({why(exc)})") from exc
+
+
+def _read_each(paths: list[Path], skipped: list[str]) -> list[pd.DataFrame]:
+    """The files that can be read; each one that cannot is added to `skipped` with why."""
+    frames = []
+    for path in paths:
+        try:
+            frames.append(read_parquet(path))
+        except UnreadableFile as exc:
+            skipped.append(f"{exc}: left out")
+    return frames
 
 
 def read_cells(folder: Path) -> pd.DataFrame:
-    """Every saved try of every cell, with the cells a kill cut short as `partial` rows."""
-    frames = [read_parquet(f) for f in cell_files(folder)]
+    """Every saved try of every cell, with the cells a kill cut short as `partial` rows; files that
+    cannot be read are left out and named in `frame.attrs["skipped"]`."""
+    skipped: list[str] = []
+    frames = _read_each(cell_files(folder), skipped)
     done = pd.concat(frames, ignore_index=True) if frames else to_frame([])
-    unfinished = _unfinished(folder, done)
-    if unfinished.empty:
-        return done
-    return pd.concat([done, unfinished], ignore_index=True) if frames else unfinished
+    unfinished = _unfinished(folder, done, skipped)
+    if not unfinished.empty:
+        done = pd.concat([done, unfinished], ignore_index=True) if frames else unfinished
+    done.attrs["skipped"] = skipped
+    return done
 
 
-def _unfinished(folder: Path, done: pd.DataFrame | None = None) -> pd.DataFrame:
+def _unfinished(folder: Path, done: pd.DataFrame | None = None, skipped: list[str] | None = None) -> pd.DataFrame:
     """Progress rows of cells whose own file was never written (a row written just before a kill
     could remove its progress file is not counted twice)."""
     files = sorted(p for p in (folder / PROGRESS).glob("*.parquet") if not p.name.startswith("."))
-    if not files:
+    skipped = [] if skipped is None else skipped
+    frames = _read_each(files, skipped)
+    if not frames:
         return to_frame([])
-    rows = pd.concat([read_parquet(f) for f in files], ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True)
     if done is None:
-        done = pd.concat([read_parquet(f) for f in cell_files(folder)] or [to_frame([])], ignore_index=True)
+        done = pd.concat(_read_each(cell_files(folder), []) or [to_frame([])], ignore_index=True)
     written = set(_tries(done))
     return rows[[key not in written for key in _tries(rows)]].reset_index(drop=True)
 
@@ -325,32 +351,69 @@ def _tries(frame: pd.DataFrame) -> list[tuple[str, ...]]:
 
 
 def read_run(folder: Path) -> pd.DataFrame:
-    """Every row of a run: results.parquet when the run finished, else rebuilt from its cells."""
+    """Every row of a run: results.parquet when the run finished, else (or when that file is
+    damaged) rebuilt from its cells. Files left out are named in `frame.attrs["skipped"]`."""
     final = folder / "results.parquet"
-    return read_parquet(final) if final.exists() else add_relative_columns(read_cells(folder))
+    skipped = []
+    if final.exists():
+        try:
+            frame = read_parquet(final)
+            frame.attrs["skipped"] = []
+            return frame
+        except UnreadableFile as exc:
+            skipped.append(f"{exc}: the run's rows are read from its cell files instead")
+    cells = read_cells(folder)
+    frame = add_relative_columns(cells)
+    frame.attrs["skipped"] = [*skipped, *cells.attrs.get("skipped", [])]
+    return frame
 
 
 def read_profiles(folder: Path) -> pd.DataFrame:
-    """Every profiled cell's events (empty when the run was not profiled)."""
+    """Every profiled cell's events (empty when the run was not profiled); unreadable files are
+    named in `frame.attrs["skipped"]`."""
     files = sorted(p for p in (folder / PROFILES).glob("*.parquet") if not p.name.startswith("."))
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+    frames, skipped = [], []
+    for path in files:
+        try:
+            events = pd.read_parquet(path)
+        except (OSError, ValueError, ArrowException) as exc:
+            skipped.append(f"{path}: cannot be read ({why(exc)}): left out")
+            continue
+        missing = [c for c in PROFILE_COLUMNS if c not in events]
+        if missing:
+            skipped.append(f"{path}: not a profile's events (no {', '.join(missing)} column): left out")
+        else:
+            frames.append(events)
+    events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    events.attrs["skipped"] = skipped
+    return events
 
 
-def run_notes(folder: Path) -> list[str]:
-    """What to say about the run itself: it was interrupted before it finished."""
+def run_notes(folder: Path, frame: pd.DataFrame | None = None) -> list[str]:
+    """What to say about the run itself: it was interrupted before it finished, and the files of
+    it (named in `frame.attrs["skipped"]`) that could not be read."""
+    unreadable = [f"unreadable: {line}" for line in (frame.attrs.get("skipped", []) if frame is not None else [])]
     if (folder / "results.parquet").exists():
-        return []
+        return unreadable
     unfinished = _unfinished(folder)
     saved, cut = len(cell_files(folder)) + len(unfinished), int((unfinished["status"] == PARTIAL).sum())
     partial = f" ({cut} cut short: partial)" if cut else ""
-    return [f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown" + partial]
+    return [
+        f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown" + partial,
+        *unreadable,
+    ]
 
 
 def load_run(reference: str, root: Path) -> tuple[pd.DataFrame, dict[str, Any], Path]:
-    """A saved run by id, `latest`, `first`, or folder path → (DataFrame, manifest, folder)."""
+    """A saved run by id, `latest`, `first`, or folder path → (DataFrame, manifest, folder); files
+    that cannot be read are named in `frame.attrs["skipped"]`."""
     folder = resolve_run(reference, root)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    return read_run(folder), manifest, folder
+    manifest, problem = read_manifest(folder)
+    frame = read_run(folder)
+    manifest.setdefault("run_id", folder.name)
+    if problem:
+        frame.attrs["skipped"] = [problem, *frame.attrs.get("skipped", [])]
+    return frame, manifest, folder
 
 
 def run_folders(root: Path) -> list[Path]:

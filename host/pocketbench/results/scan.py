@@ -1,0 +1,176 @@
+"""Many finished runs' results files read as one table through pyarrow's dataset API.
+
+A year of nightly runs is hundreds of files of hundreds of rows, each row carrying its raw
+samples. Read one run at a time into pandas, the per-file conversion dominates; here each
+file's footer is read once (its schema and schema version), the files of one schema version are
+scanned together with only the columns asked for, the model / variant / device / start filters
+are applied while scanning (row groups that cannot match are never decoded), and each version's
+rows are migrated in one step. A file that turns out damaged past its footer is handed back, so
+its run can be read cell by cell instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from pocketbench.results.files import UnreadableFile, schema_problem, why
+from pocketbench.results.migrations import check_version, stored_names, upgrade, version_of
+
+RUN_INDEX = "_run"  # the position of each row's run in the history, for ordering and run columns
+
+
+@dataclass(frozen=True)
+class Source:
+    """One readable results file: its run's position, schema and schema version."""
+
+    path: Path
+    run: int
+    schema: pa.Schema
+    version: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Rows wanted: any of these models, variants and devices (None: all), started since a time."""
+
+    models: list[str] | None = None
+    variants: list[str] | None = None
+    devices: list[str] | None = None
+    since: datetime | None = None
+
+    def keep(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `frame` that pass (the exact test; the scan's pushdown only prunes)."""
+        for column, wanted in (("model", self.models), ("variant", self.variants), ("device", self.devices)):
+            if wanted:
+                frame = frame[frame[column].isin(wanted)]
+        if self.since is not None:
+            started = pd.to_datetime(frame["started_at"], utc=True, format="ISO8601")
+            frame = frame[started >= pd.Timestamp(self.since)]
+        return frame
+
+    def columns(self) -> list[str]:
+        """Columns the filters read."""
+        named = [c for c, w in (("model", self.models), ("variant", self.variants), ("device", self.devices)) if w]
+        return named + (["started_at"] if self.since is not None else [])
+
+
+def probe(path: Path, run: int) -> Source:
+    """A results file's schema and version from its footer alone; UnreadableFile when it cannot be
+    read, PocketbenchError when it is from a newer pocketbench."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise UnreadableFile(path, f"cannot be read ({why(exc)})") from exc
+    problem = schema_problem(schema)
+    if problem:
+        raise UnreadableFile(path, problem)
+    values: set[int] = set()
+    if "schema_version" in schema.names and meta.num_rows:
+        values = _stored_versions(path, meta, schema.get_field_index("schema_version"))
+    version = version_of(schema.names, meta.num_rows, values)
+    check_version(version, str(path))
+    return Source(path, run, schema, version)
+
+
+def _stored_versions(path: Path, meta: pa.parquet.FileMetaData, index: int) -> set[int]:
+    """The file's `schema_version` values: from the footer's statistics, else from the column."""
+    values: set[int] = set()
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            if stats is not None and stats.null_count == meta.row_group(group).num_rows:
+                continue  # every value missing: nothing to add
+            import pyarrow.parquet as pq
+
+            column = pq.read_table(path, columns=["schema_version"]).column(0).drop_null()
+            return {int(v) for v in column.unique().to_pylist()}
+        values |= {int(stats.min), int(stats.max)}
+    return values
+
+
+def scan(
+    sources: list[Source], columns: list[str] | None, filters: Filters, leave_out: Sequence[str] = ()
+) -> tuple[pd.DataFrame, list[Source]]:
+    """The rows of `sources` that pass `filters`, with `columns` (current names, those present;
+    None: every column but those in `leave_out`) and RUN_INDEX, in source order; and the sources
+    that failed while scanning."""
+    parts, failed = [], []
+    by_version = sorted(sources, key=lambda s: s.version)
+    for version, group in groupby(by_version, key=lambda s: s.version):
+        files = list(group)
+        try:
+            parts.append(_scan_version(files, version, columns, filters, leave_out))
+        except (OSError, ValueError, TypeError, pa.ArrowException):  # find the file(s) at fault
+            for source in files:
+                try:
+                    parts.append(_scan_version([source], version, columns, filters, leave_out))
+                except (OSError, ValueError, TypeError, pa.ArrowException):
+                    failed.append(source)
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=[*(columns or []), RUN_INDEX]), failed
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    frame = filters.keep(frame)
+    return frame.sort_values(RUN_INDEX, kind="stable").reset_index(drop=True), failed
+
+
+def _scan_version(
+    files: list[Source], version: int, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]
+) -> pd.DataFrame:
+    """One scan over files of one schema version, migrated together."""
+    import pyarrow.dataset as ds
+
+    schema = pa.unify_schemas([s.schema for s in files], promote_options="permissive")
+    if columns is None:
+        skipped = set(stored_names(list(leave_out), version))
+        names = [n for n in schema.names if n not in skipped]
+    else:
+        names = stored_names(list(dict.fromkeys([*columns, *filters.columns()])), version)
+    present = [n for n in names if n in schema.names]
+    expression = _pushdown(schema, stored_names(["model", "variant", "device", "started_at"], version), filters)
+    if expression is False:
+        return pd.DataFrame()
+    dataset = ds.dataset([str(s.path) for s in files], schema=schema, format="parquet")
+    table = dataset.to_table(columns=[*present, "__fragment_index"], filter=expression)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    runs = pd.Series([s.run for s in files]).to_numpy()
+    frame[RUN_INDEX] = runs[frame.pop("__fragment_index").to_numpy()]
+    return upgrade(frame, version)
+
+
+def _pushdown(schema: pa.Schema, names: list[str], filters: Filters) -> pa.compute.Expression | bool | None:
+    """The filters as a scan expression (None: no filter; False: no row of these files can pass).
+
+    The start time is pruned on its text: ISO 8601 times written in any offset are never more than
+    a day from UTC, so rows of the day before `since` are kept and the exact test follows."""
+    import pyarrow.compute as pc
+
+    def text(column: str) -> bool:
+        kind = schema.field(column).type if column in schema.names else pa.null()
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+    terms = []
+    model, variant, device, started = names
+    for column, values in ((model, filters.models), (variant, filters.variants), (device, filters.devices)):
+        if values:
+            if not text(column):
+                return False  # the column is missing or all empty in these files: no row passes
+            terms.append(pc.field(column).isin(values))
+    if filters.since is not None:
+        if not text(started):
+            return False
+        terms.append(pc.field(started) >= (filters.since - timedelta(days=1)).date().isoformat())
+    expression = None
+    for term in terms:
+        expression = term if expression is None else expression & term
+    return expression
