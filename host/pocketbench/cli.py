@@ -133,10 +133,17 @@ def bench(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="Runtime threads (default: the device's: 1 on this computer, whose multi-thread timings move"
-            " with where the OS places threads; the runtime's own on phones. 0: the runtime's default)."
+            help="Runtime threads (default: the device's policy: 1 on this computer, whose multi-thread timings"
+            " move with where the OS places threads; on a phone one per core of --cores. 0: the runtime's default)."
         ),
     ] = Defaults.threads,
+    cores: Annotated[
+        str | None,
+        typer.Option(
+            help="Phones: the cores the runner is pinned to with taskset: big (default: the performance cores,"
+            " big and prime clusters by cpu_capacity), prime (the fastest cluster) or all. See docs/phones.md."
+        ),
+    ] = Defaults.cores,
     repetitions: Annotated[
         int | None,
         typer.Option(
@@ -206,7 +213,7 @@ def bench(
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
                 model or file_models or DEFAULT_MODELS, planned, device or ["auto"],
-                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads,
+                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads, cores=cores,
                 repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
                 energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
                 profile=profile, profile_iterations=profile_iterations,
