@@ -98,6 +98,25 @@ thermalservice)
 esac
 """
 
+# The phone's taskset: its CPU numbers (a --clusters layout may have more than this computer) are
+# mapped onto this computer's CPUs (phone CPU i runs on host CPU list[i mod n]) before util-linux's
+# taskset pins the command; toybox's other forms (-p, -a) go through unmapped.
+TASKSET = """#!/bin/sh
+host="{host_cpus}"
+case "$1" in -*|"") exec /usr/bin/taskset "$@" ;; esac
+mask=$((0x$1)); shift
+n=0; for c in $host; do n=$((n + 1)); done
+out=0; i=0
+while [ "$mask" -ne 0 ]; do
+  if [ $((mask & 1)) -eq 1 ]; then
+    j=$((i % n)); k=0
+    for c in $host; do [ $k -eq $j ] && out=$((out | (1 << c))); k=$((k + 1)); done
+  fi
+  mask=$((mask >> 1)); i=$((i + 1))
+done
+exec /usr/bin/taskset "$(printf %x "$out")" "$@"
+"""
+
 # Runs in the new user and mount namespace once its uid/gid maps are written (the first
 # line on stdin says so); every directory it mounts on was made beforehand.
 SETUP = """set -eu
@@ -149,6 +168,12 @@ mount --rbind {entry} "$R"{entry} && mount -o remount,bind,ro,nosuid,nodev "$R"{
 """
 CPUINFO = """mount --bind {state}/.cpuinfo "$R/proc/cpuinfo"
 """
+# The android-app seccomp persona (seccomp.py): programs under /data started through a glibc loader
+# go through the filter's handler, by a binfmt_misc rule of this namespace's own.
+SECCOMP = """B="$R/proc/sys/fs/binfmt_misc"
+mountpoint -q "$B" || mount -t binfmt_misc phone-binfmt "$B"
+printf '%s\\n' {rule} > "$B/register"
+"""
 
 
 def default_props(model: str, serial: str, persona: Persona) -> dict[str, str]:
@@ -197,7 +222,14 @@ class Sandbox:
         for sub in SHELL_WRITABLE:
             self.give_to_shell(self.root / sub)
         (self.root / "data/local/tmp").chmod(0o771)
-        for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
+        from pocketbench.emulator.persona import host_cpus
+        from pocketbench.emulator.seccomp import HANDLER, handler_script
+
+        taskset = TASKSET.format(host_cpus=" ".join(map(str, host_cpus())))
+        tools = {"getprop": GETPROP, "dumpsys": DUMPSYS, "taskset": taskset}
+        if self.persona.seccomp:
+            tools[HANDLER.rsplit("/", 1)[1]] = handler_script()
+        for name, text in tools.items():
             tool = self.root / "system/bin" / name
             tool.write_text(text)
             tool.chmod(0o755)
@@ -257,13 +289,20 @@ class Sandbox:
             )
         if self.persona.cpuinfo() is not None:
             lines += CPUINFO.format(state=state)
+        if self.persona.seccomp:
+            from pocketbench.emulator.seccomp import binfmt_rule
+
+            lines += SECCOMP.format(rule=shlex.quote(binfmt_rule()))
         return lines
 
     def _expose_setup(self) -> str:
         """Mounts that let the shell user reach the Python environment whose libraries a
         host-built runner loads by absolute rpath, even inside a folder others may not enter."""
         entries: dict[Path, set[Path]] = {}
-        for target in {Path(sys.prefix), Path(os.path.realpath(sys.prefix))}:
+        targets = {Path(sys.prefix), Path(os.path.realpath(sys.prefix))}
+        if self.persona.seccomp:  # its filter's handler runs this Python
+            targets |= {Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+        for target in targets:
             parts = target.parts
             for depth in range(1, len(parts) - 1):
                 folder = Path(*parts[: depth + 1])
