@@ -155,6 +155,18 @@ def test_launch_failures_are_explained_with_their_fix() -> None:
     wrong = "launch.sh[8]: /data/local/tmp/x/ld-linux-aarch64.so.1: Exec format error"
     assert "another CPU" in (explain_launch_failure(126, wrong) or "")
     assert "SIGILL" in (explain_launch_failure(132, "") or "")
+    # A library damaged on the phone is named once, never as "… invalid ELF header not found".
+    damaged = (
+        "./pocket_runner: error while loading shared libraries: ./libexecutorch_kernels_quantized.so:"
+        " invalid ELF header"
+    )
+    assert explain_launch_failure(127, damaged) == (
+        "loader exited 127: libexecutorch_kernels_quantized.so is damaged (invalid ELF header):"
+        " rebuild it with `just build-runner-android`"
+    )
+    gone = "launch.sh: 8: exec: /data/local/tmp/pocketbench/ab/ld-linux-x86-64.so.2: not found"
+    assert "ld-linux-x86-64.so.2 is not on the phone" in (explain_launch_failure(127, gone) or "")
+    assert (explain_launch_failure(159, "") or "").startswith("killed by seccomp: a syscall outside the phone's")
     # The runner's own failures (bad model, unwritable output) keep their own message.
     assert explain_launch_failure(3, "pocket_runner: cannot load model.pte: Permission denied") is None
     assert explain_launch_failure(2, "pocket_runner: --outputs: Permission denied") is None
