@@ -51,6 +51,26 @@ ARM64_FEATURES = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdh
 MAX_CLUSTERS = len(ARM64_CORES)
 
 
+# The phone's taskset: its CPU numbers (a --clusters layout may have more than this computer) are
+# mapped onto this computer's CPUs (phone CPU i runs on host CPU list[i mod n]) before util-linux's
+# taskset pins the command; toybox's other forms (-p, -a) go through unmapped.
+TASKSET = """#!/bin/sh
+host="{host_cpus}"
+case "$1" in -*|"") exec /usr/bin/taskset "$@" ;; esac
+mask=$((0x$1)); shift
+n=0; for c in $host; do n=$((n + 1)); done
+out=0; i=0
+while [ "$mask" -ne 0 ]; do
+  if [ $((mask & 1)) -eq 1 ]; then
+    j=$((i % n)); k=0
+    for c in $host; do [ $k -eq $j ] && out=$((out | (1 << c))); k=$((k + 1)); done
+  fi
+  mask=$((mask >> 1)); i=$((i + 1))
+done
+exec /usr/bin/taskset "$(printf %x "$out")" "$@"
+"""
+
+
 def _cores(clusters: int) -> tuple[tuple[str, int, int, int], ...]:
     """Core types for 1 (prime), 2 (little + prime) or 3 clusters, slowest first."""
     return {1: ARM64_CORES[2:], 2: (ARM64_CORES[0], ARM64_CORES[2])}.get(clusters, ARM64_CORES)
@@ -152,6 +172,10 @@ class Persona:
             Cluster(cpus, max_khz, capacity=capacity)
             for cpus, (_, _, max_khz, capacity) in zip(layout, _cores(len(layout)), strict=True)
         )
+
+    def taskset_script(self) -> str:
+        """The phone's /system/bin/taskset, mapping its CPUs onto this host's."""
+        return TASKSET.format(host_cpus=" ".join(map(str, host_cpus())))
 
     def cpuinfo(self) -> str | None:
         """/proc/cpuinfo as an arm64 kernel writes it (None: the host's own is right)."""

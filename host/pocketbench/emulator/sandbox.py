@@ -98,25 +98,6 @@ thermalservice)
 esac
 """
 
-# The phone's taskset: its CPU numbers (a --clusters layout may have more than this computer) are
-# mapped onto this computer's CPUs (phone CPU i runs on host CPU list[i mod n]) before util-linux's
-# taskset pins the command; toybox's other forms (-p, -a) go through unmapped.
-TASKSET = """#!/bin/sh
-host="{host_cpus}"
-case "$1" in -*|"") exec /usr/bin/taskset "$@" ;; esac
-mask=$((0x$1)); shift
-n=0; for c in $host; do n=$((n + 1)); done
-out=0; i=0
-while [ "$mask" -ne 0 ]; do
-  if [ $((mask & 1)) -eq 1 ]; then
-    j=$((i % n)); k=0
-    for c in $host; do [ $k -eq $j ] && out=$((out | (1 << c))); k=$((k + 1)); done
-  fi
-  mask=$((mask >> 1)); i=$((i + 1))
-done
-exec /usr/bin/taskset "$(printf %x "$out")" "$@"
-"""
-
 # Runs in the new user and mount namespace once its uid/gid maps are written (the first
 # line on stdin says so); every directory it mounts on was made beforehand.
 SETUP = """set -eu
@@ -222,11 +203,9 @@ class Sandbox:
         for sub in SHELL_WRITABLE:
             self.give_to_shell(self.root / sub)
         (self.root / "data/local/tmp").chmod(0o771)
-        from pocketbench.emulator.persona import host_cpus
         from pocketbench.emulator.seccomp import HANDLER, handler_script
 
-        taskset = TASKSET.format(host_cpus=" ".join(map(str, host_cpus())))
-        tools = {"getprop": GETPROP, "dumpsys": DUMPSYS, "taskset": taskset}
+        tools = {"getprop": GETPROP, "dumpsys": DUMPSYS, "taskset": self.persona.taskset_script()}
         if self.persona.seccomp:
             tools[HANDLER.rsplit("/", 1)[1]] = handler_script()
         for name, text in tools.items():
