@@ -108,7 +108,8 @@ def test_arm64_bundle_runs_under_qemu_with_no_system_library_anywhere(ptes, vari
     common = ["--model", str(ptes[variant].path), "--inputs", str(inputs), "--warmup", "0", "--iterations", "1"]
     # Exactly what launch.sh execs, under qemu (no binfmt_misc here): the loader, the bundle only.
     launcher = (folder / "launch.sh").read_text()
-    assert '--inhibit-cache --library-path "$here"' in launcher and "unset LD_PRELOAD LD_LIBRARY_PATH" in launcher
+    assert '--inhibit-cache --library-path "$here"' in launcher and "LD_*) unset" in launcher
+    assert "GLIBC_TUNABLES=glibc.pthread.rseq=0" in launcher
     argv = ["qemu-aarch64", "-cpu", "max,sme=off", "-L", str(empty), str(folder / LOADERS["arm64-v8a"]),
             "--inhibit-cache", "--library-path", str(folder), str(folder / "pocket_runner"), *common,
             "--outputs", str(tmp_path / "arm.pbtf"), "--json", str(tmp_path / "arm.json")]  # fmt: skip

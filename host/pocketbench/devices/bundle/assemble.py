@@ -36,8 +36,11 @@ LAUNCHER_TEXT = """\
 # pocket_runner launcher (pocketbench bundle for {abi}). Run it as: sh {launcher} ARGS...
 # The runner is linked against glibc; the phone's C library is bionic. Start it through the
 # bundle's own glibc loader with the bundle as the only library path, and drop every LD_*
-# variable of the phone (whatever its name), so that no library of the phone is ever loaded.
-for v in $(env | sed -n 's/^\\(LD_[A-Za-z0-9_]*\\)=.*/\\1/p'); do unset "$v"; done
+# variable of the phone (whatever its name), so that no library of the phone is ever loaded;
+# with the shell's own builtins, so no program runs before they are gone.
+set -f
+for w in $(export -p); do case $w in LD_*) unset "${{w%%=*}}" ;; esac; done
+set +f
 # glibc registers rseq at every thread start. Android's app seccomp filter kills syscalls outside
 # its allowlist with SIGSYS instead of failing them, so glibc's fallback would never run where a
 # phone puts its shell under that filter; without rseq glibc only loses a scheduling hint.
