@@ -16,7 +16,7 @@ import pytest
 import torch
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.adb import self_check
-from pocketbench.devices.bundle.manifest import MANIFEST, BundleFile, manifest_text, read_bundle
+from pocketbench.devices.bundle.manifest import MANIFEST, BundleFile, manifest_text, read_bundle, sha256_file
 from pocketbench.lower.export import Artifact, build_artifact
 from pocketbench.runner import tensorfile
 
@@ -155,3 +155,16 @@ def asan_build() -> Path:
         pytest.skip("clang++ is not installed: `just system-deps` installs clang and libclang-rt-14-dev")
     _build("build-runner-asan", ASAN_BUILD / "pocket_runner")
     return ASAN_BUILD
+
+
+def unhedged_bundle(source: Path, target: Path) -> Path:
+    """A copy of `source` whose launcher leaves glibc's rseq on (the launcher before its seccomp
+    hedge), with a consistent manifest."""
+    shutil.copytree(source, target)
+    launcher = target / "launch.sh"
+    launcher.write_text("".join(line for line in launcher.read_text().splitlines(True) if "GLIBC_TUNABLES" not in line))
+    bundle = read_bundle(target)
+    files = [BundleFile(f.name, sha256_file(target / f.name), (target / f.name).stat().st_size, f.executable)
+             for f in bundle.files]  # fmt: skip
+    (target / MANIFEST).write_text(manifest_text(bundle.abi, files, bundle.versions, {}))
+    return target

@@ -6,6 +6,7 @@ files; faults come from the emulator.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import signal
 import subprocess
@@ -90,10 +91,12 @@ def test_identity_and_shell_seam(phone):
 def test_run_matches_the_local_runner_and_deploys_once(phone, ptes, inputs, tmp_path):
     device = device_for(phone)
     pte = ptes["fp32"].path
-    report = device.benchmark(job_for(pte, inputs, tmp_path))
+    threads, _ = device.core_threads(None)  # the phone's policy: one thread per performance core
+    report = device.benchmark(dataclasses.replace(job_for(pte, inputs, tmp_path), threads=threads))
     assert report.ok, report.error
     assert len(report.iterations_ns) == 20
-    assert report.threads == len(device.info().extra["big_cores"].split(","))
+    assert report.threads == threads == len(device.info().extra["big_cores"].split(","))
+    assert report.raw["device_columns"]["cpu_mask"] == device.info().extra["cpu_mask"]
     assert report.raw["device_columns"]["interruptions"] == 0
     local = subprocess.run(
         [str(host_runner()), "--model", str(pte), "--inputs", str(inputs), "--iterations", "1",

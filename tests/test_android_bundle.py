@@ -89,9 +89,13 @@ def test_x86_64_launcher_loads_only_the_bundle_and_ignores_the_callers_ld_settin
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "LD_PRELOAD" not in proc.stderr and "cannot be preloaded" not in proc.stderr
-    loaded = re.findall(r"calling init: (\S+)", proc.stderr)
-    assert loaded, proc.stderr[-2000:]
-    outside = [p for p in loaded if (folder / p).resolve().parent != folder.resolve()]
+    assert "calling init" not in proc.stderr  # LD_DEBUG is cleared with every other LD_* variable
+    # What the launcher execs, asked to list what it loads: the bundle's files only.
+    loader = [str(folder / "ld-linux-x86-64.so.2"), "--inhibit-cache", "--library-path", str(folder), "--list"]
+    listed = subprocess.run([*loader, str(folder / "pocket_runner")], capture_output=True, text=True, check=True)
+    loaded = re.findall(r"=> (\S+) \(", listed.stdout)
+    assert loaded, listed.stdout
+    outside = [p for p in loaded if Path(p).resolve().parent != folder.resolve()]
     assert outside == [], f"loaded from outside the bundle: {outside}"
     host = support.run_runner(support.host_runner(), *args[:6], "--outputs", tmp_path / "host.pbtf",
                               json_path=tmp_path / "h.json")  # fmt: skip
@@ -108,7 +112,8 @@ def test_arm64_bundle_runs_under_qemu_with_no_system_library_anywhere(ptes, vari
     common = ["--model", str(ptes[variant].path), "--inputs", str(inputs), "--warmup", "0", "--iterations", "1"]
     # Exactly what launch.sh execs, under qemu (no binfmt_misc here): the loader, the bundle only.
     launcher = (folder / "launch.sh").read_text()
-    assert '--inhibit-cache --library-path "$here"' in launcher and "unset LD_PRELOAD LD_LIBRARY_PATH" in launcher
+    assert '--inhibit-cache --library-path "$here"' in launcher and "LD_*) unset" in launcher
+    assert "GLIBC_TUNABLES=glibc.pthread.rseq=0" in launcher
     argv = ["qemu-aarch64", "-cpu", "max,sme=off", "-L", str(empty), str(folder / LOADERS["arm64-v8a"]),
             "--inhibit-cache", "--library-path", str(folder), str(folder / "pocket_runner"), *common,
             "--outputs", str(tmp_path / "arm.pbtf"), "--json", str(tmp_path / "arm.json")]  # fmt: skip
@@ -155,6 +160,18 @@ def test_launch_failures_are_explained_with_their_fix() -> None:
     wrong = "launch.sh[8]: /data/local/tmp/x/ld-linux-aarch64.so.1: Exec format error"
     assert "another CPU" in (explain_launch_failure(126, wrong) or "")
     assert "SIGILL" in (explain_launch_failure(132, "") or "")
+    # A library damaged on the phone is named once, never as "… invalid ELF header not found".
+    damaged = (
+        "./pocket_runner: error while loading shared libraries: ./libexecutorch_kernels_quantized.so:"
+        " invalid ELF header"
+    )
+    assert explain_launch_failure(127, damaged) == (
+        "loader exited 127: libexecutorch_kernels_quantized.so is damaged (invalid ELF header):"
+        " rebuild it with `just build-runner-android`"
+    )
+    gone = "launch.sh: 8: exec: /data/local/tmp/pocketbench/ab/ld-linux-x86-64.so.2: not found"
+    assert "ld-linux-x86-64.so.2 is not on the phone" in (explain_launch_failure(127, gone) or "")
+    assert (explain_launch_failure(159, "") or "").startswith("killed by seccomp: a syscall outside the phone's")
     # The runner's own failures (bad model, unwritable output) keep their own message.
     assert explain_launch_failure(3, "pocket_runner: cannot load model.pte: Permission denied") is None
     assert explain_launch_failure(2, "pocket_runner: --outputs: Permission denied") is None

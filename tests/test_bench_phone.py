@@ -44,8 +44,9 @@ def test_bench_over_adb_shell_has_the_local_columns_plus_identity(phone, tmp_pat
         assert row["device_model"].endswith("Pixel 8") and row["device_serial"] == phone.serial
         assert row["backend"] == "native-runner"
         assert (row["device_emulated"], row["device_emulation"]) == (True, phone.persona.emulation)
-        # A phone runs at the runtime's own thread count, the one an app gets.
-        assert (row["threads_source"], row["threads_note"]) == ("runtime", None) and row["threads"] >= 1
+        # One thread per performance core, pinned: this computer's CPUs as little + big, so one.
+        assert (row["threads_source"], row["threads"], row["cores"]) == ("device-policy", 1, "big")
+        assert row["threads_note"].startswith("the performance cores (big ")
     assert abs(int8["accuracy"] - fp32["accuracy"]) <= 0.02
     assert f"emulated: tcp:{phone.host}:{phone.port} is an emulator" in result.stderr
 
@@ -75,8 +76,8 @@ def test_auto_without_any_phone_measures_on_this_computer(tmp_path, monkeypatch)
     assert run["rows"][0]["device"] == "local"
     assert "measuring on this computer" in result.stderr
     # This computer's default is one thread, and the table says so and why.
-    assert (run["rows"][0]["threads"], run["rows"][0]["threads_source"]) == (1, "device")
-    assert "threads: 1 on local, the device's default: a computer's multi-thread timings move" in result.stderr
+    assert (run["rows"][0]["threads"], run["rows"][0]["threads_source"]) == (1, "device-policy")
+    assert "threads: 1 on local, the device's policy: a computer's multi-thread timings move" in result.stderr
 
 
 def test_auto_with_two_phones_asks_which(phone_factory, host_adb, tmp_path, monkeypatch):

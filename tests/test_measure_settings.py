@@ -63,9 +63,11 @@ def test_threads_come_from_the_user_else_the_device_else_the_runtime():
         device_id = "phone"
 
     local = LocalDevice()
-    assert resolve_threads(None, local) == (1, "device", LocalDevice.default_threads_reason)
+    assert resolve_threads(None, local) == (1, "device-policy", LocalDevice.default_threads_reason)
     assert resolve_threads(None, Phone()) == (0, "runtime", None)
     assert resolve_threads(0, local) == (0, "runtime", None)
     assert resolve_threads(3, Phone()) == (3, "settings", None)
     with pytest.raises(SettingsError, match="threads cannot be negative"):
         ProtocolSettings(threads=-1)
+    with pytest.raises(SettingsError, match="cores must be one of prime, big, all"):
+        ProtocolSettings(cores="little")

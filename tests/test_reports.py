@@ -192,8 +192,11 @@ def test_batched_tails_and_unsettled_cells_are_said(tmp_path):
 
 def test_a_device_chosen_thread_count_is_stated_once_per_device_with_why():
     why = "a computer's multi-thread timings move with where its OS places threads"
-    rows = [_row(v, threads=1, threads_source="device", threads_note=why) for v in ("fp32", "int8")]
+    rows = [_row(v, threads=1, threads_source="device-policy", threads_note=why) for v in ("fp32", "int8")]
     rows.append(_row("fp32", device="phone", threads=4, threads_source="runtime", threads_note=None))
+    pinned = {"core_clusters": "prime 7 (1×2.91 GHz)", "cpu_mask": "80"}
+    rows.append(_row("fp32", device="pixel", threads=1, threads_source="settings", threads_note=None, **pinned))
     assert warnings(pd.DataFrame(rows)) == [
-        f"threads: 1 on d, the device's default: {why}; --threads 0 for the runtime's own count"
+        f"threads: 1 on d, the device's policy: {why}; --threads 0 for the runtime's own count",
+        "threads: 1 on pixel (--threads), pinned to prime 7 (1×2.91 GHz) (taskset 80)",
     ]

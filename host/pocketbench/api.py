@@ -42,6 +42,7 @@ def bench(
     warmup: int = _Defaults.warmup,
     min_seconds: float = _Defaults.min_seconds,
     threads: int | None = _Defaults.threads,
+    cores: str | None = _Defaults.cores,
     repetitions: int | None = _Defaults.repetitions,
     ci_target: float = _Defaults.ci_target,
     cell_budget_s: float = _Defaults.cell_budget_s,
@@ -76,7 +77,8 @@ def bench(
     from pocketbench.results.store import RunStore, new_run_id
 
     settings = ProtocolSettings(
-        warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, repetitions=repetitions,
+        warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, cores=cores,
+        repetitions=repetitions,
         ci_target=ci_target, cell_budget_s=cell_budget_s, batch_min_ms=batch_min_ms,
         energy_window_s=energy_window_s, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout_s,
         profile=profile, profile_iterations=profile_iterations, prompt_tokens=prompt_tokens,

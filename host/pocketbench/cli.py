@@ -134,10 +134,17 @@ def bench(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="Runtime threads (default: the device's: 1 on this computer, whose multi-thread timings move"
-            " with where the OS places threads; the runtime's own on phones. 0: the runtime's default)."
+            help="Runtime threads (default: the device's policy: 1 on this computer, whose multi-thread timings"
+            " move with where the OS places threads; on a phone one per core of --cores. 0: the runtime's default)."
         ),
     ] = Defaults.threads,
+    cores: Annotated[
+        str | None,
+        typer.Option(
+            help="Phones: the cores the runner is pinned to with taskset: big (default: the performance cores,"
+            " big and prime clusters by cpu_capacity), prime (the fastest cluster) or all. See docs/phones.md."
+        ),
+    ] = Defaults.cores,
     repetitions: Annotated[
         int | None,
         typer.Option(
@@ -207,7 +214,7 @@ def bench(
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
                 model or file_models or DEFAULT_MODELS, planned, device or ["auto"],
-                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads,
+                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads, cores=cores,
                 repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
                 energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
                 profile=profile, profile_iterations=profile_iterations,
@@ -527,64 +534,82 @@ def models() -> None:
 @app.command()
 def devices(
     probe: Annotated[
-        list[str] | None, typer.Option("--device", "-d", help="Also probe these tcp:HOST:PORT phones (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--device", "-d", help="Also probe these tcp:HOST:PORT phones; with --check, check only the phones named."
+        ),
     ] = None,
     check: Annotated[
         bool,
         typer.Option(
             "--check",
-            help="Push the runner to every usable phone, run a tiny model there and compare with this computer.",
+            help="Push the runner to the phones named with -d (none named: every usable phone listed), run a"
+            " tiny model there and compare with this computer.",
         ),
     ] = False,
 ) -> None:
-    """List every phone by every route (adb server, USB, tcp:) with its state, runner and fix, and this computer."""
+    """List every phone, one line each with the routes that reach it (adb server, USB, tcp:), its
+    state, runner and fix, and this computer."""
     from rich.table import Table
 
     from pocketbench.devices.adb.device import AdbDevice
     from pocketbench.devices.adb.discover import find_phones
     from pocketbench.devices.adb.runner_choice import choose_runner
     from pocketbench.devices.local import LocalDevice
+    from pocketbench.devices.select import PHONE_ROUTES
 
-    found, notes = find_phones(probe or [])
+    named = probe or []
+    found, notes = find_phones([s for s in named if s.startswith("tcp:")])
     table = Table(
         "device", "state", "model", "abi", "os", "cpu", "runner", "fix", title="devices", title_justify="left"
     )
-    usable: dict[str, str] = {}  # serial → the first route that reaches it
+    # One line per phone: routes reaching the same phone (its ro.serialno) are merged into it.
+    lines: dict[str, tuple[list[str], tuple[str, ...]]] = {}
     for phone in found:
+        key = phone.spec
+        cells: tuple[str, ...] = (phone.state, "", "", "", "", "", phone.fix)  # state, model … runner, fix
         if phone.usable:
             device = AdbDevice(phone.spec, reconnect_wait_s=5)
             try:
                 info = device.info()
-                usable.setdefault(phone.serial or phone.spec, phone.spec)
+                key = f"serial {info.extra['serial']}" if info.extra.get("serial") else phone.spec
                 try:
                     runner = choose_runner(info.abi).describe()
                 except PocketbenchError as exc:
                     runner = str(exc)
                 model_name = f"{info.model} (emulated: {info.emulation})" if info.emulated else info.model
-                table.add_row(
-                    *map(Text, (phone.spec, phone.state, model_name, info.abi, info.os, info.cpu, runner, ""))
-                )
+                cells = (phone.state, model_name, info.abi, info.os, info.cpu, runner, "")
             except PocketbenchError as exc:
-                table.add_row(*map(Text, (phone.spec, "error", "", "", "", "", "", str(exc))))
+                key, cells = phone.spec, ("error", "", "", "", "", "", str(exc))
             finally:
                 device.close()
-        else:
-            table.add_row(*map(Text, (phone.spec, phone.state, "", "", "", "", "", phone.fix)))
+        lines.setdefault(key, ([], cells))[0].append(phone.spec)
+    for routes, cells in lines.values():
+        table.add_row(*map(Text, (", ".join(routes), *cells)))
     info = LocalDevice().info()
     table.add_row(*map(Text, (info.device_id, "device", info.model, info.abi, info.os, info.cpu, "", "")))
     stdout.print(table)
     stdout.print("searched: " + "; ".join(notes), highlight=False, markup=False)
     if check:
-        _check_phones(list(usable.values()))
+        usable = [routes[0] for routes, cells in lines.values() if cells[0] == "device"]
+        if named:
+            bad = [s for s in named if not s.startswith(PHONE_ROUTES)]
+            if bad:
+                raise PocketbenchError(f"--device {bad[0]!r}: --check takes phones (tcp:, adb:, usb:)")
+            specs, which = named, "the phones named with -d"
+        else:
+            specs, which = usable, "every usable phone listed above (name some with -d)"
+        _check_phones(specs, which)
 
 
-def _check_phones(specs: list[str]) -> None:
+def _check_phones(specs: list[str], which: str) -> None:
     """`devices --check`: PASS or FAIL with the reason per phone; exit 1 when any phone fails."""
     from pocketbench.devices.adb.self_check import run_checks
 
     if not specs:
         raise PocketbenchError("no usable phone to check: attach one (see `pocketbench devices` above for the fix)")
     _quiet_libraries()
+    stdout.print(f"checking {', '.join(specs)}: {which}", highlight=False, markup=False, soft_wrap=True)
     with stderr.status(f"checking {', '.join(specs)}: pushing the runner and running the self-check model"):
         results = run_checks(specs)
     for result in results:

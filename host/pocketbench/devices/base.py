@@ -73,17 +73,30 @@ class ThreadsDefaultDevice(Protocol):
     default_threads_reason: str
 
 
+@runtime_checkable
+class CorePolicyDevice(Protocol):
+    """A device that pins its runner to a set of cores (a phone: its performance cores by default)
+    and runs one thread per pinned core unless told otherwise."""
+
+    def core_threads(self, cores: str | None) -> tuple[int, str]:
+        """The thread count for the `cores` choice (None: the device's default) and why."""
+        ...
+
+
 # Where a cell's thread count came from (the `threads_source` column).
-THREADS_BY_SETTINGS, THREADS_BY_DEVICE, THREADS_BY_RUNTIME = "settings", "device", "runtime"
+THREADS_BY_SETTINGS, THREADS_BY_DEVICE, THREADS_BY_RUNTIME = "settings", "device-policy", "runtime"
 
 
-def resolve_threads(requested: int | None, device: object) -> tuple[int, str, str | None]:
+def resolve_threads(requested: int | None, device: object, cores: str | None = None) -> tuple[int, str, str | None]:
     """The thread count to ask the runtime for (0: its own default), where it came from (the
-    settings: `--threads`, the API's `threads=`, a farm matrix; else the device's default; else
-    the runtime's: on a phone the speed wanted is the one at the thread count an app gets) and,
-    for a device's default, why."""
+    settings: `--threads`, the API's `threads=`, a farm matrix; else the device's policy: one
+    thread per pinned performance core on a phone, 1 on this computer; else the runtime's) and,
+    for a device's policy, why."""
     if requested is not None:
         return requested, THREADS_BY_RUNTIME if requested == 0 else THREADS_BY_SETTINGS, None
+    if isinstance(device, CorePolicyDevice):
+        threads, why = device.core_threads(cores)
+        return threads, THREADS_BY_DEVICE if threads else THREADS_BY_RUNTIME, why
     if isinstance(device, ThreadsDefaultDevice):
         return device.default_threads, THREADS_BY_DEVICE, device.default_threads_reason
     return 0, THREADS_BY_RUNTIME, None

@@ -30,6 +30,24 @@ def emulator_command(
     ] = True,
     accept_keys: Annotated[bool, typer.Option(help="Trust any key a host offers (as if 'Allow' were tapped).")] = False,
     root: Annotated[Path | None, typer.Option(help="Keep the phone's files here (default: a temp dir).")] = None,
+    props: Annotated[
+        Path | None,
+        typer.Option(help="getprop overrides: key=value lines or `adb shell getprop` output (e.g. another ABI list)."),
+    ] = None,
+    clusters: Annotated[
+        str,
+        typer.Option(
+            help="CPU clusters, slowest first, e.g. 4,3,1 (little, big, prime): the phone shows that many CPUs,"
+            " which its taskset maps onto this computer's (default: this computer's CPUs)."
+        ),
+    ] = "",
+    seccomp: Annotated[
+        str,
+        typer.Option(
+            help="android-app: programs under /data run under Android's app seccomp filter (SIGSYS for"
+            " syscalls outside its allowlist), as on a phone whose shell carries it. x86_64 phone only."
+        ),
+    ] = "",
 ) -> None:
     """Serve an emulated phone that adb and adb-shell can connect to.
 
@@ -37,9 +55,12 @@ def emulator_command(
     host's folders read-only, but it shares this computer's kernel."""
     from pocketbench.devices.adb import local_phones
     from pocketbench.emulator.emulator import serve_forever, start_emulator, this_computers_key
+    from pocketbench.emulator.persona import parse_layout, read_props
     from pocketbench.errors import PocketbenchError
 
     try:
+        overrides = read_props(props) if props else None
+        layout = parse_layout(clusters) if clusters else ()
         trusted = _trusted_keys(this_computers_key()) if auth else ()
         emu = start_emulator(
             port=port,
@@ -49,6 +70,9 @@ def emulator_command(
             require_auth=auth,
             accept_new_keys=accept_keys,
             abi=abi or None,
+            props=overrides,
+            clusters=layout,
+            seccomp=seccomp,
             trusted_keys=trusted,
         )
     except PocketbenchError as exc:

@@ -286,12 +286,16 @@ def start_emulator(
     props: dict[str, str] | None = None,
     script: SysfsScript | None = None,
     abi: str | None = None,
+    clusters: tuple[int, ...] = (),
+    seccomp: str = "",
     trusted_keys: tuple[str, ...] = (),
 ) -> Emulator:
     """Start an emulated phone on host:port (0: a free port) and return its handle.
 
     `abi` picks the persona (None: this host's ABI; "arm64-v8a" on x86_64 runs aarch64
-    programs with qemu-user). With `require_auth` only hosts whose adbkey.pub line is in
+    programs with qemu-user), `clusters` its CPU layout (e.g. (4, 3, 1): CPUs per cluster, slowest
+    first, mapped onto this computer's CPUs) and `seccomp` ("android-app": Android's app filter on
+    programs under /data, see seccomp.py). With `require_auth` only hosts whose adbkey.pub line is in
     `trusted_keys` (or is authorized later) get in, as with a phone that was told
     "Always allow from this computer"."""
     emu = Emulator(
@@ -304,7 +308,7 @@ def start_emulator(
         accept_new_keys=accept_new_keys,
         props=props,
         script=script,
-        persona=persona_for(abi),
+        persona=persona_for(abi, clusters, seccomp),
         trusted_keys=trusted_keys,
     )
     emu.start()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from pocketbench.emulator.sysfs_script import Cluster
 from pocketbench.errors import PocketbenchError
@@ -46,9 +48,49 @@ ARM64_CORES = (
 ARM64_FEATURES = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
 
 
+MAX_CLUSTERS = len(ARM64_CORES)
+
+
+# The phone's taskset: its CPU numbers (a --clusters layout may have more than this computer) are
+# mapped onto this computer's CPUs (phone CPU i runs on host CPU list[i mod n]) before util-linux's
+# taskset pins the command; toybox's other forms (-p, -a) go through unmapped.
+TASKSET = """#!/bin/sh
+host="{host_cpus}"
+case "$1" in -*|"") exec /usr/bin/taskset "$@" ;; esac
+mask=$((0x$1)); shift
+n=0; for c in $host; do n=$((n + 1)); done
+out=0; i=0
+while [ "$mask" -ne 0 ]; do
+  if [ $((mask & 1)) -eq 1 ]; then
+    j=$((i % n)); k=0
+    for c in $host; do [ $k -eq $j ] && out=$((out | (1 << c))); k=$((k + 1)); done
+  fi
+  mask=$((mask >> 1)); i=$((i + 1))
+done
+exec /usr/bin/taskset "$(printf %x "$out")" "$@"
+"""
+
+
 def _cores(clusters: int) -> tuple[tuple[str, int, int, int], ...]:
     """Core types for 1 (prime), 2 (little + prime) or 3 clusters, slowest first."""
     return {1: ARM64_CORES[2:], 2: (ARM64_CORES[0], ARM64_CORES[2])}.get(clusters, ARM64_CORES)
+
+
+def parse_layout(text: str) -> tuple[int, ...]:
+    """`--clusters 4,3,1` → (4, 3, 1): CPUs per cluster, slowest first; one clear error otherwise."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and int(part) > 0 for part in parts) or not 1 <= len(parts) <= MAX_CLUSTERS:
+        raise PocketbenchError(
+            f"--clusters {text!r}: give 1 to {MAX_CLUSTERS} CPU counts, slowest cluster first, e.g. 4,3,1"
+        )
+    if sum(int(part) for part in parts) > 64:
+        raise PocketbenchError(f"--clusters {text!r}: at most 64 CPUs (a taskset mask of one word)")
+    return tuple(int(part) for part in parts)
+
+
+def host_cpus() -> list[int]:
+    """The CPUs this process may run on: where the phone's CPUs are mapped."""
+    return sorted(os.sched_getaffinity(0))
 
 
 def host_abi() -> str:
@@ -62,6 +104,9 @@ class Persona:
 
     abi: str
     interpreter: str = ""  # qemu-user binary registered in the private binfmt_misc ("" native)
+    # CPUs per cluster, slowest first (--clusters 4,3,1); () keeps the layout over the host's CPUs.
+    layout: tuple[int, ...] = ()
+    seccomp: str = ""  # "android-app": programs under /data run under Android's app filter (seccomp.py)
 
     @property
     def translated(self) -> bool:
@@ -70,9 +115,11 @@ class Persona:
     @property
     def emulation(self) -> str:
         """How this phone's timings come about, for `ro.pocketbench.emulation` and the rows."""
-        if self.translated:
-            return f"qemu-user {self.qemu_arch} on {platform.machine()}"
-        return f"native {platform.machine()} (host CPU)"
+        machine = platform.machine()
+        how = f"qemu-user {self.qemu_arch} on {machine}" if self.translated else f"native {machine} (host CPU)"
+        if self.layout:
+            how += f"; clusters {','.join(map(str, self.layout))} mapped onto this computer's {len(host_cpus())} CPUs"
+        return how
 
     @property
     def qemu_arch(self) -> str:
@@ -103,12 +150,20 @@ class Persona:
         return {"QEMU_CPU": QEMU_CPU} if self.translated else {}
 
     def clusters(self, cpu_count: int | None = None) -> tuple[Cluster, ...] | None:
-        """An arm64 phone's little/big(/prime) layout over the host's real CPUs (so taskset
-        masks stay valid); None keeps sysfs_script's default layout."""
+        """The phone's clusters: with a `layout`, that many CPUs (the phone's taskset maps them onto
+        this host's, sandbox.TASKSET); else an arm64 phone's little/big(/prime) layout over the
+        host's real CPUs; None keeps sysfs_script's default layout."""
+        layout: list[tuple[int, ...]]
+        if self.layout:
+            starts = [sum(self.layout[:i]) for i in range(len(self.layout))]
+            layout = [tuple(range(start, start + size)) for start, size in zip(starts, self.layout, strict=True)]
+            return tuple(
+                Cluster(cpus, max_khz, capacity=capacity)
+                for cpus, (_, _, max_khz, capacity) in zip(layout, _cores(len(layout)), strict=True)
+            )
         if self.abi != "arm64-v8a":
             return None
         n = cpu_count or os.cpu_count() or 1
-        layout: list[tuple[int, ...]]
         if n <= 2:
             layout = [(cpu,) for cpu in range(n)]
         else:
@@ -117,6 +172,10 @@ class Persona:
             Cluster(cpus, max_khz, capacity=capacity)
             for cpus, (_, _, max_khz, capacity) in zip(layout, _cores(len(layout)), strict=True)
         )
+
+    def taskset_script(self) -> str:
+        """The phone's /system/bin/taskset, mapping its CPUs onto this host's."""
+        return TASKSET.format(host_cpus=" ".join(map(str, host_cpus())))
 
     def cpuinfo(self) -> str | None:
         """/proc/cpuinfo as an arm64 kernel writes it (None: the host's own is right)."""
@@ -134,14 +193,50 @@ class Persona:
         return "\n".join(blocks) + "\n"
 
 
-def persona_for(abi: str | None) -> Persona:
-    """The persona for `abi` (None: this host's own ABI); one clear error when it cannot run."""
+_PROP_KEY = re.compile(r"[A-Za-z0-9._-]+")
+_GETPROP_LINE = re.compile(r"^\[([^\]]*)\]: \[(.*)\]$")
+
+
+def read_props(path: Path) -> dict[str, str]:
+    """getprop overrides from a file: `key=value` lines (build.prop) or `[key]: [value]` lines
+    (`adb shell getprop` output); blank lines and `#` comments are skipped."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PocketbenchError(f"--props {path}: cannot read it ({exc})") from None
+    props = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        found = _GETPROP_LINE.match(line)
+        key, value = found.groups() if found else (line.partition("=")[0], line.partition("=")[2])
+        if not _PROP_KEY.fullmatch(key.strip()) or (not found and "=" not in line):
+            raise PocketbenchError(
+                f"--props {path}:{number}: {raw[:60]!r} is not a property line: write key=value"
+                " (letters, digits, '.', '_', '-' in the key) or getprop's [key]: [value]"
+            )
+        props[key.strip()] = value.strip()
+    return props
+
+
+def persona_for(abi: str | None, layout: tuple[int, ...] = (), seccomp: str = "") -> Persona:
+    """The persona for `abi` (None: this host's own ABI), its CPU `layout` and `seccomp` filter;
+    one clear error when it cannot run."""
+    from pocketbench.emulator.seccomp import SECCOMP_PERSONAS
+
     native = host_abi()
     wanted = abi or native
     if wanted not in ABIS:
         raise PocketbenchError(f"--abi {wanted!r} is not an emulated phone ABI; pick one of {', '.join(ABIS)}")
+    if seccomp and seccomp not in SECCOMP_PERSONAS:
+        raise PocketbenchError(f"--seccomp {seccomp!r}: the one seccomp persona is {', '.join(SECCOMP_PERSONAS)}")
+    if seccomp and wanted != "x86_64":
+        raise PocketbenchError(
+            "--seccomp needs the x86_64 phone: under qemu-user a filter would judge qemu's syscalls, not the runner's"
+        )
     if wanted == native:
-        return Persona(wanted)
+        return Persona(wanted, layout=layout, seccomp=seccomp)
     if wanted == "arm64-v8a" and native == "x86_64":
         qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
         if qemu is None:
@@ -149,5 +244,5 @@ def persona_for(abi: str | None) -> Persona:
                 "the arm64-v8a phone runs aarch64 programs with qemu-user: install it"
                 " (`apt-get install qemu-user`, part of `just system-deps`)"
             )
-        return Persona(wanted, interpreter=os.path.realpath(qemu))
+        return Persona(wanted, interpreter=os.path.realpath(qemu), layout=layout)
     raise PocketbenchError(f"an {wanted} phone cannot be emulated on a {native} host; use --abi {native}")

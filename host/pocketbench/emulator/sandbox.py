@@ -149,6 +149,12 @@ mount --rbind {entry} "$R"{entry} && mount -o remount,bind,ro,nosuid,nodev "$R"{
 """
 CPUINFO = """mount --bind {state}/.cpuinfo "$R/proc/cpuinfo"
 """
+# The android-app seccomp persona (seccomp.py): programs under /data started through a glibc loader
+# go through the filter's handler, by a binfmt_misc rule of this namespace's own.
+SECCOMP = """B="$R/proc/sys/fs/binfmt_misc"
+mountpoint -q "$B" || mount -t binfmt_misc phone-binfmt "$B"
+printf '%s\\n' {rule} > "$B/register"
+"""
 
 
 def default_props(model: str, serial: str, persona: Persona) -> dict[str, str]:
@@ -197,7 +203,12 @@ class Sandbox:
         for sub in SHELL_WRITABLE:
             self.give_to_shell(self.root / sub)
         (self.root / "data/local/tmp").chmod(0o771)
-        for name, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
+        from pocketbench.emulator.seccomp import HANDLER, handler_script
+
+        tools = {"getprop": GETPROP, "dumpsys": DUMPSYS, "taskset": self.persona.taskset_script()}
+        if self.persona.seccomp:
+            tools[HANDLER.rsplit("/", 1)[1]] = handler_script()
+        for name, text in tools.items():
             tool = self.root / "system/bin" / name
             tool.write_text(text)
             tool.chmod(0o755)
@@ -257,13 +268,20 @@ class Sandbox:
             )
         if self.persona.cpuinfo() is not None:
             lines += CPUINFO.format(state=state)
+        if self.persona.seccomp:
+            from pocketbench.emulator.seccomp import binfmt_rule
+
+            lines += SECCOMP.format(rule=shlex.quote(binfmt_rule()))
         return lines
 
     def _expose_setup(self) -> str:
         """Mounts that let the shell user reach the Python environment whose libraries a
         host-built runner loads by absolute rpath, even inside a folder others may not enter."""
         entries: dict[Path, set[Path]] = {}
-        for target in {Path(sys.prefix), Path(os.path.realpath(sys.prefix))}:
+        targets = {Path(sys.prefix), Path(os.path.realpath(sys.prefix))}
+        if self.persona.seccomp:  # its filter's handler runs this Python
+            targets |= {Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+        for target in targets:
             parts = target.parts
             for depth in range(1, len(parts) - 1):
                 folder = Path(*parts[: depth + 1])

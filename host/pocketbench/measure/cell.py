@@ -101,9 +101,10 @@ def new_cell(
 ) -> Cell:
     """A built variant on one device, ready for its interleaved repetitions."""
     outputs = _outputs_file(artifact, device, row, scratch)
-    threads, source, why = resolve_threads(settings.threads, device)
+    threads, source, why = resolve_threads(settings.threads, device, settings.cores)
     row = {**row, "threads_source": source, "threads_note": why}
-    return Cell(row, device, _job(context, artifact, settings, threads), outputs, context, artifact.etrecord)
+    job = replace(_job(context, artifact, settings, threads), cores=settings.cores or "")
+    return Cell(row, device, job, outputs, context, artifact.etrecord)
 
 
 def _job(context: ModelContext, artifact: Artifact, settings: ProtocolSettings, threads: int) -> BenchJob:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from pocketbench.devices.adb.identity import CORE_CHOICES
 from pocketbench.errors import PocketbenchError
 
 if TYPE_CHECKING:
@@ -46,9 +47,13 @@ class ProtocolSettings:
     warmup: int = 5
     iterations: int = 50
     min_seconds: float = 0.0
-    # None: the device's default (devices/base.resolve_threads: 1 on the local device, the
-    # runtime's own on phones); 0: the runtime's default; N: N threads.
+    # None: the device's policy (devices/base.resolve_threads: 1 on the local device, one per
+    # pinned core on a phone); 0: the runtime's default; N: N threads.
     threads: int | None = None
+    # A phone's cores the runner is pinned to (and, with `threads` None, one thread each): `big` the
+    # performance cores (big and prime clusters), `prime` the fastest cluster, `all` every core;
+    # None: `big` (devices/adb/identity.py says how clusters are named). This computer ignores it.
+    cores: str | None = None
     # Fresh runner processes per cell; None: adaptive (adaptive.py) — at least 3, more until the
     # p50's 95 % CI half-width is within `ci_target` or the cell has spent `cell_budget_s`.
     repetitions: int | None = None
@@ -87,6 +92,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "iterations": (lambda v: v >= 1, "must be at least 1"),
     "min_seconds": (lambda v: v >= 0, "cannot be negative"),
     "threads": (lambda v: v is None or v >= 0, "cannot be negative (0: the runtime's default)"),
+    "cores": (lambda v: v is None or v in CORE_CHOICES, f"must be one of {', '.join(CORE_CHOICES)}"),
     "repetitions": (lambda v: v is None or v >= 1, "must be at least 1"),
     "ci_target": (lambda v: 0 < v < 1, "must be a fraction in (0, 1), e.g. 0.02 for ±2 %"),
     "cell_budget_s": (lambda v: v > 0, "must be a positive number of seconds"),
@@ -97,7 +103,13 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "prompt_tokens": (lambda v: v >= 1, "must be at least 1"),
     "decode_tokens": (lambda v: v >= 1, "must be at least 1"),
 }
-_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "int | None": (int, type(None))}
+_TYPES = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "int | None": (int, type(None)),
+    "str | None": (str, type(None)),
+}
 
 
 def _problems(settings: ProtocolSettings) -> list[Problem]:
@@ -107,7 +119,8 @@ def _problems(settings: ProtocolSettings) -> list[Problem]:
         value = getattr(settings, f.name)
         allowed = _TYPES[str(f.type)]
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(str(f.type), "an integer")
+            kinds = {"int": "an integer", "float": "a number", "bool": "true or false", "str | None": "a word"}
+            kind = kinds.get(str(f.type), "an integer")
             problems.append(Problem(f.name, f"must be {kind}, not {type(value).__name__}", value))
             continue
         test, rule = _RULES.get(f.name, (lambda v: True, ""))

@@ -568,6 +568,10 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     modes = _get(row, "latency_modes")
     if isinstance(modes, str) and modes not in str(_get(row, "unstable_reason")):
         notes.append(f"two speeds: {_cell_name(row)}: {modes}; the p50's CI spans both")
+    if isinstance(_get(row, "device_repairs"), str):
+        retried = _truthy(_get(row, "device_retried"))
+        again = "; the runner could not start before, so the cell ran again" if retried else ""
+        notes.append(f"repaired: {_cell_name(row)}: {row['device_repairs']}{again}")
     if _truthy(_get(row, "throttled")):
         notes.append(f"throttled: {_cell_name(row)}: {_get(row, 'throttle_reason') or 'the CPU slowed down during it'}")
     energy_status = _get(row, "energy_status")
@@ -591,13 +595,7 @@ def _protocol_notes(ok: pd.DataFrame) -> list[str]:
                 "target; p50 is per call, p90/p99 are of those batches (single-call tails are hidden)"
             )
     if "threads_source" in ok:
-        chosen = ok[ok["threads_source"] == "device"]
-        for device, group in chosen.groupby("device", sort=False):
-            counts = "/".join(sorted({_text(t) for t in group["threads"]}))
-            notes.append(
-                f"threads: {counts} on {device}, the device's default: {_text(group['threads_note'].iloc[0])}; "
-                "--threads 0 for the runtime's own count"
-            )
+        notes.extend(_threads_notes(ok))
     if "latency_tail_note" in ok:
         tails = [
             f"{_cell_name(r)} ({r['latency_tail_note']})"
@@ -609,6 +607,27 @@ def _protocol_notes(ok: pd.DataFrame) -> list[str]:
                 f"tails: {'; '.join(tails)}: preempted or slow calls, which move the mean, CV and p99 but not "
                 "the p50 or its CI"
             )
+    return notes
+
+
+def _threads_notes(ok: pd.DataFrame) -> list[str]:
+    """The thread policy, once per device: the device's own (and why), or the threads the settings
+    or the runtime chose and the cores a phone pinned them to."""
+    notes = []
+    for device, group in ok.groupby("device", sort=False):
+        counts = "/".join(sorted({_text(t) for t in group["threads"]}))
+        first = group.iloc[0]
+        if first["threads_source"] in ("device-policy", "device"):  # "device": runs saved before the name
+            notes.append(
+                f"threads: {counts} on {device}, the device's policy: {_text(first['threads_note'])}; "
+                "--threads 0 for the runtime's own count"
+            )
+            continue
+        clusters = _get(first, "core_clusters")
+        if isinstance(clusters, str):
+            chosen = "--threads" if first["threads_source"] == "settings" else "the runtime's own count"
+            mask = first["cpu_mask"]
+            notes.append(f"threads: {counts} on {device} ({chosen}), pinned to {clusters} (taskset {mask})")
     return notes
 
 

@@ -26,6 +26,7 @@ class BenchJob:
     iterations: int = 50
     min_seconds: float = 0.0
     threads: int = 0  # 0: the runtime's default
+    cores: str = ""  # a phone's cores to pin the runner to (prime | big | all; "": the device's default)
     # Calibrated samples: each sample a batch of calls lasting at least this long (0: single calls).
     batch_min_ms: float = 0.0
     method: str = "forward"

@@ -51,6 +51,8 @@ class Deployer:
         self.serial = serial
         self.known: dict[str, str] = {}  # sha256 → verified remote path
         self.pushed_bytes = 0  # everything pushed by this deployer
+        # What was found damaged on the phone and pushed again, in order ("re-pushed X (...)").
+        self.repairs: list[str] = []
 
     def ensure_runner(self, choice: RunnerChoice) -> RunnerOnPhone:
         """Put `choice` on the phone (a single file, or a bundle as one content-addressed folder)."""
@@ -79,19 +81,34 @@ class Deployer:
             )
         folder = f"{WORK_ROOT}/{bundle.bundle_id}"
         wanted = {f.name: (f.sha256, f.executable) for f in bundle.files}
-        wanted[MANIFEST] = (bundle.bundle_id, False)
-        names = " ".join(q(safe_name(n)) for n in sorted(wanted))
+        names = " ".join(q(safe_name(n)) for n in sorted([*wanted, MANIFEST]))
         listing = self.transport.shell(f"cd {q(folder)} 2>/dev/null && sha256sum {names} 2>/dev/null; true", 120)
         have = {}
         for line in listing.output.splitlines():
             words = line.split()
             if len(words) == 2:
                 have[words[1]] = words[0]
-        for name, (sha, executable) in sorted(wanted.items()):
+        # The manifest goes last: a folder holding it was once complete, so anything wrong in it
+        # since is damage on the phone (a first push, or one a dropped link cut short, is not).
+        complete = have.get(MANIFEST) == bundle.bundle_id
+        for name, (sha, executable) in [*sorted(wanted.items()), (MANIFEST, (bundle.bundle_id, False))]:
             if have.get(name) != sha:
                 self._push_verified(bundle.folder / name, folder, f"{folder}/{name}", sha, executable)
+                if complete:
+                    self._repaired(name, name in have)
         self.known[bundle.bundle_id] = folder
         return folder
+
+    def recheck_bundle(self, bundle: Bundle) -> list[str]:
+        """Hash the bundle's folder on the phone again and push what is damaged or missing (after
+        the runner could not start): the repairs made, empty when the phone's copy is whole."""
+        before = len(self.repairs)
+        self.known.pop(bundle.bundle_id, None)
+        self.ensure_bundle(bundle)
+        return self.repairs[before:]
+
+    def _repaired(self, name: str, present: bool) -> None:
+        self.repairs.append(f"re-pushed {name} (the phone's copy was {'damaged' if present else 'missing'})")
 
     def ensure(self, local: Path, name: str, executable: bool = False, sha: str | None = None) -> str:
         """Remote path of `local` under WORK_ROOT/<sha256>/<name>, pushed only when missing or wrong."""
@@ -100,8 +117,11 @@ class Deployer:
             return self.known[sha]
         folder = f"{WORK_ROOT}/{sha}"
         remote = f"{folder}/{safe_name(name)}"
-        if self._remote_sha(remote) != sha:
+        found = self._remote_sha(remote)
+        if found != sha:
             self._push_verified(local, folder, remote, sha, executable)
+            if found is not None:  # something else under this content's name: damaged there
+                self._repaired(name, True)
         self.known[sha] = remote
         return remote
 

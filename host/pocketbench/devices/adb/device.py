@@ -23,11 +23,12 @@ from typing import TypeVar
 
 from pocketbench.devices.adb import identity as ident
 from pocketbench.devices.adb.deploy import RUNS_DIR, Deployer, RunnerOnPhone, confined, q
-from pocketbench.devices.adb.launch_errors import explain_launch_failure
+from pocketbench.devices.adb.launch_errors import RSEQ_HEDGE, SIGSYS_EXIT, explain_launch_failure, seccomp_failure
 from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.adb.runner_choice import built_runner
 from pocketbench.devices.adb.transport import ConnectionLost, NetworkTransport, ShellResult, Transport, Unauthorized
 from pocketbench.devices.base import DeviceInfo
+from pocketbench.devices.bundle.manifest import read_bundle, sha256_file
 from pocketbench.errors import DeviceError
 from pocketbench.runner.process import failed_report, report_from_exit, runner_args
 from pocketbench.runner.report import BenchJob, RunnerReport
@@ -152,6 +153,14 @@ class AdbDevice:
             self._clusters = ident.parse_clusters(self._checked(ident.PROBE_CLUSTERS).output)
         return self._identity
 
+    def core_threads(self, cores: str | None) -> tuple[int, str]:
+        """One thread per core the runner is pinned to (devices/base.CorePolicyDevice)."""
+        self.identity()
+        placement = ident.place_cores(self._clusters, cores or ident.DEFAULT_CORES)
+        if not placement.cpus:
+            return 0, "the phone shows no cpufreq clusters, so nothing is pinned: the runtime's own thread count"
+        return len(placement.cpus), placement.reason()
+
     def info(self) -> DeviceInfo:
         phone = self.identity()
         status, capacity = ident.parse_battery(self.shell(ident.PROBE_BATTERY).output)
@@ -203,10 +212,12 @@ class AdbDevice:
         if not self._swept:
             self._deployer.sweep_stale()
             self._swept = True
-        interruptions = 0
+        interruptions, repairs_before = 0, len(self._deployer.repairs)
         while True:
             try:
                 report = self._run_once(job, boot_id)
+                if report.raw.get("launch_failed"):
+                    report = self._repair_and_retry(job, boot_id, report)
                 break
             except Interrupted as exc:
                 interruptions += 1
@@ -220,7 +231,40 @@ class AdbDevice:
         columns = report.raw.setdefault("device_columns", {})
         columns["interruptions"] = interruptions
         columns.update(self._runner_columns)
+        columns["device_repairs"] = "; ".join(self._deployer.repairs[repairs_before:]) or None
+        columns["device_retried"] = bool(report.raw.get("retried"))
         return report
+
+    def _repair_and_retry(self, job: BenchJob, boot_id: str, failed: RunnerReport) -> RunnerReport:
+        """The runner could not start: hash its files on the phone again, push what is damaged or
+        missing and run once more; with nothing to repair, the failure stands (and a SIGSYS death
+        is put to the phone to name the syscall)."""
+        assert self._deployer is not None
+        choice = built_runner(self.identity().abi)
+        deployer = self._deployer
+        if choice.is_bundle:
+            bundle = read_bundle(choice.path)
+            repaired = self._retrying(lambda: deployer.recheck_bundle(bundle))
+        else:
+            before = len(deployer.repairs)
+            deployer.known.pop(sha256_file(choice.path), None)
+            self.place_runner()
+            repaired = deployer.repairs[before:]
+        if repaired:
+            retried = self._run_once(job, boot_id)
+            retried.raw["retried"] = True
+            return retried
+        if failed.raw.get("exit_status") == SIGSYS_EXIT:
+            return replace(failed, error=seccomp_failure(self.seccomp_syscall()))
+        return failed
+
+    def seccomp_syscall(self) -> str | None:
+        """Which syscall a seccomp filter killed the runner for, found by experiment: rseq when the
+        runner dies of SIGSYS before its first line unless glibc's rseq is turned off."""
+        runner = " ".join(q(a) for a in self.place_runner().command)
+        probe = f"{runner} --help >/dev/null 2>&1; a=$?; {RSEQ_HEDGE} {runner} --help >/dev/null 2>&1; echo $a $?"
+        codes = self.shell(probe, timeout_s=60).output.split()
+        return "rseq" if codes == [str(SIGSYS_EXIT), "0"] else None
 
     def _deploy(self, local: Path, name: str, executable: bool = False) -> str:
         assert self._deployer is not None
@@ -255,14 +299,14 @@ class AdbDevice:
         runner = self.place_runner().command
         pte = self._deploy(job.pte, "model.pte")
         inputs = self._deploy(job.inputs, "inputs.pbtf")
-        big = ident.big_cores(self._clusters)
-        threads = job.threads or len(big)
+        placement = ident.place_cores(self._clusters, job.cores or ident.DEFAULT_CORES)
+        threads = job.threads
         run_dir = f"{RUNS_DIR}/{secrets.token_hex(8)}"
         args = runner_args(
             replace(job, threads=threads), pte, inputs, "outputs.pbtf" if job.outputs else None, "result.json",
             TRACE_NAME if job.etdump else None,
         )  # fmt: skip
-        pin = f"taskset {ident.cpu_mask(big)} " if big else ""
+        pin = f"taskset {placement.mask} " if placement.cpus else ""
         inner = (
             f"trap '' HUP; {pin}{' '.join(q(a) for a in (*runner, *args))} >stdout 2>stderr </dev/null &"
             " echo $! > runner.pid; wait $!; echo $? > rc.tmp; mv rc.tmp rc"
@@ -283,7 +327,7 @@ class AdbDevice:
                 return failed_report(
                     "timeout", f"runner did not finish within {timeout_s:.0f} s on {self.device_id}; killed it", BACKEND
                 )
-            return self._collect(job, run_dir, rc, threads, big)
+            return self._collect(job, run_dir, rc, placement)
         finally:
             self.shell(f"rm -rf {q(run_dir)}", retry=True)
 
@@ -332,7 +376,7 @@ class AdbDevice:
         finally:
             part.unlink(missing_ok=True)
 
-    def _collect(self, job: BenchJob, run_dir: str, rc: int, threads: int, big: tuple[int, ...]) -> RunnerReport:
+    def _collect(self, job: BenchJob, run_dir: str, rc: int, placement: ident.CorePlacement) -> RunnerReport:
         stderr = self.shell(f"tail -c 4000 {q(run_dir)}/stderr 2>/dev/null; true").output
         json_text = None
         if self.transport.stat(f"{run_dir}/result.json") is not None:
@@ -350,11 +394,14 @@ class AdbDevice:
         )
         if reason:
             report = replace(report, error=reason)
+            report.raw.update(launch_failed=True, exit_status=rc)  # the device may repair and retry
         elif not report.ok and rc != 0 and stderr.strip() and report.error and stderr.strip() not in report.error:
             report = replace(report, error=f"{report.error} | stderr: {stderr.strip().splitlines()[-1]}")
         report.raw["device_columns"] = {
-            "cpu_mask": ident.cpu_mask(big),
-            "pinned_cores": len(big),
-            "threads_requested": threads,
+            "cpu_mask": placement.mask or None,
+            "pinned_cores": len(placement.cpus),
+            "cores": placement.names or None,
+            "core_clusters": placement.clusters or None,
+            "threads_requested": job.threads,
         }
         return report

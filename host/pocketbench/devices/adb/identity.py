@@ -12,10 +12,12 @@ from typing import TypedDict
 
 _PROP_LINE = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
 
-# One command gathers every cpufreq policy: "<policy dir>|<related_cpus>|<cpuinfo_max_freq>".
+# One command gathers every cpufreq policy:
+# "<policy dir>|<related_cpus>|<cpuinfo_max_freq>|<cpu_capacity of its first CPU>".
 PROBE_CLUSTERS = (
-    "for p in /sys/devices/system/cpu/cpufreq/policy*; do"
-    ' echo "$p|$(cat $p/related_cpus 2>/dev/null)|$(cat $p/cpuinfo_max_freq 2>/dev/null)"; done'
+    "for p in /sys/devices/system/cpu/cpufreq/policy*; do c=${p##*policy};"
+    ' echo "$p|$(cat $p/related_cpus 2>/dev/null)|$(cat $p/cpuinfo_max_freq 2>/dev/null)'
+    '|$(cat /sys/devices/system/cpu/cpu$c/cpu_capacity 2>/dev/null)"; done'
 )
 PROBE_BATTERY = "cat /sys/class/power_supply/battery/status /sys/class/power_supply/battery/capacity 2>/dev/null"
 
@@ -91,6 +93,7 @@ def emulation_from_props(props: dict[str, str]) -> Emulation:
 class Cluster:
     cpus: tuple[int, ...]
     max_khz: int
+    capacity: int | None = None  # the kernel's cpu_capacity (1024: the fastest core), when it says
 
 
 def parse_cpu_list(text: str) -> tuple[int, ...]:
@@ -106,26 +109,110 @@ def parse_cpu_list(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(cpus)))
 
 
-def parse_clusters(text: str) -> list[Cluster]:
-    """PROBE_CLUSTERS output → clusters grouped by cpuinfo_max_freq, slowest first.
+def format_cpu_list(cpus: tuple[int, ...]) -> str:
+    """(4, 5, 6, 8) → "4-6,8", as the kernel writes CPU lists."""
+    runs: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if runs and cpu == runs[-1][-1] + 1:
+            runs[-1].append(cpu)
+        else:
+            runs.append([cpu])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
-    Policies sharing a max frequency are one cluster (some kernels give every CPU its own policy)."""
-    by_freq: dict[int, set[int]] = {}
+
+def parse_clusters(text: str) -> list[Cluster]:
+    """PROBE_CLUSTERS output → clusters grouped by capacity and cpuinfo_max_freq, slowest first.
+
+    Policies sharing both are one cluster (some kernels give every CPU its own policy)."""
+    by_speed: dict[tuple[int, int], set[int]] = {}
     for line in text.splitlines():
         parts = line.strip().split("|")
-        if len(parts) != 3 or not parts[2].strip().isdigit():
+        if len(parts) not in (3, 4) or not parts[2].strip().isdigit():
             continue
         try:
             cpus = parse_cpu_list(parts[1])
         except ValueError:
             continue
-        by_freq.setdefault(int(parts[2]), set()).update(cpus)
-    return [Cluster(tuple(sorted(cpus)), freq) for freq, cpus in sorted(by_freq.items()) if cpus]
+        capacity = int(parts[3]) if len(parts) == 4 and parts[3].strip().isdigit() else -1
+        by_speed.setdefault((capacity, int(parts[2])), set()).update(cpus)
+    return [
+        Cluster(tuple(sorted(cpus)), freq, None if capacity < 0 else capacity)
+        for (capacity, freq), cpus in sorted(by_speed.items())
+        if cpus
+    ]
+
+
+# --cores: which CPUs a phone's runner is pinned to (and, unless --threads says, how many threads).
+CORES_PRIME, CORES_BIG, CORES_ALL = "prime", "big", "all"
+CORE_CHOICES = (CORES_PRIME, CORES_BIG, CORES_ALL)
+DEFAULT_CORES = CORES_BIG
+# A slowest cluster at least this share of the fastest one's capacity is no little cluster (a phone
+# of big cores only, e.g. 4 × X4 + 4 × A720, uses them all).
+LITTLE_BELOW = 0.5
+
+
+def cluster_names(clusters: list[Cluster]) -> list[str]:
+    """Each cluster's role, slowest first: `little` (the slowest, when there are two or more and it
+    is much slower: LITTLE_BELOW), `prime` (the fastest, when two or more clusters are not little),
+    `big` for the rest. Ranked by cpu_capacity, else by cpuinfo_max_freq."""
+    if len(clusters) <= 1:
+        return ["big"] * len(clusters)
+    names = ["big"] * len(clusters)
+    slowest, fastest = clusters[0], clusters[-1]
+    if slowest.capacity is None or fastest.capacity is None or slowest.capacity < LITTLE_BELOW * fastest.capacity:
+        names[0] = "little"
+    if names.count("big") >= 2:
+        names[-1] = "prime"
+    return names
+
+
+@dataclass(frozen=True)
+class CorePlacement:
+    """The CPUs a runner is pinned to under a --cores choice, and how that reads in a table."""
+
+    choice: str  # prime | big | all
+    cpus: tuple[int, ...]
+    clusters: str  # "big 4-6 (3×2.37 GHz) + prime 7 (1×2.91 GHz)"
+
+    @property
+    def mask(self) -> str:
+        return cpu_mask(self.cpus)
+
+    @property
+    def names(self) -> str:
+        """The cluster names pinned, e.g. "big+prime"."""
+        return "+".join(part.split(" ", 1)[0] for part in self.clusters.split(" + ")) if self.clusters else ""
+
+    def reason(self) -> str:
+        """Why this many threads, for the table's note."""
+        what = {CORES_BIG: "the performance cores", CORES_PRIME: "the fastest cluster", CORES_ALL: "every core"}
+        return (
+            f"{what[self.choice]} ({self.clusters}; taskset {self.mask}), one thread each"
+            " (--cores prime|big|all and --threads N change it)"
+        )
+
+
+def place_cores(clusters: list[Cluster], choice: str = DEFAULT_CORES) -> CorePlacement:
+    """The CPUs `choice` picks: `big` the performance cores (every cluster but a little one: big
+    and prime), `prime` the fastest cluster alone, `all` every CPU. No cpufreq: nothing pinned."""
+    if choice not in CORE_CHOICES:
+        raise ValueError(f"cores must be one of {', '.join(CORE_CHOICES)}, not {choice!r}")
+    names = cluster_names(clusters)
+    picked = list(zip(names, clusters, strict=True))
+    if choice == CORES_PRIME:
+        picked = picked[-1:]
+    elif choice == CORES_BIG:
+        picked = [(n, c) for n, c in picked if n != "little"]
+    cpus = tuple(sorted(cpu for _, c in picked for cpu in c.cpus))
+    described = " + ".join(
+        f"{name} {format_cpu_list(c.cpus)} ({len(c.cpus)}×{c.max_khz / 1e6:.2f} GHz)" for name, c in picked
+    )
+    return CorePlacement(choice, cpus, described)
 
 
 def big_cores(clusters: list[Cluster]) -> tuple[int, ...]:
-    """The CPUs of the fastest cluster (prime + big when one frequency covers both)."""
-    return clusters[-1].cpus if clusters else ()
+    """The performance cores (place_cores' default)."""
+    return place_cores(clusters).cpus
 
 
 def cpu_mask(cpus: tuple[int, ...]) -> str:

@@ -36,10 +36,18 @@ LAUNCHER_TEXT = """\
 # pocket_runner launcher (pocketbench bundle for {abi}). Run it as: sh {launcher} ARGS...
 # The runner is linked against glibc; the phone's C library is bionic. Start it through the
 # bundle's own glibc loader with the bundle as the only library path, and drop every LD_*
-# setting of the phone, so that no library of the phone is ever loaded.
+# variable of the phone (whatever its name), so that no library of the phone is ever loaded;
+# with the shell's own builtins, so no program runs before they are gone.
+set -f
+for w in $(export -p); do case $w in LD_*) unset "${{w%%=*}}" ;; esac; done
+set +f
+# glibc registers rseq at every thread start. Android's app seccomp filter kills syscalls outside
+# its allowlist with SIGSYS instead of failing them, so glibc's fallback would never run where a
+# phone puts its shell under that filter; without rseq glibc only loses a scheduling hint.
+GLIBC_TUNABLES=glibc.pthread.rseq=0
+export GLIBC_TUNABLES
 here=${{0%/*}}
 [ "$here" = "$0" ] && here=.
-unset LD_PRELOAD LD_LIBRARY_PATH LD_AUDIT
 exec "$here/{loader}" --inhibit-cache --library-path "$here" "$here/{runner}" "$@"
 """
 
