@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, interruption
 from pocketbench.measure.settings import ProtocolSettings as _Defaults
 
 if TYPE_CHECKING:
@@ -110,8 +110,13 @@ def bench(
                 for note in notes:
                     reporter.note(note)
                 run_sweep(model_names, planned, chosen, settings, store, reporter)
-        finally:
-            frame = store.finish()  # whatever was measured is saved, even if the sweep was cut short
+        except Exception:
+            store.finish()  # whatever was measured is saved, even if the sweep failed
+            raise
+        except BaseException as stop:  # Ctrl-C, SIGTERM: the run is marked interrupted, not finished
+            store.mark_interrupted(interruption(stop))
+            raise
+        frame = store.finish()
     finally:
         for device in opened:  # a phone's lease ends with the run, not with the process
             if isinstance(device, ClosableDevice):
