@@ -21,7 +21,15 @@ from rich.text import Text
 from pocketbench.api import DEFAULT_VARIANTS as API_VARIANTS
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
-from pocketbench.errors import SHOWN_CHARS, BadValue, Interrupted, PocketbenchError, first_line, shown
+from pocketbench.errors import (
+    SHOWN_CHARS,
+    BadValue,
+    Interrupted,
+    PocketbenchError,
+    first_line,
+    request_interrupt,
+    shown,
+)
 from pocketbench.measure.settings import ProtocolSettings as Defaults
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
@@ -214,12 +222,11 @@ def bench(
             warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, repetitions=repetitions,
             ci_target=ci_target, cell_budget_s=cell_budget, energy_window_s=energy_window,
         )  # fmt: skip
-        names = [v if isinstance(v, str) else v.name for v in planned]
         chosen_models = model or file_models or DEFAULT_MODELS
-        specs = [s for spec in device or ["auto"] for s in spec.split(",") if s.strip()]
-        _state_plan(
-            [(m, v, None) for m in chosen_models for v in names for _ in specs], settings, results, yes, "bench"
-        )
+
+        def state_plan(cells: list[tuple[str, str, str]]) -> None:
+            _state_plan(cells, settings, results, yes, "bench")
+
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
                 chosen_models, planned, device or ["auto"],
@@ -229,6 +236,7 @@ def bench(
                 profile=profile, profile_iterations=profile_iterations,
                 prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
                 results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
+                plan=state_plan,
             )  # fmt: skip
     except SettingsError as exc:  # the library names the setting; here it came from a flag
         raise PocketbenchError(exc.naming(setting_flag)) from exc
@@ -569,7 +577,14 @@ def main(argv: list[str] | None = None) -> None:
     (`--debug` shows it): crash.py lists the codes."""
     from pocketbench import crash
 
-    _signals_interrupt()
+    crash.run_folder, crash.resume_hint = None, None
+    with _signals_interrupt():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
+    from pocketbench import crash
+
     try:
         code = app(args=argv, prog_name="pocketbench", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt, Interrupted) as stop:
@@ -600,21 +615,39 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code or 0)
 
 
-def _signals_interrupt() -> None:
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
     """Ctrl-C and SIGTERM raise Interrupted in the main thread: every `with` and `finally` on the
     way out runs (scratch folders removed, the run marked interrupted), and typer, which would
-    turn a KeyboardInterrupt into a bare exit 130, lets it through to main."""
+    turn a KeyboardInterrupt into a bare exit 130, lets it through to main. The previous handlers
+    come back afterwards (main may be called in-process)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def stop(signum: int, _frame: object) -> None:
-        raise Interrupted(signum, signal.Signals(signum).name)
+        interrupted = Interrupted(signum, signal.Signals(signum).name)
+        request_interrupt(interrupted)  # raised again where work is saved, should this one be swallowed
+        raise interrupted
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
+    def quiet(unraisable: sys.UnraisableHookArgs) -> None:
+        """A signal that landed where Python cannot raise (a callback at fork) is raised again later:
+        no `Exception ignored … Traceback` for it."""
+        if not isinstance(unraisable.exc_value, Interrupted):
+            default_hook(unraisable)
+
+    request_interrupt(None)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    default_hook, sys.unraisablehook = sys.unraisablehook, quiet
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = default_hook
 
 
 def _interrupted(stop: BaseException) -> None:

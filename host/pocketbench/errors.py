@@ -55,6 +55,23 @@ class Interrupted(BaseException):
         self.signum, self.name = signum, name
 
 
+# A signal raised where Python swallows exceptions (a callback at fork, a __del__) would be lost:
+# the handler also records it, and the points where work is saved raise it again.
+_pending: Interrupted | None = None
+
+
+def request_interrupt(stop: Interrupted | None) -> None:
+    """Record `stop` for raise_if_interrupted (None: forget it, a new command starts)."""
+    global _pending
+    _pending = stop
+
+
+def raise_if_interrupted() -> None:
+    """Raise the recorded interrupt, if a signal asked for one (after the caller saved its work)."""
+    if _pending is not None:
+        raise _pending
+
+
 def interruption(stop: BaseException) -> str:
     """`SIGINT` or `SIGTERM`: what stopped a run (a KeyboardInterrupt is Ctrl-C; SystemExit an exit)."""
     if isinstance(stop, Interrupted):

@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.atomic import FolderBusy, atomic_write_bytes, lock_folder, write_new_bytes
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, raise_if_interrupted
 from pocketbench.names import inside, slug
 from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
@@ -180,6 +180,7 @@ class RunStore:
         path = self.folder / "cells" / name
         write_new_bytes(path, parquet_bytes(to_frame([row])))
         self._progress_path(key).unlink(missing_ok=True)
+        raise_if_interrupted()  # saved: now a Ctrl-C that was swallowed on the way stops the run
         return path
 
     def save_progress(self, row: dict[str, Any], reason: str | None) -> None:
@@ -197,6 +198,7 @@ class RunStore:
         path = self._progress_path(key)
         path.parent.mkdir(exist_ok=True)
         atomic_write_bytes(path, parquet_bytes(to_frame([row])))
+        raise_if_interrupted()
 
     def _progress_path(self, key: tuple[str, str, str]) -> Path:
         return self.folder / PROGRESS / f"{slug(key[2])}_{slug(key[0])}_{slug(key[1])}.parquet"

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pocketbench.errors import raise_if_interrupted
 from pocketbench.runner.report import BenchJob, RunnerReport, RunnerReportError, parse_runner_report
 
 EXIT_STATUS = {2: "bad_arguments", 3: "load_failed", 4: "execution_failed"}
@@ -176,5 +177,6 @@ def run_local_runner(prefix: Sequence[str], job: BenchJob, backend: str, timeout
             )
         except subprocess.TimeoutExpired:
             return failed_report("timeout", f"runner did not finish within {timeout_s:.0f} s", backend)
+        raise_if_interrupted()  # a Ctrl-C swallowed while the runner started (at fork) stops here
         text = json_path.read_text(errors="replace") if json_path.exists() else None
         return report_from_exit(text, proc.returncode, proc.stderr, backend)
