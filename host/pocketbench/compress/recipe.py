@@ -112,14 +112,15 @@ class Quantize(Step):
         _one_of("quantize", "observer", self.observer, OBSERVERS)
         _check(
             self.k == "auto" or (not isinstance(self.k, str) and self.k > 0),
-            f'quantize: k must be positive (mean ± k·σ) or "auto", got {self.k!r}',
+            f'quantize: k must be positive (mean ± k·σ) or "auto", got {shown(self.k)}',
         )
         _check(50 < self.percentile <= 100, f"quantize: percentile must be in (50, 100], got {self.percentile}")
         _check(self.calibration_batches >= 1, "quantize: calibration_batches must be at least 1")
         _check(self.keep_fp32 >= 0, f"quantize: keep_fp32 must be 0 or more, got {self.keep_fp32}")
         _at_most("quantize", "calibration_batches", self.calibration_batches, MAX_BATCHES)
         _at_most("quantize", "keep_fp32", self.keep_fp32, MAX_STEPS)
-        _at_most("quantize", "k", self.k, 100)
+        if not isinstance(self.k, str):
+            _at_most("quantize", "k", self.k, 100)
         _check(
             self.scheme == "int8" or self.observer == "minmax",
             "quantize: int8-dynamic measures activations at run time; observer applies only to scheme int8",
