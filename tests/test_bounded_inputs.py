@@ -133,7 +133,7 @@ def test_the_plan_counts_earlier_runs_and_the_cache(tmp_path):
 
 def test_a_large_farm_from_a_terminal_waits_for_yes(tmp_path):
     """1 000 variants used to start with no estimate and no output for minutes."""
-    variants = [f"prune{k}" for k in range(1, 100)] + [f"sparse{k}" for k in range(1, 100)]
+    variants = [f"prune{k}" for k in range(1, 80)] + [f"sparse{k}" for k in range(1, 100)]
     (tmp_path / "big.toml").write_text(
         f"variants = {variants!r}\n".replace("'", '"')
         + 'models = ["digits_cnn"]\n[[devices]]\nname = "here"\nserial = "local"\n'
@@ -153,5 +153,5 @@ def test_a_large_farm_from_a_terminal_waits_for_yes(tmp_path):
     os.close(parent)
     err = text.decode(errors="replace")
     assert proc.returncode == 1, err
-    assert "plan: 198 cell(s), about" in err and "add --yes to start it" in err, err
+    assert "plan: 178 cell(s), about" in err and "add --yes to start it" in err, err
     assert not (tmp_path / "R").exists()
