@@ -31,6 +31,8 @@ NASTY = [
     "x:y", ":", "::", "../x:y", "os:", "a b:c", "x.py:f", "$(touch pwned)", "`id`", ";rm -rf x", "%s%n",
     "{0}", "[red]x[/]", "[[devices]]", "\\", "latest", "first", "fp32,", ",,", "int9", "prune50+",
     "tcp:", "adb:", "usb:", "é", "\u202e", "\n", "x" * 300, "7d", "99999999999999999999w", "2026-13-45",
+    # Oversized: over every name limit, and far over what an error may quote.
+    "v" * 65, "a" * 100_000, "adb:" + "s" * 100_000, "9" * 5_000, "prune50+" * 10_000,
 ]  # fmt: skip
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
 VALUES = st.one_of(st.sampled_from(NASTY), TEXT, st.builds(lambda a, b: a + b, st.sampled_from(NASTY), TEXT))
@@ -130,8 +132,9 @@ def test_generated_values_get_one_line_and_stay_inside_the_results_folder(case, 
         assert "Traceback" not in out + err, err
         assert code in (0, 1), f"{case} {value!r}: exit {code}: {err}"
         if code:
-            lines = [line for line in err.splitlines() if line.strip()]
-            assert len(lines) == 1 and lines[0].startswith("error: "), f"{case} {value!r}: {err}"
+            lines = [line for line in err.splitlines() if line.strip() and not line.startswith("plan:")]
+            assert len(lines) == 1 and lines[0].startswith("error: "), f"{case} {value[:300]!r}: {err[:3000]}"
+            assert len(lines[0]) <= 2_200, f"{case}: an error line of {len(lines[0])} characters"
         outside = [p for p in _tree(work) - before if not p.is_relative_to(results)]
         assert not outside, f"{case} {value!r} created {outside}"
         if absolute is not None and not existed:
@@ -157,3 +160,39 @@ def _exists(path: Path) -> bool:
         return path.exists()
     except (OSError, ValueError):
         return False
+
+
+# Commands a SIGINT may land in at any moment: reading a run, a farm starting, a bench refusing.
+SIGINT_COMMANDS = [
+    ["report", RUN_ID, "--results", "results"],
+    ["history", "--results", "results"],
+    ["farm", "farm.toml", "--results", "results"],
+    ["bench", "--model", "digits_cnn", "--variants", "fp32", "--device", "nowhere", "--results", "results"],
+]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sigint_at_a_random_moment_is_one_line_or_a_result(seed, tmp_path):
+    """Once the command runs, Ctrl-C is either too late (a result) or one `interrupted:` line and
+    exit 130 — never a traceback or typer's bare blank line."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = random.Random(seed)
+    shutil.copytree(DATA / "example_run", tmp_path / "results" / RUN_ID)
+    (tmp_path / "farm.toml").write_text(FARM)
+    command = SIGINT_COMMANDS[seed % len(SIGINT_COMMANDS)]
+    proc = subprocess.Popen([sys.executable, "-c", "from pocketbench.cli import main; print(flush=True); main()",
+                             *command], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == b"\n"  # the CLI is imported: main runs next
+    time.sleep(rng.uniform(0.0, 1.5))
+    proc.send_signal(signal.SIGINT)
+    _, raw = proc.communicate(timeout=300)
+    err = raw.decode(errors="replace")
+    assert "Traceback" not in err, err
+    assert proc.returncode in (0, 1, 130), (command, proc.returncode, err)
+    if proc.returncode == 130:
+        assert [line for line in err.splitlines() if line.strip()][-1].startswith("interrupted: "), err

@@ -11,8 +11,19 @@ import numpy as np
 import pytest
 from pocketbench.devices.shell import device_shell
 from pocketbench.emulator import SysfsScript, constant, ramp, steps
-from pocketbench.runner.report import BenchJob
-from pocketbench.telemetry.energy import best_energy, combine, probe_energy
+from pocketbench.runner.report import BenchJob, RunnerSamples
+from pocketbench.telemetry.energy import (
+    BATTERY,
+    NOT_MEASURABLE_CONSTANT,
+    NOT_MEASURABLE_NOISE,
+    NOT_MEASURABLE_RESOLUTION,
+    EnergyResult,
+    EnergySource,
+    best_energy,
+    combine,
+    compute_energy,
+    probe_energy,
+)
 
 from tests.runner_support import android_bundle, input_sets, tiny_ptes, write_inputs
 from tests.test_adb_device import adb_key, device_for  # noqa: F401 (adb_key is an autouse fixture)
@@ -92,17 +103,55 @@ def test_net_energy_within_5_percent_of_the_injected_profile(phone, pte, inputs,
         assert result.notes == (f"current in {unit}, {sign} while discharging (seen)",)
 
 
-def test_constant_power_has_no_net_energy(phone, pte, inputs):
-    script = SysfsScript(power_w=constant(2.0))
-    _, report, result, _ = measure(phone, script, pte, inputs)
-    loop_s = (report.loop_window_ns[1] - report.loop_window_ns[0]) / 1e9
-    assert result.gross_mj == pytest.approx(2000 * loop_s, rel=0.02)
-    assert result.idle_w == pytest.approx(2.0, rel=0.02)
-    assert abs(result.net_mj) < 0.02 * result.gross_mj
+def test_a_gauge_reading_one_constant_power_is_not_measurable(phone, pte, inputs):
+    """The emulated phone's default gauge reads 1.2 W whatever runs: its net energy was rounding
+    noise shown as a figure (`-3.54e-13 ± 1.4e-15 mJ/inf`); it is "not measurable" with why."""
+    _, _, result, _ = measure(phone, SysfsScript(), pte, inputs)
+    assert result.per_inference_mj is None and result.net_mj is None
+    assert result.invalid is not None and result.invalid.startswith(NOT_MEASURABLE_CONSTANT), result.invalid
+    assert "constant 1.2 W" in result.invalid
+    columns = combine([result, result])
+    assert columns["energy_status"] == result.invalid and "energy_mj_per_inference" not in columns
+
+
+def _gauge_samples(currents_ua: list[int]) -> RunnerSamples:
+    """A gauge read every 10 ms at 3.85 V, Discharging, with these currents."""
+    files = [f"{BATTERY}/current_now", f"{BATTERY}/voltage_now", f"{BATTERY}/status"]
+    values: list[list[str | None]] = [[str(-c), "3850000", "Discharging"] for c in currents_ua]
+    n = len(currents_ua)
+    return RunnerSamples(10, files, {}, [k * 10_000_000 for k in range(n)], values, [None] * n, [None] * n, [None] * n)
+
+
+def test_a_change_below_one_count_of_the_gauge_is_not_measurable():
+    """The loop's current flickers one µA count above idle for a few readings: less energy than
+    one count over the whole loop, so no figure."""
+    source = EnergySource("fuel_gauge", "battery fuel gauge", (f"{BATTERY}/current_now", f"{BATTERY}/voltage_now",
+                                                                f"{BATTERY}/status"))  # fmt: skip
+    currents = [259_740] * 100 + [259_741 if k % 10 == 0 else 259_740 for k in range(100)]
+    result = compute_energy(source, _gauge_samples(currents), (0, 990_000_000), (1_000_000_000, 1_990_000_000), 50)
+    assert result.per_inference_mj is None
+    assert result.invalid is not None and result.invalid.startswith(NOT_MEASURABLE_RESOLUTION), result.invalid
+    stepped = [259_740] * 100 + [269_740] * 100  # 10 mA more while the loop runs: a figure
+    result = compute_energy(source, _gauge_samples(stepped), (0, 990_000_000), (1_000_000_000, 1_990_000_000), 50)
+    assert result.invalid is None and result.per_inference_mj == pytest.approx(0.01 * 3.85 * 0.99 * 1e3 / 50, rel=0.02)
+
+
+def test_energy_lost_in_the_idle_noise_is_not_a_figure():
+    """Repetitions that disagree around zero give no figure that could be negative: the status
+    gives the interval and its upper bound instead."""
+    pairs = ((1.2, 0.02), (0.9, -0.01))
+    reps = [EnergyResult("gauge", gross_mj=g, idle_mj=1.0, net_mj=g - 1.0, per_inference_mj=p,
+                         per_inference_err_mj=0.001, idle_w=1.0, loop_w=1.0) for g, p in pairs]  # fmt: skip
+    columns = combine(reps)
+    assert "energy_mj_per_inference" not in columns
+    assert str(columns["energy_status"]).startswith(NOT_MEASURABLE_NOISE) and "at most" in str(columns["energy_status"])
+    clear = [EnergyResult("gauge", gross_mj=2.0, idle_mj=1.0, net_mj=1.0, per_inference_mj=p,
+                          per_inference_err_mj=0.001, idle_w=1.0, loop_w=2.0) for p in (0.05, 0.052)]  # fmt: skip
+    assert combine(clear)["energy_mj_per_inference"] == pytest.approx(0.051)
 
 
 def test_charging_with_only_the_fuel_gauge_is_flagged_with_the_fix(phone, pte, inputs):
-    script = SysfsScript(power_w=constant(2.0), status=constant("Charging"))
+    script = SysfsScript(power_w=STAIRS, status=constant("Charging"))
     _, _, result, _ = measure(phone, script, pte, inputs)
     assert result.invalid and "Charging" in result.invalid and "wireless adb" in result.invalid
     assert "--allow-charging" in result.invalid

@@ -113,7 +113,8 @@ def test_progress_is_replaced_by_the_cell_and_a_resumed_run_keeps_what_a_kill_le
     assert done["status"] == "ok" and done["attempt"] == 1  # never counted twice
 
     store.save_progress({**key, "status": "ok", "latency_samples_ms": [3.0]}, "interrupted after 1 of 2 repetitions")
-    resumed = RunStore(tmp_path, "run", resume=True)  # the process was killed; a resume turns it into a row
+    store.release()  # the process was killed: the kernel dropped its lock on the run
+    resumed = RunStore(tmp_path, "run", resume=True)  # a resume turns what the kill left into a row
     assert not list((resumed.folder / "progress").glob("*.parquet"))
     rows = read_cells(resumed.folder)
     assert list(rows["status"]) == ["ok", PARTIAL] and list(rows["attempt"]) == [1, 2]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, interruption
 from pocketbench.measure.settings import ProtocolSettings as _Defaults
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def bench(
     run_id: str | None = None,
     wait_for_device: float = 0.0,
     progress: bool | Reporter = False,
+    plan: Callable[[list[tuple[str, str, str]]], None] | None = None,
 ) -> pd.DataFrame:
     """Compress, lower and measure every model × variant × device; save the run and return its rows.
 
@@ -67,6 +68,8 @@ def bench(
     `usb:SERIAL` or `adb:SERIAL`. The run goes to `results` (default $POCKETBENCH_RESULTS, else
     ./results) under `run_id` (default: UTC time + a random suffix); `frame.attrs` holds
     `run_id` and `folder`. `progress=True` shows bars on stderr; a `Reporter` gets the progress.
+    `plan`, once every name and device is checked and before any work, gets the cells as (model,
+    variant, device id): it may say what the run will do, or raise to stop it.
     """
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
@@ -101,6 +104,8 @@ def bench(
         if not chosen:
             raise PocketbenchError("no devices given: use e.g. devices='local' or 'tcp:HOST:PORT'")
         check_runners(chosen)
+        if plan is not None:
+            plan([(m, v, d.device_id) for m in model_names for v in variant_names for d in chosen])
         root = Path(results if results is not None else os.environ.get(RESULTS_ENV) or "results")
         store = RunStore(root, run_id or new_run_id())
         config = {
@@ -116,8 +121,13 @@ def bench(
                 for note in notes:
                     reporter.note(note)
                 run_sweep(model_names, planned, chosen, settings, store, reporter)
-        finally:
-            frame = store.finish()  # whatever was measured is saved, even if the sweep was cut short
+        except Exception:
+            store.finish()  # whatever was measured is saved, even if the sweep failed
+            raise
+        except BaseException as stop:  # Ctrl-C, SIGTERM: the run is marked interrupted, not finished
+            store.mark_interrupted(interruption(stop))
+            raise
+        frame = store.finish()
     finally:
         for device in opened:  # a phone's lease ends with the run, not with the process
             if isinstance(device, ClosableDevice):

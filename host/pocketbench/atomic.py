@@ -11,11 +11,17 @@ from pathlib import Path
 
 
 def _write_temp(path: Path, data: bytes) -> Path:
+    """The fsynced temporary file. A write that fails (a full disk) removes it and names `path`:
+    the OS's own error for a failed write carries no file name."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     return tmp
 
 
@@ -47,3 +53,49 @@ def write_new_bytes(path: Path, data: bytes) -> None:
     finally:
         tmp.unlink()
     _fsync_dir(path.parent)
+
+
+LOCK_NAME = ".lock"
+
+
+class FolderBusy(Exception):
+    """Another process holds the folder's lock; `pid` is the holder's, as it wrote it."""
+
+    def __init__(self, folder: Path, pid: str) -> None:
+        super().__init__(f"{folder} is held by pid {pid}")
+        self.folder, self.pid = folder, pid
+
+
+def lock_folder(folder: Path) -> int:
+    """Hold an exclusive lock on `folder` (its `.lock` file, flock) until the returned descriptor
+    is closed or the process ends — a kill -9 included, where the kernel drops it: no stale lock
+    is ever left. The holder's pid is written in the file for the next one to name."""
+    import fcntl
+
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise FolderBusy(folder, holder) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def folder_locked(folder: Path) -> bool:
+    """Whether a live process holds `folder`'s lock (a run being written now)."""
+    import fcntl
+
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

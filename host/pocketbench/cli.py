@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +21,15 @@ from rich.text import Text
 from pocketbench.api import DEFAULT_VARIANTS as API_VARIANTS
 from pocketbench.crash import EXIT_CODES_HELP
 from pocketbench.emulator.command import emulator_command
-from pocketbench.errors import BadValue, PocketbenchError, first_line
+from pocketbench.errors import (
+    SHOWN_CHARS,
+    BadValue,
+    Interrupted,
+    PocketbenchError,
+    first_line,
+    request_interrupt,
+    shown,
+)
 from pocketbench.measure.settings import ProtocolSettings as Defaults
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
@@ -66,6 +74,12 @@ ColumnsOption = Annotated[
     ),
 ]
 WideOption = Annotated[bool, typer.Option("--wide", help="Show every table column, even wider than the terminal.")]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes", "-y", help="Start a large run (over 100 cells or about 30 min) from a terminal without asking."
+    ),
+]
 
 
 _debug = os.environ.get("POCKETBENCH_DEBUG", "") not in ("", "0")
@@ -192,6 +206,7 @@ def bench(
     as_json: JsonOption = False,
     columns: ColumnsOption = None,
     wide: WideOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Compress, lower and measure every model × variant × device; save and show the run.
 
@@ -211,15 +226,25 @@ def bench(
     run_id = run_id or new_run_id()
     crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
     try:
+        settings = Defaults(
+            warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, repetitions=repetitions,
+            ci_target=ci_target, cell_budget_s=cell_budget, energy_window_s=energy_window,
+        )  # fmt: skip
+        chosen_models = model or file_models or DEFAULT_MODELS
+
+        def state_plan(cells: list[tuple[str, str, str]]) -> None:
+            _state_plan(cells, settings, results, yes, "bench")
+
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
-                model or file_models or DEFAULT_MODELS, planned, device or ["auto"],
+                chosen_models, planned, device or ["auto"],
                 iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads, cores=cores,
                 repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
                 energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
                 profile=profile, profile_iterations=profile_iterations,
                 prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
                 results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
+                plan=state_plan,
             )  # fmt: skip
     except SettingsError as exc:  # the library names the setting; here it came from a flag
         raise PocketbenchError(exc.naming(setting_flag)) from exc
@@ -233,6 +258,20 @@ def bench(
             )
         )
         raise typer.Exit(crash.EXIT_INCOMPLETE)
+
+
+def _state_plan(
+    cells: Sequence[tuple[str, str, str | None]], settings: Defaults, results: Path, yes: bool, command: str
+) -> None:
+    """Say what the run will do before it starts; from a terminal, a large plan waits for --yes."""
+    from pocketbench.measure.plan import estimate
+
+    plan = estimate(cells, settings, results)
+    stderr.print(plan.describe(), highlight=False, markup=False, soft_wrap=True)
+    if plan.big and not yes and sys.stdin.isatty() and sys.stderr.isatty():
+        raise PocketbenchError(
+            f"nothing was started: this {command} is {plan.cells} cells, about {plan.duration}; add --yes to start it"
+        )
 
 
 def setting_flag(field: str) -> str:
@@ -296,6 +335,7 @@ def farm(
     ] = 0,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
+    yes: YesOption = False,
 ) -> None:
     """Run a farm matrix on every phone in parallel and judge it against earlier nights.
 
@@ -320,10 +360,14 @@ def farm(
         safe_name(run_id, "run id")
     plan = load_matrix(matrix)
     check_names(list(plan.models), [v for variants in plan.models.values() for v in variants])
+    cells = [(c.model, c.variant, c.device) for c in plan.expand()]
+    _state_plan(cells, plan.run.protocol, results, yes, "farm")
     devices, absent = open_farm_devices(plan, wait_for_device)
     check_runners(list(devices.values()))
     store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
     crash.run_folder = store.folder
+    results_flag = "" if results == Path("results") else f" --results {results}"
+    crash.resume_hint = f"pocketbench farm {matrix} --run-id {store.run_id}{results_flag}"
     with RichReporter(stderr) as reporter:
         outcome = run_farm(
             plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None, absent=absent
@@ -494,7 +538,7 @@ def history(
     results: ResultsOption = Path("results"),
 ) -> None:
     """Every saved run as one DataFrame (schema: docs/results-schema.md): a summary, or exported."""
-    from pocketbench.report.history_table import SUMMARY_COLUMNS, summary_table
+    from pocketbench.report.history_table import SUMMARY_COLUMNS, interrupted_runs, summary_table
     from pocketbench.results.history import export, load_history, parse_since
 
     if fmt == "parquet" and out is None:
@@ -510,7 +554,8 @@ def history(
     for skipped in frame.attrs["skipped"]:
         stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
     if fmt is None:
-        stdout.print(summary_table(frame, limit))
+        stopped = interrupted_runs(results, frame["run_id"].dropna().unique().tolist())
+        stdout.print(summary_table(frame, limit, stopped))
         return
     if data is not None:
         sys.stdout.buffer.write(data)
@@ -662,17 +707,28 @@ def main(argv: list[str] | None = None) -> None:
     (`--debug` shows it): crash.py lists the codes."""
     from pocketbench import crash
 
+    crash.run_folder, crash.resume_hint = None, None
+    with _signals_interrupt():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
+    from pocketbench import crash
+
     try:
         code = app(args=argv, prog_name="pocketbench", standalone_mode=False)
-    except typer.Abort:
-        _error("interrupted")
-        sys.exit(crash.EXIT_INTERRUPTED)
+    except (typer.Abort, KeyboardInterrupt, Interrupted) as stop:
+        _interrupted(stop)
     except PocketbenchError as exc:
         _debug_traceback()
         _error(str(exc))
         sys.exit(crash.EXIT_ERROR)
     except OSError as exc:  # the environment refused (a path, the disk, the network): say which
         _debug_traceback()
+        saved = sum(_saved_cells())
+        if saved:  # a full disk mid-run: what was measured before it is kept, and the code says partial
+            _error(f"{_os_error(exc)}; {saved} cell(s) measured before it are kept in {crash.run_folder}")
+            sys.exit(crash.EXIT_INCOMPLETE)
         _error(_os_error(exc))
         sys.exit(crash.EXIT_ERROR)
     except Exception as exc:
@@ -687,6 +743,76 @@ def main(argv: list[str] | None = None) -> None:
         _error(crash.crash_line(exc, command, log))
         sys.exit(crash.EXIT_INTERNAL)
     sys.exit(code or 0)
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Ctrl-C and SIGTERM raise Interrupted in the main thread: every `with` and `finally` on the
+    way out runs (scratch folders removed, the run marked interrupted), and typer, which would
+    turn a KeyboardInterrupt into a bare exit 130, lets it through to main. The previous handlers
+    come back afterwards (main may be called in-process)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        interrupted = Interrupted(signum, signal.Signals(signum).name)
+        request_interrupt(interrupted)  # raised again where work is saved, should this one be swallowed
+        raise interrupted
+
+    def quiet(unraisable: sys.UnraisableHookArgs) -> None:
+        """A signal that landed where Python cannot raise (a callback at fork) is raised again later:
+        no `Exception ignored … Traceback` for it."""
+        if not isinstance(unraisable.exc_value, Interrupted):
+            default_hook(unraisable)
+
+    request_interrupt(None)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    default_hook, sys.unraisablehook = sys.unraisablehook, quiet
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = default_hook
+
+
+def _interrupted(stop: BaseException) -> None:
+    """One line: how many cells the run kept and how to carry on; exit 128 + the signal."""
+    from pocketbench import crash
+
+    signum = stop.signum if isinstance(stop, Interrupted) else 2
+    done, cut = _saved_cells()
+    if crash.run_folder is None or not crash.run_folder.is_dir():
+        line = "interrupted: nothing was measured"
+    else:
+        carry_on = (
+            f"resume with `{crash.resume_hint}`"
+            if crash.resume_hint
+            else f"`pocketbench report {crash.run_folder.name}` shows them; rerun the command for the rest"
+        )
+        partial = f" (and {cut} cut short: partial)" if cut else ""
+        line = f"interrupted: {done} cell(s) measured{partial} and kept in {crash.run_folder}; {carry_on}"
+    stderr.print(Text(line.translate(_CONTROL), style="yellow"), soft_wrap=True, highlight=False)
+    sys.exit(128 + signum)
+
+
+def _saved_cells() -> tuple[int, int]:
+    """Cells the run under way has kept: (finished, partial); none when no run claimed its folder."""
+    from pocketbench import crash
+
+    folder = crash.run_folder
+    if folder is None or not folder.is_dir():
+        return 0, 0
+    from pocketbench.results.store import saved_cells
+
+    try:
+        return saved_cells(folder)
+    except OSError:
+        return 0, 0
 
 
 def _is_usage_error(exc: Exception) -> bool:
@@ -711,8 +837,16 @@ _CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), *range(0x7F, 0xA0))} | {
 }  # fmt: skip
 
 
+# The longest error line shown: the values it quotes are cut to SHOWN_CHARS where they enter it,
+# and this catches a message that quotes a user's value some other way (a library's own text).
+ERROR_LINE_MAX = 2000
+
+
 def _error(message: str) -> None:
-    """One line whatever the message quotes: control characters (a newline in a path) are shown escaped."""
+    """One line whatever the message quotes: control characters (a newline in a path) are shown
+    escaped, and a line longer than ERROR_LINE_MAX is cut, saying by how much."""
+    if len(message) > ERROR_LINE_MAX:
+        message = f"{message[:ERROR_LINE_MAX]}… ({len(message) - ERROR_LINE_MAX} more characters cut)"
     stderr.print(Text.assemble(("error:", "red"), " " + message.translate(_CONTROL)), soft_wrap=True, highlight=False)
 
 
@@ -726,7 +860,8 @@ def _debug_traceback() -> None:
 def _os_error(exc: OSError) -> str:
     what = exc.strerror or first_line(exc)
     if exc.filename is not None:
-        return f"{exc.filename}: {what}"
+        name = str(exc.filename)
+        return f"{name if len(name) <= SHOWN_CHARS else shown(name)}: {what}"
     return f"{type(exc).__name__}: {what}"
 
 

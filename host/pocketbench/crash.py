@@ -20,15 +20,18 @@ EXIT_ERROR = 1  # bad input or a failure pocketbench explains in one line; nothi
 EXIT_INTERNAL = 2  # an unexpected error: the traceback is in a log file
 EXIT_REGRESSION = 3  # farm: a significant regression against earlier nights
 EXIT_INCOMPLETE = 4  # bench or farm: nothing measured, or a cell failed, was not run or is partial
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM gives 143: 128 + the signal, as shells do
 EXIT_CODES_HELP = (
     "Exit codes: 0 all measured; 1 bad input or a clear error; 2 unexpected error (traceback in a log);"
-    " 3 regression (farm); 4 no or partial data: a cell failed, was not run or is partial."
+    " 3 regression (farm); 4 no or partial data: a cell failed, was not run or is partial;"
+    " 130 interrupted by Ctrl-C (143: SIGTERM), what was measured is kept."
 )
 
 # The folder of the run being written, if any (set by the bench and farm commands); used once it
 # exists (the run has claimed it), else the log goes to the cache.
 run_folder: Path | None = None
+# How to carry on after an interrupt (farm: the same matrix with --run-id), set with run_folder.
+resume_hint: str | None = None
 
 
 def where(exc: BaseException) -> str:

@@ -8,6 +8,15 @@ A/B speedups that are only reported as a ratio when they are significant.
 Samples may come in groups (one per runner process, i.e. repetition). The bootstrap then
 resamples groups first and samples within each group second, so the CI widens when the
 repetitions disagree with each other, which is the noise users actually see run to run.
+
+Every interval stays inside what a latency can be (> 0). The percentile bootstrap's ends are
+medians of resampled latencies, so they are latencies. Its floor, the processes' t interval, is
+taken on the log of the per-process medians and mapped back (a geometric interval): a plain t
+interval over three disagreeing processes reached below zero (`[-1.361–6.350] ms`), while the
+log-scale one widens upwards as far as the data say and never crosses zero — process medians
+differ by a factor more than by an offset, so the log scale is also the better model of them.
+With fewer samples than any 95 % interval of a median can be built from, there is no CI (NaN)
+and the cell says so.
 """
 
 from __future__ import annotations
@@ -50,6 +59,10 @@ FAR_MAX_RATIO = 2.0
 # steady clock around every single call, so only calls this short are dominated by the timer
 # and the scheduler tick.
 SHORT_MS = 0.1
+# A distribution-free 95 % CI of a median needs n samples with 1 - 2·0.5ⁿ ≥ 0.95 (the chance that
+# the median lies between the smallest and largest sample): n ≥ 6. With fewer, any interval
+# printed would claim more confidence than the data hold.
+MIN_CI_SAMPLES = 6
 
 Samples = Sequence[float] | np.ndarray  # one group of latencies (ms)
 Groups = Sequence[Samples]
@@ -160,29 +173,43 @@ def _thinned(group: np.ndarray) -> np.ndarray:
     return np.quantile(group, np.linspace(0, 1, MAX_RESAMPLED))
 
 
+def too_few_for_ci(samples: Samples | Groups) -> str | None:
+    """Why no 95 % CI of the median can be given for these samples, or None when one can."""
+    n = sum(g.size for g in _groups(samples))
+    if n >= MIN_CI_SAMPLES:
+        return None
+    return f"{n} sample{'s' if n != 1 else ''}: too few for a 95% CI of the p50 (needs {MIN_CI_SAMPLES})"
+
+
 def median_ci(
     samples: Samples | Groups, confidence: float = CONFIDENCE, n_boot: int = N_BOOTSTRAP, seed: int = SEED
 ) -> tuple[float, float]:
-    """Percentile-bootstrap CI of the median."""
+    """Percentile-bootstrap CI of the median; (NaN, NaN) with too few samples for one."""
+    if too_few_for_ci(samples) is not None:
+        return math.nan, math.nan
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(bootstrap_medians(samples, n_boot, seed), [tail, 100 - tail])
     return float(low), float(high)
 
 
 def process_interval(groups: Groups, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """Student-t interval of the mean of the per-process medians (None with one process).
+    """Student-t interval of the per-process medians on the log scale, mapped back: the geometric
+    mean's interval (None with one process, or a median that is not positive).
 
     The floor under the bootstrap CI: with few processes the hierarchical bootstrap can land all
     its replicates near the majority's speed, giving a CI narrower than the processes' own
-    disagreement implies. No reported CI is narrower than this one."""
+    disagreement implies. No reported CI is narrower than this one. On the log scale it is a
+    factor either side of the geometric mean, so it stays above zero however the processes
+    disagree."""
     from scipy.stats import t
 
     medians = np.asarray([float(np.median(g)) for g in groups])
-    if medians.size < 2:
+    if medians.size < 2 or not (medians > 0).all():
         return None
-    half = float(t.ppf(0.5 + confidence / 2, medians.size - 1) * medians.std(ddof=1) / math.sqrt(medians.size))
-    centre = float(medians.mean())
-    return centre - half, centre + half
+    logs = np.log(medians)
+    half = float(t.ppf(0.5 + confidence / 2, medians.size - 1) * logs.std(ddof=1) / math.sqrt(medians.size))
+    centre = float(logs.mean())
+    return math.exp(centre - half), math.exp(centre + half)
 
 
 # Two speed states: the largest gap between sorted process medians is at least this fraction of
@@ -244,8 +271,10 @@ def unstable_reasons(
     data = np.concatenate(groups)
     median = float(np.median(data))
     reasons = []
+    if (too_few := too_few_for_ci(groups)) is not None:
+        reasons.append(too_few)
     low, high = ci if ci is not None else _reported_ci(groups)
-    half = (high - low) / 2 / median if median > 0 else 0.0
+    half = (high - low) / 2 / median if median > 0 and not too_few else 0.0
     if half > UNSTABLE_CI:
         reasons.append(f"p50's 95% CI ±{100 * half:.0f}% > ±{100 * UNSTABLE_CI:.0f}%")
         if len(groups) > 1 and (between := cv([float(np.median(g)) for g in groups])) >= UNSTABLE_REPETITION_CV:
@@ -281,14 +310,15 @@ def _reported_ci(groups: list[np.ndarray], seed: int = SEED) -> tuple[float, flo
     interval when that is wider."""
     low, high = median_ci(groups, seed=seed)
     floor = process_interval(groups)
-    if floor is not None:
+    if floor is not None and not math.isnan(low):
         low, high = min(low, floor[0]), max(high, floor[1])
     return low, high
 
 
 def summarize(samples: Samples | Groups, seed: int = SEED, batched: bool = False) -> Summary:
     """Everything a cell's latency row carries, from its raw samples (ms). The median's CI is the
-    hierarchical bootstrap's, widened to the processes' t interval when that is wider."""
+    hierarchical bootstrap's, widened to the processes' log-scale t interval when that is wider;
+    NaN (and an unstable reason saying why) with too few samples for any."""
     groups = _groups(samples)
     data = np.concatenate(groups)
     low, high = _reported_ci(groups, seed)

@@ -1,5 +1,5 @@
 """The layers of a source model that compression and lowering treat apart: recurrent layers
-(exported unrolled, left in fp32 by the int8 quantizer) and normalisations.
+(exported unrolled, left in fp32 by the int8 quantizer), normalisations and embeddings.
 
 Compression records them before quantizing; lowering (lower/delegation.py) uses them to explain
 the ops left outside XNNPACK.
@@ -13,11 +13,13 @@ from torch import nn
 RECURRENT = (nn.RNNBase,)
 RECURRENT_NAMES = {"RNN", "GRU", "LSTM"}
 NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d)
+EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
 
 
 def layer_kinds(module: torch.nn.Module) -> dict[str, str]:
-    """Recurrent and normalisation layers of the source model: name → class name."""
-    return {name: type(m).__name__ for name, m in module.named_modules() if isinstance(m, RECURRENT + NORMS)}
+    """Recurrent, normalisation and embedding layers of the source model: name → class name."""
+    kinds = RECURRENT + NORMS + EMBEDDINGS
+    return {name: type(m).__name__ for name, m in module.named_modules() if isinstance(m, kinds)}
 
 
 def unquantized_layers(module: torch.nn.Module) -> list[str]:

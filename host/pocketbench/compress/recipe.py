@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, shown
 
 STEP_TYPES: dict[str, type[Step]] = {}
 
@@ -65,7 +65,18 @@ def _check(condition: bool, message: str) -> None:
 
 
 def _one_of(step: str, field: str, value: str, allowed: tuple[str, ...]) -> None:
-    _check(value in allowed, f"{step}: {field} {value!r} is not one of {', '.join(allowed)}")
+    _check(value in allowed, f"{step}: {field} {shown(value)} is not one of {', '.join(allowed)}")
+
+
+# Counts beyond these are not a plan a run can carry out (2^63 calibration batches): they are
+# refused where they are given, naming the field and the limit.
+MAX_BATCHES = 10_000
+MAX_STEPS = 100_000
+MAX_SEED = 2**32 - 1  # numpy's seeds end here
+
+
+def _at_most(step: str, field: str, value: float, limit: float) -> None:
+    _check(value <= limit, f"{step}: {field} must be at most {limit:g}, got {shown(value)}")
 
 
 QUANT_SCHEMES = ("int8", "int8-dynamic")
@@ -101,11 +112,15 @@ class Quantize(Step):
         _one_of("quantize", "observer", self.observer, OBSERVERS)
         _check(
             self.k == "auto" or (not isinstance(self.k, str) and self.k > 0),
-            f'quantize: k must be positive (mean ± k·σ) or "auto", got {self.k!r}',
+            f'quantize: k must be positive (mean ± k·σ) or "auto", got {shown(self.k)}',
         )
         _check(50 < self.percentile <= 100, f"quantize: percentile must be in (50, 100], got {self.percentile}")
         _check(self.calibration_batches >= 1, "quantize: calibration_batches must be at least 1")
         _check(self.keep_fp32 >= 0, f"quantize: keep_fp32 must be 0 or more, got {self.keep_fp32}")
+        _at_most("quantize", "calibration_batches", self.calibration_batches, MAX_BATCHES)
+        _at_most("quantize", "keep_fp32", self.keep_fp32, MAX_STEPS)
+        if not isinstance(self.k, str):
+            _at_most("quantize", "k", self.k, 100)
         _check(
             self.scheme == "int8" or self.observer == "minmax",
             "quantize: int8-dynamic measures activations at run time; observer applies only to scheme int8",
@@ -134,6 +149,8 @@ class QuantizeAwareTraining(Step):
 
     def __post_init__(self) -> None:
         _check(self.steps >= 1, f"qat: steps must be at least 1, got {self.steps}")
+        _at_most("qat", "steps", self.steps, MAX_STEPS)
+        _check(0 <= self.seed <= MAX_SEED, f"qat: seed must be in [0, {MAX_SEED}], got {shown(self.seed)}")
         _check(0 < self.lr < 1, f"qat: lr must be in (0, 1), got {self.lr}")
         _check(
             0 <= self.batch_norm_steps <= self.steps,
@@ -162,8 +179,9 @@ class Int4Weights(Step):
     def __post_init__(self) -> None:
         _check(
             self.group_size == 0 or (self.group_size >= 16 and self.group_size & (self.group_size - 1) == 0),
-            f"w4: group_size must be 0 (per channel) or a power of two ≥ 16, got {self.group_size}",
+            f"w4: group_size must be 0 (per channel) or a power of two ≥ 16, got {shown(self.group_size)}",
         )
+        _at_most("w4", "group_size", self.group_size, 65_536)
 
 
 PRUNE_CRITERIA = ("magnitude", "gradient")
@@ -196,8 +214,9 @@ class Prune(Step):
         if self.sparsity is not None:
             _check(0 < self.sparsity < 1, f"prune: sparsity must be in (0, 1), got {self.sparsity}")
         if self.threshold is not None:
-            _check(self.threshold >= 0, f"prune: threshold must be ≥ 0, got {self.threshold}")
+            _check(0 <= self.threshold < float("inf"), f"prune: threshold must be ≥ 0, got {self.threshold}")
         _check(self.batches >= 1, "prune: batches must be at least 1")
+        _at_most("prune", "batches", self.batches, MAX_BATCHES)
 
 
 ALLOCATIONS = ("uniform", "sensitivity")
@@ -242,6 +261,7 @@ class ChannelPrune(Step):
             f"channel_prune: max_ratio must be in [ratio, 1), got {self.max_ratio}",
         )
         _check(self.sensitivity_batches >= 1, "channel_prune: sensitivity_batches must be at least 1")
+        _at_most("channel_prune", "round_to", self.round_to, 4096)
 
     def __hash__(self) -> int:  # `ratios` is a dict: hash the stored form
         return hash(json.dumps(self.to_dict(), sort_keys=True))
@@ -322,6 +342,10 @@ class Distill(Step):
         _check(self.weight_decay >= 0, f"distill: weight_decay must be ≥ 0, got {self.weight_decay}")
         _one_of("distill", "batch_norm", self.batch_norm, BATCH_NORM_MODES)
         _check(0.1 <= self.input_scale <= 1, f"distill: input_scale must be in [0.1, 1], got {self.input_scale}")
+        _at_most("distill", "epochs", self.epochs, 1_000)
+        _at_most("distill", "temperature", self.temperature, 1_000)
+        _check(0 <= self.seed <= MAX_SEED, f"distill: seed must be in [0, {MAX_SEED}], got {shown(self.seed)}")
+        _check(len(self.student) <= 1_024, f"distill: student {shown(self.student)} is over 1024 characters")
 
     @classmethod
     def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
@@ -422,7 +446,7 @@ def parse_variant(name: str) -> Recipe:
         except KeyError:
             known = ", ".join(sorted(TOKENS))
             raise RecipeError(
-                f"unknown variant {name!r}: token {token!r} is not one of {known}, "
+                f"unknown variant {shown(name)}: token {shown(token)} is not one of {known}, "
                 "pruneNN[-uniform], sparseNN[-grad] (join with +)"
             ) from None
         for step in made:
@@ -438,5 +462,5 @@ def parse_variants(spec: str) -> list[Recipe]:
     if not names:
         raise RecipeError("no variants given: name at least one, e.g. fp32,int8")
     if len(set(names)) != len(names):
-        raise RecipeError(f"variant list {spec!r} names a variant twice")
+        raise RecipeError(f"variant list {shown(spec)} names a variant twice")
     return [parse_variant(n) for n in names]

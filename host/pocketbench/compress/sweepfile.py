@@ -33,6 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from pocketbench.compress.recipe import STEP_TYPES, Recipe, RecipeError, Step, parse_variant
+from pocketbench.errors import shown
+from pocketbench.names import NAME_RULE, name_problem
+from pocketbench.paths import TOML_MAX_BYTES, read_bounded
+
+# More variants or models than a run could measure in a day is a generated file gone wrong.
+MAX_VARIANTS = 1_000
+MAX_STEPS = 32
 
 STEP_KINDS: dict[str, type[Step]] = {cls.KIND: cls for cls in STEP_TYPES.values() if cls.KIND}
 
@@ -66,15 +73,15 @@ def build_step(fields: dict[str, Any], where: str) -> Step:
     fields = dict(fields)
     kind = fields.pop("type", None)
     if kind not in STEP_KINDS:
-        raise RecipeError(f"{where}: type {kind!r} is not one of {', '.join(sorted(STEP_KINDS))}")
+        raise RecipeError(f"{where}: type {shown(kind)} is not one of {', '.join(sorted(STEP_KINDS))}")
     cls = STEP_KINDS[kind]
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key, value in fields.items():
         if key not in names:
-            raise RecipeError(f"{where} ({kind}): unknown field {key!r}; fields are {', '.join(names)}")
+            raise RecipeError(f"{where} ({kind}): unknown field {shown(key)}; fields are {', '.join(names)}")
         if not _accepts(hints[key], value):
-            raise RecipeError(f"{where} ({kind}): field {key!r} = {value!r} is not a {_type_name(hints[key])}")
+            raise RecipeError(f"{where} ({kind}): field {key!r} = {shown(value)} is not a {_type_name(hints[key])}")
     try:
         return cls(**{k: _as_field(hints[k], v) for k, v in fields.items()})
     except RecipeError as exc:
@@ -130,7 +137,7 @@ def sweep_text(variants: list[Recipe], models: list[str] | None = None) -> str:
 def load_sweep(path: Path) -> SweepFile:
     """Parse and validate a sweep file."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_bounded(path, TOML_MAX_BYTES, "sweep file"))
     except OSError as exc:
         raise RecipeError(f"sweep file {path}: cannot read it ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -146,15 +153,21 @@ def load_sweep(path: Path) -> SweepFile:
     models = data.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise RecipeError(f"sweep file {path}: models must be a list of model names")
+    if len(models) > MAX_VARIANTS:
+        raise RecipeError(f"sweep file {path}: models lists {len(models)}, over the limit of {MAX_VARIANTS}")
     variants = data.get("variants", {} if tune else None)
     if not isinstance(variants, dict) or not (variants or tune):
         raise RecipeError(f"sweep file {path}: needs a [variants] table with at least one variant")
+    if len(variants) > MAX_VARIANTS:
+        raise RecipeError(f"sweep file {path}: [variants] has {len(variants)}, over the limit of {MAX_VARIANTS}")
     recipes = [_variant(path, name, spec) for name, spec in variants.items()]
     return SweepFile(models=models, variants=recipes, tune=tune)
 
 
 def _variant(path: Path, name: str, spec: Any) -> Recipe:
-    where = f"sweep file {path}: variant {name!r}"
+    where = f"sweep file {path}: variant {shown(name)}"
+    if (problem := name_problem(name)) is not None:  # it names files and rows, like a run id
+        raise RecipeError(f"{where}: not a variant name ({problem}): {NAME_RULE}")
     if isinstance(spec, str):
         try:
             return Recipe(name=name, steps=parse_variant(spec).steps)
@@ -162,6 +175,8 @@ def _variant(path: Path, name: str, spec: Any) -> Recipe:
             raise RecipeError(f"{where}: {exc}") from None
     if not isinstance(spec, dict) or set(spec) != {"steps"} or not isinstance(spec["steps"], list):
         raise RecipeError(f'{where}: give a token string ("prune50+int8") or a table with only steps = [...]')
+    if len(spec["steps"]) > MAX_STEPS:
+        raise RecipeError(f"{where}: {len(spec['steps'])} steps, over the limit of {MAX_STEPS}")
     steps = []
     for i, fields in enumerate(spec["steps"], 1):
         if not isinstance(fields, dict):

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from pocketbench.devices.base import Device
-from pocketbench.errors import DeviceError, PocketbenchError
+from pocketbench.errors import DeviceError, PocketbenchError, shown
+from pocketbench.names import safe_serial
 
 PHONE_ROUTES = ("tcp:", "usb:", "adb:")
 
@@ -19,6 +20,9 @@ def open_device(spec: str, wait_s: float = 0.0, notes: list[str] | None = None) 
         return LocalDevice()
     if spec.startswith(PHONE_ROUTES):
         from pocketbench.devices.adb.device import AdbDevice
+
+        route, _, serial = spec.partition(":")  # a serial becomes part of commands and lease files
+        safe_serial(serial, f"device {route}: serial")
         from pocketbench.devices.adb.discover import check_present
 
         device = AdbDevice(spec)  # checks the spec's form without any I/O
@@ -35,7 +39,7 @@ def open_device(spec: str, wait_s: float = 0.0, notes: list[str] | None = None) 
                 notes.append(f"no phone found ({'; '.join(searched)}): measuring on this computer")
             return LocalDevice()
         return AdbDevice(phone.spec)
-    raise PocketbenchError(f"unknown device {spec!r}: use local, auto, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL")
+    raise PocketbenchError(f"unknown device {shown(spec)}: use local, auto, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL")
 
 
 def open_devices(specs: list[str], wait_s: float = 0.0, notes: list[str] | None = None) -> list[Device]:

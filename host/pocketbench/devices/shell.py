@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from pocketbench.devices.base import ShellDevice
 from pocketbench.errors import DeviceError
+from pocketbench.runner.process import die_with_parent
 
 Shell = Callable[[str], str]
 
@@ -26,8 +27,9 @@ def local_shell(command: str, timeout_s: float = 30.0) -> str:
     """Run `command` with /bin/sh on this computer; stdout (stderr is dropped)."""
     try:
         proc = subprocess.run(
-            ["/bin/sh", "-c", command], capture_output=True, text=True, timeout=timeout_s, check=False
-        )
+            ["/bin/sh", "-c", command],
+            capture_output=True, text=True, timeout=timeout_s, check=False, preexec_fn=die_with_parent,
+        )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise DeviceError(f"local shell command did not finish within {timeout_s:.0f} s: {command[:80]}") from exc
     return proc.stdout

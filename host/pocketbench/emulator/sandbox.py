@@ -31,6 +31,7 @@ from pathlib import Path
 from pocketbench.emulator.persona import Persona
 from pocketbench.emulator.sysfs_script import SysfsScript, render, symlinks
 from pocketbench.errors import PocketbenchError
+from pocketbench.runner.process import die_with_parent
 
 # Top-level names the phone provides itself; host entries with these names are hidden.
 ANDROID_DIRS = ("data", "system", "sdcard")
@@ -313,6 +314,7 @@ class Sandbox:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=die_with_parent,  # the phone's namespace ends with the process serving it
         )
         try:
             if self._as_root:

@@ -13,13 +13,18 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.errors import PocketbenchError, shown
 from pocketbench.measure.settings import ProtocolSettings, SettingsError
-from pocketbench.names import NAME_PATTERN, NAME_RULE
+from pocketbench.names import NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, name_problem
+from pocketbench.paths import TOML_MAX_BYTES, read_bounded
 
 # Regression metrics the verdicts can use (see farm/regress.py); thresholds are relative.
 DEFAULT_THRESHOLDS = {"latency_p50_ms": 0.05, "size_bytes": 0.01, "peak_rss_kb": 0.10, "energy_mj_per_inference": 0.10}
-_SERIAL = re.compile(r"^(local|(tcp|usb|adb):[^\s]+)$")
+_SERIAL = re.compile(rf"local|(tcp|usb|adb):(?!.*\.\.){SERIAL_PATTERN.pattern}")
+# What one matrix may ask for: beyond these a file is a mistake (or an attack), not a plan.
+MAX_CELLS = 10_000
+MAX_ENTRIES = 1_000  # models, variants or devices listed
+MAX_MODEL_REF = 1_024  # a built-in name, file.py:factory or module:factory
 
 
 class MatrixError(PocketbenchError):
@@ -110,7 +115,7 @@ class Matrix:
 def load_matrix(path: Path) -> Matrix:
     """Read and validate `path`; raises MatrixError naming every bad field."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_bounded(path, TOML_MAX_BYTES, "farm matrix"))
     except FileNotFoundError as exc:
         raise MatrixError(f"{path}: no such file: give the farm matrix TOML (see examples/farm.toml)") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -128,6 +133,11 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     devices = _devices(v, data.get("devices"))
     run = _run(v, v.table(data, "", "run"))
     regression = _regression(v, v.table(data, "", "regression"))
+    cells = len(devices) * sum(len(own) for own in models.values())
+    if cells > MAX_CELLS:
+        v.error(
+            "models", f"{cells} cells (models × variants × devices) is over the limit of {MAX_CELLS}: split the matrix"
+        )
     if v.errors or name is None:  # the validator returns None only after recording why
         raise MatrixError("\n".join(v.errors))
     return Matrix(name, source, models, tuple(devices), run, regression)
@@ -136,6 +146,9 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
 def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str, ...]]:
     if not isinstance(raw, list) or not raw:
         v.error("models", "required: a non-empty list of model names or {name, variants} tables")
+        return {}
+    if len(raw) > MAX_ENTRIES:
+        v.error("models", f"{len(raw)} models is over the limit of {MAX_ENTRIES}")
         return {}
     models: dict[str, tuple[str, ...]] = {}
     for i, entry in enumerate(raw):
@@ -151,6 +164,8 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
             continue
         if not model.strip():
             v.error(where, "empty model name")
+        elif len(model) > MAX_MODEL_REF:
+            v.error(where, f"model {shown(model)} is over {MAX_MODEL_REF} characters")
         elif model in models:
             v.error(where, f"model {model!r} is listed twice")
         else:
@@ -162,6 +177,9 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
     if not isinstance(raw, list) or not raw:
         v.error("devices", "required: one [[devices]] table per phone, each with a serial")
         return []
+    if len(raw) > MAX_ENTRIES:
+        v.error("devices", f"{len(raw)} devices is over the limit of {MAX_ENTRIES}")
+        return []
     devices: list[DeviceSpec] = []
     for i, entry in enumerate(raw):
         where = f"devices[{i}]"
@@ -172,14 +190,14 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
         serial = v.string(entry, where, "serial", required=True, pattern=_SERIAL,
                           hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local")  # fmt: skip
         if serial and serial.startswith("tcp:") and not re.fullmatch(r"tcp:[^:\s]+:\d{1,5}", serial):
-            v.error(f"{where}.serial", f"{serial!r} is not tcp:HOST:PORT")
+            v.error(f"{where}.serial", f"{shown(serial)} is not tcp:HOST:PORT")
         name = v.string(entry, where, "name", default=serial, pattern=NAME_PATTERN, hint=NAME_RULE)
         if serial is None or name is None:
             continue
         if any(d.name == name for d in devices):
-            v.error(f"{where}.name", f"{name!r} is used by another device: names must be unique")
+            v.error(f"{where}.name", f"{shown(name)} is used by another device: names must be unique")
         elif any(d.serial == serial for d in devices):
-            v.error(f"{where}.serial", f"{serial!r} is listed twice")
+            v.error(f"{where}.serial", f"{shown(serial)} is listed twice")
         else:
             devices.append(DeviceSpec(name, serial))
     return devices
@@ -195,13 +213,13 @@ def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
         protocol = replace(d.protocol, **given)
     except SettingsError as exc:
         for problem in exc.problems:
-            v.error(f"run.{problem.field}", f"{problem.rule} (got {problem.value!r})")
+            v.error(f"run.{problem.field}", f"{problem.rule} (got {shown(problem.value)})")
         protocol = d.protocol
     return RunSettings(
         protocol=protocol,
-        retries=v.integer(raw, "run", "retries", d.retries, minimum=0),
-        quarantine_after=v.integer(raw, "run", "quarantine_after", d.quarantine_after, minimum=1),
-        health_timeout_s=v.number(raw, "run", "health_timeout_s", d.health_timeout_s, low=0.0),
+        retries=v.integer(raw, "run", "retries", d.retries, minimum=0, maximum=10),
+        quarantine_after=v.integer(raw, "run", "quarantine_after", d.quarantine_after, minimum=1, maximum=MAX_CELLS),
+        health_timeout_s=v.number(raw, "run", "health_timeout_s", d.health_timeout_s, low=0.0, high=3600.0),
     )
 
 
@@ -216,7 +234,7 @@ def _regression(v: _Validator, raw: dict[str, Any]) -> RegressionSettings:
             thresholds[metric] = v.number(given, "regression.thresholds", metric, 0.0, low=0.0, high=10.0)
     return RegressionSettings(
         alpha=v.number(raw, "regression", "alpha", d.alpha, low=0.0, high=0.5),
-        min_samples=v.integer(raw, "regression", "min_samples", d.min_samples, minimum=2),
+        min_samples=v.integer(raw, "regression", "min_samples", d.min_samples, minimum=2, maximum=1_000_000),
         thresholds=thresholds,
     )
 
@@ -263,7 +281,7 @@ class _Validator:
             self.error(_join(where, key), f"must be a string, not {type(value).__name__}")
             return None
         if pattern is not None and not pattern.fullmatch(value):
-            self.error(_join(where, key), f"{value!r} is not valid ({hint})")
+            self.error(_join(where, key), f"{shown(value)} is not valid ({hint})")
             return None
         return value
 
@@ -276,17 +294,23 @@ class _Validator:
         if not isinstance(value, list) or not value or not all(isinstance(x, str) and x.strip() for x in value):
             self.error(_join(where, key), "must be a non-empty list of non-empty strings")
             return None
+        if len(value) > MAX_ENTRIES:
+            self.error(_join(where, key), f"{len(value)} names is over the limit of {MAX_ENTRIES}")
+            return None
         if len(set(value)) != len(value):
             self.error(_join(where, key), "lists a name twice")
+        for name in value:  # a variant name becomes part of file names and rows, like a run id
+            if (problem := name_problem(name.strip())) is not None:
+                self.error(_join(where, key), f"variant {shown(name)}: {problem} ({NAME_RULE})")
         return [x.strip() for x in value]
 
-    def integer(self, data: dict[str, Any], where: str, key: str, default: int, minimum: int) -> int:
+    def integer(self, data: dict[str, Any], where: str, key: str, default: int, minimum: int, maximum: int) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(_join(where, key), f"must be an integer, not {type(value).__name__}")
             return default
-        if value < minimum:
-            self.error(_join(where, key), f"{value} is below the minimum {minimum}")
+        if not minimum <= value <= maximum:
+            self.error(_join(where, key), f"{shown(value)} is outside [{minimum}, {maximum}]")
             return default
         return value
 
@@ -298,7 +322,7 @@ class _Validator:
             self.error(_join(where, key), f"must be a number, not {type(value).__name__}")
             return default
         if not low <= value <= high:
-            self.error(_join(where, key), f"{value} is outside [{low}, {high}]")
+            self.error(_join(where, key), f"{shown(value)} is outside [{low}, {high}]")
             return default
         return float(value)
 

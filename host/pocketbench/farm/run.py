@@ -15,11 +15,10 @@ store; `latest_attempts` gives one row per cell, so nothing is ever counted twic
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pandas as pd
 
 from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.devices.base import ClosableDevice, Device, DeviceInfo, RecoverableDevice
-from pocketbench.errors import DeviceError, PocketbenchError
+from pocketbench.errors import DeviceError, PocketbenchError, interruption
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.measure.cell import measure_cell, probe_telemetry
 from pocketbench.measure.model import ModelContext, build_variant, load_model
@@ -38,6 +37,7 @@ from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.compare import latest_attempts
 from pocketbench.results.store import PARTIAL, RunStore, read_cells
+from pocketbench.runner.process import scratch_dir
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
 # quarantine. A runner crash or a model failing to load is the model's doing: no retry.
@@ -104,8 +104,35 @@ def run_farm(
         store.write_cell({**row, "device_serial": serials[cell.device]})
         quarantined[cell.device] = absent[cell.device]
     pending = [c for c in pending if c.device not in absent]
-    with tempfile.TemporaryDirectory(prefix="pocketbench-farm-") as scratch:
-        prepared = _prepare(pending, Path(scratch), reporter, (settings.prompt_tokens, settings.decode_tokens))
+    stop = threading.Event()  # set on Ctrl-C: each worker ends after its current repetition
+    try:
+        _measure_pending(matrix, store, devices, pending, settings, reporter, lease_wait_s, max_parallel, stop,
+                         quarantined)  # fmt: skip
+    except BaseException as interrupted:
+        if isinstance(interrupted, Exception):
+            raise
+        stop.set()
+        store.mark_interrupted(interruption(interrupted))
+        raise
+    store.finish()
+    return FarmRun(store.run_id, store.folder, latest_attempts(read_cells(store.folder)), skipped, quarantined)
+
+
+def _measure_pending(
+    matrix: Matrix,
+    store: RunStore,
+    devices: Mapping[str, Device],
+    pending: list[Cell],
+    settings: ProtocolSettings,
+    reporter: Reporter,
+    lease_wait_s: float,
+    max_parallel: int | None,
+    stop: threading.Event,
+    quarantined: dict[str, str],
+) -> None:
+    """Every pending cell, one worker thread per device; the scratch folder goes on every exit."""
+    with scratch_dir("farm") as scratch:
+        prepared = _prepare(pending, scratch, reporter, (settings.prompt_tokens, settings.decode_tokens))
         workers = [
             _Worker(
                 name,
@@ -115,18 +142,21 @@ def run_farm(
                 settings,
                 store,
                 prepared,
-                Path(scratch),
+                scratch,
                 reporter,
                 lease_wait_s,
+                stop,
             )
             for name in dict.fromkeys(c.device for c in pending)
         ]
-        with ThreadPoolExecutor(max_workers=max(1, max_parallel or len(workers)), thread_name_prefix="farm") as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, max_parallel or len(workers)), thread_name_prefix="farm")
+        try:
             for worker in pool.map(lambda w: w.run(), workers):
                 if worker.quarantine_reason:
                     quarantined[worker.name] = worker.quarantine_reason
-    store.finish()
-    return FarmRun(store.run_id, store.folder, latest_attempts(read_cells(store.folder)), skipped, quarantined)
+        finally:
+            stop.set()  # normally all done; on Ctrl-C the workers stop after their current process
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def open_farm_devices(matrix: Matrix, wait_s: float = 0.0) -> tuple[dict[str, Device], dict[str, str]]:
@@ -178,6 +208,11 @@ def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter, generate: tup
     return prepared
 
 
+class _Stopped(BaseException):
+    """Raised in a worker once the run is interrupted: no `except Exception` on the way out takes it
+    for a failed cell."""
+
+
 class _Worker:
     """Measures one device's cells in order while holding its lease."""
 
@@ -193,7 +228,9 @@ class _Worker:
         scratch: Path,
         reporter: Reporter,
         lease_wait_s: float,
+        stop: threading.Event | None = None,
     ) -> None:
+        self.stop = stop or threading.Event()
         self.name, self.device, self.cells, self.matrix = name, device, cells, matrix
         self.settings, self.store, self.prepared = settings, store, prepared
         self.scratch, self.reporter, self.lease_wait_s = scratch, reporter, lease_wait_s
@@ -202,6 +239,11 @@ class _Worker:
         self.telemetry: DeviceTelemetry | None = None  # read once the device first answers
 
     def run(self) -> _Worker:
+        with suppress(_Stopped):
+            self._run()
+        return self
+
+    def _run(self) -> None:
         with ExitStack() as stack:
             if isinstance(self.device, ClosableDevice):  # a phone: its connection and its own lease
                 stack.callback(self.device.close)
@@ -211,6 +253,8 @@ class _Worker:
                 self.quarantine_reason = str(exc)
             in_a_row = 0
             for cell in self.cells:
+                if self.stop.is_set():  # interrupted: the cells not started stay unmeasured (resume them)
+                    break
                 if self.quarantine_reason:
                     self._save(self._not_run(cell))
                     continue
@@ -221,7 +265,6 @@ class _Worker:
                         f"quarantined after {in_a_row} failed cells in a row (last: {row['error']})"
                     )
                     self.reporter.note(f"{self.name} {self.quarantine_reason}", FAILED)
-        return self
 
     def _measure(self, cell: Cell) -> dict[str, Any]:
         """One cell, with up to `retries` more attempts while the device is at fault; every
@@ -230,7 +273,7 @@ class _Worker:
         for attempt in range(1, attempts + 1):
             row = self._attempt(cell)
             self._save(row)
-            if row["status"] not in DEVICE_FAULTS:
+            if row["status"] not in DEVICE_FAULTS or self.stop.is_set():
                 break
             self.reporter.note(
                 f"{cell.device} {cell.model} {cell.variant} attempt {attempt}/{attempts}: {row['error']}", WARNED
@@ -256,10 +299,17 @@ class _Worker:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
             return measure_cell(
                 context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
-                progress=lambda so_far, why: self.store.save_progress(self._serial(so_far), why),
+                progress=self._progress,
             )  # fmt: skip
         except Exception as exc:  # a transport library's own error must not end the other phones' run
             return failed_row(row, "device_error", f"{self.name}: {type(exc).__name__}: {exc}")
+
+    def _progress(self, so_far: dict[str, Any], why: str | None) -> None:
+        """Keep the repetitions so far; once the run is interrupted, stop the cell here (what it
+        measured is in its progress file: a resumed run keeps it as a partial attempt)."""
+        self.store.save_progress(self._serial(so_far), why)
+        if self.stop.is_set():
+            raise _Stopped
 
     def _base(self, cell: Cell) -> dict[str, Any]:
         return base_row(self.store.run_id, cell.model, cell.variant, cell.device, self.info)

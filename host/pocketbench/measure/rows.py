@@ -4,6 +4,7 @@ folded from its repetitions (latency with its CI, memory, temperatures, energy, 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,7 +134,7 @@ def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
             latency_p50_ci_low_ms=summary.ci_low,
             latency_p50_ci_high_ms=summary.ci_high,
             latency_p50_ci_halfwidth=(summary.ci_high - summary.ci_low) / 2 / summary.median
-            if summary.median > 0
+            if summary.median > 0 and not math.isnan(summary.ci_low)
             else None,
             latency_cv=summary.cv,
             latency_robust_cv=summary.robust_cv,

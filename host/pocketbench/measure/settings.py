@@ -103,6 +103,13 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "prompt_tokens": (lambda v: v >= 1, "must be at least 1"),
     "decode_tokens": (lambda v: v >= 1, "must be at least 1"),
 }
+# The most of each count and duration a run can carry out (a cell of 2^63 iterations is a typo,
+# not a plan): refused where it is given, naming the field and the limit.
+LIMITS: dict[str, float] = {
+    "warmup": 100_000, "iterations": 1_000_000, "min_seconds": 3600, "threads": 256, "repetitions": 1000,
+    "cell_budget_s": 86_400, "energy_window_s": 600, "cooldown_timeout_s": 3600, "profile_iterations": 100_000,
+    "prompt_tokens": 1_000_000, "decode_tokens": 1_000_000,
+}  # fmt: skip
 _TYPES = {
     "int": (int,),
     "float": (int, float),
@@ -126,4 +133,6 @@ def _problems(settings: ProtocolSettings) -> list[Problem]:
         test, rule = _RULES.get(f.name, (lambda v: True, ""))
         if not test(value):
             problems.append(Problem(f.name, rule, value))
+        elif value is not None and f.name in LIMITS and not value <= LIMITS[f.name]:
+            problems.append(Problem(f.name, f"must be at most {int(LIMITS[f.name])}", value))
     return problems

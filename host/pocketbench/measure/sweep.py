@@ -13,7 +13,6 @@ still run, and nothing already measured is lost.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -21,30 +20,50 @@ from typing import Any
 
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import Device, DeviceInfo
-from pocketbench.errors import PocketbenchError, first_line
+from pocketbench.errors import PocketbenchError, first_line, shown
 from pocketbench.measure.cell import Cell, finished_row, new_cell, probe_telemetry, repeat_cells
 from pocketbench.measure.model import build_variant, load_model
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.models.registry import resolve
+from pocketbench.names import NAME_RULE, name_problem
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.store import RunStore
+from pocketbench.runner.process import scratch_dir
+
+# What one run may be asked for: more is a mistake (a generated list gone wrong), refused at once.
+MAX_MODELS = 1_000
+MAX_VARIANTS = 1_000
+MAX_MODEL_REF = 1_024  # a built-in name, file.py:factory or module:factory
 
 
 def check_names(models: Sequence[str], variants: Sequence[str | Recipe]) -> None:
     """Resolve every model and parse every variant before any device work: one error lists
-    every bad name (a factory that raises when called is still a failed row, found later)."""
+    every bad name (a factory that raises when called is still a failed row, found later).
+    A variant's name becomes part of file names and rows, so it follows the run-id rule."""
+    if len(models) > MAX_MODELS or len(variants) > MAX_VARIANTS:
+        raise PocketbenchError(
+            f"{len(models)} models × {len(variants)} variants: the limit is {MAX_MODELS} models and"
+            f" {MAX_VARIANTS} variants per run; split it"
+        )
     problems = []
     for name in dict.fromkeys(models):
+        if len(name) > MAX_MODEL_REF:
+            problems.append(f"model {shown(name)} is over {MAX_MODEL_REF} characters")
+            continue
         try:
             resolve(name)
         except PocketbenchError as exc:
             problems.append(first_line(exc))
-    for variant in dict.fromkeys(v for v in variants if isinstance(v, str)):
-        try:
-            parse_variant(variant)
-        except PocketbenchError as exc:
-            problems.append(first_line(exc))
+    for variant in dict.fromkeys(v if isinstance(v, str) else v.name for v in variants):
+        if (problem := name_problem(variant)) is not None:
+            problems.append(f"variant {shown(variant)}: {problem} ({NAME_RULE})")
+            continue
+        if not any(isinstance(v, Recipe) and v.name == variant for v in variants):
+            try:
+                parse_variant(variant)
+            except PocketbenchError as exc:
+                problems.append(first_line(exc))
     if problems:
         raise PocketbenchError(f"{len(problems)} bad name(s), nothing was run: " + " | ".join(problems))
 
@@ -66,12 +85,10 @@ def run_sweep(
     store.record_devices({device_id: asdict(info) if info else None for device_id, info in infos.items()})
     telemetry = {d.device_id: probe_telemetry(d, reporter) for d in devices}
     failures = 0
-    with tempfile.TemporaryDirectory(prefix="pocketbench-sweep-") as scratch:
+    with scratch_dir("sweep") as scratch:
         for model_name in models:
             try:
-                context = load_model(
-                    model_name, Path(scratch), reporter, (settings.prompt_tokens, settings.decode_tokens)
-                )
+                context = load_model(model_name, scratch, reporter, (settings.prompt_tokens, settings.decode_tokens))
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
             cells: list[Cell] = []
@@ -84,7 +101,7 @@ def run_sweep(
                     else:
                         row, artifact = build_variant(context, variant, base, reporter)
                         if artifact is not None:
-                            cell = new_cell(context, artifact, device, settings, row, Path(scratch))
+                            cell = new_cell(context, artifact, device, settings, row, scratch)
                             cell.progress = store.save_progress
                             cells.append(cell)
                             continue
@@ -92,7 +109,7 @@ def run_sweep(
             repeat_cells([c for c in cells if c.failure is None], telemetry, settings, reporter)
             if settings.profile:
                 for cell in [c for c in cells if c.failure is None]:
-                    _profile(cell, settings, store, Path(scratch), reporter)
+                    _profile(cell, settings, store, scratch, reporter)
             for cell in cells:
                 row = cell.failure or finished_row(cell, telemetry[cell.device.device_id], settings.ci_target)
                 failures += _finish(row, store, reporter)

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,7 @@ class ModelSpec:
             bundle = self.factory()
         except PocketbenchError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a factory ends its cell, not the run
             raise PocketbenchError(f"model {self.name!r}: its factory raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(bundle, ModelBundle):
             raise PocketbenchError(
@@ -222,6 +223,7 @@ def resolve(reference: str) -> ModelSpec:
                 f"model {reference!r}: {target!r} is neither a .py file nor a module name (package.module);"
                 " use file.py:factory or module:factory"
             )
+        _refuse_standard_library(reference, target)
         try:
             module = importlib.import_module(target)
         except ImportError as exc:
@@ -238,11 +240,34 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _refuse_standard_library(reference: str, module: str) -> None:
+    """`os:abort`, `sys:exit`, `time:time`: Python's own functions are not model factories, and
+    some end the process that calls them; refused by name before anything is called."""
+    top = module.split(".")[0]
+    if top in sys.stdlib_module_names or top == "builtins":
+        raise PocketbenchError(
+            f"model {reference!r}: {module} is Python's standard library, not a model module; "
+            "give your own file.py:factory or package.module:factory"
+        )
+
+
 def _spec(name: str, module: Any, attr: str, reference: str) -> ModelSpec:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise PocketbenchError(f"model {reference!r}: {module.__name__} has no callable {attr!r}")
-    return ModelSpec(name=name, factory=factory, source_file=Path(inspect.getfile(module)))
+    # A factory imported into the user's module from the standard library (`from os import abort`).
+    if inspect.isbuiltin(factory):
+        raise PocketbenchError(
+            f"model {reference!r}: {attr!r} is a built-in function, not a factory returning a ModelBundle"
+        )
+    _refuse_standard_library(reference, getattr(factory, "__module__", None) or module.__name__)
+    try:
+        source = Path(inspect.getfile(module))
+    except TypeError as exc:  # a module compiled into Python has no file to hash for the cache key
+        raise PocketbenchError(
+            f"model {reference!r}: {module.__name__} has no source file; use file.py:factory"
+        ) from exc
+    return ModelSpec(name=name, factory=factory, source_file=source)
 
 
 def describe_builtins() -> list[tuple[str, str]]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
+from pocketbench.atomic import folder_locked
 from pocketbench.report.table import fmt_number, fmt_pct
 
 # The columns the table shows: all that history needs to read for it.
@@ -14,10 +18,27 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
-def summary_table(frame: pd.DataFrame, limit: int = 0) -> Table:
+def interrupted_runs(root: Path, run_ids: list[str]) -> set[str]:
+    """The runs that stopped before they finished: marked so by the signal that stopped them, or
+    killed outright (no results.parquet, and no process writing them now)."""
+    stopped = set()
+    for run_id in run_ids:
+        folder = root / str(run_id)
+        try:
+            marked = "interrupted" in json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue  # not a run this can read: history names it already
+        if marked or not ((folder / "results.parquet").exists() or folder_locked(folder)):
+            stopped.add(str(run_id))
+    return stopped
+
+
+def summary_table(frame: pd.DataFrame, limit: int = 0, interrupted: set[str] | None = None) -> Table:
     """One line per stored row, the newest `limit` of them (0: all): which run, which cell, its
     status and headline figures. A year of nightly runs is hundreds of thousands of rows: the
-    table shows the end of it and says how many it left out."""
+    table shows the end of it and says how many it left out. A run that stopped before it
+    finished reads `(interrupted)`."""
+    interrupted = interrupted or set()
     runs = frame["run_id"].nunique()
     shown = frame.tail(limit) if limit else frame
     hidden = len(frame) - len(shown)
@@ -32,7 +53,8 @@ def summary_table(frame: pd.DataFrame, limit: int = 0) -> Table:
     for row in shown.itertuples(index=False):
         rss = row.peak_rss_kb / 1e3 if pd.notna(row.peak_rss_kb) else None
         cells = [
-            str(row.run_id), str(row.model), str(row.variant), str(row.device),
+            str(row.run_id) + (" (interrupted)" if str(row.run_id) in interrupted else ""),
+            str(row.model), str(row.variant), str(row.device),
             str(row.attempt), str(row.status), fmt_number(row.latency_p50_ms, ".3f"), fmt_number(rss, ".1f"),
             fmt_pct(row.accuracy),
         ]  # fmt: skip

@@ -22,6 +22,7 @@ files of older schema versions (migrations.py).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import secrets
@@ -35,8 +36,8 @@ from typing import Any
 import pandas as pd
 from pyarrow import ArrowException
 
-from pocketbench.atomic import atomic_write_bytes, write_new_bytes
-from pocketbench.errors import PocketbenchError
+from pocketbench.atomic import FolderBusy, atomic_write_bytes, lock_folder, write_new_bytes
+from pocketbench.errors import PocketbenchError, raise_if_interrupted
 from pocketbench.names import inside, slug
 from pocketbench.results.files import UnreadableFile, file_schema, read_manifest, why
 from pocketbench.results.migrations import SCHEMA_VERSION, migrate
@@ -110,6 +111,13 @@ class RunStore:
             raise PocketbenchError(
                 f"cannot create the run folder {self.folder}: {exc.strerror}; choose a results folder you can write to"
             ) from exc
+        try:  # one writer per run: a second `farm --run-id` on it would redo the same cells
+            self._lock_fd: int | None = lock_folder(self.folder)
+        except FolderBusy as exc:
+            raise PocketbenchError(
+                f"run {self.run_id} is being written by pid {exc.pid} (another pocketbench): wait for it to"
+                " finish, or stop it and resume"
+            ) from None
         self._cells = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
         self._manifest: dict[str, Any] = {}
@@ -135,6 +143,25 @@ class RunStore:
         self._manifest["devices"] = devices
         self._save_manifest()
 
+    def mark_interrupted(self, how: str) -> None:
+        """Record in the manifest that a signal (`how`) stopped the run, and what it had kept."""
+        done, cut = saved_cells(self.folder)
+        if self._manifest:
+            self._manifest["interrupted"] = {
+                "at": datetime.now(UTC).isoformat(), "by": how, "cells_saved": done, "cells_partial": cut
+            }  # fmt: skip
+            self._save_manifest()
+        self.release()
+
+    def release(self) -> None:
+        """Let another process write this run (finish and mark_interrupted do it; so does exiting)."""
+        fd, self._lock_fd = getattr(self, "_lock_fd", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self.release()
+
     def _save_manifest(self) -> None:
         atomic_write_bytes(self.folder / "manifest.json", json.dumps(self._manifest, indent=2).encode())
 
@@ -159,6 +186,7 @@ class RunStore:
         path = self.folder / "cells" / name
         write_new_bytes(path, parquet_bytes(to_frame([row])))
         self._progress_path(key).unlink(missing_ok=True)
+        raise_if_interrupted()  # saved: now a Ctrl-C that was swallowed on the way stops the run
         return path
 
     def save_progress(self, row: dict[str, Any], reason: str | None) -> None:
@@ -177,6 +205,7 @@ class RunStore:
         path = self._progress_path(key)
         path.parent.mkdir(exist_ok=True)
         atomic_write_bytes(path, parquet_bytes(to_frame([row])))
+        raise_if_interrupted()
 
     def _progress_path(self, key: tuple[str, str, str]) -> Path:
         return self.folder / PROGRESS / f"{slug(key[2])}_{slug(key[0])}_{slug(key[1])}.parquet"
@@ -212,6 +241,9 @@ class RunStore:
         whether it came from memory or disk (a text column with no None is `str` in memory)."""
         frame = add_relative_columns(read_cells(self.folder))
         atomic_write_parquet(frame, self.folder / "results.parquet")
+        if self._manifest.pop("interrupted", None) is not None:  # a resumed run that finished
+            self._save_manifest()
+        self.release()
         return read_parquet(self.folder / "results.parquet")
 
 
@@ -287,6 +319,11 @@ def _ratio(numerator: Any, denominator: Any) -> float | None:
     if pd.isna(numerator) or pd.isna(denominator) or not denominator:
         return None
     return float(numerator) / float(denominator)
+
+
+def saved_cells(folder: Path) -> tuple[int, int]:
+    """Cells a run has kept so far: (finished, cut short under way: partial)."""
+    return len(cell_files(folder)), len(list((folder / PROGRESS).glob("[!.]*.parquet")))
 
 
 def cell_files(folder: Path) -> list[Path]:

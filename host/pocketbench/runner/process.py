@@ -5,12 +5,19 @@ Both runners share one command line, so the argv is built in one place for every
 
 from __future__ import annotations
 
+import ctypes
+import os
+import re
+import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from pocketbench.errors import raise_if_interrupted
 from pocketbench.runner.report import BenchJob, RunnerReport, RunnerReportError, parse_runner_report
 
 EXIT_STATUS = {2: "bad_arguments", 3: "load_failed", 4: "execution_failed"}
@@ -93,16 +100,83 @@ def failed_report(status: str, error: str, backend: str) -> RunnerReport:
     )  # fmt: skip
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _find_prctl() -> Any:
+    """libc's prctl, resolved before any fork (the child only calls it); None off Linux."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _find_prctl()
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` of every child pocketbench starts (a runner, a shell, an emulator's helper):
+    the kernel kills it with SIGKILL when the thread that started it ends, so a parent killed
+    with -9 leaves no runner behind."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# Scratch folders are named `pocketbench-<kind>-<pid>-<random>`: one whose process is gone (it
+# was killed with -9, where no cleanup can run) is removed by the next run of this user.
+SCRATCH_PREFIX = "pocketbench-"
+_SCRATCH = re.compile(r"pocketbench-[a-z]+-(\d+)-")
+
+
+@contextmanager
+def scratch_dir(kind: str) -> Iterator[Path]:
+    """A temporary folder removed on every exit that runs code (an error, Ctrl-C, SIGTERM), after
+    removing what killed runs of this user left behind."""
+    reap_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{kind}-{os.getpid()}-") as folder:
+        yield Path(folder)
+
+
+def reap_scratch(root: Path | None = None) -> list[Path]:
+    """Remove this user's scratch folders whose process no longer runs; the ones removed."""
+    removed = []
+    base = root or Path(tempfile.gettempdir())
+    for folder in base.glob(f"{SCRATCH_PREFIX}*"):
+        match = _SCRATCH.match(folder.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        try:
+            if folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.getuid():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
 def run_local_runner(prefix: Sequence[str], job: BenchJob, backend: str, timeout_s: float) -> RunnerReport:
     """Run a runner on this computer; a timeout kills it and becomes a failed report."""
-    with tempfile.TemporaryDirectory(prefix="pocketbench-") as scratch:
+    with scratch_dir("runner") as scratch:
         json_path = Path(scratch) / "result.json"
         outputs = str(job.outputs) if job.outputs else None
         etdump = str(job.etdump) if job.etdump else None
         argv = [*prefix, *runner_args(job, str(job.pte), str(job.inputs), outputs, str(json_path), etdump)]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, timeout=timeout_s, check=False, preexec_fn=die_with_parent
+            )
         except subprocess.TimeoutExpired:
             return failed_report("timeout", f"runner did not finish within {timeout_s:.0f} s", backend)
+        raise_if_interrupted()  # a Ctrl-C swallowed while the runner started (at fork) stops here
         text = json_path.read_text(errors="replace") if json_path.exists() else None
         return report_from_exit(text, proc.returncode, proc.stderr, backend)

@@ -5,6 +5,14 @@ Sources, best first: Pixel ODPM rails (µJ counters, unaffected by USB charging)
 units and sign differ by vendor). The runner samples the chosen files during an idle window
 and the timed loop on one clock; energy is gross (loop), idle (the idle power over the loop's
 length) and net (their difference), and net per inference carries an uncertainty.
+
+A figure is given only where it can exist. A source whose reading does not change over the run
+(a counter stuck at one value, a gauge reading one constant power, as an emulator's does) says
+nothing about the load; nor does a net energy smaller than the source's resolution over the loop
+(one count of its current or its counter). Both are "not measurable" with the reason. A cell's
+energy per inference is a positive quantity: when its 95 % interval over the repetitions reaches
+zero, the load's energy is lost in the idle baseline's noise, and the cell says so with the upper
+bound instead of printing a figure that could be negative.
 """
 
 from __future__ import annotations
@@ -39,6 +47,14 @@ MILLIVOLT_BELOW = 10_000
 CHARGING_STATUS = "battery was Charging during the run"
 CHARGING_ALLOWED = "charging allowed (--allow-charging)"
 NOT_MEASURABLE = "not measurable: counter did not change"
+NOT_MEASURABLE_CONSTANT = "not measurable: the reading did not change with the load"
+NOT_MEASURABLE_RESOLUTION = "not measurable: below the source's resolution"
+NOT_MEASURABLE_NOISE = "not measurable: within the idle baseline's noise"
+# A power series whose spread is below this fraction of its level is one constant reading
+# (rounding in the integration leaves a few ulps, never a real change).
+CONSTANT_REL = 1e-9
+# One count of a µJ counter (RAPL, ODPM), read at both ends of each window.
+COUNTER_RESOLUTION_J = 2e-6
 CHARGING_FIX = (
     "the fuel gauge then measures the charger, not the model; unplug USB and use wireless adb "
     "(`adb tcpip 5555`), a switchable USB hub, or a phone with ODPM rails (Pixel 6+), "
@@ -129,6 +145,8 @@ class _Series:
     joules: np.ndarray
     notes: tuple[str, ...] = ()
     charging: bool = False
+    resolution_w: float = 0.0  # a gauge: one count of its current at the battery's voltage
+    resolution_j: float = COUNTER_RESOLUTION_J  # a counter: its counts at the windows' ends
 
 
 def fuel_gauge_series(t_ns: Sequence[int], current: Sequence[str | None], voltage: Sequence[str | None],
@@ -158,7 +176,8 @@ def fuel_gauge_series(t_ns: Sequence[int], current: Sequence[str | None], voltag
     joules = np.concatenate([[0.0], np.cumsum((watts[1:] + watts[:-1]) / 2 * np.diff(t))])
     charging = any(r[3] in ("Charging", "Full") for r in rows)
     notes = (f"current in {'mA' if milliamps else 'µA'}, {sign_note}",)
-    return _Series(t, joules, notes, charging)
+    count_a = 1e-3 if milliamps else 1e-6
+    return _Series(t, joules, notes, charging, resolution_w=count_a * float(np.median(volts)), resolution_j=0.0)
 
 
 def counter_series(
@@ -261,9 +280,26 @@ def compute_energy(
         # A counter stuck at one value (a rail that is not wired, a gauge that never updates)
         # would give a signed zero of rounding noise, not a reading.
         return EnergyResult(source.label, f"{NOT_MEASURABLE} during the run ({source.label})", notes=series.notes)
+    dt = np.diff(series.t)
+    powers = np.diff(series.joules)[dt > 0] / dt[dt > 0]
+    if powers.size and np.ptp(powers) <= CONSTANT_REL * abs(float(np.mean(powers))):
+        return EnergyResult(
+            source.label,
+            f"{NOT_MEASURABLE_CONSTANT}: {source.label} read a constant {float(np.mean(powers)):.3g} W through"
+            " the idle window and the loop (a source that does not follow the load)",
+            notes=series.notes,
+        )
     idle_w = idle_j / idle_s if idle_s > 0 else 0.0
     idle_over_loop_j = idle_w * loop_s
     net_j = gross_j - idle_over_loop_j
+    resolution_j = series.resolution_j + series.resolution_w * loop_s
+    if abs(net_j) < resolution_j:
+        return EnergyResult(
+            source.label,
+            f"{NOT_MEASURABLE_RESOLUTION}: the loop drew {1e3 * net_j:.2g} mJ over idle, under one count of"
+            f" {source.label} over the loop ({1e3 * resolution_j:.2g} mJ)",
+            notes=series.notes,
+        )
     err_j = loop_s * math.hypot(loop_se, idle_se)
     notes = series.notes + ((CHARGING_ALLOWED,) if series.charging else ())
     return EnergyResult(
@@ -298,6 +334,11 @@ def best_energy(
     return next((r for r in results if r.invalid is None), results[0])
 
 
+# The 95 % two-sided normal quantile: the per-inference figure and its standard error make the
+# interval `mean ± Z95·err`.
+Z95 = 1.959963984540054
+
+
 def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
     """Per-cell energy columns from its repetitions: means, and an uncertainty that is the larger
     of the spread between repetitions and the propagated sampling error."""
@@ -312,6 +353,17 @@ def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
     failed = [r.invalid for r in results if r.invalid is not None]
     if failed:
         notes.append(f"{len(failed)} repetition(s) without energy: {failed[0]}")
+    mean, err = float(per.mean()), max(sampling, between)
+    if mean - Z95 * err <= 0:  # the 95 % interval reaches zero: no figure can be given
+        bound = max(mean + Z95 * err, 0.0)
+        return {
+            "energy_source": valid[0].source,
+            "energy_status": f"{NOT_MEASURABLE_NOISE}: {mean:.2g} ± {Z95 * err:.2g} mJ per inference over idle"
+            f" (95%) reaches zero; at most {bound:.2g} mJ",
+            "energy_gross_mj": float(np.mean([r.gross_mj for r in valid])),
+            "energy_idle_mj": float(np.mean([r.idle_mj for r in valid])),
+            "energy_net_mj": float(np.mean([r.net_mj for r in valid])),
+        }
     return {
         "energy_source": valid[0].source,
         "energy_status": "; ".join(notes) or None,
