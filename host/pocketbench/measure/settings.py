@@ -133,6 +133,6 @@ def _problems(settings: ProtocolSettings) -> list[Problem]:
         test, rule = _RULES.get(f.name, (lambda v: True, ""))
         if not test(value):
             problems.append(Problem(f.name, rule, value))
-        elif value is not None and f.name in LIMITS and not value <= LIMITS[f.name]:
+        elif isinstance(value, (int, float)) and f.name in LIMITS and not value <= LIMITS[f.name]:
             problems.append(Problem(f.name, f"must be at most {int(LIMITS[f.name])}", value))
     return problems
