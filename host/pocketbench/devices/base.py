@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from pocketbench.errors import DeviceError
 from pocketbench.runner.report import BenchJob, RunnerReport
 
 
@@ -95,7 +96,10 @@ def resolve_threads(requested: int | None, device: object, cores: str | None = N
     if requested is not None:
         return requested, THREADS_BY_RUNTIME if requested == 0 else THREADS_BY_SETTINGS, None
     if isinstance(device, CorePolicyDevice):
-        threads, why = device.core_threads(cores)
+        try:
+            threads, why = device.core_threads(cores)
+        except DeviceError as exc:  # the cell itself meets the same fault and records it as its row
+            return 0, THREADS_BY_RUNTIME, f"the phone's core policy could not be read: {exc}"
         return threads, THREADS_BY_DEVICE if threads else THREADS_BY_RUNTIME, why
     if isinstance(device, ThreadsDefaultDevice):
         return device.default_threads, THREADS_BY_DEVICE, device.default_threads_reason
