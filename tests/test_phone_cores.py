@@ -135,7 +135,8 @@ def test_an_8_core_phone_runs_on_its_4_performance_cores_with_4_pinned_threads(e
     one_row, _, one_seen = bench(tmp_path, eight_core_phone, "--threads", "1", results="one")
     assert (one_row["threads"], one_row["threads_source"], one_row["cpu_mask"]) == (1, "settings", "f0")
     # Three more OS threads with four runtime threads than with one: the runner really runs them.
-    assert seen[-1][0] - one_seen[-1][0] == 3, (seen, one_seen)
+    # (the most seen at once: a sample taken while the runner exits can catch its pool gone)
+    assert max(n for n, _ in seen) - max(n for n, _ in one_seen) == 3, (seen, one_seen)
 
 
 def test_cores_prime_is_the_single_fastest_core(eight_core_phone, tmp_path):
