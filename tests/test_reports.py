@@ -103,15 +103,17 @@ def test_latency_change_against_reference_values():
     constant = latency_change([2.0, 2.0], [2.0, 2.0])
     assert constant.p_value == 1.0 and constant.significant is False
     assert latency_change([1.0], [2.0]).p_value is None
-    assert unstable_reason([1.0, 1.0, 1.0, 1.0]) is None
-    assert unstable_reason([1.0, 2.0, 1.0, 2.0]) == "p50's 95% CI ±33% > ±5%; robust CV 49% ≥ 10%"
+    assert unstable_reason([1.0] * 6) is None
+    assert unstable_reason([1.0, 2.0, 1.0, 2.0]) == (
+        "4 samples: too few for a 95% CI of the p50 (needs 6); robust CV 49% ≥ 10%"
+    )
 
 
 def _row(variant: str, **extra):
     row = {
         "run_id": "r", "model": "m", "variant": variant, "device": "d", "status": "ok", "error": None,
         "ops_outside_delegate": None, "backend": "native-runner", "speedup_vs_fp32": 1.0,
-        "device_cpu_features": None, "latency_samples_ms": [1.0, 1.01, 0.99], "attempt": 1,
+        "device_cpu_features": None, "latency_samples_ms": [1.0, 1.01, 0.99] * 2, "attempt": 1,
     }  # fmt: skip
     row.update(extra)
     return row
@@ -144,7 +146,7 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
         "charging: m int8-per-tensor on d: battery was Charging during the run: unplug USB",
     ]
     # Without those columns, nothing is said about them; noisy samples are still caught.
-    plain = warnings(pd.DataFrame([_row("fp32", latency_samples_ms=[1.0, 3.0, 1.0])]))
+    plain = warnings(pd.DataFrame([_row("fp32", latency_samples_ms=[1.0, 3.0, 1.0] * 2)]))
     assert plain == ["unstable: m fp32 on d: p50's 95% CI ±100% > ±5%; rerun with more --iterations or --min-seconds"]
 
 
