@@ -9,7 +9,7 @@ from pathlib import Path
 
 from _results_md import write_section
 from pocketbench.devices.local import LocalDevice
-from pocketbench.measure.profile import compare_ops, explain, op_table, summarize
+from pocketbench.measure.etdump import compare_ops, explain, op_table, summarize
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.measure.sweep import run_sweep
 from pocketbench.results.store import RunStore, read_profiles

@@ -24,7 +24,7 @@ import torch
 from _results_md import load_note, write_section
 from pocketbench.compress.pipeline import apply_recipe
 from pocketbench.compress.recipe import ChannelPrune, Distill, Recalibrate, Recipe, Step, parse_variant
-from pocketbench.compress.stats import parameter_count
+from pocketbench.compress.cost import parameter_count
 from pocketbench.models.registry import ModelBundle, resolve
 from pocketbench.progress import RichReporter
 from rich.console import Console

@@ -3,7 +3,7 @@
 import pytest
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
-from pocketbench.emulator import protocol as p
+from pocketbench.emulator import wire as p
 from pocketbench.emulator.auth import (
     KeyFormatError,
     KeyStore,

@@ -4,7 +4,7 @@ import socket
 import struct
 
 import pytest
-from pocketbench.emulator import protocol as p
+from pocketbench.emulator import wire as p
 
 
 @pytest.fixture

@@ -136,3 +136,13 @@ def test_the_contract_catches_a_lazy_upward_import(tmp_path):
     modules["pocketbench.compress.x"].write_text("def f():\n    from pocketbench.report.table import build_tables\n")
     graph = {"pocketbench.compress.x": _imports("pocketbench.compress.x", modules["pocketbench.compress.x"], modules)}
     assert upward_imports(graph) == ["pocketbench.compress.x (compress) imports pocketbench.report.table (report)"]
+
+
+def test_no_module_name_appears_twice():
+    """One name, one place: `report/table.py` and `tune/table.py` would both be "table" in a
+    traceback, a search or a conversation (package markers `__init__`/`__main__` aside)."""
+    seen: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.stem not in {"__init__", "__main__"}:
+            seen.setdefault(path.stem, []).append(str(path.relative_to(PACKAGE)))
+    assert {stem: paths for stem, paths in seen.items() if len(paths) > 1} == {}

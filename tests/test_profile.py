@@ -12,7 +12,7 @@ import pytest
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.local import PYTHON_BACKEND, LocalDevice
 from pocketbench.lower.export import build_artifact
-from pocketbench.measure.profile import (
+from pocketbench.measure.etdump import (
     DELEGATE_CALL,
     DELEGATE_OP,
     EXECUTE,
@@ -31,7 +31,7 @@ from pocketbench.measure.profile import (
     xnnpack_op_class,
 )
 from pocketbench.models.registry import resolve
-from pocketbench.report.profile import SPLIT_HEADERS, profile_sections, render_profiles
+from pocketbench.report.profile_view import SPLIT_HEADERS, profile_sections, render_profiles
 from pocketbench.runner.report import BenchJob
 from rich.console import Console
 

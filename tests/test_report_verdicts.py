@@ -14,7 +14,7 @@ import pytest
 from pocketbench.farm.matrix import DEFAULT_THRESHOLDS
 from pocketbench.farm.regress import verdicts
 from pocketbench.report.terminal import render_verdicts
-from pocketbench.report.verdicts import NOTHING_CHANGED, build_verdict_table
+from pocketbench.report.verdict_table import NOTHING_CHANGED, build_verdict_table
 from pocketbench.report.write import write_report
 from pocketbench.results.store import load_run
 from pocketbench.results.verdicts import Verdict

@@ -6,7 +6,7 @@ import pytest
 from pocketbench.compress.recipe import ChannelPrune, Distill, Int4Weights, Quantize, Recalibrate, RecipeError
 from pocketbench.compress.sweepfile import load_sweep
 from pocketbench.measure.settings import SettingsError
-from pocketbench.tune.settings import TuneSettings, parse_duration
+from pocketbench.tune.goal import TuneSettings, parse_duration
 from pocketbench.tune.space import SPACE, Space, narrow, recipe_from, recipe_key
 
 

@@ -460,7 +460,7 @@ def tune(
             )  # fmt: skip
     except SettingsError as exc:
         raise PocketbenchError(exc.naming(setting_flag)) from exc
-    from pocketbench.tune.table import render_front
+    from pocketbench.tune.front_table import render_front
 
     stdout.print(render_front(outcome), crop=False)
 
@@ -497,7 +497,7 @@ def report(
     events = read_profiles(folder)
     notes = _run_notes(folder, frame, events, baseline[0] if baseline is not None else None)
     if fmt == "table":
-        from pocketbench.report.profile import render_profiles
+        from pocketbench.report.profile_view import render_profiles
         from pocketbench.report.terminal import render
         from pocketbench.report.write import baseline_notes, with_baseline
 
@@ -667,7 +667,7 @@ def _check_phones(specs: list[str], which: str) -> None:
 def _show(
     frame: pd.DataFrame, run_id: str, folder: Path, as_json: bool, columns: list[str] | None = None, wide: bool = False
 ) -> None:
-    from pocketbench.report.profile import render_profiles
+    from pocketbench.report.profile_view import render_profiles
     from pocketbench.report.table import run_json
     from pocketbench.report.terminal import render
     from pocketbench.results.store import read_profiles

@@ -181,7 +181,7 @@ def apply_recipe(bundle: ModelBundle, recipe: Recipe, reporter: Reporter | None 
     Params, MACs and sparsity are counted once the module-level steps are done (quantization
     changes none of them), so they describe the variant's architecture.
     """
-    from pocketbench.compress.stats import model_stats
+    from pocketbench.compress.cost import model_stats
 
     reporter = reporter or Reporter()
     split = next((i for i, s in enumerate(recipe.steps) if s.graph_level), len(recipe.steps))

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from pocketbench.compress.observers import fake_quantize, qparams
-from pocketbench.compress.stats import PRUNABLE
+from pocketbench.compress.cost import PRUNABLE
 from pocketbench.stats import sqnr_db
 
 

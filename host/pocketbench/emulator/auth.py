@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
-from pocketbench.emulator.protocol import TOKEN_SIZE
+from pocketbench.emulator.wire import TOKEN_SIZE
 
 # Android's public key blob: modulus size in 32-bit words, n0inv, n (LE), rr (LE), exponent.
 _KEY_BLOB = struct.Struct("<II256s256sI")

@@ -26,13 +26,13 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pocketbench.emulator import protocol as p
+from pocketbench.emulator import wire as p
 from pocketbench.emulator.auth import KeyStore
 from pocketbench.emulator.faults import Faults, ProcessFaultWatcher
 from pocketbench.emulator.persona import Persona, persona_for
 from pocketbench.emulator.sandbox import Sandbox, SysfsUpdater, default_props
 from pocketbench.emulator.server import Connection, DaemonState, Identity, Service, Stream
-from pocketbench.emulator.shell import run_shell
+from pocketbench.emulator.shell_service import run_shell
 from pocketbench.emulator.sync import serve_sync
 from pocketbench.emulator.sysfs_script import SysfsScript
 from pocketbench.errors import PocketbenchError

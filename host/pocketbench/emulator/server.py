@@ -15,7 +15,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from pocketbench.emulator import protocol as p
+from pocketbench.emulator import wire as p
 from pocketbench.emulator.auth import KeyFormatError, KeyStore, new_token
 from pocketbench.emulator.faults import Faults
 

@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-from pocketbench.emulator import protocol as p
+from pocketbench.emulator import wire as p
 from pocketbench.emulator.faults import Faults
 from pocketbench.emulator.sandbox import Sandbox
 from pocketbench.emulator.server import Stream, StreamClosed

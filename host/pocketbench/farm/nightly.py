@@ -15,7 +15,7 @@ from pyarrow import ArrowException
 from pocketbench.farm.matrix import Matrix, RegressionSettings
 from pocketbench.farm.regress import KEY, SAMPLED, sample_runs, verdicts
 from pocketbench.farm.run import NOT_RUN, FarmRun
-from pocketbench.report.verdicts import VerdictTable, build_verdict_table
+from pocketbench.report.verdict_table import VerdictTable, build_verdict_table
 from pocketbench.results.files import read_manifest, why
 from pocketbench.results.history import load_history
 from pocketbench.results.store import atomic_write_parquet, load_run

@@ -135,7 +135,7 @@ def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:
 def _profile(cell: Cell, settings: ProtocolSettings, store: RunStore, scratch: Path, reporter: Reporter) -> None:
     """One more runner process with ETDump on, apart from the timed repetitions (the tracer slows
     every op a little). A cell that cannot be profiled keeps its measurement and says why."""
-    from pocketbench.measure.profile import read_trace, summarize
+    from pocketbench.measure.etdump import read_trace, summarize
 
     model, variant, device = cell.row["model"], cell.row["variant"], cell.device.device_id
     trace = scratch / f"trace-{len(list(scratch.iterdir()))}.etdp"

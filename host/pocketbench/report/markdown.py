@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 import pandas as pd
 
 from pocketbench.report.table import build_tables, flat, one_line, pareto_lines, run_title, warnings
-from pocketbench.report.verdicts import NOTHING_CHANGED, VerdictTable
+from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.compare import latest_attempts
 
 

@@ -32,7 +32,7 @@ from pocketbench.report.table import (
     run_title,
     warnings,
 )
-from pocketbench.report.verdicts import NOTHING_CHANGED, VerdictTable
+from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.compare import MEASURED, latest_attempts
 from pocketbench.results.verdicts import Verdict
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from pocketbench.report.verdicts import VerdictTable
+from pocketbench.report.verdict_table import VerdictTable
 from pocketbench.results.compare import compare_runs, latest_attempts, timing_mismatches
 
 REPORT_FORMATS = ("table", "md", "csv", "json", "html")
@@ -51,7 +51,7 @@ def write_report(
     compared, baseline_id = with_baseline(frame, baseline)
     notes = [*notes, *baseline_notes(frame, baseline)]
     if fmt == "md":
-        from pocketbench.report.profile import profiles_markdown
+        from pocketbench.report.profile_view import profiles_markdown
 
         text = render_markdown(compared, run_id, baseline_id, notes, verdicts)
         if profiles is not None and not profiles.empty:

@@ -1,7 +1,7 @@
 """The verdict a farm run gives each measured figure against its history, as saved beside the run.
 
 The vocabulary lives here, below both the farm that judges (farm/regress.py) and the report that
-draws the verdicts (report/verdicts.py): each imports it from the stage beneath them.
+draws the verdicts (report/verdict_table.py): each imports it from the stage beneath them.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pocketbench.progress import Reporter
 from pocketbench.report.write import write_report
 from pocketbench.results.store import RunStore
 from pocketbench.tune import study as studies
-from pocketbench.tune.settings import OBJECTIVES, TuneSettings
+from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import recipe_key
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pocketbench.errors import PocketbenchError
-from pocketbench.tune.settings import OBJECTIVES, TuneSettings
+from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from pocketbench.measure.protocol import DeviceTelemetry
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.progress import Reporter
 from pocketbench.results.store import RunStore
-from pocketbench.tune.settings import OBJECTIVES, TuneSettings
+from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space, recipe_from, recipe_key
 from pocketbench.tune.study import owner
 

@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.text import Text
 
 from pocketbench.report.terminal import render
-from pocketbench.tune.run import TuneRun
+from pocketbench.tune.search import TuneRun
 
 # recipe (the row name), accuracy and Δ, p50 with CI, speedup, size, energy (blank where unmeasured)
 FRONT_COLUMNS = ["accuracy", "p50", "speedup", "size", "energy", "pareto"]

@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 
-from pocketbench.emulator import protocol as p
+from pocketbench.emulator import wire as p
 from pocketbench.emulator.faults import Faults
 from pocketbench.emulator.sandbox import Sandbox
 from pocketbench.emulator.server import Stream, StreamClosed

@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from pocketbench.measure.profile import OUTSIDE, ProfileSummary, compare_ops, explain, op_table, summarize
+from pocketbench.measure.etdump import OUTSIDE, ProfileSummary, compare_ops, explain, op_table, summarize
 from pocketbench.report.markdown import md_escape, md_table
 from pocketbench.report.table import TextColumn
 from pocketbench.report.terminal import REPORTS_HINT, FittedTable, rows_table

@@ -28,7 +28,7 @@ from pocketbench.progress import FAILED, Reporter, Tally
 from pocketbench.results.store import RunStore, read_cells
 from pocketbench.tune import study as studies
 from pocketbench.tune.front import FrontResult, measure_front
-from pocketbench.tune.settings import OBJECTIVES, TuneSettings
+from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space
 from pocketbench.tune.trial import BUILD_LOCK, Worker, run_trial
 
