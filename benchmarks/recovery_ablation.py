@@ -22,9 +22,9 @@ import warnings
 
 import torch
 from _results_md import load_note, write_section
+from pocketbench.compress.cost import parameter_count
 from pocketbench.compress.pipeline import apply_recipe
 from pocketbench.compress.recipe import ChannelPrune, Distill, Recalibrate, Recipe, Step, parse_variant
-from pocketbench.compress.cost import parameter_count
 from pocketbench.models.registry import ModelBundle, resolve
 from pocketbench.progress import RichReporter
 from rich.console import Console

@@ -3,10 +3,10 @@ sensitivity, determinism, and clear errors where a step does not apply."""
 
 import pytest
 import torch
+from pocketbench.compress.cost import prunable_weights
 from pocketbench.compress.observers import RangeObserver, fake_quantize, qparams
 from pocketbench.compress.pipeline import CompressionError, apply_recipe
 from pocketbench.compress.recipe import Distill, Int4Weights, Prune, Quantize, QuantizeAwareTraining, Recipe
-from pocketbench.compress.cost import prunable_weights
 from pocketbench.compress.training import distillation_loss
 from pocketbench.lower.export import weights_digest
 from pocketbench.models.registry import ModelBundle, resolve

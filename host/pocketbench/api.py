@@ -202,8 +202,8 @@ def tune(
     from pocketbench.measure.sweep import check_names
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id, resolve_run
-    from pocketbench.tune.search import check_devices, run_tune
     from pocketbench.tune.goal import TuneSettings, parse_duration
+    from pocketbench.tune.search import check_devices, run_tune
     from pocketbench.tune.space import Space
 
     root = Path(results if results is not None else os.environ.get(RESULTS_ENV) or "results")

@@ -21,8 +21,8 @@ from torch import nn
 
 from pocketbench.compress.batchnorm import reestimate
 from pocketbench.compress.context import Context
-from pocketbench.compress.recipe import ChannelPrune
 from pocketbench.compress.cost import parameter_count
+from pocketbench.compress.recipe import ChannelPrune
 from pocketbench.compress.training import logits, training_batches
 from pocketbench.stats import sqnr_db
 

@@ -17,8 +17,8 @@ from torch.nn import functional as F
 
 from pocketbench.compress.channel_budget import sensitivity_ratios
 from pocketbench.compress.context import Context
-from pocketbench.compress.recipe import ChannelPrune, Prune, RecipeError
 from pocketbench.compress.cost import PRUNABLE, prunable_weights
+from pocketbench.compress.recipe import ChannelPrune, Prune, RecipeError
 from pocketbench.compress.training import logits, training_batches
 from pocketbench.errors import first_line
 

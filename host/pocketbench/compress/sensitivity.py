@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pocketbench.compress.observers import fake_quantize, qparams
 from pocketbench.compress.cost import PRUNABLE
+from pocketbench.compress.observers import fake_quantize, qparams
 from pocketbench.stats import sqnr_db
 
 
