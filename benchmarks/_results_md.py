@@ -42,10 +42,18 @@ def load_note(before: float, after: float) -> str:
     measured while others work are stretched, and a reader must see that next to them."""
     cores = os.cpu_count() or 1
     busy = max(before, after) > cores / 2
+    allowed = sorted(os.sched_getaffinity(0))
+    pinned = (
+        f" This benchmark ran pinned to CPU {', '.join(map(str, allowed))} of {cores} (taskset), the other "
+        "core(s) running other work; torch trained with one thread there."
+        if len(allowed) < cores
+        else ""
+    )
     return (
         f"Shared machine: 1-minute load average {before:.1f} at the start, {after:.1f} at the end on {cores} cores "
         "(other engineers' jobs and this benchmark's own processes)"
         + ("; latencies are not quiet-machine figures, compare ratios within the run." if busy else ".")
+        + pinned
     )
 
 

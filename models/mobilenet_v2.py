@@ -216,11 +216,14 @@ def train(
     return model.to(memory_format=torch.contiguous_format), facts
 
 
+def cache_key(split: tuple[torch.Tensor, ...]) -> str:
+    """The weights cache key: this file, the digits and the data code."""
+    return weights_key([Path(__file__), Path(digits_cnn.__file__)], digits_cnn.data_fingerprint(split))
+
+
 def trained_model(split: tuple[torch.Tensor, ...]) -> tuple[MobileNetV2, Trained]:
     """The trained model, from the cache or trained now (keyed by this file, the digits and the data code)."""
-    sources = [Path(__file__), Path(digits_cnn.__file__)]
-    fingerprint = digits_cnn.data_fingerprint(split)
-    trained = cached_weights("mobilenet_v2", weights_key(sources, fingerprint), lambda: train(split))
+    trained = cached_weights("mobilenet_v2", cache_key(split), lambda: train(split))
     model = MobileNetV2()
     model.load_state_dict(trained.state)
     return model.eval(), trained
@@ -237,11 +240,14 @@ def factory(eval_images: int = EVAL_IMAGES) -> ModelBundle:
             yield (digits_images(x_train[i : i + 1]).contiguous(),)
 
     def train_batches() -> Iterator[tuple[tuple[torch.Tensor], torch.Tensor]]:
-        """Batches of 8 training digits at 224×224 (QAT and distillation train the whole network)."""
+        """Every training digit once, in batches of 32 at 224×224. Recovery after channel pruning
+        needs them all, in batches big enough for batch-norm to train on their statistics (512 of
+        them in batches of 8, batch-norm frozen, left a 50 %-pruned network at chance), at the size
+        the network is scored at (distilled at 160 px it scored 93 % at 224 against 99 %)."""
         generator = torch.Generator().manual_seed(SEED + 2)
         order = torch.randperm(len(x_train), generator=generator)
-        for start in itertools.islice(range(0, len(x_train) - 7, 8), 64):
-            idx = order[start : start + 8]
+        for start in range(0, len(x_train) - BATCH + 1, BATCH):
+            idx = order[start : start + BATCH]
             yield (digits_images(x_train[idx]).contiguous(),), y_train[idx]
 
     return ModelBundle(

@@ -323,7 +323,7 @@ class Distill(Step):
     temperature: float = 4.0
     alpha: float = 0.7
     epochs: int = 3
-    lr: float = 1e-3
+    lr: float = 3e-3
     seed: int = 0
     student: str = ""
     schedule: str = "cosine"
