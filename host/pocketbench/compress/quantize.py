@@ -97,11 +97,9 @@ def quantize_pt2e(module: nn.Module, step: Quantize, ctx: Context) -> nn.Module:
     if keep:
         kept = [get_module_name_filter(name) for name in keep]
         quantizer.set_filter_function(lambda node: not any(f(node) for f in kept))
-    from pocketbench.models.registry import export_dynamic_shapes
+    from pocketbench.models.registry import export_program
 
-    with torch.no_grad():
-        dynamic = export_dynamic_shapes(bundle)
-        exported = torch.export.export(module.eval(), bundle.example_inputs, dynamic_shapes=dynamic)
+    exported = export_program(bundle, module.eval())
     prepared = prepare_pt2e(exported.module(), quantizer)
     batches = itertools.islice(bundle.calibration(), step.calibration_batches)
     with torch.no_grad():

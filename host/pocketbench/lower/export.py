@@ -25,7 +25,7 @@ from pocketbench.compress.pipeline import apply_recipe
 from pocketbench.compress.recipe import Distill, Recipe
 from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.lower.delegation import explain_outside
-from pocketbench.models.registry import ModelBundle, ModelSpec, export_dynamic_shapes, resolve
+from pocketbench.models.registry import ModelBundle, ModelSpec, export_program, resolve
 from pocketbench.names import slug
 from pocketbench.paths import cache_dir
 from pocketbench.progress import Reporter
@@ -123,9 +123,7 @@ def build_artifact(
     compressed_model = apply_recipe(bundle, recipe, reporter)
     compressed = time.perf_counter()
     with reporter.status(f"lowering {spec.name} {recipe.name} to XNNPACK"):
-        program, delegation, mutable_bytes = _lower(
-            compressed_model.module, bundle.example_inputs, spec.name, recipe.name, export_dynamic_shapes(bundle)
-        )
+        program, delegation, mutable_bytes = _lower(compressed_model.module, bundle, spec.name, recipe.name)
         if delegation["ops_outside"]:
             delegation["outside_explained"] = explain_outside(delegation["ops_outside"], layer_kinds(bundle.module))
         etrecord = _etrecord_bytes(program)
@@ -162,17 +160,13 @@ def build_artifact(
     return Artifact(pte, manifest, reused=False)
 
 
-def _lower(
-    module: torch.nn.Module, example_inputs: tuple, model: str, variant: str, dynamic_shapes: Any = None
-) -> tuple[Any, dict, int]:
+def _lower(module: torch.nn.Module, bundle: ModelBundle, model: str, variant: str) -> tuple[Any, dict, int]:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
     try:
-        # no_grad: a KV cache written in place by index_copy_ cannot be exported with autograd on.
-        with torch.no_grad():
-            exported = torch.export.export(module, example_inputs, dynamic_shapes=dynamic_shapes)
+        exported = export_program(bundle, module)
         edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()], generate_etrecord=True)
         mutable_bytes = _mutable_buffer_bytes(edge.exported_program())
         info = get_delegation_info(edge.exported_program().graph_module)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import torch
 
 BUILTIN_PACKAGE = "pocketbench_models"
+HF_PREFIX = "hf:"
 
 
 @dataclass
@@ -42,6 +43,9 @@ class ModelBundle:
     train_batches: Callable[[], Iterable[tuple[tuple[torch.Tensor, ...], torch.Tensor | None]]] | None = None
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # torch.export's strict (TorchDynamo) mode: transformers' static-cache wrapper exports only in
+    # it (non-strict export leaves a graph the edge decompositions refuse).
+    export_strict: bool = False
 
 
 GENERATIVE_CONTRACT = (
@@ -87,6 +91,33 @@ def export_dynamic_shapes(bundle: ModelBundle) -> Any:
     return bundle.dynamic_shapes if isinstance(bundle, GenerativeBundle) else None
 
 
+def export_program(bundle: ModelBundle, module: torch.nn.Module | None = None) -> Any:
+    """`torch.export` of the bundle's module (or of its compressed `module`) as every stage that
+    exports does it: the bundle's example inputs, dynamic shapes and strictness, under no_grad (a
+    KV cache written in place cannot be exported with autograd on)."""
+    import torch
+
+    with torch.no_grad():
+        return torch.export.export(
+            bundle.module if module is None else module,
+            bundle.example_inputs,
+            dynamic_shapes=export_dynamic_shapes(bundle),
+            strict=bundle.export_strict,
+        )
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """What a run gives a model besides its name: text (`--text`) for a language model's prompt
+    and perplexity, a folder of labelled images (`--images`) for a classifier's accuracy, and the
+    KV cache length a checkpoint's decoder is exported with (the run's prompt + decode tokens).
+    Only `hf:` checkpoints read it: a factory brings its own data."""
+
+    text: Path | None = None
+    images: Path | None = None
+    context: int = 192
+
+
 def check_generative(name: str, bundle: GenerativeBundle) -> int:
     """The vocabulary size, after one probe call that the contract holds; else one line naming it."""
     import torch
@@ -128,6 +159,9 @@ class ModelSpec:
     name: str
     factory: Callable[[], ModelBundle]
     source_file: Path
+    # What else decides the exported program besides the code (an `hf:` checkpoint's data and
+    # cache length, the transformers version): joins the source digest.
+    digest_extra: str = ""
 
     def load(self) -> ModelBundle:
         try:
@@ -150,7 +184,7 @@ class ModelSpec:
         """Hash of the file defining the model and of the model code it imports (local_imports):
         part of every artifact's cache key, so editing a helper (tiny_llama's attention lives in
         `_llama.py`) re-exports the model instead of reusing a `.pte` built from the old code."""
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(self.digest_extra.encode())
         for path in [self.source_file, *sorted(local_imports(self.source_file))]:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()
@@ -191,13 +225,18 @@ def builtin_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
 
 
-def resolve(reference: str) -> ModelSpec:
-    """Find a model by built-in name, `path/to/file.py:factory` or `package.module:factory`."""
+def resolve(reference: str, data: ModelData | None = None) -> ModelSpec:
+    """Find a model by built-in name, `path/to/file.py:factory`, `package.module:factory` or
+    `hf:CHECKPOINT` (a Hugging Face checkpoint folder or hub id, read with `data`)."""
+    if reference.startswith(HF_PREFIX):
+        from pocketbench.models.hf import checkpoint_spec
+
+        return checkpoint_spec(reference, data or ModelData())
     if ":" not in reference:
         if reference not in builtin_names():
             known = ", ".join(builtin_names())
             raise PocketbenchError(
-                f"unknown model {reference!r}: use one of {known}, or file.py:factory / module:factory"
+                f"unknown model {reference!r}: use one of {known}, or file.py:factory / module:factory / hf:CHECKPOINT"
             )
         module = importlib.import_module(f"{BUILTIN_PACKAGE}.{reference}")
         return _spec(reference, module, "factory", reference)
