@@ -23,7 +23,7 @@ setup:
     "{{py}}" -m pip install --quiet --upgrade pip
     # torch first and exactly pinned: it comes from the local CPU wheel, never a CUDA build.
     "{{py}}" -m pip install --quiet "torch==2.13.0"
-    "{{py}}" -m pip install --quiet -e ".[dev,docs]"
+    "{{py}}" -m pip install --quiet -e ".[dev,docs,hf]"
     echo "$want" > "$stamp"
 
 # Benchmark the default models on the first attached phone, or on this computer without one.

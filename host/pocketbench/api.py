@@ -54,6 +54,8 @@ def bench(
     profile_iterations: int = _Defaults.profile_iterations,
     prompt_tokens: int = _Defaults.prompt_tokens,
     decode_tokens: int = _Defaults.decode_tokens,
+    text: str | Path | None = None,
+    images: str | Path | None = None,
     results: str | Path | None = None,
     run_id: str | None = None,
     wait_for_device: float = 0.0,
@@ -68,7 +70,8 @@ def bench(
     `usb:SERIAL` or `adb:SERIAL`. The run goes to `results` (default $POCKETBENCH_RESULTS, else
     ./results) under `run_id` (default: UTC time + a random suffix); `frame.attrs` holds
     `run_id` and `folder`. `progress=True` shows bars on stderr; a `Reporter` gets the progress.
-    `plan`, once every name and device is checked and before any work, gets the cells as (model,
+    `text` and `images` are what an `hf:CHECKPOINT` model is prompted and scored with
+    (docs/huggingface.md). `plan`, once every name and device is checked and before any work, gets the cells as (model,
     variant, device id): it may say what the run will do, or raise to stop it.
     """
     from pocketbench.devices.base import ClosableDevice
@@ -85,7 +88,8 @@ def bench(
         ci_target=ci_target, cell_budget_s=cell_budget_s, batch_min_ms=batch_min_ms,
         energy_window_s=energy_window_s, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout_s,
         profile=profile, profile_iterations=profile_iterations, prompt_tokens=prompt_tokens,
-        decode_tokens=decode_tokens,
+        decode_tokens=decode_tokens, text=str(text) if text is not None else None,
+        images=str(images) if images is not None else None,
     )  # fmt: skip
     if run_id is not None:
         safe_name(run_id, "run id")

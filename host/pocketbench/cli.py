@@ -30,6 +30,7 @@ from pocketbench.errors import (
     request_interrupt,
     shown,
 )
+from pocketbench.measure.settings import LLAMA_BENCH
 from pocketbench.measure.settings import ProtocolSettings as Defaults
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
@@ -200,6 +201,24 @@ def bench(
     decode_tokens: Annotated[
         int, typer.Option(help="Generative models: teacher-forced decode steps N per generation (P + N ≤ context).")
     ] = Defaults.decode_tokens,
+    llama_bench: Annotated[
+        bool,
+        typer.Option(
+            "--llama-bench",
+            help=f"llama.cpp's tests: P = {LLAMA_BENCH[0]} (pp{LLAMA_BENCH[0]}), N = {LLAMA_BENCH[1]} "
+            f"(tg{LLAMA_BENCH[1]}); also prints the llama-bench table (mean ± sd t/s).",
+        ),
+    ] = False,
+    text: Annotated[
+        Path | None,
+        typer.Option(
+            help="hf: language models: a text file for the prompt and perplexity (default: held-out stdlib sources)."
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(help="hf: image classifiers: a folder of images in one folder per label, for top-1 accuracy."),
+    ] = None,
     run_id: RunIdOption = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
@@ -223,6 +242,11 @@ def bench(
 
     shown_columns = _columns(columns)
     planned, file_models = _variants(variants, sweep)
+    if llama_bench:
+        if (prompt_tokens, decode_tokens) not in ((Defaults.prompt_tokens, Defaults.decode_tokens), LLAMA_BENCH):
+            pp, tg = LLAMA_BENCH
+            raise PocketbenchError(f"--llama-bench sets --prompt-tokens {pp} --decode-tokens {tg}: drop those options")
+        prompt_tokens, decode_tokens = LLAMA_BENCH
     run_id = run_id or new_run_id()
     crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
     try:
@@ -243,6 +267,7 @@ def bench(
                 energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
                 profile=profile, profile_iterations=profile_iterations,
                 prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
+                text=str(text) if text else None, images=str(images) if images else None,
                 results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
                 plan=state_plan,
             )  # fmt: skip
@@ -250,6 +275,10 @@ def bench(
         raise PocketbenchError(exc.naming(setting_flag)) from exc
     folder = frame.attrs["folder"]
     _show(frame, frame.attrs["run_id"], folder, as_json, shown_columns, wide)
+    if llama_bench and not as_json:
+        from pocketbench.report.llama_bench import llama_bench_markdown
+
+        stdout.print(llama_bench_markdown(frame), markup=False, highlight=False, crop=False)
     failures = int((frame["status"] != "ok").sum())
     if failures:
         stderr.print(
@@ -471,7 +500,9 @@ def report(
     compare: Annotated[
         str | None, typer.Option("--compare", "-c", help="Baseline run (id, `first`, `latest` or folder).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, md, csv, json or html.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, md, csv, json, html or llama-bench (generative rows).")
+    ] = "table",
     out: OutOption = None,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
@@ -486,7 +517,9 @@ def report(
     if fmt not in REPORT_FORMATS:
         raise PocketbenchError(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
     if fmt == "table" and out is not None:
-        raise PocketbenchError("--out needs --format md, csv, json or html (the table is for the terminal)")
+        raise PocketbenchError(
+            "--out needs --format md, csv, json, html or llama-bench (the table is for the terminal)"
+        )
     frame, manifest, folder = load_run(run, results)
     if as_json and compare is not None:
         fmt = "json"

@@ -35,7 +35,12 @@ class GenerationReference:
     prompt_tokens: int
     decode_tokens: int
     fp32_ids: list[int]  # the eager fp32 model's argmax after the prompt and after each forced token
-    fp32_perplexity: float
+    fp32_perplexity: float | None  # None for a speed-only model (random weights: no perplexity to show)
+
+
+def speed_only(bundle: GenerativeBundle) -> bool:
+    """A model measured for speed alone (random weights, e.g. llama_speed): its rows carry no perplexity."""
+    return bool(bundle.extra.get("speed_only"))
 
 
 def perplexity_from_logits(logits: Sequence[np.ndarray], windows: np.ndarray) -> float:
@@ -66,6 +71,8 @@ def reference(bundle: GenerativeBundle, prompt_tokens: int, decode_tokens: int) 
                 position = prompt_tokens + step
                 logits = bundle.module(stream[None, position : position + 1], torch.tensor([position]))
                 ids.append(int(logits[0, -1].argmax()))
+        if speed_only(bundle):
+            return GenerationReference(prompt_tokens, decode_tokens, ids, None)
         positions = torch.arange(windows.shape[1] - 1)
         logits = [bundle.module(w[None, :-1], positions).numpy() for w in windows]
     return GenerationReference(prompt_tokens, decode_tokens, ids, perplexity_from_logits(logits, windows.numpy()))
@@ -123,6 +130,22 @@ def timing_columns(reports: Sequence[RunnerReport], latency: dict[str, Any]) -> 
         decode_tok_s_ci_low=_rate(1, latency.get("latency_p50_ci_high_ms")),
         decode_tok_s_ci_high=_rate(1, latency.get("latency_p50_ci_low_ms")),
     )
+    columns.update(per_generation_rates(generations, prompt))
+    return columns
+
+
+def per_generation_rates(generations: Sequence[dict[str, Any]], prompt: int) -> dict[str, Any]:
+    """llama-bench's figures: each timed generation's prompt tokens/s (P / its prefill time, its
+    `pp` test) and decode tokens/s (N / the sum of its decode steps, its `tg` test), as mean ± sample
+    sd over every generation of every runner process (llama-bench: over its `-r` repetitions)."""
+    prefill = [prompt * 1e9 / ns for g in generations for ns in g.get("prefill_ns", []) if ns > 0]
+    decode = [len(steps) * 1e9 / sum(steps) for g in generations for steps in g.get("decode_ns", [])
+              if steps and sum(steps) > 0]  # fmt: skip
+    columns: dict[str, Any] = {"generations": len(prefill)}
+    for name, rates in (("prefill", prefill), ("decode", decode)):
+        if rates:
+            columns[f"{name}_tok_s_mean"] = float(np.mean(rates))
+            columns[f"{name}_tok_s_sd"] = float(np.std(rates, ddof=1)) if len(rates) > 1 else None
     return columns
 
 
@@ -135,13 +158,16 @@ def _rate(tokens: int, ms: float | None) -> float | None:
 def quality_columns(
     ref: GenerationReference, bundle: GenerativeBundle, pte: Path, reports: Sequence[RunnerReport]
 ) -> dict[str, Any]:
-    """Perplexity of the `.pte` and its change vs fp32 eager; agreement of the device's ids with fp32's."""
-    ppl = pte_perplexity(pte, bundle.eval_tokens.long().numpy())
-    columns: dict[str, Any] = {
-        "perplexity": ppl,
-        "perplexity_fp32": ref.fp32_perplexity,
-        "perplexity_delta_pct": 100.0 * (ppl / ref.fp32_perplexity - 1.0),
-    }
+    """Perplexity of the `.pte` and its change vs fp32 eager (none for a speed-only model);
+    agreement of the device's ids with fp32's."""
+    columns: dict[str, Any] = {}
+    if ref.fp32_perplexity is not None:
+        ppl = pte_perplexity(pte, bundle.eval_tokens.long().numpy())
+        columns.update(
+            perplexity=ppl,
+            perplexity_fp32=ref.fp32_perplexity,
+            perplexity_delta_pct=100.0 * (ppl / ref.fp32_perplexity - 1.0),
+        )
     ids = (reports[0].raw.get("generation") or {}).get("generated_ids") or []
     if ids and len(ids) == len(ref.fp32_ids):
         columns["greedy_agreement"] = float(np.mean(np.asarray(ids) == np.asarray(ref.fp32_ids)))

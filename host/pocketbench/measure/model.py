@@ -4,7 +4,7 @@ of the outputs a device computed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure import generation
 from pocketbench.measure.fidelity import fidelity, input_dependence, untrained_fidelity_note
 from pocketbench.measure.rows import artifact_columns, failed_row
-from pocketbench.models.registry import GenerativeBundle, ModelBundle, ModelSpec, resolve
+from pocketbench.models.registry import GenerativeBundle, ModelBundle, ModelData, ModelSpec, resolve
 from pocketbench.progress import Reporter, reporting_to
 from pocketbench.runner import tensorfile
 
@@ -46,15 +46,18 @@ def load_model(
     scratch: Path,
     reporter: Reporter,
     generate: tuple[int, int] = (generation.PROMPT_TOKENS, generation.DECODE_TOKENS),
+    data: ModelData | None = None,
 ) -> ModelContext:
     """Resolve and load a model once for all its cells: its held-out inputs written to `scratch`
     (what every device runs) and the fp32 eager outputs fidelity is measured against; a
     generative one (GenerativeBundle) with its token stream and fp32 teacher-forced ids and
-    perplexity, for `generate` = (P, N)."""
+    perplexity, for `generate` = (P, N). `data` is what an `hf:` checkpoint reads (its cache is
+    sized P + N)."""
     import torch
 
+    data = replace(data or ModelData(), context=sum(generate))
     with reporter.status(f"loading {name}"), reporting_to(reporter):  # a built-in may train here, once
-        spec = resolve(name)
+        spec = resolve(name, data)
         bundle = spec.load()
     if isinstance(bundle, GenerativeBundle):
         stream = generation.write_stream(bundle, scratch / f"{len(list(scratch.iterdir()))}-stream.pbtf")

@@ -233,6 +233,9 @@ def generative_columns(
     columns; the quality needs the `.pte` (perplexity on this host's runtime): without it (AWS
     Device Farm's reports) the row has the timings."""
     columns = generation.timing_columns(reports, row)
+    columns["speed_only"] = generation.speed_only(bundle)
+    # The fp32 model's parameters (llama-bench's `params`), whatever a variant did to its weights.
+    columns["model_params"] = int(bundle.extra.get("params") or sum(p.numel() for p in bundle.module.parameters()))
     if pte is not None and pte.is_file():
         columns.update(generation.quality_columns(reference, bundle, pte, reports))
     return columns

@@ -17,6 +17,7 @@ from pocketbench.errors import PocketbenchError
 
 if TYPE_CHECKING:
     from pocketbench.measure.adaptive import RepetitionPolicy
+    from pocketbench.models.registry import ModelData
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class SettingsError(PocketbenchError):
     def naming(self, where: Callable[[str], str]) -> str:
         """The problems as one line, each field named by `where` (a CLI flag, a TOML key)."""
         return "; ".join(f"{where(p.field)} {p.rule}" for p in self.problems)
+
+
+# llama.cpp's llama-bench tests (`--llama-bench`): a prompt of 512 tokens (pp512), 128 generated (tg128).
+LLAMA_BENCH = (512, 128)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,11 @@ class ProtocolSettings:
     # teacher-forced decode steps per timed generation; `iterations` counts generations.
     prompt_tokens: int = 128
     decode_tokens: int = 64
+    # `hf:` checkpoints (models/hf.py): a text file for a language model's prompt and perplexity
+    # windows, a folder of images in one folder per label for a classifier's accuracy; None: their
+    # defaults (held-out stdlib sources; noise images, no accuracy).
+    text: str | None = None
+    images: str | None = None
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -84,6 +94,19 @@ class ProtocolSettings:
         from pocketbench.measure.adaptive import RepetitionPolicy  # numpy: not for `pocketbench --help`
 
         return RepetitionPolicy(self.repetitions, ci_target=self.ci_target, budget_s=self.cell_budget_s)
+
+    @property
+    def model_data(self) -> ModelData:
+        """What an `hf:` checkpoint is prompted, scored and sized with (its cache: P + N slots)."""
+        from pathlib import Path
+
+        from pocketbench.models.registry import ModelData
+
+        return ModelData(
+            text=Path(self.text).expanduser() if self.text else None,
+            images=Path(self.images).expanduser() if self.images else None,
+            context=self.prompt_tokens + self.decode_tokens,
+        )
 
 
 # Each field's rule: a test on a value of the right type, and what it says when the value fails.

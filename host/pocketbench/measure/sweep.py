@@ -88,7 +88,8 @@ def run_sweep(
     with scratch_dir("sweep") as scratch:
         for model_name in models:
             try:
-                context = load_model(model_name, scratch, reporter, (settings.prompt_tokens, settings.decode_tokens))
+                generate = (settings.prompt_tokens, settings.decode_tokens)
+                context = load_model(model_name, scratch, reporter, generate, settings.model_data)
             except PocketbenchError as exc:
                 context, model_error = None, str(exc)
             cells: list[Cell] = []

@@ -200,9 +200,19 @@ def _with_ci(value: Any, low: Any, high: Any, spec: str) -> str:
 
 
 def _perplexity_cell(r: pd.Series) -> str:
+    if _truthy(_get(r, "speed_only")):
+        return "speed only"  # random weights (llama_speed): a perplexity would mean nothing
     delta = _get(r, "perplexity_delta_pct")
     text = fmt_number(_get(r, "perplexity"), ".3f")
     return text if missing(delta) or r["variant"] == "fp32" else f"{text}\n({delta:+.1f}%)"
+
+
+def _mean_sd_cell(r: pd.Series) -> str:
+    cells = []
+    for name in ("prefill", "decode"):
+        mean, sd = _get(r, f"{name}_tok_s_mean"), _get(r, f"{name}_tok_s_sd")
+        cells.append(fmt_number(mean, ".1f") + ("" if missing(sd) else f" ± {sd:.1f}"))
+    return "\n".join(cells) if any(c != EMPTY for c in cells) else EMPTY
 
 
 # Generative models (rows of kind "generative", measure/generation.py): tokens/s, not one call.
@@ -231,6 +241,8 @@ GENERATIVE_MEASURES: list[Column] = [
         1,
     ),
     Column("speedup", "decode\nvs fp32", lambda r: _speedup(r), 2),
+    # llama-bench's figures (report --format llama-bench): per-generation rates, mean ± sd.
+    Column("mean-sd", "pp / tg t/s\nmean ± sd", lambda r: _mean_sd_cell(r), 16),
     Column("vs-baseline", "ms/tok vs\nbaseline", _versus_baseline, 2),
     Column(
         "p90",

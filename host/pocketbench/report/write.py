@@ -12,7 +12,7 @@ import pandas as pd
 from pocketbench.report.verdict_table import VerdictTable
 from pocketbench.results.compare import compare_runs, latest_attempts, timing_mismatches
 
-REPORT_FORMATS = ("table", "md", "csv", "json", "html")
+REPORT_FORMATS = ("table", "md", "csv", "json", "html", "llama-bench")
 Run = tuple[pd.DataFrame, dict[str, Any], Path]
 
 
@@ -39,7 +39,7 @@ def write_report(
     profiles: pd.DataFrame | None = None,
     verdicts: VerdictTable | None = None,
 ) -> str:
-    """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned.
+    """Render the run as `fmt` (md, csv, json, html, llama-bench); written to `out` when given, else returned.
     `notes` are warnings about the run itself (see results.run_notes); `profiles` are its
     `--profile` events (results.read_profiles) and `verdicts` a farm run's (report.verdicts),
     both shown after the markdown and HTML tables."""
@@ -58,6 +58,10 @@ def write_report(
             text = text.rstrip("\n") + "\n\n" + profiles_markdown(profiles)
     elif fmt == "json":
         text = json.dumps(report_json(compared, run_id, baseline_id, notes), indent=1, ensure_ascii=False) + "\n"
+    elif fmt == "llama-bench":
+        from pocketbench.report.llama_bench import llama_bench_markdown
+
+        text = llama_bench_markdown(latest_attempts(frame))
     elif fmt == "csv":
         text = (export(latest_attempts(compared), "csv", None) or b"").decode()
     else:
