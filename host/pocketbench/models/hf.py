@@ -18,8 +18,9 @@ import re
 from pathlib import Path
 
 from pocketbench.errors import PocketbenchError, first_line, shown
-from pocketbench.models.registry import HF_PREFIX, ModelBundle, ModelData, ModelSpec
+from pocketbench.models.spec import ModelBundle, ModelData, ModelSpec
 
+HF_PREFIX = "hf:"
 # Architectures exported through transformers' static-cache ExecuTorch module (one method,
 # forward(tokens, positions), its KV cache in buffers): what the name in config.json is.
 CAUSAL_LMS = {

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from pocketbench.errors import PocketbenchError, first_line, shown
-from pocketbench.models.registry import GenerativeBundle, ModelBundle, ModelData
+from pocketbench.models.spec import GenerativeBundle, ModelBundle, ModelData
 
 PERPLEXITY_WINDOWS, WINDOW_TOKENS = 8, 256  # held-out windows: one prefill of ≤ 256 tokens each
 CALIBRATION_TOKENS = 128
@@ -97,7 +97,7 @@ def _token_ids(reference: str, tokenizer: Any, data: ModelData) -> list[int]:
     else:
         import importlib
 
-        from pocketbench.models.registry import BUILTIN_PACKAGE
+        from pocketbench.models.spec import BUILTIN_PACKAGE
 
         stdlib_text = importlib.import_module(f"{BUILTIN_PACKAGE}._stdlib_text")  # the built-ins' corpus
         _, held_out = stdlib_text.load_corpus().split()
