@@ -28,8 +28,8 @@ def user_model(tmp_path):
     return path
 
 
-def test_builtins_are_the_four_documented_models():
-    assert builtin_names() == ["digits_cnn", "mobilenet_v2", "tiny_llama", "tiny_transformer"]
+def test_builtins_are_the_five_documented_models():
+    assert builtin_names() == ["digits_cnn", "llama_speed", "mobilenet_v2", "tiny_llama", "tiny_transformer"]
 
 
 def test_user_factory_from_a_file(user_model):
