@@ -126,7 +126,7 @@ def test_bench_an_image_classifier_checkpoint_on_labelled_images(tmp_path: Path)
         assert 0 <= row["accuracy"] <= 1 and row["latency_p50_ms"] > 0
     fp32, w4 = run["rows"]
     assert fp32["sqnr_db"] > 60  # the fp32 program computes the eager model's logits
-    assert w4["size_bytes"] < fp32["size_bytes"]
+    assert w4["sqnr_db"] < fp32["sqnr_db"]  # its 4-bit head changes them (a 32 × 3 head: no smaller file)
 
 
 def test_images_named_after_no_label_are_one_line(tmp_path: Path) -> None:
