@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.history import RUN_COLUMNS, SAMPLE_COLUMNS, load_history, not_runs
-from pocketbench.results.store import COLUMNS, PARTIAL, RunStore, read_run, run_folders, to_frame
+from pocketbench.results.store import COLUMNS, RunStore, read_run, run_folders, to_frame
 
 from tests.conftest import DATA
 
@@ -104,7 +105,7 @@ def test_every_row_and_value_matches_the_run_by_run_reader(results):
     assert_same(fast, reference_history(results))
     assert fast.attrs["skipped"] == [] and len(fast) == 2 + 4 + 4 + 2 + 2
     assert "device_emulated" in fast.columns  # a column a later version adds is kept
-    assert set(fast.loc[fast["run_id"] == KILLED, "status"]) == {"ok", PARTIAL}
+    assert set(fast.loc[fast["run_id"] == KILLED, "status"]) == {"ok", CellStatus.PARTIAL}
 
 
 @pytest.mark.parametrize(

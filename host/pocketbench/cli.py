@@ -31,6 +31,7 @@ from pocketbench.errors import (
     shown,
 )
 from pocketbench.measure.settings import ProtocolSettings as Defaults
+from pocketbench.results.cell_status import CellStatus
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
     import pandas as pd
@@ -250,7 +251,7 @@ def bench(
         raise PocketbenchError(exc.naming(setting_flag)) from exc
     folder = frame.attrs["folder"]
     _show(frame, frame.attrs["run_id"], folder, as_json, shown_columns, wide)
-    failures = int((frame["status"] != "ok").sum())
+    failures = int((frame["status"] != CellStatus.OK).sum())
     if failures:
         stderr.print(
             Text.assemble(
@@ -379,7 +380,7 @@ def farm(
     stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
     if (verdicts["verdict"] == REGRESSION).any():
         raise typer.Exit(crash.EXIT_REGRESSION)
-    if outcome.frame.empty or (outcome.frame["status"] != "ok").any():
+    if outcome.frame.empty or (outcome.frame["status"] != CellStatus.OK).any():
         raise typer.Exit(crash.EXIT_INCOMPLETE)
 
 

@@ -14,8 +14,9 @@ from pyarrow import ArrowException
 
 from pocketbench.farm.matrix import Matrix, RegressionSettings
 from pocketbench.farm.regress import KEY, SAMPLED, sample_runs, verdicts
-from pocketbench.farm.run import NOT_RUN, FarmRun
+from pocketbench.farm.run import FarmRun
 from pocketbench.report.verdict_table import VerdictTable, build_verdict_table
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.files import read_manifest, why
 from pocketbench.results.history import load_history
 from pocketbench.results.store import atomic_write_parquet, load_run
@@ -93,7 +94,7 @@ def verdict_table(table: pd.DataFrame, run: FarmRun) -> VerdictTable:
     """The report model of the run's verdicts, with what the farm knows of the run: its cells, the
     phones it quarantined, and earlier nights its history had to leave out."""
     status = run.frame["status"]
-    ok, not_run = int((status == "ok").sum()), int((status == NOT_RUN).sum())
+    ok, not_run = int((status == CellStatus.OK).sum()), int((status == CellStatus.NOT_RUN).sum())
     facts = [
         f"cells: {ok} ok, {not_run} not run, {len(status) - ok - not_run} failed"
         + (f"; {run.skipped} complete from before" if run.skipped else "")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.compare import timing_kind
 from pocketbench.results.verdicts import Verdict
 
@@ -73,7 +74,7 @@ def sample_runs(
     if run_id not in order:
         return set()
     earlier = set(order[: order.index(run_id)])
-    good = history[history["run_id"].isin(earlier) & (history["status"] == "ok")]
+    good = history[history["run_id"].isin(earlier) & (history["status"] == CellStatus.OK)]
     bad = {(f[0], f[1], f[2], f[3]) for f in flagged if f[4] in {m.column for m in METRICS if m.samples}}
     keep = [(r, *k) not in bad for r, *k in good[["run_id", *KEY]].itertuples(index=False)]
     good = good[pd.Series(keep, index=good.index, dtype=bool)]  # an empty list would select columns
@@ -125,7 +126,7 @@ def verdicts(
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     position = {run: i for i, run in enumerate(order)}
     history = history.assign(_order=history["run_id"].map(position), _kind=timing_kinds(history))
-    earlier = history[(history["_order"] < position[run_id]) & (history["status"] == "ok")]
+    earlier = history[(history["_order"] < position[run_id]) & (history["status"] == CellStatus.OK)]
     by_cell = {key: group for key, group in earlier.groupby(KEY, sort=False)}  # once, not per cell
     bad = set(flagged)
     rows = []
@@ -196,7 +197,7 @@ def _judge(
     """One verdict row: gather the evidence, find the direction, name the verdict."""
     row: dict[str, Any] = {k: new[k] for k in KEY} | {"metric": metric.column, "p_value": None}
     value = new.get(metric.column)
-    if new["status"] != "ok" or value is None or pd.isna(value):
+    if new["status"] != CellStatus.OK or value is None or pd.isna(value):
         return row | _insufficient(f"not measured in this run ({new['status']})")
     row["value"] = float(value)
     if good.empty:

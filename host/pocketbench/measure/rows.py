@@ -19,6 +19,7 @@ from pocketbench.measure.adaptive import TARGET
 from pocketbench.measure.latency import latency_summary
 from pocketbench.measure.protocol import Repetition
 from pocketbench.models.registry import GenerativeBundle
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import SCHEMA_VERSION
 from pocketbench.runner.report import RunnerReport
 from pocketbench.telemetry.energy import EnergyPlan, combine
@@ -31,7 +32,7 @@ def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInf
         "model": model,
         "variant": variant,
         "device": device,
-        "status": "ok",
+        "status": CellStatus.OK,
         "error": None,
         "started_at": datetime.now(UTC).isoformat(),
         "schema_version": SCHEMA_VERSION,

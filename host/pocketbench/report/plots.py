@@ -11,7 +11,7 @@ import io
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pocketbench.results.compare import MEASURED
+from pocketbench.results.cell_status import MEASURED, CellStatus
 
 Plot = tuple[str, bytes]
 CURRENT, BASELINE, FRONT = "#1f77b4", "#aaaaaa", "#d62728"
@@ -184,7 +184,9 @@ def search(frame: pd.DataFrame) -> list[Plot]:
         for _, row in again.iterrows():
             ax.annotate(str(row["variant"]), (row["latency_p50_ms"], 100 * row["accuracy"]),
                         textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
-        pruned = int((frame[(frame["model"] == model) & (frame["tune_phase"] == "trial")]["status"] == "pruned").sum())
+        pruned = int(
+            (frame[(frame["model"] == model) & (frame["tune_phase"] == "trial")]["status"] == CellStatus.PRUNED).sum()
+        )
         ax.set_xlabel("p50 latency (ms)")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{model}: search ({pruned} trials pruned before measuring)")

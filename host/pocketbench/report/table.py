@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from pocketbench.results.compare import MEASURED, latest_attempts, unstable_reason
+from pocketbench.results.cell_status import MEASURED, CellStatus
+from pocketbench.results.compare import latest_attempts, unstable_reason
 from pocketbench.results.store import list_value
 
 EMPTY = "—"
@@ -332,7 +333,7 @@ def pareto_marks(frame: pd.DataFrame) -> list[str | None]:
         for label, cost_column in (("lat", "latency_p50_ms"), ("size", "size_bytes")):
             usable = [
                 p for p in positions
-                if frame.iloc[p]["status"] == "ok" and not missing(good.iloc[p])
+                if frame.iloc[p]["status"] == CellStatus.OK and not missing(good.iloc[p])
                 and not missing(frame.iloc[p][cost_column])
             ]  # fmt: skip
             points = [(float(frame.iloc[p][cost_column]), float(good.iloc[p])) for p in usable]
@@ -347,7 +348,7 @@ def _pareto_cell(row: pd.Series) -> str:
     mark = _get(row, "pareto")
     if isinstance(mark, str):
         return mark
-    return "·" if row["status"] == "ok" else EMPTY
+    return "·" if row["status"] == CellStatus.OK else EMPTY
 
 
 def pareto_lines(frame: pd.DataFrame) -> list[str]:
@@ -459,7 +460,7 @@ def warnings(frame: pd.DataFrame) -> list[str]:
     ok = measured(current)
     no_energy: dict[tuple[str, str], int] = {}
     for _, row in ok.iterrows():
-        if row["status"] == "partial":
+        if row["status"] == CellStatus.PARTIAL:
             kept = _text(_get(row, "repetitions"))
             notes.append(f"partial: {_cell_name(row)}: only {kept} repetition(s) finished: {_text(row['error'])}")
         if isinstance(row["ops_outside_delegate"], str) and row["ops_outside_delegate"]:

@@ -33,7 +33,8 @@ from pocketbench.report.table import (
     warnings,
 )
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
-from pocketbench.results.compare import MEASURED, latest_attempts
+from pocketbench.results.cell_status import MEASURED, CellStatus
+from pocketbench.results.compare import latest_attempts
 from pocketbench.results.verdicts import Verdict
 
 LEFT_ALIGNED = ("device", "status")
@@ -140,7 +141,7 @@ def rich_table(model: ReportTable, columns: Iterable[Column]) -> Table:
         left = position == 0 or header in LEFT_ALIGNED
         table.add_column(header, justify="left" if left else "right", no_wrap=True, overflow="ellipsis")
     for cells, status in zip(model.rows, model.statuses, strict=True):
-        style = None if status == "ok" else "yellow" if status in MEASURED else "red"
+        style = None if status == CellStatus.OK else "yellow" if status in MEASURED else "red"
         table.add_row(*(Text(cells[p]) for p in positions), style=style)  # names are text, never markup
     return table
 

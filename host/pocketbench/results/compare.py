@@ -13,12 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from pocketbench.results.cell_status import MEASURED, CellStatus
 from pocketbench.results.store import CELL_KEY
 
 ALPHA = 0.05
-# Statuses whose numbers are shown and judged: ok, and a cell cut short that kept its finished
-# repetitions (`partial`, with the reason in `error`).
-MEASURED = ("ok", "partial")
 
 # Columns `compare_runs` adds to the current run's rows.
 COMPARE_COLUMNS = [
@@ -89,11 +87,11 @@ def timing_kind(row: pd.Series | dict[str, Any]) -> str:
 def timing_mismatches(current: pd.DataFrame, baseline: pd.DataFrame) -> list[str]:
     """One line per cell whose baseline was timed on another kind of device (real vs emulated)."""
     base_ok = latest_attempts(baseline)
-    base_ok = base_ok[base_ok["status"] == "ok"].set_index(CELL_KEY)
+    base_ok = base_ok[base_ok["status"] == CellStatus.OK].set_index(CELL_KEY)
     lines = []
     for _, row in latest_attempts(current).iterrows():
         key = tuple(row[c] for c in CELL_KEY)
-        if row["status"] != "ok" or key not in base_ok.index:
+        if row["status"] != CellStatus.OK or key not in base_ok.index:
             continue
         was, now = timing_kind(base_ok.loc[key]), timing_kind(row)
         if was != now:
@@ -115,7 +113,7 @@ def compare_runs(current: pd.DataFrame, baseline: pd.DataFrame, alpha: float = A
     ok cell of the same model, variant and device (left empty when there is none)."""
     frame = latest_attempts(current).copy()
     base_ok = latest_attempts(baseline)
-    base_ok = base_ok[base_ok["status"] == "ok"].set_index(CELL_KEY)
+    base_ok = base_ok[base_ok["status"] == CellStatus.OK].set_index(CELL_KEY)
     values: dict[str, list[Any]] = {c: [] for c in COMPARE_COLUMNS}
     for _, row in frame.iterrows():
         key = tuple(row[c] for c in CELL_KEY)

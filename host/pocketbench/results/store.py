@@ -39,6 +39,7 @@ from pyarrow import ArrowException
 from pocketbench.atomic import FolderBusy, atomic_write_bytes, lock_folder, write_new_bytes
 from pocketbench.errors import PocketbenchError, raise_if_interrupted
 from pocketbench.names import inside, slug
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.files import UnreadableFile, file_schema, read_manifest, why
 from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
@@ -78,8 +79,6 @@ INTEGER_COLUMNS = [
 PROFILES = "profiles"
 PROFILE_COLUMNS = ("event", "kind", "op", "kernel", "backend", "calls", "ms", "model", "variant", "device")
 PROGRESS = "progress"
-# A cell cut short: the repetitions it finished are kept, `error` says why it stopped.
-PARTIAL = "partial"
 # The cell a row measures: a run holds one or more attempts at each.
 CELL_KEY = ["model", "variant", "device"]
 
@@ -199,7 +198,7 @@ class RunStore:
             attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
         row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
         if reason is not None:
-            row.update(status=PARTIAL, error=reason)
+            row.update(status=CellStatus.PARTIAL, error=reason)
         if isinstance(row.get("device_state_json"), dict):
             row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
         path = self._progress_path(key)
@@ -264,11 +263,11 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
     for column in (*relative, "compression_ratio_vs_fp32", "macs_ratio_vs_fp32", *SPEEDUP_COLUMNS):
         dtype = "boolean" if column == "speedup_significant" else "float64"
         frame[column] = pd.Series(pd.NA if dtype == "boolean" else float("nan"), index=frame.index, dtype=dtype)
-    ok = frame[(frame["variant"] == baseline) & (frame["status"] == "ok")]
+    ok = frame[(frame["variant"] == baseline) & (frame["status"] == CellStatus.OK)]
     base = ok.drop_duplicates(["model", "device"], keep="last").set_index(["model", "device"])
     for index, row in frame.iterrows():
         key = (row["model"], row["device"])
-        if key not in base.index or row["status"] != "ok":
+        if key not in base.index or row["status"] != CellStatus.OK:
             continue
         ref = base.loc[key]
         frame.at[index, "size_ratio_vs_fp32"] = _ratio(row["size_bytes"], ref["size_bytes"])
@@ -433,7 +432,7 @@ def run_notes(folder: Path, frame: pd.DataFrame | None = None) -> list[str]:
     if (folder / "results.parquet").exists():
         return unreadable
     unfinished = _unfinished(folder)
-    saved, cut = len(cell_files(folder)) + len(unfinished), int((unfinished["status"] == PARTIAL).sum())
+    saved, cut = len(cell_files(folder)) + len(unfinished), int((unfinished["status"] == CellStatus.PARTIAL).sum())
     partial = f" ({cut} cut short: partial)" if cut else ""
     return [
         f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown" + partial,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pocketbench.errors import PocketbenchError
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space
 
@@ -220,10 +221,10 @@ class Outcome:
 def row_outcome(row: Any) -> Outcome:
     from optuna.trial import TrialState
 
-    if row.get("status") == "pruned":
+    if row.get("status") == CellStatus.PRUNED:
         return Outcome(TrialState.PRUNED, None)
     values = row.get("tune_values")
-    if row.get("status") != "ok" or values is None or len(values) != 2:
+    if row.get("status") != CellStatus.OK or values is None or len(values) != 2:
         return Outcome(TrialState.FAIL, None)
     return Outcome(TrialState.COMPLETE, [float(v) for v in values])
 

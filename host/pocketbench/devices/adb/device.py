@@ -32,6 +32,7 @@ from pocketbench.devices.bundle.manifest import read_bundle, sha256_file
 from pocketbench.errors import DeviceError
 from pocketbench.runner.process import failed_report, report_from_exit, runner_args
 from pocketbench.runner.report import BenchJob, RunnerReport
+from pocketbench.runner.schema import RunnerStatus
 
 BACKEND = "native-runner"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
@@ -225,7 +226,7 @@ class AdbDevice:
                 self._deployer.known.clear()  # re-verify what is on the phone after a reboot
                 if interruptions > 1:
                     report = failed_report(
-                        "interrupted", f"phone {self.device_id}: {exc} (twice; not retried again)", BACKEND
+                        RunnerStatus.INTERRUPTED, f"phone {self.device_id}: {exc} (twice; not retried again)", BACKEND
                     )
                     break
         columns = report.raw.setdefault("device_columns", {})
@@ -325,7 +326,9 @@ class AdbDevice:
             if rc is None:
                 self._kill(run_dir)
                 return failed_report(
-                    "timeout", f"runner did not finish within {timeout_s:.0f} s on {self.device_id}; killed it", BACKEND
+                    RunnerStatus.TIMEOUT,
+                    f"runner did not finish within {timeout_s:.0f} s on {self.device_id}; killed it",
+                    BACKEND,
                 )
             return self._collect(job, run_dir, rc, placement)
         finally:
