@@ -71,6 +71,7 @@ def bench(
     `plan`, once every name and device is checked and before any work, gets the cells as (model,
     variant, device id): it may say what the run will do, or raise to stop it.
     """
+    from pocketbench.compress.recipe import variant_list
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.lower.export import versions
@@ -90,10 +91,8 @@ def bench(
     if run_id is not None:
         safe_name(run_id, "run id")
     model_names = _names(models, "models")
-    planned = _names(variants, "variants")
+    planned = variant_list(variants)
     variant_names = [v if isinstance(v, str) else v.name for v in planned]
-    if len(set(variant_names)) != len(variant_names):
-        raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
     check_names(model_names, planned)
     given = [devices] if isinstance(devices, str) or not isinstance(devices, Sequence) else list(devices)
     specs = [d.strip() for spec in given if isinstance(spec, str) for d in spec.split(",") if d.strip()]
@@ -136,11 +135,9 @@ def bench(
     return frame
 
 
-def _names(given: Any, what: str) -> list[Any]:
-    """One name, a comma-separated string or a list (whose items may be Recipes) as a list."""
-    items = given.split(",") if isinstance(given, str) else list(given)
-    names = [i.strip() if isinstance(i, str) else i for i in items]
-    names = [n for n in names if not isinstance(n, str) or n]
+def _names(given: str | Sequence[str], what: str) -> list[str]:
+    """One name or a comma-separated string or a list of names, as a list."""
+    names = [n.strip() for n in (given.split(",") if isinstance(given, str) else given) if n.strip()]
     if not names:
         raise PocketbenchError(f"no {what} given")
     return names
@@ -287,10 +284,8 @@ def _tune_space(space: dict[str, list[Any]] | str | Path | None) -> Space:
 
 def _baselines(model: str, given: str | Sequence[str | Recipe] | None) -> list[str | Recipe]:
     from pocketbench.compress.handwritten import hand_written
+    from pocketbench.compress.recipe import variant_list
 
     if given is None:
         return list(hand_written(model))
-    names = _names(given, "baselines")
-    if len({n if isinstance(n, str) else n.name for n in names}) != len(names):
-        raise PocketbenchError("baselines: a name appears twice")
-    return names
+    return variant_list(given, "baselines")

@@ -310,8 +310,9 @@ def _device_choice_named_by_options() -> Iterator[None]:
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:
     """Variant names from --variants, then recipes from --sweep; and the sweep file's models."""
-    names = [v.strip() for v in (spec or ("" if sweep else DEFAULT_VARIANTS)).split(",") if v.strip()]
-    planned: list[str | Recipe] = [*names]
+    from pocketbench.compress.recipe import variant_list
+
+    planned: list[str | Recipe] = [] if spec is None and sweep else variant_list(spec or DEFAULT_VARIANTS)
     models: list[str] = []
     if sweep is not None:
         from pocketbench.compress.sweepfile import load_sweep
@@ -319,9 +320,7 @@ def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe],
         loaded = load_sweep(sweep)
         planned += loaded.variants
         models = loaded.models
-    if not planned:
-        raise PocketbenchError("no variants given: use e.g. --variants fp32,int8 or --sweep file.toml")
-    return planned, models
+    return variant_list(planned, hint="use e.g. --variants fp32,int8 or --sweep file.toml"), models
 
 
 @app.command()

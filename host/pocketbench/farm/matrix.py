@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pocketbench.compress.recipe import RecipeError, variant_list
 from pocketbench.errors import PocketbenchError, shown
 from pocketbench.measure.settings import ProtocolSettings, SettingsError
 from pocketbench.names import NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, name_problem
@@ -128,7 +129,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     v = _Validator(source.name)
     v.unknown(data, "", {"name", "models", "variants", "devices", "run", "regression"})
     name = v.string(data, "", "name", default="nightly", pattern=NAME_PATTERN, hint=NAME_RULE)
-    variants = v.string_list(data, "", "variants", required=True)
+    variants = v.variant_names(data, "", "variants", required=True)
     models = _models(v, data.get("models"), variants or [])
     devices = _devices(v, data.get("devices"))
     run = _run(v, v.table(data, "", "run"))
@@ -158,7 +159,7 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
         elif isinstance(entry, dict):
             v.unknown(entry, where, {"name", "variants"})
             model = v.string(entry, where, "name", required=True) or ""
-            own = v.string_list(entry, where, "variants") or variants
+            own = v.variant_names(entry, where, "variants") or variants
         else:
             v.error(where, "a model name or a {name, variants} table")
             continue
@@ -285,7 +286,7 @@ class _Validator:
             return None
         return value
 
-    def string_list(self, data: dict[str, Any], where: str, key: str, required: bool = False) -> list[str] | None:
+    def variant_names(self, data: dict[str, Any], where: str, key: str, required: bool = False) -> list[str] | None:
         value = data.get(key)
         if value is None:
             if required:
@@ -297,12 +298,15 @@ class _Validator:
         if len(value) > MAX_ENTRIES:
             self.error(_join(where, key), f"{len(value)} names is over the limit of {MAX_ENTRIES}")
             return None
-        if len(set(value)) != len(value):
-            self.error(_join(where, key), "lists a name twice")
-        for name in value:  # a variant name becomes part of file names and rows, like a run id
-            if (problem := name_problem(name.strip())) is not None:
+        try:
+            names = [str(n) for n in variant_list(value, key)]
+        except RecipeError as exc:
+            self.error(_join(where, key), str(exc).removeprefix(f"{key}: "))
+            return None
+        for name in names:  # a variant name becomes part of file names and rows, like a run id
+            if (problem := name_problem(name)) is not None:
                 self.error(_join(where, key), f"variant {shown(name)}: {problem} ({NAME_RULE})")
-        return [x.strip() for x in value]
+        return names
 
     def integer(self, data: dict[str, Any], where: str, key: str, default: int, minimum: int, maximum: int) -> int:
         value = data.get(key, default)
