@@ -508,7 +508,7 @@ def report(
         if profiles is not None:
             stdout.print(profiles)
         return
-    text = write_report(fmt, frame, manifest, results, baseline, out, notes, events)
+    text = write_report(fmt, frame, manifest, results, baseline, out, notes, events, folder=folder)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -673,7 +673,8 @@ def _show(
     from pocketbench.results.store import read_profiles
 
     events = read_profiles(folder)
-    shown = [render(frame, run_id, notes=_run_notes(folder, frame, events), columns=columns, wide=wide)]
+    notes = _run_notes(folder, frame, events)
+    shown = [render(frame, run_id, notes=notes, columns=columns, wide=wide)]
     profiles = render_profiles(events)
     if profiles is not None:
         shown.append(profiles)
@@ -681,7 +682,7 @@ def _show(
     for part in shown:
         console.print(part, crop=False)  # --wide: lines past the terminal's edge, not cut off
     if as_json:
-        print(json.dumps(run_json(run_id, folder, frame)))
+        print(json.dumps(run_json(frame, run_id, folder, notes=notes)))
     else:
         console.print(f"saved in {folder}")
 

@@ -643,17 +643,26 @@ def _threads_hint(row: pd.Series) -> str:
     return f"; with {threads} threads each process can settle at a different speed: try --threads 1"
 
 
-def report_json(
-    frame: pd.DataFrame, run_id: str, baseline_id: str | None = None, notes: Sequence[str] = ()
+def run_json(
+    frame: pd.DataFrame,
+    run_id: str,
+    folder: Path,
+    baseline_id: str | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The report as one JSON-ready object: tables as shown, warnings, and the tidy rows."""
-    current = latest_attempts(frame)
+    """The run as the one JSON document every `--json` prints (report/run_json_schema.py): the
+    tables as shown, the warnings, and the tidy rows of each cell's latest attempt."""
+    from pocketbench.report.run_json_schema import RUN_JSON, RUN_JSON_VERSION
+
     return {
+        "schema": RUN_JSON,
+        "schema_version": RUN_JSON_VERSION,
         "run_id": run_id,
+        "results_dir": str(folder),
         "baseline_run_id": baseline_id,
         "tables": [_table_json(t) for t in build_tables(frame)],
         "warnings": [*notes, *warnings(frame)],
-        "rows": records(current),
+        "rows": records(latest_attempts(frame)),
     }
 
 
@@ -672,11 +681,6 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             if isinstance(row.get(column), str):
                 row[column] = json.loads(row[column])
     return rows
-
-
-def run_json(run_id: str, folder: Path, frame: pd.DataFrame) -> dict[str, Any]:
-    """The run as one JSON-ready object: {"run_id", "results_dir", "rows": [...]}."""
-    return {"run_id": run_id, "results_dir": str(folder), "rows": records(frame)}
 
 
 def run_title(run_id: str, baseline_id: str | None) -> str:
