@@ -33,32 +33,38 @@ DEFAULT_VARIANTS = ("fp32", "int8", "int8-dynamic")
 RESULTS_ENV = "POCKETBENCH_RESULTS"
 
 
+def _with_setting_keywords(function: Callable[..., Any]) -> None:
+    """Show `function`'s `**setting_values` as one keyword per measurement setting (its signature
+    and docstring, which help() and the API page read), made from the settings table."""
+    import inspect
+    from dataclasses import fields
+
+    from pocketbench.measure.settings import settings_table
+
+    table = settings_table()
+    written = {f.name: f.type for f in fields(_Defaults)}  # as written: "int | None"
+    signature = inspect.signature(function)
+    parameters = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    keywords = [
+        inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.default, annotation=written[s.name])
+        for s in table
+    ]
+    function.__signature__ = signature.replace(parameters=[*parameters, *keywords])  # type: ignore[attr-defined]
+    lines = [f"    - `{s.name}` (default `{s.default!r}`): {s.help}" for s in table]
+    function.__doc__ = (function.__doc__ or "") + "\n    Measurement settings:\n\n" + "\n".join(lines) + "\n"
+
+
 def bench(
     models: str | Sequence[str],
     variants: str | Sequence[str | Recipe] = DEFAULT_VARIANTS,
     devices: str | Device | Sequence[str | Device] = "auto",
     *,
-    iterations: int = _Defaults.iterations,
-    warmup: int = _Defaults.warmup,
-    min_seconds: float = _Defaults.min_seconds,
-    threads: int | None = _Defaults.threads,
-    cores: str | None = _Defaults.cores,
-    repetitions: int | None = _Defaults.repetitions,
-    ci_target: float = _Defaults.ci_target,
-    cell_budget_s: float = _Defaults.cell_budget_s,
-    batch_min_ms: float = _Defaults.batch_min_ms,
-    energy_window_s: float = _Defaults.energy_window_s,
-    allow_charging: bool = _Defaults.allow_charging,
-    cooldown_timeout_s: float = _Defaults.cooldown_timeout_s,
-    profile: bool = _Defaults.profile,
-    profile_iterations: int = _Defaults.profile_iterations,
-    prompt_tokens: int = _Defaults.prompt_tokens,
-    decode_tokens: int = _Defaults.decode_tokens,
     results: str | Path | None = None,
     run_id: str | None = None,
     wait_for_device: float = 0.0,
     progress: bool | Reporter = False,
     plan: Callable[[list[tuple[str, str, str]]], None] | None = None,
+    **setting_values: Any,
 ) -> pd.DataFrame:
     """Compress, lower and measure every model × variant × device; save the run and return its rows.
 
@@ -69,25 +75,19 @@ def bench(
     ./results) under `run_id` (default: UTC time + a random suffix); `frame.attrs` holds
     `run_id` and `folder`. `progress=True` shows bars on stderr; a `Reporter` gets the progress.
     `plan`, once every name and device is checked and before any work, gets the cells as (model,
-    variant, device id): it may say what the run will do, or raise to stop it.
+    variant, device id): it may say what the run will do, or raise to stop it. Every measurement
+    setting is a keyword (listed below, from `ProtocolSettings`).
     """
     from pocketbench.compress.recipe import variant_list
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.lower.export import versions
-    from pocketbench.measure.settings import ProtocolSettings
+    from pocketbench.measure.settings import protocol_settings
     from pocketbench.measure.sweep import check_names, run_sweep
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id
 
-    settings = ProtocolSettings(
-        warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, cores=cores,
-        repetitions=repetitions,
-        ci_target=ci_target, cell_budget_s=cell_budget_s, batch_min_ms=batch_min_ms,
-        energy_window_s=energy_window_s, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout_s,
-        profile=profile, profile_iterations=profile_iterations, prompt_tokens=prompt_tokens,
-        decode_tokens=decode_tokens,
-    )  # fmt: skip
+    settings = protocol_settings(setting_values)
     if run_id is not None:
         safe_name(run_id, "run id")
     model_names = _names(models, "models")
@@ -133,6 +133,9 @@ def bench(
                 device.close()
     frame.attrs.update(run_id=store.run_id, folder=store.folder, notes=notes)
     return frame
+
+
+_with_setting_keywords(bench)
 
 
 def _names(given: str | Sequence[str], what: str) -> list[str]:

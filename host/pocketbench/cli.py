@@ -6,13 +6,15 @@ stays instant.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,6 +33,7 @@ from pocketbench.errors import (
     shown,
 )
 from pocketbench.measure.settings import ProtocolSettings as Defaults
+from pocketbench.measure.settings import settings_table
 from pocketbench.results.cell_status import CellStatus
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
@@ -66,6 +69,8 @@ WaitOption = Annotated[
         "--wait-for-device", help="Seconds to wait for a phone that is not attached yet (default: fail at once)."
     ),
 ]
+# The measurement settings a command receives (with_setting_options): field → value.
+SettingValues = dict[str, Any] | None
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout (tables go to stderr).")]
 ColumnsOption = Annotated[
     str | None,
@@ -117,7 +122,32 @@ def _quiet_libraries() -> None:
     logging.disable(logging.WARNING)
 
 
+def with_setting_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` with one option per measurement setting, made from the settings table
+    (measure/settings.py: its help, flag and default), so a new setting needs no edit here; the
+    command receives them as `protocol`, a dict of field → value."""
+    table = settings_table()
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "protocol"]
+    options = [
+        inspect.Parameter(
+            s.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=s.default,
+            annotation=Annotated[s.type, typer.Option(s.flag, help=s.help)],
+        )
+        for s in table
+    ]  # fmt: skip
+
+    @functools.wraps(command)
+    def with_settings(**given: Any) -> None:
+        command(**{k: v for k, v in given.items() if k not in {s.name for s in table}},
+                protocol={s.name: given[s.name] for s in table})  # fmt: skip
+
+    cut = next((i for i, p in enumerate(own) if p.name == "run_id"), len(own))  # after what is measured
+    with_settings.__signature__ = inspect.Signature([*own[:cut], *options, *own[cut:]])  # type: ignore[attr-defined]
+    return with_settings
+
+
 @app.command()
+@with_setting_options
 def bench(
     model: Annotated[
         list[str] | None,
@@ -143,64 +173,6 @@ def bench(
             help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL.",
         ),
     ] = None,
-    iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = Defaults.iterations,
-    warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = Defaults.warmup,
-    min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = Defaults.min_seconds,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="Runtime threads (default: the device's policy: 1 on this computer, whose multi-thread timings"
-            " move with where the OS places threads; on a phone one per core of --cores. 0: the runtime's default)."
-        ),
-    ] = Defaults.threads,
-    cores: Annotated[
-        str | None,
-        typer.Option(
-            help="Phones: the cores the runner is pinned to with taskset: big (default: the performance cores,"
-            " big and prime clusters by cpu_capacity), prime (the fastest cluster) or all. See docs/phones.md."
-        ),
-    ] = Defaults.cores,
-    repetitions: Annotated[
-        int | None,
-        typer.Option(
-            help="Fresh runner processes per cell, interleaved across variants (default: at least 3, more until"
-            " the p50's 95 % CI is within --ci-target or the cell spent --cell-budget)."
-        ),
-    ] = Defaults.repetitions,
-    ci_target: Annotated[
-        float, typer.Option(help="Adaptive repetitions: the p50's 95 % CI half-width to reach, as a fraction.")
-    ] = Defaults.ci_target,
-    cell_budget: Annotated[
-        float, typer.Option(help="Adaptive repetitions: seconds of runner processes per cell at most.")
-    ] = Defaults.cell_budget_s,
-    batch_min_ms: Annotated[
-        float,
-        typer.Option(help="Time batches of calls lasting at least this long as one sample (0: every call alone)."),
-    ] = Defaults.batch_min_ms,
-    energy_window: Annotated[
-        float, typer.Option(help="Seconds of idle baseline and minimum loop when energy is measured.")
-    ] = Defaults.energy_window_s,
-    allow_charging: Annotated[
-        bool, typer.Option("--allow-charging", help="Report fuel-gauge energy even while the phone charges.")
-    ] = Defaults.allow_charging,
-    cooldown_timeout: Annotated[
-        float, typer.Option(help="Longest wait (s) for the device to cool back to idle before a cell.")
-    ] = Defaults.cooldown_timeout_s,
-    profile: Annotated[
-        bool,
-        typer.Option(
-            "--profile", help="Also trace each cell with ETDump: time per op, in and outside XNNPACK, and why."
-        ),
-    ] = Defaults.profile,
-    profile_iterations: Annotated[
-        int, typer.Option(help="Inferences in each --profile trace.")
-    ] = Defaults.profile_iterations,
-    prompt_tokens: Annotated[
-        int, typer.Option(help="Generative models: prompt length P (time to first token = prefill of P).")
-    ] = Defaults.prompt_tokens,
-    decode_tokens: Annotated[
-        int, typer.Option(help="Generative models: teacher-forced decode steps N per generation (P + N ≤ context).")
-    ] = Defaults.decode_tokens,
     run_id: RunIdOption = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
@@ -208,6 +180,7 @@ def bench(
     columns: ColumnsOption = None,
     wide: WideOption = False,
     yes: YesOption = False,
+    protocol: SettingValues = None,
 ) -> None:
     """Compress, lower and measure every model × variant × device; save and show the run.
 
@@ -226,11 +199,9 @@ def bench(
     planned, file_models = _variants(variants, sweep)
     run_id = run_id or new_run_id()
     crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
+    protocol = protocol or {}
     try:
-        settings = Defaults(
-            warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, repetitions=repetitions,
-            ci_target=ci_target, cell_budget_s=cell_budget, energy_window_s=energy_window,
-        )  # fmt: skip
+        settings = Defaults(**protocol)
         chosen_models = model or file_models or DEFAULT_MODELS
 
         def state_plan(cells: list[tuple[str, str, str]]) -> None:
@@ -238,12 +209,7 @@ def bench(
 
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
-                chosen_models, planned, device or ["auto"],
-                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads, cores=cores,
-                repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
-                energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
-                profile=profile, profile_iterations=profile_iterations,
-                prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
+                chosen_models, planned, device or ["auto"], **protocol,
                 results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
                 plan=state_plan,
             )  # fmt: skip
@@ -276,8 +242,10 @@ def _state_plan(
 
 
 def setting_flag(field: str) -> str:
-    """The option that sets a setting (`cell_budget_s` → `--cell-budget`, tune's `time_s` → `--time`)."""
-    return "--" + field.removesuffix("_s").replace("_", "-")
+    """The option that sets a setting: a protocol setting's own (`cell_budget_s` → `--cell-budget`),
+    else the same rule (tune's `time_s` → `--time`)."""
+    flags = {s.name: s.flag for s in settings_table()}
+    return flags.get(field) or "--" + field.removesuffix("_s").replace("_", "-")
 
 
 def _columns(spec: str | None) -> list[str] | None:

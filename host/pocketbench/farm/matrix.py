@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pocketbench.compress.recipe import RecipeError, variant_list
 from pocketbench.errors import PocketbenchError, shown
-from pocketbench.measure.settings import ProtocolSettings, SettingsError
+from pocketbench.measure.settings import ProtocolSettings, SettingsError, farm_keys
 from pocketbench.names import NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, name_problem
 from pocketbench.paths import TOML_MAX_BYTES, read_bounded
 
@@ -46,8 +46,7 @@ class DeviceSpec:
 FARM_PROTOCOL = ProtocolSettings(threads=1, repetitions=1)
 # Protocol settings a matrix may set under [run]: all but the adaptive knobs (a farm cell gets a
 # fixed number of processes, so nights compare like with like) and profiling (the bench's).
-_BENCH_ONLY = {"ci_target", "cell_budget_s", "profile", "profile_iterations"}
-MATRIX_PROTOCOL_FIELDS = tuple(f.name for f in fields(ProtocolSettings) if f.name not in _BENCH_ONLY)
+MATRIX_PROTOCOL_FIELDS = farm_keys()  # the settings not marked bench-only
 
 
 @dataclass(frozen=True)
