@@ -40,37 +40,12 @@ from pocketbench.atomic import FolderBusy, atomic_write_bytes, lock_folder, writ
 from pocketbench.errors import PocketbenchError, raise_if_interrupted
 from pocketbench.names import inside, slug
 from pocketbench.results.cell_status import CellStatus
+from pocketbench.results.columns import stored_columns
 from pocketbench.results.files import UnreadableFile, file_schema, read_manifest, why
 from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
-# The documented columns, in display order; units are in the names.
-COLUMNS = [
-    "run_id", "model", "variant", "device", "status", "error", "recipe",
-    "size_bytes", "size_ratio_vs_fp32", "size_zipped_bytes", "compression_ratio_vs_fp32",
-    "params", "macs", "macs_ratio_vs_fp32", "sparsity", "layer_sqnr_min_db", "layer_sqnr_db", "compression_note",
-    "planned_memory_bytes",
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms",
-    "latency_min_ms", "latency_max_ms", "speedup_vs_fp32", "latency_samples_ms", "iterations",
-    "load_ms", "first_inference_ms", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
-    "accuracy", "accuracy_vs_fp32_points", "sqnr_db", "max_abs_error", "top1_agreement",
-    "delegated_fraction", "ops_outside_delegate", "delegation_note", "backend", "runtime_version", "threads",
-    "artifact_sha256", "artifact_reused", "compress_seconds", "export_seconds",
-    "device_kind", "device_model", "device_abi", "device_os", "device_cpu", "device_cpu_features",
-    "device_state_json", "attempt", "started_at", "schema_version",
-    # Measurement you can trust: repetitions, CIs, stability, energy, memory, thermal.
-    "repetitions", "samples_repetition", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_cv",
-    "latency_repetition_cv", "unstable", "unstable_reason", "speedup_ci_low", "speedup_ci_high",
-    "speedup_p_value", "speedup_significant", "energy_sources", "energy_source", "energy_status",
-    "energy_mj_per_inference", "energy_mj_per_inference_err", "energy_gross_mj", "energy_idle_mj", "energy_net_mj",
-    "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
-    "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
-    # Numbers that repeat: calibrated batches, adaptive processes, speed states.
-    "batch_calls", "samples_batch_calls", "latency_batches_ms", "latency_tails_from_batches",
-    "latency_p50_ci_halfwidth", "repetitions_stop", "repetitions_target_met", "latency_modes",
-    "latency_robust_cv", "latency_tail_note", "threads_source", "threads_note",
-    # --profile: one traced run per cell, split by where its time went.
-    "profile_execute_ms", "profile_delegated_ms", "profile_outside_ms", "profile_trace", "profile_note",
-]  # fmt: skip
+# The columns every row carries, in display order (results/columns.py declares each once).
+COLUMNS = stored_columns()
 INTEGER_COLUMNS = [
     "size_bytes", "size_zipped_bytes", "params", "macs",
     "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
