@@ -313,41 +313,26 @@ def farm(
     """
     _quiet_libraries()
     from pocketbench import crash
-    from pocketbench.devices.select import check_runners
-    from pocketbench.farm.matrix import load_matrix
-    from pocketbench.farm.nightly import judge, verdict_table, write_reports
-    from pocketbench.farm.regress import REGRESSION
-    from pocketbench.farm.run import open_farm_devices, run_farm
-    from pocketbench.measure.sweep import check_names
-    from pocketbench.names import safe_name
+    from pocketbench.farm import run_matrix
     from pocketbench.progress import RichReporter
     from pocketbench.report.terminal import render_verdicts
-    from pocketbench.results.store import RunStore, new_run_id
 
-    if run_id is not None:
-        safe_name(run_id, "run id")
-    plan = load_matrix(matrix)
-    check_names(list(plan.models), [v for variants in plan.models.values() for v in variants])
-    cells = [(c.model, c.variant, c.device) for c in plan.expand()]
-    _state_plan(cells, plan.run.protocol, results, yes, "farm")
-    devices, absent = open_farm_devices(plan, wait_for_device)
-    check_runners(list(devices.values()))
-    store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
-    crash.run_folder = store.folder
-    results_flag = "" if results == Path("results") else f" --results {results}"
-    crash.resume_hint = f"pocketbench farm {matrix} --run-id {store.run_id}{results_flag}"
+    def claimed(folder: Path, claimed_id: str) -> None:
+        crash.run_folder = folder
+        results_flag = "" if results == Path("results") else f" --results {results}"
+        crash.resume_hint = f"pocketbench farm {matrix} --run-id {claimed_id}{results_flag}"
+
     with RichReporter(stderr) as reporter:
-        outcome = run_farm(
-            plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None, absent=absent
-        )
-    verdicts = judge(outcome, plan, results)
-    judged = verdict_table(verdicts, outcome)
-    reports = write_reports(outcome, judged, plan, results)
-    stdout.print(render_verdicts(judged))
-    stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
-    if (verdicts["verdict"] == REGRESSION).any():
+        outcome = run_matrix(
+            matrix, results, run_id=run_id, lease_wait_s=lease_wait, max_parallel=max_parallel or None,
+            wait_for_device=wait_for_device, reporter=reporter,
+            plan=lambda cells, plan: _state_plan(cells, plan.run.protocol, results, yes, "farm"), started=claimed,
+        )  # fmt: skip
+    stdout.print(render_verdicts(outcome.verdicts))
+    stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in outcome.reports)})")
+    if outcome.regressed:
         raise typer.Exit(crash.EXIT_REGRESSION)
-    if outcome.frame.empty or (outcome.frame["status"] != CellStatus.OK).any():
+    if outcome.incomplete:
         raise typer.Exit(crash.EXIT_INCOMPLETE)
 
 
