@@ -9,8 +9,8 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
-# The emulated-phone fixtures: phone, phone_factory, host_adb (Debian adb, isolated).
-pytest_plugins = ["pocketbench.emulator.fixtures"]
+# The emulated-phone fixtures (phone, phone_factory, host_adb) come from the package's pytest
+# plugin, registered by the `pytest11` entry point in pyproject.toml.
 
 
 @pytest.fixture(scope="session", autouse=True)
