@@ -14,7 +14,7 @@ from pocketbench.stats import sqnr_db
 from torch import nn
 from torchao.quantization.pt2e import MinMaxObserver
 
-pytestmark = pytest.mark.slow  # pruning, QAT, distillation: training on digits
+pytestmark = [pytest.mark.slow, pytest.mark.training]  # pruning, QAT, distillation: training on digits
 
 
 @pytest.fixture(scope="module")

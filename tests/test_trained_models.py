@@ -21,7 +21,7 @@ from torch import nn
 
 from tests.conftest import DATA
 
-pytestmark = pytest.mark.slow  # trains and measures the built-in models
+pytestmark = [pytest.mark.slow, pytest.mark.training]  # trains and measures the built-in models
 
 
 class RecordingReporter(Reporter):
