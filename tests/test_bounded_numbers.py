@@ -50,11 +50,22 @@ def test_every_latency_ci_is_positive_or_absent(groups):
 
 def _report(latencies_ms: list[float]) -> RunnerReport:
     return RunnerReport(
-        status="ok", error=None, backend="native-runner", runtime_version="x", threads=1, program_load_ms=1.0,
-        method_load_ms=1.0, first_inference_ms=1.0, iterations_ns=[int(v * 1e6) for v in latencies_ms],
-        rss_kb_before_load=None, rss_kb_after_load=None, rss_kb_after_loop=None, peak_rss_kb=None,
-        planned_buffers_bytes=[], output_digests=[],
-    )  # fmt: skip
+        status="ok",
+        error=None,
+        backend="native-runner",
+        runtime_version="x",
+        threads=1,
+        program_load_ms=1.0,
+        method_load_ms=1.0,
+        first_inference_ms=1.0,
+        iterations_ns=[int(v * 1e6) for v in latencies_ms],
+        rss_kb_before_load=None,
+        rss_kb_after_load=None,
+        rss_kb_after_loop=None,
+        peak_rss_kb=None,
+        planned_buffers_bytes=[],
+        output_digests=[],
+    )
 
 
 def test_too_few_samples_give_no_ci_and_say_so():

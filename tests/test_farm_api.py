@@ -23,16 +23,22 @@ def test_a_night_whose_phone_is_away_is_saved_judged_and_reported(tmp_path):
     """Nothing measured, yet the run, its verdicts and its reports exist, and it says incomplete."""
     port = _closed_port()
     matrix = parse_matrix(
-        {"name": "nightly", "variants": ["fp32"], "models": ["digits_cnn"],
-         "devices": [{"serial": f"tcp:127.0.0.1:{port}", "name": "away"}]},
+        {
+            "name": "nightly",
+            "variants": ["fp32"],
+            "models": ["digits_cnn"],
+            "devices": [{"serial": f"tcp:127.0.0.1:{port}", "name": "away"}],
+        },
         tmp_path / "farm.toml",
-    )  # fmt: skip
+    )
     seen: dict[str, object] = {}
     result = run_matrix(
-        matrix, tmp_path / "results", run_id="night-1",
+        matrix,
+        tmp_path / "results",
+        run_id="night-1",
         plan=lambda cells, m: seen.update(cells=list(cells)),
         started=lambda folder, run_id: seen.update(folder=folder, run_id=run_id),
-    )  # fmt: skip
+    )
     assert seen["cells"] == [("digits_cnn", "fp32", "away")]
     assert seen["folder"] == result.folder == tmp_path / "results" / "night-1" and seen["run_id"] == "night-1"
     assert list(result.frame["status"]) == [CellStatus.NOT_RUN]

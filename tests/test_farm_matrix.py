@@ -67,8 +67,11 @@ def test_every_bad_field_is_named(tmp_path):
 
 def test_variant_lists_read_as_the_cli_and_api_read_them(tmp_path):
     """One reader (compress.recipe.variant_list): names stripped, a name twice refused by name."""
-    data = {"variants": [" fp32", "int8"], "models": [{"name": "digits_cnn", "variants": ["int8", "int8 "]}],
-            "devices": [{"serial": "local"}]}  # fmt: skip
+    data = {
+        "variants": [" fp32", "int8"],
+        "models": [{"name": "digits_cnn", "variants": ["int8", "int8 "]}],
+        "devices": [{"serial": "local"}],
+    }
     with pytest.raises(MatrixError, match=r"^farm.toml: models\[0\].variants: 'int8' named twice; rename or drop one$"):
         parse_matrix(data, tmp_path / "farm.toml")
     del data["models"][0]["variants"]

@@ -70,8 +70,12 @@ def test_an_unknown_api_setting_is_refused_by_name(tmp_path):
 
 
 def test_the_farm_matrix_names_its_key_and_the_value(tmp_path):
-    data = {"variants": ["fp32"], "models": ["digits_cnn"], "devices": [{"serial": "local"}],
-            "run": {"repetitions": 0, "batch_min_ms": 20000}}  # fmt: skip
+    data = {
+        "variants": ["fp32"],
+        "models": ["digits_cnn"],
+        "devices": [{"serial": "local"}],
+        "run": {"repetitions": 0, "batch_min_ms": 20000},
+    }
     with pytest.raises(MatrixError) as caught:
         parse_matrix(data, tmp_path / "m.toml")
     assert str(caught.value).splitlines() == [

@@ -11,8 +11,17 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 def _row(variant, latency, size, accuracy, status="ok", **extra):
-    return {"model": "m", "device": "local", "variant": variant, "status": status, "latency_p50_ms": latency,
-            "size_bytes": size, "size_zipped_bytes": size, "accuracy": accuracy, **extra}  # fmt: skip
+    return {
+        "model": "m",
+        "device": "local",
+        "variant": variant,
+        "status": status,
+        "latency_p50_ms": latency,
+        "size_bytes": size,
+        "size_zipped_bytes": size,
+        "accuracy": accuracy,
+        **extra,
+    }
 
 
 def test_marks_per_cost_and_failed_rows_are_never_optimal():

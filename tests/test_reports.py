@@ -153,8 +153,12 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
 def test_tails_and_a_minority_speed_are_said_without_calling_the_p50_unstable():
     tail = "2 of 500 samples over 2× the p50 (max 6.3 ms, 3.7×)"
     modes = "processes settle at two speeds: 1.71 ms (10 of 12), 2.16 ms (2 of 12)"
-    frame = pd.DataFrame([_row("fp32", unstable=False, latency_tail_note=tail, latency_modes=modes),
-                          _row("int8", unstable=False, latency_tail_note=None, latency_modes=None)])  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            _row("fp32", unstable=False, latency_tail_note=tail, latency_modes=modes),
+            _row("int8", unstable=False, latency_tail_note=None, latency_modes=None),
+        ]
+    )
     assert warnings(frame) == [
         f"two speeds: m fp32 on d: {modes}; the p50's CI spans both",
         f"tails: m fp32 on d ({tail}): preempted or slow calls, which move the mean, CV and p99 but not the p50 "

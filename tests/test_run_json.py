@@ -52,8 +52,16 @@ def test_every_report_json_is_the_one_versioned_document(results, args):
 
 def test_the_checker_names_what_breaks_the_schema():
     """A check that cannot fail proves nothing: each kind of break is named with its place."""
-    good = {"schema": "pocketbench.run", "schema_version": RUN_JSON_VERSION, "run_id": "r", "results_dir": "d",
-            "baseline_run_id": None, "tables": [], "warnings": [], "rows": []}  # fmt: skip
+    good = {
+        "schema": "pocketbench.run",
+        "schema_version": RUN_JSON_VERSION,
+        "run_id": "r",
+        "results_dir": "d",
+        "baseline_run_id": None,
+        "tables": [],
+        "warnings": [],
+        "rows": [],
+    }
     assert schema_problems(good) == []
     assert schema_problems({**good, "schema_version": 0}) == ["$.schema_version: 0 is not 1"]
     assert schema_problems({**good, "extra": 1}) == ["$: unknown key 'extra'"]

@@ -38,4 +38,3 @@ def test_a_wrong_runner_setting_is_one_line_naming_the_fix(monkeypatch, tmp_path
     assert str(caught.value) == (
         f"{RUNNER_ENV}={runner} is not an executable runner: build one with `just build-runner` or unset it"
     )
-

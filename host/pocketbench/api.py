@@ -221,19 +221,29 @@ def tune(
         saved = config["settings"]
         kept = {k: v for k, v in saved.items() if k not in ("trial_protocol", "front_protocol", "trials", "time_s")}
         settings = TuneSettings(
-            **kept, trials=trials if trials is not None else saved["trials"],
+            **kept,
+            trials=trials if trials is not None else saved["trials"],
             time_s=seconds if seconds is not None else saved["time_s"],
-            trial_protocol=_Defaults(**saved["trial_protocol"]), front_protocol=_Defaults(**saved["front_protocol"]),
-        )  # fmt: skip
+            trial_protocol=_Defaults(**saved["trial_protocol"]),
+            front_protocol=_Defaults(**saved["front_protocol"]),
+        )
         chosen = Space({k: tuple(v) for k, v in config["space"].items()})
         candidates: list[str | Recipe] = list(config["baselines"])
     else:
         protocols = {k: v for k, v in (("trial_protocol", trial_protocol), ("front_protocol", front_protocol)) if v}
         settings = TuneSettings(
-            objective=objective, max_accuracy_drop=max_accuracy_drop, max_size_mb=max_size_mb,
-            max_latency_ms=max_latency_ms, trials=trials, time_s=seconds, seed=seed, storage=storage, study=study,
-            allow_mixed_devices=allow_mixed_devices, **protocols,  # type: ignore[arg-type]
-        )  # fmt: skip
+            objective=objective,
+            max_accuracy_drop=max_accuracy_drop,
+            max_size_mb=max_size_mb,
+            max_latency_ms=max_latency_ms,
+            trials=trials,
+            time_s=seconds,
+            seed=seed,
+            storage=storage,
+            study=study,
+            allow_mixed_devices=allow_mixed_devices,
+            **protocols,  # type: ignore[arg-type]
+        )
         chosen = _tune_space(space)
         candidates = _baselines(model, baselines)
     if run_id is not None:
@@ -255,12 +265,15 @@ def tune(
         if resume is None:
             store.write_manifest(
                 {
-                    "command": "tune", "model": model, "devices": [d.device_id for d in chosen_devices],
-                    "settings": settings.to_config(), "space": {k: list(v) for k, v in chosen.choices.items()},
+                    "command": "tune",
+                    "model": model,
+                    "devices": [d.device_id for d in chosen_devices],
+                    "settings": settings.to_config(),
+                    "space": {k: list(v) for k, v in chosen.choices.items()},
                     "baselines": [b if isinstance(b, str) else b.name for b in candidates],
                 },
                 versions(),
-            )  # fmt: skip
+            )
         with _reporting(progress) as reporter:
             return run_tune(
                 model, chosen_devices, settings, chosen, store, candidates, reporter, resume is not None, checked

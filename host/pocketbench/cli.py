@@ -130,16 +130,20 @@ def with_setting_options(command: Callable[..., None]) -> Callable[..., None]:
     own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "protocol"]
     options = [
         inspect.Parameter(
-            s.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=s.default,
+            s.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=s.default,
             annotation=Annotated[s.type, typer.Option(s.flag, help=s.help)],
         )
         for s in table
-    ]  # fmt: skip
+    ]
 
     @functools.wraps(command)
     def with_settings(**given: Any) -> None:
-        command(**{k: v for k, v in given.items() if k not in {s.name for s in table}},
-                protocol={s.name: given[s.name] for s in table})  # fmt: skip
+        command(
+            **{k: v for k, v in given.items() if k not in {s.name for s in table}},
+            protocol={s.name: given[s.name] for s in table},
+        )
 
     cut = next((i for i, p in enumerate(own) if p.name == "run_id"), len(own))  # after what is measured
     with_settings.__signature__ = inspect.Signature([*own[:cut], *options, *own[cut:]])  # type: ignore[attr-defined]
@@ -209,10 +213,16 @@ def bench(
 
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
-                chosen_models, planned, device or ["auto"], **protocol,
-                results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
+                chosen_models,
+                planned,
+                device or ["auto"],
+                **protocol,
+                results=results,
+                run_id=run_id,
+                wait_for_device=wait_for_device,
+                progress=reporter,
                 plan=state_plan,
-            )  # fmt: skip
+            )
     except SettingsError as exc:  # the library names the setting; here it came from a flag
         raise PocketbenchError(exc.naming(setting_flag)) from exc
     folder = frame.attrs["folder"]
@@ -324,10 +334,16 @@ def farm(
 
     with RichReporter(stderr) as reporter:
         outcome = run_matrix(
-            matrix, results, run_id=run_id, lease_wait_s=lease_wait, max_parallel=max_parallel or None,
-            wait_for_device=wait_for_device, reporter=reporter,
-            plan=lambda cells, plan: _state_plan(cells, plan.run.protocol, results, yes, "farm"), started=claimed,
-        )  # fmt: skip
+            matrix,
+            results,
+            run_id=run_id,
+            lease_wait_s=lease_wait,
+            max_parallel=max_parallel or None,
+            wait_for_device=wait_for_device,
+            reporter=reporter,
+            plan=lambda cells, plan: _state_plan(cells, plan.run.protocol, results, yes, "farm"),
+            started=claimed,
+        )
     stdout.print(render_verdicts(outcome.verdicts))
     stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in outcome.reports)})")
     if outcome.regressed:
@@ -405,12 +421,25 @@ def tune(
     try:
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             outcome = run_tune(
-                model, device or ([] if resume else "local"), objective=objective,
-                max_accuracy_drop=max_accuracy_drop, max_size_mb=max_size_mb, max_latency_ms=max_latency_ms,
-                trials=trials, time=time, seed=seed, storage=storage, study=study, space=sweep,
-                baselines=baselines, allow_mixed_devices=allow_mixed_devices, results=results, run_id=run_id,
-                resume=resume, progress=reporter,
-            )  # fmt: skip
+                model,
+                device or ([] if resume else "local"),
+                objective=objective,
+                max_accuracy_drop=max_accuracy_drop,
+                max_size_mb=max_size_mb,
+                max_latency_ms=max_latency_ms,
+                trials=trials,
+                time=time,
+                seed=seed,
+                storage=storage,
+                study=study,
+                space=sweep,
+                baselines=baselines,
+                allow_mixed_devices=allow_mixed_devices,
+                results=results,
+                run_id=run_id,
+                resume=resume,
+                progress=reporter,
+            )
     except SettingsError as exc:
         raise PocketbenchError(exc.naming(setting_flag)) from exc
     from pocketbench.tune.front_table import render_front

@@ -60,8 +60,12 @@ class RunSettings:
 
     def to_config(self) -> dict[str, Any]:
         """Flat, as the manifest's `run` table: the protocol's settings beside the farm's."""
-        return {**asdict(self.protocol), "retries": self.retries, "quarantine_after": self.quarantine_after,
-                "health_timeout_s": self.health_timeout_s}  # fmt: skip
+        return {
+            **asdict(self.protocol),
+            "retries": self.retries,
+            "quarantine_after": self.quarantine_after,
+            "health_timeout_s": self.health_timeout_s,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,9 +111,12 @@ class Matrix:
             "models": {m: list(v) for m, v in self.models.items()},
             "devices": [{"name": d.name, "serial": d.serial} for d in self.devices],
             "run": self.run.to_config(),
-            "regression": {"alpha": self.regression.alpha, "min_samples": self.regression.min_samples,
-                           "thresholds": self.regression.thresholds},
-        }  # fmt: skip
+            "regression": {
+                "alpha": self.regression.alpha,
+                "min_samples": self.regression.min_samples,
+                "thresholds": self.regression.thresholds,
+            },
+        }
 
 
 def load_matrix(path: Path) -> Matrix:
@@ -187,8 +194,14 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
             v.error(where, "a table with serial (and an optional name)")
             continue
         v.unknown(entry, where, {"name", "serial"})
-        serial = v.string(entry, where, "serial", required=True, pattern=_SERIAL,
-                          hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local")  # fmt: skip
+        serial = v.string(
+            entry,
+            where,
+            "serial",
+            required=True,
+            pattern=_SERIAL,
+            hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local",
+        )
         if serial and serial.startswith("tcp:") and not re.fullmatch(r"tcp:[^:\s]+:\d{1,5}", serial):
             v.error(f"{where}.serial", f"{shown(serial)} is not tcp:HOST:PORT")
         name = v.string(entry, where, "name", default=serial, pattern=NAME_PATTERN, hint=NAME_RULE)

@@ -114,8 +114,9 @@ def run_farm(
     pending = [c for c in pending if c.device not in absent]
     stop = threading.Event()  # set on Ctrl-C: each worker ends after its current repetition
     try:
-        _measure_pending(matrix, store, devices, pending, settings, reporter, lease_wait_s, max_parallel, stop,
-                         quarantined)  # fmt: skip
+        _measure_pending(
+            matrix, store, devices, pending, settings, reporter, lease_wait_s, max_parallel, stop, quarantined
+        )
     except BaseException as interrupted:
         if isinstance(interrupted, Exception):
             raise
@@ -306,9 +307,16 @@ class _Worker:
             if self.telemetry is None:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
             return measure_cell(
-                context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
+                context,
+                artifact,
+                self.device,
+                self.telemetry,
+                self.settings,
+                row,
+                self.scratch,
+                self.reporter,
                 progress=self._progress,
-            )  # fmt: skip
+            )
         except Exception as exc:  # a transport library's own error must not end the other phones' run
             return failed_row(row, CellStatus.DEVICE_ERROR, f"{self.name}: {type(exc).__name__}: {exc}")
 

@@ -76,9 +76,14 @@ def run_matrix(
     if started is not None:
         started(store.folder, store.run_id)
     outcome = run_farm(
-        parsed, store, devices, reporter or Reporter(), lease_wait_s=lease_wait_s, max_parallel=max_parallel,
+        parsed,
+        store,
+        devices,
+        reporter or Reporter(),
+        lease_wait_s=lease_wait_s,
+        max_parallel=max_parallel,
         absent=absent,
-    )  # fmt: skip
+    )
     judged = judge(outcome, parsed, results)
     table = verdict_table(judged, outcome)
     reports = write_reports(outcome, table, parsed, results)

@@ -79,11 +79,20 @@ def pareto(frame: pd.DataFrame, column: str, label: str, higher_is_better: bool,
         ys = group[column].astype(float) * scale
         ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
         for (_, row), y in zip(group.iterrows(), ys, strict=True):
-            ax.annotate(str(row["variant"]), (row["latency_p50_ms"], y), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)  # fmt: skip
+            ax.annotate(
+                str(row["variant"]), (row["latency_p50_ms"], y), textcoords="offset points", xytext=(4, 4), fontsize=8
+            )
         front = pareto_front(group, column, higher_is_better)
-        ax.plot(front["latency_p50_ms"], front[column].astype(float) * scale, color=FRONT, drawstyle="steps-post",
-                marker="o", markersize=11, markerfacecolor="none", label="Pareto front")  # fmt: skip
+        ax.plot(
+            front["latency_p50_ms"],
+            front[column].astype(float) * scale,
+            color=FRONT,
+            drawstyle="steps-post",
+            marker="o",
+            markersize=11,
+            markerfacecolor="none",
+            label="Pareto front",
+        )
         ax.set_xlabel("p50 latency (ms)")
         ax.set_ylabel(label)
         ax.set_title(f"{model}: {label} vs latency")
@@ -145,8 +154,12 @@ def trends(history: pd.DataFrame) -> list[Plot]:
         for (model, variant), series in group.groupby(["model", "variant"], sort=False):
             series = series.drop_duplicates("run_id", keep="last")
             many = len(series) > 60  # markers would merge into a thick line
-            ax.plot(series["run_id"].map(position), series["latency_p50_ms"], marker="" if many else "o",
-                    label=f"{model} {variant}")  # fmt: skip
+            ax.plot(
+                series["run_id"].map(position),
+                series["latency_p50_ms"],
+                marker="" if many else "o",
+                label=f"{model} {variant}",
+            )
         ticks = list(range(0, len(runs), max(1, -(-len(runs) // MAX_TICKS))))
         ax.set_xticks(ticks, [runs[i][:15] for i in ticks], rotation=30, ha="right", fontsize=7)
         ax.set_ylabel("p50 latency (ms)")
@@ -173,17 +186,43 @@ def search(frame: pd.DataFrame) -> list[Plot]:
             continue
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.subplots()
-        ax.scatter(trials["latency_p50_ms"], 100 * trials["accuracy"], color=CURRENT, alpha=0.5, zorder=2,
-                   label=f"trials ({len(trials)}, short protocol)")  # fmt: skip
+        ax.scatter(
+            trials["latency_p50_ms"],
+            100 * trials["accuracy"],
+            color=CURRENT,
+            alpha=0.5,
+            zorder=2,
+            label=f"trials ({len(trials)}, short protocol)",
+        )
         front = again[again["variant"].astype(str).str.startswith("tuned-")].sort_values("latency_p50_ms")
         baselines = again[~again.index.isin(front.index)]
-        ax.plot(front["latency_p50_ms"], 100 * front["accuracy"], color=FRONT, marker="o", markersize=9,
-                drawstyle="steps-post", zorder=4, label="front, re-measured")  # fmt: skip
-        ax.scatter(baselines["latency_p50_ms"], 100 * baselines["accuracy"], color=BASELINE, marker="s", s=60,
-                   zorder=3, label="baselines, re-measured")  # fmt: skip
+        ax.plot(
+            front["latency_p50_ms"],
+            100 * front["accuracy"],
+            color=FRONT,
+            marker="o",
+            markersize=9,
+            drawstyle="steps-post",
+            zorder=4,
+            label="front, re-measured",
+        )
+        ax.scatter(
+            baselines["latency_p50_ms"],
+            100 * baselines["accuracy"],
+            color=BASELINE,
+            marker="s",
+            s=60,
+            zorder=3,
+            label="baselines, re-measured",
+        )
         for _, row in again.iterrows():
-            ax.annotate(str(row["variant"]), (row["latency_p50_ms"], 100 * row["accuracy"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+            ax.annotate(
+                str(row["variant"]),
+                (row["latency_p50_ms"], 100 * row["accuracy"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
         pruned = int(
             (frame[(frame["model"] == model) & (frame["tune_phase"] == "trial")]["status"] == CellStatus.PRUNED).sum()
         )

@@ -332,10 +332,12 @@ def pareto_marks(frame: pd.DataFrame) -> list[str | None]:
         positions = [frame.index.get_loc(i) for i in group.index]
         for label, cost_column in (("lat", "latency_p50_ms"), ("size", "size_bytes")):
             usable = [
-                p for p in positions
-                if frame.iloc[p]["status"] == CellStatus.OK and not missing(good.iloc[p])
+                p
+                for p in positions
+                if frame.iloc[p]["status"] == CellStatus.OK
+                and not missing(good.iloc[p])
                 and not missing(frame.iloc[p][cost_column])
-            ]  # fmt: skip
+            ]
             points = [(float(frame.iloc[p][cost_column]), float(good.iloc[p])) for p in usable]
             for p, optimal in zip(usable, pareto_front(points), strict=True):
                 if optimal:

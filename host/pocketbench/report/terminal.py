@@ -47,8 +47,9 @@ def parse_columns(spec: str | None) -> list[str] | None:
     keys = [k.strip() for k in spec.split(",") if k.strip()]
     unknown = [k for k in keys if k not in COLUMN_KEYS and k != "variant"]
     if unknown or not keys:
-        raise BadValue("columns", spec, f"unknown {', '.join(unknown) or 'empty list'}; use any of "
-                                        f"{', '.join(COLUMN_KEYS)}")  # fmt: skip
+        raise BadValue(
+            "columns", spec, f"unknown {', '.join(unknown) or 'empty list'}; use any of {', '.join(COLUMN_KEYS)}"
+        )
     return keys
 
 

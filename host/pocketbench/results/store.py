@@ -122,8 +122,11 @@ class RunStore:
         done, cut = saved_cells(self.folder)
         if self._manifest:
             self._manifest["interrupted"] = {
-                "at": datetime.now(UTC).isoformat(), "by": how, "cells_saved": done, "cells_partial": cut
-            }  # fmt: skip
+                "at": datetime.now(UTC).isoformat(),
+                "by": how,
+                "cells_saved": done,
+                "cells_partial": cut,
+            }
             self._save_manifest()
         self.release()
 
@@ -484,9 +487,13 @@ def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
 def _git_sha() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).parent, check=False,
-        )  # fmt: skip
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+            check=False,
+        )
     except OSError:
         return None
     return out.stdout.strip() or None

@@ -94,11 +94,22 @@ def killed_by(returncode: int) -> str | None:
 
 def failed_report(status: RunnerStatus, error: str, backend: str) -> RunnerReport:
     return RunnerReport(
-        status=status, error=error, backend=backend, runtime_version="", threads=0,
-        program_load_ms=None, method_load_ms=None, first_inference_ms=None, iterations_ns=[],
-        rss_kb_before_load=None, rss_kb_after_load=None, rss_kb_after_loop=None,
-        peak_rss_kb=None, planned_buffers_bytes=[], output_digests=[],
-    )  # fmt: skip
+        status=status,
+        error=error,
+        backend=backend,
+        runtime_version="",
+        threads=0,
+        program_load_ms=None,
+        method_load_ms=None,
+        first_inference_ms=None,
+        iterations_ns=[],
+        rss_kb_before_load=None,
+        rss_kb_after_load=None,
+        rss_kb_after_loop=None,
+        peak_rss_kb=None,
+        planned_buffers_bytes=[],
+        output_digests=[],
+    )
 
 
 _PR_SET_PDEATHSIG = 1

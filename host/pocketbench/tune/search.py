@@ -120,10 +120,20 @@ def run_tune(
                 Path(scratch), reporter,
             )  # fmt: skip
             workers = [
-                Worker(d, infos[d.device_id], telemetry[d.device_id], context, space, settings, store, Path(scratch),
-                       reporter, reference)
+                Worker(
+                    d,
+                    infos[d.device_id],
+                    telemetry[d.device_id],
+                    context,
+                    space,
+                    settings,
+                    store,
+                    Path(scratch),
+                    reporter,
+                    reference,
+                )
                 for d in devices
-            ]  # fmt: skip
+            ]
             _search(workers, storage, name, settings, space, reporter, resume or bool(settings.storage))
             result = measure_front(study, model, devices, candidates, floor, settings, store, reporter)
         trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]

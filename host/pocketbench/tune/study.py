@@ -240,9 +240,10 @@ def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     from pocketbench.report.table import pareto_front
 
     done = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if feasible(t) and "duplicate_of" not in t.user_attrs and t.values is not None
-    ]  # fmt: skip
+    ]
     unique = list({t.user_attrs.get("recipe_key"): t for t in sorted(done, key=lambda t: -t.number)}.values())
     marks = pareto_front([(t.values[1], t.values[0]) for t in unique])
     members = [t for t, on in zip(unique, marks, strict=True) if on]

@@ -108,9 +108,15 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
     row["tune_screen_accuracy"] = screened or None
     if artifact is not None:
         row = measure_cell(
-            worker.context, artifact, worker.device, worker.telemetry, worker.settings.trial_protocol, row,
-            worker.scratch, worker.reporter,
-        )  # fmt: skip
+            worker.context,
+            artifact,
+            worker.device,
+            worker.telemetry,
+            worker.settings.trial_protocol,
+            row,
+            worker.scratch,
+            worker.reporter,
+        )
     values = _values(row, worker.settings)
     if values is not None:
         limits = _constraints(row, values, worker)
@@ -134,10 +140,13 @@ def _finished_twin(study: optuna.Study, key: str, number: int) -> optuna.trial.F
     give_up = time.monotonic() + TWIN_WAIT_S
     while True:
         twins = [
-            t for t in study.get_trials(deepcopy=False)
-            if t.number < number and t.user_attrs.get("recipe_key") == key
-            and "duplicate_of" not in t.user_attrs and "killed" not in t.user_attrs
-        ]  # fmt: skip
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.number < number
+            and t.user_attrs.get("recipe_key") == key
+            and "duplicate_of" not in t.user_attrs
+            and "killed" not in t.user_attrs
+        ]
         ended = [t for t in twins if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         if ended:
             return ended[0]

@@ -136,8 +136,9 @@ class AdbDevice:
             if time.monotonic() >= deadline:
                 raise DeviceError(
                     f"phone {self.device_id} did not come back within {self.reconnect_wait_s:.0f} s ({last});"
-                    " check the cable / wireless debugging, then rerun", serial=self.device_id,
-                )  # fmt: skip
+                    " check the cable / wireless debugging, then rerun",
+                    serial=self.device_id,
+                )
             time.sleep(0.5)
 
     def close(self) -> None:
@@ -193,8 +194,10 @@ class AdbDevice:
         if not result.ok:
             raise DeviceError(
                 f"phone {self.device_id}: `{command[:60]}` failed ({result.exit_code}): {result.output.strip()[:200]}",
-                command=command, output=result.output, serial=self.device_id,
-            )  # fmt: skip
+                command=command,
+                output=result.output,
+                serial=self.device_id,
+            )
         return result
 
     # -- measuring -------------------------------------------------------------------
@@ -304,9 +307,13 @@ class AdbDevice:
         threads = job.threads
         run_dir = f"{RUNS_DIR}/{secrets.token_hex(8)}"
         args = runner_args(
-            replace(job, threads=threads), pte, inputs, "outputs.pbtf" if job.outputs else None, "result.json",
+            replace(job, threads=threads),
+            pte,
+            inputs,
+            "outputs.pbtf" if job.outputs else None,
+            "result.json",
             TRACE_NAME if job.etdump else None,
-        )  # fmt: skip
+        )
         pin = f"taskset {placement.mask} " if placement.cpus else ""
         inner = (
             f"trap '' HUP; {pin}{' '.join(q(a) for a in (*runner, *args))} >stdout 2>stderr </dev/null &"
@@ -340,8 +347,9 @@ class AdbDevice:
         except ConnectionLost as exc:
             raise Interrupted(f"link lost while starting the runner ({exc})") from exc
         if not result.ok:
-            raise DeviceError(f"phone {self.device_id}: cannot start the runner: {result.output.strip()}",
-                              serial=self.device_id)  # fmt: skip
+            raise DeviceError(
+                f"phone {self.device_id}: cannot start the runner: {result.output.strip()}", serial=self.device_id
+            )
 
     def _wait_for_exit(self, run_dir: str, boot_id: str, timeout_s: float) -> int | None:
         """The runner's exit status, or None on timeout; a reboot meanwhile raises Interrupted."""
