@@ -13,6 +13,7 @@ import os
 import pandas as pd
 import pytest
 from pocketbench.cli import app
+from pocketbench.report.run_json_schema import schema_problems
 from pocketbench.report.table import warnings
 from pocketbench.report.terminal import render
 from pocketbench.report.write import write_report
@@ -49,10 +50,11 @@ def test_markdown_matches_golden(tmp_path):
 
 
 def test_json_matches_golden(tmp_path):
-    text = _example("json", tmp_path)
+    text = _example("json", tmp_path).replace(str(tmp_path), "RESULTS")  # the run's folder varies
     report = json.loads(text)
     golden = json.loads(_golden("example_report.json", text))
     assert report == golden
+    assert report["results_dir"] == "RESULTS/20261129-073224-3addd4" and schema_problems(report) == []
     assert report["baseline_run_id"] == "20261129-072628-0629e9"
     by_variant = {row["variant"]: row for row in report["rows"]}
     assert set(by_variant) == {"fp32", "int8", "int8-dynamic", "int4-magic"}
