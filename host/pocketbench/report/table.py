@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.results.compare import MEASURED, latest_attempts, unstable_reason
+from pocketbench.results.pareto import pareto_marks, quality
 from pocketbench.results.store import list_value
 
 EMPTY = "—"
@@ -300,46 +301,6 @@ def _count(value: Any) -> str:
             scaled = value / scale
             return f"{scaled:.{0 if scaled >= 100 else 1 if scaled >= 10 else 2}f} {unit}"
     return str(int(value))
-
-
-def quality(frame: pd.DataFrame) -> tuple[str, pd.Series]:
-    """What "better" means for a model: accuracy on real labels, lower perplexity for a
-    generative model, else SQNR against fp32."""
-    if "perplexity" in frame and frame["perplexity"].notna().any():
-        return "perplexity", -frame["perplexity"].astype(float)
-    if frame["accuracy"].notna().any():
-        return "accuracy", frame["accuracy"].astype(float)
-    return "SQNR", frame["sqnr_db"].astype(float)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
-    """For (cost, quality) points: True where no other point is at least as cheap and as good
-    and strictly better in one of the two."""
-    front = []
-    for i, (cost, good) in enumerate(points):
-        dominated = any(c <= cost and g >= good and (c < cost or g > good) for j, (c, g) in enumerate(points) if j != i)
-        front.append(not dominated)
-    return front
-
-
-def pareto_marks(frame: pd.DataFrame) -> list[str | None]:
-    """Per row: "lat", "size" or "lat size" when the variant is Pareto-optimal in quality vs
-    p50 latency / vs .pte size among the same device's successful rows."""
-    marks: list[list[str]] = [[] for _ in range(len(frame))]
-    _, good = quality(frame)
-    for _, group in frame.groupby("device", sort=False):
-        positions = [frame.index.get_loc(i) for i in group.index]
-        for label, cost_column in (("lat", "latency_p50_ms"), ("size", "size_bytes")):
-            usable = [
-                p for p in positions
-                if frame.iloc[p]["status"] == "ok" and not missing(good.iloc[p])
-                and not missing(frame.iloc[p][cost_column])
-            ]  # fmt: skip
-            points = [(float(frame.iloc[p][cost_column]), float(good.iloc[p])) for p in usable]
-            for p, optimal in zip(usable, pareto_front(points), strict=True):
-                if optimal:
-                    marks[p].append(label)
-    return [" ".join(m) or None for m in marks]
 
 
 def _pareto_cell(row: pd.Series) -> str:
