@@ -13,7 +13,7 @@ import os
 import pandas as pd
 import pytest
 from pocketbench.cli import app
-from pocketbench.report.table import warnings
+from pocketbench.report.cautions import warnings
 from pocketbench.report.terminal import render
 from pocketbench.report.write import write_report
 from pocketbench.results.compare import compare_runs, latency_change, unstable_reason

@@ -22,16 +22,9 @@ from rich.table import Table
 from rich.text import Text
 
 from pocketbench.errors import BadValue
-from pocketbench.report.table import (
-    COLUMN_KEYS,
-    Column,
-    ReportTable,
-    build_tables,
-    flat,
-    pareto_lines,
-    run_title,
-    warnings,
-)
+from pocketbench.report.cautions import warnings
+from pocketbench.report.columns import COLUMN_KEYS, Column, flat
+from pocketbench.report.table import ReportTable, build_tables, pareto_lines, run_title
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.compare import MEASURED, latest_attempts
 from pocketbench.results.verdicts import Verdict
