@@ -221,7 +221,7 @@ def plot(results: dict[str, dict[int, Measured]]) -> None:
     """Left: CPU seconds against rows (wall time on a shared machine measures the other jobs too),
     log-log, with a line of slope 1 (linear growth) for reference. Right: peak RSS against rows."""
     fig = Figure(figsize=(12, 4.5))
-    seconds, memory = fig.subplots(1, 2)
+    seconds, memory = fig.subplots(1, 2, gridspec_kw={"wspace": 0.3})
     rows = [r * CELLS for r in SCALES]
     for label, by_runs in results.items():
         seconds.plot(rows, [by_runs[r][1] for r in SCALES], marker="o", label=label)
