@@ -1,6 +1,7 @@
 """The Pareto view is a pure function of the rows: optimal = nothing cheaper and at least as good."""
 
-from pocketbench.report.table import build_table, pareto_front, pareto_lines, pareto_marks
+from pocketbench.report.table import build_table, pareto_lines
+from pocketbench.results.pareto import pareto_front, pareto_marks
 from pocketbench.results.store import add_relative_columns, to_frame
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pocketbench.atomic import folder_locked
-from pocketbench.report.table import fmt_number, fmt_pct
+from pocketbench.report.column_formats import fmt_number, fmt_pct
 
 # The columns the table shows: all that history needs to read for it.
 SUMMARY_COLUMNS = [

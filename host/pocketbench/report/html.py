@@ -14,8 +14,10 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.report import plots
+from pocketbench.report.cautions import warnings
+from pocketbench.report.column_formats import flat, one_line
 from pocketbench.report.profile_view import SPLIT_HEADERS, profile_sections
-from pocketbench.report.table import build_tables, flat, one_line, warnings
+from pocketbench.report.table import build_tables
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.cell_status import MEASURED, CellStatus
 from pocketbench.results.compare import latest_attempts

@@ -37,17 +37,17 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
     plots = []
     measured = _ok(frame)
     measured = measured.loc[measured["latency_samples_ms"].map(lambda v: len(_samples(v)) > 0).astype(bool)]
+    # Each cell's baseline samples: of the baseline's last measured row of that cell, looked up once.
+    earlier = _ok(baseline) if baseline is not None else None
+    cells = ["model", "variant", "device", "latency_samples_ms"]
+    baselines = {} if earlier is None else {tuple(r[:3]): r[3] for r in earlier[cells].itertuples(index=False)}
     for model, group in measured.groupby("model", sort=False):
         fig = Figure(figsize=(1.6 + 1.3 * len(group), 3.6))
         ax = fig.subplots()
         positions, data, colors, labels = [], [], [], []
         for i, (_, row) in enumerate(group.iterrows()):
-            base = None
-            if baseline is not None:
-                match = _ok(baseline)
-                match = match[(match["model"] == model) & (match["variant"] == row["variant"])]
-                match = match[match["device"] == row["device"]]
-                base = _samples(match.iloc[-1]["latency_samples_ms"]) if len(match) else None
+            key = (model, row["variant"], row["device"])
+            base = _samples(baselines[key]) if key in baselines else None
             if base:
                 positions.append(3 * i)
                 data.append(base)

@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pocketbench.measure.etdump import OUTSIDE, ProfileSummary, compare_ops, explain, op_table, summarize
+from pocketbench.report.column_formats import TextColumn
 from pocketbench.report.markdown import md_escape, md_table
-from pocketbench.report.table import TextColumn
 from pocketbench.report.terminal import REPORTS_HINT, FittedTable, rows_table
 
 TOP_OPS = 3  # ops named per variant in the split table

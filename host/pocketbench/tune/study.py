@@ -237,7 +237,7 @@ def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The feasible, non-dominated completed trials (one per recipe), best accuracy first."""
     from optuna.trial import TrialState
 
-    from pocketbench.report.table import pareto_front
+    from pocketbench.results.pareto import pareto_front
 
     done = [
         t
