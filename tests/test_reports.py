@@ -13,8 +13,8 @@ import os
 import pandas as pd
 import pytest
 from pocketbench.cli import app
-from pocketbench.report.run_json_schema import schema_problems
 from pocketbench.report.cautions import warnings
+from pocketbench.report.run_json_schema import schema_problems
 from pocketbench.report.terminal import render
 from pocketbench.report.write import write_report
 from pocketbench.results.compare import compare_runs, latency_change, unstable_reason

@@ -96,7 +96,6 @@ def judge(run: FarmRun, matrix: Matrix, root: Path) -> pd.DataFrame:
 def verdict_table(table: pd.DataFrame, run: FarmRun) -> VerdictTable:
     """The report model of the run's verdicts, with what the farm knows of the run: its cells, the
     phones it quarantined, and earlier nights its history had to leave out."""
-    from pocketbench.farm.run import NOT_RUN
 
     status = run.frame["status"]
     ok, not_run = int((status == CellStatus.OK).sum()), int((status == CellStatus.NOT_RUN).sum())
