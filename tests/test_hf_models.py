@@ -5,13 +5,16 @@ line; llama-bench's yardstick (per-generation mean ± sd, `report --format llama
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from pocketbench.cli import app
+from pocketbench.farm.matrix import MatrixError, parse_matrix
 from pocketbench.measure.generation import per_generation_rates
+from pocketbench.measure.settings import LLAMA_BENCH, ProtocolSettings
 from pocketbench.report.llama_bench import llama_bench_markdown
 from typer.testing import CliRunner
 
@@ -53,7 +56,21 @@ def test_names_that_are_not_supported_checkpoints_get_one_line_each(tmp_path: Pa
 def test_llama_bench_presets_refuse_a_different_prompt_length(tmp_path: Path) -> None:
     result, _ = bench(tmp_path, "tiny_llama", "fp32", "--llama-bench", "--prompt-tokens", "64")
     assert result.exit_code == 1
-    assert str(result.exception) == "--llama-bench sets --prompt-tokens 512 --decode-tokens 128: drop those options"
+    rule = "fixes the prompt at 512 tokens and the decode at 128: give no other prompt or decode length"
+    assert str(result.exception) == f"--llama-bench {rule}"
+
+
+def test_llama_bench_is_one_setting_for_the_api_and_the_farm(tmp_path: Path) -> None:
+    """The preset is a ProtocolSettings field: P and N in the manifest, a farm [run] key named its way."""
+    settings = ProtocolSettings(llama_bench=True)
+    assert (settings.prompt_tokens, settings.decode_tokens) == LLAMA_BENCH == (512, 128)
+    assert ProtocolSettings(**asdict(settings)) == settings  # as a manifest reads back
+    data = {"variants": ["fp32"], "models": ["tiny_llama"], "devices": [{"serial": "local"}]}
+    matrix = parse_matrix({**data, "run": {"llama_bench": True}}, tmp_path / "m.toml")
+    assert matrix.run.protocol.prompt_tokens == 512 and matrix.run.protocol.threads == 1
+    with pytest.raises(MatrixError) as caught:
+        parse_matrix({**data, "run": {"llama_bench": True, "decode_tokens": 16}}, tmp_path / "m.toml")
+    assert str(caught.value).startswith("m.toml: run.llama_bench: fixes the prompt at 512 tokens")
 
 
 def test_per_generation_rates_are_llama_bench_mean_and_sd() -> None:
@@ -100,7 +117,7 @@ def test_bench_a_llama_checkpoint_with_the_llama_bench_presets(llama_checkpoint:
     # The fp32 program computes the eager model's perplexity and greedy ids; 4-bit weights are smaller.
     assert abs(fp32["perplexity_delta_pct"]) < 1e-3 and fp32["greedy_agreement"] == 1.0
     assert w4["size_bytes"] < fp32["size_bytes"]
-    assert "| model | size | params | backend | threads | test | t/s |" in result.stdout or result.stderr
+    assert "| model | size | params | backend | threads | test | t/s |" in result.stderr  # --json: tables on stderr
     report = runner.invoke(app, ["report", "latest", "--results", str(tmp_path / "results"), "-f", "llama-bench"])
     assert report.exit_code == 0, report.stderr
     rows = [line for line in report.stdout.splitlines() if line.startswith(f"| hf:{llama_checkpoint}")]

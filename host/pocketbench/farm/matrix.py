@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pocketbench.compress.recipe import RecipeError, variant_list
 from pocketbench.errors import PocketbenchError, shown
-from pocketbench.measure.settings import ProtocolSettings, SettingsError
+from pocketbench.measure.settings import ProtocolSettings, SettingsError, farm_keys
 from pocketbench.names import NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, name_problem
 from pocketbench.paths import TOML_MAX_BYTES, read_bounded
 
@@ -45,8 +46,7 @@ class DeviceSpec:
 FARM_PROTOCOL = ProtocolSettings(threads=1, repetitions=1)
 # Protocol settings a matrix may set under [run]: all but the adaptive knobs (a farm cell gets a
 # fixed number of processes, so nights compare like with like) and profiling (the bench's).
-_BENCH_ONLY = {"ci_target", "cell_budget_s", "profile", "profile_iterations"}
-MATRIX_PROTOCOL_FIELDS = tuple(f.name for f in fields(ProtocolSettings) if f.name not in _BENCH_ONLY)
+MATRIX_PROTOCOL_FIELDS = farm_keys()  # the settings not marked bench-only
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,12 @@ class RunSettings:
 
     def to_config(self) -> dict[str, Any]:
         """Flat, as the manifest's `run` table: the protocol's settings beside the farm's."""
-        return {**asdict(self.protocol), "retries": self.retries, "quarantine_after": self.quarantine_after,
-                "health_timeout_s": self.health_timeout_s}  # fmt: skip
+        return {
+            **asdict(self.protocol),
+            "retries": self.retries,
+            "quarantine_after": self.quarantine_after,
+            "health_timeout_s": self.health_timeout_s,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,9 +111,12 @@ class Matrix:
             "models": {m: list(v) for m, v in self.models.items()},
             "devices": [{"name": d.name, "serial": d.serial} for d in self.devices],
             "run": self.run.to_config(),
-            "regression": {"alpha": self.regression.alpha, "min_samples": self.regression.min_samples,
-                           "thresholds": self.regression.thresholds},
-        }  # fmt: skip
+            "regression": {
+                "alpha": self.regression.alpha,
+                "min_samples": self.regression.min_samples,
+                "thresholds": self.regression.thresholds,
+            },
+        }
 
 
 def load_matrix(path: Path) -> Matrix:
@@ -128,7 +135,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     v = _Validator(source.name)
     v.unknown(data, "", {"name", "models", "variants", "devices", "run", "regression"})
     name = v.string(data, "", "name", default="nightly", pattern=NAME_PATTERN, hint=NAME_RULE)
-    variants = v.string_list(data, "", "variants", required=True)
+    variants = v.variant_names(data, "", "variants", required=True)
     models = _models(v, data.get("models"), variants or [])
     devices = _devices(v, data.get("devices"))
     run = _run(v, v.table(data, "", "run"))
@@ -158,7 +165,7 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
         elif isinstance(entry, dict):
             v.unknown(entry, where, {"name", "variants"})
             model = v.string(entry, where, "name", required=True) or ""
-            own = v.string_list(entry, where, "variants") or variants
+            own = v.variant_names(entry, where, "variants") or variants
         else:
             v.error(where, "a model name or a {name, variants} table")
             continue
@@ -187,8 +194,14 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
             v.error(where, "a table with serial (and an optional name)")
             continue
         v.unknown(entry, where, {"name", "serial"})
-        serial = v.string(entry, where, "serial", required=True, pattern=_SERIAL,
-                          hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local")  # fmt: skip
+        serial = v.string(
+            entry,
+            where,
+            "serial",
+            required=True,
+            pattern=_SERIAL,
+            hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local",
+        )
         if serial and serial.startswith("tcp:") and not re.fullmatch(r"tcp:[^:\s]+:\d{1,5}", serial):
             v.error(f"{where}.serial", f"{shown(serial)} is not tcp:HOST:PORT")
         name = v.string(entry, where, "name", default=serial, pattern=NAME_PATTERN, hint=NAME_RULE)
@@ -285,7 +298,7 @@ class _Validator:
             return None
         return value
 
-    def string_list(self, data: dict[str, Any], where: str, key: str, required: bool = False) -> list[str] | None:
+    def variant_names(self, data: dict[str, Any], where: str, key: str, required: bool = False) -> list[str] | None:
         value = data.get(key)
         if value is None:
             if required:
@@ -297,12 +310,15 @@ class _Validator:
         if len(value) > MAX_ENTRIES:
             self.error(_join(where, key), f"{len(value)} names is over the limit of {MAX_ENTRIES}")
             return None
-        if len(set(value)) != len(value):
-            self.error(_join(where, key), "lists a name twice")
-        for name in value:  # a variant name becomes part of file names and rows, like a run id
-            if (problem := name_problem(name.strip())) is not None:
+        try:
+            names = [str(n) for n in variant_list(value, key)]
+        except RecipeError as exc:
+            self.error(_join(where, key), str(exc).removeprefix(f"{key}: "))
+            return None
+        for name in names:  # a variant name becomes part of file names and rows, like a run id
+            if (problem := name_problem(name)) is not None:
                 self.error(_join(where, key), f"variant {shown(name)}: {problem} ({NAME_RULE})")
-        return [x.strip() for x in value]
+        return names
 
     def integer(self, data: dict[str, Any], where: str, key: str, default: int, minimum: int, maximum: int) -> int:
         value = data.get(key, default)

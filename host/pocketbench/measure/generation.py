@@ -139,8 +139,8 @@ def per_generation_rates(generations: Sequence[dict[str, Any]], prompt: int) -> 
     `pp` test) and decode tokens/s (N / the sum of its decode steps, its `tg` test), as mean ± sample
     sd over every generation of every runner process (llama-bench: over its `-r` repetitions)."""
     prefill = [prompt * 1e9 / ns for g in generations for ns in g.get("prefill_ns", []) if ns > 0]
-    decode = [len(steps) * 1e9 / sum(steps) for g in generations for steps in g.get("decode_ns", [])
-              if steps and sum(steps) > 0]  # fmt: skip
+    steps_each = [steps for g in generations for steps in g.get("decode_ns", []) if steps and sum(steps) > 0]
+    decode = [len(steps) * 1e9 / sum(steps) for steps in steps_each]
     columns: dict[str, Any] = {"generations": len(prefill)}
     for name, rates in (("prefill", prefill), ("decode", decode)):
         if rates:

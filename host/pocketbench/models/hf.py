@@ -137,6 +137,6 @@ def _data_digest(location: str, architecture: str, data: ModelData) -> str:
             for file in files:
                 if file.is_file():
                     stat = file.stat()
-                    digest.update(f"{file.relative_to(given) if given.is_dir() else file.name}\0{stat.st_size}\0"
-                                  f"{stat.st_mtime_ns}\n".encode())  # fmt: skip
+                    name = file.relative_to(given) if given.is_dir() else file.name
+                    digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()

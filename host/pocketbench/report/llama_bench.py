@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from pocketbench.report.table import generative, missing
+from pocketbench.report.column_formats import generative, missing
+from pocketbench.results.cell_status import CellStatus
 
 HEADER = "| model | size | params | backend | threads | test | t/s |"
 RULE = "| " + " | ".join(["---", "---:", "---:", "---", "---:", "---:", "---:"]) + " |"  # llama-bench's alignment
@@ -25,7 +26,7 @@ def llama_bench_markdown(frame: pd.DataFrame) -> str:
     """The table, or one line saying the run has no generative rows to show in it."""
     if frame.empty or not generative(frame):
         return "No generative rows in this run: the llama-bench table shows decoders (pp and tg tests).\n"
-    rows = frame[(frame["kind"] == "generative") & (frame["status"] == "ok")]
+    rows = frame[(frame["kind"] == "generative") & (frame["status"] == CellStatus.OK)]
     lines = [HEADER, RULE]
     for _, row in rows.iterrows():
         common = [

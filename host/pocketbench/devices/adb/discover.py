@@ -161,5 +161,6 @@ def _probe_presence(spec: str) -> None:
             why = exc.strerror or type(exc).__name__
             raise Unreachable(
                 f"nothing answers at {address} ({why}): is the phone on this network with wireless debugging on,"
-                " and is the port right?", serial=spec,
-            ) from exc  # fmt: skip
+                " and is the port right?",
+                serial=spec,
+            ) from exc

@@ -105,8 +105,9 @@ class AdbServerTransport(ReconnectingRoute):
         if state is None:
             raise Unreachable(
                 f"phone {self.serial} is not attached to the adb server on port {adb.port}:"
-                f" `adb devices` lists {sorted(states) or 'nothing'}", serial=self.spec,
-            )  # fmt: skip
+                f" `adb devices` lists {sorted(states) or 'nothing'}",
+                serial=self.spec,
+            )
         if state == "unauthorized":
             raise Unauthorized(
                 f"phone {self.serial} is unauthorized: {state_fix(self.serial, state)}", serial=self.spec
