@@ -94,9 +94,6 @@ def test_search_on_the_emulated_phone(tmp_path, phone_factory):
     _check_front(run)
 
 
-@pytest.mark.skip(
-    reason="after the run-folder lock landed beside tune's own claim, the killed trial stays RUNNING on resume: open"
-)
 def test_kill_9_mid_study_then_resume_loses_and_repeats_nothing(tmp_path):
     code = (
         "from pocketbench import tune; from pocketbench.measure.settings import ProtocolSettings as P; "

@@ -106,7 +106,8 @@ def run_tune(
                 if info is not None and not settings.allow_mixed_devices:
                     fix = "use a study per device model or --allow-mixed-devices"
                     studies.agree(study, "device_model", info.model, "the device model", fix)
-            finished, queued = studies.recover(study, store.folder)
+            shared = not studies.private(url, store.folder)
+            finished, queued = studies.recover(study, store.folder, shared)
             if finished or queued:
                 said = f"{finished} trial(s) finished from their rows, {queued} run again"
                 reporter.note(f"trials a killed run left: {said}")
@@ -268,6 +269,7 @@ def _work(
             if budget is not None and sum(1 for t in study.get_trials(deepcopy=False) if _uses_budget(t)) >= budget:
                 break
             trial = study.ask()
+            studies.claim(trial, worker.store.folder, worker.store.run_id)
             if budget is not None and _over_budget(study, trial.number, budget):
                 trial.set_user_attr("killed", "over budget: another worker took the last trial")
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -33,7 +33,6 @@ from pocketbench.progress import Reporter
 from pocketbench.results.store import RunStore
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space, recipe_from, recipe_key
-from pocketbench.tune.study import owner
 
 if TYPE_CHECKING:
     import optuna
@@ -82,7 +81,7 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
     recipe = recipe_from(suggest(trial, worker.space))
     key = recipe_key(recipe)
     attrs = {"variant": recipe.name, "recipe": recipe.to_json(), "recipe_key": key, "device": worker.device.device_id}
-    for name, value in {**attrs, **owner(worker.store.folder, worker.store.run_id)}.items():
+    for name, value in attrs.items():
         trial.set_user_attr(name, value)
     earlier = _finished_twin(study, key, trial.number)
     if earlier is not None:  # the sampler asked again: the answer is known, nothing is run twice
