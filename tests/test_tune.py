@@ -72,7 +72,13 @@ def test_local_search_front_constraints_and_tuned_toml_reproduces_it(tmp_path):
     # tuned.toml is an ordinary sweep file: bench reproduces every accuracy exactly and every
     # p50 within the CIs (the two intervals overlap) on the same device.
     sweep = load_sweep(run.result.tuned_toml)
-    again = bench(sweep.models, sweep.variants, "local", iterations=20, warmup=2, repetitions=3, results=tmp_path / "r")
+    # On this computer the search used every core the process may run on; so does the reproduction.
+    assert run.result.threads == len(os.sched_getaffinity(0))
+    assert set(run.result.frame["threads"]) == {run.result.threads}
+    again = bench(
+        sweep.models, sweep.variants, "local", iterations=20, warmup=2, repetitions=3, threads=run.result.threads,
+        results=tmp_path / "r",
+    )  # fmt: skip
     before = run.result.frame.set_index("variant")
     for _, row in again.iterrows():
         old = before.loc[row["variant"]]

@@ -7,18 +7,20 @@ study and trial number), so `history` and `report --compare` see the search like
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import Device, DeviceInfo
+from pocketbench.devices.local import LocalDevice
 from pocketbench.errors import PocketbenchError
 from pocketbench.measure.cell import measure_cell, probe_telemetry
 from pocketbench.measure.model import ModelContext, build_variant, load_model
@@ -89,6 +91,7 @@ def run_tune(
     """Search `model` on `devices` (one worker each) into `store`, then measure the front.
     `checked`: what `check_devices` found, when the caller checked before claiming the store."""
     reporter = reporter or Reporter()
+    settings = offered_threads(settings, devices)
     infos, telemetry = checked or check_devices(devices, settings, reporter)
     store.record_devices({k: asdict(v) if v else None for k, v in infos.items()})
     with _claimed(store.folder):
@@ -129,6 +132,22 @@ def run_tune(
         trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]
         pruned = sum(1 for t in trials if t.state.name == "PRUNED")
         return TuneRun(store.run_id, store.folder, studies.safe_url(url), name, len(trials), pruned, result)
+
+
+def offered_threads(settings: TuneSettings, devices: list[Device]) -> TuneSettings:
+    """The protocols with as many threads as this computer lets the runner use (its CPU affinity:
+    one under `taskset -c 1`), when every device is this computer and no thread count was given:
+    a recipe is chosen for the cores it will run on, and the baselines and the front share them.
+    A phone keeps its own policy (one thread per pinned core)."""
+    if not devices or not all(isinstance(d, LocalDevice) for d in devices):
+        return settings
+    cores = len(os.sched_getaffinity(0))
+    chosen = {
+        name: replace(protocol, threads=cores)
+        for name in ("trial_protocol", "front_protocol")
+        if (protocol := getattr(settings, name)).threads is None
+    }
+    return replace(settings, **chosen) if chosen else settings
 
 
 @contextmanager
