@@ -31,7 +31,7 @@ from pocketbench.results.store import RunStore, read_cells
 from pocketbench.tune import study as studies
 from pocketbench.tune.front import FrontResult, measure_front
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
-from pocketbench.tune.space import Space
+from pocketbench.tune.space import Space, recipe_key
 from pocketbench.tune.trial import BUILD_LOCK, Worker, run_trial
 
 if TYPE_CHECKING:
@@ -122,9 +122,11 @@ def run_tune(
                 context, first, infos[first.device_id], telemetry[first.device_id], hand_written, settings, store,
                 Path(scratch), reporter,
             )  # fmt: skip
+            named = [v if isinstance(v, Recipe) else parse_variant(v) for v in hand_written]
+            twins = {recipe_key(r): r for r in reversed(named)}
             workers = [
                 Worker(d, infos[d.device_id], telemetry[d.device_id], context, space, settings, store, Path(scratch),
-                       reporter, reference)
+                       reporter, reference, twins)
                 for d in devices
             ]  # fmt: skip
             _search(workers, storage, name, settings, space, reporter, resume or bool(settings.storage))
