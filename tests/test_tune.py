@@ -7,6 +7,7 @@ protocols. Timings are never asserted beyond the CIs the tool itself reports."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -67,6 +68,9 @@ def test_local_search_front_constraints_and_tuned_toml_reproduces_it(tmp_path):
     assert "tuned-fp32" not in run.result.front
     _check_front(run, max_size_mb=0.5)
     assert set(run.result.baselines) >= {"fp32", "int8"}
+    roles = json.loads((run.folder / "front.json").read_text())  # what the run alone tells a reader
+    assert roles["front"] == run.result.front and roles["baselines"] == run.result.baselines
+    assert set(roles["front_trials"].values()) <= {t.number for t in studies.front(study)}
     page = run.result.report.read_text()
     assert run.result.report.parent == run.folder and "Search: trials and the front" in page
     # tuned.toml is an ordinary sweep file: bench reproduces every accuracy exactly and every
