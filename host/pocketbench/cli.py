@@ -704,19 +704,26 @@ app.command("emulator")(emulator_command)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure becomes one line and an exit code, never a traceback
-    (`--debug` shows it): crash.py lists the codes."""
+    (`--debug` shows it): crash.py lists the codes. With no `argv` this is the process's own
+    entry: the signal handling stays until the process ends (see _signals_interrupt)."""
     from pocketbench import crash
 
     crash.run_folder, crash.resume_hint = None, None
-    with _signals_interrupt():
-        _main(argv)
+    try:
+        with _signals_interrupt(process=argv is None) as signals:
+            _main(argv, signals)
+    except Interrupted as stop:  # landed as the handlers went in, before the command started
+        _interrupted(stop)
 
 
-def _main(argv: list[str] | None) -> None:
+def _main(argv: list[str] | None, signals: _Signals) -> None:
     from pocketbench import crash
 
     try:
-        code = app(args=argv, prog_name="pocketbench", standalone_mode=False)
+        try:
+            code = app(args=argv, prog_name="pocketbench", standalone_mode=False)
+        finally:
+            signals.finished = True  # from here on only the answer is written: a signal changes nothing
     except (typer.Abort, KeyboardInterrupt, Interrupted) as stop:
         _interrupted(stop)
     except PocketbenchError as exc:
@@ -745,20 +752,32 @@ def _main(argv: list[str] | None) -> None:
     sys.exit(code or 0)
 
 
+class _Signals:
+    """Whether the command has finished: a signal after that is ignored (its answer is being
+    written, or the interpreter is shutting down) instead of raising where nothing catches it."""
+
+    finished = False
+
+
 @contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """Ctrl-C and SIGTERM raise Interrupted in the main thread: every `with` and `finally` on the
-    way out runs (scratch folders removed, the run marked interrupted), and typer, which would
-    turn a KeyboardInterrupt into a bare exit 130, lets it through to main. The previous handlers
-    come back afterwards (main may be called in-process)."""
+def _signals_interrupt(process: bool = False) -> Iterator[_Signals]:
+    """Ctrl-C and SIGTERM raise Interrupted in the main thread while the command runs: every
+    `with` and `finally` on the way out runs (scratch folders removed, the run marked
+    interrupted), and typer, which would turn a KeyboardInterrupt into a bare exit 130, lets it
+    through to main. Once the command has finished, a signal is ignored. Called in-process, the
+    previous handlers come back afterwards; as the process's entry (`process`) they stay, so a
+    signal while the interpreter shuts down cannot end in a KeyboardInterrupt traceback."""
     import signal
     import threading
 
+    signals = _Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield signals
         return
 
     def stop(signum: int, _frame: object) -> None:
+        if signals.finished:
+            return
         interrupted = Interrupted(signum, signal.Signals(signum).name)
         request_interrupt(interrupted)  # raised again where work is saved, should this one be swallowed
         raise interrupted
@@ -770,14 +789,16 @@ def _signals_interrupt() -> Iterator[None]:
             default_hook(unraisable)
 
     request_interrupt(None)
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     default_hook, sys.unraisablehook = sys.unraisablehook, quiet
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield signals
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        sys.unraisablehook = default_hook
+        signals.finished = True
+        if not process:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            sys.unraisablehook = default_hook
 
 
 def _interrupted(stop: BaseException) -> None:
