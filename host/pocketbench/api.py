@@ -34,7 +34,7 @@ RESULTS_ENV = "POCKETBENCH_RESULTS"
 
 
 def bench(
-    models: str | Sequence[str],
+    models: str | Sequence[str] | None = None,
     variants: str | Sequence[str | Recipe] = DEFAULT_VARIANTS,
     devices: str | Device | Sequence[str | Device] = "auto",
     *,
@@ -59,6 +59,7 @@ def bench(
     wait_for_device: float = 0.0,
     progress: bool | Reporter = False,
     plan: Callable[[list[tuple[str, str, str]]], None] | None = None,
+    resume: str | None = None,
 ) -> pd.DataFrame:
     """Compress, lower and measure every model × variant × device; save the run and return its rows.
 
@@ -70,6 +71,11 @@ def bench(
     `run_id` and `folder`. `progress=True` shows bars on stderr; a `Reporter` gets the progress.
     `plan`, once every name and device is checked and before any work, gets the cells as (model,
     variant, device id): it may say what the run will do, or raise to stop it.
+
+    `resume` continues an interrupted or partly failed bench run (id, `latest` or folder) with its
+    own models, variants, devices and settings (leave `models` out): cells whose last attempt is
+    ok are kept as they are, the others are measured as a next attempt, so no complete cell is
+    measured twice. The frame has one row per cell, its last attempt (results.parquet keeps all).
     """
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
@@ -77,16 +83,30 @@ def bench(
     from pocketbench.measure.settings import ProtocolSettings
     from pocketbench.measure.sweep import check_names, run_sweep
     from pocketbench.names import safe_name
-    from pocketbench.results.store import RunStore, new_run_id
+    from pocketbench.results.compare import latest_attempts
+    from pocketbench.results.store import RunStore, new_run_id, resolve_run
 
-    settings = ProtocolSettings(
-        warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, cores=cores,
-        repetitions=repetitions,
-        ci_target=ci_target, cell_budget_s=cell_budget_s, batch_min_ms=batch_min_ms,
-        energy_window_s=energy_window_s, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout_s,
-        profile=profile, profile_iterations=profile_iterations, prompt_tokens=prompt_tokens,
-        decode_tokens=decode_tokens,
-    )  # fmt: skip
+    root = Path(results if results is not None else os.environ.get(RESULTS_ENV) or "results")
+    if resume is not None:
+        if models is not None or run_id is not None:
+            raise PocketbenchError(
+                "resume continues the run it names with its own models, variants, devices and settings:"
+                " leave out models and run_id"
+            )
+        folder = resolve_run(resume, root)
+        models, variants, devices, settings = _saved_bench(folder, resume)
+        run_id, root = folder.name, folder.parent
+    elif models is None:
+        raise PocketbenchError("no models given: name one, e.g. models='digits_cnn' (or resume a run)")
+    else:
+        settings = ProtocolSettings(
+            warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, cores=cores,
+            repetitions=repetitions,
+            ci_target=ci_target, cell_budget_s=cell_budget_s, batch_min_ms=batch_min_ms,
+            energy_window_s=energy_window_s, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout_s,
+            profile=profile, profile_iterations=profile_iterations, prompt_tokens=prompt_tokens,
+            decode_tokens=decode_tokens,
+        )  # fmt: skip
     if run_id is not None:
         safe_name(run_id, "run id")
     model_names = _names(models, "models")
@@ -104,36 +124,76 @@ def bench(
         if not chosen:
             raise PocketbenchError("no devices given: use e.g. devices='local' or 'tcp:HOST:PORT'")
         check_runners(chosen)
+        cells = [(m, v, d.device_id) for m in model_names for v in variant_names for d in chosen]
+        complete: set[tuple[str, str, str]] = set()
+        if resume is not None:  # claimed before the plan: a run another process writes is refused first
+            store = RunStore(root, str(run_id), resume=True)
+            complete = _complete_cells(store.folder)
+            kept = len(complete & set(cells))
+            notes.append(f"resuming {store.run_id}: {kept} of {len(cells)} cells already complete")
         if plan is not None:
-            plan([(m, v, d.device_id) for m in model_names for v in variant_names for d in chosen])
-        root = Path(results if results is not None else os.environ.get(RESULTS_ENV) or "results")
-        store = RunStore(root, run_id or new_run_id())
-        config = {
-            "models": model_names,
-            "variants": variant_names,
-            "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
-            "devices": [d.device_id for d in chosen],
-            "settings": asdict(settings),
-        }
-        store.write_manifest(config, versions())
+            try:
+                plan([c for c in cells if c not in complete])
+            except BaseException:
+                if resume is not None:
+                    store.release()
+                raise
+        if resume is None:
+            store = RunStore(root, run_id or new_run_id())
+            config = {
+                "command": "bench",
+                "models": model_names,
+                "variants": variant_names,
+                "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
+                "devices": [d.device_id for d in chosen],
+                "settings": asdict(settings),
+            }
+            store.write_manifest(config, versions())
         try:
             with _reporting(progress) as reporter:
                 for note in notes:
                     reporter.note(note)
-                run_sweep(model_names, planned, chosen, settings, store, reporter)
+                run_sweep(model_names, planned, chosen, settings, store, reporter, skip=complete)
         except Exception:
             store.finish()  # whatever was measured is saved, even if the sweep failed
             raise
         except BaseException as stop:  # Ctrl-C, SIGTERM: the run is marked interrupted, not finished
             store.mark_interrupted(interruption(stop))
             raise
-        frame = store.finish()
+        frame = latest_attempts(store.finish())
     finally:
         for device in opened:  # a phone's lease ends with the run, not with the process
             if isinstance(device, ClosableDevice):
                 device.close()
     frame.attrs.update(run_id=store.run_id, folder=store.folder, notes=notes)
     return frame
+
+
+def _saved_bench(folder: Path, reference: str) -> tuple[list[str], list[str | Recipe], list[str], _Defaults]:
+    """The models, variants (sweep-file recipes rebuilt), devices and settings a bench run was started with."""
+    from pocketbench.compress.recipe import Recipe
+
+    config = json.loads((folder / "manifest.json").read_text()).get("config", {})
+    # Runs saved before bench recorded its name: a config with bench's keys and no other command's.
+    legacy = not {"command", "kind"} & set(config) and {"models", "variants", "devices", "settings"} <= set(config)
+    made_by_bench = config.get("command") == "bench" or legacy
+    if not made_by_bench:
+        raise PocketbenchError(f"run {reference!r} is not a bench run: resume it with the command that made it")
+    recipes = {r["name"]: Recipe.from_dict(r) for r in config.get("recipes", [])}
+    variants: list[str | Recipe] = [recipes.get(v, v) for v in config["variants"]]
+    return list(config["models"]), variants, list(config["devices"]), _Defaults(**config["settings"])
+
+
+def _complete_cells(folder: Path) -> set[tuple[str, str, str]]:
+    """(model, variant, device) of every cell whose last attempt is ok."""
+    from pocketbench.results.compare import latest_attempts
+    from pocketbench.results.store import read_cells
+
+    last = latest_attempts(read_cells(folder))
+    if last.empty:
+        return set()
+    done = last[last["status"] == "ok"]
+    return {(str(m), str(v), str(d)) for m, v, d in zip(done["model"], done["variant"], done["device"], strict=True)}
 
 
 def _names(given: Any, what: str) -> list[Any]:

@@ -118,6 +118,7 @@ def _quiet_libraries() -> None:
 
 @app.command()
 def bench(
+    ctx: typer.Context,
     model: Annotated[
         list[str] | None,
         typer.Option("--model", "-m", help="Built-in name, file.py:factory or module:factory (repeatable)."),
@@ -201,6 +202,14 @@ def bench(
         int, typer.Option(help="Generative models: teacher-forced decode steps N per generation (P + N ≤ context).")
     ] = Defaults.decode_tokens,
     run_id: RunIdOption = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted bench run (id, `latest` or folder): the cells not yet measured, with"
+            " the run's own models, variants, devices and settings.",
+        ),
+    ] = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
@@ -219,12 +228,21 @@ def bench(
     from pocketbench.measure.settings import SettingsError
     from pocketbench.names import inside
     from pocketbench.progress import RichReporter
-    from pocketbench.results.store import new_run_id
+    from pocketbench.results.store import new_run_id, resolve_run
 
     shown_columns = _columns(columns)
-    planned, file_models = _variants(variants, sweep)
-    run_id = run_id or new_run_id()
+    if resume is not None:
+        _only_output_options(ctx, "--resume continues the run it names with its models, variants, devices and settings")
+        folder = resolve_run(resume, results)
+        run_id, results = folder.name, folder.parent
+        planned: list[str | Recipe] = []
+        file_models: list[str] = []
+    else:
+        planned, file_models = _variants(variants, sweep)
+        run_id = run_id or new_run_id()
     crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
+    results_flag = "" if results == Path("results") else f" --results {results}"
+    crash.resume_hint = f"pocketbench bench --resume {run_id}{results_flag}"
     try:
         settings = Defaults(
             warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, repetitions=repetitions,
@@ -237,14 +255,14 @@ def bench(
 
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
-                chosen_models, planned, device or ["auto"],
+                None if resume else chosen_models, planned, device or ["auto"],
                 iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads, cores=cores,
                 repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
                 energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
                 profile=profile, profile_iterations=profile_iterations,
                 prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
-                results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
-                plan=state_plan,
+                results=results, run_id=None if resume else run_id, wait_for_device=wait_for_device,
+                progress=reporter, plan=state_plan, resume=resume and str(crash.run_folder),
             )  # fmt: skip
     except SettingsError as exc:  # the library names the setting; here it came from a flag
         raise PocketbenchError(exc.naming(setting_flag)) from exc
@@ -305,6 +323,22 @@ def _device_choice_named_by_options() -> Iterator[None]:
         if exc.waited_s:
             raise
         raise NotPresent(f"{exc}; --wait-for-device SECONDS waits for it", serial=exc.serial, waited_s=0) from exc
+
+
+# What a resumed run may still be given: where its results are and how to show them.
+OUTPUT_OPTIONS = {"resume", "results", "as_json", "columns", "wide", "yes", "wait_for_device"}
+
+
+def _only_output_options(ctx: typer.Context, why: str) -> None:
+    """Refuse, in one line, any option given on the command line beside the output options."""
+    sources = {str(param.name): ctx.get_parameter_source(str(param.name)) for param in ctx.command.params}
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in OUTPUT_OPTIONS and getattr(sources[str(param.name)], "name", None) == "COMMANDLINE"
+    ]
+    if given:
+        raise PocketbenchError(f"{why}: leave out {', '.join(given)}")
 
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:
