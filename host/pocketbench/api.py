@@ -94,7 +94,7 @@ def bench(
                 " leave out models and run_id"
             )
         folder = resolve_run(resume, root)
-        models, variants, devices, settings = _saved_bench(folder, resume)
+        models, variants, devices, settings = saved_bench(folder, resume)
         run_id, root = folder.name, folder.parent
     elif models is None:
         raise PocketbenchError("no models given: name one, e.g. models='digits_cnn' (or resume a run)")
@@ -169,8 +169,9 @@ def bench(
     return frame
 
 
-def _saved_bench(folder: Path, reference: str) -> tuple[list[str], list[str | Recipe], list[str], _Defaults]:
-    """The models, variants (sweep-file recipes rebuilt), devices and settings a bench run was started with."""
+def saved_bench(folder: Path, reference: str) -> tuple[list[str], list[str | Recipe], list[str], _Defaults]:
+    """The models, variants (sweep-file recipes rebuilt), devices and settings a bench run was started
+    with (`reference`: how the user named the run, for the error)."""
     from pocketbench.compress.recipe import Recipe
 
     config = json.loads((folder / "manifest.json").read_text()).get("config", {})

@@ -225,6 +225,7 @@ def bench(
     _quiet_libraries()
     from pocketbench import crash
     from pocketbench.api import bench as run_bench
+    from pocketbench.api import saved_bench
     from pocketbench.measure.settings import SettingsError
     from pocketbench.names import inside
     from pocketbench.progress import RichReporter
@@ -247,7 +248,7 @@ def bench(
         settings = Defaults(
             warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, repetitions=repetitions,
             ci_target=ci_target, cell_budget_s=cell_budget, energy_window_s=energy_window,
-        )  # fmt: skip
+        ) if resume is None else saved_bench(results / run_id, resume)[3]  # fmt: skip
         chosen_models = model or file_models or DEFAULT_MODELS
 
         def state_plan(cells: list[tuple[str, str, str]]) -> None:
