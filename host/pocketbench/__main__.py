@@ -12,9 +12,14 @@ def _while_starting(signum: int, _frame: object) -> None:
     os._exit(128 + signum)
 
 
-def main() -> None:
+def stop_at_once_on_signals() -> None:
+    """Until the CLI installs its own: Ctrl-C or SIGTERM end the process with one line."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _while_starting)
+
+
+def main() -> None:
+    stop_at_once_on_signals()
     from pocketbench.cli import main as cli_main
 
     cli_main()
