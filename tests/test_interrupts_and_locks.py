@@ -154,3 +154,24 @@ def test_a_run_being_written_is_locked_against_a_second_farm(tmp_path):
         RunStore(tmp_path / "R", "night1", resume=True)
     holder.finish()  # done: the lock is released and the run can be resumed
     RunStore(tmp_path / "R", "night1", resume=True).release()
+
+
+def test_bench_resume_takes_only_bench_runs_and_no_other_settings(tmp_path, capsys):
+    from pocketbench import cli
+
+    farm = RunStore(tmp_path / "R", "night1")
+    farm.write_manifest({"kind": "farm", "farm": "x", "models": {}, "devices": []}, {})
+    farm.mark_interrupted("SIGINT")
+    cases = {
+        ("--resume", "night1"): "error: run 'night1' is not a bench run: resume it with the command that made it",
+        ("--resume", "nosuch"): f"error: no run 'nosuch' in {tmp_path / 'R'}: `ls {tmp_path / 'R'}` lists the run ids",
+        ("--resume", "night1", "-m", "digits_cnn", "--iterations", "5"): (
+            "error: --resume continues the run it names with its models, variants, devices and settings:"
+            " leave out --model, --iterations"
+        ),
+    }
+    for args, line in cases.items():
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["bench", *args, "--results", str(tmp_path / "R")])
+        err = capsys.readouterr().err
+        assert (stop.value.code, [x for x in err.splitlines() if x.strip()]) == (1, [line]), err
