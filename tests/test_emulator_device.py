@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
@@ -207,9 +208,25 @@ def test_cli_serves_a_phone_until_interrupted(tmp_path):
         device.close()
     finally:
         proc.send_signal(2)
-        proc.wait(10)
+        proc.wait(120)  # a loaded machine stops the phone slowly; a phone that ignores Ctrl-C never does
     assert proc.returncode == 0
     assert (tmp_path / "phone/data/local/tmp/kept").read_text() == "x\n"
+
+
+def test_ctrl_c_the_moment_the_phone_is_announced_stops_it_cleanly(tmp_path):
+    """The line that announces the phone comes after its Ctrl-C handling is in: a Ctrl-C sent as
+    soon as it is read stops the phone (exit 0, its temporary files removed), never a half-stopped
+    phone behind an `interrupted` line."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pocketbench", "emulator", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    banner = proc.stdout.readline()
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (0, ""), err
+    root = Path(banner.split(" files in ", 1)[1].split(";", 1)[0])
+    assert root.name.startswith("pocketbench-phone-") and not root.exists()
 
 
 def test_cli_refuses_adb_ports():
