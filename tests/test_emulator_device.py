@@ -109,13 +109,25 @@ def test_sysfs_changes_while_a_command_runs(phone, tmp_path):
 
 
 def test_frequency_cap_drops_mid_run_on_the_real_clock(phone):
-    capped = Cluster((1,), 2_800_000, cap_khz=steps((0, 2_800_000), (1.5, 1_400_000)))
-    phone.sysfs.set_script(SysfsScript(clusters=(Cluster((0,), 1_800_000), capped)))
-    out = connected(phone).shell(
-        f"cat {POLICY1}/scaling_max_freq; sleep 2.5; cat {POLICY1}/scaling_max_freq;"
+    # The script's clock starts once the shell is up and waiting (connecting and starting a shell
+    # take what the machine's load makes them take); from there the first read is one poll away.
+    ready, go = phone.root / "data/local/tmp/ready", phone.root / "data/local/tmp/go"
+    command = (
+        "touch /data/local/tmp/ready; while [ ! -e /data/local/tmp/go ]; do sleep 0.01; done;"
+        f" cat {POLICY1}/scaling_max_freq; sleep 2.5; cat {POLICY1}/scaling_max_freq;"
         f" cat {POLICY1}/cpuinfo_max_freq; cat /sys/devices/system/cpu/cpu1/cpufreq/related_cpus"
     )
-    assert out.split() == ["2800000", "1400000", "2800000", "1"]
+    device, result = connected(phone), {}
+    worker = threading.Thread(target=lambda: result.update(out=device.shell(command, read_timeout_s=120)))
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    capped = Cluster((1,), 2_800_000, cap_khz=steps((0, 2_800_000), (1.5, 1_400_000)))
+    phone.sysfs.set_script(SysfsScript(clusters=(Cluster((0,), 1_800_000), capped)))
+    go.touch()
+    worker.join(120)
+    assert result["out"].split() == ["2800000", "1400000", "2800000", "1"]
 
 
 def test_odpm_energy_counter_only_when_scripted(phone):
