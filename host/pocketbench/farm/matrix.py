@@ -13,14 +13,18 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pocketbench.devices.adb.server_address import ServerAddress, is_server_spec, parse_address, parse_server_spec
 from pocketbench.errors import PocketbenchError, shown
 from pocketbench.measure.settings import ProtocolSettings, SettingsError
-from pocketbench.names import NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, name_problem
+from pocketbench.names import NAME_MAX, NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, SERIAL_RULE, name_problem
 from pocketbench.paths import TOML_MAX_BYTES, read_bounded
 
 # Regression metrics the verdicts can use (see farm/regress.py); thresholds are relative.
 DEFAULT_THRESHOLDS = {"latency_p50_ms": 0.05, "size_bytes": 0.01, "peak_rss_kb": 0.10, "energy_mj_per_inference": 0.10}
-_SERIAL = re.compile(rf"local|(tcp|usb|adb):(?!.*\.\.){SERIAL_PATTERN.pattern}")
+_SERIAL = re.compile(rf"local|(tcp|usb|adb):(?!.*\.\.){SERIAL_PATTERN.pattern}|adb://[^/\s]+/{SERIAL_PATTERN.pattern}")
+_SERIAL_HINT = "tcp:HOST:PORT, usb:SERIAL, adb:SERIAL, adb://HOST:PORT/SERIAL or local"
+# What a verdict holds equal between tonight and the nights it is compared with ([regression] match).
+MATCH_COLUMNS = {"model": "device_model", "host": "device_host"}
 # What one matrix may ask for: beyond these a file is a mistake (or an attack), not a plan.
 MAX_CELLS = 10_000
 MAX_ENTRIES = 1_000  # models, variants or devices listed
@@ -34,10 +38,25 @@ class MatrixError(PocketbenchError):
 @dataclass(frozen=True)
 class DeviceSpec:
     """A phone of the farm: `name` is stable across nights (rows and history key on it);
-    `serial` says how to reach it today (`tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`, `local`)."""
+    `serial` says how to reach it today (`tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`,
+    `adb://HOST:PORT/SERIAL`, `local`); `host` names the lab host it hangs on (a [[servers]] name,
+    else the HOST:PORT of an adb:// spec; empty: this computer). `listed` marks a phone found by
+    listing a server at the start of the run, not named in the file."""
 
     name: str
     serial: str
+    host: str = ""
+    listed: bool = False
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A lab host's adb server: `name` is stable across nights (rows carry it as `device_host`),
+    `address` is where its server answers today (HOST:PORT, through an ssh tunnel or not)."""
+
+    name: str
+    address: ServerAddress
+    all_phones: bool = False  # no [[devices]] names it: every phone it lists at the start of a run
 
 
 # The farm's own protocol defaults: single-threaded and one process per cell, comparable across
@@ -69,6 +88,11 @@ class RegressionSettings:
     alpha: float = 0.01  # significance level of the per-run test
     min_samples: int = 5  # fewer raw samples on either side: insufficient data
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    match: tuple[str, ...] = tuple(MATCH_COLUMNS)  # a baseline night had the same phone model and host
+
+    @property
+    def match_columns(self) -> tuple[str, ...]:
+        return tuple(MATCH_COLUMNS[m] for m in self.match)
 
 
 @dataclass(frozen=True)
@@ -88,6 +112,7 @@ class Matrix:
     devices: tuple[DeviceSpec, ...]
     run: RunSettings
     regression: RegressionSettings
+    servers: tuple[ServerSpec, ...] = ()
 
     def expand(self) -> list[Cell]:
         """Every cell, grouped by device in file order (one worker walks each device's list)."""
@@ -105,10 +130,14 @@ class Matrix:
             "farm": self.name,
             "source": str(self.source),
             "models": {m: list(v) for m, v in self.models.items()},
-            "devices": [{"name": d.name, "serial": d.serial} for d in self.devices],
+            "devices": [{"name": d.name, "serial": d.serial} for d in self.devices if not d.listed],
+            **({"servers": [{"name": s.name, "address": str(s.address)} for s in self.servers]}
+               if self.servers else {}),
             "run": self.run.to_config(),
             "regression": {"alpha": self.regression.alpha, "min_samples": self.regression.min_samples,
-                           "thresholds": self.regression.thresholds},
+                           "thresholds": self.regression.thresholds,
+                           **({"match": list(self.regression.match)} if self.regression.match != tuple(MATCH_COLUMNS)
+                              else {})},
         }  # fmt: skip
 
 
@@ -126,13 +155,18 @@ def load_matrix(path: Path) -> Matrix:
 def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     """Validate a parsed TOML document (pure)."""
     v = _Validator(source.name)
-    v.unknown(data, "", {"name", "models", "variants", "devices", "run", "regression"})
+    v.unknown(data, "", {"name", "models", "variants", "devices", "servers", "run", "regression"})
     name = v.string(data, "", "name", default="nightly", pattern=NAME_PATTERN, hint=NAME_RULE)
     variants = v.string_list(data, "", "variants", required=True)
     models = _models(v, data.get("models"), variants or [])
-    devices = _devices(v, data.get("devices"))
+    servers = _servers(v, data.get("servers"))
+    devices = _devices(v, data.get("devices"), servers)
+    named = {d.host for d in devices}
+    servers = [replace(s, all_phones=s.name not in named) for s in servers]
     run = _run(v, v.table(data, "", "run"))
     regression = _regression(v, v.table(data, "", "regression"))
+    if not devices and not servers:
+        v.error("devices", "required: one [[devices]] table per phone (or [[servers]] whose phones to measure)")
     cells = len(devices) * sum(len(own) for own in models.values())
     if cells > MAX_CELLS:
         v.error(
@@ -140,7 +174,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
         )
     if v.errors or name is None:  # the validator returns None only after recording why
         raise MatrixError("\n".join(v.errors))
-    return Matrix(name, source, models, tuple(devices), run, regression)
+    return Matrix(name, source, models, tuple(devices), run, regression, tuple(servers))
 
 
 def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str, ...]]:
@@ -173,24 +207,77 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
     return models
 
 
-def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
+def _servers(v: _Validator, raw: Any) -> list[ServerSpec]:
+    """[[servers]]: a lab host's adb server each, by a stable name and today's address."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_ENTRIES:
+        v.error("servers", f"one [[servers]] table per lab host (at most {MAX_ENTRIES})")
+        return []
+    servers: list[ServerSpec] = []
+    for i, entry in enumerate(raw):
+        where = f"servers[{i}]"
+        if not isinstance(entry, dict):
+            v.error(where, "a table with name and address (HOST:PORT of that host's adb server)")
+            continue
+        v.unknown(entry, where, {"name", "address"})
+        name = v.string(entry, where, "name", required=True, pattern=NAME_PATTERN, hint=NAME_RULE)
+        text = v.string(entry, where, "address", required=True)
+        if name is None or text is None:
+            continue
+        try:
+            address = parse_address(text, "address")
+        except PocketbenchError as exc:
+            v.error(f"{where}.address", str(exc))
+            continue
+        if any(s.name == name for s in servers):
+            v.error(f"{where}.name", f"{shown(name)} is used by another server: names must be unique")
+        elif any(s.address == address for s in servers):
+            v.error(f"{where}.address", f"{address} is listed twice")
+        else:
+            servers.append(ServerSpec(name, address))
+    return servers
+
+
+def _devices(v: _Validator, raw: Any, servers: list[ServerSpec]) -> list[DeviceSpec]:
+    if raw is None and servers:
+        return []
     if not isinstance(raw, list) or not raw:
         v.error("devices", "required: one [[devices]] table per phone, each with a serial")
         return []
     if len(raw) > MAX_ENTRIES:
         v.error("devices", f"{len(raw)} devices is over the limit of {MAX_ENTRIES}")
         return []
+    by_name = {s.name: s for s in servers}
     devices: list[DeviceSpec] = []
     for i, entry in enumerate(raw):
         where = f"devices[{i}]"
         if not isinstance(entry, dict):
             v.error(where, "a table with serial (and an optional name)")
             continue
-        v.unknown(entry, where, {"name", "serial"})
-        serial = v.string(entry, where, "serial", required=True, pattern=_SERIAL,
-                          hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local")  # fmt: skip
+        v.unknown(entry, where, {"name", "serial", "server"})
+        host = v.string(entry, where, "server")
+        if host is not None and host not in by_name:
+            known = ", ".join(by_name) or "none given"
+            v.error(f"{where}.server", f"{shown(host)} is not a [[servers]] name ({known})")
+            continue
+        if host is not None:  # a serial as that host's `adb devices` shows it
+            bare = v.string(entry, where, "serial", required=True, pattern=SERIAL_PATTERN, hint=SERIAL_RULE)
+            serial = by_name[host].address.phone(bare) if bare and ".." not in bare else None
+            if bare and serial is None:
+                v.error(f"{where}.serial", f"{shown(bare)} is not valid ({SERIAL_RULE})")
+        else:
+            serial = v.string(entry, where, "serial", required=True, pattern=_SERIAL, hint=_SERIAL_HINT)
+            host = ""
         if serial and serial.startswith("tcp:") and not re.fullmatch(r"tcp:[^:\s]+:\d{1,5}", serial):
             v.error(f"{where}.serial", f"{shown(serial)} is not tcp:HOST:PORT")
+        if serial and is_server_spec(serial) and not host:
+            try:
+                address = parse_server_spec(serial)[0]
+            except PocketbenchError as exc:
+                v.error(f"{where}.serial", str(exc))
+                continue
+            host = next((s.name for s in servers if s.address == address), str(address))
         name = v.string(entry, where, "name", default=serial, pattern=NAME_PATTERN, hint=NAME_RULE)
         if serial is None or name is None:
             continue
@@ -199,8 +286,15 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
         elif any(d.serial == serial for d in devices):
             v.error(f"{where}.serial", f"{shown(serial)} is listed twice")
         else:
-            devices.append(DeviceSpec(name, serial))
+            devices.append(DeviceSpec(name, serial, host))
     return devices
+
+
+def listed_device(server: ServerSpec, serial: str) -> DeviceSpec:
+    """A phone found on `server` at the start of a run, named `<server>-<serial>` (its characters
+    outside a name's made '-'): the same phone on the same host keeps its name night after night."""
+    name = re.sub(r"[^A-Za-z0-9._+-]", "-", f"{server.name}-{serial}").replace("..", "-")[:NAME_MAX]
+    return DeviceSpec(name, server.address.phone(serial), server.name, listed=True)
 
 
 def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
@@ -225,7 +319,15 @@ def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
 
 def _regression(v: _Validator, raw: dict[str, Any]) -> RegressionSettings:
     d = RegressionSettings()
-    v.unknown(raw, "regression", {"alpha", "min_samples", "thresholds"})
+    v.unknown(raw, "regression", {"alpha", "min_samples", "thresholds", "match"})
+    match = d.match
+    if "match" in raw:
+        given = raw["match"]
+        if not isinstance(given, list) or not all(m in MATCH_COLUMNS for m in given) or len(set(given)) != len(given):
+            v.error("regression.match", f"a list of {', '.join(repr(m) for m in MATCH_COLUMNS)} (each at most once)"
+                    " that a baseline night must share with tonight; [] compares any")  # fmt: skip
+        else:
+            match = tuple(given)
     thresholds = dict(d.thresholds)
     given = v.table(raw, "regression", "thresholds")
     v.unknown(given, "regression.thresholds", set(DEFAULT_THRESHOLDS))
@@ -236,6 +338,7 @@ def _regression(v: _Validator, raw: dict[str, Any]) -> RegressionSettings:
         alpha=v.number(raw, "regression", "alpha", d.alpha, low=0.0, high=0.5),
         min_samples=v.integer(raw, "regression", "min_samples", d.min_samples, minimum=2, maximum=1_000_000),
         thresholds=thresholds,
+        match=match,
     )
 
 

@@ -19,7 +19,7 @@ every metric here (slower, bigger, hungrier).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any
@@ -111,11 +111,14 @@ def verdicts(
     alpha: float = 0.01,
     min_samples: int = 5,
     flagged: Collection[tuple[str, str, str, str, str]] = (),
+    match: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One verdict row per cell of `run_id` and metric present; `flagged` holds earlier
-    (run_id, device, model, variant, metric) regressions, which never serve as baselines."""
+    (run_id, device, model, variant, metric) regressions, which never serve as baselines. An
+    earlier night is a baseline only when its row has the same `match` columns (the phone's model
+    and lab host: a device name moved to another phone or host starts a new history)."""
     # Only what the verdicts read: every slice below copies each column it carries.
-    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation"]
+    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation", *match]
     used += [c for m in METRICS for c in (m.column, m.samples) if c]
     history = history[[c for c in dict.fromkeys(used) if c in history]].copy()
     if "attempt" in history:  # a retried cell: its last attempt speaks for the run
@@ -133,6 +136,14 @@ def verdicts(
     for _, new in current.sort_values(KEY).iterrows():
         key = tuple(new[k] for k in KEY)
         past = by_cell.get(key, earlier.iloc[:0])
+        past, unlike = _alike(past, new, [c for c in match if c in history.columns])
+        if unlike:
+            rows += [
+                {k: new[k] for k in KEY} | {"metric": m.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}
+                | {"detail": unlike}
+                for m in METRICS if m.column in history.columns
+            ]  # fmt: skip
+            continue
         kind = new["_kind"]
         same_kind = past[past["_kind"] == kind]
         for metric in METRICS:
@@ -153,6 +164,29 @@ def verdicts(
             good = good[good[metric.column].notna()].sort_values("_order")
             rows.append(_judge(metric, new, good, thresholds.get(metric.column, 0.05), alpha, min_samples))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def _alike(past: pd.DataFrame, new: pd.Series, columns: list[str]) -> tuple[pd.DataFrame, str]:
+    """The earlier rows whose `columns` equal the new row's (a missing value equals a missing one),
+    and, when there were earlier rows but none alike, why nothing is compared."""
+    if not columns or past.empty:
+        return past, ""
+    wanted = ["" if pd.isna(new.get(c)) else str(new.get(c)) for c in columns]
+    same = pd.Series(True, index=past.index)
+    for column, value in zip(columns, wanted, strict=True):
+        same &= past[column].astype("string").fillna("") == value
+    if same.any():
+        return past[same], ""
+    last = past.iloc[-1]
+    was = ", ".join(f"{c.removeprefix('device_')} {_shown(c, last.get(c))}" for c in columns)
+    now = ", ".join(_shown(c, new.get(c)) for c in columns)
+    return past.iloc[:0], f"earlier runs were on {was}, this one on {now}: never compared ([regression] match)"
+
+
+def _shown(column: str, value: object) -> str:
+    if value is None or pd.isna(value):
+        return "this computer" if column == "device_host" else "unknown"
+    return repr(str(value))
 
 
 class PerRun(Enum):
