@@ -139,7 +139,8 @@ def bench(
         typer.Option(
             "--device",
             "-d",
-            help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL.",
+            help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL, adb:SERIAL,"
+            " adb://HOST:PORT/SERIAL (a phone of another host's adb server) or adb://HOST:PORT (all its phones).",
         ),
     ] = None,
     iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = Defaults.iterations,
