@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,15 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
     return models
 
 
+def _tables(v: _Validator, raw: list[Any], key: str, expected: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The tables of an array of tables with where each is (`devices[2]`); anything else is an error."""
+    for i, entry in enumerate(raw):
+        if isinstance(entry, dict):
+            yield f"{key}[{i}]", entry
+        else:
+            v.error(f"{key}[{i}]", expected)
+
+
 def _servers(v: _Validator, raw: Any) -> list[ServerSpec]:
     """[[servers]]: a lab host's adb server each, by a stable name and today's address."""
     if raw is None:
@@ -215,11 +225,7 @@ def _servers(v: _Validator, raw: Any) -> list[ServerSpec]:
         v.error("servers", f"one [[servers]] table per lab host (at most {MAX_ENTRIES})")
         return []
     servers: list[ServerSpec] = []
-    for i, entry in enumerate(raw):
-        where = f"servers[{i}]"
-        if not isinstance(entry, dict):
-            v.error(where, "a table with name and address (HOST:PORT of that host's adb server)")
-            continue
+    for where, entry in _tables(v, raw, "servers", "a table with name and address (HOST:PORT of its adb server)"):
         v.unknown(entry, where, {"name", "address"})
         name = v.string(entry, where, "name", required=True, pattern=NAME_PATTERN, hint=NAME_RULE)
         text = v.string(entry, where, "address", required=True)
@@ -250,11 +256,7 @@ def _devices(v: _Validator, raw: Any, servers: list[ServerSpec]) -> list[DeviceS
         return []
     by_name = {s.name: s for s in servers}
     devices: list[DeviceSpec] = []
-    for i, entry in enumerate(raw):
-        where = f"devices[{i}]"
-        if not isinstance(entry, dict):
-            v.error(where, "a table with serial (and an optional name)")
-            continue
+    for where, entry in _tables(v, raw, "devices", "a table with serial (and an optional name)"):
         v.unknown(entry, where, {"name", "serial", "server"})
         host = v.string(entry, where, "server")
         if host is not None and host not in by_name:
