@@ -134,10 +134,10 @@ def test_a_server_gone_mid_night_leaves_its_phones_not_run(tmp_path, lab):
 
 def test_sigkill_then_resume_across_two_servers(tmp_path, lab):
     data, _ = _matrix(tmp_path, lab)
-    lines = ['name = "lab"', 'variants = ["fp32", "int8", "int8-dynamic"]', f"models = {data['models']!r}"]
+    lines = ['name = "lab"', 'variants = ["fp32", "int8"]', f"models = {data['models']!r}"]
     for server in data["servers"]:
         lines += ["[[servers]]", f'name = "{server["name"]}"', f'address = "{server["address"]}"']
-    lines += ["[run]", "iterations = 200", "warmup = 2", "threads = 1"]
+    lines += ["[run]", "iterations = 100", "warmup = 2", "threads = 1"]
     (tmp_path / "lab.toml").write_text("\n".join(lines).replace("'", '"') + "\n")
     command = [sys.executable, "-m", "pocketbench", "farm", "lab.toml", "--results", "r", "--run-id", "n1"]
     process = subprocess.Popen(
@@ -150,14 +150,14 @@ def test_sigkill_then_resume_across_two_servers(tmp_path, lab):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     before = read_cells(tmp_path / "r" / "n1")
-    assert 2 <= len(before) < 12, "the kill should land mid-run"
+    assert 2 <= len(before) < 8, "the kill should land mid-run"
 
     # The killed coordinator's leases on the phones name a process of this computer that is gone:
     # the resumed run breaks them instead of waiting for them to expire.
     resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = read_cells(tmp_path / "r" / "n1")
-    assert len(after) == 12 and set(after["status"]) == {"ok"}
+    assert len(after) == 8 and set(after["status"]) == {"ok"}
     assert not after.duplicated(["device", "model", "variant"]).any()
     assert set(after["device_host"]) == {"lab-a", "lab-b"}
     kept = after.set_index(["device", "variant"]).loc[before.set_index(["device", "variant"]).index]
