@@ -15,6 +15,7 @@ Each phone is its own process, its one CPU cluster spanning every host CPU (as i
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,7 @@ def lab_plan(matrix_file: Path) -> Matrix:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still stop the servers and phones
     if subprocess.run(["which", "adb"], capture_output=True).returncode:
         raise SystemExit("Debian's adb is needed (`just system-deps` installs it)")
     with tempfile.TemporaryDirectory() as scratch:
