@@ -133,3 +133,14 @@ def test_bad_servers_are_named(tmp_path):
     for where in ("servers[0].address", "servers[1].name", "servers[2].address", "servers[3].user",
                   "devices[0].server", "devices[1].serial"):  # fmt: skip
         assert f"lab.toml: {where}:" in message, message
+
+
+def test_the_lab_example_parses():
+    matrix = load_matrix(EXAMPLE.with_name("lab.toml"))
+    assert [(s.name, str(s.address), s.all_phones) for s in matrix.servers] == [
+        ("lab-a", "127.0.0.1:15037", False),
+        ("lab-b", "127.0.0.1:25037", True),
+    ]
+    assert [(d.name, d.serial, d.host) for d in matrix.devices] == [
+        ("pixel8-a", "adb://127.0.0.1:15037/38211FDH2000AB", "lab-a")
+    ]
