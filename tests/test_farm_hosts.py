@@ -8,7 +8,6 @@ resume, `pocketbench devices`, and the lease on the phone that coordinators of o
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from pocketbench.farm.matrix import parse_matrix
 from pocketbench.farm.run import NOT_RUN, open_farm_devices, run_farm
 from pocketbench.results.store import RunStore, read_cells
 
-from tests.farm_support import write_models
+from tests.farm_support import farm_killed_mid_run, write_models
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "adb"], capture_output=True).returncode, reason="no adb")
 
@@ -139,16 +138,7 @@ def test_sigkill_then_resume_across_two_servers(tmp_path, lab):
         lines += ["[[servers]]", f'name = "{server["name"]}"', f'address = "{server["address"]}"']
     lines += ["[run]", "iterations = 100", "warmup = 2", "threads = 1"]
     (tmp_path / "lab.toml").write_text("\n".join(lines).replace("'", '"') + "\n")
-    command = [sys.executable, "-m", "pocketbench", "farm", "lab.toml", "--results", "r", "--run-id", "n1"]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    cells = tmp_path / "r" / "n1" / "cells"
-    deadline = time.monotonic() + 300
-    while len(list(cells.glob("*.parquet"))) < 2 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    command = farm_killed_mid_run(tmp_path, "lab.toml")
     before = read_cells(tmp_path / "r" / "n1")
     assert 2 <= len(before) < 8, "the kill should land mid-run"
 

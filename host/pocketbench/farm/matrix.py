@@ -208,6 +208,20 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
     return models
 
 
+def _clashes(
+    v: _Validator, where: str, kind: str, taken: list[tuple[str, Any]], new: tuple[str, Any], field: str
+) -> bool:
+    """Whether `new` (name, address) repeats the name or the address of an entry before it (said)."""
+    name, value = new
+    if any(name == other for other, _ in taken):
+        v.error(f"{where}.name", f"{shown(name)} is used by another {kind}: names must be unique")
+    elif any(value == other for _, other in taken):
+        v.error(f"{where}.{field}", f"{shown(str(value))} is listed twice")
+    else:
+        return False
+    return True
+
+
 def _tables(v: _Validator, raw: list[Any], key: str, expected: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """The tables of an array of tables with where each is (`devices[2]`); anything else is an error."""
     for i, entry in enumerate(raw):
@@ -236,11 +250,7 @@ def _servers(v: _Validator, raw: Any) -> list[ServerSpec]:
         except PocketbenchError as exc:
             v.error(f"{where}.address", str(exc))
             continue
-        if any(s.name == name for s in servers):
-            v.error(f"{where}.name", f"{shown(name)} is used by another server: names must be unique")
-        elif any(s.address == address for s in servers):
-            v.error(f"{where}.address", f"{address} is listed twice")
-        else:
+        if not _clashes(v, where, "server", [(s.name, s.address) for s in servers], (name, address), "address"):
             servers.append(ServerSpec(name, address))
     return servers
 
@@ -283,11 +293,7 @@ def _devices(v: _Validator, raw: Any, servers: list[ServerSpec]) -> list[DeviceS
         name = v.string(entry, where, "name", default=serial, pattern=NAME_PATTERN, hint=NAME_RULE)
         if serial is None or name is None:
             continue
-        if any(d.name == name for d in devices):
-            v.error(f"{where}.name", f"{shown(name)} is used by another device: names must be unique")
-        elif any(d.serial == serial for d in devices):
-            v.error(f"{where}.serial", f"{shown(serial)} is listed twice")
-        else:
+        if not _clashes(v, where, "device", [(d.name, d.serial) for d in devices], (name, serial), "serial"):
             devices.append(DeviceSpec(name, serial, host))
     return devices
 
