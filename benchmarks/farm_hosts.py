@@ -106,6 +106,7 @@ def main() -> None:
                 phone.wait(30)
     cells = len(MODELS) * len(VARIANTS) * 2 * PHONES_PER_SERVER
     ratio = parallel / serial
+    floor = 1 / min(os.cpu_count() or 1, 2 * PHONES_PER_SERVER)
     body = (
         f"{cells} cells: {', '.join(MODELS)} × {', '.join(VARIANTS)} × 4 emulated phones, two on each of two "
         f"Debian adb servers (`[[servers]]`, every phone each lists), {ITERATIONS} iterations, 1 runner thread; "
@@ -115,7 +116,8 @@ def main() -> None:
         f"| parallel (one worker per phone, both servers at once) | {parallel:.1f} s |\n\n"
         f"Parallel / serial: **{ratio:.2f}** (goal ≤ 0.6: {'met' if ratio <= 0.6 else 'not met'}). "
         f"This host has {os.cpu_count()} cores shared by the four phones' runners, the two adb servers and the "
-        f"coordinator, so 4 single-threaded runners make ~{1 / min(os.cpu_count() or 1, 4):.2g} the floor. "
+        f"coordinator: where the runners are the work, 4 single-threaded runners make ~{floor:.2g} the floor"
+        " (waits on adb and on the phones overlap as well). "
         f"{load_note(load_before, load_after)} Regenerate with `just benchmark farm_hosts`."
     )
     if QUICK:
