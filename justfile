@@ -165,7 +165,8 @@ test *ARGS: setup system-deps
     {{py}} -m pytest --cov --cov-report= {{ARGS}}
     echo "coverage of host/pocketbench and models/ (lines and branches, subprocesses included): $({{venv}}/bin/coverage report --format=total)%"
 
-# The edit-test loop: every test not marked slow (no native builds, phones, qemu, big exports or training).
+# The edit-test loop: every test not marked slow (tests/conftest.py marks each by what it does:
+# phone, qemu, needs_runner, training; `-m "not phone"` and the like pick finer sets).
 test-fast *ARGS: setup
     {{py}} -m pytest -m "not slow" {{ARGS}}
 

@@ -25,7 +25,7 @@ from pocketbench.lower.export import versions
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.measure.sweep import run_sweep
 from pocketbench.progress import RichReporter
-from pocketbench.report.table import pareto_marks, quality
+from pocketbench.results.pareto import pareto_marks, quality
 from pocketbench.results.store import RunStore
 from rich.console import Console
 

@@ -44,8 +44,17 @@ def bench_rows(repetitions: int, results: Path) -> list[dict]:
 
 def decode_ms(device: LocalDevice, pte: Path, stream: Path, prompt: int, decode: int) -> float:
     # At the bench rows' thread count: this computer's default (devices/local.py says why).
-    report = device.benchmark(BenchJob(pte=pte, inputs=stream, warmup=1, iterations=3, generate=(prompt, decode),
-                                       teacher_forced=True, threads=LocalDevice.default_threads))  # fmt: skip
+    report = device.benchmark(
+        BenchJob(
+            pte=pte,
+            inputs=stream,
+            warmup=1,
+            iterations=3,
+            generate=(prompt, decode),
+            teacher_forced=True,
+            threads=LocalDevice.default_threads,
+        )
+    )
     if not report.ok:
         raise SystemExit(f"{pte}: {report.status}: {report.error}")
     return statistics.median(report.iterations_ns) / 1e6
@@ -89,11 +98,16 @@ def goal_line(rows: list[dict]) -> str:
     if "fp32" not in by or "8da4w" not in by:
         return "Goal (8da4w vs fp32): not measured (a variant failed)."
     fp32, w4 = by["fp32"], by["8da4w"]
-    speed, size, ppl = w4["decode_tok_s"] / fp32["decode_tok_s"], w4["size_bytes"] / fp32["size_bytes"], w4[
-        "perplexity_delta_pct"]  # fmt: skip
+    speed, size, ppl = (
+        w4["decode_tok_s"] / fp32["decode_tok_s"],
+        w4["size_bytes"] / fp32["size_bytes"],
+        w4["perplexity_delta_pct"],
+    )
     met = speed >= 2 and size <= 0.35 and abs(ppl) <= 10
-    return (f"Goal (8da4w vs fp32: ≥ 2× decode tok/s at ≤ 0.35× size, perplexity within 10 %): decode {speed:.2f}×, "
-            f"size {size:.2f}×, perplexity {ppl:+.2f} % — **{'met' if met else 'not met'}**.")  # fmt: skip
+    return (
+        f"Goal (8da4w vs fp32: ≥ 2× decode tok/s at ≤ 0.35× size, perplexity within 10 %): decode {speed:.2f}×, "
+        f"size {size:.2f}×, perplexity {ppl:+.2f} % — **{'met' if met else 'not met'}**."
+    )
 
 
 def explained(by: dict[str, dict]) -> str:
@@ -148,10 +162,14 @@ def render(rows: list[dict], sweep: dict, versus: dict, load_before: tuple, load
             f"| {r['peak_rss_kb'] / 1e3:.1f} |"
         )
     lines += ["", goal_line(rows), "", explained({r["variant"]: r for r in rows if r["status"] == "ok"})]
-    lines += ["", f"Decode tokens/s vs context (the cache filled to C − {SWEEP_DECODE} by the prompt, then "
-              f"{SWEEP_DECODE} decode steps; native runner, median over 3 rounds of one process × 3 generations):", "",
-              "| variant | " + " | ".join(f"C = {c}" for c in CONTEXTS) + " |",
-              "|---|" + "---|" * len(CONTEXTS)]  # fmt: skip
+    lines += [
+        "",
+        f"Decode tokens/s vs context (the cache filled to C − {SWEEP_DECODE} by the prompt, then "
+        f"{SWEEP_DECODE} decode steps; native runner, median over 3 rounds of one process × 3 generations):",
+        "",
+        "| variant | " + " | ".join(f"C = {c}" for c in CONTEXTS) + " |",
+        "|---|" + "---|" * len(CONTEXTS),
+    ]
     for variant, by_context in sweep.items():
         cells = [f"{1000 / ms:.0f} tok/s ({ms:.3f} ms)" for ms in by_context.values()]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")

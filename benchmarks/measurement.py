@@ -114,7 +114,7 @@ def main() -> None:
         "| model | variant | p50 ms (median of runs) | run-to-run CV of p50 | calls per sample | processes per cell"
         " (median, max) | runs meeting ±2 % CI | stopped by | runs flagged unstable | two speeds |",
         "|---|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     worst = 0.0
     for (model, variant), runs in rows.items():
         ok = [r for r in runs if r["status"] == "ok"]

@@ -30,11 +30,17 @@ def write_runs(root: Path) -> list[float]:
             for variant in VARIANTS:
                 samples = sorted(rng.lognormvariate(0, 0.1) * (1 + VARIANTS.index(variant)) for _ in range(SAMPLES))
                 row = {
-                    "model": model, "variant": variant, "device": "local", "status": "ok",
-                    "latency_p50_ms": samples[SAMPLES // 2], "latency_samples_ms": samples, "accuracy": 0.9,
-                    "size_bytes": 1_000_000 // (1 + VARIANTS.index(variant)), "peak_rss_kb": 400_000,
+                    "model": model,
+                    "variant": variant,
+                    "device": "local",
+                    "status": "ok",
+                    "latency_p50_ms": samples[SAMPLES // 2],
+                    "latency_samples_ms": samples,
+                    "accuracy": 0.9,
+                    "size_bytes": 1_000_000 // (1 + VARIANTS.index(variant)),
+                    "peak_rss_kb": 400_000,
                     "started_at": "2026-01-01T00:00:00+00:00",
-                }  # fmt: skip
+                }
                 started = time.perf_counter()
                 store.write_cell(row)
                 seconds.append(time.perf_counter() - started)

@@ -30,6 +30,15 @@ CELLS, PHONES = 600, 15
 FARM = "scale"
 PLOT = Path(__file__).with_name("scale.png")
 SOURCE = Path(__file__).parent.parent / "tests" / "data" / "ci_run"
+# What each command should take over a year of nights (365 runs × 600 cells), wall time.
+TARGETS = {
+    "history (all rows, summary table)": "≤ 2 s, ≤ 1 GB",
+    "history --format parquet (all rows)": "≤ 2 s, ≤ 1 GB",
+    "history --model M --since 30d --format csv": "≤ 0.5 s",
+    "report NEWEST --compare PREVIOUS": "≤ 2 s",
+    "farm verdicts of the newest night": "≤ 5 s",
+    "report NEWEST --compare PREVIOUS --format html": "≤ 10 s",
+}
 LATENCY = ["latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_min_ms", "latency_max_ms"]
 
 
@@ -182,12 +191,12 @@ def main() -> None:
             sizes[runs] = (Path(scratch) / f"r{runs}.html").stat().st_size / 1e6
     load_after = os.getloadavg()[0]
     plot(results)
-    header = "| command | " + " | ".join(f"{r} runs ({r * CELLS:,} rows)" for r in SCALES) + " |"
-    lines = [header, "|---|" + "---|" * len(SCALES)]
+    header = "| command | target at 365 runs | " + " | ".join(f"{r} runs ({r * CELLS:,} rows)" for r in SCALES) + " |"
+    lines = [header, "|---|---|" + "---|" * len(SCALES)]
     for label, by_runs in results.items():
         cells = (f"{s:.2f} s ({c:.2f} s CPU), {m:.0f} MB" for s, c, m in by_runs.values())
-        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
-    lines.append("| HTML report size | " + " | ".join(f"{sizes[r]:.2f} MB" for r in SCALES) + " |")
+        lines.append(f"| `{label}` | {TARGETS.get(label, '')} | " + " | ".join(cells) + " |")
+    lines.append("| HTML report size | ≤ 5 MB | " + " | ".join(f"{sizes[r]:.2f} MB" for r in SCALES) + " |")
     body = "\n".join(
         [
             f"Replicated, not measured: the {len(real)} real cells of `{name}` ({samples} raw samples each) copied "
@@ -209,22 +218,25 @@ def main() -> None:
 
 
 def plot(results: dict[str, dict[int, Measured]]) -> None:
-    """CPU seconds against rows (wall time on a shared machine measures the other jobs too),
-    log-log, with a line of slope 1 (linear growth) for reference."""
-    fig = Figure(figsize=(7.5, 4.5))
-    ax = fig.subplots()
+    """Left: CPU seconds against rows (wall time on a shared machine measures the other jobs too),
+    log-log, with a line of slope 1 (linear growth) for reference. Right: peak RSS against rows."""
+    fig = Figure(figsize=(12, 4.5))
+    seconds, memory = fig.subplots(1, 2, gridspec_kw={"wspace": 0.3})
     rows = [r * CELLS for r in SCALES]
     for label, by_runs in results.items():
-        ax.plot(rows, [by_runs[r][1] for r in SCALES], marker="o", label=label)
+        seconds.plot(rows, [by_runs[r][1] for r in SCALES], marker="o", label=label)
+        memory.plot(rows, [by_runs[r][2] for r in SCALES], marker="o", label=label)
     top = max(by_runs[SCALES[-1]][1] for by_runs in results.values())
-    ax.plot(rows, [top * r / rows[-1] for r in rows], color="#999", linestyle="--", label="linear growth")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("rows in the results folder (600 per run)")
-    ax.set_ylabel("CPU time (s)")
-    ax.set_title("time against rows (replicated nightly runs)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper left")
+    seconds.plot(rows, [top * r / rows[-1] for r in rows], color="#999", linestyle="--", label="linear growth")
+    for ax, label in ((seconds, "CPU time (s)"), (memory, "peak RSS (MB)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("rows in the results folder (600 per run)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    seconds.set_title("time against rows (replicated nightly runs)")
+    memory.set_title("peak memory against rows")
+    seconds.legend(fontsize=7, loc="upper left")
     fig.savefig(PLOT, dpi=90, bbox_inches="tight")
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import types
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
 
-# The emulated-phone fixtures: phone, phone_factory, host_adb (Debian adb, isolated).
-pytest_plugins = ["pocketbench.emulator.fixtures"]
+# The emulated-phone fixtures (phone, phone_factory, host_adb) come from the package's pytest
+# plugin, registered by the `pytest11` entry point in pyproject.toml.
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,28 +48,58 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
     return failures, store.finish(), store
 
 
-# `just test-fast` runs every test not marked slow. A test is slow by what it uses, decided here
-# so that new tests follow the rule without remembering it: an emulated phone (a sandbox and its
-# processes per test), a session's real sweep, or the runner helpers (`tests/runner_support.py`:
-# native and aarch64 builds, qemu, exported .pte files). Tests that measure models end to end
-# (bench, sweep or farm runs: exports and runner processes per cell) carry `pytest.mark.slow`
-# themselves, like the cross-build modules.
-SLOW_FIXTURES = {"phone", "phone_factory", "arm64_phone", "host_adb", "digits_sweep"}
+# `just test-fast` runs every test not marked slow. A test is marked by what it does, decided here
+# per test so that new tests follow the rule without remembering it:
+#   phone         it starts an emulated phone (a sandbox and its processes per test)
+#   qemu          ... one whose ABI is arm64-v8a (aarch64 programs under qemu-user)
+#   needs_runner  its body or a fixture it uses calls the runner helpers (`tests/runner_support.py`:
+#                 native and aarch64 builds, exported .pte files, runner processes)
+#   training      it trains models (set by the module: `pytestmark`)
+# and each of these is also `slow`. Tests that measure models end to end (bench, sweep or farm runs:
+# exports and runner processes per cell) carry `pytest.mark.slow` themselves. A pure test in a
+# module that also builds the runner stays fast.
+PHONE_FIXTURES = {"phone", "phone_factory", "arm64_phone", "host_adb"}
+SLOW_FIXTURES = {"digits_sweep"}
+IMPLY_SLOW = ("phone", "qemu", "needs_runner", "training")
 
 
-def _uses_runner_support(module: object) -> bool:
+def _code_names(code: types.CodeType) -> set[str]:
+    """Every global or attribute name a function's code (nested functions included) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _calls_runner_support(function: object) -> bool:
     from tests import runner_support
 
-    return any(
-        value is runner_support or getattr(value, "__module__", None) == runner_support.__name__
-        for value in vars(module).values()
-    )
+    code, namespace = getattr(function, "__code__", None), getattr(function, "__globals__", {})
+    if code is None:
+        return False
+    for name in _code_names(code):
+        value = namespace.get(name)
+        if value is runner_support or getattr(value, "__module__", None) == runner_support.__name__:
+            return True
+    return False
+
+
+def _functions(item: pytest.Item) -> list[object]:
+    """The test function and every fixture function it uses, directly or not."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return [getattr(item, "function", None), *(d.func for chain in defs for d in chain)]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = getattr(item, "module", None)
-        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())) or (
-            module is not None and _uses_runner_support(module)
-        ):
+        used = set(getattr(item, "fixturenames", ()))
+        if used & PHONE_FIXTURES:
+            item.add_marker(pytest.mark.phone)
+        if "arm64_phone" in used:
+            item.add_marker(pytest.mark.qemu)
+        if any(_calls_runner_support(f) for f in _functions(item)):
+            item.add_marker(pytest.mark.needs_runner)
+        if used & SLOW_FIXTURES or any(item.get_closest_marker(m) for m in IMPLY_SLOW):
             item.add_marker(pytest.mark.slow)

@@ -23,8 +23,10 @@ from pocketbench.runner import tensorfile
 REPO = Path(__file__).resolve().parents[1]
 HOST_RUNNER = REPO / "device_runner" / "build" / "host" / "pocket_runner"
 ARM64_RUNNER = REPO / "device_runner" / "build" / "arm64" / "pocket_runner"
-BUNDLES = {"x86_64": REPO / "device_runner" / "build" / "android-x86_64",
-           "arm64-v8a": REPO / "device_runner" / "build" / "android-arm64"}  # fmt: skip
+BUNDLES = {
+    "x86_64": REPO / "device_runner" / "build" / "android-x86_64",
+    "arm64-v8a": REPO / "device_runner" / "build" / "android-arm64",
+}
 # qemu's default `max` CPU enables SME; with it, int8 outputs of qemu 7.2 (Debian 12) are wrong
 # while every CPU model without SME matches x86 bit for bit (device_runner/README.md, "arm64").
 QEMU_CPUS = {"neon-i8mm-sve": "max,sme=off", "neon-baseline": "cortex-a53"}
@@ -164,7 +166,9 @@ def unhedged_bundle(source: Path, target: Path) -> Path:
     launcher = target / "launch.sh"
     launcher.write_text("".join(line for line in launcher.read_text().splitlines(True) if "GLIBC_TUNABLES" not in line))
     bundle = read_bundle(target)
-    files = [BundleFile(f.name, sha256_file(target / f.name), (target / f.name).stat().st_size, f.executable)
-             for f in bundle.files]  # fmt: skip
+    files = [
+        BundleFile(f.name, sha256_file(target / f.name), (target / f.name).stat().st_size, f.executable)
+        for f in bundle.files
+    ]
     (target / MANIFEST).write_text(manifest_text(bundle.abi, files, bundle.versions, {}))
     return target

@@ -294,8 +294,9 @@ def test_lease_blocks_a_second_process_until_released(phone, tmp_path):
 
 def test_adb_server_route_runs_the_same_job(phone, host_adb, ptes, inputs, tmp_path, monkeypatch):
     assert "connected" in host_adb.connect(phone).stdout
-    device = AdbDevice(f"adb:{phone.address}", server_port=host_adb.server_port, timeout_floor_s=10,
-                       iteration_budget_s=0.05)  # fmt: skip
+    device = AdbDevice(
+        f"adb:{phone.address}", server_port=host_adb.server_port, timeout_floor_s=10, iteration_budget_s=0.05
+    )
     info = device.info()
     assert info.extra["serial"] == phone.serial
     report = device.benchmark(job_for(ptes["int8"].path, inputs, tmp_path))

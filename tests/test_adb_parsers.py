@@ -44,13 +44,21 @@ def test_samsung_before_api_31_falls_back_to_the_board_and_boot_serial():
     [
         ("cpufreq_emulator.txt", [((0,), 1800000), ((1,), 2800000)], (1,), "2"),
         # No cpu_capacity: the slowest cluster is the little one; the rest are the performance cores.
-        ("cpufreq_pixel8pro_handmade.txt", [((0, 1, 2, 3), 1704000), ((4, 5, 6, 7), 2367000), ((8,), 2910000)],
-         (4, 5, 6, 7, 8), "1f0"),
-        ("cpufreq_samsung_s10_handmade.txt", [((0, 1, 2, 3), 1950000), ((4, 5), 2314000), ((6, 7), 2730000)],
-         (4, 5, 6, 7), "f0"),
+        (
+            "cpufreq_pixel8pro_handmade.txt",
+            [((0, 1, 2, 3), 1704000), ((4, 5, 6, 7), 2367000), ((8,), 2910000)],
+            (4, 5, 6, 7, 8),
+            "1f0",
+        ),
+        (
+            "cpufreq_samsung_s10_handmade.txt",
+            [((0, 1, 2, 3), 1950000), ((4, 5), 2314000), ((6, 7), 2730000)],
+            (4, 5, 6, 7),
+            "f0",
+        ),
         ("cpufreq_per_cpu_policies_handmade.txt", [((0, 1), 1800000), ((2, 3), 2400000)], (2, 3), "c"),
     ],
-)  # fmt: skip
+)
 def test_clusters_grouped_by_max_frequency(capture, clusters, big, mask):
     parsed = ident.parse_clusters((DATA / capture).read_text())
     assert [(c.cpus, c.max_khz) for c in parsed] == clusters

@@ -72,8 +72,14 @@ def test_every_library_any_file_needs_is_in_the_bundle(abi: str) -> None:
 def test_the_same_build_gets_the_same_bundle_id() -> None:
     folder = support.android_bundle("x86_64")
     before = read_bundle(folder).bundle_id
-    proc = subprocess.run(["just", "build-runner-android-x86_64"], cwd=support.REPO, capture_output=True, text=True,
-                          timeout=600, check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["just", "build-runner-android-x86_64"],
+        cwd=support.REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert read_bundle(folder).bundle_id == before  # no timestamps: nothing is pushed again for a rebuild
 

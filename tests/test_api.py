@@ -64,6 +64,6 @@ def test_bad_input_is_one_clear_error_naming_the_setting_and_nothing_is_saved(tm
         pocketbench.bench("digits_cnn", "fp32", "local", iterations=0, results=tmp_path)
     with pytest.raises(PocketbenchError, match="unknown model 'nope'"):
         pocketbench.bench("nope", "fp32", "local", results=tmp_path)
-    with pytest.raises(PocketbenchError, match="a name appears twice"):
+    with pytest.raises(PocketbenchError, match=r"variants: .fp32. named twice"):
         pocketbench.bench("digits_cnn", "fp32,fp32", "local", results=tmp_path)
     assert list(tmp_path.iterdir()) == []

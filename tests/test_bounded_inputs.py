@@ -75,9 +75,13 @@ def test_calibration_batches_of_2_to_the_63_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     ("flag", "says"),
-    [("--iterations", "--iterations must be at most 1000000"), ("--warmup", "--warmup must be at most 100000"),
-     ("--repetitions", "--repetitions must be at most 1000"), ("--cell-budget", "--cell-budget must be at most")],
-)  # fmt: skip
+    [
+        ("--iterations", "--iterations must be at most 1000000"),
+        ("--warmup", "--warmup must be at most 100000"),
+        ("--repetitions", "--repetitions must be at most 1000"),
+        ("--cell-budget", "--cell-budget must be at most"),
+    ],
+)
 def test_counts_are_bounded_by_what_a_run_can_do(tmp_path, flag, says):
     code, _, err = _run(["bench", "-m", "digits_cnn", "-v", "fp32", "--device", "local", flag, "9223372036854775807",
                          "--results", str(tmp_path / "R")])  # fmt: skip
@@ -97,9 +101,10 @@ def test_a_farm_of_more_cells_than_a_run_can_measure_is_refused(tmp_path):
 
 def test_a_farm_device_name_and_serial_follow_the_name_rule(tmp_path):
     (tmp_path / "m.toml").write_text(
-        'variants = ["fp32"]\nmodels = ["digits_cnn"]\n[[devices]]\nname = "' + "n" * 65
+        'variants = ["fp32"]\nmodels = ["digits_cnn"]\n[[devices]]\nname = "'
+        + "n" * 65
         + '"\nserial = "adb:../../../../etc/passwd"\n'
-    )  # fmt: skip
+    )
     code, _, err = _run(["farm", str(tmp_path / "m.toml"), "--results", str(tmp_path / "R")])
     assert code == 1 and "devices[0].serial" in err and "devices[0].name" in err
 

@@ -5,13 +5,16 @@ cannot support. Energy's side of the same rule is in test_energy_emulated.py."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pocketbench import stats
 from pocketbench.measure.rows import latency_columns
+from pocketbench.runner.process import failed_report
 from pocketbench.runner.report import RunnerReport
+from pocketbench.runner.schema import RunnerStatus
 
 
 def test_three_disagreeing_processes_give_a_positive_ci():
@@ -49,12 +52,18 @@ def test_every_latency_ci_is_positive_or_absent(groups):
 
 
 def _report(latencies_ms: list[float]) -> RunnerReport:
-    return RunnerReport(
-        status="ok", error=None, backend="native-runner", runtime_version="x", threads=1, program_load_ms=1.0,
-        method_load_ms=1.0, first_inference_ms=1.0, iterations_ns=[int(v * 1e6) for v in latencies_ms],
-        rss_kb_before_load=None, rss_kb_after_load=None, rss_kb_after_loop=None, peak_rss_kb=None,
-        planned_buffers_bytes=[], output_digests=[],
-    )  # fmt: skip
+    """A finished runner report with these per-call times (the rest as a failed report leaves it)."""
+    empty = failed_report(RunnerStatus.OK, "", "native-runner")
+    return replace(
+        empty,
+        error=None,
+        runtime_version="x",
+        threads=1,
+        program_load_ms=1.0,
+        method_load_ms=1.0,
+        first_inference_ms=1.0,
+        iterations_ns=[int(v * 1e6) for v in latencies_ms],
+    )
 
 
 def test_too_few_samples_give_no_ci_and_say_so():

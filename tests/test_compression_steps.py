@@ -14,7 +14,7 @@ from pocketbench.stats import sqnr_db
 from torch import nn
 from torchao.quantization.pt2e import MinMaxObserver
 
-pytestmark = pytest.mark.slow  # pruning, QAT, distillation: training on digits
+pytestmark = [pytest.mark.slow, pytest.mark.training]  # pruning, QAT, distillation: training on digits
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +183,13 @@ def _folded_batchnorm_bundle() -> ModelBundle:
     so train-mode batch-norm computes a different function. Labels are its own predictions."""
     torch.manual_seed(0)
     module = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
         nn.Linear(8, 4),
-    )  # fmt: skip
+    )
     x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         conv = module[0](x)
@@ -197,9 +201,12 @@ def _folded_batchnorm_bundle() -> ModelBundle:
         labels = module.eval()(x).argmax(1)
     batches = [((x[i : i + 8],), labels[i : i + 8]) for i in range(0, 64, 8)]
     return ModelBundle(
-        module=module, example_inputs=(x[:1],), calibration=lambda: [(x[i : i + 1],) for i in range(8)],
-        eval_inputs=[(x,)], train_batches=lambda: batches,
-    )  # fmt: skip
+        module=module,
+        example_inputs=(x[:1],),
+        calibration=lambda: [(x[i : i + 1],) for i in range(8)],
+        eval_inputs=[(x,)],
+        train_batches=lambda: batches,
+    )
 
 
 def test_qat_fine_tunes_with_the_models_own_batch_norm_statistics():

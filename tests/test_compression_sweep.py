@@ -8,7 +8,7 @@ from pocketbench.cli import app
 from pocketbench.compress.recipe import Recipe
 from typer.testing import CliRunner
 
-pytestmark = pytest.mark.slow  # sweeps that train and export each variant
+pytestmark = [pytest.mark.slow, pytest.mark.training]  # sweeps that train and export each variant
 
 VARIANTS = "fp32,int8,int8-qat,prune50+distill,prune50+distill+int8,w4"
 SWEEP = """

@@ -32,10 +32,16 @@ def _row(variant: str, night: int) -> dict[str, object]:
     scale = 1.0 + VARIANTS.index(variant)
     samples = [scale * (1 + 0.01 * i) for i in range(8)]
     return {
-        "model": "tiny", "variant": variant, "device": "local", "status": "ok", "latency_p50_ms": samples[4],
-        "latency_samples_ms": samples, "size_bytes": int(1000 / scale), "peak_rss_kb": 5000,
+        "model": "tiny",
+        "variant": variant,
+        "device": "local",
+        "status": "ok",
+        "latency_p50_ms": samples[4],
+        "latency_samples_ms": samples,
+        "size_bytes": int(1000 / scale),
+        "peak_rss_kb": 5000,
         "started_at": f"2026-12-0{night}T01:00:0{VARIANTS.index(variant)}+00:00",
-    }  # fmt: skip
+    }
 
 
 def _events(variant: str) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from pocketbench.devices.local import LocalDevice
 from pocketbench.lower.delegation import explain_outside
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.measure.sweep import run_sweep
-from pocketbench.report.table import warnings
+from pocketbench.report.cautions import warnings
 from pocketbench.results.store import RunStore
 
 pytestmark = pytest.mark.slow  # real sweeps of models with layers outside XNNPACK

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-from pocketbench.report.table import _flags, warnings
+from pocketbench.report.cautions import warnings
+from pocketbench.report.column_formats import _flags
 from pocketbench.results.compare import compare_runs, timing_kind, timing_mismatches
 
 QEMU = "qemu-user aarch64 on x86_64"

@@ -72,8 +72,9 @@ def measure(phone, script, pte, inputs, allow_charging=False):
     report = device.benchmark(job)
     device.close()
     assert report.ok, report.error
-    result = best_energy(plan, report.samples, report.idle_window_ns, report.loop_window_ns,
-                         len(report.iterations_ns), allow_charging)  # fmt: skip
+    result = best_energy(
+        plan, report.samples, report.idle_window_ns, report.loop_window_ns, len(report.iterations_ns), allow_charging
+    )
     return plan, report, result, script_start
 
 
@@ -125,8 +126,9 @@ def _gauge_samples(currents_ua: list[int]) -> RunnerSamples:
 def test_a_change_below_one_count_of_the_gauge_is_not_measurable():
     """The loop's current flickers one µA count above idle for a few readings: less energy than
     one count over the whole loop, so no figure."""
-    source = EnergySource("fuel_gauge", "battery fuel gauge", (f"{BATTERY}/current_now", f"{BATTERY}/voltage_now",
-                                                                f"{BATTERY}/status"))  # fmt: skip
+    source = EnergySource(
+        "fuel_gauge", "battery fuel gauge", (f"{BATTERY}/current_now", f"{BATTERY}/voltage_now", f"{BATTERY}/status")
+    )
     currents = [259_740] * 100 + [259_741 if k % 10 == 0 else 259_740 for k in range(100)]
     result = compute_energy(source, _gauge_samples(currents), (0, 990_000_000), (1_000_000_000, 1_990_000_000), 50)
     assert result.per_inference_mj is None
@@ -140,13 +142,35 @@ def test_energy_lost_in_the_idle_noise_is_not_a_figure():
     """Repetitions that disagree around zero give no figure that could be negative: the status
     gives the interval and its upper bound instead."""
     pairs = ((1.2, 0.02), (0.9, -0.01))
-    reps = [EnergyResult("gauge", gross_mj=g, idle_mj=1.0, net_mj=g - 1.0, per_inference_mj=p,
-                         per_inference_err_mj=0.001, idle_w=1.0, loop_w=1.0) for g, p in pairs]  # fmt: skip
+    reps = [
+        EnergyResult(
+            "gauge",
+            gross_mj=g,
+            idle_mj=1.0,
+            net_mj=g - 1.0,
+            per_inference_mj=p,
+            per_inference_err_mj=0.001,
+            idle_w=1.0,
+            loop_w=1.0,
+        )
+        for g, p in pairs
+    ]
     columns = combine(reps)
     assert "energy_mj_per_inference" not in columns
     assert str(columns["energy_status"]).startswith(NOT_MEASURABLE_NOISE) and "at most" in str(columns["energy_status"])
-    clear = [EnergyResult("gauge", gross_mj=2.0, idle_mj=1.0, net_mj=1.0, per_inference_mj=p,
-                          per_inference_err_mj=0.001, idle_w=1.0, loop_w=2.0) for p in (0.05, 0.052)]  # fmt: skip
+    clear = [
+        EnergyResult(
+            "gauge",
+            gross_mj=2.0,
+            idle_mj=1.0,
+            net_mj=1.0,
+            per_inference_mj=p,
+            per_inference_err_mj=0.001,
+            idle_w=1.0,
+            loop_w=2.0,
+        )
+        for p in (0.05, 0.052)
+    ]
     assert combine(clear)["energy_mj_per_inference"] == pytest.approx(0.051)
 
 

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 from pocketbench.devices.select import open_device
-from pocketbench.farm.run import NOT_RUN, run_farm
+from pocketbench.farm.run import run_farm
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore, read_cells
 
 from tests.farm_support import farm_killed_mid_run, matrix, write_models
@@ -77,7 +78,7 @@ def test_a_phone_gone_for_good_is_quarantined_and_the_others_finish(tmp_path, ph
     statuses = list(by_device["phone-1"]["status"])
     assert statuses[0] == "ok"
     assert statuses[1:3] == ["device_unhealthy", "device_unhealthy"]
-    assert statuses[3:] == [NOT_RUN]
+    assert statuses[3:] == [CellStatus.NOT_RUN]
     assert list(run.quarantined) == ["phone-1"]
 
 

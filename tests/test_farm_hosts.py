@@ -21,7 +21,8 @@ from pocketbench.devices.select import open_device
 from pocketbench.emulator.fixtures import HostAdb
 from pocketbench.farm.hosts import list_server_phones
 from pocketbench.farm.matrix import parse_matrix
-from pocketbench.farm.run import NOT_RUN, open_farm_devices, run_farm
+from pocketbench.farm.run import open_farm_devices, run_farm
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore, read_cells
 
 from tests.farm_support import farm_killed_mid_run, write_models
@@ -125,8 +126,8 @@ def test_a_server_gone_mid_night_leaves_its_phones_not_run(tmp_path, lab):
     by_host = {host: rows for host, rows in run.frame.groupby("device_host")}
     assert set(by_host["lab-a"]["status"]) == {"ok"} and len(by_host["lab-a"]) == 6
     lost = by_host["lab-b"]
-    assert NOT_RUN in set(lost["status"]), lost[["device", "status", "error"]]
-    not_run = lost[lost["status"] == NOT_RUN]
+    assert CellStatus.NOT_RUN in set(lost["status"]), lost[["device", "status", "error"]]
+    not_run = lost[lost["status"] == CellStatus.NOT_RUN]
     assert not_run["error"].str.contains(f"adb server went away .*127.0.0.1:{lab[1].server_port}").all()
     assert set(run.quarantined) == set(doomed)
 

@@ -66,6 +66,19 @@ def test_every_bad_field_is_named(tmp_path):
     assert len(lines) == len(expected)
 
 
+def test_variant_lists_read_as_the_cli_and_api_read_them(tmp_path):
+    """One reader (compress.recipe.variant_list): names stripped, a name twice refused by name."""
+    data = {
+        "variants": [" fp32", "int8"],
+        "models": [{"name": "digits_cnn", "variants": ["int8", "int8 "]}],
+        "devices": [{"serial": "local"}],
+    }
+    with pytest.raises(MatrixError, match=r"^farm.toml: models\[0\].variants: 'int8' named twice; rename or drop one$"):
+        parse_matrix(data, tmp_path / "farm.toml")
+    del data["models"][0]["variants"]
+    assert parse_matrix(data, tmp_path / "farm.toml").models == {"digits_cnn": ("fp32", "int8")}
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(MatrixError, match="no such file"):
         load_matrix(tmp_path / "nope.toml")
@@ -130,8 +143,14 @@ def test_bad_servers_are_named(tmp_path):
     with pytest.raises(MatrixError) as caught:
         parse_matrix(data, tmp_path / "lab.toml")
     message = str(caught.value)
-    for where in ("servers[0].address", "servers[1].name", "servers[2].address", "servers[3].user",
-                  "devices[0].server", "devices[1].serial"):  # fmt: skip
+    for where in (
+        "servers[0].address",
+        "servers[1].name",
+        "servers[2].address",
+        "servers[3].user",
+        "devices[0].server",
+        "devices[1].serial",
+    ):
         assert f"lab.toml: {where}:" in message, message
 
 

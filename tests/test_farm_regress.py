@@ -182,5 +182,7 @@ def test_a_phone_moved_to_another_host_or_model_starts_a_new_history_unless_told
     assert other.loc["latency_p50_ms", "verdict"] == INSUFFICIENT
     # Nights before hosts were recorded and phones of this computer have no host: they match each other.
     old = pd.DataFrame([{**r, "device_host": None} for r in rows] + [{**moved, "device_host": None}])
-    assert verdicts(old, "night-10", DEFAULT_THRESHOLDS, match=match).set_index("metric").loc[
-        "latency_p50_ms", "verdict"] == REGRESSION  # fmt: skip
+    assert (
+        verdicts(old, "night-10", DEFAULT_THRESHOLDS, match=match).set_index("metric").loc["latency_p50_ms", "verdict"]
+        == REGRESSION
+    )

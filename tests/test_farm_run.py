@@ -7,7 +7,8 @@ import pytest
 from pocketbench.devices.adb.lease import DeviceLease
 from pocketbench.farm.nightly import farm_history, judge
 from pocketbench.farm.regress import INSUFFICIENT
-from pocketbench.farm.run import NOT_RUN, run_farm
+from pocketbench.farm.run import run_farm
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore, read_cells
 
 from tests.farm_support import Phone, matrix, write_models
@@ -67,7 +68,7 @@ def test_a_phone_dropping_out_is_quarantined_and_the_others_finish(tmp_path, mod
     statuses = list(by_device["b"]["status"])
     assert statuses[0] == "ok"
     assert statuses[1:3] == ["device_unhealthy", "device_unhealthy"]
-    assert statuses[3:] == [NOT_RUN]
+    assert statuses[3:] == [CellStatus.NOT_RUN]
     assert list(by_device["b"]["attempt"]) == [1, 2, 2, 1]  # each failed cell was retried once
     stored = read_cells(tmp_path / "results" / "night-1")
     assert len(stored) == 4 + 1 + 2 + 2 + 1  # failed attempts are kept in the store
@@ -117,7 +118,7 @@ def test_a_phone_leased_by_another_run_is_not_touched(tmp_path, models_file):
         run = run_farm(plan, RunStore(tmp_path / "results", "night-1"), phones)
     statuses = run.frame.groupby("device")["status"].agg(set)
     assert statuses["a"] == {"ok"}
-    assert statuses["b"] == {NOT_RUN}
+    assert statuses["b"] == {CellStatus.NOT_RUN}
     assert "serial-b is in use by another pocketbench process" in run.quarantined["b"]
 
 

@@ -62,6 +62,7 @@ def eager_ids(model: TinyLlama, stream: list[int], prompt: int, steps: int, teac
     return ids
 
 
+@pytest.mark.slow  # exports the tiny decoder to a .pte (the `tiny` fixture)
 def test_cached_decode_matches_the_uncached_model_in_eager_and_in_the_pte(tiny) -> None:
     from executorch.runtime import Runtime
 

@@ -36,8 +36,15 @@ def results(tmp_path):
         "started_at": "2026-12-01T09:00:00+00:00",
     }
     store.write_cell({**base, "status": "device_error", "error": "device rebooted"})
-    store.write_cell({**base, "status": "ok", "latency_p50_ms": 3.0, "latency_samples_ms": [3.0, 3.1],
-                      "device_state_json": {"battery_status": "Discharging"}})  # fmt: skip
+    store.write_cell(
+        {
+            **base,
+            "status": "ok",
+            "latency_p50_ms": 3.0,
+            "latency_samples_ms": [3.0, 3.1],
+            "device_state_json": {"battery_status": "Discharging"},
+        }
+    )
     return root
 
 

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.history import RUN_COLUMNS, SAMPLE_COLUMNS, load_history, not_runs
-from pocketbench.results.store import COLUMNS, PARTIAL, RunStore, read_run, run_folders, to_frame
+from pocketbench.results.store import COLUMNS, RunStore, read_run, run_folders, to_frame
 
 from tests.conftest import DATA
 
@@ -84,18 +85,43 @@ def results(tmp_path):
     base = {"model": "tiny", "variant": "fp32", "device": "tcp:127.0.0.1:5601"}
     store = RunStore(root, run_id=RETRIED)
     store.write_manifest({"models": ["tiny"]}, {"pocketbench": "test"})
-    store.write_cell({**base, "status": "device_error", "error": "device rebooted",
-                      "started_at": "2026-12-01T09:00:00+00:00"})  # fmt: skip
-    store.write_cell({**base, "status": "ok", "latency_p50_ms": 3.0, "latency_samples_ms": [3.0, 3.1],
-                      "device_emulated": True, "started_at": "2026-12-01T09:01:00+01:00"})  # fmt: skip
+    store.write_cell(
+        {**base, "status": "device_error", "error": "device rebooted", "started_at": "2026-12-01T09:00:00+00:00"}
+    )
+    store.write_cell(
+        {
+            **base,
+            "status": "ok",
+            "latency_p50_ms": 3.0,
+            "latency_samples_ms": [3.0, 3.1],
+            "device_emulated": True,
+            "started_at": "2026-12-01T09:01:00+01:00",
+        }
+    )
     store.finish()
     killed = RunStore(root, run_id=KILLED)
     killed.write_manifest({"models": ["tiny"]}, {"pocketbench": "test"})
-    fp32 = {**base, "status": "ok", "latency_p50_ms": 2.0, "latency_samples_ms": [2.0, 2.1, 1.9],
-            "samples_repetition": [0, 0, 1], "size_bytes": 1000, "started_at": "2026-12-02T09:00:00+00:00"}  # fmt: skip
+    fp32 = {
+        **base,
+        "status": "ok",
+        "latency_p50_ms": 2.0,
+        "latency_samples_ms": [2.0, 2.1, 1.9],
+        "samples_repetition": [0, 0, 1],
+        "size_bytes": 1000,
+        "started_at": "2026-12-02T09:00:00+00:00",
+    }
     killed.write_cell(fp32)
-    killed.save_progress({**fp32, "variant": "int8", "latency_samples_ms": [1.0, 1.1], "samples_repetition": [0, 0],
-                          "size_bytes": 400, "started_at": "2026-12-02T09:05:00+00:00"}, "killed")  # fmt: skip
+    killed.save_progress(
+        {
+            **fp32,
+            "variant": "int8",
+            "latency_samples_ms": [1.0, 1.1],
+            "samples_repetition": [0, 0],
+            "size_bytes": 400,
+            "started_at": "2026-12-02T09:05:00+00:00",
+        },
+        "killed",
+    )
     return root
 
 
@@ -104,7 +130,7 @@ def test_every_row_and_value_matches_the_run_by_run_reader(results):
     assert_same(fast, reference_history(results))
     assert fast.attrs["skipped"] == [] and len(fast) == 2 + 4 + 4 + 2 + 2
     assert "device_emulated" in fast.columns  # a column a later version adds is kept
-    assert set(fast.loc[fast["run_id"] == KILLED, "status"]) == {"ok", PARTIAL}
+    assert set(fast.loc[fast["run_id"] == KILLED, "status"]) == {"ok", CellStatus.PARTIAL}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from pocketbench.compress.recipe import RecipeError
 from pocketbench.compress.sweepfile import load_sweep
 from pocketbench.progress import RichReporter
-from pocketbench.report.table import warnings
+from pocketbench.report.cautions import warnings
 from rich.console import Console
 
 from tests.test_reports import _row

@@ -8,6 +8,7 @@ from dataclasses import fields
 import pytest
 import typer
 from pocketbench.cli import app, setting_flag
+from pocketbench.errors import PocketbenchError
 from pocketbench.farm.matrix import MatrixError, parse_matrix
 from pocketbench.measure.settings import ProtocolSettings, SettingsError
 from typer.testing import CliRunner
@@ -44,9 +45,37 @@ def test_every_setting_has_its_cli_flag():
         assert setting_flag(f.name) in flags, f.name
 
 
+def test_the_api_and_the_farm_take_every_setting_from_the_table():
+    """One field is an API keyword and, unless bench-only, a farm [run] key (no hand-made list)."""
+    import inspect
+
+    from pocketbench.api import bench
+    from pocketbench.farm.matrix import MATRIX_PROTOCOL_FIELDS
+    from pocketbench.measure.settings import settings_table
+
+    table = settings_table()
+    keywords = inspect.signature(bench).parameters
+    for s in table:
+        assert keywords[s.name].default == s.default and f"`{s.name}`" in (bench.__doc__ or ""), s.name
+    assert tuple(s.name for s in table if not s.bench_only) == MATRIX_PROTOCOL_FIELDS
+    assert {"ci_target", "profile"} <= {s.name for s in table if s.bench_only}
+
+
+def test_an_unknown_api_setting_is_refused_by_name(tmp_path):
+    import pocketbench
+
+    with pytest.raises(PocketbenchError, match=r"^unknown setting\(s\) iteration: the settings are warmup, "):
+        pocketbench.bench("digits_cnn", "fp32", "local", iteration=3, results=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_farm_matrix_names_its_key_and_the_value(tmp_path):
-    data = {"variants": ["fp32"], "models": ["digits_cnn"], "devices": [{"serial": "local"}],
-            "run": {"repetitions": 0, "batch_min_ms": 20000}}  # fmt: skip
+    data = {
+        "variants": ["fp32"],
+        "models": ["digits_cnn"],
+        "devices": [{"serial": "local"}],
+        "run": {"repetitions": 0, "batch_min_ms": 20000},
+    }
     with pytest.raises(MatrixError) as caught:
         parse_matrix(data, tmp_path / "m.toml")
     assert str(caught.value).splitlines() == [

@@ -1,6 +1,7 @@
 """The Pareto view is a pure function of the rows: optimal = nothing cheaper and at least as good."""
 
-from pocketbench.report.table import build_table, pareto_front, pareto_lines, pareto_marks
+from pocketbench.report.table import build_table, pareto_lines
+from pocketbench.results.pareto import pareto_front, pareto_marks
 from pocketbench.results.store import add_relative_columns, to_frame
 
 
@@ -11,8 +12,17 @@ def test_pareto_front_keeps_only_undominated_points():
 
 
 def _row(variant, latency, size, accuracy, status="ok", **extra):
-    return {"model": "m", "device": "local", "variant": variant, "status": status, "latency_p50_ms": latency,
-            "size_bytes": size, "size_zipped_bytes": size, "accuracy": accuracy, **extra}  # fmt: skip
+    return {
+        "model": "m",
+        "device": "local",
+        "variant": variant,
+        "status": status,
+        "latency_p50_ms": latency,
+        "size_bytes": size,
+        "size_zipped_bytes": size,
+        "accuracy": accuracy,
+        **extra,
+    }
 
 
 def test_marks_per_cost_and_failed_rows_are_never_optimal():

@@ -19,8 +19,9 @@ from pocketbench.devices.local import LocalDevice
 from pocketbench.devices.select import open_device
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.measure.sweep import run_sweep
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.history import load_history
-from pocketbench.results.store import PARTIAL, RunStore, read_cells, read_run
+from pocketbench.results.store import RunStore, read_cells, read_run
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.slow  # real sweeps cut short mid-cell
@@ -57,8 +58,10 @@ def test_a_phone_gone_for_good_mid_run_keeps_the_repetitions_it_finished(phone_f
     failures = run_sweep(["digits_cnn"], ["fp32", "int8"], [device, LocalDevice()], settings, store)
     frame = store.finish()
     assert failures == 2
-    assert list(frame["status"]) == [PARTIAL, "ok", PARTIAL, "ok"], frame[["variant", "status", "error"]]
-    for row in frame[frame["status"] == PARTIAL].itertuples():
+    assert list(frame["status"]) == [CellStatus.PARTIAL, "ok", CellStatus.PARTIAL, "ok"], frame[
+        ["variant", "status", "error"]
+    ]
+    for row in frame[frame["status"] == CellStatus.PARTIAL].itertuples():
         assert row.error.startswith("1 of 3 repetitions, then device_error: "), row.error
         assert row.repetitions == 1 and len(row.latency_samples_ms) >= ITERATIONS
         assert row.latency_p50_ms > 0 and row.accuracy is not None
@@ -87,18 +90,18 @@ def test_a_kill_between_repetitions_keeps_the_finished_ones_as_a_partial_row(tmp
     process.wait()
     folder = tmp_path / "R" / "killed"
     (row,) = read_run(folder).to_dict("records")
-    assert row["status"] == PARTIAL and row["error"] == "interrupted after 1 of 3 repetitions"
+    assert row["status"] == CellStatus.PARTIAL and row["error"] == "interrupted after 1 of 3 repetitions"
     assert row["repetitions"] == 1 and len(row["latency_samples_ms"]) >= 5
 
     history = load_history(tmp_path / "R")
-    assert list(history["status"]) == [PARTIAL] and history.attrs["skipped"] == []
+    assert list(history["status"]) == [CellStatus.PARTIAL] and history.attrs["skipped"] == []
     shown = subprocess.run(
         [sys.executable, "-m", "pocketbench", "report", "killed", "--results", "R", "--format", "csv"],
         cwd=tmp_path, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     (csv_row,) = pd.read_csv(io.StringIO(shown.stdout)).to_dict("records")
-    assert csv_row["status"] == PARTIAL and len(json.loads(csv_row["latency_samples_ms"])) >= 5
+    assert csv_row["status"] == CellStatus.PARTIAL and len(json.loads(csv_row["latency_samples_ms"])) >= 5
 
 
 def test_progress_is_replaced_by_the_cell_and_a_resumed_run_keeps_what_a_kill_left(tmp_path):
@@ -107,7 +110,7 @@ def test_progress_is_replaced_by_the_cell_and_a_resumed_run_keeps_what_a_kill_le
     store.write_manifest({}, {})
     store.save_progress({**key, "status": "ok", "latency_samples_ms": [1.0]}, "interrupted after 1 of 2 repetitions")
     (partial,) = read_cells(store.folder).to_dict("records")
-    assert partial["status"] == PARTIAL and partial["attempt"] == 1
+    assert partial["status"] == CellStatus.PARTIAL and partial["attempt"] == 1
     store.write_cell({**key, "status": "ok", "latency_samples_ms": [1.0, 2.0]})
     (done,) = read_cells(store.folder).to_dict("records")
     assert done["status"] == "ok" and done["attempt"] == 1  # never counted twice
@@ -117,5 +120,5 @@ def test_progress_is_replaced_by_the_cell_and_a_resumed_run_keeps_what_a_kill_le
     resumed = RunStore(tmp_path, "run", resume=True)  # a resume turns what the kill left into a row
     assert not list((resumed.folder / "progress").glob("*.parquet"))
     rows = read_cells(resumed.folder)
-    assert list(rows["status"]) == ["ok", PARTIAL] and list(rows["attempt"]) == [1, 2]
+    assert list(rows["status"]) == ["ok", CellStatus.PARTIAL] and list(rows["attempt"]) == [1, 2]
     assert list(rows.iloc[1]["latency_samples_ms"]) == [3.0]

@@ -28,11 +28,13 @@ def policy(text: str, choice: str = "big") -> ident.CorePlacement:
 
 def test_the_performance_cores_are_every_cluster_but_a_much_slower_one():
     # cpu_capacity as the kernel gives it (1024: the fastest core), Pixel 8-like with 4 + 3 + 1 cores.
-    phone = "\n".join([
-        "/sys/devices/system/cpu/cpufreq/policy0|0 1 2 3|1704000|256",
-        "/sys/devices/system/cpu/cpufreq/policy4|4 5 6|2367000|720",
-        "/sys/devices/system/cpu/cpufreq/policy7|7|2911000|1024",
-    ])  # fmt: skip
+    phone = "\n".join(
+        [
+            "/sys/devices/system/cpu/cpufreq/policy0|0 1 2 3|1704000|256",
+            "/sys/devices/system/cpu/cpufreq/policy4|4 5 6|2367000|720",
+            "/sys/devices/system/cpu/cpufreq/policy7|7|2911000|1024",
+        ]
+    )
     assert ident.cluster_names(ident.parse_clusters(phone)) == ["little", "big", "prime"]
     big = policy(phone)
     assert (big.cpus, big.mask, big.names) == ((4, 5, 6, 7), "f0", "big+prime")

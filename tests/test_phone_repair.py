@@ -17,7 +17,7 @@ from pocketbench.devices.adb.device import AdbDevice
 from pocketbench.devices.bundle.manifest import read_bundle, sha256_file
 from pocketbench.emulator.fixtures import free_port
 from pocketbench.emulator.persona import read_props
-from pocketbench.report.table import warnings
+from pocketbench.report.cautions import warnings
 from typer.testing import CliRunner
 
 from tests.runner_support import android_bundle, unhedged_bundle

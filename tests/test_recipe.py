@@ -1,5 +1,5 @@
 import pytest
-from pocketbench.compress.recipe import TOKENS, Quantize, Recipe, RecipeError, parse_variant, parse_variants
+from pocketbench.compress.recipe import TOKENS, Quantize, Recipe, RecipeError, parse_variant, variant_list
 
 
 @pytest.mark.parametrize("name", sorted(TOKENS))
@@ -37,12 +37,19 @@ def test_quantizing_twice_is_rejected():
         parse_variant("int8+int8-dynamic")
 
 
-def test_variant_lists_reject_duplicates_and_empty():
-    assert [r.name for r in parse_variants("fp32, int8")] == ["fp32", "int8"]
-    with pytest.raises(RecipeError, match="twice"):
-        parse_variants("int8,int8")
-    with pytest.raises(RecipeError, match="no variants"):
-        parse_variants(" , ")
+def test_one_variant_list_reader_for_strings_lists_and_recipes():
+    """The CLI's comma string, the API's list (with Recipes) and the farm's TOML list read alike."""
+    int8 = parse_variant("int8")
+    assert variant_list("fp32, int8") == variant_list(["fp32", " int8 "]) == ["fp32", "int8"]
+    assert variant_list(["fp32", int8]) == ["fp32", int8]
+    with pytest.raises(RecipeError, match=r"^variants: 'int8' named twice; rename or drop one$"):
+        variant_list("int8,int8")
+    with pytest.raises(RecipeError, match=r"^variants: 'int8' named twice"):
+        variant_list(["int8", int8])  # a Recipe counts by its name
+    with pytest.raises(RecipeError, match=r"^no variants given: name at least one, e.g. fp32,int8$"):
+        variant_list(" , ")
+    with pytest.raises(RecipeError, match=r"^no baselines given: use --x$"):
+        variant_list([], "baselines", "use --x")
 
 
 def test_stored_recipe_with_unknown_step_type_is_rejected():

@@ -25,15 +25,29 @@ EXAMPLES = {
     "Int4Weights": {"group_size": 64},
     "Prune": {"criterion": "gradient", "sparsity": None, "threshold": 0.01, "batches": 2},
     "ChannelPrune": {
-        "ratio": 0.25, "round_to": 4, "allocation": "sensitivity", "ratios": {"features.3": 0.5},
-        "protect_ends": False, "max_ratio": 0.6, "sensitivity_batches": 3,
+        "ratio": 0.25,
+        "round_to": 4,
+        "allocation": "sensitivity",
+        "ratios": {"features.3": 0.5},
+        "protect_ends": False,
+        "max_ratio": 0.6,
+        "sensitivity_batches": 3,
     },
     "Distill": {
-        "temperature": 2.0, "alpha": 0.5, "epochs": 1, "lr": 1e-4, "seed": 7, "student": "digits_cnn",
-        "schedule": "constant", "warmup": 0.2, "weight_decay": 1e-4, "batch_norm": "frozen", "input_scale": 0.5,
+        "temperature": 2.0,
+        "alpha": 0.5,
+        "epochs": 1,
+        "lr": 1e-4,
+        "seed": 7,
+        "student": "digits_cnn",
+        "schedule": "constant",
+        "warmup": 0.2,
+        "weight_decay": 1e-4,
+        "batch_norm": "frozen",
+        "input_scale": 0.5,
     },
     "Recalibrate": {"batches": 4, "check": False},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("type_name", sorted(STEP_TYPES))

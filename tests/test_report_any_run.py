@@ -34,11 +34,18 @@ def _ok_rows() -> list[dict]:
 def _failed(variant: str, status: str) -> dict:
     """A failed cell as rows.failed_row leaves it: identity, device and energy probe, no numbers."""
     return {
-        "model": "digits_cnn", "variant": variant, "device": "tcp:127.0.0.1:5555", "status": status,
-        "error": f"{status} of {variant}: [bold]not markup[/]", "attempt": 1, "device_kind": "adb",
-        "backend": "native-runner", "energy_status": "not available: no battery", "energy_source": "",
+        "model": "digits_cnn",
+        "variant": variant,
+        "device": "tcp:127.0.0.1:5555",
+        "status": status,
+        "error": f"{status} of {variant}: [bold]not markup[/]",
+        "attempt": 1,
+        "device_kind": "adb",
+        "backend": "native-runner",
+        "energy_status": "not available: no battery",
+        "energy_source": "",
         "started_at": "2026-11-30T00:00:00+00:00",
-    }  # fmt: skip
+    }
 
 
 def _run(tmp_path: Path, rows: list[dict]) -> tuple[Path, str]:
@@ -52,8 +59,14 @@ def _run(tmp_path: Path, rows: list[dict]) -> tuple[Path, str]:
 
 def _partial(row: dict) -> dict:
     samples = list(row["latency_samples_ms"])[:5]
-    return {**row, "variant": "int8-partial", "status": "partial", "repetitions": 1,
-            "latency_samples_ms": samples, "error": "the phone went offline after repetition 1 of 3"}  # fmt: skip
+    return {
+        **row,
+        "variant": "int8-partial",
+        "status": "partial",
+        "repetitions": 1,
+        "latency_samples_ms": samples,
+        "error": "the phone went offline after repetition 1 of 3",
+    }
 
 
 def _no_samples(row: dict) -> dict:

@@ -13,7 +13,8 @@ import os
 import pandas as pd
 import pytest
 from pocketbench.cli import app
-from pocketbench.report.table import warnings
+from pocketbench.report.cautions import warnings
+from pocketbench.report.run_json_schema import schema_problems
 from pocketbench.report.terminal import render
 from pocketbench.report.write import write_report
 from pocketbench.results.compare import compare_runs, latency_change, unstable_reason
@@ -49,10 +50,11 @@ def test_markdown_matches_golden(tmp_path):
 
 
 def test_json_matches_golden(tmp_path):
-    text = _example("json", tmp_path)
+    text = _example("json", tmp_path).replace(str(tmp_path), "RESULTS")  # the run's folder varies
     report = json.loads(text)
     golden = json.loads(_golden("example_report.json", text))
     assert report == golden
+    assert report["results_dir"] == "RESULTS/20261129-073224-3addd4" and schema_problems(report) == []
     assert report["baseline_run_id"] == "20261129-072628-0629e9"
     by_variant = {row["variant"]: row for row in report["rows"]}
     assert set(by_variant) == {"fp32", "int8", "int8-dynamic", "int4-magic"}
@@ -153,8 +155,12 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
 def test_tails_and_a_minority_speed_are_said_without_calling_the_p50_unstable():
     tail = "2 of 500 samples over 2× the p50 (max 6.3 ms, 3.7×)"
     modes = "processes settle at two speeds: 1.71 ms (10 of 12), 2.16 ms (2 of 12)"
-    frame = pd.DataFrame([_row("fp32", unstable=False, latency_tail_note=tail, latency_modes=modes),
-                          _row("int8", unstable=False, latency_tail_note=None, latency_modes=None)])  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            _row("fp32", unstable=False, latency_tail_note=tail, latency_modes=modes),
+            _row("int8", unstable=False, latency_tail_note=None, latency_modes=None),
+        ]
+    )
     assert warnings(frame) == [
         f"two speeds: m fp32 on d: {modes}; the p50's CI spans both",
         f"tails: m fp32 on d ({tail}): preempted or slow calls, which move the mean, CV and p99 but not the p50 "

@@ -26,9 +26,13 @@ SEEDS = {
 def test_cpp_unit_tests_pass(build: str) -> None:
     folder = support.asan_build() if build == "asan" else support.host_runner().parent
     proc = subprocess.run(
-        [str(folder / "pocket_unit_tests")], capture_output=True, text=True, timeout=120, check=False,
+        [str(folder / "pocket_unit_tests")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, **support.SANITIZER_ENV},
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr
     assert "all unit tests passed" in proc.stdout
 

@@ -59,8 +59,10 @@ def test_sigkill_mid_sweep_leaves_every_file_readable_and_the_next_run_fine(tmp_
     results = tmp_path / "results"
     process = subprocess.Popen(
         _bench(results, "fp32,int8,int8-dynamic,int8-per-tensor", 400),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(lambda: any(results.glob("*/cells/*.parquet")), 600, process)
         process.send_signal(signal.SIGKILL)

@@ -61,9 +61,13 @@ def test_python_reader_on_the_corpus(path: Path) -> None:
 
 def cpp_verdicts(binary: Path) -> dict[Path, str]:
     proc = subprocess.run(
-        [str(binary), *map(str, FILES)], capture_output=True, text=True, timeout=60, check=True,
+        [str(binary), *map(str, FILES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
         env={**os.environ, **support.SANITIZER_ENV},
-    )  # fmt: skip
+    )
     verdicts = {}
     for line in proc.stdout.splitlines():
         name, verdict = line.split(" ", 1)

@@ -21,7 +21,7 @@ from torch import nn
 
 from tests.conftest import DATA
 
-pytestmark = pytest.mark.slow  # trains and measures the built-in models
+pytestmark = [pytest.mark.slow, pytest.mark.training]  # trains and measures the built-in models
 
 
 class RecordingReporter(Reporter):
@@ -189,7 +189,7 @@ def test_rows_of_an_untrained_model_without_score_are_labelled(tmp_path):
     from pocketbench.devices.local import LocalDevice
     from pocketbench.measure.settings import ProtocolSettings
     from pocketbench.measure.sweep import run_sweep
-    from pocketbench.report.table import warnings
+    from pocketbench.report.cautions import warnings
     from pocketbench.results.store import RunStore
 
     store = RunStore(tmp_path / "results")

@@ -19,9 +19,15 @@ def test_every_recipe_of_the_default_space_is_valid_and_named_uniquely():
 
 def test_choices_become_the_steps_in_pipeline_order():
     recipe = recipe_from(
-        {"prune_ratio": 0.5, "prune_allocation": "sensitivity", "distill_epochs": 2, "quantization": "int8",
-         "observer": "meanstd-auto", "keep_fp32": 1}
-    )  # fmt: skip
+        {
+            "prune_ratio": 0.5,
+            "prune_allocation": "sensitivity",
+            "distill_epochs": 2,
+            "quantization": "int8",
+            "observer": "meanstd-auto",
+            "keep_fp32": 1,
+        }
+    )
     assert recipe.steps == (
         ChannelPrune(ratio=0.5, allocation="sensitivity"),
         Recalibrate(),  # recovery always recalibrates what pruning changed

@@ -49,8 +49,12 @@ def postgres_server() -> Iterator[str]:
     def run(*command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*runner, str(bin_dir / command[0]), *command[1:]],
-            capture_output=True, text=True, timeout=120, check=False, cwd="/",
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd="/",
+        )
 
     try:
         made = run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")

@@ -33,32 +33,38 @@ DEFAULT_VARIANTS = ("fp32", "int8", "int8-dynamic")
 RESULTS_ENV = "POCKETBENCH_RESULTS"
 
 
+def _with_setting_keywords(function: Callable[..., Any]) -> None:
+    """Show `function`'s `**setting_values` as one keyword per measurement setting (its signature
+    and docstring, which help() and the API page read), made from the settings table."""
+    import inspect
+    from dataclasses import fields
+
+    from pocketbench.measure.settings import settings_table
+
+    table = settings_table()
+    written = {f.name: f.type for f in fields(_Defaults)}  # as written: "int | None"
+    signature = inspect.signature(function)
+    parameters = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    keywords = [
+        inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=s.default, annotation=written[s.name])
+        for s in table
+    ]
+    function.__signature__ = signature.replace(parameters=[*parameters, *keywords])  # type: ignore[attr-defined]
+    lines = [f"    - `{s.name}` (default `{s.default!r}`): {s.help}" for s in table]
+    function.__doc__ = (function.__doc__ or "") + "\n    Measurement settings:\n\n" + "\n".join(lines) + "\n"
+
+
 def bench(
     models: str | Sequence[str],
     variants: str | Sequence[str | Recipe] = DEFAULT_VARIANTS,
     devices: str | Device | Sequence[str | Device] = "auto",
     *,
-    iterations: int = _Defaults.iterations,
-    warmup: int = _Defaults.warmup,
-    min_seconds: float = _Defaults.min_seconds,
-    threads: int | None = _Defaults.threads,
-    cores: str | None = _Defaults.cores,
-    repetitions: int | None = _Defaults.repetitions,
-    ci_target: float = _Defaults.ci_target,
-    cell_budget_s: float = _Defaults.cell_budget_s,
-    batch_min_ms: float = _Defaults.batch_min_ms,
-    energy_window_s: float = _Defaults.energy_window_s,
-    allow_charging: bool = _Defaults.allow_charging,
-    cooldown_timeout_s: float = _Defaults.cooldown_timeout_s,
-    profile: bool = _Defaults.profile,
-    profile_iterations: int = _Defaults.profile_iterations,
-    prompt_tokens: int = _Defaults.prompt_tokens,
-    decode_tokens: int = _Defaults.decode_tokens,
     results: str | Path | None = None,
     run_id: str | None = None,
     wait_for_device: float = 0.0,
     progress: bool | Reporter = False,
     plan: Callable[[list[tuple[str, str, str]]], None] | None = None,
+    **setting_values: Any,
 ) -> pd.DataFrame:
     """Compress, lower and measure every model × variant × device; save the run and return its rows.
 
@@ -70,31 +76,24 @@ def bench(
     ./results) under `run_id` (default: UTC time + a random suffix); `frame.attrs` holds
     `run_id` and `folder`. `progress=True` shows bars on stderr; a `Reporter` gets the progress.
     `plan`, once every name and device is checked and before any work, gets the cells as (model,
-    variant, device id): it may say what the run will do, or raise to stop it.
+    variant, device id): it may say what the run will do, or raise to stop it. Every measurement
+    setting is a keyword (listed below, from `ProtocolSettings`).
     """
+    from pocketbench.compress.recipe import variant_list
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.lower.export import versions
-    from pocketbench.measure.settings import ProtocolSettings
+    from pocketbench.measure.settings import protocol_settings
     from pocketbench.measure.sweep import check_names, run_sweep
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id
 
-    settings = ProtocolSettings(
-        warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, cores=cores,
-        repetitions=repetitions,
-        ci_target=ci_target, cell_budget_s=cell_budget_s, batch_min_ms=batch_min_ms,
-        energy_window_s=energy_window_s, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout_s,
-        profile=profile, profile_iterations=profile_iterations, prompt_tokens=prompt_tokens,
-        decode_tokens=decode_tokens,
-    )  # fmt: skip
+    settings = protocol_settings(setting_values)
     if run_id is not None:
         safe_name(run_id, "run id")
     model_names = _names(models, "models")
-    planned = _names(variants, "variants")
+    planned = variant_list(variants)
     variant_names = [v if isinstance(v, str) else v.name for v in planned]
-    if len(set(variant_names)) != len(variant_names):
-        raise PocketbenchError(f"variants {', '.join(variant_names)}: a name appears twice; rename one")
     check_names(model_names, planned)
     given = [devices] if isinstance(devices, str) or not isinstance(devices, Sequence) else list(devices)
     specs = [d.strip() for spec in given if isinstance(spec, str) for d in spec.split(",") if d.strip()]
@@ -137,11 +136,12 @@ def bench(
     return frame
 
 
-def _names(given: Any, what: str) -> list[Any]:
-    """One name, a comma-separated string or a list (whose items may be Recipes) as a list."""
-    items = given.split(",") if isinstance(given, str) else list(given)
-    names = [i.strip() if isinstance(i, str) else i for i in items]
-    names = [n for n in names if not isinstance(n, str) or n]
+_with_setting_keywords(bench)
+
+
+def _names(given: str | Sequence[str], what: str) -> list[str]:
+    """One name or a comma-separated string or a list of names, as a list."""
+    names = [n.strip() for n in (given.split(",") if isinstance(given, str) else given) if n.strip()]
     if not names:
         raise PocketbenchError(f"no {what} given")
     return names
@@ -222,19 +222,29 @@ def tune(
         saved = config["settings"]
         kept = {k: v for k, v in saved.items() if k not in ("trial_protocol", "front_protocol", "trials", "time_s")}
         settings = TuneSettings(
-            **kept, trials=trials if trials is not None else saved["trials"],
+            **kept,
+            trials=trials if trials is not None else saved["trials"],
             time_s=seconds if seconds is not None else saved["time_s"],
-            trial_protocol=_Defaults(**saved["trial_protocol"]), front_protocol=_Defaults(**saved["front_protocol"]),
-        )  # fmt: skip
+            trial_protocol=_Defaults(**saved["trial_protocol"]),
+            front_protocol=_Defaults(**saved["front_protocol"]),
+        )
         chosen = Space({k: tuple(v) for k, v in config["space"].items()})
         candidates: list[str | Recipe] = list(config["baselines"])
     else:
         protocols = {k: v for k, v in (("trial_protocol", trial_protocol), ("front_protocol", front_protocol)) if v}
         settings = TuneSettings(
-            objective=objective, max_accuracy_drop=max_accuracy_drop, max_size_mb=max_size_mb,
-            max_latency_ms=max_latency_ms, trials=trials, time_s=seconds, seed=seed, storage=storage, study=study,
-            allow_mixed_devices=allow_mixed_devices, **protocols,  # type: ignore[arg-type]
-        )  # fmt: skip
+            objective=objective,
+            max_accuracy_drop=max_accuracy_drop,
+            max_size_mb=max_size_mb,
+            max_latency_ms=max_latency_ms,
+            trials=trials,
+            time_s=seconds,
+            seed=seed,
+            storage=storage,
+            study=study,
+            allow_mixed_devices=allow_mixed_devices,
+            **protocols,  # type: ignore[arg-type]
+        )
         chosen = _tune_space(space)
         candidates = _baselines(model, baselines)
     if run_id is not None:
@@ -256,12 +266,15 @@ def tune(
         if resume is None:
             store.write_manifest(
                 {
-                    "command": "tune", "model": model, "devices": [d.device_id for d in chosen_devices],
-                    "settings": settings.to_config(), "space": {k: list(v) for k, v in chosen.choices.items()},
+                    "command": "tune",
+                    "model": model,
+                    "devices": [d.device_id for d in chosen_devices],
+                    "settings": settings.to_config(),
+                    "space": {k: list(v) for k, v in chosen.choices.items()},
                     "baselines": [b if isinstance(b, str) else b.name for b in candidates],
                 },
                 versions(),
-            )  # fmt: skip
+            )
         with _reporting(progress) as reporter:
             return run_tune(
                 model, chosen_devices, settings, chosen, store, candidates, reporter, resume is not None, checked
@@ -288,10 +301,8 @@ def _tune_space(space: dict[str, list[Any]] | str | Path | None) -> Space:
 
 def _baselines(model: str, given: str | Sequence[str | Recipe] | None) -> list[str | Recipe]:
     from pocketbench.compress.handwritten import hand_written
+    from pocketbench.compress.recipe import variant_list
 
     if given is None:
         return list(hand_written(model))
-    names = _names(given, "baselines")
-    if len({n if isinstance(n, str) else n.name for n in names}) != len(names):
-        raise PocketbenchError("baselines: a name appears twice")
-    return names
+    return variant_list(given, "baselines")

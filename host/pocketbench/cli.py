@@ -6,10 +6,12 @@ stays instant.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +33,8 @@ from pocketbench.errors import (
     shown,
 )
 from pocketbench.measure.settings import ProtocolSettings as Defaults
+from pocketbench.measure.settings import settings_table
+from pocketbench.results.cell_status import CellStatus
 
 if TYPE_CHECKING:  # imported inside commands: `pocketbench --help` stays instant
     import pandas as pd
@@ -65,6 +69,8 @@ WaitOption = Annotated[
         "--wait-for-device", help="Seconds to wait for a phone that is not attached yet (default: fail at once)."
     ),
 ]
+# The measurement settings a command receives (with_setting_options): field → value.
+SettingValues = dict[str, Any] | None
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run as JSON on stdout (tables go to stderr).")]
 ColumnsOption = Annotated[
     str | None,
@@ -116,7 +122,36 @@ def _quiet_libraries() -> None:
     logging.disable(logging.WARNING)
 
 
+def with_setting_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` with one option per measurement setting, made from the settings table
+    (measure/settings.py: its help, flag and default), so a new setting needs no edit here; the
+    command receives them as `protocol`, a dict of field → value."""
+    table = settings_table()
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "protocol"]
+    options = [
+        inspect.Parameter(
+            s.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=s.default,
+            annotation=Annotated[s.type, typer.Option(s.flag, help=s.help)],
+        )
+        for s in table
+    ]
+
+    @functools.wraps(command)
+    def with_settings(**given: Any) -> None:
+        command(
+            **{k: v for k, v in given.items() if k not in {s.name for s in table}},
+            protocol={s.name: given[s.name] for s in table},
+        )
+
+    cut = next((i for i, p in enumerate(own) if p.name == "run_id"), len(own))  # after what is measured
+    with_settings.__signature__ = inspect.Signature([*own[:cut], *options, *own[cut:]])  # type: ignore[attr-defined]
+    return with_settings
+
+
 @app.command()
+@with_setting_options
 def bench(
     model: Annotated[
         list[str] | None,
@@ -143,64 +178,6 @@ def bench(
             " adb://HOST:PORT/SERIAL (a phone of another host's adb server) or adb://HOST:PORT (all its phones).",
         ),
     ] = None,
-    iterations: Annotated[int, typer.Option(help="Timed iterations per cell.")] = Defaults.iterations,
-    warmup: Annotated[int, typer.Option(help="Untimed iterations before timing.")] = Defaults.warmup,
-    min_seconds: Annotated[float, typer.Option(help="Keep timing until at least this long.")] = Defaults.min_seconds,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="Runtime threads (default: the device's policy: 1 on this computer, whose multi-thread timings"
-            " move with where the OS places threads; on a phone one per core of --cores. 0: the runtime's default)."
-        ),
-    ] = Defaults.threads,
-    cores: Annotated[
-        str | None,
-        typer.Option(
-            help="Phones: the cores the runner is pinned to with taskset: big (default: the performance cores,"
-            " big and prime clusters by cpu_capacity), prime (the fastest cluster) or all. See docs/phones.md."
-        ),
-    ] = Defaults.cores,
-    repetitions: Annotated[
-        int | None,
-        typer.Option(
-            help="Fresh runner processes per cell, interleaved across variants (default: at least 3, more until"
-            " the p50's 95 % CI is within --ci-target or the cell spent --cell-budget)."
-        ),
-    ] = Defaults.repetitions,
-    ci_target: Annotated[
-        float, typer.Option(help="Adaptive repetitions: the p50's 95 % CI half-width to reach, as a fraction.")
-    ] = Defaults.ci_target,
-    cell_budget: Annotated[
-        float, typer.Option(help="Adaptive repetitions: seconds of runner processes per cell at most.")
-    ] = Defaults.cell_budget_s,
-    batch_min_ms: Annotated[
-        float,
-        typer.Option(help="Time batches of calls lasting at least this long as one sample (0: every call alone)."),
-    ] = Defaults.batch_min_ms,
-    energy_window: Annotated[
-        float, typer.Option(help="Seconds of idle baseline and minimum loop when energy is measured.")
-    ] = Defaults.energy_window_s,
-    allow_charging: Annotated[
-        bool, typer.Option("--allow-charging", help="Report fuel-gauge energy even while the phone charges.")
-    ] = Defaults.allow_charging,
-    cooldown_timeout: Annotated[
-        float, typer.Option(help="Longest wait (s) for the device to cool back to idle before a cell.")
-    ] = Defaults.cooldown_timeout_s,
-    profile: Annotated[
-        bool,
-        typer.Option(
-            "--profile", help="Also trace each cell with ETDump: time per op, in and outside XNNPACK, and why."
-        ),
-    ] = Defaults.profile,
-    profile_iterations: Annotated[
-        int, typer.Option(help="Inferences in each --profile trace.")
-    ] = Defaults.profile_iterations,
-    prompt_tokens: Annotated[
-        int, typer.Option(help="Generative models: prompt length P (time to first token = prefill of P).")
-    ] = Defaults.prompt_tokens,
-    decode_tokens: Annotated[
-        int, typer.Option(help="Generative models: teacher-forced decode steps N per generation (P + N ≤ context).")
-    ] = Defaults.decode_tokens,
     run_id: RunIdOption = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
@@ -208,6 +185,7 @@ def bench(
     columns: ColumnsOption = None,
     wide: WideOption = False,
     yes: YesOption = False,
+    protocol: SettingValues = None,
 ) -> None:
     """Compress, lower and measure every model × variant × device; save and show the run.
 
@@ -226,11 +204,9 @@ def bench(
     planned, file_models = _variants(variants, sweep)
     run_id = run_id or new_run_id()
     crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
+    protocol = protocol or {}
     try:
-        settings = Defaults(
-            warmup=warmup, iterations=iterations, min_seconds=min_seconds, threads=threads, repetitions=repetitions,
-            ci_target=ci_target, cell_budget_s=cell_budget, energy_window_s=energy_window,
-        )  # fmt: skip
+        settings = Defaults(**protocol)
         chosen_models = model or file_models or DEFAULT_MODELS
 
         def state_plan(cells: list[tuple[str, str, str]]) -> None:
@@ -238,20 +214,21 @@ def bench(
 
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
-                chosen_models, planned, device or ["auto"],
-                iterations=iterations, warmup=warmup, min_seconds=min_seconds, threads=threads, cores=cores,
-                repetitions=repetitions, ci_target=ci_target, cell_budget_s=cell_budget, batch_min_ms=batch_min_ms,
-                energy_window_s=energy_window, allow_charging=allow_charging, cooldown_timeout_s=cooldown_timeout,
-                profile=profile, profile_iterations=profile_iterations,
-                prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
-                results=results, run_id=run_id, wait_for_device=wait_for_device, progress=reporter,
+                chosen_models,
+                planned,
+                device or ["auto"],
+                **protocol,
+                results=results,
+                run_id=run_id,
+                wait_for_device=wait_for_device,
+                progress=reporter,
                 plan=state_plan,
-            )  # fmt: skip
+            )
     except SettingsError as exc:  # the library names the setting; here it came from a flag
         raise PocketbenchError(exc.naming(setting_flag)) from exc
     folder = frame.attrs["folder"]
     _show(frame, frame.attrs["run_id"], folder, as_json, shown_columns, wide)
-    failures = int((frame["status"] != "ok").sum())
+    failures = int((frame["status"] != CellStatus.OK).sum())
     if failures:
         stderr.print(
             Text.assemble(
@@ -276,8 +253,10 @@ def _state_plan(
 
 
 def setting_flag(field: str) -> str:
-    """The option that sets a setting (`cell_budget_s` → `--cell-budget`, tune's `time_s` → `--time`)."""
-    return "--" + field.removesuffix("_s").replace("_", "-")
+    """The option that sets a setting: a protocol setting's own (`cell_budget_s` → `--cell-budget`),
+    else the same rule (tune's `time_s` → `--time`)."""
+    flags = {s.name: s.flag for s in settings_table()}
+    return flags.get(field) or "--" + field.removesuffix("_s").replace("_", "-")
 
 
 def _columns(spec: str | None) -> list[str] | None:
@@ -310,8 +289,9 @@ def _device_choice_named_by_options() -> Iterator[None]:
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:
     """Variant names from --variants, then recipes from --sweep; and the sweep file's models."""
-    names = [v.strip() for v in (spec or ("" if sweep else DEFAULT_VARIANTS)).split(",") if v.strip()]
-    planned: list[str | Recipe] = [*names]
+    from pocketbench.compress.recipe import variant_list
+
+    planned: list[str | Recipe] = [] if spec is None and sweep else variant_list(spec or DEFAULT_VARIANTS)
     models: list[str] = []
     if sweep is not None:
         from pocketbench.compress.sweepfile import load_sweep
@@ -319,9 +299,7 @@ def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe],
         loaded = load_sweep(sweep)
         planned += loaded.variants
         models = loaded.models
-    if not planned:
-        raise PocketbenchError("no variants given: use e.g. --variants fp32,int8 or --sweep file.toml")
-    return planned, models
+    return variant_list(planned, hint="use e.g. --variants fp32,int8 or --sweep file.toml"), models
 
 
 @app.command()
@@ -346,45 +324,32 @@ def farm(
     """
     _quiet_libraries()
     from pocketbench import crash
-    from pocketbench.devices.select import check_runners
-    from pocketbench.farm.hosts import list_server_phones
-    from pocketbench.farm.matrix import load_matrix
-    from pocketbench.farm.nightly import judge, verdict_table, write_reports
-    from pocketbench.farm.regress import REGRESSION
-    from pocketbench.farm.run import open_farm_devices, run_farm
-    from pocketbench.measure.sweep import check_names
-    from pocketbench.names import safe_name
+    from pocketbench.farm import run_matrix
     from pocketbench.progress import RichReporter
     from pocketbench.report.terminal import render_verdicts
-    from pocketbench.results.store import RunStore, new_run_id
 
-    if run_id is not None:
-        safe_name(run_id, "run id")
-    plan, hosts_down = list_server_phones(load_matrix(matrix))
-    for server, why in hosts_down.items():
-        stderr.print(f"server {server}: {why}", style="red", markup=False, highlight=False)
-    check_names(list(plan.models), [v for variants in plan.models.values() for v in variants])
-    cells = [(c.model, c.variant, c.device) for c in plan.expand()]
-    _state_plan(cells, plan.run.protocol, results, yes, "farm")
-    devices, absent = open_farm_devices(plan, wait_for_device)
-    check_runners(list(devices.values()))
-    store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
-    crash.run_folder = store.folder
-    results_flag = "" if results == Path("results") else f" --results {results}"
-    crash.resume_hint = f"pocketbench farm {matrix} --run-id {store.run_id}{results_flag}"
+    def claimed(folder: Path, claimed_id: str) -> None:
+        crash.run_folder = folder
+        results_flag = "" if results == Path("results") else f" --results {results}"
+        crash.resume_hint = f"pocketbench farm {matrix} --run-id {claimed_id}{results_flag}"
+
     with RichReporter(stderr) as reporter:
-        outcome = run_farm(
-            plan, store, devices, reporter, lease_wait_s=lease_wait, max_parallel=max_parallel or None, absent=absent
+        outcome = run_matrix(
+            matrix,
+            results,
+            run_id=run_id,
+            lease_wait_s=lease_wait,
+            max_parallel=max_parallel or None,
+            wait_for_device=wait_for_device,
+            reporter=reporter,
+            plan=lambda cells, plan: _state_plan(cells, plan.run.protocol, results, yes, "farm"),
+            started=claimed,
         )
-    outcome.quarantined.update({f"server {name}": why for name, why in hosts_down.items()})
-    verdicts = judge(outcome, plan, results)
-    judged = verdict_table(verdicts, outcome)
-    reports = write_reports(outcome, judged, plan, results)
-    stdout.print(render_verdicts(judged))
-    stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in reports)})")
-    if (verdicts["verdict"] == REGRESSION).any():
+    stdout.print(render_verdicts(outcome.verdicts))
+    stdout.print(f"saved in {outcome.folder} (reports: {', '.join(p.name for p in outcome.reports)})")
+    if outcome.regressed:
         raise typer.Exit(crash.EXIT_REGRESSION)
-    if outcome.frame.empty or (outcome.frame["status"] != "ok").any() or hosts_down:
+    if outcome.incomplete:
         raise typer.Exit(crash.EXIT_INCOMPLETE)
 
 
@@ -457,12 +422,25 @@ def tune(
     try:
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             outcome = run_tune(
-                model, device or ([] if resume else "local"), objective=objective,
-                max_accuracy_drop=max_accuracy_drop, max_size_mb=max_size_mb, max_latency_ms=max_latency_ms,
-                trials=trials, time=time, seed=seed, storage=storage, study=study, space=sweep,
-                baselines=baselines, allow_mixed_devices=allow_mixed_devices, results=results, run_id=run_id,
-                resume=resume, progress=reporter,
-            )  # fmt: skip
+                model,
+                device or ([] if resume else "local"),
+                objective=objective,
+                max_accuracy_drop=max_accuracy_drop,
+                max_size_mb=max_size_mb,
+                max_latency_ms=max_latency_ms,
+                trials=trials,
+                time=time,
+                seed=seed,
+                storage=storage,
+                study=study,
+                space=sweep,
+                baselines=baselines,
+                allow_mixed_devices=allow_mixed_devices,
+                results=results,
+                run_id=run_id,
+                resume=resume,
+                progress=reporter,
+            )
     except SettingsError as exc:
         raise PocketbenchError(exc.naming(setting_flag)) from exc
     from pocketbench.tune.front_table import render_front
@@ -513,7 +491,7 @@ def report(
         if profiles is not None:
             stdout.print(profiles)
         return
-    text = write_report(fmt, frame, manifest, results, baseline, out, notes, events)
+    text = write_report(fmt, frame, manifest, results, baseline, out, notes, events, folder=folder)
     if out is None:
         sys.stdout.write(text)
     else:
@@ -614,7 +592,7 @@ def devices(
     named = probe or []
     servers = [(str(address), address) for address in (parse_server_spec(s)[0] for s in named if is_server_spec(s))]
     if farm_matrix is not None:
-        from pocketbench.farm.matrix import load_matrix
+        from pocketbench.farm import load_matrix
 
         servers += [(f"{s.name} ({s.address})", s.address) for s in load_matrix(farm_matrix).servers]
     found, notes = find_phones([s for s in named if s.startswith("tcp:")])
@@ -720,7 +698,8 @@ def _show(
     from pocketbench.results.store import read_profiles
 
     events = read_profiles(folder)
-    shown = [render(frame, run_id, notes=_run_notes(folder, frame, events), columns=columns, wide=wide)]
+    notes = _run_notes(folder, frame, events)
+    shown = [render(frame, run_id, notes=notes, columns=columns, wide=wide)]
     profiles = render_profiles(events)
     if profiles is not None:
         shown.append(profiles)
@@ -728,7 +707,7 @@ def _show(
     for part in shown:
         console.print(part, crop=False)  # --wide: lines past the terminal's edge, not cut off
     if as_json:
-        print(json.dumps(run_json(run_id, folder, frame)))
+        print(json.dumps(run_json(frame, run_id, folder, notes=notes)))
     else:
         console.print(f"saved in {folder}")
 

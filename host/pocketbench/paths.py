@@ -1,5 +1,5 @@
-"""Where pocketbench keeps things on the host: the artifact and trained-weights cache (the run
-results folder is the caller's choice: the CLI's `--results`)."""
+"""Where pocketbench keeps and finds things on the host: the artifact and trained-weights cache,
+and the native runner's build (the run results folder is the caller's choice: the CLI's `--results`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,43 @@ def cache_dir() -> Path:
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+RUNNER_ENV = "POCKETBENCH_RUNNER"  # the host runner to use, wherever it was built
+
+
+def checkout_root() -> Path | None:
+    """The pocketbench checkout in use: the one this package is installed from (an editable
+    install), else the current folder's when it is one (a wheel run inside a checkout); None
+    elsewhere. A checkout is a folder with the justfile and `device_runner/` side by side."""
+    here = Path(__file__).resolve().parent
+    for folder in (*here.parents, Path.cwd()):
+        if (folder / "justfile").is_file() and (folder / "device_runner" / "CMakeLists.txt").is_file():
+            return folder
+    return None
+
+
+def runner_build_dir() -> Path:
+    """Where `just build-runner` and the Android recipes write: `device_runner/build` of the
+    checkout (of the current folder when none is found, so messages still name a real place)."""
+    return (checkout_root() or Path.cwd()) / "device_runner" / "build"
+
+
+def host_runner() -> Path | None:
+    """The host's native runner: $POCKETBENCH_RUNNER if set (an error naming the fix when it is
+    not an executable file), else `just build-runner`'s output if built, else None."""
+    from pocketbench.errors import PocketbenchError
+
+    override = os.environ.get(RUNNER_ENV)
+    if override:
+        path = Path(override)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise PocketbenchError(
+                f"{RUNNER_ENV}={override} is not an executable runner: build one with `just build-runner` or unset it"
+            )
+        return path
+    path = runner_build_dir() / "host" / "pocket_runner"
+    return path if path.is_file() and os.access(path, os.X_OK) else None
 
 
 # A TOML file a user hands in (a sweep, a farm matrix) is a page of settings: a few MB is

@@ -10,12 +10,21 @@ PRUNING = ["sparse50", "sparse50+finetune", "prune50", "prune50+distill", "prune
 COMPRESSION_TABLE: dict[str, list[str]] = {
     # The observers side by side on the one model with real labels, and every pruning flavour.
     "digits_cnn": [
-        *COMMON[:3], "int8-per-tensor", "int8-ma", "int8-hist", "int8-pct", *COMMON[3:5], "int8-mixed",
-        *COMMON[5:], "sparse50-grad", "prune50-uniform+distill", *PRUNING,
+        *COMMON[:3],
+        "int8-per-tensor",
+        "int8-ma",
+        "int8-hist",
+        "int8-pct",
+        *COMMON[3:5],
+        "int8-mixed",
+        *COMMON[5:],
+        "sparse50-grad",
+        "prune50-uniform+distill",
+        *PRUNING,
     ],
     "tiny_transformer": [*COMMON, "int8-mixed", *PRUNING],
     "mobilenet_v2": [*COMMON, *PRUNING],
-}  # fmt: skip
+}
 
 
 def hand_written(model: str) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -456,11 +456,20 @@ def parse_variant(name: str) -> Recipe:
     return Recipe(name=name.strip(), steps=tuple(steps))
 
 
-def parse_variants(spec: str) -> list[Recipe]:
-    """Comma-separated variant names → recipes (duplicates rejected)."""
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    if not names:
-        raise RecipeError("no variants given: name at least one, e.g. fp32,int8")
-    if len(set(names)) != len(names):
-        raise RecipeError(f"variant list {shown(spec)} names a variant twice")
-    return [parse_variant(n) for n in names]
+def variant_list(
+    given: str | Iterable[str | Recipe], what: str = "variants", hint: str = "name at least one, e.g. fp32,int8"
+) -> list[str | Recipe]:
+    """The one reading of a list of variants, for the CLI, the API and the farm matrix: one name, a
+    comma-separated string or a list (items may be Recipes) → the variants in order, stripped and
+    blanks dropped. None or a name twice is refused here; each name is parsed per cell later, so
+    every bad one is listed at once (measure.sweep.check_names) and a run never stops half-way."""
+    items = given.split(",") if isinstance(given, str) else list(given)
+    variants = [i.strip() if isinstance(i, str) else i for i in items]
+    variants = [v for v in variants if not isinstance(v, str) or v]
+    if not variants:
+        raise RecipeError(f"no {what} given: {hint}")
+    names = [v if isinstance(v, str) else v.name for v in variants]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise RecipeError(f"{what}: {', '.join(map(shown, twice))} named twice; rename or drop one")
+    return variants

@@ -1,6 +1,6 @@
 """pytest fixtures for emulated phones and an isolated Debian `adb` (a pytest plugin).
 
-Enable with `pytest_plugins = ["pocketbench.emulator.fixtures"]` in a conftest.py.
+pytest loads it through the `pytest11` entry point pocketbench installs (pyproject.toml).
 `phone` is one emulated Pixel 8 (this host's ABI); `arm64_phone` is one whose ABI is
 arm64-v8a, running aarch64 programs with qemu-user; `phone_factory(**kw)` starts more (farm
 tests need several, each on its own port; `abi="arm64-v8a"` for arm64). `host_adb` is the

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pocketbench.compress.recipe import RecipeError, variant_list
 from pocketbench.devices.adb.server_address import ServerAddress, is_server_spec, parse_address, parse_server_spec
 from pocketbench.errors import PocketbenchError, shown
-from pocketbench.measure.settings import ProtocolSettings, SettingsError
+from pocketbench.measure.settings import ProtocolSettings, SettingsError, farm_keys
 from pocketbench.names import NAME_MAX, NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, SERIAL_RULE, name_problem
 from pocketbench.paths import TOML_MAX_BYTES, read_bounded
 
@@ -65,8 +66,7 @@ class ServerSpec:
 FARM_PROTOCOL = ProtocolSettings(threads=1, repetitions=1)
 # Protocol settings a matrix may set under [run]: all but the adaptive knobs (a farm cell gets a
 # fixed number of processes, so nights compare like with like) and profiling (the bench's).
-_BENCH_ONLY = {"ci_target", "cell_budget_s", "profile", "profile_iterations"}
-MATRIX_PROTOCOL_FIELDS = tuple(f.name for f in fields(ProtocolSettings) if f.name not in _BENCH_ONLY)
+MATRIX_PROTOCOL_FIELDS = farm_keys()  # the settings not marked bench-only
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,12 @@ class RunSettings:
 
     def to_config(self) -> dict[str, Any]:
         """Flat, as the manifest's `run` table: the protocol's settings beside the farm's."""
-        return {**asdict(self.protocol), "retries": self.retries, "quarantine_after": self.quarantine_after,
-                "health_timeout_s": self.health_timeout_s}  # fmt: skip
+        return {
+            **asdict(self.protocol),
+            "retries": self.retries,
+            "quarantine_after": self.quarantine_after,
+            "health_timeout_s": self.health_timeout_s,
+        }
 
 
 @dataclass(frozen=True)
@@ -132,14 +136,17 @@ class Matrix:
             "source": str(self.source),
             "models": {m: list(v) for m, v in self.models.items()},
             "devices": [{"name": d.name, "serial": d.serial} for d in self.devices if not d.listed],
-            **({"servers": [{"name": s.name, "address": str(s.address)} for s in self.servers]}
-               if self.servers else {}),
+            **(
+                {"servers": [{"name": s.name, "address": str(s.address)} for s in self.servers]} if self.servers else {}
+            ),
             "run": self.run.to_config(),
-            "regression": {"alpha": self.regression.alpha, "min_samples": self.regression.min_samples,
-                           "thresholds": self.regression.thresholds,
-                           **({"match": list(self.regression.match)} if self.regression.match != tuple(MATCH_COLUMNS)
-                              else {})},
-        }  # fmt: skip
+            "regression": {
+                "alpha": self.regression.alpha,
+                "min_samples": self.regression.min_samples,
+                "thresholds": self.regression.thresholds,
+                **({"match": list(self.regression.match)} if self.regression.match != tuple(MATCH_COLUMNS) else {}),
+            },
+        }
 
 
 def load_matrix(path: Path) -> Matrix:
@@ -158,7 +165,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     v = _Validator(source.name)
     v.unknown(data, "", {"name", "models", "variants", "devices", "servers", "run", "regression"})
     name = v.string(data, "", "name", default="nightly", pattern=NAME_PATTERN, hint=NAME_RULE)
-    variants = v.string_list(data, "", "variants", required=True)
+    variants = v.variant_names(data, "", "variants", required=True)
     models = _models(v, data.get("models"), variants or [])
     servers = _servers(v, data.get("servers"))
     devices = _devices(v, data.get("devices"), servers)
@@ -193,7 +200,7 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
         elif isinstance(entry, dict):
             v.unknown(entry, where, {"name", "variants"})
             model = v.string(entry, where, "name", required=True) or ""
-            own = v.string_list(entry, where, "variants") or variants
+            own = v.variant_names(entry, where, "variants") or variants
         else:
             v.error(where, "a model name or a {name, variants} table")
             continue
@@ -332,8 +339,11 @@ def _regression(v: _Validator, raw: dict[str, Any]) -> RegressionSettings:
     if "match" in raw:
         given = raw["match"]
         if not isinstance(given, list) or not all(m in MATCH_COLUMNS for m in given) or len(set(given)) != len(given):
-            v.error("regression.match", f"a list of {', '.join(repr(m) for m in MATCH_COLUMNS)} (each at most once)"
-                    " that a baseline night must share with tonight; [] compares any")  # fmt: skip
+            v.error(
+                "regression.match",
+                f"a list of {', '.join(repr(m) for m in MATCH_COLUMNS)} (each at most once)"
+                " that a baseline night must share with tonight; [] compares any",
+            )
         else:
             match = tuple(given)
     thresholds = dict(d.thresholds)
@@ -396,7 +406,7 @@ class _Validator:
             return None
         return value
 
-    def string_list(self, data: dict[str, Any], where: str, key: str, required: bool = False) -> list[str] | None:
+    def variant_names(self, data: dict[str, Any], where: str, key: str, required: bool = False) -> list[str] | None:
         value = data.get(key)
         if value is None:
             if required:
@@ -408,12 +418,15 @@ class _Validator:
         if len(value) > MAX_ENTRIES:
             self.error(_join(where, key), f"{len(value)} names is over the limit of {MAX_ENTRIES}")
             return None
-        if len(set(value)) != len(value):
-            self.error(_join(where, key), "lists a name twice")
-        for name in value:  # a variant name becomes part of file names and rows, like a run id
-            if (problem := name_problem(name.strip())) is not None:
+        try:
+            names = [str(n) for n in variant_list(value, key)]
+        except RecipeError as exc:
+            self.error(_join(where, key), str(exc).removeprefix(f"{key}: "))
+            return None
+        for name in names:  # a variant name becomes part of file names and rows, like a run id
+            if (problem := name_problem(name)) is not None:
                 self.error(_join(where, key), f"variant {shown(name)}: {problem} ({NAME_RULE})")
-        return [x.strip() for x in value]
+        return names
 
     def integer(self, data: dict[str, Any], where: str, key: str, default: int, minimum: int, maximum: int) -> int:
         value = data.get(key, default)

@@ -8,18 +8,22 @@ and other farms are left out: their settings differ). Verdicts are saved beside 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pyarrow import ArrowException
 
 from pocketbench.farm.matrix import Matrix, RegressionSettings
 from pocketbench.farm.regress import KEY, SAMPLED, sample_runs, verdicts
-from pocketbench.farm.run import NOT_RUN, FarmRun
 from pocketbench.report.verdict_table import VerdictTable, build_verdict_table
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.files import read_manifest, why
 from pocketbench.results.history import load_history
 from pocketbench.results.store import atomic_write_parquet, load_run
 from pocketbench.results.verdicts import VERDICTS_FILE, Verdict
+
+if TYPE_CHECKING:  # running a farm loads the measuring stack (torch); judging a saved night does not
+    from pocketbench.farm.run import FarmRun
 
 REPORT_FILES = {"md": "report.md", "html": "report.html"}
 
@@ -94,8 +98,9 @@ def judge(run: FarmRun, matrix: Matrix, root: Path) -> pd.DataFrame:
 def verdict_table(table: pd.DataFrame, run: FarmRun) -> VerdictTable:
     """The report model of the run's verdicts, with what the farm knows of the run: its cells, the
     phones it quarantined, and earlier nights its history had to leave out."""
+
     status = run.frame["status"]
-    ok, not_run = int((status == "ok").sum()), int((status == NOT_RUN).sum())
+    ok, not_run = int((status == CellStatus.OK).sum()), int((status == CellStatus.NOT_RUN).sum())
     facts = [
         f"cells: {ok} ok, {not_run} not run, {len(status) - ok - not_run} failed"
         + (f"; {run.skipped} complete from before" if run.skipped else "")

@@ -22,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pocketbench.results.compare import timing_kind
+from pocketbench.results.cell_status import CellStatus
+from pocketbench.results.compare import timing_kinds
 from pocketbench.results.verdicts import Verdict
 
 # The verdict column's values, by their old names.
@@ -73,7 +75,7 @@ def sample_runs(
     if run_id not in order:
         return set()
     earlier = set(order[: order.index(run_id)])
-    good = history[history["run_id"].isin(earlier) & (history["status"] == "ok")]
+    good = history[history["run_id"].isin(earlier) & (history["status"] == CellStatus.OK)]
     bad = {(f[0], f[1], f[2], f[3]) for f in flagged if f[4] in {m.column for m in METRICS if m.samples}}
     keep = [(r, *k) not in bad for r, *k in good[["run_id", *KEY]].itertuples(index=False)]
     good = good[pd.Series(keep, index=good.index, dtype=bool)]  # an empty list would select columns
@@ -81,21 +83,6 @@ def sample_runs(
     good = good.assign(_order=good["run_id"].map(position), _kind=timing_kinds(good))
     newest = good.sort_values("_order", kind="stable").drop_duplicates([*KEY, "_kind"], keep="last")
     return {run_id, *newest["run_id"]}
-
-
-def timing_kinds(frame: pd.DataFrame) -> list[str]:
-    """timing_kind of every row, computed once per distinct (emulated, how) pair."""
-    columns = [c for c in ("device_emulated", "device_emulation") if c in frame]
-    if not columns:
-        return ["real"] * len(frame)
-    known: dict[tuple[Any, ...], str] = {}
-    kinds = []
-    for values in frame[columns].itertuples(index=False):
-        key = tuple(None if not isinstance(v, str) and pd.isna(v) else v for v in values)
-        if key not in known:
-            known[key] = timing_kind(dict(zip(columns, key, strict=True)))
-        kinds.append(known[key])
-    return kinds
 
 
 def run_order(history: pd.DataFrame) -> list[str]:
@@ -128,63 +115,123 @@ def verdicts(
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     position = {run: i for i, run in enumerate(order)}
     history = history.assign(_order=history["run_id"].map(position), _kind=timing_kinds(history))
-    earlier = history[(history["_order"] < position[run_id]) & (history["status"] == "ok")]
-    by_cell = {key: group for key, group in earlier.groupby(KEY, sort=False)}  # once, not per cell
+    match = [c for c in match if c in history.columns]
+    earlier = Earlier.of(history[(history["_order"] < position[run_id]) & (history["status"] == CellStatus.OK)], match)
+    metrics = [m for m in METRICS if m.column in history.columns]
     bad = set(flagged)
     rows = []
-    current = history[history["run_id"] == run_id]
-    for _, new in current.sort_values(KEY).iterrows():
+    current = history[history["run_id"] == run_id].sort_values(KEY)
+    for new in current.to_dict("records"):
         key = tuple(new[k] for k in KEY)
-        past = by_cell.get(key, earlier.iloc[:0])
-        past, unlike = _alike(past, new, [c for c in match if c in history.columns])
+        past = earlier.cells.get(key, earlier.none)  # positions in `earlier`, in its row order
+        past, unlike = _alike(earlier, past, new, match)
         if unlike:
             rows += [
-                {k: new[k] for k in KEY} | {"metric": m.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}
+                {k: new[k] for k in KEY}
+                | {"metric": m.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}
                 | {"detail": unlike}
-                for m in METRICS if m.column in history.columns
-            ]  # fmt: skip
+                for m in metrics
+            ]
             continue
         kind = new["_kind"]
-        same_kind = past[past["_kind"] == kind]
-        for metric in METRICS:
-            if metric.column not in history.columns:
-                continue
-            if not metric.deterministic and len(past) and same_kind.empty:
-                was = past["_kind"].iloc[-1]
+        same_kind = past[earlier.kinds[past] == kind]
+        for metric in metrics:
+            if not metric.deterministic and len(past) and not len(same_kind):
+                was = earlier.kinds[past[-1]]
                 rows.append(
                     {k: new[k] for k in KEY}
                     | {"metric": metric.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}
                     | {"detail": f"earlier runs were timed {was}, this one {kind}: never compared"}
                 )
                 continue
-            past_metric = same_kind if not metric.deterministic else past
-            keep = [(r, *key, metric.column) not in bad for r in past_metric["run_id"]]
-            usable = pd.Series(keep, index=past_metric.index, dtype=bool)
-            good = past_metric[usable]
-            good = good[good[metric.column].notna()].sort_values("_order")
-            rows.append(_judge(metric, new, good, thresholds.get(metric.column, 0.05), alpha, min_samples))
+            good = same_kind if not metric.deterministic else past
+            if bad:
+                good = good[[(earlier.runs[i], *key, metric.column) not in bad for i in good]]
+            good = good[~np.isnan(earlier.values[metric.column][good])]
+            good = good[np.argsort(earlier.order[good], kind="quicksort")]  # as sort_values("_order")
+            threshold = thresholds.get(metric.column, 0.05)
+            rows.append(_judge(metric, new, earlier.past(metric, good), threshold, alpha, min_samples))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
-def _alike(past: pd.DataFrame, new: pd.Series, columns: list[str]) -> tuple[pd.DataFrame, str]:
-    """The earlier rows whose `columns` equal the new row's (a missing value equals a missing one),
-    and, when there were earlier rows but none alike, why nothing is compared."""
-    if not columns or past.empty:
+@dataclass(frozen=True)
+class Earlier:
+    """The good earlier runs' rows as arrays, with each cell's positions among them: looked up
+    per cell and metric without slicing a DataFrame (a night judges thousands of figures)."""
+
+    cells: dict[tuple[Any, ...], np.ndarray]
+    none: np.ndarray
+    kinds: np.ndarray
+    runs: np.ndarray
+    order: np.ndarray
+    values: dict[str, np.ndarray]  # each metric's figures as floats (NaN: missing)
+    samples: dict[str, np.ndarray]  # each sampled metric's raw samples, as stored
+    alike: dict[str, np.ndarray]  # each `match` column as strings ("": missing), to compare like with like
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, match: Sequence[str] = ()) -> Earlier:
+        grouped = frame.groupby(KEY, sort=False).indices if len(frame) else {}
+        return cls(
+            cells={tuple(key): positions for key, positions in grouped.items()},
+            none=np.array([], dtype=np.intp),
+            kinds=frame["_kind"].to_numpy(dtype=object),
+            runs=frame["run_id"].to_numpy(dtype=object),
+            order=frame["_order"].to_numpy(dtype=np.int64),
+            values={m.column: _floats(frame[m.column]) for m in METRICS if m.column in frame},
+            samples={
+                m.samples: frame[m.samples].to_numpy(dtype=object) for m in METRICS if m.samples and m.samples in frame
+            },
+            alike={c: _strings(frame[c]) for c in match},
+        )
+
+    def past(self, metric: Metric, positions: np.ndarray) -> Past:
+        """One metric's good runs at `positions` (oldest first)."""
+        samples = self.samples.get(metric.samples) if metric.samples else None
+        return Past(
+            runs=list(self.runs[positions]),
+            values=self.values[metric.column][positions],
+            base_samples=None if samples is None or not len(positions) else samples[positions[-1]],
+        )
+
+
+@dataclass(frozen=True)
+class Past:
+    """A cell's good earlier runs for one metric, oldest first: the newest is the baseline."""
+
+    runs: list[str]
+    values: np.ndarray
+    base_samples: Any
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """A figure column as floats, missing values (None, NaN, pandas' NA) as NaN."""
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _strings(column: pd.Series) -> np.ndarray:
+    """A column as strings, missing values as "" (a missing value equals a missing one)."""
+    return column.astype("string").fillna("").to_numpy(dtype=object)
+
+
+def _alike(earlier: Earlier, past: np.ndarray, new: dict[str, Any], columns: Sequence[str]) -> tuple[np.ndarray, str]:
+    """The positions among `past` whose `columns` equal the new row's, and, when there were
+    earlier rows but none alike, why nothing is compared."""
+    if not columns or not len(past):
         return past, ""
-    wanted = ["" if pd.isna(new.get(c)) else str(new.get(c)) for c in columns]
-    same = pd.Series(True, index=past.index)
-    for column, value in zip(columns, wanted, strict=True):
-        same &= past[column].astype("string").fillna("") == value
+    same = np.ones(len(past), dtype=bool)
+    for column in columns:
+        value = new.get(column)
+        same &= earlier.alike[column][past] == ("" if value is None or pd.isna(value) else str(value))
     if same.any():
         return past[same], ""
-    last = past.iloc[-1]
-    was = ", ".join(f"{c.removeprefix('device_')} {_shown(c, last.get(c))}" for c in columns)
+    last = past[-1]
+    was = ", ".join(f"{c.removeprefix('device_')} {_shown(c, earlier.alike[c][last])}" for c in columns)
     now = ", ".join(_shown(c, new.get(c)) for c in columns)
-    return past.iloc[:0], f"earlier runs were on {was}, this one on {now}: never compared ([regression] match)"
+    return earlier.none, f"earlier runs were on {was}, this one on {now}: never compared ([regression] match)"
 
 
 def _shown(column: str, value: object) -> str:
-    if value is None or pd.isna(value):
+    if value is None or value == "" or pd.isna(value):
         return "this computer" if column == "device_host" else "unknown"
     return repr(str(value))
 
@@ -225,28 +272,26 @@ class Evidence:
 
 
 def _judge(
-    metric: Metric, new: pd.Series, good: pd.DataFrame, threshold: float, alpha: float, min_samples: int
+    metric: Metric, new: dict[str, Any], good: Past, threshold: float, alpha: float, min_samples: int
 ) -> dict[str, Any]:
     """One verdict row: gather the evidence, find the direction, name the verdict."""
     row: dict[str, Any] = {k: new[k] for k in KEY} | {"metric": metric.column, "p_value": None}
     value = new.get(metric.column)
-    if new["status"] != "ok" or value is None or pd.isna(value):
+    if new["status"] != CellStatus.OK or value is None or pd.isna(value):
         return row | _insufficient(f"not measured in this run ({new['status']})")
     row["value"] = float(value)
-    if good.empty:
+    if not len(good.runs):
         return row | _insufficient("no earlier good run to compare with")
-    base = good.iloc[-1]
-    row.update(baseline=float(base[metric.column]), baseline_run=base["run_id"])
+    row.update(baseline=float(good.values[-1]), baseline_run=good.runs[-1])
     row["change"] = _relative(row["value"], row["baseline"])
 
-    per_run, row["p_value"] = _per_run_evidence(metric, new, base, alpha, min_samples)
+    per_run, row["p_value"] = _per_run_evidence(metric, new, good, alpha, min_samples)
     if per_run is PerRun.TOO_FEW_SAMPLES:
         return row | _insufficient(f"fewer than {min_samples} raw samples on one side")
-    window = good.tail(HISTORY_WINDOW - 1)
-    history = window[metric.column].to_numpy(dtype=float)
+    history = good.values[-(HISTORY_WINDOW - 1) :]
     shift = last_level_shift(np.append(history, row["value"]), deterministic=metric.deterministic)
     if shift is not None:
-        runs = [*window["run_id"], new["run_id"]]
+        runs = [*good.runs[-(HISTORY_WINDOW - 1) :], new["run_id"]]
         row.update(change_point_run=runs[shift[0]], level_change=shift[1])
     evidence = Evidence(row["value"], row["change"], per_run, history, shift)
 
@@ -287,14 +332,14 @@ def _insufficient(why: str) -> dict[str, Any]:
 
 
 def _per_run_evidence(
-    metric: Metric, new: pd.Series, base: pd.Series, alpha: float, min_samples: int
+    metric: Metric, new: dict[str, Any], good: Past, alpha: float, min_samples: int
 ) -> tuple[PerRun, float | None]:
     """What the per-run test says, and its p-value when it is Mann-Whitney on raw samples."""
     if metric.deterministic:
-        return (PerRun.DIFFERS if float(new[metric.column]) != float(base[metric.column]) else PerRun.SAME), None
-    if metric.samples is None or metric.samples not in new.index:
+        return (PerRun.DIFFERS if float(new[metric.column]) != float(good.values[-1]) else PerRun.SAME), None
+    if metric.samples is None or metric.samples not in new:
         return PerRun.UNTESTABLE, None
-    a, b = _samples(new[metric.samples]), _samples(base[metric.samples])
+    a, b = _samples(new[metric.samples]), _samples(good.base_samples)
     if len(a) < min_samples or len(b) < min_samples:
         return PerRun.TOO_FEW_SAMPLES, None
     from scipy.stats import mannwhitneyu
@@ -326,19 +371,20 @@ def last_level_shift(series: np.ndarray, deterministic: bool = False) -> tuple[i
 def pelt_l2(series: np.ndarray, penalty: float) -> list[int]:
     """Ends of the segments (the last is len(series)) that PELT with the l2 cost finds: the same
     search, pruning and tie-breaking as `ruptures.Pelt(model="l2", min_size=1, jump=1)`, with each
-    step's segment costs computed at once in numpy (a night's 600 cells × metrics call it
+    step's segment costs computed at once from running sums (a night's 600 cells × metrics call it
     thousands of times; ruptures computes every cost in Python)."""
     x = np.asarray(series, dtype=float).ravel()
     n = len(x)
+    centred = x - x.mean()  # running sums of squares of the level itself would cancel catastrophically
+    sums = np.concatenate(([0.0], np.cumsum(centred)))
+    squares = np.concatenate(([0.0], np.cumsum(centred**2)))
     total = np.zeros(n + 1)  # total[t]: the best partition of x[:t], penalties included
     previous = np.zeros(n + 1, dtype=int)
     admissible = np.array([], dtype=int)
     for end in range(1, n + 1):
-        admissible = np.append(admissible, end - 1)
-        rows = np.arange(end)[None, :] >= admissible[:, None]  # each candidate segment x[t:end]
-        counts = end - admissible
-        means = np.where(rows, x[:end], 0.0).sum(axis=1) / counts
-        costs = np.where(rows, (x[:end] - means[:, None]) ** 2, 0.0).sum(axis=1)
+        admissible = np.append(admissible, end - 1)  # each candidate segment x[t:end]
+        segment = sums[end] - sums[admissible]
+        costs = np.maximum(squares[end] - squares[admissible] - segment * segment / (end - admissible), 0.0)
         losses = total[admissible] + (costs + penalty)
         best = int(np.argmin(losses))  # the first of equal losses, as min() picks
         total[end], previous[end] = losses[best], admissible[best]
@@ -356,9 +402,15 @@ def _prediction_band(history: np.ndarray, alpha: float) -> float:
     n = len(history)
     if n < MIN_WANDER_HISTORY:
         return 0.0
+    return float(_student_t(1 - alpha / 2, n - 1) * np.std(history, ddof=1) * np.sqrt(1 + 1 / n))
+
+
+@cache
+def _student_t(quantile: float, freedom: int) -> float:
+    """Student t's quantile: the same few (alpha, runs) pairs recur for every cell of a night."""
     from scipy.stats import t
 
-    return float(t.ppf(1 - alpha / 2, n - 1) * np.std(history, ddof=1) * np.sqrt(1 + 1 / n))
+    return float(t.ppf(quantile, freedom))
 
 
 def _noise(series: np.ndarray, deterministic: bool) -> float:

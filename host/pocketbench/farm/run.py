@@ -36,16 +36,22 @@ from pocketbench.measure.protocol import DeviceTelemetry
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.progress import FAILED, WARNED, Reporter
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.compare import latest_attempts
-from pocketbench.results.store import PARTIAL, RunStore, read_cells
+from pocketbench.results.store import RunStore, read_cells
 from pocketbench.runner.process import scratch_dir
 
 # Failures that say the device (not the model) is in trouble: retried, and counted towards
 # quarantine. A runner crash or a model failing to load is the model's doing: no retry.
 # A partial cell (cut short after some repetitions) is retried too: its finished repetitions
 # stay in the store as that attempt's row.
-DEVICE_FAULTS = {"device_error", "device_unhealthy", "timeout", "interrupted", PARTIAL}
-NOT_RUN = "not_run"
+DEVICE_FAULTS = {
+    CellStatus.DEVICE_ERROR,
+    CellStatus.DEVICE_UNHEALTHY,
+    CellStatus.TIMEOUT,
+    CellStatus.INTERRUPTED,
+    CellStatus.PARTIAL,
+}
 
 
 @dataclass
@@ -90,7 +96,7 @@ def run_farm(
     _claim_manifest(store, matrix.to_config(), versions())
     cells = matrix.expand()
     before = latest_attempts(read_cells(store.folder))
-    done = before[before["status"] == "ok"]
+    done = before[before["status"] == CellStatus.OK]
     complete = set(zip(done["model"], done["variant"], done["device"], strict=True))
     pending = [c for c in cells if (c.model, c.variant, c.device) not in complete]
     skipped = len(cells) - len(pending)
@@ -101,15 +107,18 @@ def run_farm(
     specs = {d.name: d for d in matrix.devices}
     for cell in [c for c in pending if c.device in absent]:
         reason = f"{cell.device}: not attached ({absent[cell.device]})"
-        row = failed_row(base_row(store.run_id, cell.model, cell.variant, cell.device, None), NOT_RUN, reason)
+        row = failed_row(
+            base_row(store.run_id, cell.model, cell.variant, cell.device, None), CellStatus.NOT_RUN, reason
+        )
         spec = specs[cell.device]
         store.write_cell({**row, "device_serial": spec.serial, "device_host": spec.host or None})
         quarantined[cell.device] = absent[cell.device]
     pending = [c for c in pending if c.device not in absent]
     stop = threading.Event()  # set on Ctrl-C: each worker ends after its current repetition
     try:
-        _measure_pending(matrix, store, devices, pending, settings, reporter, lease_wait_s, max_parallel, stop,
-                         quarantined)  # fmt: skip
+        _measure_pending(
+            matrix, store, devices, pending, settings, reporter, lease_wait_s, max_parallel, stop, quarantined
+        )
     except BaseException as interrupted:
         if isinstance(interrupted, Exception):
             raise
@@ -199,7 +208,7 @@ def _prepare(cells: list[Cell], scratch: Path, reporter: Reporter, generate: tup
                 prepared.contexts[cell.model] = load_model(cell.model, scratch, reporter, generate)
             except PocketbenchError as exc:
                 prepared.contexts[cell.model] = None
-                prepared.rows[(cell.model, "*")] = failed_row({}, "model_error", str(exc))
+                prepared.rows[(cell.model, "*")] = failed_row({}, CellStatus.MODEL_ERROR, str(exc))
         context = prepared.contexts[cell.model]
         pair = (cell.model, cell.variant)
         if context is None or pair in prepared.rows:
@@ -297,7 +306,7 @@ class _Worker:
         except PocketbenchError as exc:
             if isinstance(exc, ServerUnreachable):
                 self.server_gone = str(exc)
-            return failed_row(self._base(cell), "device_unhealthy", str(exc))
+            return failed_row(self._base(cell), CellStatus.DEVICE_UNHEALTHY, str(exc))
         base = self._base(cell)
         context = self.prepared.contexts.get(cell.model)
         if context is None:
@@ -311,13 +320,20 @@ class _Worker:
             if self.telemetry is None:
                 self.telemetry = probe_telemetry(self.device, self.reporter)
             return measure_cell(
-                context, artifact, self.device, self.telemetry, self.settings, row, self.scratch, self.reporter,
+                context,
+                artifact,
+                self.device,
+                self.telemetry,
+                self.settings,
+                row,
+                self.scratch,
+                self.reporter,
                 progress=self._progress,
-            )  # fmt: skip
+            )
         except Exception as exc:  # a transport library's own error must not end the other phones' run
             if isinstance(exc, ServerUnreachable):
                 self.server_gone = str(exc)
-            return failed_row(row, "device_error", f"{self.name}: {type(exc).__name__}: {exc}")
+            return failed_row(row, CellStatus.DEVICE_ERROR, f"{self.name}: {type(exc).__name__}: {exc}")
 
     def _progress(self, so_far: dict[str, Any], why: str | None) -> None:
         """Keep the repetitions so far; once the run is interrupted, stop the cell here (what it
@@ -330,7 +346,7 @@ class _Worker:
         return base_row(self.store.run_id, cell.model, cell.variant, cell.device, self.info)
 
     def _not_run(self, cell: Cell) -> dict[str, Any]:
-        return failed_row(self._base(cell), NOT_RUN, f"{self.name}: {self.quarantine_reason}")
+        return failed_row(self._base(cell), CellStatus.NOT_RUN, f"{self.name}: {self.quarantine_reason}")
 
     def _save(self, row: dict[str, Any]) -> None:
         """The store numbers the attempt (after any from an earlier try of this run id)."""

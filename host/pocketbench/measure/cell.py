@@ -17,7 +17,7 @@ from pocketbench.measure.rows import cell_columns, cell_row, cut_short, failed_r
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.models.registry import GenerativeBundle
 from pocketbench.progress import WARNED, Reporter
-from pocketbench.results.store import PARTIAL
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.runner.report import BenchJob
 from pocketbench.telemetry.energy import EnergyPlan
 
@@ -150,10 +150,10 @@ def _repeat(
         try:
             result = run_repetition(cell.device, job, telemetry, settings, reporter)
         except PocketbenchError as exc:
-            _fail(cell, "device_error", str(exc), telemetry, total)
+            _fail(cell, CellStatus.DEVICE_ERROR, str(exc), telemetry, total)
             return
         except Exception as exc:  # a transport library's own error: the cell stops, what it measured stays
-            _fail(cell, "device_error", f"{type(exc).__name__}: {first_line(exc)}", telemetry, total)
+            _fail(cell, CellStatus.DEVICE_ERROR, f"{type(exc).__name__}: {first_line(exc)}", telemetry, total)
             return
     if not result.report.ok:
         error = result.report.error or result.report.status
@@ -180,7 +180,7 @@ def _fail(cell: Cell, status: str, error: str, telemetry: DeviceTelemetry, total
         cell.failure = failed_row(cell.row, status, error)
         return
     reason = cut_short(len(cell.repetitions), total, status, error)
-    cell.failure = failed_row(finished_row(cell, telemetry), PARTIAL, reason)
+    cell.failure = failed_row(finished_row(cell, telemetry), CellStatus.PARTIAL, reason)
 
 
 def finished_row(cell: Cell, telemetry: DeviceTelemetry, ci_target: float | None = None) -> dict[str, Any]:

@@ -181,8 +181,15 @@ def op_table(events: pd.DataFrame) -> pd.DataFrame:
         )
     inside_ops = float(events.loc[events["kind"] == DELEGATE_OP, "ms"].sum())
     if summary.delegated_ms:
-        rows.append({"where": XNNPACK, "op": "delegate call overhead", "kernels": "", "instances": 0,
-                     "ms": max(summary.delegated_ms - inside_ops, 0.0)})  # fmt: skip
+        rows.append(
+            {
+                "where": XNNPACK,
+                "op": "delegate call overhead",
+                "kernels": "",
+                "instances": 0,
+                "ms": max(summary.delegated_ms - inside_ops, 0.0),
+            }
+        )
     rows.append({"where": RUNTIME, "op": "between ops", "kernels": "", "instances": 0, "ms": summary.runtime_ms})
     table = pd.DataFrame(rows, columns=["where", "op", "kernels", "instances", "ms"])
     table["share"] = table["ms"] / summary.execute_ms if summary.execute_ms else 0.0

@@ -19,6 +19,7 @@ from pocketbench.measure.fidelity import fidelity, input_dependence, untrained_f
 from pocketbench.measure.rows import artifact_columns, failed_row
 from pocketbench.models.registry import GenerativeBundle, ModelBundle, ModelSpec, resolve
 from pocketbench.progress import Reporter, reporting_to
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.runner import tensorfile
 
 if TYPE_CHECKING:
@@ -82,18 +83,20 @@ def build_variant(
     try:
         recipe = variant if isinstance(variant, Recipe) else parse_variant(variant)
     except PocketbenchError as exc:
-        return failed_row(row, "recipe_error", str(exc)), None
+        return failed_row(row, CellStatus.RECIPE_ERROR, str(exc)), None
     row = {**row, "recipe": recipe.to_json()}
     try:
         artifact = build_artifact(context.spec, context.bundle, recipe, reporter)
     except StopCompression:  # a search abandoned the recipe on purpose: its caller decides
         raise
     except CompressionError as exc:  # names the step: `channel_prune: …`
-        return failed_row(row, "compress_error", str(exc)), None
+        return failed_row(row, CellStatus.COMPRESS_ERROR, str(exc)), None
     except PocketbenchError as exc:
-        return failed_row(row, "export_error", str(exc)), None
+        return failed_row(row, CellStatus.EXPORT_ERROR, str(exc)), None
     except Exception as exc:  # a compression step failing in torch: keep the sweep going
-        return failed_row(row, "export_error", f"{context.spec.name} {recipe.name}: {type(exc).__name__}: {exc}"), None
+        return failed_row(
+            row, CellStatus.EXPORT_ERROR, f"{context.spec.name} {recipe.name}: {type(exc).__name__}: {exc}"
+        ), None
     row.update(artifact_columns(artifact.manifest, artifact.reused))
     return row, artifact
 
@@ -105,7 +108,10 @@ def quality_columns(context: ModelContext, outputs_file: Path) -> dict[str, Any]
     try:
         output_sets = tensorfile.read(outputs_file)
     except (OSError, tensorfile.TensorFileError) as exc:  # the device's file: its timings still stand
-        return {"status": "bad_outputs", "error": f"the outputs the device wrote are unusable: {first_line(exc)}"}
+        return {
+            "status": CellStatus.BAD_OUTPUTS,
+            "error": f"the outputs the device wrote are unusable: {first_line(exc)}",
+        }
     first_outputs = [outputs[0] for outputs in output_sets]
     columns: dict[str, Any] = dict(fidelity(context.reference, first_outputs))
     columns["output_input_dependence"] = context.input_dependence

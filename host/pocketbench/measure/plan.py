@@ -17,6 +17,7 @@ from pathlib import Path
 from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.names import slug
 from pocketbench.paths import cache_dir
+from pocketbench.results.cell_status import CellStatus
 
 # Above either of these, a run started from a terminal waits for --yes: a typo in a list should
 # cost a second, not an afternoon. Scripts (no terminal) are not asked.
@@ -89,7 +90,7 @@ def _earlier_rows(results: Path) -> dict[tuple[str, ...], dict[str, object]]:
     if frame.empty or "status" not in frame:
         return {}
     rows: dict[tuple[str, ...], dict[str, object]] = {}
-    for row in frame[frame["status"] == "ok"].to_dict("records"):
+    for row in frame[frame["status"] == CellStatus.OK].to_dict("records"):
         model, variant, device = str(row["model"]), str(row["variant"]), str(row["device"])
         rows[(model, variant, device)] = rows[(model, variant)] = row
     return rows

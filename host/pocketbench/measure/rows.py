@@ -16,9 +16,9 @@ from pocketbench import stats
 from pocketbench.devices.base import DeviceInfo
 from pocketbench.measure import generation
 from pocketbench.measure.adaptive import TARGET
-from pocketbench.measure.latency import latency_summary
 from pocketbench.measure.protocol import Repetition
 from pocketbench.models.registry import GenerativeBundle
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import SCHEMA_VERSION
 from pocketbench.runner.report import RunnerReport
 from pocketbench.telemetry.energy import EnergyPlan, combine
@@ -31,7 +31,7 @@ def base_row(run_id: str, model: str, variant: str, device: str, info: DeviceInf
         "model": model,
         "variant": variant,
         "device": device,
-        "status": "ok",
+        "status": CellStatus.OK,
         "error": None,
         "started_at": datetime.now(UTC).isoformat(),
         "schema_version": SCHEMA_VERSION,
@@ -108,6 +108,10 @@ def _compression_columns(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The pooled figures every latency row carries, all from stats.summarize (the one summary).
+LATENCY_FIGURES = tuple(f"latency_{k}_ms" for k in ("p50", "p90", "p99", "mean", "std", "min", "max"))
+
+
 def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
     """Pooled latency figures plus the repetition-aware median CI, CV, speed modes and unstable
     flag. With calibrated samples each figure is per call (a batch's time / its calls), so the
@@ -116,7 +120,7 @@ def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
     groups = [[ns / 1e6 for ns in r.iterations_ns] for r in timed]
     pooled_ns = [ns for r in timed for ns in r.iterations_ns]
     batched = any(r.batch_calls > 1 for r in timed)
-    columns: dict[str, Any] = latency_summary(pooled_ns)
+    columns: dict[str, Any] = dict.fromkeys(LATENCY_FIGURES, None)  # empty, never zero, with no samples
     columns.update(
         latency_samples_ms=[v for g in groups for v in g],
         samples_repetition=[i for i, g in enumerate(groups) for _ in g],
@@ -131,6 +135,12 @@ def latency_columns(reports: Sequence[RunnerReport]) -> dict[str, Any]:
         summary = stats.summarize(groups, batched=batched)
         columns.update(
             latency_p50_ms=summary.median,
+            latency_p90_ms=summary.p90,
+            latency_p99_ms=summary.p99,
+            latency_mean_ms=summary.mean,
+            latency_std_ms=summary.std,
+            latency_min_ms=summary.minimum,
+            latency_max_ms=summary.maximum,
             latency_p50_ci_low_ms=summary.ci_low,
             latency_p50_ci_high_ms=summary.ci_high,
             latency_p50_ci_halfwidth=(summary.ci_high - summary.ci_low) / 2 / summary.median

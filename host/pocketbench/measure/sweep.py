@@ -28,6 +28,7 @@ from pocketbench.measure.settings import ProtocolSettings
 from pocketbench.models.registry import resolve
 from pocketbench.names import NAME_RULE, name_problem
 from pocketbench.progress import FAILED, WARNED, Reporter
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore
 from pocketbench.runner.process import scratch_dir
 
@@ -97,7 +98,7 @@ def run_sweep(
                 for device in devices:
                     base = base_row(store.run_id, model_name, name, device.device_id, infos[device.device_id])
                     if context is None:
-                        row = failed_row(base, "model_error", model_error)
+                        row = failed_row(base, CellStatus.MODEL_ERROR, model_error)
                     else:
                         row, artifact = build_variant(context, variant, base, reporter)
                         if artifact is not None:
@@ -118,10 +119,10 @@ def run_sweep(
 
 def _finish(row: dict[str, Any], store: RunStore, reporter: Reporter) -> int:
     """Write a finished row; 1 when it failed (and say so), else 0."""
-    if row["status"] != "ok":
+    if row["status"] != CellStatus.OK:
         reporter.note(f"{row['model']} {row['variant']} on {row['device']}: {row['error']}", FAILED)
     store.write_cell(row)
-    return int(row["status"] != "ok")
+    return int(row["status"] != CellStatus.OK)
 
 
 def _probe(device: Device, reporter: Reporter) -> DeviceInfo | None:

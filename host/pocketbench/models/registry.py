@@ -101,8 +101,11 @@ def check_generative(name: str, bundle: GenerativeBundle) -> int:
     if not (isinstance(bundle.context, int) and bundle.context >= 2):
         raise PocketbenchError(f"model {name!r}: GenerativeBundle.context must be an int ≥ 2, got {bundle.context!r}")
     eval_tokens, stream = bundle.eval_tokens, bundle.stream
-    if not (isinstance(eval_tokens, torch.Tensor) and eval_tokens.dim() == 2 and 2 <= eval_tokens.shape[1]
-            <= bundle.context + 1):  # fmt: skip
+    if not (
+        isinstance(eval_tokens, torch.Tensor)
+        and eval_tokens.dim() == 2
+        and 2 <= eval_tokens.shape[1] <= bundle.context + 1
+    ):
         raise PocketbenchError(
             f"model {name!r}: GenerativeBundle.eval_tokens must be int64 [windows, L] with 2 ≤ L ≤ context + 1"
         )

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pocketbench.atomic import folder_locked
-from pocketbench.report.table import fmt_number, fmt_pct
+from pocketbench.report.column_formats import fmt_number, fmt_pct
 
 # The columns the table shows: all that history needs to read for it.
 SUMMARY_COLUMNS = [
@@ -46,10 +46,20 @@ def summary_table(frame: pd.DataFrame, limit: int = 0, interrupted: set[str] | N
     if hidden:
         caption = f"{hidden} older rows not shown (--limit 0 shows all); " + caption
     table = Table(
-        "run", "model", "variant", "device", "attempt", "status", "p50 ms", "peak RSS MB", "accuracy",
-        title=f"history: {len(frame)} rows from {runs} run(s)", title_justify="left",
-        caption=caption, caption_justify="left",
-    )  # fmt: skip
+        "run",
+        "model",
+        "variant",
+        "device",
+        "attempt",
+        "status",
+        "p50 ms",
+        "peak RSS MB",
+        "accuracy",
+        title=f"history: {len(frame)} rows from {runs} run(s)",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
     for row in shown.itertuples(index=False):
         rss = row.peak_rss_kb / 1e3 if pd.notna(row.peak_rss_kb) else None
         cells = [

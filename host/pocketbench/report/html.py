@@ -14,10 +14,13 @@ from typing import Any
 import pandas as pd
 
 from pocketbench.report import plots
+from pocketbench.report.cautions import warnings
+from pocketbench.report.column_formats import flat, one_line
 from pocketbench.report.profile_view import SPLIT_HEADERS, profile_sections
-from pocketbench.report.table import build_tables, flat, one_line, warnings
+from pocketbench.report.table import build_tables
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
-from pocketbench.results.compare import MEASURED, latest_attempts
+from pocketbench.results.cell_status import MEASURED, CellStatus
+from pocketbench.results.compare import latest_attempts
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
@@ -122,7 +125,7 @@ def _table_html(
 
 
 def _row_class(status: str) -> str:
-    return "" if status == "ok" else "partial" if status in MEASURED else "failed"
+    return "" if status == CellStatus.OK else "partial" if status in MEASURED else "failed"
 
 
 def verdicts_html(table: VerdictTable) -> list[str]:

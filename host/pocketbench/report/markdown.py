@@ -7,7 +7,9 @@ from collections.abc import Collection, Sequence
 
 import pandas as pd
 
-from pocketbench.report.table import build_tables, flat, one_line, pareto_lines, run_title, warnings
+from pocketbench.report.cautions import warnings
+from pocketbench.report.column_formats import flat, one_line
+from pocketbench.report.table import build_tables, pareto_lines, run_title
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.compare import latest_attempts
 

@@ -11,7 +11,7 @@ import io
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pocketbench.results.compare import MEASURED
+from pocketbench.results.cell_status import MEASURED, CellStatus
 
 Plot = tuple[str, bytes]
 CURRENT, BASELINE, FRONT = "#1f77b4", "#aaaaaa", "#d62728"
@@ -37,17 +37,17 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
     plots = []
     measured = _ok(frame)
     measured = measured.loc[measured["latency_samples_ms"].map(lambda v: len(_samples(v)) > 0).astype(bool)]
+    # Each cell's baseline samples: of the baseline's last measured row of that cell, looked up once.
+    earlier = _ok(baseline) if baseline is not None else None
+    cells = ["model", "variant", "device", "latency_samples_ms"]
+    baselines = {} if earlier is None else {tuple(r[:3]): r[3] for r in earlier[cells].itertuples(index=False)}
     for model, group in measured.groupby("model", sort=False):
         fig = Figure(figsize=(1.6 + 1.3 * len(group), 3.6))
         ax = fig.subplots()
         positions, data, colors, labels = [], [], [], []
         for i, (_, row) in enumerate(group.iterrows()):
-            base = None
-            if baseline is not None:
-                match = _ok(baseline)
-                match = match[(match["model"] == model) & (match["variant"] == row["variant"])]
-                match = match[match["device"] == row["device"]]
-                base = _samples(match.iloc[-1]["latency_samples_ms"]) if len(match) else None
+            key = (model, row["variant"], row["device"])
+            base = _samples(baselines[key]) if key in baselines else None
             if base:
                 positions.append(3 * i)
                 data.append(base)
@@ -79,11 +79,20 @@ def pareto(frame: pd.DataFrame, column: str, label: str, higher_is_better: bool,
         ys = group[column].astype(float) * scale
         ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
         for (_, row), y in zip(group.iterrows(), ys, strict=True):
-            ax.annotate(str(row["variant"]), (row["latency_p50_ms"], y), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)  # fmt: skip
+            ax.annotate(
+                str(row["variant"]), (row["latency_p50_ms"], y), textcoords="offset points", xytext=(4, 4), fontsize=8
+            )
         front = pareto_front(group, column, higher_is_better)
-        ax.plot(front["latency_p50_ms"], front[column].astype(float) * scale, color=FRONT, drawstyle="steps-post",
-                marker="o", markersize=11, markerfacecolor="none", label="Pareto front")  # fmt: skip
+        ax.plot(
+            front["latency_p50_ms"],
+            front[column].astype(float) * scale,
+            color=FRONT,
+            drawstyle="steps-post",
+            marker="o",
+            markersize=11,
+            markerfacecolor="none",
+            label="Pareto front",
+        )
         ax.set_xlabel("p50 latency (ms)")
         ax.set_ylabel(label)
         ax.set_title(f"{model}: {label} vs latency")
@@ -145,8 +154,12 @@ def trends(history: pd.DataFrame) -> list[Plot]:
         for (model, variant), series in group.groupby(["model", "variant"], sort=False):
             series = series.drop_duplicates("run_id", keep="last")
             many = len(series) > 60  # markers would merge into a thick line
-            ax.plot(series["run_id"].map(position), series["latency_p50_ms"], marker="" if many else "o",
-                    label=f"{model} {variant}")  # fmt: skip
+            ax.plot(
+                series["run_id"].map(position),
+                series["latency_p50_ms"],
+                marker="" if many else "o",
+                label=f"{model} {variant}",
+            )
         ticks = list(range(0, len(runs), max(1, -(-len(runs) // MAX_TICKS))))
         ax.set_xticks(ticks, [runs[i][:15] for i in ticks], rotation=30, ha="right", fontsize=7)
         ax.set_ylabel("p50 latency (ms)")
@@ -173,18 +186,46 @@ def search(frame: pd.DataFrame) -> list[Plot]:
             continue
         fig = Figure(figsize=(6.4, 4.2))
         ax = fig.subplots()
-        ax.scatter(trials["latency_p50_ms"], 100 * trials["accuracy"], color=CURRENT, alpha=0.5, zorder=2,
-                   label=f"trials ({len(trials)}, short protocol)")  # fmt: skip
+        ax.scatter(
+            trials["latency_p50_ms"],
+            100 * trials["accuracy"],
+            color=CURRENT,
+            alpha=0.5,
+            zorder=2,
+            label=f"trials ({len(trials)}, short protocol)",
+        )
         front = again[again["variant"].astype(str).str.startswith("tuned-")].sort_values("latency_p50_ms")
         baselines = again[~again.index.isin(front.index)]
-        ax.plot(front["latency_p50_ms"], 100 * front["accuracy"], color=FRONT, marker="o", markersize=9,
-                drawstyle="steps-post", zorder=4, label="front, re-measured")  # fmt: skip
-        ax.scatter(baselines["latency_p50_ms"], 100 * baselines["accuracy"], color=BASELINE, marker="s", s=60,
-                   zorder=3, label="baselines, re-measured")  # fmt: skip
+        ax.plot(
+            front["latency_p50_ms"],
+            100 * front["accuracy"],
+            color=FRONT,
+            marker="o",
+            markersize=9,
+            drawstyle="steps-post",
+            zorder=4,
+            label="front, re-measured",
+        )
+        ax.scatter(
+            baselines["latency_p50_ms"],
+            100 * baselines["accuracy"],
+            color=BASELINE,
+            marker="s",
+            s=60,
+            zorder=3,
+            label="baselines, re-measured",
+        )
         for _, row in again.iterrows():
-            ax.annotate(str(row["variant"]), (row["latency_p50_ms"], 100 * row["accuracy"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
-        pruned = int((frame[(frame["model"] == model) & (frame["tune_phase"] == "trial")]["status"] == "pruned").sum())
+            ax.annotate(
+                str(row["variant"]),
+                (row["latency_p50_ms"], 100 * row["accuracy"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
+        pruned = int(
+            (frame[(frame["model"] == model) & (frame["tune_phase"] == "trial")]["status"] == CellStatus.PRUNED).sum()
+        )
         ax.set_xlabel("p50 latency (ms)")
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{model}: search ({pruned} trials pruned before measuring)")

@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pocketbench.measure.etdump import OUTSIDE, ProfileSummary, compare_ops, explain, op_table, summarize
+from pocketbench.report.column_formats import TextColumn
 from pocketbench.report.markdown import md_escape, md_table
-from pocketbench.report.table import TextColumn
 from pocketbench.report.terminal import REPORTS_HINT, FittedTable, rows_table
 
 TOP_OPS = 3  # ops named per variant in the split table
@@ -74,8 +74,10 @@ def render_profiles(events: pd.DataFrame, baseline: str = "fp32") -> Group | Non
         parts += [Text(section.title, style="bold"), _fitted(SPLIT_COLUMNS, section.split)]
         if section.ops:
             # The op, the baseline and the first variant always; then the other variants; then where.
-            ops_columns = [TextColumn(h.split(" ")[0], h, 2 if h == "where" else 1 if i > 3 else 0)
-                           for i, h in enumerate(section.ops_headers)]  # fmt: skip
+            ops_columns = [
+                TextColumn(h.split(" ")[0], h, 2 if h == "where" else 1 if i > 3 else 0)
+                for i, h in enumerate(section.ops_headers)
+            ]
             parts.append(_fitted(ops_columns, section.ops))
         parts += [Text("  why: " + why, style="cyan") for why in section.whys]
     return Group(*parts) if parts else None

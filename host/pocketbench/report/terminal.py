@@ -22,18 +22,12 @@ from rich.table import Table
 from rich.text import Text
 
 from pocketbench.errors import BadValue
-from pocketbench.report.table import (
-    COLUMN_KEYS,
-    Column,
-    ReportTable,
-    build_tables,
-    flat,
-    pareto_lines,
-    run_title,
-    warnings,
-)
+from pocketbench.report.cautions import warnings
+from pocketbench.report.column_formats import COLUMN_KEYS, Column, flat
+from pocketbench.report.table import ReportTable, build_tables, pareto_lines, run_title
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
-from pocketbench.results.compare import MEASURED, latest_attempts
+from pocketbench.results.cell_status import MEASURED, CellStatus
+from pocketbench.results.compare import latest_attempts
 from pocketbench.results.verdicts import Verdict
 
 LEFT_ALIGNED = ("device", "status")
@@ -46,8 +40,9 @@ def parse_columns(spec: str | None) -> list[str] | None:
     keys = [k.strip() for k in spec.split(",") if k.strip()]
     unknown = [k for k in keys if k not in COLUMN_KEYS and k != "variant"]
     if unknown or not keys:
-        raise BadValue("columns", spec, f"unknown {', '.join(unknown) or 'empty list'}; use any of "
-                                        f"{', '.join(COLUMN_KEYS)}")  # fmt: skip
+        raise BadValue(
+            "columns", spec, f"unknown {', '.join(unknown) or 'empty list'}; use any of {', '.join(COLUMN_KEYS)}"
+        )
     return keys
 
 
@@ -92,7 +87,14 @@ class FittedTable:
         def hint(left_out: list[str]) -> str:
             return f"--wide shows every column; --columns {','.join(['p50', *left_out[:2]])} picks them"
 
-        return cls(table.columns, lambda columns, _: rich_table(table, columns), keys, wide, hint)
+        widest = measured_rows(table.rows)
+        return cls(
+            table.columns,
+            lambda columns, measuring: rich_table(table, columns, widest if measuring else None),
+            keys,
+            wide,
+            hint,
+        )
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
@@ -130,8 +132,32 @@ def fit_columns(
     return [columns[j] for j in sorted(chosen)]
 
 
-def rich_table(model: ReportTable, columns: Iterable[Column]) -> Table:
-    """The rich table of `columns` (variant first); no column ever wraps or folds its cells."""
+def measured_rows(rows: Sequence[Sequence[str]]) -> list[int]:
+    """The rows that decide a table's measured width: in each column, the cell with the longest
+    word and the one with the longest line (what rich measures a text cell by, column by column).
+    Drawn alone they measure as wide as the whole table, at a fraction of the cost: fitting a
+    table to the terminal measures it once per column tried."""
+    keep: set[int] = set()
+    for position in range(len(rows[0]) if rows else 0):
+        cells = [row[position] for row in rows]
+        for size in (_longest_line, _longest_word):
+            sizes = [size(cell) for cell in cells]
+            keep.add(sizes.index(max(sizes)))
+    return sorted(keep)
+
+
+def _longest_line(text: str) -> int:
+    return max((cell_len(line) for line in text.splitlines()), default=0)
+
+
+def _longest_word(text: str) -> int:
+    """rich's narrowest width of a text: its longest word (its longest line when it has none)."""
+    return max((cell_len(word) for word in text.split()), default=_longest_line(text))
+
+
+def rich_table(model: ReportTable, columns: Iterable[Column], only: Sequence[int] | None = None) -> Table:
+    """The rich table of `columns` (variant first); no column ever wraps or folds its cells.
+    `only`: the rows at these positions (measured_rows, to measure the table)."""
     shown = list(columns)
     positions = [0, *(model.columns.index(c) + 1 for c in shown)]
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
@@ -139,8 +165,9 @@ def rich_table(model: ReportTable, columns: Iterable[Column]) -> Table:
         header = model.headers[position]
         left = position == 0 or header in LEFT_ALIGNED
         table.add_column(header, justify="left" if left else "right", no_wrap=True, overflow="ellipsis")
-    for cells, status in zip(model.rows, model.statuses, strict=True):
-        style = None if status == "ok" else "yellow" if status in MEASURED else "red"
+    for i in range(len(model.rows)) if only is None else only:
+        cells, status = model.rows[i], model.statuses[i]
+        style = None if status == CellStatus.OK else "yellow" if status in MEASURED else "red"
         table.add_row(*(Text(cells[p]) for p in positions), style=style)  # names are text, never markup
     return table
 
@@ -206,7 +233,7 @@ def render_verdicts(table: VerdictTable) -> Group:
     if table.folded:
         parts.append(PackedLine([f"{name} {value}" for name, value in table.folded], style="italic"))
     if table.rows:
-        draw = partial(verdicts_rich, table)
+        draw = partial(verdicts_rich, table, widest=measured_rows(table.rows))
         parts.append(FittedTable(table.columns, draw, hint=lambda _: REPORTS_HINT))
     else:
         parts.append(Text(NOTHING_CHANGED))
@@ -216,13 +243,17 @@ def render_verdicts(table: VerdictTable) -> Group:
     return Group(*parts)
 
 
-def verdicts_rich(table: VerdictTable, columns: Sequence[Column], narrowest: bool = False) -> Table:
-    """The rich table of the verdicts' `columns`, the verdict coloured."""
+def verdicts_rich(
+    table: VerdictTable, columns: Sequence[Column], narrowest: bool = False, widest: Sequence[int] | None = None
+) -> Table:
+    """The rich table of the verdicts' `columns`, the verdict coloured; `narrowest` (to measure
+    it): prose at its narrowest, and only the `widest` rows when given (measured_rows)."""
 
     def style(row: int, column: FitColumn) -> str:
         return VERDICT_STYLE.get(table.verdicts[row], "") if column.key == "verdict" else ""
 
-    return rows_table(table.columns, table.rows, columns, narrowest, table.text_headers, style)
+    only = widest if narrowest else None
+    return rows_table(table.columns, table.rows, columns, narrowest, table.text_headers, style, only)
 
 
 def rows_table(
@@ -232,10 +263,12 @@ def rows_table(
     narrowest: bool = False,
     left: Collection[str] = (),
     style: Callable[[int, FitColumn], str] | None = None,
+    only: Sequence[int] | None = None,
 ) -> Table:
     """The rich table of text `rows` (cells in `columns` order) in the `shown` columns: names and
     figures never break; a prose column wraps between words, never narrower than PROSE_WIDTH
-    (`narrowest`: drawn at that width, to measure the table). Headers in `left` are aligned left."""
+    (`narrowest`: drawn at that width, to measure the table). Headers in `left` are aligned left;
+    `only`: the rows at these positions (measured_rows, to measure the table)."""
     drawn = Table(header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     positions = [list(columns).index(c) for c in shown]
     for column, position in zip(shown, positions, strict=True):
@@ -245,7 +278,8 @@ def rows_table(
             drawn.add_column(column.header, justify=justify, min_width=floor, max_width=floor if narrowest else None)
         else:
             drawn.add_column(column.header, justify=justify, no_wrap=True, overflow="ellipsis")
-    for i, row in enumerate(rows):
+    for i in range(len(rows)) if only is None else only:
+        row = rows[i]
         styles = [style(i, column) if style is not None else "" for column in shown]
         drawn.add_row(*(Text(row[p], style=s) for p, s in zip(positions, styles, strict=True)))  # text, never markup
     return drawn

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pocketbench.report.table import EMPTY, Column, missing
+from pocketbench.report.column_formats import EMPTY, Column, missing
 from pocketbench.results.verdicts import Verdict
 
 SHOWN = (Verdict.REGRESSION, Verdict.IMPROVEMENT)  # the rows, in this order; the rest are counted

@@ -38,13 +38,14 @@ def write_report(
     notes: Sequence[str] = (),
     profiles: pd.DataFrame | None = None,
     verdicts: VerdictTable | None = None,
+    folder: Path | None = None,
 ) -> str:
     """Render the run as `fmt` (md, csv, json, html); written to `out` when given, else returned.
     `notes` are warnings about the run itself (see results.run_notes); `profiles` are its
     `--profile` events (results.read_profiles) and `verdicts` a farm run's (report.verdicts),
-    both shown after the markdown and HTML tables."""
+    both shown after the markdown and HTML tables; `folder` is the run's (default: under `root`)."""
     from pocketbench.report.markdown import render_markdown
-    from pocketbench.report.table import report_json
+    from pocketbench.report.table import run_json
     from pocketbench.results.history import export
 
     run_id = str(manifest["run_id"])
@@ -57,7 +58,8 @@ def write_report(
         if profiles is not None and not profiles.empty:
             text = text.rstrip("\n") + "\n\n" + profiles_markdown(profiles)
     elif fmt == "json":
-        text = json.dumps(report_json(compared, run_id, baseline_id, notes), indent=1, ensure_ascii=False) + "\n"
+        document = run_json(compared, run_id, folder or root / run_id, baseline_id, notes)
+        text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
     elif fmt == "csv":
         text = (export(latest_attempts(compared), "csv", None) or b"").decode()
     else:

@@ -39,37 +39,13 @@ from pyarrow import ArrowException
 from pocketbench.atomic import FolderBusy, atomic_write_bytes, lock_folder, write_new_bytes
 from pocketbench.errors import PocketbenchError, raise_if_interrupted
 from pocketbench.names import inside, slug
+from pocketbench.results.cell_status import CellStatus
+from pocketbench.results.columns import stored_columns
 from pocketbench.results.files import UnreadableFile, file_schema, read_manifest, why
 from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
-# The documented columns, in display order; units are in the names.
-COLUMNS = [
-    "run_id", "model", "variant", "device", "status", "error", "recipe",
-    "size_bytes", "size_ratio_vs_fp32", "size_zipped_bytes", "compression_ratio_vs_fp32",
-    "params", "macs", "macs_ratio_vs_fp32", "sparsity", "layer_sqnr_min_db", "layer_sqnr_db", "compression_note",
-    "planned_memory_bytes",
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms",
-    "latency_min_ms", "latency_max_ms", "speedup_vs_fp32", "latency_samples_ms", "iterations",
-    "load_ms", "first_inference_ms", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
-    "accuracy", "accuracy_vs_fp32_points", "sqnr_db", "max_abs_error", "top1_agreement",
-    "delegated_fraction", "ops_outside_delegate", "delegation_note", "backend", "runtime_version", "threads",
-    "artifact_sha256", "artifact_reused", "compress_seconds", "export_seconds",
-    "device_kind", "device_model", "device_abi", "device_os", "device_cpu", "device_cpu_features",
-    "device_state_json", "attempt", "started_at", "schema_version",
-    # Measurement you can trust: repetitions, CIs, stability, energy, memory, thermal.
-    "repetitions", "samples_repetition", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_cv",
-    "latency_repetition_cv", "unstable", "unstable_reason", "speedup_ci_low", "speedup_ci_high",
-    "speedup_p_value", "speedup_significant", "energy_sources", "energy_source", "energy_status",
-    "energy_mj_per_inference", "energy_mj_per_inference_err", "energy_gross_mj", "energy_idle_mj", "energy_net_mj",
-    "power_idle_w", "power_loop_w", "peak_rss_swap_kb", "rss_delta_kb", "temp_start_c", "temp_end_c",
-    "thermal_status_end", "cooldown_s", "cooldown_note", "throttled", "throttle_reason", "thermal_json",
-    # Numbers that repeat: calibrated batches, adaptive processes, speed states.
-    "batch_calls", "samples_batch_calls", "latency_batches_ms", "latency_tails_from_batches",
-    "latency_p50_ci_halfwidth", "repetitions_stop", "repetitions_target_met", "latency_modes",
-    "latency_robust_cv", "latency_tail_note", "threads_source", "threads_note",
-    # --profile: one traced run per cell, split by where its time went.
-    "profile_execute_ms", "profile_delegated_ms", "profile_outside_ms", "profile_trace", "profile_note",
-]  # fmt: skip
+# The columns every row carries, in display order (results/columns.py declares each once).
+COLUMNS = stored_columns()
 INTEGER_COLUMNS = [
     "size_bytes", "size_zipped_bytes", "params", "macs",
     "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
@@ -78,8 +54,6 @@ INTEGER_COLUMNS = [
 PROFILES = "profiles"
 PROFILE_COLUMNS = ("event", "kind", "op", "kernel", "backend", "calls", "ms", "model", "variant", "device")
 PROGRESS = "progress"
-# A cell cut short: the repetitions it finished are kept, `error` says why it stopped.
-PARTIAL = "partial"
 # The cell a row measures: a run holds one or more attempts at each.
 CELL_KEY = ["model", "variant", "device"]
 
@@ -148,8 +122,11 @@ class RunStore:
         done, cut = saved_cells(self.folder)
         if self._manifest:
             self._manifest["interrupted"] = {
-                "at": datetime.now(UTC).isoformat(), "by": how, "cells_saved": done, "cells_partial": cut
-            }  # fmt: skip
+                "at": datetime.now(UTC).isoformat(),
+                "by": how,
+                "cells_saved": done,
+                "cells_partial": cut,
+            }
             self._save_manifest()
         self.release()
 
@@ -199,7 +176,7 @@ class RunStore:
             attempt = int(row.get("attempt") or self._attempts.get(key, 0) + 1)
         row = {**row, "run_id": self.run_id, "attempt": attempt, "schema_version": SCHEMA_VERSION}
         if reason is not None:
-            row.update(status=PARTIAL, error=reason)
+            row.update(status=CellStatus.PARTIAL, error=reason)
         if isinstance(row.get("device_state_json"), dict):
             row["device_state_json"] = json.dumps(row["device_state_json"], sort_keys=True)
         path = self._progress_path(key)
@@ -264,11 +241,11 @@ def add_relative_columns(frame: pd.DataFrame, baseline: str = "fp32") -> pd.Data
     for column in (*relative, "compression_ratio_vs_fp32", "macs_ratio_vs_fp32", *SPEEDUP_COLUMNS):
         dtype = "boolean" if column == "speedup_significant" else "float64"
         frame[column] = pd.Series(pd.NA if dtype == "boolean" else float("nan"), index=frame.index, dtype=dtype)
-    ok = frame[(frame["variant"] == baseline) & (frame["status"] == "ok")]
+    ok = frame[(frame["variant"] == baseline) & (frame["status"] == CellStatus.OK)]
     base = ok.drop_duplicates(["model", "device"], keep="last").set_index(["model", "device"])
     for index, row in frame.iterrows():
         key = (row["model"], row["device"])
-        if key not in base.index or row["status"] != "ok":
+        if key not in base.index or row["status"] != CellStatus.OK:
             continue
         ref = base.loc[key]
         frame.at[index, "size_ratio_vs_fp32"] = _ratio(row["size_bytes"], ref["size_bytes"])
@@ -433,7 +410,7 @@ def run_notes(folder: Path, frame: pd.DataFrame | None = None) -> list[str]:
     if (folder / "results.parquet").exists():
         return unreadable
     unfinished = _unfinished(folder)
-    saved, cut = len(cell_files(folder)) + len(unfinished), int((unfinished["status"] == PARTIAL).sum())
+    saved, cut = len(cell_files(folder)) + len(unfinished), int((unfinished["status"] == CellStatus.PARTIAL).sum())
     partial = f" ({cut} cut short: partial)" if cut else ""
     return [
         f"interrupted: run {folder.name} stopped before it finished; its {saved} saved cell(s) are shown" + partial,
@@ -510,9 +487,13 @@ def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
 def _git_sha() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).parent, check=False,
-        )  # fmt: skip
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+            check=False,
+        )
     except OSError:
         return None
     return out.stdout.strip() or None

@@ -6,34 +6,23 @@ module only knows where the host build is and which backend name its reports car
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from pocketbench.errors import PocketbenchError
+from pocketbench.paths import host_runner, runner_build_dir
 from pocketbench.runner.process import run_local_runner
 from pocketbench.runner.report import BenchJob, RunnerReport
 
 BACKEND = "native-runner"
-RUNNER_ENV = "POCKETBENCH_RUNNER"
-# host/pocketbench/runner/native.py → the checkout root (editable install).
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def host_build_path() -> Path:
-    """Where `just build-runner` writes the host runner."""
-    return _REPO_ROOT / "device_runner" / "build" / "host" / "pocket_runner"
+    """Where `just build-runner` writes the host runner (paths.runner_build_dir)."""
+    return runner_build_dir() / "host" / "pocket_runner"
 
 
 def find_runner() -> Path | None:
     """The host runner: $POCKETBENCH_RUNNER if set, else the `just build-runner` output, else None."""
-    override = os.environ.get(RUNNER_ENV)
-    if override:
-        path = Path(override)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise PocketbenchError(f"{RUNNER_ENV}={override} is not an executable file: fix or unset it")
-        return path
-    path = host_build_path()
-    return path if path.is_file() and os.access(path, os.X_OK) else None
+    return host_runner()
 
 
 def run_native_runner(binary: Path, job: BenchJob, timeout_s: float) -> RunnerReport:

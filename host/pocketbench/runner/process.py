@@ -19,8 +19,9 @@ from typing import Any
 
 from pocketbench.errors import raise_if_interrupted
 from pocketbench.runner.report import BenchJob, RunnerReport, RunnerReportError, parse_runner_report
+from pocketbench.runner.schema import RunnerStatus
 
-EXIT_STATUS = {2: "bad_arguments", 3: "load_failed", 4: "execution_failed"}
+EXIT_STATUS = {2: RunnerStatus.BAD_ARGUMENTS, 3: RunnerStatus.LOAD_FAILED, 4: RunnerStatus.EXECUTION_FAILED}
 
 
 def runner_args(
@@ -65,7 +66,7 @@ def report_from_exit(json_text: str | None, returncode: int, stderr: str, backen
                 return report
             problem = "its JSON says ok"
     # Exit 0 with unusable JSON: the process ended normally, so what it wrote is to blame.
-    status = "bad_report" if returncode == 0 else EXIT_STATUS.get(returncode, "crashed")
+    status = RunnerStatus.BAD_REPORT if returncode == 0 else EXIT_STATUS.get(returncode, RunnerStatus.CRASHED)
     killed = killed_by(returncode)
     if killed is not None:
         return failed_report(status, killed, backend)
@@ -91,13 +92,24 @@ def killed_by(returncode: int) -> str | None:
     )
 
 
-def failed_report(status: str, error: str, backend: str) -> RunnerReport:
+def failed_report(status: RunnerStatus, error: str, backend: str) -> RunnerReport:
     return RunnerReport(
-        status=status, error=error, backend=backend, runtime_version="", threads=0,
-        program_load_ms=None, method_load_ms=None, first_inference_ms=None, iterations_ns=[],
-        rss_kb_before_load=None, rss_kb_after_load=None, rss_kb_after_loop=None,
-        peak_rss_kb=None, planned_buffers_bytes=[], output_digests=[],
-    )  # fmt: skip
+        status=status,
+        error=error,
+        backend=backend,
+        runtime_version="",
+        threads=0,
+        program_load_ms=None,
+        method_load_ms=None,
+        first_inference_ms=None,
+        iterations_ns=[],
+        rss_kb_before_load=None,
+        rss_kb_after_load=None,
+        rss_kb_after_loop=None,
+        peak_rss_kb=None,
+        planned_buffers_bytes=[],
+        output_digests=[],
+    )
 
 
 _PR_SET_PDEATHSIG = 1
@@ -176,7 +188,7 @@ def run_local_runner(prefix: Sequence[str], job: BenchJob, backend: str, timeout
                 argv, capture_output=True, text=True, timeout=timeout_s, check=False, preexec_fn=die_with_parent
             )
         except subprocess.TimeoutExpired:
-            return failed_report("timeout", f"runner did not finish within {timeout_s:.0f} s", backend)
+            return failed_report(RunnerStatus.TIMEOUT, f"runner did not finish within {timeout_s:.0f} s", backend)
         raise_if_interrupted()  # a Ctrl-C swallowed while the runner started (at fork) stops here
         text = json_path.read_text(errors="replace") if json_path.exists() else None
         return report_from_exit(text, proc.returncode, proc.stderr, backend)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pocketbench.errors import first_line
 from pocketbench.runner.procstat import read_status_kb
-from pocketbench.runner.schema import RUNNER_SCHEMA_MINOR, RUNNER_SCHEMA_VERSION
+from pocketbench.runner.schema import RUNNER_SCHEMA_MINOR, RUNNER_SCHEMA_VERSION, RunnerStatus
 
 EXIT_BAD_ARGUMENTS, EXIT_LOAD_FAILED, EXIT_EXECUTION_FAILED = 2, 3, 4
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "schema_version": RUNNER_SCHEMA_VERSION,
         "schema_minor": RUNNER_SCHEMA_MINOR,
-        "status": "ok",
+        "status": RunnerStatus.OK,
         "error": None,
         "model": args.model,
         "method": args.method,
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _fail(report: dict[str, Any], status: str, message: str, code: int) -> int:
+def _fail(report: dict[str, Any], status: RunnerStatus, message: str, code: int) -> int:
     report["status"], report["error"] = status, message
     print(f"python_runner: {message}", file=sys.stderr)
     return code
@@ -84,12 +84,14 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
     try:
         input_sets = tensorfile.read(Path(args.inputs))
     except tensorfile.TensorFileError as exc:  # names the file and the broken rule
-        return _fail(report, "bad_arguments", str(exc), EXIT_BAD_ARGUMENTS)
+        return _fail(report, RunnerStatus.BAD_ARGUMENTS, str(exc), EXIT_BAD_ARGUMENTS)
     except OSError as exc:
-        return _fail(report, "bad_arguments", f"cannot read inputs {args.inputs}: {exc}", EXIT_BAD_ARGUMENTS)
+        return _fail(report, RunnerStatus.BAD_ARGUMENTS, f"cannot read inputs {args.inputs}: {exc}", EXIT_BAD_ARGUMENTS)
     report["inputs"] = {"source": "file", "sets": len(input_sets)}
     if not input_sets:
-        return _fail(report, "bad_arguments", f"inputs file {args.inputs} holds no input set", EXIT_BAD_ARGUMENTS)
+        return _fail(
+            report, RunnerStatus.BAD_ARGUMENTS, f"inputs file {args.inputs} holds no input set", EXIT_BAD_ARGUMENTS
+        )
     report["rss_kb"] = {"before_load": read_status_kb("VmRSS")}
     runtime = Runtime.get()
     try:
@@ -100,9 +102,9 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
         method = program.load_method(args.method)
         method_loaded = time.perf_counter_ns()
     except Exception as exc:
-        return _fail(report, "load_failed", f"cannot load {args.model}: {first_line(exc)}", EXIT_LOAD_FAILED)
+        return _fail(report, RunnerStatus.LOAD_FAILED, f"cannot load {args.model}: {first_line(exc)}", EXIT_LOAD_FAILED)
     if method is None:
-        return _fail(report, "load_failed", f"{args.model} has no method {args.method!r}", EXIT_LOAD_FAILED)
+        return _fail(report, RunnerStatus.LOAD_FAILED, f"{args.model} has no method {args.method!r}", EXIT_LOAD_FAILED)
     report["program_load_ms"] = (loaded - started) / 1e6
     report["method_load_ms"] = (method_loaded - loaded) / 1e6
     report["rss_kb"]["after_load"] = read_status_kb("VmRSS")
@@ -136,7 +138,7 @@ def _measure(args: argparse.Namespace, report: dict[str, Any]) -> int:
             _write_etdump(program, Path(args.etdump))
             report["etdump"] = args.etdump
     except Exception as exc:
-        return _fail(report, "execution_failed", f"execute failed: {first_line(exc)}", EXIT_EXECUTION_FAILED)
+        return _fail(report, RunnerStatus.EXECUTION_FAILED, f"execute failed: {first_line(exc)}", EXIT_EXECUTION_FAILED)
     finally:
         report["peak_rss_kb"] = read_status_kb("VmHWM")
     return 0
@@ -154,12 +156,14 @@ def _generate(args: argparse.Namespace, method: Any, first_set: list[Any], repor
         stream = first_set[0].reshape(-1).tolist()
         generation.check_plan(plan, stream, str(first_set[0].dtype))
     except generation.GenerationError as exc:
-        return _fail(report, "bad_arguments", str(exc), EXIT_BAD_ARGUMENTS)
+        return _fail(report, RunnerStatus.BAD_ARGUMENTS, str(exc), EXIT_BAD_ARGUMENTS)
     try:
         generation.measure_generation(method, plan, stream, args.warmup, args.iterations, args.min_seconds, report)
         report["rss_kb"]["after_loop"] = read_status_kb("VmRSS")
     except Exception as exc:
-        return _fail(report, "execution_failed", f"generation failed: {first_line(exc)}", EXIT_EXECUTION_FAILED)
+        return _fail(
+            report, RunnerStatus.EXECUTION_FAILED, f"generation failed: {first_line(exc)}", EXIT_EXECUTION_FAILED
+        )
     finally:
         report["peak_rss_kb"] = read_status_kb("VmHWM")
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pocketbench.runner.schema import RUNNER_SCHEMA_VERSION, RunnerReportError, load_runner_json
+from pocketbench.runner.schema import RUNNER_SCHEMA_VERSION, RunnerReportError, RunnerStatus, load_runner_json
 
 __all__ = ["RUNNER_SCHEMA_VERSION", "RunnerReportError", "parse_runner_report"]
 
@@ -66,7 +66,7 @@ class RunnerSamples:
 class RunnerReport:
     """Raw readings of one runner process (times in ms unless the name says ns)."""
 
-    status: str  # ok | bad_arguments | load_failed | execution_failed
+    status: str  # a RunnerStatus (a str, so the JSON's text compares equal)
     error: str | None
     backend: str  # "native-runner" or "python-runtime"
     runtime_version: str
@@ -93,7 +93,7 @@ class RunnerReport:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == RunnerStatus.OK
 
     @property
     def load_ms(self) -> float | None:

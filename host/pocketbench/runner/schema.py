@@ -9,12 +9,26 @@ from __future__ import annotations
 
 import json
 import math
+from enum import StrEnum
 from typing import Any, TypeGuard
 
 RUNNER_SCHEMA_VERSION = 1
 # The newest minor this host reads: 3 added `batch` (calibrated samples), 4 `generation`
 # (--generate: null otherwise). Older minors still parse.
 RUNNER_SCHEMA_MINOR = 4
+
+
+class RunnerStatus(StrEnum):
+    """How one runner process ended (the JSON's `status`, or what the host makes of its exit)."""
+
+    OK = "ok"
+    BAD_ARGUMENTS = "bad_arguments"  # exit 2
+    LOAD_FAILED = "load_failed"  # exit 3
+    EXECUTION_FAILED = "execution_failed"  # exit 4
+    CRASHED = "crashed"  # any other exit without a usable report
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"  # the phone went away mid-run (twice)
+    BAD_REPORT = "bad_report"  # exit 0 with unusable JSON
 
 
 class RunnerReportError(ValueError):
@@ -81,7 +95,7 @@ def _check_batch(data: dict[str, Any]) -> None:
     per-call figures (one per sample, each ≈ batch / calls). Older runners have no `batch`: one call."""
     batch = data.get("batch")
     if batch is None:
-        if data.get("schema_minor", 0) >= 3 and data.get("status") == "ok":
+        if data.get("schema_minor", 0) >= 3 and data.get("status") == RunnerStatus.OK:
             raise RunnerReportError("runner JSON schema_minor 3 says ok but has no batch object")
         return
     if not isinstance(batch, dict):
@@ -99,7 +113,7 @@ def _check_batch(data: dict[str, Any]) -> None:
     ):
         raise RunnerReportError("runner JSON batch.calibration is not a list of [calls, ns] pairs")
     per_call = data.get("iterations_ns", [])
-    if calls > 1 and data.get("status") == "ok":
+    if calls > 1 and data.get("status") == RunnerStatus.OK:
         if len(raw) != len(per_call):
             raise RunnerReportError(
                 f"runner JSON has {len(raw)} batches for {len(per_call)} samples of {calls} calls each"
@@ -155,7 +169,7 @@ def load_runner_json(text: str) -> dict[str, Any]:
     if bad:
         raise RunnerReportError(f"runner JSON holds a non-finite number at {bad.lstrip('.')}")
     _check_types(data)
-    if data["status"] == "ok":
+    if data["status"] == RunnerStatus.OK:
         if not data.get("iterations_ns"):
             raise RunnerReportError("runner JSON says ok but holds no timed iterations")
         if data.get("error"):

@@ -149,8 +149,12 @@ class _Series:
     resolution_j: float = COUNTER_RESOLUTION_J  # a counter: its counts at the windows' ends
 
 
-def fuel_gauge_series(t_ns: Sequence[int], current: Sequence[str | None], voltage: Sequence[str | None],
-                      status: Sequence[str | None] | None = None) -> _Series:  # fmt: skip
+def fuel_gauge_series(
+    t_ns: Sequence[int],
+    current: Sequence[str | None],
+    voltage: Sequence[str | None],
+    status: Sequence[str | None] | None = None,
+) -> _Series:
     """Battery power V·I (units and sign normalised) integrated over time."""
     rows = [
         (t, parse_int(i), parse_int(v), (status[k] or "").strip() if status else "")

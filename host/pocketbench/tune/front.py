@@ -19,6 +19,7 @@ from pocketbench.devices.base import Device
 from pocketbench.measure.sweep import run_sweep
 from pocketbench.progress import Reporter
 from pocketbench.report.write import write_report
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore
 from pocketbench.tune import study as studies
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
@@ -50,7 +51,7 @@ def best_hand_written(rows: list[dict[str, Any]], floor: float, settings: TuneSe
     column, _, _ = OBJECTIVES[settings.objective]
     fits = []
     for row in rows:
-        if row.get("status") != "ok" or _missing(row.get("accuracy")) or _missing(row.get(column)):
+        if row.get("status") != CellStatus.OK or _missing(row.get("accuracy")) or _missing(row.get(column)):
             continue
         if 100.0 * float(row["accuracy"]) < floor:
             continue
@@ -119,7 +120,7 @@ def measure_front(
     notes += [
         f"front member {r['variant']} on {r['device']}: {r['status']}: {r['error']}"
         for _, r in again.iterrows()
-        if r["status"] != "ok"
+        if r["status"] != CellStatus.OK
     ]
     toml = None
     if members:  # front members that are baselines are in it under the baseline's name

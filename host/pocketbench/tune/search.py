@@ -25,6 +25,7 @@ from pocketbench.measure.model import ModelContext, build_variant, load_model
 from pocketbench.measure.protocol import DeviceTelemetry
 from pocketbench.measure.rows import base_row
 from pocketbench.progress import FAILED, Reporter, Tally
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore, read_cells
 from pocketbench.tune import study as studies
 from pocketbench.tune.front import FrontResult, measure_front
@@ -119,10 +120,20 @@ def run_tune(
                 Path(scratch), reporter,
             )  # fmt: skip
             workers = [
-                Worker(d, infos[d.device_id], telemetry[d.device_id], context, space, settings, store, Path(scratch),
-                       reporter, reference)
+                Worker(
+                    d,
+                    infos[d.device_id],
+                    telemetry[d.device_id],
+                    context,
+                    space,
+                    settings,
+                    store,
+                    Path(scratch),
+                    reporter,
+                    reference,
+                )
                 for d in devices
-            ]  # fmt: skip
+            ]
             _search(workers, storage, name, settings, space, reporter, resume or bool(settings.storage))
             result = measure_front(study, model, devices, candidates, floor, settings, store, reporter)
         trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]
@@ -196,7 +207,7 @@ def _hand_written(
             row = measure_cell(context, artifact, device, telemetry, settings.trial_protocol, row, scratch, reporter)
         row["recipe"] = row.get("recipe") or recipe.to_json()
         store.write_cell(row)
-        if row["status"] != "ok":
+        if row["status"] != CellStatus.OK:
             reporter.note(f"hand-written {recipe.name}: {row['error']}", FAILED)
         rows.append(row)
     return rows

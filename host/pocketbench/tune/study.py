@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pocketbench.errors import PocketbenchError
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space
 
@@ -220,10 +221,10 @@ class Outcome:
 def row_outcome(row: Any) -> Outcome:
     from optuna.trial import TrialState
 
-    if row.get("status") == "pruned":
+    if row.get("status") == CellStatus.PRUNED:
         return Outcome(TrialState.PRUNED, None)
     values = row.get("tune_values")
-    if row.get("status") != "ok" or values is None or len(values) != 2:
+    if row.get("status") != CellStatus.OK or values is None or len(values) != 2:
         return Outcome(TrialState.FAIL, None)
     return Outcome(TrialState.COMPLETE, [float(v) for v in values])
 
@@ -236,12 +237,13 @@ def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The feasible, non-dominated completed trials (one per recipe), best accuracy first."""
     from optuna.trial import TrialState
 
-    from pocketbench.report.table import pareto_front
+    from pocketbench.results.pareto import pareto_front
 
     done = [
-        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if feasible(t) and "duplicate_of" not in t.user_attrs and t.values is not None
-    ]  # fmt: skip
+    ]
     unique = list({t.user_attrs.get("recipe_key"): t for t in sorted(done, key=lambda t: -t.number)}.values())
     marks = pareto_front([(t.values[1], t.values[0]) for t in unique])
     members = [t for t, on in zip(unique, marks, strict=True) if on]

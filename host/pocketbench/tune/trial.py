@@ -6,7 +6,7 @@ Screening pays before the device does: the pruned model's accuracy before any di
 or at the floor without it; during distillation each epoch's accuracy is kept on the trial and
 the trial stops once even the best per-epoch gain so far, kept up for the epochs left, cannot
 reach the floor. Optuna's pruners refuse multi-objective studies (`Trial.report` raises), so this
-rule is ours; the trial ends PRUNED either way and its row says why.
+rule is ours; the trial ends CellStatus.PRUNED either way and its row says why.
 
 The row is written before the study is told, so a kill in between leaves a row the next run
 turns into the trial's result (study.recover) rather than measuring the recipe twice.
@@ -30,6 +30,7 @@ from pocketbench.measure.model import ModelContext, build_variant
 from pocketbench.measure.protocol import DeviceTelemetry
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.progress import Reporter
+from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space, recipe_from, recipe_key
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     import optuna
     import torch
 
-PRUNED = "pruned"
 # torch export is neither fast nor thread-safe: one build at a time in a process.
 BUILD_LOCK = threading.Lock()
 TWIN_POLL_S = 1.0
@@ -100,17 +100,23 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
             with watching_epochs(_epoch_watcher(worker, recipe, screened)):
                 row, artifact = build_variant(worker.context, recipe, row, worker.reporter)
     except StopCompression as exc:
-        row = failed_row({**row, "tune_screen_accuracy": screened or None}, PRUNED, f"screened out: {exc}")
+        row = failed_row({**row, "tune_screen_accuracy": screened or None}, CellStatus.PRUNED, f"screened out: {exc}")
         worker.store.write_cell(row)
         trial.set_user_attr("screened", screened)
         study.tell(trial, state=TrialState.PRUNED)
-        return "pruned"
+        return CellStatus.PRUNED
     row["tune_screen_accuracy"] = screened or None
     if artifact is not None:
         row = measure_cell(
-            worker.context, artifact, worker.device, worker.telemetry, worker.settings.trial_protocol, row,
-            worker.scratch, worker.reporter,
-        )  # fmt: skip
+            worker.context,
+            artifact,
+            worker.device,
+            worker.telemetry,
+            worker.settings.trial_protocol,
+            row,
+            worker.scratch,
+            worker.reporter,
+        )
     values = _values(row, worker.settings)
     if values is not None:
         limits = _constraints(row, values, worker)
@@ -134,10 +140,13 @@ def _finished_twin(study: optuna.Study, key: str, number: int) -> optuna.trial.F
     give_up = time.monotonic() + TWIN_WAIT_S
     while True:
         twins = [
-            t for t in study.get_trials(deepcopy=False)
-            if t.number < number and t.user_attrs.get("recipe_key") == key
-            and "duplicate_of" not in t.user_attrs and "killed" not in t.user_attrs
-        ]  # fmt: skip
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.number < number
+            and t.user_attrs.get("recipe_key") == key
+            and "duplicate_of" not in t.user_attrs
+            and "killed" not in t.user_attrs
+        ]
         ended = [t for t in twins if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         if ended:
             return ended[0]
@@ -150,7 +159,7 @@ def _values(row: dict[str, Any], settings: TuneSettings) -> list[float] | None:
     """(accuracy in points, objective in its unit) of a measured row; None when either is missing."""
     column, _, scale = OBJECTIVES[settings.objective]
     accuracy, cost = row.get("accuracy"), row.get(column)
-    if row.get("status") != "ok" or accuracy is None or cost is None or cost != cost:
+    if row.get("status") != CellStatus.OK or accuracy is None or cost is None or cost != cost:
         return None
     return [100.0 * float(accuracy), float(cost) * scale]
 

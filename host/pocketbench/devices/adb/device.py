@@ -44,6 +44,7 @@ from pocketbench.devices.bundle.manifest import read_bundle, sha256_file
 from pocketbench.errors import DeviceError
 from pocketbench.runner.process import failed_report, report_from_exit, runner_args
 from pocketbench.runner.report import BenchJob, RunnerReport
+from pocketbench.runner.schema import RunnerStatus
 
 BACKEND = "native-runner"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
@@ -152,8 +153,9 @@ class AdbDevice:
                 error = ServerUnreachable if isinstance(last, ServerUnreachable) else DeviceError
                 raise error(
                     f"phone {self.device_id} did not come back within {waited:.0f} s ({last});"
-                    " check the cable / wireless debugging, then rerun", serial=self.device_id,
-                )  # fmt: skip
+                    " check the cable / wireless debugging, then rerun",
+                    serial=self.device_id,
+                )
             time.sleep(0.5)
 
     def close(self) -> None:
@@ -227,8 +229,10 @@ class AdbDevice:
         if not result.ok:
             raise DeviceError(
                 f"phone {self.device_id}: `{command[:60]}` failed ({result.exit_code}): {result.output.strip()[:200]}",
-                command=command, output=result.output, serial=self.device_id,
-            )  # fmt: skip
+                command=command,
+                output=result.output,
+                serial=self.device_id,
+            )
         return result
 
     # -- measuring -------------------------------------------------------------------
@@ -258,7 +262,7 @@ class AdbDevice:
                 self._deployer.known.clear()  # re-verify what is on the phone after a reboot
                 if interruptions > 1:
                     report = failed_report(
-                        "interrupted", f"phone {self.device_id}: {exc} (twice; not retried again)", BACKEND
+                        RunnerStatus.INTERRUPTED, f"phone {self.device_id}: {exc} (twice; not retried again)", BACKEND
                     )
                     break
         columns = report.raw.setdefault("device_columns", {})
@@ -336,9 +340,13 @@ class AdbDevice:
         threads = job.threads
         run_dir = f"{RUNS_DIR}/{secrets.token_hex(8)}"
         args = runner_args(
-            replace(job, threads=threads), pte, inputs, "outputs.pbtf" if job.outputs else None, "result.json",
+            replace(job, threads=threads),
+            pte,
+            inputs,
+            "outputs.pbtf" if job.outputs else None,
+            "result.json",
             TRACE_NAME if job.etdump else None,
-        )  # fmt: skip
+        )
         pin = f"taskset {placement.mask} " if placement.cpus else ""
         inner = (
             f"trap '' HUP; {pin}{' '.join(q(a) for a in (*runner, *args))} >stdout 2>stderr </dev/null &"
@@ -358,7 +366,9 @@ class AdbDevice:
             if rc is None:
                 self._kill(run_dir)
                 return failed_report(
-                    "timeout", f"runner did not finish within {timeout_s:.0f} s on {self.device_id}; killed it", BACKEND
+                    RunnerStatus.TIMEOUT,
+                    f"runner did not finish within {timeout_s:.0f} s on {self.device_id}; killed it",
+                    BACKEND,
                 )
             return self._collect(job, run_dir, rc, placement)
         finally:
@@ -370,8 +380,9 @@ class AdbDevice:
         except ConnectionLost as exc:
             raise Interrupted(f"link lost while starting the runner ({exc})") from exc
         if not result.ok:
-            raise DeviceError(f"phone {self.device_id}: cannot start the runner: {result.output.strip()}",
-                              serial=self.device_id)  # fmt: skip
+            raise DeviceError(
+                f"phone {self.device_id}: cannot start the runner: {result.output.strip()}", serial=self.device_id
+            )
 
     def _wait_for_exit(self, run_dir: str, boot_id: str, timeout_s: float) -> int | None:
         """The runner's exit status, or None on timeout; a reboot meanwhile raises Interrupted."""

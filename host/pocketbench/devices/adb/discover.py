@@ -42,11 +42,13 @@ def server_phones(address: ServerAddress) -> list[Found]:
     listed = server_route.client(address=address).list()
     return [
         Found(
-            f"adb:{i.serial}" if address == local_server() else address.phone(i.serial), i.state,
-            server_route.state_fix(i.serial, i.state), serial=i.serial,
+            f"adb:{i.serial}" if address == local_server() else address.phone(i.serial),
+            i.state,
+            server_route.state_fix(i.serial, i.state),
+            serial=i.serial,
         )
         for i in listed
-    ]  # fmt: skip
+    ]
 
 
 def list_server(address: ServerAddress | None = None) -> tuple[list[Found], str]:
@@ -177,5 +179,6 @@ def _probe_presence(spec: str) -> None:
             why = exc.strerror or type(exc).__name__
             raise Unreachable(
                 f"nothing answers at {address} ({why}): is the phone on this network with wireless debugging on,"
-                " and is the port right?", serial=spec,
-            ) from exc  # fmt: skip
+                " and is the port right?",
+                serial=spec,
+            ) from exc

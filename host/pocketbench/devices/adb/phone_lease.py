@@ -108,8 +108,9 @@ class PhoneLease:
                 raise LeaseHeld(
                     f"phone {self.label} is leased by another pocketbench coordinator: {holder.describe()}"
                     f" (lease {LEASE_DIR} on the phone); waited {self.wait_s:.0f} s: let it finish, or wait longer"
-                    " with POCKETBENCH_LEASE_WAIT_S", serial=self.label,
-                )  # fmt: skip
+                    " with POCKETBENCH_LEASE_WAIT_S",
+                    serial=self.label,
+                )
             time.sleep(self.poll_s)
 
     def _try_take(self) -> Holder | None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from pocketbench.devices.bundle.manifest import ABI_DIRS, MANIFEST
 from pocketbench.errors import PocketbenchError
-from pocketbench.runner import native
+from pocketbench.paths import runner_build_dir
 
 DEVICE_RUNNER_ENV = "POCKETBENCH_DEVICE_RUNNER"  # a runner file or bundle folder to push instead
 RUNNER_NAME = "pocket_runner"
-BUILD = native.host_build_path().parent.parent  # device_runner/build
+BUILD = runner_build_dir()  # device_runner/build of the checkout
 NDK_STATIC = BUILD / "android" / RUNNER_NAME
 BUNDLE_RECIPES = {"arm64-v8a": "build-runner-android-arm64", "x86_64": "build-runner-android-x86_64"}
 

@@ -64,8 +64,13 @@ def selfcheck_spec():  # type: ignore[no-untyped-def]
             for _ in range(8):
                 yield (torch.randn(INPUT_SHAPE, generator=generator),)
 
-        return ModelBundle(module=module, example_inputs=(torch.randn(INPUT_SHAPE),), calibration=calibration,
-                           eval_inputs=[], description="pocketbench self-check")  # fmt: skip
+        return ModelBundle(
+            module=module,
+            example_inputs=(torch.randn(INPUT_SHAPE),),
+            calibration=calibration,
+            eval_inputs=[],
+            description="pocketbench self-check",
+        )
 
     return ModelSpec(name="selfcheck", factory=factory, source_file=Path(__file__))
 
@@ -109,8 +114,9 @@ def compare_outputs(variant: str, phone: list[list[np.ndarray]], here: list[list
     return None
 
 
-def check_phone(spec: str, ptes: dict[str, Path], local_outputs: dict[str, list[list[np.ndarray]]],
-                inputs: Path, scratch: Path) -> CheckResult:  # fmt: skip
+def check_phone(
+    spec: str, ptes: dict[str, Path], local_outputs: dict[str, list[list[np.ndarray]]], inputs: Path, scratch: Path
+) -> CheckResult:
     """Push the runner to the phone `spec`, run every check model there, compare with this computer."""
     from pocketbench.devices.adb.device import AdbDevice
     from pocketbench.runner import tensorfile

@@ -132,8 +132,9 @@ class AdbServerTransport(ReconnectingRoute):
         if is_server_spec(spec):
             self.server, serial = parse_server_spec(spec)
             if serial is None:
-                raise DeviceError(f"{spec} names a whole adb server: name one phone, adb://HOST:PORT/SERIAL",
-                                  serial=spec)  # fmt: skip
+                raise DeviceError(
+                    f"{spec} names a whole adb server: name one phone, adb://HOST:PORT/SERIAL", serial=spec
+                )
         else:
             kind, _, serial = spec.partition(":")
             if kind != "adb" or not serial:
@@ -156,8 +157,9 @@ class AdbServerTransport(ReconnectingRoute):
         if state is None:
             raise Unreachable(
                 f"phone {self.serial} is not attached to {_where(self.server)} ({self.server}):"
-                f" it lists {sorted(states) or 'nothing'}", serial=self.spec,
-            )  # fmt: skip
+                f" it lists {sorted(states) or 'nothing'}",
+                serial=self.spec,
+            )
         if state == "unauthorized":
             raise Unauthorized(
                 f"phone {self.serial} is unauthorized: {state_fix(self.serial, state)}", serial=self.spec

@@ -102,8 +102,9 @@ class AdbShellTransport(ReconnectingRoute):
         except ImportError as exc:
             raise DeviceError(
                 f"{self.spec}: USB without an adb server needs libusb1: pip install 'pocketbench[usb]'"
-                f" (or start `adb start-server` and use adb:{self._address})", serial=self.spec,
-            ) from exc  # fmt: skip
+                f" (or start `adb start-server` and use adb:{self._address})",
+                serial=self.spec,
+            ) from exc
         return AdbDeviceUsb(serial=self._address, default_transport_timeout_s=CONNECT_TIMEOUT_S)
 
     def _unauthorized(self) -> Unauthorized:

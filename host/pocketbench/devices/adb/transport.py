@@ -65,9 +65,11 @@ def parse_sentinel(text: str, command: str = "", serial: str = "") -> ShellResul
     match = _SENTINEL_RE.search(text)
     if match is None:
         raise ConnectionLost(
-            f"phone {serial}: the connection ended before `{command[:60]}` finished", command=command,
-            output=text, serial=serial,
-        )  # fmt: skip
+            f"phone {serial}: the connection ended before `{command[:60]}` finished",
+            command=command,
+            output=text,
+            serial=serial,
+        )
     return ShellResult(text[: match.start()], int(match.group(1)))
 
 

@@ -154,8 +154,9 @@ def licences(system: dict[str, Path], dist_info: Path) -> dict[str, tuple[Path, 
     return out
 
 
-def assemble(abi: str, runner: Path, executorch_lib: Path, dist_info: Path, out: Path,
-             system_dirs: list[Path] | None = None) -> Path:  # fmt: skip
+def assemble(
+    abi: str, runner: Path, executorch_lib: Path, dist_info: Path, out: Path, system_dirs: list[Path] | None = None
+) -> Path:
     """Build the bundle for `abi` in `out` (replaced whole at the end; never left half-written)."""
     if abi not in ABI_MACHINE:
         raise PocketbenchError(f"no bundle for ABI {abi!r}: use one of {', '.join(ABI_MACHINE)}")
