@@ -4,8 +4,8 @@ benchmarks/RESULTS.md.
 For each built-in (or the ones named: `python benchmarks/recovery_ablation.py digits_cnn`), the
 model is channel-pruned as its `prune50+distill` recipe does, then recovered one ingredient at a
 time: nothing; batch-norm recalibration; + distillation as it was before (Adam at a constant
-rate of 1e-3, batch-norm frozen at the statistics it had); + the schedule (a warm-up to 3e-3 and a
-cosine decay, with batch-norm trained or frozen as the recipe decides, then
+rate of 1e-3, batch-norm frozen at the statistics it had); + the schedule (a warm-up to the recipe's peak rate
+and a cosine decay, with batch-norm trained or frozen as the recipe decides, then
 recalibrated). Where the model has batch-norm, the recipe is also run with batch-norm in the mode
 its `auto` rule did not choose, which is how that rule was chosen. Scores are the eager PyTorch
 model's on the held-out labels (the compression_table benchmark scores the lowered `.pte` files);

@@ -307,7 +307,9 @@ class Distill(Step):
     labels only the soft term is used. α = 0 is plain fine-tuning. `student` optionally names
     another model (a built-in or file.py:factory) whose architecture replaces the current one.
 
-    AdamW at `lr`, warmed up linearly over the first `warmup` share of the steps, then decayed
+    AdamW at `lr` (None: the rate the model's factory states for recovery, `extra["recovery_lr"]`,
+    else `DEFAULT_LR` — a small transformer trained at 1e-3 lost its accuracy at 3e-3, which the
+    convolutional built-ins need), warmed up linearly over the first `warmup` share of the steps, then decayed
     along a cosine to zero (`schedule = "cosine"`) or held (`"constant"`). `batch_norm`: "train"
     normalises with each batch's statistics (and updates the running ones), "frozen" keeps the
     running statistics the student starts with (recalibrate first), "auto" trains batch-norm when
@@ -319,11 +321,12 @@ class Distill(Step):
     KIND: ClassVar[str] = "distill"
     VERSION: ClassVar[int] = 2
     MIN_BATCH_NORM_BATCH: ClassVar[int] = 16
+    DEFAULT_LR: ClassVar[float] = 3e-3
 
     temperature: float = 4.0
     alpha: float = 0.7
     epochs: int = 3
-    lr: float = 3e-3
+    lr: float | None = None
     seed: int = 0
     student: str = ""
     schedule: str = "cosine"
@@ -336,7 +339,7 @@ class Distill(Step):
         _check(self.temperature > 0, f"distill: temperature must be positive, got {self.temperature}")
         _check(0 <= self.alpha <= 1, f"distill: alpha must be in [0, 1], got {self.alpha}")
         _check(self.epochs >= 1, f"distill: epochs must be at least 1, got {self.epochs}")
-        _check(0 < self.lr < 1, f"distill: lr must be in (0, 1), got {self.lr}")
+        _check(self.lr is None or 0 < self.lr < 1, f"distill: lr must be in (0, 1), got {self.lr}")
         _one_of("distill", "schedule", self.schedule, SCHEDULES)
         _check(0 <= self.warmup < 1, f"distill: warmup must be a share of the steps in [0, 1), got {self.warmup}")
         _check(self.weight_decay >= 0, f"distill: weight_decay must be ≥ 0, got {self.weight_decay}")

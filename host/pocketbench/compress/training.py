@@ -165,7 +165,9 @@ def distill(module: nn.Module, step: Distill, ctx: Context) -> nn.Module:
     mode = batch_norm_mode(step, int(first[0][0].shape[0]))
     ctx.stats["distill_batch_norm"] = mode
     parameters = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=step.lr, weight_decay=step.weight_decay)
+    lr = step.lr if step.lr is not None else float(ctx.bundle.extra.get("recovery_lr", Distill.DEFAULT_LR))
+    ctx.stats["distill_lr"] = lr
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=step.weight_decay)
     total = batches_per_epoch * step.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: lr_factor(step, done, total))
     labelled = labelled_batches(ctx.bundle) is not None

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import optuna
 
 TUNED_TOML = "tuned.toml"
+FRONT_JSON = "front.json"  # which re-measured rows are the front and which the baselines
 REPORT_HTML = "report.html"
 BASELINES = ("fp32", "int8")
 
@@ -44,6 +45,7 @@ class FrontResult:
     tuned_toml: Path | None
     report: Path  # the run's HTML report: every trial and the front (report/plots.search)
     notes: list[str]
+    threads: int | None = None  # what the front was measured with (None: the device's policy)
 
 
 def best_hand_written(rows: list[dict[str, Any]], floor: float, settings: TuneSettings) -> str | None:
@@ -97,11 +99,12 @@ def measure_front(
         notes.append(f"no hand-written recipe keeps accuracy ≥ {floor:.1f}% (and the other constraints)")
     baselines = list(dict.fromkeys([*BASELINES, *([best] if best else [])]))
     same = {recipe_key(parse_variant(b)): b for b in baselines}
-    recipes = []
+    recipes, as_baselines = [], []
     for trial in members:
         recipe = Recipe.from_json(trial.user_attrs["recipe"])
         if recipe_key(recipe) in same:  # measured once, under the baseline's name
-            notes.append(f"front member {recipe.name} is the baseline {same[recipe_key(recipe)]}")
+            as_baselines.append(same[recipe_key(recipe)])
+            notes.append(f"front member {recipe.name} is the baseline {as_baselines[-1]}")
             continue
         recipes.append(recipe)
     if not members:
@@ -124,12 +127,19 @@ def measure_front(
     ]
     toml = None
     if members:  # front members that are baselines are in it under the baseline's name
-        toml = write_tuned_toml(_fresh(store.folder / TUNED_TOML), model, recipes, baselines, study.study_name)
+        threads = settings.front_protocol.threads
+        toml = write_tuned_toml(_fresh(store.folder / TUNED_TOML), model, recipes, baselines, study.study_name, threads)
     report = _fresh(store.folder / REPORT_HTML)
     manifest = json.loads((store.folder / "manifest.json").read_text())
     write_new_bytes(report, write_report("html", frame, manifest, store.root, None, None, notes).encode())
     front = [r.name for r in recipes]
-    return FrontResult(again.reset_index(drop=True), front, baselines, best, toml, report, notes)
+    threads = settings.front_protocol.threads
+    roles = {
+        "study": study.study_name, "front": front, "front_trials": trial_of, "front_as_baselines": as_baselines,
+        "baselines": baselines, "best_hand_written": best, "floor": floor, "threads": threads, "notes": notes,
+    }  # fmt: skip
+    write_new_bytes(_fresh(store.folder / FRONT_JSON), json.dumps(roles, indent=2).encode())
+    return FrontResult(again.reset_index(drop=True), front, baselines, best, toml, report, notes, threads)
 
 
 def _fresh(path: Path) -> Path:
@@ -142,11 +152,14 @@ def _fresh(path: Path) -> Path:
     return candidate
 
 
-def write_tuned_toml(path: Path, model: str, front: list[Recipe], baselines: list[str], study: str) -> Path:
+def write_tuned_toml(
+    path: Path, model: str, front: list[Recipe], baselines: list[str], study: str, threads: int | None = None
+) -> Path:
     """The front (and the baselines it was measured with) as a sweep file; never overwrites."""
+    same = f" --threads {threads}" if threads is not None else ""
     head = (
         f"# The Pareto front of study {study!r} and its baselines, re-measured together.\n"
-        "# Reproduce: pocketbench bench --sweep tuned.toml -d <the same device>\n"
+        f"# Reproduce: pocketbench bench --sweep tuned.toml -d <the same device>{same}\n"
     )
     recipes = [Recipe(b, parse_variant(b).steps) for b in baselines] + front
     write_new_bytes(path, (head + sweep_text(recipes, [model])).encode())

@@ -25,7 +25,8 @@ def render_front(run: TuneRun) -> Group:
     parts.append(Text(searched))
     if result.tuned_toml is not None:
         toml = result.tuned_toml
-        parts.append(Text(f"front as a sweep file: {toml} (reproduce: pocketbench bench --sweep {toml})"))
+        same = f" --threads {result.threads}" if result.threads is not None else ""
+        parts.append(Text(f"front as a sweep file: {toml} (reproduce: pocketbench bench --sweep {toml}{same})"))
     dashboard = DASHBOARD.format(storage=run.storage)
     parts.append(Text(f"every trial and the front: {result.report}; the study: {dashboard}"))
     return Group(*parts)

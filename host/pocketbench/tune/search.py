@@ -7,18 +7,20 @@ study and trial number), so `history` and `report --compare` see the search like
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pocketbench.compress.recipe import Recipe, parse_variant
 from pocketbench.devices.base import Device, DeviceInfo
+from pocketbench.devices.local import LocalDevice
 from pocketbench.errors import PocketbenchError
 from pocketbench.measure.cell import measure_cell, probe_telemetry
 from pocketbench.measure.model import ModelContext, build_variant, load_model
@@ -30,7 +32,7 @@ from pocketbench.results.store import RunStore, read_cells
 from pocketbench.tune import study as studies
 from pocketbench.tune.front import FrontResult, measure_front
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
-from pocketbench.tune.space import Space
+from pocketbench.tune.space import Space, recipe_key
 from pocketbench.tune.trial import BUILD_LOCK, Worker, run_trial
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ def run_tune(
     """Search `model` on `devices` (one worker each) into `store`, then measure the front.
     `checked`: what `check_devices` found, when the caller checked before claiming the store."""
     reporter = reporter or Reporter()
+    settings = offered_threads(settings, devices)
     infos, telemetry = checked or check_devices(devices, settings, reporter)
     store.record_devices({k: asdict(v) if v else None for k, v in infos.items()})
     with _claimed(store.folder):
@@ -107,7 +110,8 @@ def run_tune(
                 if info is not None and not settings.allow_mixed_devices:
                     fix = "use a study per device model or --allow-mixed-devices"
                     studies.agree(study, "device_model", info.model, "the device model", fix)
-            finished, queued = studies.recover(study, store.folder)
+            shared = not studies.private(url, store.folder)
+            finished, queued = studies.recover(study, store.folder, shared)
             if finished or queued:
                 said = f"{finished} trial(s) finished from their rows, {queued} run again"
                 reporter.note(f"trials a killed run left: {said}")
@@ -119,6 +123,8 @@ def run_tune(
                 context, first, infos[first.device_id], telemetry[first.device_id], hand_written, settings, store,
                 Path(scratch), reporter,
             )  # fmt: skip
+            named = [v if isinstance(v, Recipe) else parse_variant(v) for v in hand_written]
+            twins = {recipe_key(r): r for r in reversed(named)}
             workers = [
                 Worker(
                     d,
@@ -131,6 +137,7 @@ def run_tune(
                     Path(scratch),
                     reporter,
                     reference,
+                    twins,
                 )
                 for d in devices
             ]
@@ -139,6 +146,22 @@ def run_tune(
         trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]
         pruned = sum(1 for t in trials if t.state.name == "PRUNED")
         return TuneRun(store.run_id, store.folder, studies.safe_url(url), name, len(trials), pruned, result)
+
+
+def offered_threads(settings: TuneSettings, devices: list[Device]) -> TuneSettings:
+    """The protocols with as many threads as this computer lets the runner use (its CPU affinity:
+    one under `taskset -c 1`), when every device is this computer and no thread count was given:
+    a recipe is chosen for the cores it will run on, and the baselines and the front share them.
+    A phone keeps its own policy (one thread per pinned core)."""
+    if not devices or not all(isinstance(d, LocalDevice) for d in devices):
+        return settings
+    cores = len(os.sched_getaffinity(0))
+    chosen = {
+        name: replace(protocol, threads=cores)
+        for name in ("trial_protocol", "front_protocol")
+        if (protocol := getattr(settings, name)).threads is None
+    }
+    return replace(settings, **chosen) if chosen else settings
 
 
 @contextmanager
@@ -279,6 +302,7 @@ def _work(
             if budget is not None and sum(1 for t in study.get_trials(deepcopy=False) if _uses_budget(t)) >= budget:
                 break
             trial = study.ask()
+            studies.claim(trial, worker.store.folder, worker.store.run_id)
             if budget is not None and _over_budget(study, trial.number, budget):
                 trial.set_user_attr("killed", "over budget: another worker took the last trial")
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)

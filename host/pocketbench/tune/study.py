@@ -15,6 +15,9 @@ from __future__ import annotations
 import fcntl
 import json
 import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -29,6 +32,11 @@ if TYPE_CHECKING:
 DEFAULT_STUDY = "tune"
 STUDY_DB = "tune.db"
 RUN_LOCK = ".tune.lock"
+# How long a trial in a shared study may stay unclaimed before a resuming host takes it over:
+# a live worker claims its trial right after asking (sampling included), a killed one never does.
+CLAIM_GRACE_S = 60.0
+# The PostgreSQL advisory lock (any fixed number) hosts take turns under to create the schema.
+SCHEMA_LOCK_KEY = 0x706F636B657462
 # What every host joining a study must agree on (study user attributes).
 IDENTITY = ("model", "objective", "max_accuracy_drop", "max_size_mb", "max_latency_ms", "space")
 
@@ -47,7 +55,8 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     if url.startswith("postgresql://"):  # the driver pocketbench[postgres] installs, whatever SQLAlchemy's default
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        with _schema_turn(url):
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except ImportError as exc:
         raise PocketbenchError(
             f"storage {safe_url(url)}: its database driver is not installed"
@@ -56,6 +65,28 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     except Exception as exc:  # SQLAlchemy's OperationalError and friends: the server said no
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PocketbenchError(f"storage {safe_url(url)}: cannot open it ({first})") from exc
+
+
+@contextmanager
+def _schema_turn(url: str) -> Iterator[None]:
+    """Hosts starting together on an empty PostgreSQL database would each create Optuna's tables,
+    and all but one fail on a duplicate key: they take turns under an advisory lock (held by a
+    session, so a killed host's turn ends with its connection)."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def safe_url(url: str) -> str:
@@ -169,22 +200,46 @@ def owner(folder: Path, run_id: str) -> dict[str, str]:
     return {"run_id": run_id, "host": platform.node(), "folder": str(folder.resolve())}
 
 
-def recover(study: optuna.Study, folder: Path) -> tuple[int, int]:
+def claim(trial: optuna.Trial, folder: Path, run_id: str) -> None:
+    """Mark an asked trial as this run's, first thing after `ask` (the folder last: its presence
+    says the claim is complete). A kill before it leaves a trial nobody claimed (see `recover`)."""
+    for name, value in owner(folder, run_id).items():
+        trial.set_user_attr(name, value)
+
+
+def private(url: str, folder: Path) -> bool:
+    """Whether `url` is this run folder's own study file: only the process holding the run writes it."""
+    return url == f"sqlite:///{(folder / STUDY_DB).resolve()}"
+
+
+def recover(study: optuna.Study, folder: Path, shared: bool, grace_s: float = CLAIM_GRACE_S) -> tuple[int, int]:
     """After a kill: trials left RUNNING by this run, or by a run of this host that no process
     holds any more, are finished from their saved row when it was written (the kill came between
     the row and telling the study), else failed as `killed` (not counted) and their recipe queued
-    again. Another host's running trials are that host's to resume. Returns (finished, queued)."""
+    again. Another host's running trials are that host's to resume.
+
+    A trial nobody claimed was asked by a process killed before it could say whose it is: in a
+    run's own study file that can only be this run's; in a `shared` storage it is abandoned once
+    it stays unclaimed for `grace_s` (a live worker claims its trial moments after asking).
+    Returns (finished, queued)."""
     import optuna
     from optuna.trial import TrialState
 
     from pocketbench.results.store import read_cells
 
     mine = str(folder.resolve())
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    unclaimed = {t.number for t in running if "folder" not in t.user_attrs}
+    if unclaimed and shared:
+        unclaimed = _still_unclaimed(study, unclaimed, grace_s)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     rows: dict[str, dict[int, Any]] = {}
     finished = queued = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in running:
         theirs = str(trial.user_attrs.get("folder", ""))
-        if theirs != mine and not (trial.user_attrs.get("host") == platform.node() and _abandoned(Path(theirs))):
+        if trial.number in unclaimed:
+            theirs = mine  # nobody's: this run takes over its recipe
+        elif theirs != mine and not (trial.user_attrs.get("host") == platform.node() and _abandoned(Path(theirs))):
             continue
         if theirs not in rows:
             rows[theirs] = _saved_rows(read_cells(Path(theirs)) if Path(theirs).is_dir() else None, study.study_name)
@@ -199,9 +254,26 @@ def recover(study: optuna.Study, folder: Path) -> tuple[int, int]:
             continue
         optuna.trial.Trial(study, trial._trial_id).set_user_attr("killed", True)
         study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+        # An enqueued trial killed before its first suggestion has its choices only as fixed params.
+        params = trial.params or trial.system_attrs.get("fixed_params") or {}
+        study.enqueue_trial(params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
         queued += 1
     return finished, queued
+
+
+def _still_unclaimed(study: optuna.Study, numbers: set[int], grace_s: float) -> set[int]:
+    """Those of `numbers` still RUNNING and unclaimed after `grace_s` (sooner when all are claimed)."""
+    from optuna.trial import TrialState
+
+    give_up = time.monotonic() + grace_s
+    while True:
+        left = {
+            t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.number in numbers and "folder" not in t.user_attrs
+        }  # fmt: skip
+        if not left or time.monotonic() >= give_up:
+            return left
+        time.sleep(min(1.0, grace_s))
 
 
 def _saved_rows(frame: Any, study: str) -> dict[int, Any]:

@@ -34,7 +34,6 @@ from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
 from pocketbench.tune.space import Space, recipe_from, recipe_key
-from pocketbench.tune.study import owner
 
 if TYPE_CHECKING:
     import optuna
@@ -60,6 +59,9 @@ class Worker:
     scratch: Path
     reporter: Reporter
     reference_accuracy: float  # fp32's, in points
+    # Hand-written recipes by their steps: a trial with the same steps builds under that name, so
+    # the artifact built for it is reused (the cache folder is named after the recipe).
+    hand_written: dict[str, Recipe] = field(default_factory=dict)
     floor: float = field(init=False)  # the accuracy (points) a feasible trial keeps at least
 
     def __post_init__(self) -> None:
@@ -82,7 +84,7 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
     recipe = recipe_from(suggest(trial, worker.space))
     key = recipe_key(recipe)
     attrs = {"variant": recipe.name, "recipe": recipe.to_json(), "recipe_key": key, "device": worker.device.device_id}
-    for name, value in {**attrs, **owner(worker.store.folder, worker.store.run_id)}.items():
+    for name, value in attrs.items():
         trial.set_user_attr(name, value)
     earlier = _finished_twin(study, key, trial.number)
     if earlier is not None:  # the sampler asked again: the answer is known, nothing is run twice
@@ -98,7 +100,9 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
             if screen is not None:
                 raise StopCompression(screen)
             with watching_epochs(_epoch_watcher(worker, recipe, screened)):
-                row, artifact = build_variant(worker.context, recipe, row, worker.reporter)
+                built = worker.hand_written.get(key, recipe)
+                row, artifact = build_variant(worker.context, built, {**row}, worker.reporter)
+                row["recipe"] = recipe.to_json()
     except StopCompression as exc:
         row = failed_row({**row, "tune_screen_accuracy": screened or None}, CellStatus.PRUNED, f"screened out: {exc}")
         worker.store.write_cell(row)
