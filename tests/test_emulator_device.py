@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
@@ -108,13 +109,25 @@ def test_sysfs_changes_while_a_command_runs(phone, tmp_path):
 
 
 def test_frequency_cap_drops_mid_run_on_the_real_clock(phone):
-    capped = Cluster((1,), 2_800_000, cap_khz=steps((0, 2_800_000), (1.5, 1_400_000)))
-    phone.sysfs.set_script(SysfsScript(clusters=(Cluster((0,), 1_800_000), capped)))
-    out = connected(phone).shell(
-        f"cat {POLICY1}/scaling_max_freq; sleep 2.5; cat {POLICY1}/scaling_max_freq;"
+    # The script's clock starts once the shell is up and waiting (connecting and starting a shell
+    # take what the machine's load makes them take); from there the first read is one poll away.
+    ready, go = phone.root / "data/local/tmp/ready", phone.root / "data/local/tmp/go"
+    command = (
+        "touch /data/local/tmp/ready; while [ ! -e /data/local/tmp/go ]; do sleep 0.01; done;"
+        f" cat {POLICY1}/scaling_max_freq; sleep 2.5; cat {POLICY1}/scaling_max_freq;"
         f" cat {POLICY1}/cpuinfo_max_freq; cat /sys/devices/system/cpu/cpu1/cpufreq/related_cpus"
     )
-    assert out.split() == ["2800000", "1400000", "2800000", "1"]
+    device, result = connected(phone), {}
+    worker = threading.Thread(target=lambda: result.update(out=device.shell(command, read_timeout_s=120)))
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    capped = Cluster((1,), 2_800_000, cap_khz=steps((0, 2_800_000), (1.5, 1_400_000)))
+    phone.sysfs.set_script(SysfsScript(clusters=(Cluster((0,), 1_800_000), capped)))
+    go.touch()
+    worker.join(120)
+    assert result["out"].split() == ["2800000", "1400000", "2800000", "1"]
 
 
 def test_odpm_energy_counter_only_when_scripted(phone):
@@ -207,9 +220,25 @@ def test_cli_serves_a_phone_until_interrupted(tmp_path):
         device.close()
     finally:
         proc.send_signal(2)
-        proc.wait(10)
+        proc.wait(120)  # a loaded machine stops the phone slowly; a phone that ignores Ctrl-C never does
     assert proc.returncode == 0
     assert (tmp_path / "phone/data/local/tmp/kept").read_text() == "x\n"
+
+
+def test_ctrl_c_the_moment_the_phone_is_announced_stops_it_cleanly(tmp_path):
+    """The line that announces the phone comes after its Ctrl-C handling is in: a Ctrl-C sent as
+    soon as it is read stops the phone (exit 0, its temporary files removed), never a half-stopped
+    phone behind an `interrupted` line."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pocketbench", "emulator", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    banner = proc.stdout.readline()
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (0, ""), err
+    root = Path(banner.split(" files in ", 1)[1].split(";", 1)[0])
+    assert root.name.startswith("pocketbench-phone-") and not root.exists()
 
 
 def test_cli_refuses_adb_ports():

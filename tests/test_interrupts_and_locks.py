@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pocketbench.errors import PocketbenchError
 from pocketbench.results.store import RunStore
@@ -37,8 +39,13 @@ def _wait_for(predicate, timeout_s: float, proc: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
+def _pocketbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pocketbench", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, check=False)  # fmt: skip
+
+
 @pytest.mark.slow  # exports and measures digits_cnn twice
-def test_ctrl_c_says_what_was_kept_and_marks_the_run(tmp_path):
+def test_ctrl_c_says_what_was_kept_marks_the_run_and_bench_resumes_it(tmp_path):
     run = tmp_path / "R" / "run1"
     args = ["-m", "digits_cnn", "-v", "fp32,int8", "--device", "local", "--repetitions", "2", "--iterations", "20"]
     proc = _start(["bench", *args, "--min-seconds", "1.5", "--results", "R", "--run-id", "run1"], tmp_path)
@@ -49,15 +56,29 @@ def test_ctrl_c_says_what_was_kept_and_marks_the_run(tmp_path):
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("interrupted: ") and f"kept in {Path('R') / 'run1'}" in lines[-1], err
-    assert "cell(s) measured" in lines[-1] and "`pocketbench report run1`" in lines[-1]
+    assert "cell(s) measured" in lines[-1] and lines[-1].endswith(
+        "resume with `pocketbench bench --resume run1 --results R`"
+    )
     assert not (run / "results.parquet").exists()  # no empty (or any) results.parquet
     assert json.loads((run / "manifest.json").read_text())["interrupted"]["by"] == "SIGINT"
-    report = subprocess.run([sys.executable, "-m", "pocketbench", "report", "run1", "--results", "R"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    report = _pocketbench("report", "run1", "--results", "R", cwd=tmp_path)
     assert report.returncode == 0 and "interrupted: run run1 stopped before it finished" in report.stdout
-    history = subprocess.run([sys.executable, "-m", "pocketbench", "history", "--results", "R"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    history = _pocketbench("history", "--results", "R", cwd=tmp_path)
     assert history.returncode == 0 and "run1 (interrupted)" in history.stdout, history.stdout
+    # The line's command carries on: the cells kept are not measured again, the others are.
+    kept = {path.name: path.read_bytes() for path in (run / "cells").glob("*.parquet")}
+    refused = _pocketbench("bench", "--resume", "run1", "--results", "R", "-v", "fp32", cwd=tmp_path)
+    assert refused.returncode == 1 and refused.stderr.strip().endswith("settings: leave out --variants"), refused.stderr
+    resumed = _pocketbench("bench", "--resume", "run1", "--results", "R", "--json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming run1: " in resumed.stderr
+    assert {(r["variant"], r["status"]) for r in json.loads(resumed.stdout)["rows"]} == {("fp32", "ok"), ("int8", "ok")}
+    assert all((run / "cells" / name).read_bytes() == data for name, data in kept.items())
+    cells = pd.concat([pd.read_parquet(path) for path in (run / "cells").glob("*.parquet")])
+    ok = cells[cells["status"] == "ok"]
+    assert sorted(ok["variant"]) == ["fp32", "int8"]  # each cell measured to the end once
+    assert "interrupted" not in json.loads((run / "manifest.json").read_text())
+    assert "run1 (interrupted)" not in _pocketbench("history", "--results", "R", cwd=tmp_path).stdout
 
 
 def test_ctrl_c_during_a_farm_names_how_to_resume(tmp_path):
@@ -71,6 +92,46 @@ def test_ctrl_c_during_a_farm_names_how_to_resume(tmp_path):
     line = [line for line in err.splitlines() if line.strip()][-1]
     assert line.startswith("interrupted: ") and "resume with `pocketbench farm farm.toml --run-id " in line, err
     assert not any((tmp_path / "R").glob("*/results.parquet"))
+
+
+ENTRY = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]["pocketbench"]
+
+
+@pytest.mark.parametrize("launch", ["console script", "python -m"])
+def test_ctrl_c_while_the_command_starts_is_one_line(launch, tmp_path):
+    """Ctrl-C during the CLI's own imports (typer made slow to import here: a loaded machine's
+    start-up) is one line and exit 130, not a KeyboardInterrupt traceback from the import."""
+    slow = tmp_path / "slow" / "typer"
+    slow.mkdir(parents=True)
+    (slow / "__init__.py").write_text("import sys, time\nprint('importing typer', flush=True)\ntime.sleep(120)\n")
+    module, function = ENTRY.split(":")  # what pip's `pocketbench` script runs
+    start = ["-c", f"import sys; from {module} import {function}; sys.exit({function}())"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(slow.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, *(start if launch == "console script" else ["-m", "pocketbench"]), "history"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "importing typer\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (130, "interrupted: nothing was measured\n")
+
+
+def test_a_signal_after_the_command_finished_changes_nothing(tmp_path):
+    """Ctrl-C while the interpreter shuts down (an exit handler that takes a while, as a loaded
+    machine's teardown does) is ignored: the command's answer and exit code stand, with no
+    KeyboardInterrupt traceback from the teardown."""
+    code = (
+        "import atexit, time; atexit.register(lambda: (print('exiting', flush=True), time.sleep(3)));"
+        f" from {ENTRY.split(':')[0]} import {ENTRY.split(':')[1]} as main; main()"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, "--version"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().startswith("pocketbench ")
+    assert proc.stdout.readline() == "exiting\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (0, "")
 
 
 def test_a_run_being_written_is_locked_against_a_second_farm(tmp_path):
@@ -93,3 +154,24 @@ def test_a_run_being_written_is_locked_against_a_second_farm(tmp_path):
         RunStore(tmp_path / "R", "night1", resume=True)
     holder.finish()  # done: the lock is released and the run can be resumed
     RunStore(tmp_path / "R", "night1", resume=True).release()
+
+
+def test_bench_resume_takes_only_bench_runs_and_no_other_settings(tmp_path, capsys):
+    from pocketbench import cli
+
+    farm = RunStore(tmp_path / "R", "night1")
+    farm.write_manifest({"kind": "farm", "farm": "x", "models": {}, "devices": []}, {})
+    farm.mark_interrupted("SIGINT")
+    cases = {
+        ("--resume", "night1"): "error: run 'night1' is not a bench run: resume it with the command that made it",
+        ("--resume", "nosuch"): f"error: no run 'nosuch' in {tmp_path / 'R'}: `ls {tmp_path / 'R'}` lists the run ids",
+        ("--resume", "night1", "-m", "digits_cnn", "--iterations", "5"): (
+            "error: --resume continues the run it names with its models, variants, devices and settings:"
+            " leave out --model, --iterations"
+        ),
+    }
+    for args, line in cases.items():
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["bench", *args, "--results", str(tmp_path / "R")])
+        err = capsys.readouterr().err
+        assert (stop.value.code, [x for x in err.splitlines() if x.strip()]) == (1, [line]), err

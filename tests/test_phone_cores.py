@@ -159,6 +159,23 @@ def test_a_generative_cell_uses_the_same_policy(eight_core_phone, tmp_path):
     assert seen and {cpus for _, cpus in seen} == {host_cpus_of([4, 5, 6, 7])}
 
 
+@pytest.mark.slow  # trains tiny_llama in the test session's cache: minutes on a quiet core
+def test_tiny_llama_runs_on_the_same_4_pinned_threads_by_default(eight_core_phone, tmp_path):
+    """The built-in generative model (trained once per test session: minutes on a loaded core),
+    fp32 only, a short prompt and few decode steps: the policy, not its speed, is under test."""
+    row, shown, seen = bench(
+        tmp_path, eight_core_phone, "--prompt-tokens", "8", "--decode-tokens", "4", "--energy-window", "0.1",
+        model="tiny_llama", variant="fp32",
+    )  # fmt: skip
+    assert row["kind"] == "generative" and row["decode_tok_s"] > 0
+    assert (row["threads"], row["threads_source"], row["cpu_mask"]) == (4, "device-policy", "f0")
+    assert row["cores"] == "big+prime"
+    assert f"threads: 4 on tcp:{eight_core_phone.address}, the device's policy: the performance cores (big 4-6" in shown
+    # The kernel saw the runner pinned to the phone's CPUs 4-7, with at least its 4 runtime threads.
+    assert seen and {cpus for _, cpus in seen} == {host_cpus_of([4, 5, 6, 7])}
+    assert max(n for n, _ in seen) >= 4, seen
+
+
 def test_bad_core_choices_and_layouts_are_one_line(tmp_path):
     from pocketbench.emulator.persona import parse_layout
     from pocketbench.errors import PocketbenchError

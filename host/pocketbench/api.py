@@ -55,7 +55,7 @@ def _with_setting_keywords(function: Callable[..., Any]) -> None:
 
 
 def bench(
-    models: str | Sequence[str],
+    models: str | Sequence[str] | None = None,
     variants: str | Sequence[str | Recipe] = DEFAULT_VARIANTS,
     devices: str | Device | Sequence[str | Device] = "auto",
     *,
@@ -64,6 +64,7 @@ def bench(
     wait_for_device: float = 0.0,
     progress: bool | Reporter = False,
     plan: Callable[[list[tuple[str, str, str]]], None] | None = None,
+    resume: str | None = None,
     **setting_values: Any,
 ) -> pd.DataFrame:
     """Compress, lower and measure every model × variant × device; save the run and return its rows.
@@ -78,6 +79,12 @@ def bench(
     `plan`, once every name and device is checked and before any work, gets the cells as (model,
     variant, device id): it may say what the run will do, or raise to stop it. Every measurement
     setting is a keyword (listed below, from `ProtocolSettings`).
+
+    `resume` continues an interrupted or partly failed bench run (id, `latest` or folder) with its
+    own models, variants, devices and settings (leave `models` and the settings out): cells whose
+    last attempt is ok are kept as they are, the others are measured as a next attempt, so no
+    complete cell is measured twice. The frame has one row per cell, its last attempt
+    (results.parquet keeps all).
     """
     from pocketbench.compress.recipe import variant_list
     from pocketbench.devices.base import ClosableDevice
@@ -86,9 +93,23 @@ def bench(
     from pocketbench.measure.settings import protocol_settings
     from pocketbench.measure.sweep import check_names, run_sweep
     from pocketbench.names import safe_name
-    from pocketbench.results.store import RunStore, new_run_id
+    from pocketbench.results.compare import latest_attempts
+    from pocketbench.results.store import RunStore, new_run_id, resolve_run
 
-    settings = protocol_settings(setting_values)
+    root = Path(results if results is not None else os.environ.get(RESULTS_ENV) or "results")
+    if resume is not None:
+        if models is not None or run_id is not None or setting_values:
+            raise PocketbenchError(
+                "resume continues the run it names with its own models, variants, devices and settings:"
+                " leave out models, run_id and every setting"
+            )
+        folder = resolve_run(resume, root)
+        models, variants, devices, settings = saved_bench(folder, resume)
+        run_id, root = folder.name, folder.parent
+    elif models is None:
+        raise PocketbenchError("no models given: name one, e.g. models='digits_cnn' (or resume a run)")
+    else:
+        settings = protocol_settings(setting_values)
     if run_id is not None:
         safe_name(run_id, "run id")
     model_names = _names(models, "models")
@@ -104,30 +125,43 @@ def bench(
         if not chosen:
             raise PocketbenchError("no devices given: use e.g. devices='local' or 'tcp:HOST:PORT'")
         check_runners(chosen)
+        cells = [(m, v, d.device_id) for m in model_names for v in variant_names for d in chosen]
+        complete: set[tuple[str, str, str]] = set()
+        if resume is not None:  # claimed before the plan: a run another process writes is refused first
+            store = RunStore(root, str(run_id), resume=True)
+            complete = _complete_cells(store.folder)
+            kept = len(complete & set(cells))
+            notes.append(f"resuming {store.run_id}: {kept} of {len(cells)} cells already complete")
         if plan is not None:
-            plan([(m, v, d.device_id) for m in model_names for v in variant_names for d in chosen])
-        root = Path(results if results is not None else os.environ.get(RESULTS_ENV) or "results")
-        store = RunStore(root, run_id or new_run_id())
-        config = {
-            "models": model_names,
-            "variants": variant_names,
-            "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
-            "devices": [d.device_id for d in chosen],
-            "settings": asdict(settings),
-        }
-        store.write_manifest(config, versions())
+            try:
+                plan([c for c in cells if c not in complete])
+            except BaseException:
+                if resume is not None:
+                    store.release()
+                raise
+        if resume is None:
+            store = RunStore(root, run_id or new_run_id())
+            config = {
+                "command": "bench",
+                "models": model_names,
+                "variants": variant_names,
+                "recipes": [v.to_dict() for v in planned if not isinstance(v, str)],
+                "devices": [d.device_id for d in chosen],
+                "settings": asdict(settings),
+            }
+            store.write_manifest(config, versions())
         try:
             with _reporting(progress) as reporter:
                 for note in notes:
                     reporter.note(note)
-                run_sweep(model_names, planned, chosen, settings, store, reporter)
+                run_sweep(model_names, planned, chosen, settings, store, reporter, skip=complete)
         except Exception:
             store.finish()  # whatever was measured is saved, even if the sweep failed
             raise
         except BaseException as stop:  # Ctrl-C, SIGTERM: the run is marked interrupted, not finished
             store.mark_interrupted(interruption(stop))
             raise
-        frame = store.finish()
+        frame = latest_attempts(store.finish())
     finally:
         for device in opened:  # a phone's lease ends with the run, not with the process
             if isinstance(device, ClosableDevice):
@@ -137,6 +171,35 @@ def bench(
 
 
 _with_setting_keywords(bench)
+
+
+def saved_bench(folder: Path, reference: str) -> tuple[list[str], list[str | Recipe], list[str], _Defaults]:
+    """The models, variants (sweep-file recipes rebuilt), devices and settings a bench run was started
+    with (`reference`: how the user named the run, for the error)."""
+    from pocketbench.compress.recipe import Recipe
+
+    config = json.loads((folder / "manifest.json").read_text()).get("config", {})
+    # Runs saved before bench recorded its name: a config with bench's keys and no other command's.
+    legacy = not {"command", "kind"} & set(config) and {"models", "variants", "devices", "settings"} <= set(config)
+    made_by_bench = config.get("command") == "bench" or legacy
+    if not made_by_bench:
+        raise PocketbenchError(f"run {reference!r} is not a bench run: resume it with the command that made it")
+    recipes = {r["name"]: Recipe.from_dict(r) for r in config.get("recipes", [])}
+    variants: list[str | Recipe] = [recipes.get(v, v) for v in config["variants"]]
+    return list(config["models"]), variants, list(config["devices"]), _Defaults(**config["settings"])
+
+
+def _complete_cells(folder: Path) -> set[tuple[str, str, str]]:
+    """(model, variant, device) of every cell whose last attempt is ok."""
+    from pocketbench.results.cell_status import CellStatus
+    from pocketbench.results.compare import latest_attempts
+    from pocketbench.results.store import read_cells
+
+    last = latest_attempts(read_cells(folder))
+    if last.empty:
+        return set()
+    done = last[last["status"] == CellStatus.OK]
+    return {(str(m), str(v), str(d)) for m, v, d in zip(done["model"], done["variant"], done["device"], strict=True)}
 
 
 def _names(given: str | Sequence[str], what: str) -> list[str]:

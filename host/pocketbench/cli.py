@@ -153,6 +153,7 @@ def with_setting_options(command: Callable[..., None]) -> Callable[..., None]:
 @app.command()
 @with_setting_options
 def bench(
+    ctx: typer.Context,
     model: Annotated[
         list[str] | None,
         typer.Option("--model", "-m", help="Built-in name, file.py:factory or module:factory (repeatable)."),
@@ -179,6 +180,14 @@ def bench(
         ),
     ] = None,
     run_id: RunIdOption = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted bench run (id, `latest` or folder): the cells not yet measured, with"
+            " the run's own models, variants, devices and settings.",
+        ),
+    ] = None,
     wait_for_device: WaitOption = 0.0,
     results: ResultsOption = Path("results"),
     as_json: JsonOption = False,
@@ -195,18 +204,28 @@ def bench(
     _quiet_libraries()
     from pocketbench import crash
     from pocketbench.api import bench as run_bench
+    from pocketbench.api import saved_bench
     from pocketbench.measure.settings import SettingsError
     from pocketbench.names import inside
     from pocketbench.progress import RichReporter
-    from pocketbench.results.store import new_run_id
+    from pocketbench.results.store import new_run_id, resolve_run
 
     shown_columns = _columns(columns)
-    planned, file_models = _variants(variants, sweep)
-    run_id = run_id or new_run_id()
+    if resume is not None:
+        _only_output_options(ctx, "--resume continues the run it names with its models, variants, devices and settings")
+        folder = resolve_run(resume, results)
+        run_id, results = folder.name, folder.parent
+        planned: list[str | Recipe] = []
+        file_models: list[str] = []
+    else:
+        planned, file_models = _variants(variants, sweep)
+        run_id = run_id or new_run_id()
     crash.run_folder = inside(results, run_id, "run id")  # a crash log goes there once the run claimed it
+    results_flag = "" if results == Path("results") else f" --results {results}"
+    crash.resume_hint = f"pocketbench bench --resume {run_id}{results_flag}"
     protocol = protocol or {}
     try:
-        settings = Defaults(**protocol)
+        settings = Defaults(**protocol) if resume is None else saved_bench(results / run_id, resume)[3]
         chosen_models = model or file_models or DEFAULT_MODELS
 
         def state_plan(cells: list[tuple[str, str, str]]) -> None:
@@ -214,15 +233,16 @@ def bench(
 
         with _device_choice_named_by_options(), RichReporter(stderr) as reporter:
             frame = run_bench(
-                chosen_models,
+                None if resume else chosen_models,
                 planned,
                 device or ["auto"],
-                **protocol,
+                **({} if resume else protocol),
                 results=results,
-                run_id=run_id,
+                run_id=None if resume else run_id,
                 wait_for_device=wait_for_device,
                 progress=reporter,
                 plan=state_plan,
+                resume=resume and str(crash.run_folder),
             )
     except SettingsError as exc:  # the library names the setting; here it came from a flag
         raise PocketbenchError(exc.naming(setting_flag)) from exc
@@ -285,6 +305,22 @@ def _device_choice_named_by_options() -> Iterator[None]:
         if exc.waited_s:
             raise
         raise NotPresent(f"{exc}; --wait-for-device SECONDS waits for it", serial=exc.serial, waited_s=0) from exc
+
+
+# What a resumed run may still be given: where its results are and how to show them.
+OUTPUT_OPTIONS = {"resume", "results", "as_json", "columns", "wide", "yes", "wait_for_device"}
+
+
+def _only_output_options(ctx: typer.Context, why: str) -> None:
+    """Refuse, in one line, any option given on the command line beside the output options."""
+    sources = {str(param.name): ctx.get_parameter_source(str(param.name)) for param in ctx.command.params}
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in OUTPUT_OPTIONS and getattr(sources[str(param.name)], "name", None) == "COMMANDLINE"
+    ]
+    if given:
+        raise PocketbenchError(f"{why}: leave out {', '.join(given)}")
 
 
 def _variants(spec: str | None, sweep: Path | None) -> tuple[list[str | Recipe], list[str]]:
@@ -730,19 +766,26 @@ app.command("emulator")(emulator_command)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure becomes one line and an exit code, never a traceback
-    (`--debug` shows it): crash.py lists the codes."""
+    (`--debug` shows it): crash.py lists the codes. With no `argv` this is the process's own
+    entry: the signal handling stays until the process ends (see _signals_interrupt)."""
     from pocketbench import crash
 
     crash.run_folder, crash.resume_hint = None, None
-    with _signals_interrupt():
-        _main(argv)
+    try:
+        with _signals_interrupt(process=argv is None) as signals:
+            _main(argv, signals)
+    except Interrupted as stop:  # landed as the handlers went in, before the command started
+        _interrupted(stop)
 
 
-def _main(argv: list[str] | None) -> None:
+def _main(argv: list[str] | None, signals: _Signals) -> None:
     from pocketbench import crash
 
     try:
-        code = app(args=argv, prog_name="pocketbench", standalone_mode=False)
+        try:
+            code = app(args=argv, prog_name="pocketbench", standalone_mode=False)
+        finally:
+            signals.finished = True  # from here on only the answer is written: a signal changes nothing
     except (typer.Abort, KeyboardInterrupt, Interrupted) as stop:
         _interrupted(stop)
     except PocketbenchError as exc:
@@ -771,20 +814,32 @@ def _main(argv: list[str] | None) -> None:
     sys.exit(code or 0)
 
 
+class _Signals:
+    """Whether the command has finished: a signal after that is ignored (its answer is being
+    written, or the interpreter is shutting down) instead of raising where nothing catches it."""
+
+    finished = False
+
+
 @contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """Ctrl-C and SIGTERM raise Interrupted in the main thread: every `with` and `finally` on the
-    way out runs (scratch folders removed, the run marked interrupted), and typer, which would
-    turn a KeyboardInterrupt into a bare exit 130, lets it through to main. The previous handlers
-    come back afterwards (main may be called in-process)."""
+def _signals_interrupt(process: bool = False) -> Iterator[_Signals]:
+    """Ctrl-C and SIGTERM raise Interrupted in the main thread while the command runs: every
+    `with` and `finally` on the way out runs (scratch folders removed, the run marked
+    interrupted), and typer, which would turn a KeyboardInterrupt into a bare exit 130, lets it
+    through to main. Once the command has finished, a signal is ignored. Called in-process, the
+    previous handlers come back afterwards; as the process's entry (`process`) they stay, so a
+    signal while the interpreter shuts down cannot end in a KeyboardInterrupt traceback."""
     import signal
     import threading
 
+    signals = _Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield signals
         return
 
     def stop(signum: int, _frame: object) -> None:
+        if signals.finished:
+            return
         interrupted = Interrupted(signum, signal.Signals(signum).name)
         request_interrupt(interrupted)  # raised again where work is saved, should this one be swallowed
         raise interrupted
@@ -796,14 +851,16 @@ def _signals_interrupt() -> Iterator[None]:
             default_hook(unraisable)
 
     request_interrupt(None)
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     default_hook, sys.unraisablehook = sys.unraisablehook, quiet
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield signals
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        sys.unraisablehook = default_hook
+        signals.finished = True
+        if not process:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            sys.unraisablehook = default_hook
 
 
 def _interrupted(stop: BaseException) -> None:

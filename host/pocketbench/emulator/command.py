@@ -79,15 +79,20 @@ def emulator_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     who = "auth: this computer's adb key" if auth else "NO AUTH: any local user gets a shell"
-    typer.echo(
-        f"emulated {model} ({emu.persona.abi}, {emu.serial}) listening on {emu.address};"
-        f" files in {emu.root}; {who}; Ctrl-C stops it"
-    )
-    announced = local_phones.register(emu.host, emu.port)  # `pocketbench devices` and `auto` find it
+    announced: list[Path] = []
+
+    def announce() -> None:
+        announced.append(local_phones.register(emu.host, emu.port))  # `pocketbench devices` and `auto` find it
+        typer.echo(
+            f"emulated {model} ({emu.persona.abi}, {emu.serial}) listening on {emu.address};"
+            f" files in {emu.root}; {who}; Ctrl-C stops it"
+        )
+
     try:
-        serve_forever(emu)
+        serve_forever(emu, announce)
     finally:
-        local_phones.unregister(announced)
+        for entry in announced:
+            local_phones.unregister(entry)
 
 
 def _trusted_keys(pocketbench_key: str) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ import signal
 import socket
 import tempfile
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -328,12 +328,15 @@ def this_computers_key() -> str:
     return Path(f"{default_key_path()}.pub").read_text()
 
 
-def serve_forever(emu: Emulator) -> None:
-    """Block until SIGINT/SIGTERM, then stop the phone (the CLI's foreground mode)."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+def serve_forever(emu: Emulator, ready: Callable[[], object] = lambda: None) -> None:
+    """Block until SIGINT/SIGTERM, then stop the phone (the CLI's foreground mode). `ready`
+    announces the phone once the handlers are in: a Ctrl-C right after the announcement stops it
+    like any other, and the phone is stopped on every way out."""
     try:
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        ready()
         stop.wait()
     finally:
         emu.stop()

@@ -13,7 +13,7 @@ still run, and nothing already measured is lost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -76,10 +76,13 @@ def run_sweep(
     settings: ProtocolSettings,
     store: RunStore,
     reporter: Reporter | None = None,
+    skip: Collection[tuple[str, str, str]] = frozenset(),
 ) -> int:
     """Measure every cell into `store`; returns the number of failed cells.
 
     A variant is a name made of tokens (`prune50+int8`) or a ready Recipe (from a sweep file).
+    Cells in `skip` (model, variant, device id) are left alone: a resumed run's complete ones
+    (a model with none left to measure is not even loaded).
     """
     reporter = reporter or Reporter()
     infos = {d.device_id: _probe(d, reporter) for d in devices}
@@ -88,6 +91,9 @@ def run_sweep(
     failures = 0
     with scratch_dir("sweep") as scratch:
         for model_name in models:
+            names = [v.name if isinstance(v, Recipe) else v for v in variants]
+            if all((model_name, n, d.device_id) in skip for n in names for d in devices):
+                continue
             try:
                 context = load_model(model_name, scratch, reporter, (settings.prompt_tokens, settings.decode_tokens))
             except PocketbenchError as exc:
@@ -96,6 +102,8 @@ def run_sweep(
             for variant in variants:
                 name = variant.name if isinstance(variant, Recipe) else variant
                 for device in devices:
+                    if (model_name, name, device.device_id) in skip:
+                        continue
                     base = base_row(store.run_id, model_name, name, device.device_id, infos[device.device_id])
                     if context is None:
                         row = failed_row(base, CellStatus.MODEL_ERROR, model_error)
