@@ -6,6 +6,11 @@ whose removal makes every probe of the phone fail, as a phone that dropped off t
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,3 +80,19 @@ def matrix(
         "run": {"iterations": 8, "warmup": 1, "threads": 1, **run},
     }
     return parse_matrix(data, models_file.parent / "farm.toml")
+
+
+def farm_killed_mid_run(folder: Path, matrix_file: str, run_id: str = "n1", after_cells: int = 2) -> list[str]:
+    """Start `pocketbench farm MATRIX` in `folder` (results in `r/`) and SIGKILL its whole process
+    group once `after_cells` cells are saved; returns the command, which resumes the run."""
+    command = [sys.executable, "-m", "pocketbench", "farm", matrix_file, "--results", "r", "--run-id", run_id]
+    process = subprocess.Popen(
+        command, cwd=folder, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    cells = folder / "r" / run_id / "cells"
+    deadline = time.monotonic() + 300
+    while len(list(cells.glob("*.parquet"))) < after_cells and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return command

@@ -5,11 +5,7 @@ the parallel speed-up is measured in benchmarks/farm_parallel.py."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 
 import pytest
 from pocketbench.devices.select import open_device
@@ -17,7 +13,7 @@ from pocketbench.farm.run import run_farm
 from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore, read_cells
 
-from tests.farm_support import matrix, write_models
+from tests.farm_support import farm_killed_mid_run, matrix, write_models
 
 
 @pytest.fixture(autouse=True)
@@ -93,16 +89,7 @@ def test_sigkill_mid_run_then_resume_over_emulated_phones(tmp_path, phones):
         lines += ["[[devices]]", f'name = "{name}"', f'serial = "{serial}"']
     lines += ["[run]", "iterations = 200", "warmup = 2", "threads = 1"]
     (tmp_path / "farm.toml").write_text("\n".join(lines) + "\n")
-    command = [sys.executable, "-m", "pocketbench", "farm", "farm.toml", "--results", "r", "--run-id", "n1"]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    cells = tmp_path / "r" / "n1" / "cells"
-    deadline = time.monotonic() + 300
-    while len(list(cells.glob("*.parquet"))) < 2 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    command = farm_killed_mid_run(tmp_path, "farm.toml")
     before = read_cells(tmp_path / "r" / "n1")
     assert 2 <= len(before) < 9, "the kill should land mid-run"
 

@@ -47,7 +47,8 @@ def test_every_bad_field_is_named(tmp_path):
         "farm.toml: variants: must be a non-empty list",
         "farm.toml: models[1]: model 'digits_cnn' is listed twice",
         "farm.toml: models[2]: a model name or a {name, variants} table",
-        "farm.toml: devices[1].serial: 'bluetooth:phone' is not valid (tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local)",
+        "farm.toml: devices[1].serial: 'bluetooth:phone' is not valid (tcp:HOST:PORT, usb:SERIAL, adb:SERIAL,"
+        " adb://HOST:PORT/SERIAL or local)",
         "farm.toml: devices[2].serial: 'tcp:127.0.0.1' is not tcp:HOST:PORT",
         "farm.toml: devices[3].serial: 'tcp:127.0.0.1:6101' is listed twice",
         "farm.toml: devices[4].colour: unknown field",
@@ -88,3 +89,77 @@ def test_missing_and_unreadable_files(tmp_path):
     broken.write_text('variants = ["fp32"]\nmodels = ["digits_cnn"]\n')
     with pytest.raises(MatrixError, match=r"farm.toml: devices: required"):
         load_matrix(broken)
+
+
+def test_lab_hosts_as_servers_and_their_phones(tmp_path):
+    from pocketbench.farm.matrix import listed_device
+
+    data = {
+        "variants": ["fp32"],
+        "models": ["digits_cnn"],
+        "servers": [{"name": "lab-a", "address": "10.0.0.5:5037"}, {"name": "lab-b", "address": "127.0.0.1:25037"}],
+        "devices": [
+            {"name": "pixel8", "server": "lab-a", "serial": "38211FDH2000AB"},
+            {"name": "pixel7", "serial": "adb://[fd00::7]:5037/R5CT10"},
+        ],
+        "regression": {"match": ["model"]},
+    }
+    matrix = parse_matrix(data, tmp_path / "lab.toml")
+    assert [(d.name, d.serial, d.host) for d in matrix.devices] == [
+        ("pixel8", "adb://10.0.0.5:5037/38211FDH2000AB", "lab-a"),
+        ("pixel7", "adb://[fd00::7]:5037/R5CT10", "[fd00::7]:5037"),
+    ]
+    assert [(s.name, s.all_phones) for s in matrix.servers] == [("lab-a", False), ("lab-b", True)]
+    assert matrix.regression.match_columns == ("device_model",)
+    listed = listed_device(matrix.servers[1], "127.0.0.1:46101")
+    assert (listed.name, listed.serial, listed.host) == (
+        "lab-b-127.0.0.1-46101",
+        "adb://127.0.0.1:25037/127.0.0.1:46101",
+        "lab-b",
+    )
+    config = matrix.to_config()
+    assert config["servers"] == [
+        {"name": "lab-a", "address": "10.0.0.5:5037"},
+        {"name": "lab-b", "address": "127.0.0.1:25037"},
+    ]
+    from dataclasses import replace
+
+    grown = replace(matrix, devices=(*matrix.devices, listed))
+    assert grown.to_config() == config  # phones listed at the start of a run do not change the matrix a resume checks
+
+
+def test_bad_servers_are_named(tmp_path):
+    data = {
+        "variants": ["fp32"],
+        "models": ["digits_cnn"],
+        "servers": [
+            {"name": "lab-a", "address": "10.0.0.5"},
+            {"name": "lab a", "address": "10.0.0.6:5037"},
+            {"name": "lab-c", "address": "host;rm -rf /:5037"},
+            {"name": "lab-d", "address": "10.0.0.7:5037", "user": "x"},
+        ],
+        "devices": [{"server": "lab-z", "serial": "X"}, {"serial": "adb://10.0.0.8:99999/X"}],
+    }
+    with pytest.raises(MatrixError) as caught:
+        parse_matrix(data, tmp_path / "lab.toml")
+    message = str(caught.value)
+    for where in (
+        "servers[0].address",
+        "servers[1].name",
+        "servers[2].address",
+        "servers[3].user",
+        "devices[0].server",
+        "devices[1].serial",
+    ):
+        assert f"lab.toml: {where}:" in message, message
+
+
+def test_the_lab_example_parses():
+    matrix = load_matrix(EXAMPLE.with_name("lab.toml"))
+    assert [(s.name, str(s.address), s.all_phones) for s in matrix.servers] == [
+        ("lab-a", "127.0.0.1:15037", False),
+        ("lab-b", "127.0.0.1:25037", True),
+    ]
+    assert [(d.name, d.serial, d.host) for d in matrix.devices] == [
+        ("pixel8-a", "adb://127.0.0.1:15037/38211FDH2000AB", "lab-a")
+    ]

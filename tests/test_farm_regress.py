@@ -161,3 +161,28 @@ def test_change_points_are_those_ruptures_finds():
         penalty = 4.0 * (level * float(rng.choice([0.001, 0.005, 0.02]))) ** 2 * np.log(max(n, 2))
         expected = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(series.reshape(-1, 1)).predict(pen=penalty)
         assert pelt_l2(series, penalty) == expected, (trial, series, penalty)
+
+
+def test_a_phone_moved_to_another_host_or_model_starts_a_new_history_unless_told_otherwise():
+    rng = np.random.default_rng(RNG_SEED + 7)
+    rows = [{**night(i, 10.0, rng), "device_model": "Google Pixel 8", "device_host": "lab-a"} for i in range(10)]
+    moved = {**night(10, 12.0, rng), "device_model": "Google Pixel 8", "device_host": "lab-b"}
+    match = ("device_model", "device_host")
+    frame = pd.DataFrame([*rows, moved])
+    table = verdicts(frame, "night-10", DEFAULT_THRESHOLDS, match=match).set_index("metric")
+    assert set(table["verdict"]) == {INSUFFICIENT}
+    assert (
+        "host 'lab-a', this one on 'Google Pixel 8', 'lab-b': never compared" in table.loc["latency_p50_ms", "detail"]
+    )
+    # Told to compare across hosts ([regression] match = ["model"]), the slowdown is found.
+    across = verdicts(frame, "night-10", DEFAULT_THRESHOLDS, match=("device_model",)).set_index("metric")
+    assert across.loc["latency_p50_ms", "verdict"] == REGRESSION
+    swapped = pd.DataFrame([*rows, {**moved, "device_host": "lab-a", "device_model": "Google Pixel 7"}])
+    other = verdicts(swapped, "night-10", DEFAULT_THRESHOLDS, match=match).set_index("metric")
+    assert other.loc["latency_p50_ms", "verdict"] == INSUFFICIENT
+    # Nights before hosts were recorded and phones of this computer have no host: they match each other.
+    old = pd.DataFrame([{**r, "device_host": None} for r in rows] + [{**moved, "device_host": None}])
+    assert (
+        verdicts(old, "night-10", DEFAULT_THRESHOLDS, match=match).set_index("metric").loc["latency_p50_ms", "verdict"]
+        == REGRESSION
+    )

@@ -72,7 +72,8 @@ def bench(
     `models`, `variants` and `devices` take one name, a comma-separated string or a list; a variant
     may also be a `Recipe`, a device an opened `Device` (left open: it is yours). Devices are
     `auto` (the single attached phone, else this computer), `local`, `tcp:HOST:PORT`,
-    `usb:SERIAL` or `adb:SERIAL`. The run goes to `results` (default $POCKETBENCH_RESULTS, else
+    `usb:SERIAL`, `adb:SERIAL`, `adb://HOST:PORT/SERIAL` or `adb://HOST:PORT` (every phone of
+    that host's adb server). The run goes to `results` (default $POCKETBENCH_RESULTS, else
     ./results) under `run_id` (default: UTC time + a random suffix); `frame.attrs` holds
     `run_id` and `folder`. `progress=True` shows bars on stderr; a `Reporter` gets the progress.
     `plan`, once every name and device is checked and before any work, gets the cells as (model,

@@ -175,7 +175,8 @@ def bench(
         typer.Option(
             "--device",
             "-d",
-            help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL or adb:SERIAL.",
+            help="auto (the single phone on any route, else local), local, tcp:HOST:PORT, usb:SERIAL, adb:SERIAL,"
+            " adb://HOST:PORT/SERIAL (a phone of another host's adb server) or adb://HOST:PORT (all its phones).",
         ),
     ] = None,
     run_id: RunIdOption = None,
@@ -615,8 +616,14 @@ def devices(
     probe: Annotated[
         list[str] | None,
         typer.Option(
-            "--device", "-d", help="Also probe these tcp:HOST:PORT phones; with --check, check only the phones named."
+            "--device",
+            "-d",
+            help="Also probe these phones: tcp:HOST:PORT, or adb://HOST:PORT for every phone of another host's"
+            " adb server (a section each); with --check, check only the phones named.",
         ),
+    ] = None,
+    farm_matrix: Annotated[
+        Path | None, typer.Option("--farm", help="Also list the [[servers]] of this farm matrix, a section each.")
     ] = None,
     check: Annotated[
         bool,
@@ -628,25 +635,53 @@ def devices(
     ] = False,
 ) -> None:
     """List every phone, one line each with the routes that reach it (adb server, USB, tcp:), its
-    state, runner and fix, and this computer."""
-    from rich.table import Table
-
-    from pocketbench.devices.adb.device import AdbDevice
+    state, runner and fix, and this computer; then one section per other host's adb server."""
     from pocketbench.devices.adb.discover import find_phones
-    from pocketbench.devices.adb.runner_choice import choose_runner
+    from pocketbench.devices.adb.server_address import is_server_spec, parse_server_spec
     from pocketbench.devices.local import LocalDevice
-    from pocketbench.devices.select import PHONE_ROUTES
+    from pocketbench.devices.select import PHONE_ROUTES, expand_servers
 
     named = probe or []
+    servers = [(str(address), address) for address in (parse_server_spec(s)[0] for s in named if is_server_spec(s))]
+    if farm_matrix is not None:
+        from pocketbench.farm import load_matrix
+
+        servers += [(f"{s.name} ({s.address})", s.address) for s in load_matrix(farm_matrix).servers]
     found, notes = find_phones([s for s in named if s.startswith("tcp:")])
-    table = Table(
-        "device", "state", "model", "abi", "os", "cpu", "runner", "fix", title="devices", title_justify="left"
-    )
     # One line per phone: routes reaching the same phone (its ro.serialno) are merged into it.
-    lines: dict[str, tuple[list[str], tuple[str, ...]]] = {}
+    lines = _phone_lines(found)
+    info = LocalDevice().info()
+    table = _devices_table("devices", lines)
+    table.add_row(*map(Text, (info.device_id, "device", info.model, info.abi, info.os, info.cpu, "", "")))
+    stdout.print(table)
+    stdout.print("searched: " + "; ".join(notes), highlight=False, markup=False)
+    for title, address in dict.fromkeys(servers):
+        _server_section(title, address, lines)
+    if check:
+        usable = [routes[0] for routes, cells in lines.values() if cells[0] == "device"]
+        if named:
+            bad = [s for s in named if not s.startswith(PHONE_ROUTES)]
+            if bad:
+                raise PocketbenchError(f"--device {bad[0]!r}: --check takes phones (tcp:, adb:, adb://, usb:)")
+            specs, which = expand_servers(named), "the phones named with -d"
+        else:
+            specs, which = usable, "every usable phone listed above (name some with -d)"
+        _check_phones(specs, which)
+
+
+PhoneLines = dict[str, tuple[list[str], tuple[str, ...]]]
+
+
+def _phone_lines(found: list[Any], lines: PhoneLines | None = None) -> PhoneLines:
+    """One line per phone (key: its ro.serialno, else its spec) → its routes and its cells (state,
+    model, abi, os, cpu, runner, fix); usable phones are asked who they are."""
+    from pocketbench.devices.adb.device import AdbDevice
+    from pocketbench.devices.adb.runner_choice import choose_runner
+
+    lines = {} if lines is None else lines
     for phone in found:
         key = phone.spec
-        cells: tuple[str, ...] = (phone.state, "", "", "", "", "", phone.fix)  # state, model … runner, fix
+        cells: tuple[str, ...] = (phone.state, "", "", "", "", "", phone.fix)
         if phone.usable:
             device = AdbDevice(phone.spec, reconnect_wait_s=5)
             try:
@@ -663,22 +698,30 @@ def devices(
             finally:
                 device.close()
         lines.setdefault(key, ([], cells))[0].append(phone.spec)
+    return lines
+
+
+def _devices_table(title: str, lines: PhoneLines) -> Any:
+    from rich.table import Table
+
+    table = Table("device", "state", "model", "abi", "os", "cpu", "runner", "fix", title=title, title_justify="left")
     for routes, cells in lines.values():
         table.add_row(*map(Text, (", ".join(routes), *cells)))
-    info = LocalDevice().info()
-    table.add_row(*map(Text, (info.device_id, "device", info.model, info.abi, info.os, info.cpu, "", "")))
-    stdout.print(table)
-    stdout.print("searched: " + "; ".join(notes), highlight=False, markup=False)
-    if check:
-        usable = [routes[0] for routes, cells in lines.values() if cells[0] == "device"]
-        if named:
-            bad = [s for s in named if not s.startswith(PHONE_ROUTES)]
-            if bad:
-                raise PocketbenchError(f"--device {bad[0]!r}: --check takes phones (tcp:, adb:, usb:)")
-            specs, which = named, "the phones named with -d"
-        else:
-            specs, which = usable, "every usable phone listed above (name some with -d)"
-        _check_phones(specs, which)
+    return table
+
+
+def _server_section(title: str, address: Any, lines: PhoneLines) -> None:
+    """Another host's adb server: its phones, each with its state and fix (or why it is silent);
+    its usable phones join `lines` for --check."""
+    from pocketbench.devices.adb.discover import list_server
+
+    found, note = list_server(address)
+    own = _phone_lines(found, {})
+    for key, (routes, cells) in own.items():
+        lines.setdefault(f"{address} {key}", (routes, cells))
+    shown = {key: ([route.rsplit("/", 1)[-1] for route in routes], cells) for key, (routes, cells) in own.items()}
+    stdout.print(_devices_table(f"adb server {title} (each phone: {address.spec}/SERIAL)", shown))
+    stdout.print(note, highlight=False, markup=False, style=None if found else "red")
 
 
 def _check_phones(specs: list[str], which: str) -> None:

@@ -66,6 +66,15 @@ class ClosableDevice(Protocol):
 
 
 @runtime_checkable
+class LeasedDevice(Protocol):
+    """A device that other processes or hosts may also reach (a phone): it is leased before use."""
+
+    def take_lease(self, wait_s: float | None = None) -> None:
+        """Hold it, waiting up to `wait_s`; a holder that stays raises a DeviceError naming it."""
+        ...
+
+
+@runtime_checkable
 class ThreadsDefaultDevice(Protocol):
     """A device whose default runtime thread count is its own, not the runtime's (the local
     device), with the reason the table states."""

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pocketbench.compress.recipe import RecipeError, variant_list
+from pocketbench.devices.adb.server_address import ServerAddress, is_server_spec, parse_address, parse_server_spec
 from pocketbench.errors import PocketbenchError, shown
 from pocketbench.measure.settings import ProtocolSettings, SettingsError, farm_keys
-from pocketbench.names import NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, name_problem
+from pocketbench.names import NAME_MAX, NAME_PATTERN, NAME_RULE, SERIAL_PATTERN, SERIAL_RULE, name_problem
 from pocketbench.paths import TOML_MAX_BYTES, read_bounded
 
 # Regression metrics the verdicts can use (see farm/regress.py); thresholds are relative.
 DEFAULT_THRESHOLDS = {"latency_p50_ms": 0.05, "size_bytes": 0.01, "peak_rss_kb": 0.10, "energy_mj_per_inference": 0.10}
-_SERIAL = re.compile(rf"local|(tcp|usb|adb):(?!.*\.\.){SERIAL_PATTERN.pattern}")
+_SERIAL = re.compile(rf"local|(tcp|usb|adb):(?!.*\.\.){SERIAL_PATTERN.pattern}|adb://[^/\s]+/{SERIAL_PATTERN.pattern}")
+_SERIAL_HINT = "tcp:HOST:PORT, usb:SERIAL, adb:SERIAL, adb://HOST:PORT/SERIAL or local"
+# What a verdict holds equal between tonight and the nights it is compared with ([regression] match).
+MATCH_COLUMNS = {"model": "device_model", "host": "device_host"}
 # What one matrix may ask for: beyond these a file is a mistake (or an attack), not a plan.
 MAX_CELLS = 10_000
 MAX_ENTRIES = 1_000  # models, variants or devices listed
@@ -35,10 +40,25 @@ class MatrixError(PocketbenchError):
 @dataclass(frozen=True)
 class DeviceSpec:
     """A phone of the farm: `name` is stable across nights (rows and history key on it);
-    `serial` says how to reach it today (`tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`, `local`)."""
+    `serial` says how to reach it today (`tcp:HOST:PORT`, `usb:SERIAL`, `adb:SERIAL`,
+    `adb://HOST:PORT/SERIAL`, `local`); `host` names the lab host it hangs on (a [[servers]] name,
+    else the HOST:PORT of an adb:// spec; empty: this computer). `listed` marks a phone found by
+    listing a server at the start of the run, not named in the file."""
 
     name: str
     serial: str
+    host: str = ""
+    listed: bool = False
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A lab host's adb server: `name` is stable across nights (rows carry it as `device_host`),
+    `address` is where its server answers today (HOST:PORT, through an ssh tunnel or not)."""
+
+    name: str
+    address: ServerAddress
+    all_phones: bool = False  # no [[devices]] names it: every phone it lists at the start of a run
 
 
 # The farm's own protocol defaults: single-threaded and one process per cell, comparable across
@@ -73,6 +93,11 @@ class RegressionSettings:
     alpha: float = 0.01  # significance level of the per-run test
     min_samples: int = 5  # fewer raw samples on either side: insufficient data
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    match: tuple[str, ...] = tuple(MATCH_COLUMNS)  # a baseline night had the same phone model and host
+
+    @property
+    def match_columns(self) -> tuple[str, ...]:
+        return tuple(MATCH_COLUMNS[m] for m in self.match)
 
 
 @dataclass(frozen=True)
@@ -92,6 +117,7 @@ class Matrix:
     devices: tuple[DeviceSpec, ...]
     run: RunSettings
     regression: RegressionSettings
+    servers: tuple[ServerSpec, ...] = ()
 
     def expand(self) -> list[Cell]:
         """Every cell, grouped by device in file order (one worker walks each device's list)."""
@@ -109,12 +135,16 @@ class Matrix:
             "farm": self.name,
             "source": str(self.source),
             "models": {m: list(v) for m, v in self.models.items()},
-            "devices": [{"name": d.name, "serial": d.serial} for d in self.devices],
+            "devices": [{"name": d.name, "serial": d.serial} for d in self.devices if not d.listed],
+            **(
+                {"servers": [{"name": s.name, "address": str(s.address)} for s in self.servers]} if self.servers else {}
+            ),
             "run": self.run.to_config(),
             "regression": {
                 "alpha": self.regression.alpha,
                 "min_samples": self.regression.min_samples,
                 "thresholds": self.regression.thresholds,
+                **({"match": list(self.regression.match)} if self.regression.match != tuple(MATCH_COLUMNS) else {}),
             },
         }
 
@@ -133,13 +163,18 @@ def load_matrix(path: Path) -> Matrix:
 def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     """Validate a parsed TOML document (pure)."""
     v = _Validator(source.name)
-    v.unknown(data, "", {"name", "models", "variants", "devices", "run", "regression"})
+    v.unknown(data, "", {"name", "models", "variants", "devices", "servers", "run", "regression"})
     name = v.string(data, "", "name", default="nightly", pattern=NAME_PATTERN, hint=NAME_RULE)
     variants = v.variant_names(data, "", "variants", required=True)
     models = _models(v, data.get("models"), variants or [])
-    devices = _devices(v, data.get("devices"))
+    servers = _servers(v, data.get("servers"))
+    devices = _devices(v, data.get("devices"), servers)
+    named = {d.host for d in devices}
+    servers = [replace(s, all_phones=s.name not in named) for s in servers]
     run = _run(v, v.table(data, "", "run"))
     regression = _regression(v, v.table(data, "", "regression"))
+    if not devices and not servers:
+        v.error("devices", "required: one [[devices]] table per phone (or [[servers]] whose phones to measure)")
     cells = len(devices) * sum(len(own) for own in models.values())
     if cells > MAX_CELLS:
         v.error(
@@ -147,7 +182,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
         )
     if v.errors or name is None:  # the validator returns None only after recording why
         raise MatrixError("\n".join(v.errors))
-    return Matrix(name, source, models, tuple(devices), run, regression)
+    return Matrix(name, source, models, tuple(devices), run, regression, tuple(servers))
 
 
 def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str, ...]]:
@@ -180,40 +215,101 @@ def _models(v: _Validator, raw: Any, variants: list[str]) -> dict[str, tuple[str
     return models
 
 
-def _devices(v: _Validator, raw: Any) -> list[DeviceSpec]:
+def _clashes(
+    v: _Validator, where: str, kind: str, taken: list[tuple[str, Any]], new: tuple[str, Any], field: str
+) -> bool:
+    """Whether `new` (name, address) repeats the name or the address of an entry before it (said)."""
+    name, value = new
+    if any(name == other for other, _ in taken):
+        v.error(f"{where}.name", f"{shown(name)} is used by another {kind}: names must be unique")
+    elif any(value == other for _, other in taken):
+        v.error(f"{where}.{field}", f"{shown(str(value))} is listed twice")
+    else:
+        return False
+    return True
+
+
+def _tables(v: _Validator, raw: list[Any], key: str, expected: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The tables of an array of tables with where each is (`devices[2]`); anything else is an error."""
+    for i, entry in enumerate(raw):
+        if isinstance(entry, dict):
+            yield f"{key}[{i}]", entry
+        else:
+            v.error(f"{key}[{i}]", expected)
+
+
+def _servers(v: _Validator, raw: Any) -> list[ServerSpec]:
+    """[[servers]]: a lab host's adb server each, by a stable name and today's address."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_ENTRIES:
+        v.error("servers", f"one [[servers]] table per lab host (at most {MAX_ENTRIES})")
+        return []
+    servers: list[ServerSpec] = []
+    for where, entry in _tables(v, raw, "servers", "a table with name and address (HOST:PORT of its adb server)"):
+        v.unknown(entry, where, {"name", "address"})
+        name = v.string(entry, where, "name", required=True, pattern=NAME_PATTERN, hint=NAME_RULE)
+        text = v.string(entry, where, "address", required=True)
+        if name is None or text is None:
+            continue
+        try:
+            address = parse_address(text, "address")
+        except PocketbenchError as exc:
+            v.error(f"{where}.address", str(exc))
+            continue
+        if not _clashes(v, where, "server", [(s.name, s.address) for s in servers], (name, address), "address"):
+            servers.append(ServerSpec(name, address))
+    return servers
+
+
+def _devices(v: _Validator, raw: Any, servers: list[ServerSpec]) -> list[DeviceSpec]:
+    if raw is None and servers:
+        return []
     if not isinstance(raw, list) or not raw:
         v.error("devices", "required: one [[devices]] table per phone, each with a serial")
         return []
     if len(raw) > MAX_ENTRIES:
         v.error("devices", f"{len(raw)} devices is over the limit of {MAX_ENTRIES}")
         return []
+    by_name = {s.name: s for s in servers}
     devices: list[DeviceSpec] = []
-    for i, entry in enumerate(raw):
-        where = f"devices[{i}]"
-        if not isinstance(entry, dict):
-            v.error(where, "a table with serial (and an optional name)")
+    for where, entry in _tables(v, raw, "devices", "a table with serial (and an optional name)"):
+        v.unknown(entry, where, {"name", "serial", "server"})
+        host = v.string(entry, where, "server")
+        if host is not None and host not in by_name:
+            known = ", ".join(by_name) or "none given"
+            v.error(f"{where}.server", f"{shown(host)} is not a [[servers]] name ({known})")
             continue
-        v.unknown(entry, where, {"name", "serial"})
-        serial = v.string(
-            entry,
-            where,
-            "serial",
-            required=True,
-            pattern=_SERIAL,
-            hint="tcp:HOST:PORT, usb:SERIAL, adb:SERIAL or local",
-        )
+        if host is not None:  # a serial as that host's `adb devices` shows it
+            bare = v.string(entry, where, "serial", required=True, pattern=SERIAL_PATTERN, hint=SERIAL_RULE)
+            serial = by_name[host].address.phone(bare) if bare and ".." not in bare else None
+            if bare and serial is None:
+                v.error(f"{where}.serial", f"{shown(bare)} is not valid ({SERIAL_RULE})")
+        else:
+            serial = v.string(entry, where, "serial", required=True, pattern=_SERIAL, hint=_SERIAL_HINT)
+            host = ""
         if serial and serial.startswith("tcp:") and not re.fullmatch(r"tcp:[^:\s]+:\d{1,5}", serial):
             v.error(f"{where}.serial", f"{shown(serial)} is not tcp:HOST:PORT")
+        if serial and is_server_spec(serial) and not host:
+            try:
+                address = parse_server_spec(serial)[0]
+            except PocketbenchError as exc:
+                v.error(f"{where}.serial", str(exc))
+                continue
+            host = next((s.name for s in servers if s.address == address), str(address))
         name = v.string(entry, where, "name", default=serial, pattern=NAME_PATTERN, hint=NAME_RULE)
         if serial is None or name is None:
             continue
-        if any(d.name == name for d in devices):
-            v.error(f"{where}.name", f"{shown(name)} is used by another device: names must be unique")
-        elif any(d.serial == serial for d in devices):
-            v.error(f"{where}.serial", f"{shown(serial)} is listed twice")
-        else:
-            devices.append(DeviceSpec(name, serial))
+        if not _clashes(v, where, "device", [(d.name, d.serial) for d in devices], (name, serial), "serial"):
+            devices.append(DeviceSpec(name, serial, host))
     return devices
+
+
+def listed_device(server: ServerSpec, serial: str) -> DeviceSpec:
+    """A phone found on `server` at the start of a run, named `<server>-<serial>` (its characters
+    outside a name's made '-'): the same phone on the same host keeps its name night after night."""
+    name = re.sub(r"[^A-Za-z0-9._+-]", "-", f"{server.name}-{serial}").replace("..", "-")[:NAME_MAX]
+    return DeviceSpec(name, server.address.phone(serial), server.name, listed=True)
 
 
 def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
@@ -238,7 +334,18 @@ def _run(v: _Validator, raw: dict[str, Any]) -> RunSettings:
 
 def _regression(v: _Validator, raw: dict[str, Any]) -> RegressionSettings:
     d = RegressionSettings()
-    v.unknown(raw, "regression", {"alpha", "min_samples", "thresholds"})
+    v.unknown(raw, "regression", {"alpha", "min_samples", "thresholds", "match"})
+    match = d.match
+    if "match" in raw:
+        given = raw["match"]
+        if not isinstance(given, list) or not all(m in MATCH_COLUMNS for m in given) or len(set(given)) != len(given):
+            v.error(
+                "regression.match",
+                f"a list of {', '.join(repr(m) for m in MATCH_COLUMNS)} (each at most once)"
+                " that a baseline night must share with tonight; [] compares any",
+            )
+        else:
+            match = tuple(given)
     thresholds = dict(d.thresholds)
     given = v.table(raw, "regression", "thresholds")
     v.unknown(given, "regression.thresholds", set(DEFAULT_THRESHOLDS))
@@ -249,6 +356,7 @@ def _regression(v: _Validator, raw: dict[str, Any]) -> RegressionSettings:
         alpha=v.number(raw, "regression", "alpha", d.alpha, low=0.0, high=0.5),
         min_samples=v.integer(raw, "regression", "min_samples", d.min_samples, minimum=2, maximum=1_000_000),
         thresholds=thresholds,
+        match=match,
     )
 
 

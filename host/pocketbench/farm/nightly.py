@@ -79,7 +79,9 @@ def judge_run(root: Path, farm: str, run_id: str, settings: RegressionSettings) 
     """Verdicts of the run `run_id` against its farm's history (not saved)."""
     history, flagged = farm_history(root, farm, run_id)
     flagged = {f for f in flagged if f[0] != run_id}  # a resumed run is judged afresh
-    table = verdicts(history, run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged)
+    table = verdicts(
+        history, run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged, settings.match_columns
+    )
     table.attrs["history_skipped"] = history.attrs.get("skipped", [])
     return table
 

@@ -19,7 +19,7 @@ every metric here (slower, bigger, hungrier).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import cache
@@ -98,11 +98,14 @@ def verdicts(
     alpha: float = 0.01,
     min_samples: int = 5,
     flagged: Collection[tuple[str, str, str, str, str]] = (),
+    match: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One verdict row per cell of `run_id` and metric present; `flagged` holds earlier
-    (run_id, device, model, variant, metric) regressions, which never serve as baselines."""
+    (run_id, device, model, variant, metric) regressions, which never serve as baselines. An
+    earlier night is a baseline only when its row has the same `match` columns (the phone's model
+    and lab host: a device name moved to another phone or host starts a new history)."""
     # Only what the verdicts read: every slice below copies each column it carries.
-    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation"]
+    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation", *match]
     used += [c for m in METRICS for c in (m.column, m.samples) if c]
     history = history[[c for c in dict.fromkeys(used) if c in history]].copy()
     if "attempt" in history:  # a retried cell: its last attempt speaks for the run
@@ -112,7 +115,8 @@ def verdicts(
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     position = {run: i for i, run in enumerate(order)}
     history = history.assign(_order=history["run_id"].map(position), _kind=timing_kinds(history))
-    earlier = Earlier.of(history[(history["_order"] < position[run_id]) & (history["status"] == CellStatus.OK)])
+    match = [c for c in match if c in history.columns]
+    earlier = Earlier.of(history[(history["_order"] < position[run_id]) & (history["status"] == CellStatus.OK)], match)
     metrics = [m for m in METRICS if m.column in history.columns]
     bad = set(flagged)
     rows = []
@@ -120,6 +124,15 @@ def verdicts(
     for new in current.to_dict("records"):
         key = tuple(new[k] for k in KEY)
         past = earlier.cells.get(key, earlier.none)  # positions in `earlier`, in its row order
+        past, unlike = _alike(earlier, past, new, match)
+        if unlike:
+            rows += [
+                {k: new[k] for k in KEY}
+                | {"metric": m.column, "verdict": Verdict.INSUFFICIENT, "p_value": None}
+                | {"detail": unlike}
+                for m in metrics
+            ]
+            continue
         kind = new["_kind"]
         same_kind = past[earlier.kinds[past] == kind]
         for metric in metrics:
@@ -153,9 +166,10 @@ class Earlier:
     order: np.ndarray
     values: dict[str, np.ndarray]  # each metric's figures as floats (NaN: missing)
     samples: dict[str, np.ndarray]  # each sampled metric's raw samples, as stored
+    alike: dict[str, np.ndarray]  # each `match` column as strings ("": missing), to compare like with like
 
     @classmethod
-    def of(cls, frame: pd.DataFrame) -> Earlier:
+    def of(cls, frame: pd.DataFrame, match: Sequence[str] = ()) -> Earlier:
         grouped = frame.groupby(KEY, sort=False).indices if len(frame) else {}
         return cls(
             cells={tuple(key): positions for key, positions in grouped.items()},
@@ -167,6 +181,7 @@ class Earlier:
             samples={
                 m.samples: frame[m.samples].to_numpy(dtype=object) for m in METRICS if m.samples and m.samples in frame
             },
+            alike={c: _strings(frame[c]) for c in match},
         )
 
     def past(self, metric: Metric, positions: np.ndarray) -> Past:
@@ -191,6 +206,34 @@ class Past:
 def _floats(column: pd.Series) -> np.ndarray:
     """A figure column as floats, missing values (None, NaN, pandas' NA) as NaN."""
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _strings(column: pd.Series) -> np.ndarray:
+    """A column as strings, missing values as "" (a missing value equals a missing one)."""
+    return column.astype("string").fillna("").to_numpy(dtype=object)
+
+
+def _alike(earlier: Earlier, past: np.ndarray, new: dict[str, Any], columns: Sequence[str]) -> tuple[np.ndarray, str]:
+    """The positions among `past` whose `columns` equal the new row's, and, when there were
+    earlier rows but none alike, why nothing is compared."""
+    if not columns or not len(past):
+        return past, ""
+    same = np.ones(len(past), dtype=bool)
+    for column in columns:
+        value = new.get(column)
+        same &= earlier.alike[column][past] == ("" if value is None or pd.isna(value) else str(value))
+    if same.any():
+        return past[same], ""
+    last = past[-1]
+    was = ", ".join(f"{c.removeprefix('device_')} {_shown(c, earlier.alike[c][last])}" for c in columns)
+    now = ", ".join(_shown(c, new.get(c)) for c in columns)
+    return earlier.none, f"earlier runs were on {was}, this one on {now}: never compared ([regression] match)"
+
+
+def _shown(column: str, value: object) -> str:
+    if value is None or value == "" or pd.isna(value):
+        return "this computer" if column == "device_host" else "unknown"
+    return repr(str(value))
 
 
 class PerRun(Enum):

@@ -25,8 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from pocketbench.devices.adb.lease import DeviceLease
-from pocketbench.devices.base import ClosableDevice, Device, DeviceInfo, RecoverableDevice
+from pocketbench.devices.adb.lease import DeviceLease, LeaseHeld
+from pocketbench.devices.adb.transport import ServerUnreachable
+from pocketbench.devices.base import ClosableDevice, Device, DeviceInfo, LeasedDevice, RecoverableDevice
 from pocketbench.errors import DeviceError, PocketbenchError, interruption
 from pocketbench.farm.matrix import Cell, Matrix
 from pocketbench.measure.cell import measure_cell, probe_telemetry
@@ -103,13 +104,14 @@ def run_farm(
         reporter.note(f"resuming {store.run_id}: {skipped} of {len(cells)} cells already complete")
     settings = matrix.run.protocol
     quarantined: dict[str, str] = {}
-    serials = {d.name: d.serial for d in matrix.devices}
+    specs = {d.name: d for d in matrix.devices}
     for cell in [c for c in pending if c.device in absent]:
         reason = f"{cell.device}: not attached ({absent[cell.device]})"
         row = failed_row(
             base_row(store.run_id, cell.model, cell.variant, cell.device, None), CellStatus.NOT_RUN, reason
         )
-        store.write_cell({**row, "device_serial": serials[cell.device]})
+        spec = specs[cell.device]
+        store.write_cell({**row, "device_serial": spec.serial, "device_host": spec.host or None})
         quarantined[cell.device] = absent[cell.device]
     pending = [c for c in pending if c.device not in absent]
     stop = threading.Event()  # set on Ctrl-C: each worker ends after its current repetition
@@ -244,6 +246,8 @@ class _Worker:
         self.settings, self.store, self.prepared = settings, store, prepared
         self.scratch, self.reporter, self.lease_wait_s = scratch, reporter, lease_wait_s
         self.quarantine_reason: str | None = None
+        self.host = next((d.host for d in matrix.devices if d.name == name), "")
+        self.server_gone: str | None = None  # the phone's adb server stopped answering: its host is gone
         self.info: DeviceInfo | None = None
         self.telemetry: DeviceTelemetry | None = None  # read once the device first answers
 
@@ -258,8 +262,12 @@ class _Worker:
                 stack.callback(self.device.close)
             try:
                 stack.enter_context(DeviceLease(self.device.device_id, wait_s=self.lease_wait_s))
-            except DeviceError as exc:  # another run holds the phone: nothing runs on it
+                if isinstance(self.device, LeasedDevice):  # the lease other hosts' coordinators see too
+                    self.device.take_lease(self.lease_wait_s)
+            except LeaseHeld as exc:  # another run holds the phone: nothing runs on it
                 self.quarantine_reason = str(exc)
+            except DeviceError:
+                pass  # the phone does not answer yet: each cell's health check deals with it
             in_a_row = 0
             for cell in self.cells:
                 if self.stop.is_set():  # interrupted: the cells not started stay unmeasured (resume them)
@@ -269,7 +277,10 @@ class _Worker:
                     continue
                 row = self._measure(cell)
                 in_a_row = in_a_row + 1 if row["status"] in DEVICE_FAULTS else 0
-                if in_a_row >= self.matrix.run.quarantine_after:
+                if self.server_gone:  # no retry reaches a phone whose host is gone
+                    self.quarantine_reason = f"its adb server went away ({self.server_gone})"
+                    self.reporter.note(f"{self.name}: {self.quarantine_reason}", FAILED)
+                elif in_a_row >= self.matrix.run.quarantine_after:
                     self.quarantine_reason = (
                         f"quarantined after {in_a_row} failed cells in a row (last: {row['error']})"
                     )
@@ -282,7 +293,7 @@ class _Worker:
         for attempt in range(1, attempts + 1):
             row = self._attempt(cell)
             self._save(row)
-            if row["status"] not in DEVICE_FAULTS or self.stop.is_set():
+            if row["status"] not in DEVICE_FAULTS or self.stop.is_set() or self.server_gone:
                 break
             self.reporter.note(
                 f"{cell.device} {cell.model} {cell.variant} attempt {attempt}/{attempts}: {row['error']}", WARNED
@@ -293,6 +304,8 @@ class _Worker:
         try:
             self.info = health_check(self.device, self.matrix.run.health_timeout_s)
         except PocketbenchError as exc:
+            if isinstance(exc, ServerUnreachable):
+                self.server_gone = str(exc)
             return failed_row(self._base(cell), CellStatus.DEVICE_UNHEALTHY, str(exc))
         base = self._base(cell)
         context = self.prepared.contexts.get(cell.model)
@@ -318,6 +331,8 @@ class _Worker:
                 progress=self._progress,
             )
         except Exception as exc:  # a transport library's own error must not end the other phones' run
+            if isinstance(exc, ServerUnreachable):
+                self.server_gone = str(exc)
             return failed_row(row, CellStatus.DEVICE_ERROR, f"{self.name}: {type(exc).__name__}: {exc}")
 
     def _progress(self, so_far: dict[str, Any], why: str | None) -> None:
@@ -338,7 +353,7 @@ class _Worker:
         self.store.write_cell(self._serial(row))
 
     def _serial(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {**row, "device_serial": self.device.device_id}
+        return {**row, "device_serial": self.device.device_id, "device_host": self.host or None}
 
 
 def health_check(device: Device, timeout_s: float) -> DeviceInfo:

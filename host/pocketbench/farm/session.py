@@ -5,14 +5,14 @@ plus a terminal; a scheduler or a notebook calls it the same way."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from pocketbench.farm.matrix import Matrix, load_matrix
 from pocketbench.farm.regress import REGRESSION
-from pocketbench.progress import Reporter
+from pocketbench.progress import FAILED, Reporter
 from pocketbench.report.verdict_table import VerdictTable
 from pocketbench.results.cell_status import CellStatus
 
@@ -27,6 +27,7 @@ class FarmResult:
     judged: pd.DataFrame  # one verdict per cell and metric, against the farm's history (saved too)
     verdicts: VerdictTable  # the same, as the terminal and the reports show it
     reports: list[Path]  # the markdown and HTML written beside the run
+    hosts_down: dict[str, str] = field(default_factory=dict)  # [[servers]] that listed no phone: name → why
 
     @property
     def regressed(self) -> bool:
@@ -35,8 +36,9 @@ class FarmResult:
 
     @property
     def incomplete(self) -> bool:
-        """No rows, or a cell that failed, was not run or is partial."""
-        return self.frame.empty or bool((self.frame["status"] != CellStatus.OK).any())
+        """No rows, a cell that failed, was not run or is partial, or a lab host whose phones
+        could not be listed."""
+        return self.frame.empty or bool((self.frame["status"] != CellStatus.OK).any()) or bool(self.hosts_down)
 
 
 def run_matrix(
@@ -55,9 +57,12 @@ def run_matrix(
 
     `plan` gets the cells (model, variant, device) and the matrix once every name is checked and
     before any phone is opened: it may say what the run will do, or raise to stop it. `started`
-    gets the run's folder and id once the folder is claimed (where a crash log would go).
+    gets the run's folder and id once the folder is claimed (where a crash log would go). The
+    phones of a [[servers]] entry no [[devices]] names are the ones its adb server lists now; a
+    server that lists none is said through `reporter`, and the other hosts' phones still run.
     """
     from pocketbench.devices.select import check_runners
+    from pocketbench.farm.hosts import list_server_phones
     from pocketbench.farm.nightly import judge, verdict_table, write_reports
     from pocketbench.farm.run import open_farm_devices, run_farm
     from pocketbench.measure.sweep import check_names
@@ -66,7 +71,10 @@ def run_matrix(
 
     if run_id is not None:
         safe_name(run_id, "run id")
-    parsed = load_matrix(matrix) if isinstance(matrix, Path) else matrix
+    parsed, hosts_down = list_server_phones(load_matrix(matrix) if isinstance(matrix, Path) else matrix)
+    reporter = reporter or Reporter()
+    for server, why in hosts_down.items():
+        reporter.note(f"server {server}: {why}", FAILED)
     check_names(list(parsed.models), [v for variants in parsed.models.values() for v in variants])
     if plan is not None:
         plan([(c.model, c.variant, c.device) for c in parsed.expand()], parsed)
@@ -79,12 +87,13 @@ def run_matrix(
         parsed,
         store,
         devices,
-        reporter or Reporter(),
+        reporter,
         lease_wait_s=lease_wait_s,
         max_parallel=max_parallel,
         absent=absent,
     )
+    outcome.quarantined.update({f"server {name}": why for name, why in hosts_down.items()})
     judged = judge(outcome, parsed, results)
     table = verdict_table(judged, outcome)
     reports = write_reports(outcome, table, parsed, results)
-    return FarmResult(outcome.run_id, outcome.folder, outcome.frame, judged, table, reports)
+    return FarmResult(outcome.run_id, outcome.folder, outcome.frame, judged, table, reports, hosts_down)

@@ -157,6 +157,12 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
        'device identity'),
     _c('device_cpu_features', 'str', '', 'row', True,
        'device identity'),
+    _c('device_host', 'str', '', 'row', False,
+       "a farm phone's lab host (its `[[servers]]` name; empty: this computer) (docs/farm.md, \"A lab of many "
+       'hosts")'),
+    _c('device_adb_server', 'str', '', 'row', False,
+       'the address of the adb server that reached the phone (`HOST:PORT`; docs/farm.md, "A lab of many '
+       'hosts")'),
     _c('device_state_json', 'str (JSON)', '', 'row', True,
        "the device's state around the cell (battery, thermal, frequencies), filled by the devices that read "
        'it'),

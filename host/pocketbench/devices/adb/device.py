@@ -6,11 +6,15 @@ Seams other parts build on (keep them stable):
 - `AdbDevice.health_check(wait_s) -> str`: reconnect and wait until the phone is booted and
   answering; returns its boot id (a farm calls it between cells; a new id means it rebooted).
 - `AdbDevice.lease`: the DeviceLease held while benchmarking (acquired on the first cell,
-  released by `close()` or process exit).
+  released by `close()` or process exit), and `AdbDevice.phone_lease`, its twin kept on the phone
+  for coordinators on other hosts (phone_lease.py; released by `close()`, else it expires).
+- `AdbDevice.take_lease(wait_s)`: take both before the first cell (a farm does, to say at once
+  that another coordinator holds the phone).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import struct
@@ -25,8 +29,16 @@ from pocketbench.devices.adb import identity as ident
 from pocketbench.devices.adb.deploy import RUNS_DIR, Deployer, RunnerOnPhone, confined, q
 from pocketbench.devices.adb.launch_errors import RSEQ_HEDGE, SIGSYS_EXIT, explain_launch_failure, seccomp_failure
 from pocketbench.devices.adb.lease import DeviceLease
+from pocketbench.devices.adb.phone_lease import PhoneLease
 from pocketbench.devices.adb.runner_choice import built_runner
-from pocketbench.devices.adb.transport import ConnectionLost, NetworkTransport, ShellResult, Transport, Unauthorized
+from pocketbench.devices.adb.transport import (
+    ConnectionLost,
+    NetworkTransport,
+    ServerUnreachable,
+    ShellResult,
+    Transport,
+    Unauthorized,
+)
 from pocketbench.devices.base import DeviceInfo
 from pocketbench.devices.bundle.manifest import read_bundle, sha256_file
 from pocketbench.errors import DeviceError
@@ -48,7 +60,8 @@ class Interrupted(Exception):
 
 
 def open_transport(spec: str, key_path: Path | None = None, server_port: int | None = None) -> Transport:
-    """tcp:HOST:PORT and usb:SERIAL go straight to adbd; adb:SERIAL goes through the adb server."""
+    """tcp:HOST:PORT and usb:SERIAL go straight to adbd; adb:SERIAL goes through this computer's adb
+    server, adb://HOST:PORT/SERIAL through that host's."""
     if spec.startswith("adb:"):
         from pocketbench.devices.adb.server_route import AdbServerTransport
 
@@ -98,6 +111,7 @@ class AdbDevice:
         )
         self.poll_s = poll_s
         self.lease: DeviceLease | None = None
+        self.phone_lease: PhoneLease | None = None
         self._identity: ident.PhoneIdentity | None = None
         self._clusters: list[ident.Cluster] = []
         self._deployer: Deployer | None = None
@@ -117,7 +131,8 @@ class AdbDevice:
 
     def health_check(self, wait_s: float | None = None) -> str:
         """Reconnect until the phone answers and has booted; its boot id. Unauthorized fails at once."""
-        deadline = time.monotonic() + (self.reconnect_wait_s if wait_s is None else wait_s)
+        waited = self.reconnect_wait_s if wait_s is None else wait_s
+        deadline = time.monotonic() + waited
         last: Exception | None = None
         while True:
             try:
@@ -134,18 +149,37 @@ class AdbDevice:
                 if isinstance(self.transport, NetworkTransport):
                     self.transport.reconnect_network()
             if time.monotonic() >= deadline:
-                raise DeviceError(
-                    f"phone {self.device_id} did not come back within {self.reconnect_wait_s:.0f} s ({last});"
+                # The whole host's server gone is said as such: the farm stops that host's phones.
+                error = ServerUnreachable if isinstance(last, ServerUnreachable) else DeviceError
+                raise error(
+                    f"phone {self.device_id} did not come back within {waited:.0f} s ({last});"
                     " check the cable / wireless debugging, then rerun",
                     serial=self.device_id,
                 )
             time.sleep(0.5)
 
     def close(self) -> None:
+        if self.phone_lease is not None:
+            lease, self.phone_lease = self.phone_lease, None
+            with contextlib.suppress(DeviceError):  # unreachable: it expires, or our next run breaks it
+                lease.release()
         if self.lease is not None:
             self.lease.release()
             self.lease = None
         self.transport.close()
+
+    def take_lease(self, wait_s: float | None = None) -> None:
+        """Hold the phone: this computer's lock on its serial, then the lease on the phone that
+        other hosts' coordinators see (raises LeaseHeld naming the holder after `wait_s`)."""
+        wait_s = self.lease_wait_s if wait_s is None else wait_s
+        phone = self.identity()
+        if self.lease is None:
+            self.lease = DeviceLease(phone.serial or self.device_id, wait_s=wait_s).acquire()
+        if self.phone_lease is None:
+            lease = PhoneLease(lambda command, timeout_s: self.shell(command, timeout_s), self.device_id, wait_s)
+            self.phone_lease = lease.acquire()
+        else:
+            self.phone_lease.renew()
 
     # -- identity --------------------------------------------------------------------
     def identity(self) -> ident.PhoneIdentity:
@@ -186,6 +220,7 @@ class AdbDevice:
                 "battery_status": status,
                 "battery_pct": capacity,
                 "route": self.device_id.split(":", 1)[0],
+                "adb_server": str(server) if (server := getattr(self.transport, "server", None)) else "",
             },
         )
 
@@ -208,9 +243,7 @@ class AdbDevice:
 
     def benchmark(self, job: BenchJob) -> RunnerReport:
         boot_id = self.health_check()
-        phone = self.identity()
-        if self.lease is None:
-            self.lease = DeviceLease(phone.serial or self.device_id, wait_s=self.lease_wait_s).acquire()
+        self.take_lease()
         if self._deployer is None:
             self._deployer = Deployer(self.transport, self.device_id)
         if not self._swept:
@@ -357,6 +390,8 @@ class AdbDevice:
         delay = self.poll_s
         while time.monotonic() < deadline:
             try:
+                if self.phone_lease is not None:
+                    self.phone_lease.renew()  # a long run keeps the phone
                 result = self.transport.shell(f"cat {q(run_dir)}/rc 2>/dev/null", timeout_s=10)
                 if result.ok and result.output.strip().isdigit():
                     return int(result.output.strip())

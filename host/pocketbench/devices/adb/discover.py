@@ -1,6 +1,7 @@
 """Every phone by every route, with its state and the fix for a bad one; `--device auto`.
 
-Routes: the adb server (when one answers: it lists USB and network phones it holds), adb-shell
+Routes: the adb server (when one answers: it lists USB and network phones it holds; other hosts'
+servers when named, `adb://HOST:PORT`), adb-shell
 over USB (needs the `usb` extra; a phone the server holds cannot be claimed — that is reported),
 and any `tcp:HOST:PORT` the user names (a network cannot be scanned).
 """
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pocketbench.devices.adb import local_phones, server_route
-from pocketbench.devices.adb.transport import Unauthorized, Unreachable
+from pocketbench.devices.adb.server_address import ServerAddress, local_server
+from pocketbench.devices.adb.transport import ServerUnreachable, Unauthorized, Unreachable
 from pocketbench.errors import DeviceError, PocketbenchError
 
 PROBE_TIMEOUT_S = 1.0
@@ -33,18 +35,34 @@ class Found:
         return self.state == "device"
 
 
-def _via_server() -> tuple[list[Found], str]:
-    port = server_route.server_port()
-    if not server_route.server_running(port):
-        return [], f"no adb server on port {port}"
-    try:
-        listed = server_route.client(port).list()
-    except Exception as exc:  # a server in a bad state: report it, keep looking elsewhere
-        return [], f"the adb server on port {port} did not answer ({exc})"
-    found = [
-        Found(f"adb:{i.serial}", i.state, server_route.state_fix(i.serial, i.state), serial=i.serial) for i in listed
+def server_phones(address: ServerAddress) -> list[Found]:
+    """Every phone the adb server at `address` lists (raises ServerUnreachable, naming it). Phones
+    of this computer's own server are `adb:SERIAL`, of any other (another host's, or a tunnel to
+    it on a local port) `adb://HOST:PORT/SERIAL`."""
+    listed = server_route.client(address=address).list()
+    return [
+        Found(
+            f"adb:{i.serial}" if address == local_server() else address.phone(i.serial),
+            i.state,
+            server_route.state_fix(i.serial, i.state),
+            serial=i.serial,
+        )
+        for i in listed
     ]
-    return found, f"adb server on port {port}: {len(found)} phone(s)"
+
+
+def list_server(address: ServerAddress | None = None) -> tuple[list[Found], str]:
+    """`server_phones` of `address` (default: this computer's server) and a note on the search;
+    a server that does not answer is said in the note instead."""
+    address = address or local_server()
+    where = f"adb server on port {address.port}" if address == local_server() else f"adb server at {address}"
+    try:
+        found = server_phones(address)
+    except ServerUnreachable as exc:
+        return [], f"no adb server on port {address.port}" if address == local_server() else str(exc)
+    except Exception as exc:  # a server in a bad state: report it, keep looking elsewhere
+        return [], f"the {where} did not answer ({exc})"
+    return found, f"{where}: {len(found)} phone(s)"
 
 
 def _via_usb(server_serials: set[str]) -> tuple[list[Found], str]:
@@ -82,7 +100,7 @@ def _probe_tcp(spec: str) -> Found:
 
 def find_phones(extra_specs: Sequence[str] = ()) -> tuple[list[Found], list[str]]:
     """Every phone on every route (plus the tcp: specs given), and a note per route searched."""
-    server, server_note = _via_server()
+    server, server_note = list_server()
     usb, usb_note = _via_usb({f.serial for f in server})
     emulated = [spec for spec in local_phones.registered() if spec not in extra_specs]
     tcp = [_probe_tcp(spec) for spec in [*extra_specs, *emulated] if spec.startswith("tcp:")]

@@ -23,6 +23,10 @@ def lease_path(serial: str) -> Path:
     return folder / f"{safe}.lock"
 
 
+class LeaseHeld(DeviceError):
+    """Another pocketbench process or coordinator holds the phone: nothing may run on it now."""
+
+
 class DeviceLease:
     """`with DeviceLease(serial, wait_s=60): ...` — waits up to `wait_s`, then fails clearly."""
 
@@ -50,7 +54,7 @@ class DeviceLease:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
                     os.close(fd)
-                    raise DeviceError(
+                    raise LeaseHeld(
                         f"phone {self.serial} is in use by another pocketbench process (pid {holder}, lock"
                         f" {self.path}); waited {self.wait_s:.0f} s: let it finish,"
                         " or wait longer with POCKETBENCH_LEASE_WAIT_S",

@@ -50,6 +50,10 @@ class Unreachable(DeviceError):
     """Nothing answers at the phone's address (offline, wrong port, wireless debugging off)."""
 
 
+class ServerUnreachable(Unreachable):
+    """The adb server holding the phone does not answer: every phone of that host is out of reach."""
+
+
 def with_sentinel(command: str) -> str:
     """`command` followed by a line carrying its exit status (run in a subshell so `exit` in
     the command cannot skip the sentinel)."""
