@@ -21,6 +21,10 @@ OWN = {"pocketbench", "pocketbench_models"}
 # Modules the package imports that belong to an extra, not to every install, and why.
 EXTRA_ONLY = {
     "pytest": ("dev", "emulator/fixtures.py is a pytest plugin: it is loaded only by pytest"),
+    **{
+        module: ("hf", "Hugging Face checkpoints (`--model hf:`) load only with the [hf] extra")
+        for module in ("transformers", "tokenizers", "PIL")
+    },
 }
 
 
@@ -96,7 +100,7 @@ def test_every_import_of_the_tests_and_benchmarks_is_declared_for_development() 
     local = {"tests"} | {p.stem for root in roots for p in root.glob("*.py")}
     imports = _third_party(_imports(roots), local)
     assert "pytest" in imports
-    everything = {module: {"", "dev"} for module in imports}
+    everything = {module: {"", "dev", "hf"} for module in imports}  # `just setup` installs [dev,docs,hf]
     assert _problems(imports, everything) == []
 
 
