@@ -194,3 +194,16 @@ def test_recovery_beats_no_recovery_and_training_is_deterministic(digits):
     pipeline._PREFIXES.clear()  # train again from scratch, not from the pipeline's reuse
     again = apply_recipe(digits, recipe)
     assert weights_digest(again.module) == weights_digest(recovered.module)
+
+
+def test_distillation_takes_the_rate_a_model_states_for_recovery_else_the_default(digits):
+    import copy
+    import dataclasses
+
+    # Its own module: finished steps are reused per module, and a module belongs to one bundle.
+    module = copy.deepcopy(digits.module)
+    stated = dataclasses.replace(digits, module=module, extra={**digits.extra, "recovery_lr": 5e-4})
+    recipe = Recipe("short", (Distill(epochs=1),))
+    assert apply_recipe(stated, recipe).stats["distill_lr"] == 5e-4
+    assert apply_recipe(digits, recipe).stats["distill_lr"] == Distill.DEFAULT_LR
+    assert apply_recipe(stated, Recipe("given", (Distill(epochs=1, lr=2e-3),))).stats["distill_lr"] == 2e-3
