@@ -26,7 +26,7 @@ def test_an_unknown_adb_serial_fails_at_once_naming_the_serials_the_server_sees(
     with pytest.raises(DeviceError) as caught:
         open_device("adb:no-such-phone")
     message = str(caught.value)
-    assert "phone no-such-phone is not attached to the adb server" in message
+    assert "phone no-such-phone is not attached to this computer's adb server" in message
     assert server_with_a_phone.address in message  # what `adb devices` does list
     assert "(not waited for)" in message and "--" not in message  # the library names no CLI option
     assert isinstance(open_device(f"adb:{server_with_a_phone.address}").device_id, str)

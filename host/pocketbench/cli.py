@@ -843,8 +843,9 @@ def _signals_interrupt(process: bool = False) -> Iterator[_Signals]:
     `with` and `finally` on the way out runs (scratch folders removed, the run marked
     interrupted), and typer, which would turn a KeyboardInterrupt into a bare exit 130, lets it
     through to main. Once the command has finished, a signal is ignored. Called in-process, the
-    previous handlers come back afterwards; as the process's entry (`process`) they stay, so a
-    signal while the interpreter shuts down cannot end in a KeyboardInterrupt traceback."""
+    previous handlers come back afterwards; as the process's entry (`process`) the signals are
+    ignored from then on, so one while the interpreter shuts down ends in neither a traceback nor
+    a death by the signal."""
     import signal
     import threading
 
@@ -873,7 +874,12 @@ def _signals_interrupt(process: bool = False) -> Iterator[_Signals]:
         yield signals
     finally:
         signals.finished = True
-        if not process:
+        if process:
+            # The interpreter's shutdown puts the default handlers back, under which a late Ctrl-C
+            # would kill the process by the signal; an ignored signal it leaves ignored.
+            for signum in previous:
+                signal.signal(signum, signal.SIG_IGN)
+        else:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             sys.unraisablehook = default_hook
