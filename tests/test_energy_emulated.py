@@ -115,10 +115,10 @@ def test_a_gauge_reading_one_constant_power_is_not_measurable(phone, pte, inputs
     assert columns["energy_status"] == result.invalid and "energy_mj_per_inference" not in columns
 
 
-def _gauge_samples(currents_ua: list[int]) -> RunnerSamples:
-    """A gauge read every 10 ms at 3.85 V, Discharging, with these currents."""
+def _gauge_samples(currents_ua: list[int], status: str = "Discharging") -> RunnerSamples:
+    """A gauge read every 10 ms at 3.85 V, with these currents and this battery status."""
     files = [f"{BATTERY}/current_now", f"{BATTERY}/voltage_now", f"{BATTERY}/status"]
-    values: list[list[str | None]] = [[str(-c), "3850000", "Discharging"] for c in currents_ua]
+    values: list[list[str | None]] = [[str(-c), "3850000", status] for c in currents_ua]
     n = len(currents_ua)
     return RunnerSamples(10, files, {}, [k * 10_000_000 for k in range(n)], values, [None] * n, [None] * n, [None] * n)
 
@@ -136,6 +136,25 @@ def test_a_change_below_one_count_of_the_gauge_is_not_measurable():
     stepped = [259_740] * 100 + [269_740] * 100  # 10 mA more while the loop runs: a figure
     result = compute_energy(source, _gauge_samples(stepped), (0, 990_000_000), (1_000_000_000, 1_990_000_000), 50)
     assert result.invalid is None and result.per_inference_mj == pytest.approx(0.01 * 3.85 * 0.99 * 1e3 / 50, rel=0.02)
+
+
+def test_a_charging_battery_is_a_flag_on_the_row_whether_refused_or_allowed():
+    """The battery status, not the words of `energy_status`, decides `energy_charging`."""
+    gauge = (f"{BATTERY}/current_now", f"{BATTERY}/voltage_now", f"{BATTERY}/status")
+    source = EnergySource("fuel_gauge", "battery fuel gauge", gauge)
+    stepped = [259_740] * 100 + [269_740] * 100
+    windows = ((0, 990_000_000), (1_000_000_000, 1_990_000_000))
+    refused = compute_energy(source, _gauge_samples(stepped, "Charging"), *windows, 50)
+    allowed = compute_energy(source, _gauge_samples(stepped, "Full"), *windows, 50, allow_charging=True)
+    discharging = compute_energy(source, _gauge_samples(stepped), *windows, 50)
+    assert refused.invalid is not None and refused.charging
+    assert allowed.invalid is None and allowed.charging and discharging.invalid is None and not discharging.charging
+    assert combine([refused])["energy_charging"] is True and "energy_mj_per_inference" not in combine([refused])
+    assert combine([allowed, allowed])["energy_charging"] is True
+    assert combine([discharging, discharging])["energy_charging"] is False
+    # A repetition refused for charging beside measured ones: the figure comes from those, unflagged.
+    assert combine([discharging, refused, discharging])["energy_charging"] is False
+    assert combine([])["energy_charging"] is None
 
 
 def test_energy_lost_in_the_idle_noise_is_not_a_figure():
@@ -181,13 +200,14 @@ def test_charging_with_only_the_fuel_gauge_is_flagged_with_the_fix(phone, pte, i
     assert "--allow-charging" in result.invalid
     _, _, allowed, _ = measure(phone, script, pte, inputs, allow_charging=True)
     assert allowed.invalid is None and "charging allowed (--allow-charging)" in allowed.notes
-    assert combine([result])["energy_status"] == result.invalid
+    assert combine([result])["energy_status"] == result.invalid and combine([result])["energy_charging"] is True
+    assert combine([allowed, allowed])["energy_charging"] is True
 
 
 def test_charging_does_not_spoil_odpm(phone, pte, inputs):
     script = SysfsScript(power_w=STAIRS, status=constant("Charging"), odpm_rails=((3, "S2M_VDD_CPUCL2", 1.0),))
     _, report, result, start = measure(phone, script, pte, inputs)
-    assert result.invalid is None and result.source.startswith("ODPM")
+    assert result.invalid is None and result.source.startswith("ODPM") and not result.charging
     assert result.net_mj == pytest.approx(truth_net_mj(script, start, report), rel=0.05)
 
 

@@ -136,3 +136,28 @@ def test_the_schema_document_names_every_column():
     documented = (DATA.parent.parent / "docs" / "results-schema.md").read_text()
     missing = [c for c in COLUMNS + RUN_COLUMNS + COMPARE_COLUMNS if f"`{c}`" not in documented]
     assert missing == []
+
+
+def test_a_v2_run_says_charging_as_the_typed_flag(tmp_path):
+    """v2 wrote a charging battery only into `energy_status`; read today, those rows carry
+    `energy_charging`, whichever reader asks (one run, the whole history, or only that column)."""
+    root = tmp_path / "results"
+    run = root / "20261130-120000-c1c1c1"
+    shutil.copytree(DATA / "ci_run", run)  # a v2 run: 4 ok cells, energy "not available: …"
+    (run / "cells").rename(tmp_path / "cells")  # readers take results.parquet alone
+    path = run / "results.parquet"
+    frame = pd.read_parquet(path)
+    assert set(frame["schema_version"]) == {2} and "energy_charging" not in frame
+    frame["energy_status"] = [
+        "battery was Charging during the run: the fuel gauge then measures the charger",
+        "charging allowed (--allow-charging); current in µA, negative while discharging (seen)",
+        "current in µA, negative while discharging (seen)",
+        None,
+    ]
+    path.write_bytes(parquet_bytes(frame))
+    expected = [True, True, False, None]
+    loaded, _, _ = load_run(str(run), root)
+    assert loaded["energy_charging"].tolist() == expected and set(loaded["schema_version"]) == {SCHEMA_VERSION}
+    assert load_history(root)["energy_charging"].tolist() == expected
+    only = load_history(root, columns=["variant", "energy_charging"])
+    assert list(only.columns) == ["variant", "energy_charging"] and only["energy_charging"].tolist() == expected

@@ -20,17 +20,25 @@ from tests.test_reports import _row
 SEEN_DISCHARGING = "current in µA, negative while discharging (seen)"
 
 
-def test_a_discharging_battery_is_not_charging():
-    measured = _row("fp32", energy_status=SEEN_DISCHARGING, energy_mj_per_inference=0.12)
-    charging = _row("int8", energy_status="battery was Charging during the run: unplug USB")
-    allowed = _row("int8-dynamic", energy_status="charging allowed (--allow-charging)", energy_mj_per_inference=0.1)
-    not_charging = _row("int8-per-tensor", energy_status="not available: battery status Not charging")
-    notes = warnings(pd.DataFrame([measured, charging, allowed, not_charging]))
+def test_charging_is_said_from_the_typed_flag_not_from_words():
+    measured = _row("fp32", energy_status=SEEN_DISCHARGING, energy_mj_per_inference=0.12, energy_charging=False)
+    charging = _row("int8", energy_status="battery was Charging during the run: unplug USB", energy_charging=True)
+    allowed = _row(
+        "int8-dynamic", energy_status="charging allowed (--allow-charging)", energy_mj_per_inference=0.1,
+        energy_charging=True,
+    )  # fmt: skip
+    not_charging = _row(
+        "int8-per-tensor", energy_status="not available: battery status Not charging", energy_charging=False
+    )
+    # Words alone decide nothing: a status that reads like charging on an unflagged row is an energy note.
+    worded = _row("w4", energy_status="battery was Charging during the run: unplug USB", energy_charging=False)
+    notes = warnings(pd.DataFrame([measured, charging, allowed, not_charging, worded]))
     assert [n for n in notes if n.startswith("charging")] == [
         "charging: m int8 on d: battery was Charging during the run: unplug USB",
         "charging: m int8-dynamic on d: charging allowed (--allow-charging)",
     ]
     assert "energy not measured on d (1 cell(s)): not available: battery status Not charging" in notes
+    assert "energy not measured on d (1 cell(s)): battery was Charging during the run: unplug USB" in notes
 
 
 @pytest.mark.parametrize("significant", [False, True])

@@ -19,6 +19,7 @@ from pocketbench.report.terminal import render
 from pocketbench.report.write import write_report
 from pocketbench.results.compare import compare_runs, latency_change, unstable_reason
 from pocketbench.results.store import load_run
+from pocketbench.stats import describe_modes, summarize
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -135,6 +136,7 @@ def test_warnings_cover_failures_retries_and_later_measurement_flags():
                 unstable=True,
                 unstable_reason="CV 12%",
                 energy_status="battery was Charging during the run: unplug USB",
+                energy_charging=True,
             ),
         ]
     )
@@ -166,6 +168,24 @@ def test_tails_and_a_minority_speed_are_said_without_calling_the_p50_unstable():
         f"tails: m fp32 on d ({tail}): preempted or slow calls, which move the mean, CV and p99 but not the p50 "
         "or its CI",
     ]
+
+
+def test_two_speeds_that_widen_the_ci_are_said_once_in_the_unstable_line():
+    """Whether the unstable line already names the speeds is decided by the CI's width (a number),
+    the rule stats.unstable_reasons applies, not by searching the reason's text."""
+    samples = [[1.0, 1.01, 0.99] * 4] * 4 + [[1.3, 1.31, 1.29] * 4] * 2  # 6 processes, 2 at a second speed
+    summary = summarize(samples)
+    modes = describe_modes(summary.modes)
+    wide = (summary.ci_high - summary.ci_low) / 2 / summary.median
+    assert summary.modes and wide > 0.05 and modes in summary.unstable_reasons
+    row = _row(
+        "fp32", unstable=True, unstable_reason="; ".join(summary.unstable_reasons), latency_modes=modes,
+        latency_p50_ci_halfwidth=wide,
+    )  # fmt: skip
+    narrow = {**row, "device": "e", "unstable": False, "unstable_reason": None, "latency_p50_ci_halfwidth": 0.01}
+    notes = warnings(pd.DataFrame([row, narrow]))
+    assert [n.split(":")[0] for n in notes] == ["unstable", "two speeds"]
+    assert notes[1] == f"two speeds: m fp32 on e: {modes}; the p50's CI spans both"
 
 
 def test_processes_that_disagree_with_several_threads_suggest_one_thread():

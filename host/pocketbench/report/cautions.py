@@ -1,12 +1,16 @@
 """What a reader must know before trusting a report's numbers: failed, retried and partial cells,
 unstable or throttled measurements, energy not measured, partial delegation, emulated devices,
 cells without a baseline, int8 slower than fp32. One line each, under every renderer's tables.
+
+Each warning is decided by typed columns (flags, numbers, null or not); text columns are only
+quoted, never searched, so rewording a message cannot change which warnings a run gets.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from pocketbench import stats
 from pocketbench.report.column_formats import BATCHED, as_text, field, fmt_bytes, missing, truthy
 from pocketbench.results.cell_status import MEASURED, CellStatus
 from pocketbench.results.compare import latest_attempts, unstable_reason
@@ -49,7 +53,7 @@ def warnings(frame: pd.DataFrame) -> list[str]:
             notes.append(f"partial delegation: {row['model']} {row['variant']} runs outside XNNPACK: {ops}")
         notes.extend(_measurement_warnings(row))
         status = field(row, "energy_status")
-        if isinstance(status, str) and missing(field(row, "energy_mj_per_inference")) and not _charging(status):
+        if isinstance(status, str) and missing(field(row, "energy_mj_per_inference")) and not _charging(row):
             key = (str(row["device"]), status)
             no_energy[key] = no_energy.get(key, 0) + 1
     notes.extend(_protocol_notes(ok))
@@ -105,12 +109,9 @@ def _significant(row: pd.Series) -> bool:
     return missing(significant) or bool(significant)
 
 
-def _charging(status: str) -> bool:
-    """The energy module said the battery status field read Charging or Full (matched exactly
-    there): notes such as "negative while discharging" are not charging."""
-    from pocketbench.telemetry.energy import CHARGING_ALLOWED, CHARGING_STATUS
-
-    return status.startswith(CHARGING_STATUS) or CHARGING_ALLOWED in status.split("; ")
+def _charging(row: pd.Series) -> bool:
+    """The battery said Charging or Full while the fuel gauge the energy comes from was read."""
+    return truthy(field(row, "energy_charging"))
 
 
 def _compression_warnings(ok: pd.DataFrame) -> list[str]:
@@ -146,8 +147,8 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
             f"not settled: {_cell_name(row)}: p50 CI ±{100 * half:.1f}% after {as_text(row['repetitions'])} "
             f"processes, {why}"
         )
-    modes = field(row, "latency_modes")
-    if isinstance(modes, str) and modes not in str(field(row, "unstable_reason")):
+    modes, half = field(row, "latency_modes"), field(row, "latency_p50_ci_halfwidth")
+    if isinstance(modes, str) and (missing(half) or not stats.p50_ci_too_wide(float(half))):  # else named as unstable
         notes.append(f"two speeds: {_cell_name(row)}: {modes}; the p50's CI spans both")
     if isinstance(field(row, "device_repairs"), str):
         retried = truthy(field(row, "device_retried"))
@@ -156,9 +157,9 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     if truthy(field(row, "throttled")):
         slowed = field(row, "throttle_reason") or "the CPU slowed down during it"
         notes.append(f"throttled: {_cell_name(row)}: {slowed}")
-    energy_status = field(row, "energy_status")
-    if isinstance(energy_status, str) and _charging(energy_status):
-        notes.append(f"charging: {_cell_name(row)}: {energy_status}")
+    if _charging(row):
+        why = field(row, "energy_status")
+        notes.append(f"charging: {_cell_name(row)}: {why if isinstance(why, str) else 'the battery was charging'}")
     if isinstance(field(row, "cooldown_note"), str):
         notes.append(f"cooldown: {_cell_name(row)}: {row['cooldown_note']}")
     return notes
@@ -216,9 +217,7 @@ def _threads_notes(ok: pd.DataFrame) -> list[str]:
 def _threads_hint(row: pd.Series) -> str:
     """Processes disagreeing with several runtime threads: measured (benchmarks/RESULTS.md,
     "Run-to-run stability") to come from the threadpool, which one thread avoids."""
-    from pocketbench.stats import UNSTABLE_REPETITION_CV
-
     spread, threads = field(row, "latency_repetition_cv"), field(row, "threads")
-    if missing(spread) or missing(threads) or spread < UNSTABLE_REPETITION_CV or threads <= 1:
+    if missing(spread) or missing(threads) or spread < stats.UNSTABLE_REPETITION_CV or threads <= 1:
         return ""
     return f"; with {threads} threads each process can settle at a different speed: try --threads 1"

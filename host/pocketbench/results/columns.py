@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from pocketbench.results.migrations import SCHEMA_VERSION
+
 # Sections of docs/results-schema.md, each a table between `<!-- columns: NAME -->` and `<!-- /columns -->`.
 SECTIONS = ("row", "run", "measurement", "tune", "generative", "comparison")
 
@@ -171,7 +173,7 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
     _c('started_at', 'str (ISO 8601, UTC)', '', 'row', True,
        'when the cell started'),
     _c('schema_version', 'int', '', 'row', True,
-       'schema the row is in (readers migrate older files: every loaded row says 2)'),
+       f'schema the row is in (readers migrate older files: every loaded row says {SCHEMA_VERSION})'),
     _c('repetitions', 'int', '', 'measurement', True,
        'runner processes the cell was measured with'),
     _c('samples_repetition', 'list[int]', '', 'measurement', True,
@@ -208,6 +210,10 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
     _c('energy_status', 'str', '', 'measurement', True,
        'why there is no energy figure (`not available: …`, `battery was Charging …`), or notes on it '
        '(current unit, sign convention)'),
+    _c('energy_charging', 'bool', '', 'measurement', True,
+       'the battery said Charging or Full while the fuel gauge the energy comes from was read: the figure '
+       'was refused (`energy_status` says how to avoid it) or kept with `--allow-charging`; false for other '
+       'sources; null where no energy source was read'),
     _c('energy_mj_per_inference', 'float', 'mJ', 'measurement', True,
        'net energy per inference, mean over repetitions (mJ)'),
     _c('energy_mj_per_inference_err', 'float', 'mJ', 'measurement', True,
@@ -258,7 +264,8 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
     _c('repetitions_target_met', 'bool', '', 'measurement', True,
        'the CI half-width is within `--ci-target`'),
     _c('latency_modes', 'str', '', 'measurement', True,
-       'processes settled at two speeds: both p50s and how many processes each (else null)'),
+       'processes settled at two speeds: both p50s and how many processes each (else null); when they '
+       "widen the p50's CI past ±5 % (`latency_p50_ci_halfwidth`) they are also in `unstable_reason`"),
     _c('latency_robust_cv', 'float', '', 'measurement', True,
        '1.4826 × MAD / median of all samples: the spread of their bulk, which tails do not move'),
     _c('latency_tail_note', 'str', '', 'measurement', True,

@@ -4,7 +4,8 @@ Every row carries `schema_version`; a file is migrated step by step (1 → 2 →
 version this pocketbench writes, so history can mix runs of any age in one DataFrame. Each step
 works on a whole frame, so history upgrades all the files of one version at once (`upgrade`).
 Add a step here whenever a column is renamed, re-unitted or given a new meaning; list a rename
-in RENAMED too, so a reader asking for the new name reads the old one from older files.
+in RENAMED too, so a reader asking for the new name reads the old one from older files, and a
+column a step computes in DERIVED with the stored columns it is computed from.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ import pandas as pd
 
 from pocketbench.errors import PocketbenchError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Columns each step renames, old name → new name.
 RENAMED: dict[int, dict[str, str]] = {1: {"samples_ms": "latency_samples_ms"}}
+# Columns each step computes, new name → the columns (as that step reads them) it needs.
+DERIVED: dict[int, dict[str, tuple[str, ...]]] = {2: {"energy_charging": ("energy_status",)}}
+# The energy_status texts v2 wrote for a battery at Charging or Full: as they were then, whatever
+# the energy module writes now.
+V2_CHARGING_REFUSED = "battery was Charging during the run"
+V2_CHARGING_ALLOWED = "charging allowed (--allow-charging)"
 
 
 def _v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
@@ -34,7 +41,24 @@ def _v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-MIGRATIONS: dict[int, Callable[[pd.DataFrame], pd.DataFrame]] = {1: _v1_to_v2}
+def _v2_charging(status: object) -> bool | None:
+    """What a v2 `energy_status` said of the battery: refused for charging, or kept with
+    --allow-charging (a note among others, "; "-joined); None where it said nothing."""
+    if not isinstance(status, str):
+        return None
+    return status.startswith(V2_CHARGING_REFUSED) or V2_CHARGING_ALLOWED in status.split("; ")
+
+
+def _v2_to_v3(frame: pd.DataFrame) -> pd.DataFrame:
+    """v2 said a charging battery only in the `energy_status` text; v3 says it in the typed
+    `energy_charging`, which reports read instead of the text. Frames read without
+    `energy_status` (a reader that asked for other columns) are left as they are."""
+    if "energy_status" in frame and "energy_charging" not in frame:
+        frame["energy_charging"] = frame["energy_status"].map(_v2_charging).astype(object)
+    return frame
+
+
+MIGRATIONS: dict[int, Callable[[pd.DataFrame], pd.DataFrame]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def file_version(frame: pd.DataFrame) -> int:
@@ -46,16 +70,22 @@ def file_version(frame: pd.DataFrame) -> int:
 def version_of(columns: Collection[str], rows: int, values: set[int]) -> int:
     """The schema version of a file with these columns, row count and `schema_version` values."""
     if "schema_version" not in columns or rows == 0:
-        return SCHEMA_VERSION if "latency_samples_ms" in columns else 1
+        if "latency_samples_ms" not in columns:
+            return 1
+        # No row says it: v2 by its sample name when none carries the column, else no row to migrate.
+        return 2 if "schema_version" not in columns else SCHEMA_VERSION
     if len(values) > 1:
         raise PocketbenchError(f"one results file mixes schema versions {sorted(values)}: it was edited by hand")
     return values.pop() if values else 1
 
 
 def stored_names(columns: list[str], version: int) -> list[str]:
-    """The names `columns` (current names) have in files of schema `version`."""
+    """The names `columns` (current names) have in files of schema `version`, with the stored
+    columns that the migrations compute any of them from."""
     names = list(columns)
     for step in range(SCHEMA_VERSION - 1, version - 1, -1):
+        derived = DERIVED.get(step, {})
+        names = list(dict.fromkeys(n for name in names for n in (name, *derived.get(name, ()))))
         back = {new: old for old, new in RENAMED.get(step, {}).items()}
         names = [back.get(name, name) for name in names]
     return names

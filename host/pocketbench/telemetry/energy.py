@@ -43,7 +43,8 @@ PROBE_PATTERNS = (
 # 20 000 in magnitude is in mA, not µA; a battery voltage below 10 000 is in mV, not µV.
 MILLIAMP_BELOW = 20_000
 MILLIVOLT_BELOW = 10_000
-# energy_status texts the report matches exactly (the battery said Charging or Full: not "discharging").
+# energy_status texts for a battery that said Charging or Full (the row's `energy_charging` says it
+# as data, so no reader matches these words).
 CHARGING_STATUS = "battery was Charging during the run"
 CHARGING_ALLOWED = "charging allowed (--allow-charging)"
 NOT_MEASURABLE = "not measurable: counter did not change"
@@ -135,6 +136,9 @@ class EnergyResult:
     idle_w: float | None = None
     loop_w: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # The fuel gauge this comes from read a battery at Charging or Full: the figure was refused for
+    # it, or kept with --allow-charging. False for other sources and other refusals.
+    charging: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,7 +283,7 @@ def compute_energy(
     except ValueError as exc:
         return EnergyResult(source.label, f"{source.label}: {exc}")
     if series.charging and source.kind == "fuel_gauge" and not allow_charging:
-        return EnergyResult(source.label, f"{CHARGING_STATUS}: {CHARGING_FIX}", notes=series.notes)
+        return EnergyResult(source.label, f"{CHARGING_STATUS}: {CHARGING_FIX}", notes=series.notes, charging=True)
     if np.ptp(series.joules) == 0:
         # A counter stuck at one value (a rail that is not wired, a gauge that never updates)
         # would give a signed zero of rounding noise, not a reading.
@@ -316,6 +320,7 @@ def compute_energy(
         idle_w=idle_w,
         loop_w=gross_j / loop_s if loop_s > 0 else None,
         notes=notes,
+        charging=series.charging and source.kind == "fuel_gauge",
     )
 
 
@@ -348,8 +353,11 @@ def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
     of the spread between repetitions and the propagated sampling error."""
     valid = [r for r in results if r.invalid is None and r.per_inference_mj is not None]
     if not valid:
-        reason = results[0].invalid if results else "not measured"
-        return {"energy_source": results[0].source if results else None, "energy_status": reason}
+        if not results:
+            return {"energy_source": None, "energy_status": "not measured", "energy_charging": None}
+        first = results[0]
+        return {"energy_source": first.source, "energy_status": first.invalid, "energy_charging": first.charging}
+    charging = any(r.charging for r in valid)
     per = np.array([r.per_inference_mj for r in valid], dtype=np.float64)
     sampling = math.sqrt(sum((r.per_inference_err_mj or 0.0) ** 2 for r in valid)) / len(valid)
     between = float(per.std(ddof=1) / math.sqrt(per.size)) if per.size > 1 else 0.0
@@ -362,6 +370,7 @@ def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
         bound = max(mean + Z95 * err, 0.0)
         return {
             "energy_source": valid[0].source,
+            "energy_charging": charging,
             "energy_status": f"{NOT_MEASURABLE_NOISE}: {mean:.2g} ± {Z95 * err:.2g} mJ per inference over idle"
             f" (95%) reaches zero; at most {bound:.2g} mJ",
             "energy_gross_mj": float(np.mean([r.gross_mj for r in valid])),
@@ -371,6 +380,7 @@ def combine(results: Sequence[EnergyResult]) -> dict[str, object]:
     return {
         "energy_source": valid[0].source,
         "energy_status": "; ".join(notes) or None,
+        "energy_charging": charging,
         "energy_gross_mj": float(np.mean([r.gross_mj for r in valid])),
         "energy_idle_mj": float(np.mean([r.idle_mj for r in valid])),
         "energy_net_mj": float(np.mean([r.net_mj for r in valid])),
