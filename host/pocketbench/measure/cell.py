@@ -203,13 +203,13 @@ def _measured_row(
     repetitions: Sequence[Repetition],
     energy_plan: EnergyPlan,
     outputs_file: Path,
-    pte: Path | None,
+    pte: Path,
     stopped: str | None = None,
     ci_target: float | None = None,
 ) -> dict[str, Any]:
     """`cell_row` with the quality of the model's kind: accuracy and fidelity from the outputs the
     device computed, or a generative cell's timings and perplexity (rows.generative_columns, from
-    the row's latency; no `.pte` given: timings only)."""
+    the row's latency)."""
     if context.generation is None:
         return cell_row(row, repetitions, energy_plan, quality_columns(context, outputs_file), stopped, ci_target)
     measured = cell_row(row, repetitions, energy_plan, {}, stopped, ci_target)

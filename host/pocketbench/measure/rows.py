@@ -237,16 +237,16 @@ def generative_columns(
     bundle: GenerativeBundle,
     row: dict[str, Any],
     reports: Sequence[RunnerReport],
-    pte: Path | None,
+    pte: Path,
 ) -> dict[str, Any]:
     """Timing and quality of a generative cell (measure/generation.py) from its row's latency
-    columns; the quality needs the `.pte` (perplexity on this host's runtime): without it (AWS
-    Device Farm's reports) the row has the timings."""
+    columns; the quality needs the `.pte` (perplexity on this host's runtime): a `.pte` no longer
+    on disk leaves the row its timings."""
     columns = generation.timing_columns(reports, row)
     columns["speed_only"] = generation.speed_only(bundle)
     # The fp32 model's parameters (llama-bench's `params`), whatever a variant did to its weights.
     columns["model_params"] = int(bundle.extra.get("params") or sum(p.numel() for p in bundle.module.parameters()))
-    if pte is not None and pte.is_file():
+    if pte.is_file():
         columns.update(generation.quality_columns(reference, bundle, pte, reports))
     return columns
 
