@@ -63,6 +63,7 @@ def test_a_decoder_with_the_wrong_signature_gets_one_line_naming_the_contract(tm
     assert "does not take (tokens, positions)" in row["error"] and "\n" not in row["error"]
 
 
+@pytest.mark.slow  # exports the decoder, then starts the runner, which refuses the plan
 def test_a_prompt_and_decode_longer_than_the_cache_is_an_error_row(tmp_path: Path) -> None:
     result, run = bench(tmp_path, "--device", "local", "--prompt-tokens", "60", variants="fp32")
     (row,) = run["rows"]

@@ -196,6 +196,7 @@ def test_recovery_beats_no_recovery_and_training_is_deterministic(digits):
     assert weights_digest(again.module) == weights_digest(recovered.module)
 
 
+@pytest.mark.training  # three distillations of digits_cnn
 def test_distillation_takes_the_rate_a_model_states_for_recovery_else_the_default(digits):
     import copy
     import dataclasses

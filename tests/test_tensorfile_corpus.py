@@ -140,15 +140,19 @@ def test_readers_agree_on_mutated_files(tmp_path: Path) -> None:
     assert len(codes) >= 8, codes  # the mutants reach rules past the header
 
 
-def test_python_runner_refuses_an_invalid_file_naming_the_rule(tmp_path: Path) -> None:
-    """The Python-runtime stand-in reads inputs with the same reader: same verdict, same exit."""
+def test_python_runner_refuses_an_invalid_file_naming_the_rule(tmp_path: Path, capsys) -> None:
+    """The Python-runtime stand-in reads inputs with the same reader: same verdict, same exit (its
+    `main`, which `python -m pocketbench.runner.python_runtime` exits with, called here in this
+    process: a second interpreter would only import torch and ExecuTorch again)."""
     import json
-    import sys
+
+    from pocketbench.runner import python_runtime
 
     bad = CORPUS / "invalid" / "zero-count--issue-15-16-bytes.pbtf"
-    argv = [sys.executable, "-m", "pocketbench.runner.python_runtime", "--model", str(tmp_path / "m.pte")]
-    argv += ["--inputs", str(bad), "--json", str(tmp_path / "r.json")]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    code = python_runtime.main(
+        ["--model", str(tmp_path / "m.pte"), "--inputs", str(bad), "--json", str(tmp_path / "r.json")]
+    )
     report = json.loads((tmp_path / "r.json").read_text())
-    assert proc.returncode == 2 and report["status"] == "bad_arguments"
+    assert code == 2 and report["status"] == "bad_arguments"
     assert "(zero-count)" in report["error"] and bad.name in report["error"]
+    assert f"python_runner: {report['error']}" in capsys.readouterr().err
