@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from pocketbench.compress.recipe import Recipe
 from pocketbench.errors import SHOWN_CHARS, BadValue, PocketbenchError
-from pocketbench.measure.plan import estimate
+from pocketbench.measure.plan import check_names, estimate
 from pocketbench.measure.settings import ProtocolSettings
-from pocketbench.measure.sweep import check_names
 
 from tests.conftest import DATA
 from tests.test_cli_fuzz import _run

@@ -89,9 +89,8 @@ def bench(
     from pocketbench.compress.recipe import variant_list
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
-    from pocketbench.lower.export import versions
+    from pocketbench.measure.plan import check_names
     from pocketbench.measure.settings import protocol_settings
-    from pocketbench.measure.sweep import check_names, run_sweep
     from pocketbench.names import safe_name
     from pocketbench.results.compare import latest_attempts
     from pocketbench.results.store import RunStore, new_run_id, resolve_run
@@ -116,6 +115,10 @@ def bench(
     planned = variant_list(variants)
     variant_names = [v if isinstance(v, str) else v.name for v in planned]
     check_names(model_names, planned)
+    # What measures (and imports torch) only once every name is known good.
+    from pocketbench.lower.export import versions
+    from pocketbench.measure.sweep import run_sweep
+
     given = [devices] if isinstance(devices, str) or not isinstance(devices, Sequence) else list(devices)
     specs = [d.strip() for spec in given if isinstance(spec, str) for d in spec.split(",") if d.strip()]
     notes: list[str] = []  # how `auto` chose: shown as progress notes and kept in frame.attrs
@@ -263,7 +266,7 @@ def tune(
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
     from pocketbench.lower.export import versions
-    from pocketbench.measure.sweep import check_names
+    from pocketbench.measure.plan import check_names
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id, resolve_run
     from pocketbench.tune.goal import TuneSettings, parse_duration

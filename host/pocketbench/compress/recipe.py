@@ -465,7 +465,7 @@ def variant_list(
     """The one reading of a list of variants, for the CLI, the API and the farm matrix: one name, a
     comma-separated string or a list (items may be Recipes) → the variants in order, stripped and
     blanks dropped. None or a name twice is refused here; each name is parsed per cell later, so
-    every bad one is listed at once (measure.sweep.check_names) and a run never stops half-way."""
+    every bad one is listed at once (measure.plan.check_names) and a run never stops half-way."""
     items = given.split(",") if isinstance(given, str) else list(given)
     variants = [i.strip() if isinstance(i, str) else i for i in items]
     variants = [v for v in variants if not isinstance(v, str) or v]

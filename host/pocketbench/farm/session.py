@@ -65,7 +65,7 @@ def run_matrix(
     from pocketbench.farm.hosts import list_server_phones
     from pocketbench.farm.nightly import judge, verdict_table, write_reports
     from pocketbench.farm.run import open_farm_devices, run_farm
-    from pocketbench.measure.sweep import check_names
+    from pocketbench.measure.plan import check_names
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id
 

@@ -1,4 +1,5 @@
-"""A run's plan, stated before it starts: how many cells, and about how long they will take.
+"""A run's plan, stated before it starts: every name checked, how many cells, and about how long
+they will take. Nothing here imports torch, so a mistyped name is answered at once.
 
 The estimate is built from what is known here: an artifact already in the cache costs no export;
 a cell measured in an earlier run took about as long as its recorded figures say (its p50 over the
@@ -14,8 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pocketbench.compress.recipe import Recipe, parse_variant
+from pocketbench.errors import PocketbenchError, first_line, shown
 from pocketbench.measure.settings import ProtocolSettings
-from pocketbench.names import slug
+from pocketbench.models.registry import resolve
+from pocketbench.names import NAME_RULE, name_problem, slug
 from pocketbench.paths import cache_dir
 from pocketbench.results.cell_status import CellStatus
 
@@ -131,3 +135,40 @@ def _duration(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+# What one run may be asked for: more is a mistake (a generated list gone wrong), refused at once.
+MAX_MODELS = 1_000
+MAX_VARIANTS = 1_000
+MAX_MODEL_REF = 1_024  # a built-in name, file.py:factory or module:factory
+
+
+def check_names(models: Sequence[str], variants: Sequence[str | Recipe]) -> None:
+    """Resolve every model and parse every variant before any device work: one error lists
+    every bad name (a factory that raises when called is still a failed row, found later).
+    A variant's name becomes part of file names and rows, so it follows the run-id rule."""
+    if len(models) > MAX_MODELS or len(variants) > MAX_VARIANTS:
+        raise PocketbenchError(
+            f"{len(models)} models × {len(variants)} variants: the limit is {MAX_MODELS} models and"
+            f" {MAX_VARIANTS} variants per run; split it"
+        )
+    problems = []
+    for name in dict.fromkeys(models):
+        if len(name) > MAX_MODEL_REF:
+            problems.append(f"model {shown(name)} is over {MAX_MODEL_REF} characters")
+            continue
+        try:
+            resolve(name)
+        except PocketbenchError as exc:
+            problems.append(first_line(exc))
+    for variant in dict.fromkeys(v if isinstance(v, str) else v.name for v in variants):
+        if (problem := name_problem(variant)) is not None:
+            problems.append(f"variant {shown(variant)}: {problem} ({NAME_RULE})")
+            continue
+        if not any(isinstance(v, Recipe) and v.name == variant for v in variants):
+            try:
+                parse_variant(variant)
+            except PocketbenchError as exc:
+                problems.append(first_line(exc))
+    if problems:
+        raise PocketbenchError(f"{len(problems)} bad name(s), nothing was run: " + " | ".join(problems))

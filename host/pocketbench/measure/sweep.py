@@ -18,55 +18,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from pocketbench.compress.recipe import Recipe, parse_variant
+from pocketbench.compress.recipe import Recipe
 from pocketbench.devices.base import Device, DeviceInfo
-from pocketbench.errors import PocketbenchError, first_line, shown
+from pocketbench.errors import PocketbenchError, first_line
 from pocketbench.measure.cell import Cell, finished_row, new_cell, probe_telemetry, repeat_cells
 from pocketbench.measure.model import build_variant, load_model
 from pocketbench.measure.rows import base_row, failed_row
 from pocketbench.measure.settings import ProtocolSettings
-from pocketbench.models.registry import resolve
-from pocketbench.names import NAME_RULE, name_problem
 from pocketbench.progress import FAILED, WARNED, Reporter
 from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore
 from pocketbench.runner.process import scratch_dir
-
-# What one run may be asked for: more is a mistake (a generated list gone wrong), refused at once.
-MAX_MODELS = 1_000
-MAX_VARIANTS = 1_000
-MAX_MODEL_REF = 1_024  # a built-in name, file.py:factory or module:factory
-
-
-def check_names(models: Sequence[str], variants: Sequence[str | Recipe]) -> None:
-    """Resolve every model and parse every variant before any device work: one error lists
-    every bad name (a factory that raises when called is still a failed row, found later).
-    A variant's name becomes part of file names and rows, so it follows the run-id rule."""
-    if len(models) > MAX_MODELS or len(variants) > MAX_VARIANTS:
-        raise PocketbenchError(
-            f"{len(models)} models × {len(variants)} variants: the limit is {MAX_MODELS} models and"
-            f" {MAX_VARIANTS} variants per run; split it"
-        )
-    problems = []
-    for name in dict.fromkeys(models):
-        if len(name) > MAX_MODEL_REF:
-            problems.append(f"model {shown(name)} is over {MAX_MODEL_REF} characters")
-            continue
-        try:
-            resolve(name)
-        except PocketbenchError as exc:
-            problems.append(first_line(exc))
-    for variant in dict.fromkeys(v if isinstance(v, str) else v.name for v in variants):
-        if (problem := name_problem(variant)) is not None:
-            problems.append(f"variant {shown(variant)}: {problem} ({NAME_RULE})")
-            continue
-        if not any(isinstance(v, Recipe) and v.name == variant for v in variants):
-            try:
-                parse_variant(variant)
-            except PocketbenchError as exc:
-                problems.append(first_line(exc))
-    if problems:
-        raise PocketbenchError(f"{len(problems)} bad name(s), nothing was run: " + " | ".join(problems))
 
 
 def run_sweep(
