@@ -63,8 +63,6 @@ def run_matrix(
     """
     from pocketbench.devices.select import check_runners
     from pocketbench.farm.hosts import list_server_phones
-    from pocketbench.farm.nightly import judge, verdict_table, write_reports
-    from pocketbench.farm.run import open_farm_devices, run_farm
     from pocketbench.measure.plan import check_names
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id
@@ -78,6 +76,10 @@ def run_matrix(
     check_names(list(parsed.models), [v for variants in parsed.models.values() for v in variants])
     if plan is not None:
         plan([(c.model, c.variant, c.device) for c in parsed.expand()], parsed)
+    # What measures and judges (torch, the plots) only once the names and the plan stand.
+    from pocketbench.farm.nightly import judge, verdict_table, write_reports
+    from pocketbench.farm.run import open_farm_devices, run_farm
+
     devices, absent = open_farm_devices(parsed, wait_for_device)
     check_runners(list(devices.values()))
     store = RunStore(results, run_id or new_run_id(), resume=run_id is not None)
