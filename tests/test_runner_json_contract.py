@@ -129,6 +129,7 @@ def test_adb_device_turns_each_shape_into_a_failed_row(shape: str, phone, tmp_pa
         assert word in (report.error or "")
 
 
+@pytest.mark.slow  # a sweep: exports the model, then runs the (stand-in) runner for the cell
 def test_unusable_outputs_file_fails_the_row_but_keeps_its_timings(tmp_path: Path, monkeypatch) -> None:
     """The outputs file crossed the same cable: bytes the tensor-file rules refuse fail the row
     (status bad_outputs, naming the rule) while the latency it measured stays in the row."""
