@@ -212,8 +212,8 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
        '(current unit, sign convention)'),
     _c('energy_charging', 'bool', '', 'measurement', True,
        'the battery said Charging or Full while the fuel gauge the energy comes from was read: the figure '
-       'was refused (`energy_status` says how to avoid it) or kept with `--allow-charging`; false for other '
-       'sources; null where no energy source was read'),
+       'was refused (`energy_status` says how to avoid it) or kept with `--allow-charging`; false otherwise '
+       '(another source, or none: `energy_status` says why); null in rows without energy columns'),
     _c('energy_mj_per_inference', 'float', 'mJ', 'measurement', True,
        'net energy per inference, mean over repetitions (mJ)'),
     _c('energy_mj_per_inference_err', 'float', 'mJ', 'measurement', True,
