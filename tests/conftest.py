@@ -54,7 +54,7 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
 #   qemu          ... one whose ABI is arm64-v8a (aarch64 programs under qemu-user)
 #   needs_runner  its body or a fixture it uses calls the runner helpers (`tests/runner_support.py`:
 #                 native and aarch64 builds, exported .pte files, runner processes)
-#   training      it trains models (set by the module: `pytestmark`)
+#   training      it trains models (set by the module's `pytestmark` or on the test)
 # and each of these is also `slow`. Tests that measure models end to end (bench, sweep or farm runs:
 # exports and runner processes per cell) carry `pytest.mark.slow` themselves. A pure test in a
 # module that also builds the runner stays fast.
