@@ -70,10 +70,13 @@ def load_history(
     filters = Filters(models, variants, devices, since)
     facts, sources, by_cells = [], [], []
     for index, folder in enumerate(folders):
+        final = folder / "results.parquet"
+        if _written_before(final, since):  # finished before `since`: none of its cells started since
+            facts.append([None] * len(RUN_COLUMNS))
+            continue
         manifest, problem = read_manifest(folder)
         skipped += [problem] if problem else []
         facts.append([manifest.get("created"), manifest.get("git_sha"), (manifest.get("host") or {}).get("node")])
-        final = folder / "results.parquet"
         try:
             sources.append(probe(final, index)) if final.exists() else by_cells.append(index)
         except UnreadableFile:
@@ -98,6 +101,19 @@ def load_history(
     history = _shaped(history, columns, samples, [*(s.schema.names for s in sources), *(p.columns for p in parts)])
     history.attrs["skipped"] = skipped
     return history
+
+
+def _written_before(path: Path, since: datetime | None) -> bool:
+    """Whether a finished run's results file was last written over a day before `since`: it is
+    written once every cell has started, so no row in it can pass. A file copied since then is
+    only newer (and scanned); the day covers start times written in any UTC offset."""
+    if since is None:
+        return False
+    try:
+        written = path.stat().st_mtime
+    except OSError:
+        return False  # missing (the run is read from its cells) or unreadable (probing names it)
+    return written < (since - timedelta(days=1)).timestamp()
 
 
 # Raw samples: lists of every timed inference, batch and repetition (most of a row's bytes).
