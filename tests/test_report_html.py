@@ -70,8 +70,7 @@ def test_html_report_renders_its_plots_in_chromium(tmp_path):
     alts = [image["alt"] for image in state["images"]]
     assert alts == [
         "digits_cnn latency distribution",
-        "digits_cnn accuracy vs latency",
-        "digits_cnn .pte size (KB) vs latency",
+        "digits_cnn accuracy and .pte size (KB) vs latency",
         "digits_cnn memory",
     ]
     for image in state["images"]:

@@ -46,6 +46,7 @@ code { font-size: 0.9em; }
 # Energy column names later measurement work writes; bars appear for whichever is present.
 ENERGY_COLUMNS = {"energy_mj_per_inference": ("mJ per inference", 1.0)}
 MEMORY_COLUMNS = {"peak_rss_kb": ("MB", 1e-3), "planned_memory_bytes": ("KB", 1e-3)}
+PARETO_PANELS: list[plots.Panel] = [("accuracy", "accuracy", True, 1.0), ("size_bytes", ".pte size (KB)", False, 1e-3)]
 
 
 def render_html(
@@ -84,13 +85,13 @@ def render_html(
         parts += verdicts_html(verdicts)
     if profiles is not None:
         parts += _profiles_html(profiles)
+    energy = any(c in current and current[c].notna().any() for c in ENERGY_COLUMNS)
+    costs = "memory and energy" if energy else "memory"
     sections = [
         ("Search: trials and the front", plots.search(frame)),
         ("Latency distributions", plots.latency_distributions(current, baseline)),
-        ("Accuracy vs latency", plots.pareto(current, "accuracy", "accuracy", higher_is_better=True)),
-        ("Size vs latency", plots.pareto(current, "size_bytes", ".pte size (KB)", False, scale=1e-3)),
-        ("Memory", plots.bars(current, MEMORY_COLUMNS, "memory")),
-        ("Energy", plots.bars(current, ENERGY_COLUMNS, "energy per inference")),
+        ("Accuracy and size vs latency", plots.pareto(current, PARETO_PANELS)),
+        (costs.capitalize(), plots.bars(current, {**MEMORY_COLUMNS, **ENERGY_COLUMNS}, costs)),
     ]
     for heading, figures in sections:
         if figures:

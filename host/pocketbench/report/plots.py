@@ -128,43 +128,59 @@ def _draw_boxes(ax: Axes, boxes: list[tuple[float, list[float], str]], width: fl
     ax.autoscale_view()
 
 
-def pareto(frame: pd.DataFrame, column: str, label: str, higher_is_better: bool, scale: float = 1.0) -> list[Plot]:
-    """Per model: `column` (× scale) against p50 latency; the Pareto front (variants no other
-    variant beats on both) ringed and joined in red."""
+# A Pareto panel: (column, axis label, higher is better, scale).
+Panel = tuple[str, str, bool, float]
+
+
+def pareto(frame: pd.DataFrame, panels: list[Panel]) -> list[Plot]:
+    """Per model, one figure with a panel per quantity that model has: the column (× scale)
+    against p50 latency, the Pareto front (variants no other variant beats on both) ringed and
+    joined in red."""
     plots = []
-    ok = _ok(frame).dropna(subset=[column, "latency_p50_ms"])
+    ok = _ok(frame).dropna(subset=["latency_p50_ms"])
     for model, group in ok.groupby("model", sort=False):
-        fig = Figure(figsize=(5.2, 3.6))
-        ax = fig.subplots()
-        ys = group[column].astype(float) * scale
+        present = [p for p in panels if p[0] in group and group[p[0]].notna().any()]
+        if not present:
+            continue
+        fig = Figure(figsize=(0.4 + 5.2 * len(present), 3.6))
+        axes = fig.subplots(1, len(present), squeeze=False, gridspec_kw={"wspace": 0.45})[0]
         layout = _Layout(group)
-        if layout.several:  # a point per variant and device: colours and a legend, not a label each
-            for variant, cells in group.groupby(group["variant"].astype(str), sort=False):
-                ax.scatter(
-                    cells["latency_p50_ms"], ys[cells.index], color=layout.color(variant), zorder=3, label=variant
-                )
-        else:
-            ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
-            for variant, x, y in zip(group["variant"], group["latency_p50_ms"], ys, strict=True):
-                ax.annotate(str(variant), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        front = pareto_front(group, column, higher_is_better)
-        ax.plot(
-            front["latency_p50_ms"],
-            front[column].astype(float) * scale,
-            color=FRONT,
-            drawstyle="steps-post",
-            marker="o",
-            markersize=11,
-            markerfacecolor="none",
-            label="Pareto front",
-        )
-        ax.set_xlabel("p50 latency (ms)")
-        ax.set_ylabel(label)
-        ax.set_title(f"{model}: {label} vs latency")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
-        plots.append((f"{model} {label} vs latency", _png(fig)))
+        for ax, (column, label, higher_is_better, scale) in zip(axes, present, strict=True):
+            _pareto_panel(ax, group.dropna(subset=[column]), column, label, higher_is_better, scale, layout)
+        # Beside the last panel: "best" tests every point against every spot, slow with dozens of cells.
+        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        quantities = " and ".join(p[1] for p in present)
+        fig.suptitle(f"{model}: {quantities} vs latency")
+        plots.append((f"{model} {quantities} vs latency", _png(fig)))
     return plots
+
+
+def _pareto_panel(
+    ax: Axes, group: pd.DataFrame, column: str, label: str, higher_is_better: bool, scale: float, layout: _Layout
+) -> None:
+    ys = group[column].astype(float) * scale
+    if layout.several:  # a point per variant and device: colours and a legend, not a label each
+        for variant, cells in group.groupby(group["variant"].astype(str), sort=False):
+            ax.scatter(cells["latency_p50_ms"], ys[cells.index], color=layout.color(variant), zorder=3, label=variant)
+    else:
+        ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
+        for variant, x, y in zip(group["variant"], group["latency_p50_ms"], ys, strict=True):
+            ax.annotate(str(variant), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = pareto_front(group, column, higher_is_better)
+    ax.plot(
+        front["latency_p50_ms"],
+        front[column].astype(float) * scale,
+        color=FRONT,
+        drawstyle="steps-post",
+        marker="o",
+        markersize=11,
+        markerfacecolor="none",
+        label="Pareto front",
+    )
+    ax.set_xlabel("p50 latency (ms)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label} vs latency", fontsize=10)
+    ax.grid(alpha=0.3)
 
 
 def pareto_front(frame: pd.DataFrame, column: str, higher_is_better: bool) -> pd.DataFrame:
