@@ -208,7 +208,9 @@ def main() -> None:
             "each night shifted in time and its latencies scaled by a fixed factor between 0.98 and 1.02. "
             "Each command runs in its own process at normal priority: wall time, CPU time (user + system) "
             "and peak RSS. The runs hold "
-            "manifest.json and results.parquet (the files a reader of a finished run opens).",
+            "manifest.json and results.parquet (the files a reader of a finished run opens), the latter "
+            "last modified when its night's cells were done, as a nightly farm leaves it (`--since` "
+            "leaves unopened the files written over a day before it).",
             "",
             load_note(load_before, load_after),
             "",
