@@ -56,12 +56,14 @@ def load_history(
     *,
     columns: Sequence[str] | None = None,
     samples: bool = True,
+    optional: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Every row of every run under `root` (oldest run first), with the run's manifest columns;
     with `runs`, of those run folders only (in their order), e.g. one farm's nights.
 
     `columns` keeps only those columns, in that order (the filters still apply); `samples=False`
-    leaves out the raw sample lists (SAMPLE_COLUMNS), the bulk of the data. Files that cannot be
+    leaves out the raw sample lists (SAMPLE_COLUMNS), the bulk of the data; with `columns`, the
+    `optional` ones follow them where any file holds them (a device's extra facts). Files that cannot be
     read are named in `frame.attrs["skipped"]`: a run whose results.parquet is damaged is read
     from its cell files, and a run with a damaged manifest keeps its rows without the run facts.
     """
@@ -83,7 +85,8 @@ def load_history(
             by_cells.append(index)  # read_run names the file and reads the cells
         except PocketbenchError as exc:  # from a newer pocketbench: the whole run is refused
             skipped.append(f"{folder}: {exc}")
-    row_columns = _row_columns(columns, samples)
+    asked = None if columns is None else [*columns, *(c for c in optional if c not in columns)]
+    row_columns = _row_columns(asked, samples)
     frame, failed = scan(sources, row_columns, filters, () if samples else SAMPLE_COLUMNS)
     parts = [frame] if not frame.empty else []
     for index in sorted([*by_cells, *(s.run for s in failed)]):
@@ -98,7 +101,10 @@ def load_history(
     if len(parts) > 1:
         history = history.sort_values(RUN_INDEX, kind="stable").reset_index(drop=True)
     history = _with_run_columns(history, facts)
-    history = _shaped(history, columns, samples, [*(s.schema.names for s in sources), *(p.columns for p in parts)])
+    seen = [*(s.schema.names for s in sources), *(p.columns for p in parts)]
+    if asked is not None:
+        asked = [c for c in asked if c not in optional or c in (columns or ()) or any(c in names for names in seen)]
+    history = _shaped(history, asked, samples, seen)
     history.attrs["skipped"] = skipped
     return history
 
