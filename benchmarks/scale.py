@@ -57,7 +57,8 @@ def template(real: pd.DataFrame) -> pd.DataFrame:
 
 def write_nights(pool: Path, cells: pd.DataFrame, nights: int) -> list[Path]:
     """One finished farm run per night, the newest last night: manifest.json and results.parquet
-    (what every reader of a finished run opens; its cells/ files are left out to save disk)."""
+    (what every reader of a finished run opens; its cells/ files are left out to save disk),
+    results.parquet last modified when the night's cells were done."""
     today = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
     folders = []
     for night in range(nights):
@@ -86,6 +87,9 @@ def write_nights(pool: Path, cells: pd.DataFrame, nights: int) -> list[Path]:
         }
         (folder / "manifest.json").write_text(json.dumps(manifest))
         atomic_write_parquet(frame, folder / "results.parquet")
+        # Written when the night's last cell was done, as a nightly farm leaves it.
+        finished = (created + timedelta(seconds=len(frame))).timestamp()
+        os.utime(folder / "results.parquet", (finished, finished))
         folders.append(folder)
     return folders
 
@@ -204,7 +208,9 @@ def main() -> None:
             "each night shifted in time and its latencies scaled by a fixed factor between 0.98 and 1.02. "
             "Each command runs in its own process at normal priority: wall time, CPU time (user + system) "
             "and peak RSS. The runs hold "
-            "manifest.json and results.parquet (the files a reader of a finished run opens).",
+            "manifest.json and results.parquet (the files a reader of a finished run opens), the latter "
+            "last modified when its night's cells were done, as a nightly farm leaves it (`--since` "
+            "leaves unopened the files written over a day before it).",
             "",
             load_note(load_before, load_after),
             "",

@@ -133,7 +133,9 @@ def test_batched_mann_whitney_gives_each_pairs_own_p_value():
         if trial % 11 == 3:
             a[0] = np.nan
         pairs.append((a, b))
-    assert stats.mann_whitney_ps(pairs) == [stats.mann_whitney_p(a, b) for a, b in pairs]
+    # Past scipy's exact sizes the p-values are computed in numpy by scipy's formula: equal to
+    # rounding, and the same decision at any level.
+    np.testing.assert_allclose(stats.mann_whitney_ps(pairs), [stats.mann_whitney_p(a, b) for a, b in pairs], rtol=1e-9)
 
 
 def test_pareto_marks_match_the_row_by_row_marks():

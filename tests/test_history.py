@@ -81,6 +81,25 @@ def test_filters(results):
     assert bad.exit_code == 1 and str(bad.exception).startswith("--since 'yesterday': use a date")
 
 
+def test_since_leaves_unread_the_runs_finished_before_it(results):
+    """A results file last written over a day before `since` holds no row started since: it is
+    not opened (a damaged one is not even named), and the rows are those of a full read."""
+    import os
+
+    since = parse_since("2026-11-29T07:32")
+    full = load_history(results, since=since)
+    old = results / V1_ID / "results.parquet"
+    old.write_bytes(b"not parquet")  # finished long ago: never opened, so never named
+    stamp = datetime(2026, 11, 27, tzinfo=UTC).timestamp()
+    os.utime(old, (stamp, stamp))
+    pruned = load_history(results, since=since)
+    pd.testing.assert_frame_equal(pruned, full)
+    assert pruned.attrs["skipped"] == []
+    recent = datetime(2026, 11, 28, 12, tzinfo=UTC).timestamp()  # within a day of `since`: read
+    os.utime(old, (recent, recent))
+    assert any("results.parquet" in s for s in load_history(results, since=since).attrs["skipped"])
+
+
 def test_exports_round_trip(results, tmp_path):
     runner = CliRunner()
     history = ["history", "--results", str(results)]

@@ -70,12 +70,12 @@ def test_html_report_renders_its_plots_in_chromium(tmp_path):
     alts = [image["alt"] for image in state["images"]]
     assert alts == [
         "digits_cnn latency distribution",
-        "digits_cnn accuracy vs latency",
-        "digits_cnn .pte size (KB) vs latency",
+        "digits_cnn accuracy and .pte size (KB) vs latency",
         "digits_cnn memory",
-        "local trend",
     ]
     for image in state["images"]:
         assert image["complete"] and image["width"] > 100 and image["height"] > 100, image
+    # The trends: a row per cell measured in both runs, its p50 drawn as an inline SVG line.
+    assert "Trends over runs" in dom and dom.count('<svg class="spark"') >= 1
     # The tables and warnings are in the page as text, not only in pictures.
     assert "recipe_error" in dom and "failed: digits_cnn int4-magic" in dom

@@ -7,6 +7,7 @@ and other farms are left out: their settings differ). Verdicts are saved beside 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,12 +15,12 @@ import pandas as pd
 from pyarrow import ArrowException
 
 from pocketbench.farm.matrix import Matrix, RegressionSettings
-from pocketbench.farm.regress import KEY, SAMPLED, sample_runs, verdicts
+from pocketbench.farm.regress import KEY, SAMPLED, sample_runs, verdict_columns, verdicts
 from pocketbench.report.verdict_table import VerdictTable, build_verdict_table
 from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.files import read_manifest, why
-from pocketbench.results.history import load_history
-from pocketbench.results.store import atomic_write_parquet, load_run
+from pocketbench.results.history import RUN_COLUMNS, load_history
+from pocketbench.results.store import COLUMNS, atomic_write_parquet, load_run
 from pocketbench.results.verdicts import VERDICTS_FILE, Verdict
 
 if TYPE_CHECKING:  # running a farm loads the measuring stack (torch); judging a saved night does not
@@ -44,13 +45,14 @@ def farm_runs(root: Path, farm: str, problems: list[str] | None = None) -> list[
 
 
 def farm_history(
-    root: Path, farm: str, run_id: str | None = None
+    root: Path, farm: str, run_id: str | None = None, columns: Sequence[str] | None = None
 ) -> tuple[pd.DataFrame, set[tuple[str, str, str, str, str]]]:
     """All rows of the farm's runs (files that cannot be read are named in `attrs["skipped"]`),
     and the (run, device, model, variant, metric) flagged as regressions before.
 
     With `run_id`, raw samples are read only for the runs its verdicts can compare (that run and
-    each cell's newest earlier good run): a year of nights' samples is never loaded."""
+    each cell's newest earlier good run): a year of nights' samples is never loaded. With
+    `columns`, only those are read (the documented ones; a device's extra facts where present)."""
     unreadable: list[str] = []
     runs = farm_runs(root, farm, unreadable)
     flagged = set()
@@ -64,7 +66,12 @@ def farm_history(
                 continue
             table = table[table["verdict"] == Verdict.REGRESSION]
             flagged |= {(folder.name, r.device, r.model, r.variant, r.metric) for r in table.itertuples()}
-    history = load_history(root, runs=runs, samples=run_id is None)
+    if columns is None:
+        history = load_history(root, runs=runs, samples=run_id is None)
+    else:
+        documented = [c for c in columns if c in COLUMNS or c in RUN_COLUMNS]
+        extra = [c for c in columns if c not in documented]
+        history = load_history(root, runs=runs, samples=run_id is None, columns=documented, optional=extra)
     skipped = [*unreadable, *history.attrs["skipped"]]
     if run_id is not None:
         compared = sample_runs(history, run_id, {f for f in flagged if f[0] != run_id})
@@ -77,7 +84,7 @@ def farm_history(
 
 def judge_run(root: Path, farm: str, run_id: str, settings: RegressionSettings) -> pd.DataFrame:
     """Verdicts of the run `run_id` against its farm's history (not saved)."""
-    history, flagged = farm_history(root, farm, run_id)
+    history, flagged = farm_history(root, farm, run_id, verdict_columns(settings.match_columns))
     flagged = {f for f in flagged if f[0] != run_id}  # a resumed run is judged afresh
     table = verdicts(
         history, run_id, settings.thresholds, settings.alpha, settings.min_samples, flagged, settings.match_columns

@@ -91,6 +91,13 @@ def run_order(history: pd.DataFrame) -> list[str]:
     return list(started.index)
 
 
+def verdict_columns(match: Sequence[str] = ()) -> list[str]:
+    """The history columns `verdicts` reads (with `match`); a reader may load only these."""
+    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation", *match]
+    used += [c for m in METRICS for c in (m.column, m.samples) if c]
+    return list(dict.fromkeys(used))
+
+
 def verdicts(
     history: pd.DataFrame,
     run_id: str,
@@ -105,9 +112,7 @@ def verdicts(
     earlier night is a baseline only when its row has the same `match` columns (the phone's model
     and lab host: a device name moved to another phone or host starts a new history)."""
     # Only what the verdicts read: every slice below copies each column it carries.
-    used = ["run_id", "started_at", "attempt", "status", *KEY, "device_emulated", "device_emulation", *match]
-    used += [c for m in METRICS for c in (m.column, m.samples) if c]
-    history = history[[c for c in dict.fromkeys(used) if c in history]].copy()
+    history = history[[c for c in verdict_columns(match) if c in history]].copy()
     if "attempt" in history:  # a retried cell: its last attempt speaks for the run
         history = history.sort_values("attempt", kind="stable").drop_duplicates(["run_id", *KEY], keep="last")
     order = run_order(history)

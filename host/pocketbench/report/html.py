@@ -17,12 +17,15 @@ from pocketbench.report import plots
 from pocketbench.report.cautions import warnings
 from pocketbench.report.column_formats import flat, one_line
 from pocketbench.report.profile_view import SPLIT_HEADERS, profile_sections
+from pocketbench.report.sparklines import STYLE as SPARKLINE_STYLE
+from pocketbench.report.sparklines import trend_table
 from pocketbench.report.table import build_tables
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.cell_status import MEASURED, CellStatus
 from pocketbench.results.compare import latest_attempts
 
-STYLE = """
+STYLE = (
+    """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
@@ -38,9 +41,12 @@ figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figcaption { font-size: 0.8em; color: #555; text-align: center; }
 code { font-size: 0.9em; }
 """
+    + SPARKLINE_STYLE
+)
 # Energy column names later measurement work writes; bars appear for whichever is present.
 ENERGY_COLUMNS = {"energy_mj_per_inference": ("mJ per inference", 1.0)}
 MEMORY_COLUMNS = {"peak_rss_kb": ("MB", 1e-3), "planned_memory_bytes": ("KB", 1e-3)}
+PARETO_PANELS: list[plots.Panel] = [("accuracy", "accuracy", True, 1.0), ("size_bytes", ".pte size (KB)", False, 1e-3)]
 
 
 def render_html(
@@ -79,19 +85,21 @@ def render_html(
         parts += verdicts_html(verdicts)
     if profiles is not None:
         parts += _profiles_html(profiles)
+    energy = any(c in current and current[c].notna().any() for c in ENERGY_COLUMNS)
+    costs = "memory and energy" if energy else "memory"
     sections = [
         ("Search: trials and the front", plots.search(frame)),
         ("Latency distributions", plots.latency_distributions(current, baseline)),
-        ("Accuracy vs latency", plots.pareto(current, "accuracy", "accuracy", higher_is_better=True)),
-        ("Size vs latency", plots.pareto(current, "size_bytes", ".pte size (KB)", False, scale=1e-3)),
-        ("Memory", plots.bars(current, MEMORY_COLUMNS, "memory")),
-        ("Energy", plots.bars(current, ENERGY_COLUMNS, "energy per inference")),
-        ("Trends over runs", plots.trends(history) if history is not None else []),
+        ("Accuracy and size vs latency", plots.pareto(current, PARETO_PANELS)),
+        (costs.capitalize(), plots.bars(current, {**MEMORY_COLUMNS, **ENERGY_COLUMNS}, costs)),
     ]
     for heading, figures in sections:
         if figures:
             parts.append(f"<h2>{escape(heading)}</h2>")
             parts += [_figure(caption, png) for caption, png in figures]
+    trend = trend_table(history) if history is not None else ""
+    if trend:
+        parts += ["<h2>Trends over runs: p50 latency of each cell</h2>", trend]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

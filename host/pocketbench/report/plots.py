@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from pocketbench.results.cell_status import MEASURED, CellStatus
 
 Plot = tuple[str, bytes]
+DPI = 80  # sharp enough on a screen; a farm run's page holds dozens of figures
 CURRENT, BASELINE, FRONT = "#1f77b4", "#aaaaaa", "#d62728"
+# Variants told apart by colour (grey and red are taken by the baseline and the front).
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
 
 def _png(fig: Figure) -> bytes:
+    """The figure cropped to what it draws. The box is measured once at the saving resolution and
+    handed to savefig: bbox_inches="tight" would draw the whole figure twice."""
+    fig.set_dpi(DPI)
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).padded(0.1)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches=box)
     return buffer.getvalue()
 
 
@@ -33,7 +45,8 @@ def _samples(value: object) -> list[float]:
 
 
 def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = None) -> list[Plot]:
-    """Per model: a box of the raw latency samples of each variant (baseline's beside it in grey)."""
+    """Per model: a box of the raw latency samples of each variant (baseline's beside it in grey);
+    with several devices, the boxes grouped by device, each variant its colour."""
     plots = []
     measured = _ok(frame)
     measured = measured.loc[measured["latency_samples_ms"].map(lambda v: len(_samples(v)) > 0).astype(bool)]
@@ -42,64 +55,137 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
     cells = ["model", "variant", "device", "latency_samples_ms"]
     baselines = {} if earlier is None else {tuple(r[:3]): r[3] for r in earlier[cells].itertuples(index=False)}
     for model, group in measured.groupby("model", sort=False):
-        fig = Figure(figsize=(1.6 + 1.3 * len(group), 3.6))
-        ax = fig.subplots()
-        positions, data, colors, labels = [], [], [], []
-        for i, (_, row) in enumerate(group.iterrows()):
-            key = (model, row["variant"], row["device"])
-            base = _samples(baselines[key]) if key in baselines else None
+        layout = _Layout(group)
+        boxes: list[tuple[float, list[float], str]] = []
+        for x, (variant, device, samples) in zip(layout.xs, group[cells[1:]].itertuples(index=False), strict=True):
+            base = _samples(baselines.get((model, variant, device)))
             if base:
-                positions.append(3 * i)
-                data.append(base)
-                colors.append(BASELINE)
-            positions.append(3 * i + 1)
-            data.append(_samples(row["latency_samples_ms"]))
-            colors.append(CURRENT)
-            labels.append((3 * i + 0.5 if base else 3 * i + 1, str(row["variant"])))
-        boxes = ax.boxplot(data, positions=positions, widths=0.8, patch_artist=True, showfliers=True)
-        for patch, color in zip(boxes["boxes"], colors, strict=True):
-            patch.set_facecolor(color)
-        ax.set_xticks([x for x, _ in labels], [name for _, name in labels])
+                boxes.append((x - 0.45, base, BASELINE))
+            boxes.append((x + 0.45 if base else x, _samples(samples), layout.color(variant)))
+        fig = Figure(figsize=(min(1.6 + layout.width * len(group), 18.0), 3.6))
+        ax = fig.subplots()
+        _draw_boxes(ax, boxes)
+        layout.label(ax)
         ax.set_yscale("log")  # a few slow outliers must not flatten every box
         ax.set_ylabel("latency per inference (ms, log scale)")
-        ax.set_title(f"{model}: latency samples" + (" (grey: baseline)" if BASELINE in colors else ""))
+        grey = any(color == BASELINE for _, _, color in boxes)
+        ax.set_title(f"{model}: latency samples" + (" (grey: baseline)" if grey else ""))
         ax.grid(axis="y", alpha=0.3)
         plots.append((f"{model} latency distribution", _png(fig)))
     return plots
 
 
-def pareto(frame: pd.DataFrame, column: str, label: str, higher_is_better: bool, scale: float = 1.0) -> list[Plot]:
-    """Per model: `column` (× scale) against p50 latency; the Pareto front (variants no other
-    variant beats on both) ringed and joined in red."""
+class _Layout:
+    """Where a model's cells go on a categorical x axis: one place per variant on one device; on
+    several devices, the variants side by side within each device's group, told apart by colour
+    (a tick per device and a legend of variants, not a label per cell)."""
+
+    def __init__(self, group: pd.DataFrame) -> None:
+        variants, devices = list(group["variant"].astype(str)), list(group["device"].astype(str))
+        self.variants = list(dict.fromkeys(variants))
+        self.devices = list(dict.fromkeys(devices))
+        self.several = len(self.devices) > 1
+        step = 2.2  # room for a baseline box beside each
+        if self.several:
+            slot = {v: i for i, v in enumerate(self.variants)}
+            per = step * len(self.variants) + 1.5
+            place = {d: i * per for i, d in enumerate(self.devices)}
+            self.xs = [place[d] + step * slot[v] for v, d in zip(variants, devices, strict=True)]
+            self.ticks = [(place[d] + step * (len(self.variants) - 1) / 2, d) for d in self.devices]
+        else:
+            self.xs = [step * i for i in range(len(variants))]
+            self.ticks = list(zip(self.xs, variants, strict=True))
+        self.width = 0.35 if self.several else 1.3
+
+    def color(self, variant: str) -> str:
+        return PALETTE[self.variants.index(variant) % len(PALETTE)] if self.several else CURRENT
+
+    def label(self, ax: Axes, legend: bool = True) -> None:
+        ax.set_xticks([x for x, _ in self.ticks], [t for _, t in self.ticks], fontsize=8 if self.several else 10)
+        if self.several:
+            ax.tick_params(axis="x", rotation=30)
+        if self.several and legend:
+            handles = [Patch(facecolor=self.color(v), edgecolor="black", label=v) for v in self.variants]
+            ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+
+def _draw_boxes(ax: Axes, boxes: list[tuple[float, list[float], str]], width: float = 0.8) -> None:
+    """Tukey boxes at x (quartiles, median, whiskers to the furthest sample within 1.5 IQR,
+    samples beyond as outliers), one PolyCollection, one LineCollection and one scatter."""
+    polygons, colors, lines, outliers = [], [], [], []
+    half = width / 2
+    for x, samples, color in boxes:
+        data = np.asarray(samples, dtype=float)
+        q1, median, q3 = np.percentile(data, [25, 50, 75])
+        reach = 1.5 * (q3 - q1)
+        inside = data[(data >= q1 - reach) & (data <= q3 + reach)]
+        low, high = (inside.min(), inside.max()) if inside.size else (q1, q3)
+        polygons.append([(x - half, q1), (x + half, q1), (x + half, q3), (x - half, q3)])
+        colors.append(color)
+        lines += [[(x - half, median), (x + half, median)], [(x, q1), (x, low)], [(x, q3), (x, high)]]
+        lines += [[(x - half / 2, low), (x + half / 2, low)], [(x - half / 2, high), (x + half / 2, high)]]
+        outliers += [(x, v) for v in data[(data < low) | (data > high)]]
+    ax.add_collection(PolyCollection(polygons, facecolors=colors, edgecolors="black", linewidths=0.8, zorder=2))
+    ax.add_collection(LineCollection(lines, colors="black", linewidths=0.8, zorder=3))
+    if outliers:
+        xs, ys = zip(*outliers, strict=True)
+        ax.scatter(xs, ys, s=9, facecolors="none", edgecolors="black", linewidths=0.6, zorder=3)
+    ax.autoscale_view()
+
+
+# A Pareto panel: (column, axis label, higher is better, scale).
+Panel = tuple[str, str, bool, float]
+
+
+def pareto(frame: pd.DataFrame, panels: list[Panel]) -> list[Plot]:
+    """Per model, one figure with a panel per quantity that model has: the column (× scale)
+    against p50 latency, the Pareto front (variants no other variant beats on both) ringed and
+    joined in red."""
     plots = []
-    ok = _ok(frame).dropna(subset=[column, "latency_p50_ms"])
+    ok = _ok(frame).dropna(subset=["latency_p50_ms"])
     for model, group in ok.groupby("model", sort=False):
-        fig = Figure(figsize=(5.2, 3.6))
-        ax = fig.subplots()
-        ys = group[column].astype(float) * scale
-        ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
-        for (_, row), y in zip(group.iterrows(), ys, strict=True):
-            ax.annotate(
-                str(row["variant"]), (row["latency_p50_ms"], y), textcoords="offset points", xytext=(4, 4), fontsize=8
-            )
-        front = pareto_front(group, column, higher_is_better)
-        ax.plot(
-            front["latency_p50_ms"],
-            front[column].astype(float) * scale,
-            color=FRONT,
-            drawstyle="steps-post",
-            marker="o",
-            markersize=11,
-            markerfacecolor="none",
-            label="Pareto front",
-        )
-        ax.set_xlabel("p50 latency (ms)")
-        ax.set_ylabel(label)
-        ax.set_title(f"{model}: {label} vs latency")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
-        plots.append((f"{model} {label} vs latency", _png(fig)))
+        present = [p for p in panels if p[0] in group and group[p[0]].notna().any()]
+        if not present:
+            continue
+        fig = Figure(figsize=(0.4 + 5.2 * len(present), 3.6))
+        axes = fig.subplots(1, len(present), squeeze=False, gridspec_kw={"wspace": 0.45})[0]
+        layout = _Layout(group)
+        for ax, (column, label, higher_is_better, scale) in zip(axes, present, strict=True):
+            _pareto_panel(ax, group.dropna(subset=[column]), column, label, higher_is_better, scale, layout)
+        # Beside the last panel: "best" tests every point against every spot, slow with dozens of cells.
+        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        quantities = " and ".join(p[1] for p in present)
+        fig.suptitle(f"{model}: {quantities} vs latency")
+        plots.append((f"{model} {quantities} vs latency", _png(fig)))
     return plots
+
+
+def _pareto_panel(
+    ax: Axes, group: pd.DataFrame, column: str, label: str, higher_is_better: bool, scale: float, layout: _Layout
+) -> None:
+    ys = group[column].astype(float) * scale
+    if layout.several:  # a point per variant and device: colours and a legend, not a label each
+        for variant, cells in group.groupby(group["variant"].astype(str), sort=False):
+            ax.scatter(cells["latency_p50_ms"], ys[cells.index], color=layout.color(variant), zorder=3, label=variant)
+    else:
+        ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
+        for variant, x, y in zip(group["variant"], group["latency_p50_ms"], ys, strict=True):
+            ax.annotate(str(variant), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = pareto_front(group, column, higher_is_better)
+    ax.plot(
+        front["latency_p50_ms"],
+        front[column].astype(float) * scale,
+        color=FRONT,
+        drawstyle="steps-post",
+        marker="o",
+        markersize=11,
+        markerfacecolor="none",
+        label="Pareto front",
+    )
+    ax.set_xlabel("p50 latency (ms)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label} vs latency", fontsize=10)
+    ax.grid(alpha=0.3)
 
 
 def pareto_front(frame: pd.DataFrame, column: str, higher_is_better: bool) -> pd.DataFrame:
@@ -115,59 +201,34 @@ def pareto_front(frame: pd.DataFrame, column: str, higher_is_better: bool) -> pd
 
 def bars(frame: pd.DataFrame, columns: dict[str, tuple[str, float]], title: str) -> list[Plot]:
     """Per model: one bar chart per present column (name → (axis label, scale)), side by side,
-    each on its own scale (peak RSS and planned memory differ by orders of magnitude)."""
+    each on its own scale (peak RSS and planned memory differ by orders of magnitude); with several
+    devices, the variants' bars grouped by device."""
     ok = _ok(frame)
     present = {c: spec for c, spec in columns.items() if c in ok and ok[c].notna().any()}
     plots = []
     for model, group in ok.groupby("model", sort=False):
         if not present:
             break
-        fig = Figure(figsize=(0.6 + (1.2 + 0.9 * len(group)) * len(present), 3.4))
+        layout = _Layout(group)
+        width = min(0.6 + (1.2 + (0.3 if layout.several else 0.9) * len(group)) * len(present), 18.0)
+        fig = Figure(figsize=(width, 3.4))
         axes = fig.subplots(1, len(present), squeeze=False)[0]
+        colors = [layout.color(v) for v in group["variant"].astype(str)]
         for ax, (column, (label, scale)) in zip(axes, present.items(), strict=True):
-            ax.bar(list(group["variant"]), group[column].astype(float) * scale, color=CURRENT)
+            heights = group[column].astype(float).to_numpy() * scale
+            shown = [(x, h, c) for x, h, c in zip(layout.xs, heights, colors, strict=True) if not np.isnan(h)]
+            # One collection, not an artist per bar: a farm run's model has dozens of cells.
+            bars = [[(x - 0.9, 0), (x + 0.9, 0), (x + 0.9, h), (x - 0.9, h)] for x, h, _ in shown]
+            ax.add_collection(PolyCollection(bars, facecolors=[c for _, _, c in shown]))
+            ax.autoscale_view()
+            ax.set_ylim(bottom=0)
             ax.set_ylabel(label)
             ax.set_title(column, fontsize=9)
-            ax.tick_params(axis="x", labelsize=8, rotation=20)
+            layout.label(ax, legend=ax is axes[-1])
+            ax.tick_params(axis="x", labelsize=8, rotation=20 if not layout.several else 30)
             ax.grid(axis="y", alpha=0.3)
         fig.suptitle(f"{model}: {title}")
         plots.append((f"{model} {title}", _png(fig)))
-    return plots
-
-
-# What the trend figures read from history: one p50 per cell and run, never the raw samples.
-TREND_COLUMNS = ["run_id", "model", "variant", "device", "status", "attempt", "latency_p50_ms"]
-MAX_TICKS = 12  # run labels on a trend's x axis; a year of nights shows every 30th or so
-
-
-def trends(history: pd.DataFrame) -> list[Plot]:
-    """Per device: p50 latency of each model × variant over the runs (needs two runs or more)."""
-    ok = _ok(history).dropna(subset=["latency_p50_ms"])
-    plots = []
-    for device, group in ok.groupby("device", sort=False):
-        if group["run_id"].nunique() < 2:
-            continue
-        fig = Figure(figsize=(6.4, 3.8))
-        ax = fig.subplots()
-        runs = sorted(group["run_id"].unique())
-        position = {run: i for i, run in enumerate(runs)}
-        for (model, variant), series in group.groupby(["model", "variant"], sort=False):
-            series = series.drop_duplicates("run_id", keep="last")
-            many = len(series) > 60  # markers would merge into a thick line
-            ax.plot(
-                series["run_id"].map(position),
-                series["latency_p50_ms"],
-                marker="" if many else "o",
-                label=f"{model} {variant}",
-            )
-        ticks = list(range(0, len(runs), max(1, -(-len(runs) // MAX_TICKS))))
-        ax.set_xticks(ticks, [runs[i][:15] for i in ticks], rotation=30, ha="right", fontsize=7)
-        ax.set_ylabel("p50 latency (ms)")
-        ax.set_yscale("log")
-        ax.set_title(f"{device}: p50 latency over {len(runs)} runs")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        plots.append((f"{device} trend", _png(fig)))
     return plots
 
 

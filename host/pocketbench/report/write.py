@@ -85,7 +85,7 @@ def _html(
     """The HTML page, with trends over every saved run of these models (plus the two runs shown),
     drawn from one p50 per cell and run: history is read without its raw samples."""
     from pocketbench.report.html import render_html
-    from pocketbench.report.plots import TREND_COLUMNS
+    from pocketbench.report.sparklines import TREND_COLUMNS
     from pocketbench.results.history import load_history
 
     models = sorted(set(frame["model"]))

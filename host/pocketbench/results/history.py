@@ -56,12 +56,14 @@ def load_history(
     *,
     columns: Sequence[str] | None = None,
     samples: bool = True,
+    optional: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Every row of every run under `root` (oldest run first), with the run's manifest columns;
     with `runs`, of those run folders only (in their order), e.g. one farm's nights.
 
     `columns` keeps only those columns, in that order (the filters still apply); `samples=False`
-    leaves out the raw sample lists (SAMPLE_COLUMNS), the bulk of the data. Files that cannot be
+    leaves out the raw sample lists (SAMPLE_COLUMNS), the bulk of the data; with `columns`, the
+    `optional` ones follow them where any file holds them (a device's extra facts). Files that cannot be
     read are named in `frame.attrs["skipped"]`: a run whose results.parquet is damaged is read
     from its cell files, and a run with a damaged manifest keeps its rows without the run facts.
     """
@@ -70,17 +72,21 @@ def load_history(
     filters = Filters(models, variants, devices, since)
     facts, sources, by_cells = [], [], []
     for index, folder in enumerate(folders):
+        final = folder / "results.parquet"
+        if _written_before(final, since):  # finished before `since`: none of its cells started since
+            facts.append([None] * len(RUN_COLUMNS))
+            continue
         manifest, problem = read_manifest(folder)
         skipped += [problem] if problem else []
         facts.append([manifest.get("created"), manifest.get("git_sha"), (manifest.get("host") or {}).get("node")])
-        final = folder / "results.parquet"
         try:
             sources.append(probe(final, index)) if final.exists() else by_cells.append(index)
         except UnreadableFile:
             by_cells.append(index)  # read_run names the file and reads the cells
         except PocketbenchError as exc:  # from a newer pocketbench: the whole run is refused
             skipped.append(f"{folder}: {exc}")
-    row_columns = _row_columns(columns, samples)
+    asked = None if columns is None else [*columns, *(c for c in optional if c not in columns)]
+    row_columns = _row_columns(asked, samples)
     frame, failed = scan(sources, row_columns, filters, () if samples else SAMPLE_COLUMNS)
     parts = [frame] if not frame.empty else []
     for index in sorted([*by_cells, *(s.run for s in failed)]):
@@ -95,9 +101,25 @@ def load_history(
     if len(parts) > 1:
         history = history.sort_values(RUN_INDEX, kind="stable").reset_index(drop=True)
     history = _with_run_columns(history, facts)
-    history = _shaped(history, columns, samples, [*(s.schema.names for s in sources), *(p.columns for p in parts)])
+    seen = [*(s.schema.names for s in sources), *(p.columns for p in parts)]
+    if asked is not None:
+        asked = [c for c in asked if c not in optional or c in (columns or ()) or any(c in names for names in seen)]
+    history = _shaped(history, asked, samples, seen)
     history.attrs["skipped"] = skipped
     return history
+
+
+def _written_before(path: Path, since: datetime | None) -> bool:
+    """Whether a finished run's results file was last written over a day before `since`: it is
+    written once every cell has started, so no row in it can pass. A file copied since then is
+    only newer (and scanned); the day covers start times written in any UTC offset."""
+    if since is None:
+        return False
+    try:
+        written = path.stat().st_mtime
+    except OSError:
+        return False  # missing (the run is read from its cells) or unreadable (probing names it)
+    return written < (since - timedelta(days=1)).timestamp()
 
 
 # Raw samples: lists of every timed inference, batch and repetition (most of a row's bytes).
