@@ -73,39 +73,26 @@ def group_sensitivity(
     }
 
     def measure_now() -> dict[str, tuple[float, int]]:
-        return _measure(module, step, ctx, roots, ignored, prune_groups, batches)
+        """Prune each group alone on a copy, recalibrate, and measure the output against the module's."""
+        measure, recalibrate_on = batches[-step.sensitivity_batches :], batches[: -step.sensitivity_batches] or batches
+        with torch.no_grad():
+            reference = [logits(module.eval()(*b)).numpy() for b in measure]
+        before = parameter_count(module)
+        result = {}
+        for name in ctx.reporter.track(list(roots), "channel-pruning sensitivity", total=len(roots)):
+            trial = copy.deepcopy(module)
+            trial_named = dict(trial.named_modules())
+            others = [trial_named[names[m]] for m in ignored]
+            prune_groups(trial, ctx.bundle.example_inputs, step, others, {trial_named[name]: step.ratio})
+            reestimate(trial, recalibrate_on)
+            with torch.no_grad():
+                pruned = [logits(trial.eval()(*b)).numpy() for b in measure]
+            sqnr = sqnr_db(np.concatenate(reference), np.concatenate(pruned))
+            result[name] = (round(float(sqnr), 2), before - parameter_count(trial))
+        return result
 
     result, reused = stored_sensitivity(parts, list(roots), measure_now, ctx.reporter)
     ctx.stats["channel_sensitivity_reused"] = reused
-    return result
-
-
-def _measure(
-    module: nn.Module,
-    step: ChannelPrune,
-    ctx: Context,
-    roots: dict[str, nn.Module],
-    ignored: list[nn.Module],
-    prune_groups: PruneGroups,
-    batches: list[tuple[torch.Tensor, ...]],
-) -> dict[str, tuple[float, int]]:
-    """Prune each group alone on a copy, recalibrate, and measure the output against the module's."""
-    measure, recalibrate_on = batches[-step.sensitivity_batches :], batches[: -step.sensitivity_batches] or batches
-    with torch.no_grad():
-        reference = [logits(module.eval()(*b)).numpy() for b in measure]
-    before = parameter_count(module)
-    names = {m: n for n, m in module.named_modules()}
-    result = {}
-    for name in ctx.reporter.track(list(roots), "channel-pruning sensitivity", total=len(roots)):
-        trial = copy.deepcopy(module)
-        trial_named = dict(trial.named_modules())
-        others = [trial_named[names[m]] for m in ignored]
-        prune_groups(trial, ctx.bundle.example_inputs, step, others, {trial_named[name]: step.ratio})
-        reestimate(trial, recalibrate_on)
-        with torch.no_grad():
-            pruned = [logits(trial.eval()(*b)).numpy() for b in measure]
-        sqnr = sqnr_db(np.concatenate(reference), np.concatenate(pruned))
-        result[name] = (round(float(sqnr), 2), before - parameter_count(trial))
     return result
 
 
