@@ -283,7 +283,8 @@ def section(folder: Path) -> str:
             f" `POCKETBENCH_TUNE_MODEL={model} POCKETBENCH_TUNE_TIME={budget} just benchmark tune`, or"
             f" `python benchmarks/tune.py {folder.name}` from the saved run).",
             "",
-            f"Budget: {budget} of search. Runtime threads: {', '.join(map(str, threads)) or 'the device policy'}"
+            f"Budget: {budget} for the whole command (hand-written recipes, search and front). Runtime threads:"
+            f" {', '.join(map(str, threads)) or 'the device policy'}"
             f" (the cores the process may use). Trials with a row: {len(measured)} — completed"
             f" {states.get('COMPLETE', 0)}, pruned early {states.get('PRUNED', 0)}, failed {states.get('FAIL', 0)};"
             f" {repeats} proposals repeated a finished recipe (answered from it, not run). Hand-written recipes"

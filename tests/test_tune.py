@@ -57,7 +57,8 @@ def _check_front(run, max_size_mb=None):
 
 
 def test_local_search_front_constraints_and_tuned_toml_reproduces_it(tmp_path):
-    run = tune("digits_cnn", "local", trials=4, max_size_mb=0.5, results=tmp_path / "r", **QUICK)
+    # --time 30m with 4 trials: the trials end it first, the deadline only decides whether each may start.
+    run = tune("digits_cnn", "local", trials=4, time="30m", max_size_mb=0.5, results=tmp_path / "r", **QUICK)
     study = _study(run)
     measured = sorted(t.number for t in study.trials if studies.measured(t))
     rows = _trial_rows(run.folder)
@@ -195,6 +196,7 @@ def _cli(tmp_path, *args):
         (["-m", "digits_cnn", "--time", "5x"], "--time '5x': give a duration like 90s, 60m or 1h30m"),
         (["-m", "digits_cnn", "--storage", "postgresql://h/db"], "--study must be named with a shared storage"),
         (["-m", "digits_cnn", "--max-size-mb", "0"], "--max-size-mb must be a positive number"),
+        (["-m", "digits_cnn", "--threads", "-1"], "--threads cannot be negative"),
         (["-m", "no_such_model"], "no_such_model"),
         ([], "name the model to tune"),
     ],

@@ -84,3 +84,16 @@ def test_a_dead_run_of_this_host_is_finished_from_its_saved_row_or_requeued(tmp_
     assert done.state == TrialState.COMPLETE and done.values == [97.5, 1.25]
     assert done.constraints == {"accuracy": -0.5}
     assert _state(study, unsaved.number).state == TrialState.FAIL
+
+
+def test_a_trial_that_would_outlast_the_time_budget_is_given_back_for_the_resume(tmp_path):
+    from pocketbench.tune.search import _give_back, _uses_budget
+
+    study = _study(tmp_path)
+    trial = _ask(study, tmp_path, quantization="w4")
+    _give_back(study, trial, "out of time: tuned-w4 takes about 9 min")
+    ended = _state(study, 0)
+    assert ended.state == TrialState.FAIL and ended.user_attrs["killed"].startswith("out of time")
+    assert not _uses_budget(ended) and not studies.measured(ended)
+    again = study.ask()  # the resumed run (or another host) starts with it
+    assert again.suggest_categorical("quantization", ["none", "int8", "w4"]) == "w4"

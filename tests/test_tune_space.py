@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from pocketbench.compress.recipe import ChannelPrune, Distill, Int4Weights, Quantize, Recalibrate, RecipeError
+from pocketbench.compress.recipe import (
+    ChannelPrune,
+    Distill,
+    Int4Weights,
+    Quantize,
+    Recalibrate,
+    RecipeError,
+    parse_variant,
+)
 from pocketbench.compress.sweepfile import load_sweep
 from pocketbench.measure.settings import SettingsError
 from pocketbench.tune.goal import TuneSettings, parse_duration
 from pocketbench.tune.space import SPACE, Space, narrow, recipe_from, recipe_key
+from pocketbench.tune.trial import expected_seconds
 
 
 def test_every_recipe_of_the_default_space_is_valid_and_named_uniquely():
@@ -32,6 +41,7 @@ def test_choices_become_the_steps_in_pipeline_order():
         ChannelPrune(ratio=0.5, allocation="sensitivity"),
         Recalibrate(),  # recovery always recalibrates what pruning changed
         Distill(epochs=2),
+        Recalibrate(),  # and what distillation changed, as the hand-written `distill` does
         Quantize(scheme="int8", observer="meanstd", k="auto", keep_fp32=1),
     )
     assert recipe.name == "tuned-p50-d2-int8-meanstd-auto-k1"
@@ -97,3 +107,38 @@ def test_durations():
     for bad in ("5x", "m", "0s", "1h-2m"):
         with pytest.raises(Exception, match="--time"):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize("name", ["fp32", "int8", "int8-meanstd-auto", "w4", "prune50", "prune50+distill+int8"])
+def test_the_compression_tables_recipes_are_points_of_the_space_step_for_step(name):
+    """So a trial equal to a hand-written recipe reuses its artifact, and a search can start there."""
+    chosen = Space.default().choices_of(parse_variant(name))
+    assert chosen is not None and recipe_key(recipe_from(chosen)) == recipe_key(parse_variant(name))
+
+
+def test_the_best_hand_written_recipe_pushed_further_prunes_more_with_the_same_recovery():
+    space = Space.default()
+    best = space.choices_of(parse_variant("prune50+distill+int8"))
+    further = [recipe_from(c) for c in space.pushed_further(best)]
+    assert [r.name for r in further] == ["tuned-p60-d3-int8", "tuned-p70-d3-int8"]
+    assert [s for s in further[0].steps if not isinstance(s, ChannelPrune)] == [
+        s for s in parse_variant("prune50+distill+int8").steps if not isinstance(s, ChannelPrune)
+    ]
+    # A recipe that did not prune is pushed into pruning with the hand-written recovery.
+    int8 = space.pushed_further(space.choices_of(parse_variant("int8")), count=1)
+    assert [recipe_from(c).name for c in int8] == ["tuned-p25-d3-int8"]
+    narrow_space = narrow({"prune_ratio": [0.0, 0.5]}, "x")
+    assert narrow_space.pushed_further(best) == []  # nothing further in this space
+
+
+def test_a_trial_is_expected_to_take_as_long_as_the_like_ones_before_it():
+    p60_d3, p25_d1 = (
+        recipe_from({"prune_ratio": 0.6, "distill_epochs": 3}),
+        recipe_from({"prune_ratio": 0.25, "distill_epochs": 1}),
+    )
+    int8 = recipe_from({"quantization": "int8"})
+    assert expected_seconds(p60_d3, []) == 0  # nothing known: it is started
+    timings = [(False, 0, 20.0), (True, 3, 540.0), (True, 3, 600.0)]
+    assert expected_seconds(p60_d3, timings) == 600.0  # the longest alike
+    assert expected_seconds(p25_d1, timings) == pytest.approx(200.0)  # scaled by epochs
+    assert expected_seconds(int8, timings) == 20.0

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,6 +247,7 @@ def tune(
     allow_mixed_devices: bool = False,
     trial_protocol: _Defaults | None = None,
     front_protocol: _Defaults | None = None,
+    threads: int | None = None,
     results: str | Path | None = None,
     run_id: str | None = None,
     resume: str | None = None,
@@ -260,8 +261,10 @@ def tune(
     SQLAlchemy URL; default: tune.db in the run folder) under `study`; one worker per device.
     `space` narrows or widens the search (a `[tune]`-like mapping, or a sweep file with one);
     `baselines` are the hand-written candidates (default: the compression table's for the model).
-    `resume` continues a run (by id or folder) after an interruption, with its settings. Every
-    trial and the front are rows of the run; the front is also `tuned.toml` there (docs/tune.md).
+    `threads`: runtime threads for the trials, the baselines and the front (default: on this
+    computer every core the process may use; a phone's own policy). `resume` continues a run (by
+    id or folder) after an interruption, with its settings. Every trial and the front are rows of
+    the run; the front is also `tuned.toml` there (docs/tune.md).
     """
     from pocketbench.devices.base import ClosableDevice
     from pocketbench.devices.select import check_runners, open_devices
@@ -269,7 +272,7 @@ def tune(
     from pocketbench.measure.plan import check_names
     from pocketbench.names import safe_name
     from pocketbench.results.store import RunStore, new_run_id, resolve_run
-    from pocketbench.tune.goal import TuneSettings, parse_duration
+    from pocketbench.tune.goal import TRIAL_PROTOCOL, TuneSettings, parse_duration
     from pocketbench.tune.search import check_devices, run_tune
     from pocketbench.tune.space import Space
 
@@ -283,6 +286,8 @@ def tune(
         model, run_id, root = config["model"], folder.name, folder.parent
     if model is None:
         raise PocketbenchError("no model given: name one, e.g. model='digits_cnn'")
+    if config and threads is not None:
+        raise PocketbenchError("a resumed tune run keeps its threads: leave out threads (--threads)")
     seconds = parse_duration(time) if isinstance(time, str) else time
     if config:
         saved = config["settings"]
@@ -298,6 +303,9 @@ def tune(
         candidates: list[str | Recipe] = list(config["baselines"])
     else:
         protocols = {k: v for k, v in (("trial_protocol", trial_protocol), ("front_protocol", front_protocol)) if v}
+        if threads is not None:  # one setting for both, so the trials rank recipes on the threads of the front
+            protocols["trial_protocol"] = replace(trial_protocol or TRIAL_PROTOCOL, threads=threads)
+            protocols["front_protocol"] = replace(front_protocol or _Defaults(), threads=threads)
         settings = TuneSettings(
             objective=objective,
             max_accuracy_drop=max_accuracy_drop,

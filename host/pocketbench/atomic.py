@@ -7,6 +7,8 @@ write killed half-way leaves only a file nobody reads.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 
@@ -76,12 +78,49 @@ def lock_folder(folder: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        holder = _holder(fd)
         os.close(fd)
         raise FolderBusy(folder, holder) from None
+    _sign(fd)
+    return fd
+
+
+def _holder(fd: int) -> str:
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+
+
+def _sign(fd: int) -> None:
+    """Write this process's pid in a lock file it holds, for the next one to name."""
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
+
+
+@contextmanager
+def exclusive(lock: Path, waiting: Callable[[str], AbstractContextManager[object]] | None = None) -> Iterator[None]:
+    """Hold an exclusive flock on the file `lock` (created if absent) for the block, waiting as long
+    as another process holds it: the one-at-a-time guard around computing a shared cache entry,
+    so two processes (or two hosts sharing the cache folder) never compute the same one twice.
+    While it waits, `waiting(holder pid)` is entered (e.g. a progress line naming the holder).
+    The kernel drops the lock when its holder dies, a kill -9 included: no stale lock is left."""
+    import fcntl
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with waiting(_holder(fd)) if waiting else nullcontext():
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        _sign(fd)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
+
+
+def lock_beside(entry: Path) -> Path:
+    """The lock file that guards computing `entry`: a dot file beside it (readers skip dot files)."""
+    return entry.with_name(f".{entry.name}.lock")
 
 
 def folder_locked(folder: Path) -> bool:

@@ -414,7 +414,12 @@ def tune(
     trials: Annotated[
         int | None, typer.Option(help="Trials in the study, every worker's counted (default 25 without --time).")
     ] = None,
-    time: Annotated[str | None, typer.Option("--time", help="Search this long, e.g. 90s, 60m, 1h30m.")] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(
+            "--time", help="How long the command may take (baselines, search and front together), e.g. 90s, 60m, 1h30m."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="The sampler's seed.")] = 0,
     storage: Annotated[
         str | None,
@@ -434,6 +439,13 @@ def tune(
     allow_mixed_devices: Annotated[
         bool, typer.Option("--allow-mixed-devices", help="Let devices of different models share one study.")
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Runtime threads for the trials, baselines and front (default: on this computer every core the"
+            " process may use; on a phone one per pinned core. 0: the runtime's default)."
+        ),
+    ] = None,
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue this tune run (id or folder) with its settings.")
     ] = None,
@@ -477,6 +489,7 @@ def tune(
                 space=sweep,
                 baselines=baselines,
                 allow_mixed_devices=allow_mixed_devices,
+                threads=threads,
                 results=results,
                 run_id=run_id,
                 resume=resume,

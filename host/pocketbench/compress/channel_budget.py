@@ -12,22 +12,31 @@ removes equals the budget, and capped at `max_ratio`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from pocketbench import stats
 from pocketbench.compress.batchnorm import reestimate
 from pocketbench.compress.context import Context
 from pocketbench.compress.cost import parameter_count
+from pocketbench.compress.fingerprint import sources_digest, tensors_digest, weights_digest
 from pocketbench.compress.recipe import ChannelPrune
+from pocketbench.compress.sensitivity_store import stored_sensitivity
 from pocketbench.compress.training import logits, training_batches
 from pocketbench.stats import sqnr_db
 
 # Batches that re-estimate batch-norm statistics in each trial (the measurement uses others).
 TRIAL_RECALIBRATION_BATCHES = 4
+# The code a stored sensitivity depends on (with pocketbench.stats): this pass, how groups are
+# pruned and recalibrated, the batches and the parameter count.
+_CODE = ("channel_budget.py", "prune.py", "batchnorm.py", "training.py", "cost.py", "sensitivity_store.py")
 
 
 # prune.prune_groups: (module, example inputs, step, ignored layers, {group root: ratio}) → None
@@ -45,25 +54,45 @@ def group_sensitivity(
     prune_groups: PruneGroups,
 ) -> dict[str, tuple[float, int]]:
     """Per group root name: (output SQNR in dB with that group alone pruned at `step.ratio`,
-    parameters it removes)."""
+    parameters it removes) — read from the cache when this module, data and step were measured
+    before (stats: `channel_sensitivity_reused`)."""
     source = training_batches(ctx.bundle)
     batches = [tuple(x) for x, _ in itertools.islice(source(), TRIAL_RECALIBRATION_BATCHES + step.sensitivity_batches)]
-    measure, recalibrate_on = batches[-step.sensitivity_batches :], batches[: -step.sensitivity_batches] or batches
-    with torch.no_grad():
-        reference = [logits(module.eval()(*b)).numpy() for b in measure]
-    before = parameter_count(module)
     names = {m: n for n, m in module.named_modules()}
-    result = {}
-    for name in ctx.reporter.track(list(roots), "channel-pruning sensitivity", total=len(roots)):
-        trial = copy.deepcopy(module)
-        trial_named = dict(trial.named_modules())
-        others = [trial_named[names[m]] for m in ignored]
-        prune_groups(trial, ctx.bundle.example_inputs, step, others, {trial_named[name]: step.ratio})
-        reestimate(trial, recalibrate_on)
+    parts = {
+        "weights": weights_digest(module),
+        "layout": hashlib.sha256(repr(module).encode()).hexdigest(),
+        "batches": tensors_digest(t for b in batches for t in b),
+        "example": tensors_digest(ctx.bundle.example_inputs),
+        "step": {k: getattr(step, k) for k in ("ratio", "round_to", "max_ratio", "sensitivity_batches")},
+        "recalibration_batches": TRIAL_RECALIBRATION_BATCHES,
+        "groups": list(roots),
+        "ignored": sorted(names[m] for m in ignored),
+        "code": sources_digest([*(Path(__file__).with_name(f) for f in _CODE), Path(stats.__file__)]),
+        "versions": {"torch": torch.__version__, "torch_pruning": metadata.version("torch-pruning")},
+    }
+
+    def measure_now() -> dict[str, tuple[float, int]]:
+        """Prune each group alone on a copy, recalibrate, and measure the output against the module's."""
+        measure, recalibrate_on = batches[-step.sensitivity_batches :], batches[: -step.sensitivity_batches] or batches
         with torch.no_grad():
-            pruned = [logits(trial.eval()(*b)).numpy() for b in measure]
-        sqnr = sqnr_db(np.concatenate(reference), np.concatenate(pruned))
-        result[name] = (round(float(sqnr), 2), before - parameter_count(trial))
+            reference = [logits(module.eval()(*b)).numpy() for b in measure]
+        before = parameter_count(module)
+        result = {}
+        for name in ctx.reporter.track(list(roots), "channel-pruning sensitivity", total=len(roots)):
+            trial = copy.deepcopy(module)
+            trial_named = dict(trial.named_modules())
+            others = [trial_named[names[m]] for m in ignored]
+            prune_groups(trial, ctx.bundle.example_inputs, step, others, {trial_named[name]: step.ratio})
+            reestimate(trial, recalibrate_on)
+            with torch.no_grad():
+                pruned = [logits(trial.eval()(*b)).numpy() for b in measure]
+            sqnr = sqnr_db(np.concatenate(reference), np.concatenate(pruned))
+            result[name] = (round(float(sqnr), 2), before - parameter_count(trial))
+        return result
+
+    result, reused = stored_sensitivity(parts, list(roots), measure_now, ctx.reporter)
+    ctx.stats["channel_sensitivity_reused"] = reused
     return result
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from pocketbench.atomic import atomic_write_bytes
+from pocketbench.atomic import atomic_write_bytes, exclusive, lock_beside
+from pocketbench.compress.fingerprint import sources_digest, weights_digest
 from pocketbench.compress.layer_kinds import layer_kinds
 from pocketbench.compress.pipeline import apply_recipe
 from pocketbench.compress.recipe import Distill, Recipe
@@ -69,19 +70,7 @@ def versions() -> dict[str, str]:
 
 def _sources_digest() -> str:
     """The code that compresses and exports: editing it must invalidate cached artifacts."""
-    digest = hashlib.sha256()
-    for path in sorted([*(_PACKAGE_DIR / "compress").glob("*.py"), *(_PACKAGE_DIR / "lower").glob("*.py")]):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def weights_digest(module: torch.nn.Module) -> str:
-    """Hash of every parameter and buffer, in a stable order."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return sources_digest(sorted([*(_PACKAGE_DIR / "compress").glob("*.py"), *(_PACKAGE_DIR / "lower").glob("*.py")]))
 
 
 def artifact_key(spec: ModelSpec, bundle: ModelBundle, recipe: Recipe) -> str:
@@ -114,11 +103,36 @@ def build_artifact(
     key = artifact_key(spec, bundle, recipe)
     folder = (cache or cache_dir()) / "artifacts" / f"{slug(spec.name)}-{slug(recipe.name)}-{key[:16]}"
     pte, manifest_path = folder / "model.pte", folder / "manifest.json"
-    if pte.exists() and manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("key") == key and manifest.get("sha256") == _file_sha256(pte):
-            return Artifact(pte, manifest, reused=True)
+    cached = _cached(pte, manifest_path, key)
+    if cached is not None:
+        return cached
 
+    # One process builds an artifact while others that want it wait, then reuse it.
+    def waiting(pid: str) -> Any:
+        return reporter.status(f"waiting for pid {pid}, which is building {spec.name} {recipe.name}")
+
+    with exclusive(lock_beside(folder), waiting):
+        return _cached(pte, manifest_path, key) or _build(spec, bundle, recipe, reporter, key, folder)
+
+
+def _cached(pte: Path, manifest_path: Path, key: str) -> Artifact | None:
+    """The cached artifact when its manifest names this key and the file is the one it describes."""
+    if not (pte.exists() and manifest_path.exists()):
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None  # a damaged manifest: built again
+    if isinstance(manifest, dict) and manifest.get("key") == key and manifest.get("sha256") == _file_sha256(pte):
+        return Artifact(pte, manifest, reused=True)
+    return None
+
+
+def _build(
+    spec: ModelSpec, bundle: ModelBundle, recipe: Recipe, reporter: Reporter, key: str, folder: Path
+) -> Artifact:
+    """Compress and lower now, and write the artifact into `folder` (the caller holds its lock)."""
+    pte, manifest_path = folder / "model.pte", folder / "manifest.json"
     started = time.perf_counter()
     compressed_model = apply_recipe(bundle, recipe, reporter)
     compressed = time.perf_counter()

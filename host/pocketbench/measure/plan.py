@@ -78,7 +78,7 @@ def estimate(
         row = earlier.get((model, variant, device)) if device is not None else None
         row = row or earlier.get(pair)
         known += row is not None
-        seconds += _measure_seconds(row, settings)
+        seconds += measure_seconds(row, settings)
     return Plan(len(cells), seconds, known, sum(built.values()))
 
 
@@ -107,7 +107,7 @@ def _export_seconds(row: dict[str, object] | None) -> float:
     return total or UNKNOWN_EXPORT_S
 
 
-def _measure_seconds(row: dict[str, object] | None, settings: ProtocolSettings) -> float:
+def measure_seconds(row: dict[str, object] | None, settings: ProtocolSettings) -> float:
     """One cell's runner processes: each times warm-up and iterations (at least min_seconds)."""
     processes = settings.repetitions or MIN_PROCESSES
     if row is None:

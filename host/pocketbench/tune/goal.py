@@ -36,7 +36,9 @@ class TuneSettings:
     max_size_mb: float | None = None
     max_latency_ms: float | None = None
     trials: int | None = None  # finished trials in the study (all workers); None with no time: DEFAULT_TRIALS
-    time_s: float | None = None  # seconds of search in this invocation (a started trial finishes)
+    # Seconds this invocation may take, the hand-written recipes, the search and the front together:
+    # a trial expected to end after it is not started (it is queued for a resume).
+    time_s: float | None = None
     seed: int = 0
     storage: str | None = None  # SQLAlchemy URL; None: results/<run-id>/tune.db
     study: str | None = None  # None: "tune" (a study of its own in the run's SQLite file)

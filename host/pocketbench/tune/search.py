@@ -24,16 +24,17 @@ from pocketbench.devices.local import LocalDevice
 from pocketbench.errors import PocketbenchError
 from pocketbench.measure.cell import measure_cell, probe_telemetry
 from pocketbench.measure.model import ModelContext, build_variant, load_model
+from pocketbench.measure.plan import measure_seconds
 from pocketbench.measure.protocol import DeviceTelemetry
 from pocketbench.measure.rows import base_row
 from pocketbench.progress import FAILED, Reporter, Tally
 from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.store import RunStore, read_cells
 from pocketbench.tune import study as studies
-from pocketbench.tune.front import FrontResult, measure_front
+from pocketbench.tune.front import BASELINES, FrontResult, best_hand_written, measure_front
 from pocketbench.tune.goal import OBJECTIVES, TuneSettings
-from pocketbench.tune.space import Space, recipe_key
-from pocketbench.tune.trial import BUILD_LOCK, Worker, run_trial
+from pocketbench.tune.space import Space, recipe_from, recipe_key
+from pocketbench.tune.trial import BUILD_LOCK, Worker, expected_seconds, run_trial, suggest
 
 if TYPE_CHECKING:
     import optuna
@@ -92,6 +93,8 @@ def run_tune(
     """Search `model` on `devices` (one worker each) into `store`, then measure the front.
     `checked`: what `check_devices` found, when the caller checked before claiming the store."""
     reporter = reporter or Reporter()
+    # `--time` is what the whole command may take: the hand-written recipes, the search and the front.
+    deadline = time.monotonic() + settings.time_s if settings.time_s is not None else None
     settings = offered_threads(settings, devices)
     infos, telemetry = checked or check_devices(devices, settings, reporter)
     store.record_devices({k: asdict(v) if v else None for k, v in infos.items()})
@@ -115,8 +118,6 @@ def run_tune(
             if finished or queued:
                 said = f"{finished} trial(s) finished from their rows, {queued} run again"
                 reporter.note(f"trials a killed run left: {said}")
-            if not study.trials:
-                _warm_start(study, space)
             floor = reference - settings.max_accuracy_drop
             first = devices[0]
             candidates = _hand_written(
@@ -124,6 +125,9 @@ def run_tune(
                 Path(scratch), reporter,
             )  # fmt: skip
             named = [v if isinstance(v, Recipe) else parse_variant(v) for v in hand_written]
+            if not study.trials:
+                best = best_hand_written(candidates, floor, settings)
+                _warm_start(study, space, next((r for r in named if r.name == best), None), reporter)
             twins = {recipe_key(r): r for r in reversed(named)}
             workers = [
                 Worker(
@@ -141,7 +145,8 @@ def run_tune(
                 )
                 for d in devices
             ]
-            _search(workers, storage, name, settings, space, reporter, resume or bool(settings.storage))
+            search_ends = deadline - front_seconds(settings) if deadline is not None else None
+            _search(workers, storage, name, settings, space, reporter, resume or bool(settings.storage), search_ends)
             result = measure_front(study, model, devices, candidates, floor, settings, store, reporter)
         trials = [t for t in study.get_trials(deepcopy=False) if studies.measured(t)]
         pruned = sum(1 for t in trials if t.state.name == "PRUNED")
@@ -186,14 +191,27 @@ def _reference_accuracy(context: ModelContext) -> float:
     return round(100.0 * float(context.bundle.score([torch.from_numpy(r) for r in context.reference])), 6)
 
 
-def _warm_start(study: optuna.Study, space: Space) -> None:
-    """Queue fp32 and plain int8 first (where the space has them): the sampler starts from both ends."""
-    starts = [
+def _warm_start(study: optuna.Study, space: Space, best: Recipe | None, reporter: Reporter) -> None:
+    """Queue fp32 and plain int8 first (the sampler starts from both ends), then the best
+    hand-written recipe that meets the constraints and that recipe pushed further (the next
+    larger prune ratios), where the space holds them: a search of a few trials starts from the
+    best a person wrote rather than from random corners. A seed equal to a hand-written recipe
+    reuses its artifact, so it costs only its measurement."""
+    starts: list[dict[str, Any]] = [
         {"prune_ratio": 0.0, "quantization": "none"},
         {"prune_ratio": 0.0, "quantization": "int8", "observer": "minmax", "keep_fp32": 0},
     ]
+    if best is not None and (chosen := space.choices_of(best)) is not None:
+        further = space.pushed_further(chosen)
+        starts += [chosen, *further]
+        named = ", ".join(recipe_from(c).name for c in further) or "nothing further"
+        reporter.note(f"the search starts from the best hand-written recipe, {best.name}, and {named}")
+    queued = set()
     for params in starts:
-        if all(name in space.choices and value in space.choices[name] for name, value in params.items()):
+        fits = all(name in space.choices and value in space.choices[name] for name, value in params.items())
+        key = recipe_key(recipe_from(params))
+        if fits and key not in queued:
+            queued.add(key)
             study.enqueue_trial(params)
 
 
@@ -244,16 +262,22 @@ def _search(
     space: Space,
     reporter: Reporter,
     shared: bool,
+    deadline: float | None,
 ) -> None:
-    """One thread per worker asking the study for trials until the budget is spent."""
+    """One thread per worker asking the study for trials until the budget is spent: `trials`, or
+    `deadline` (time.monotonic()), by which every trial started must have ended."""
     import optuna
 
     budget = settings.budget_trials
-    deadline = time.monotonic() + settings.time_s if settings.time_s is not None else None
+    if deadline is not None and time.monotonic() >= deadline:
+        reporter.note("the hand-written recipes used the whole --time budget: no trial is run", FAILED)
+        return
     probe = optuna.load_study(study_name=name, storage=storage)
     used = sum(1 for t in probe.get_trials(deepcopy=False) if _uses_budget(t))
     limit = f"{budget} trials" if budget is not None else ""
-    limit += (" and " if limit else "") + (f"{settings.time_s:g} s" if settings.time_s is not None else "")
+    if deadline is not None:
+        left = max(deadline - time.monotonic(), 0)
+        limit += (" and " if limit else "") + (f"{left:.0f} s left" if left < 120 else f"{left / 60:.0f} min left")
     errors: list[BaseException] = []
     stop = threading.Event()
     with reporter.tally(f"trials ({limit})", total=budget, done=min(used, budget or used)) as tally:
@@ -307,6 +331,13 @@ def _work(
                 trial.set_user_attr("killed", "over budget: another worker took the last trial")
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
+            if deadline is not None:
+                recipe = recipe_from(suggest(trial, worker.space))
+                expected = expected_seconds(recipe, worker.timings)
+                if time.monotonic() + expected > deadline:
+                    _give_back(study, trial, f"out of time: {recipe.name} takes about {expected / 60:.0f} min")
+                    worker.reporter.note(f"{recipe.name} would end after the --time budget: queued for a resume")
+                    break
             try:
                 word = run_trial(trial, study, worker)
             except BaseException as exc:
@@ -325,6 +356,22 @@ def _work(
     except BaseException as exc:
         stop.set()
         errors.append(exc)
+
+
+def _give_back(study: optuna.Study, trial: optuna.Trial, why: str) -> None:
+    """End an asked trial unrun (failed as `killed`, not counted) and queue its choices again, so
+    a resumed run or another host starts with it."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("killed", why)
+    study.tell(trial, state=TrialState.FAIL)
+    study.enqueue_trial(trial.params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+
+
+def front_seconds(settings: TuneSettings) -> float:
+    """The time kept for measuring the front and the baselines at the end (at most `max_front`
+    members, fp32, int8 and the best hand-written recipe), each cell at its protocol's longest."""
+    return (settings.max_front + len(BASELINES) + 1) * measure_seconds(None, settings.front_protocol)
 
 
 def _tried(study: optuna.Study) -> int:

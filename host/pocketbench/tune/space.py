@@ -1,10 +1,11 @@
 """The search space of `pocketbench tune`: one table of dimensions, each an existing recipe field.
 
 Each `Dimension` names its choices and what a chosen value sets in the recipe: a patch of step
-fields keyed by the sweep-file step kind (`{"quantize": {"observer": "histogram"}}`). A trial's
-recipe is the patches merged per kind and built through the sweep file's validated step builder,
-in `STEP_ORDER`; so a new dimension (a recovery step, a per-group prune ratio) is one entry here,
-and a `[tune]` table in a sweep file narrows or widens a dimension by name:
+fields keyed by the step's slot in `STEP_ORDER` (a sweep-file step kind, or a second place for
+one: `{"quantize": {"observer": "histogram"}}`). A trial's recipe is the patches merged per slot
+and built through the sweep file's validated step builder, in `STEP_ORDER`; so a new dimension
+(a recovery step, a per-group prune ratio) is one entry here, and a `[tune]` table in a sweep
+file narrows or widens a dimension by name:
 
     [tune]
     prune_ratio = [0.0, 0.3, 0.5]        # channels removed (0: no pruning)
@@ -18,11 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pocketbench.compress.recipe import ALLOCATIONS, OBSERVERS, Recipe, RecipeError, Step
+from pocketbench.compress.recipe import ALLOCATIONS, OBSERVERS, Distill, Recipe, RecipeError, Step
 from pocketbench.compress.sweepfile import build_step
 
 Choice = float | int | str
-Patch = dict[str, dict[str, Any]]  # step kind → that step's fields
+Patch = dict[str, dict[str, Any]]  # step slot (see STEP_ORDER) → that step's fields
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def _observer(value: str) -> Patch:
 SPACE: tuple[Dimension, ...] = (
     Dimension(
         "prune_ratio",
-        (0.0, 0.25, 0.5, 0.75),
+        (0.0, 0.25, 0.5, 0.6, 0.7, 0.75),
         "fraction of channels structured pruning removes (0: no pruning); batch-norm is recalibrated after",
         lambda v: {"channel_prune": {"ratio": float(v)}, "recalibrate": {}} if v > 0 else {},
         lambda v: f"p{round(100 * v):d}" if v > 0 else "",
@@ -73,9 +74,9 @@ SPACE: tuple[Dimension, ...] = (
     ),
     Dimension(
         "distill_epochs",
-        (0, 1, 2, 3),
-        "epochs of distillation from the fp32 model after pruning (0: none)",
-        lambda v: {"distill": {"epochs": int(v)}} if v > 0 else {},
+        (0, 1, 2, 3, 5),
+        "epochs of distillation from the fp32 model after pruning (0: none), batch-norm recalibrated after it",
+        lambda v: {"distill": {"epochs": int(v)}, "recalibrate_after_distill": {}} if v > 0 else {},
         lambda v: f"d{v}" if v > 0 else "",
         lambda chosen: chosen.get("prune_ratio", 0) > 0,
     ),
@@ -104,7 +105,11 @@ SPACE: tuple[Dimension, ...] = (
     ),
 )
 # The order steps run in: module-level steps first, quantization last (Recipe checks it too).
-STEP_ORDER = ("channel_prune", "recalibrate", "distill", "quantize", "w4")
+# Recovery recalibrates after pruning and again after distillation, as the hand-written `distill`
+# token does, so the space holds the compression table's recipes step for step (a trial equal to
+# one reuses its artifact).
+STEP_ORDER = ("channel_prune", "recalibrate", "distill", "recalibrate_after_distill", "quantize", "w4")
+SLOT_KINDS = {"recalibrate_after_distill": "recalibrate"}  # a slot that is not itself a step kind
 DIMENSIONS = {d.name: d for d in SPACE}
 
 
@@ -127,6 +132,10 @@ class Space:
 
     def enumerate(self) -> list[Recipe]:
         """Every recipe of the space (small spaces only: used to say when a search has seen them all)."""
+        return [recipe_from(p) for p in self.every_choice()]
+
+    def every_choice(self) -> list[dict[str, Any]]:
+        """Every trial's choices the space allows (only the dimensions that apply)."""
         partial: list[dict[str, Any]] = [{}]
         for dim in self.dimensions():
             grown = []
@@ -134,7 +143,24 @@ class Space:
                 options = self.choices[dim.name] if dim.applies(chosen) else (None,)
                 grown += [{**chosen, dim.name: v} if v is not None else chosen for v in options]
             partial = grown
-        return [recipe_from(p) for p in partial]
+        return partial
+
+    def choices_of(self, recipe: Recipe) -> dict[str, Any] | None:
+        """The choices that make `recipe` (same steps, any name), or None when the space lacks it."""
+        key = recipe_key(recipe)
+        return next((c for c in self.every_choice() if recipe_key(recipe_from(c)) == key), None)
+
+    def pushed_further(self, chosen: Mapping[str, Any], count: int = 2) -> list[dict[str, Any]]:
+        """`chosen` with the next `count` larger prune ratios of the space, all else kept: where a
+        search starts from a good recipe (more channels removed is smaller, faster and cheaper)."""
+        ratio = float(chosen.get("prune_ratio", 0.0))
+        larger = sorted(float(r) for r in self.choices.get("prune_ratio", ()) if float(r) > ratio)[:count]
+        recovery: dict[str, Any] = {}
+        if ratio == 0:  # a recipe that did not prune: prune with the hand-written recovery where offered
+            allocations, epochs = self.choices.get("prune_allocation", ()), self.choices.get("distill_epochs", ())
+            recovery |= {"prune_allocation": "sensitivity"} if "sensitivity" in allocations else {}
+            recovery |= {"distill_epochs": Distill().epochs} if Distill().epochs in epochs else {}
+        return [{**chosen, **recovery, "prune_ratio": r} for r in larger]
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(dimension, choices, what it is) for docs and errors."""
@@ -150,8 +176,13 @@ def recipe_from(chosen: Mapping[str, Any]) -> Recipe:
             taken[dim.name] = chosen[dim.name]
             for kind, values in dim.patch(chosen[dim.name]).items():
                 fields.setdefault(kind, {}).update(values)
-    steps: list[Step] = [build_step({"type": kind, **fields[kind]}, f"tune: {kind}") for kind in _ordered(fields)]
+    steps: list[Step] = [_step(slot, fields[slot], "tune") for slot in _ordered(fields)]
     return Recipe(name=variant_name(taken), steps=tuple(steps))
+
+
+def _step(slot: str, fields: Mapping[str, Any], where: str) -> Step:
+    kind = SLOT_KINDS.get(slot, slot)
+    return build_step({"type": kind, **fields}, f"{where}: {kind}")
 
 
 def _ordered(fields: Mapping[str, Any]) -> list[str]:
@@ -191,8 +222,8 @@ def narrow(table: Mapping[str, Any], where: str) -> Space:
                 known = ", ".join(map(str, dim.choices))
                 raise RecipeError(f"{where}: [tune] quantization {value!r} is not one of {known}")
             try:
-                for kind, fields in dim.patch(value).items():
-                    build_step({"type": kind, **fields}, f"{where}: [tune] {name} = {value!r}")
+                for slot, fields in dim.patch(value).items():
+                    _step(slot, fields, f"{where}: [tune] {name} = {value!r}")
             except RecipeError as exc:
                 raise RecipeError(str(exc)) from None
         if len(set(values)) != len(values):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pocketbench.compress.context import StopCompression, watching_epochs
-from pocketbench.compress.recipe import Distill, Recipe
+from pocketbench.compress.recipe import ChannelPrune, Distill, Prune, Recipe
 from pocketbench.devices.base import Device, DeviceInfo
 from pocketbench.measure.cell import measure_cell
 from pocketbench.measure.model import ModelContext, build_variant
@@ -63,6 +63,9 @@ class Worker:
     # the artifact built for it is reused (the cache folder is named after the recipe).
     hand_written: dict[str, Recipe] = field(default_factory=dict)
     floor: float = field(init=False)  # the accuracy (points) a feasible trial keeps at least
+    # (whether it pruned, distillation epochs, seconds) of each trial this process built and
+    # measured to the end: what the next is expected to take, so none starts that would outlast --time.
+    timings: list[tuple[bool, int, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.floor = self.reference_accuracy - self.settings.max_accuracy_drop
@@ -91,6 +94,7 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
         trial.set_user_attr("duplicate_of", earlier.number)
         study.tell(trial, earlier.values if earlier.state == TrialState.COMPLETE else None, state=earlier.state)
         return "seen"
+    started = time.monotonic()
     row = base_row(worker.store.run_id, worker.context.spec.name, recipe.name, worker.device.device_id, worker.info)
     row.update(tune_study=study.study_name, tune_trial=trial.number, tune_phase="trial", recipe=recipe.to_json())
     screened: list[float] = []
@@ -133,7 +137,31 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
         study.tell(trial, state=TrialState.FAIL)
         return "failed"
     study.tell(trial, values)
+    if not row.get("artifact_reused"):
+        worker.timings.append((_prunes(recipe), _epochs(recipe), time.monotonic() - started))
     return "measured"
+
+
+def _epochs(recipe: Recipe) -> int:
+    return sum(s.epochs for s in recipe.steps if isinstance(s, Distill))
+
+
+def _prunes(recipe: Recipe) -> bool:
+    return any(isinstance(s, (ChannelPrune, Prune)) for s in recipe.steps)
+
+
+def expected_seconds(recipe: Recipe, timings: list[tuple[bool, int, float]]) -> float:
+    """How long `recipe` should take, from trials measured before: the longest that pruned alike
+    with as many distillation epochs, else the nearest one that distilled, scaled by epochs; 0
+    when nothing comparable ran yet (the first such trial is always started)."""
+    prunes, wanted = _prunes(recipe), _epochs(recipe)
+    same = [seconds for pruned, epochs, seconds in timings if (pruned, epochs) == (prunes, wanted)]
+    if same:
+        return max(same)
+    trained = [(abs(epochs - wanted), seconds / epochs) for _, epochs, seconds in timings if epochs > 0]
+    return (
+        min(trained, key=lambda t: (t[0], -t[1]))[1] * wanted if wanted > 0 and trained else 0.0
+    )  # the slowest nearest
 
 
 def _finished_twin(study: optuna.Study, key: str, number: int) -> optuna.trial.FrozenTrial | None:
