@@ -2,7 +2,8 @@
 the short protocol, save its row, and tell the study.
 
 Screening pays before the device does: the pruned model's accuracy before any distillation
-(AMC's reward) must be within `recovery_credit` points of the floor when distillation follows,
+(AMC's reward) must be within the credit of the floor when distillation follows (`recovery_credit`
+points, or the most distillation has recovered in the study so far when that is more),
 or at the floor without it; during distillation each epoch's accuracy is kept on the trial and
 the trial stops once even the best per-epoch gain so far, kept up for the epochs left, cannot
 reach the floor. Optuna's pruners refuse multi-objective studies (`Trial.report` raises), so this
@@ -100,8 +101,8 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
     screened: list[float] = []
     try:
         with BUILD_LOCK:
-            screen = _screen(worker, recipe, screened)
-            if screen is not None:
+            screen = _screen(worker, recipe, screened, _recovery_credit(study, worker.settings))
+            if screen is not None and key not in worker.hand_written:  # a hand-written twin is built already
                 raise StopCompression(screen)
             with watching_epochs(_epoch_watcher(worker, recipe, screened)):
                 built = worker.hand_written.get(key, recipe)
@@ -136,6 +137,8 @@ def run_trial(trial: optuna.Trial, study: optuna.Study, worker: Worker) -> str:
         trial.set_user_attr("error", f"{row['status']}: {row.get('error')}")
         study.tell(trial, state=TrialState.FAIL)
         return "failed"
+    if screened and any(isinstance(s, Distill) for s in recipe.steps):
+        trial.set_user_attr("recovered", values[0] - screened[0])  # what distillation gave this model
     study.tell(trial, values)
     if not row.get("artifact_reused"):
         worker.timings.append((_prunes(recipe), _epochs(recipe), time.monotonic() - started))
@@ -221,7 +224,20 @@ def eager_accuracy(context: ModelContext, module: torch.nn.Module) -> float:
     return 100.0 * float(context.bundle.score(outputs))
 
 
-def _screen(worker: Worker, recipe: Recipe, screened: list[float]) -> str | None:
+def _recovery_credit(study: optuna.Study, settings: TuneSettings) -> float:
+    """Points distillation is credited with: the most it has recovered on this study's model so
+    far (measured trials, hand-written twins included), at least `recovery_credit`. A network
+    that a prune leaves at chance and distillation brings back (mobilenet_v2: 11 % → 99 %) is
+    not judged by a fixed guess."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(
+        [settings.recovery_credit, *(float(t.user_attrs["recovered"]) for t in trials if "recovered" in t.user_attrs)]
+    )
+
+
+def _screen(worker: Worker, recipe: Recipe, screened: list[float], credit: float) -> str | None:
     """Why the recipe is hopeless before distillation, or None. Only recipes that change the
     model before quantization are screened (quantization alone is judged on the device)."""
     from pocketbench.compress.pipeline import apply_recipe
@@ -234,7 +250,7 @@ def _screen(worker: Worker, recipe: Recipe, screened: list[float]) -> str | None
     accuracy = eager_accuracy(worker.context, module)
     screened.append(round(accuracy, 3))
     distills = any(isinstance(s, Distill) for s in recipe.steps)
-    credit = worker.settings.recovery_credit if distills else 0.0
+    credit = credit if distills else 0.0
     if accuracy + credit < worker.floor:
         gives = f", with {credit:g} points credited to distillation" if credit else ""
         return f"accuracy before distillation {accuracy:.1f}% cannot reach {worker.floor:.1f}%{gives}"
