@@ -166,9 +166,10 @@ test *ARGS: setup system-deps
     echo "coverage of host/pocketbench and models/ (lines and branches, subprocesses included): $({{venv}}/bin/coverage report --format=total)%"
 
 # The edit-test loop: every test not marked slow (tests/conftest.py marks each by what it does:
-# phone, qemu, needs_runner, training; `-m "not phone"` and the like pick finer sets).
+# phone, qemu, needs_runner, training; `-m "not phone"` and the like pick finer sets). One worker
+# per core: these tests share no trained model, so the workers repeat no training.
 test-fast *ARGS: setup
-    {{py}} -m pytest -m "not slow" {{ARGS}}
+    {{py}} -m pytest -m "not slow" -n auto {{ARGS}}
 
 # Lint and format check.
 lint: setup
