@@ -6,7 +6,7 @@ of RESULTS.md.
 
 The variants go through `pocketbench bench --llama-bench` itself (the command a user runs).
 
-    .venv/bin/python benchmarks/llama_speed.py [--repetitions 5]
+    .venv/bin/python benchmarks/llama_speed.py [--repetitions 5] [--threads 1,2]   # default: 1 and every core
     .venv/bin/python benchmarks/llama_speed.py --small   # the same at 1/40 size: prints, writes nothing
 """
 
@@ -32,9 +32,10 @@ PHONE = (
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def bench_rows(model: str, repetitions: int, results: Path) -> list[dict]:
+def bench_rows(model: str, repetitions: int, threads: int, results: Path) -> list[dict]:
     argv = [sys.executable, "-m", "pocketbench", "bench", "-m", model, "-v", ",".join(VARIANTS), "-d", "local"]
-    argv += ["--llama-bench", "--repetitions", str(repetitions), "--results", str(results), "--json", "--yes"]
+    argv += ["--llama-bench", "--repetitions", str(repetitions), "--threads", str(threads)]
+    argv += ["--results", str(results), "--json", "--yes"]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode not in (0, 4) or not proc.stdout.strip():
         raise SystemExit(f"bench failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -66,31 +67,33 @@ def _fmt(value: object, spec: str) -> str:
 
 
 def render(rows: list[dict], embedding: int, cpu: dict[str, str], load: tuple[float, float], model: str) -> str:
-    by = {r["variant"]: r for r in rows if r["status"] == "ok"}
     flags = set(cpu.get("Flags", "").split())
     first = rows[0]
+    counts = sorted({r["threads"] for r in rows if r.get("threads")})
     lines = [
-        f"`pocketbench bench -m {model} -v {','.join(VARIANTS)} -d local --llama-bench` (P = 512 prompt tokens, "
+        f"`pocketbench bench -m {model} -v {','.join(VARIANTS)} -d local --llama-bench --threads T` for T in "
+        f"{', '.join(map(str, counts))} (P = 512 prompt tokens, "
         "N = 128 teacher-forced decode steps per generation, KV cache of 640 slots; runner processes × "
-        f"generations: {first.get('generations')} timed generations per variant at {first.get('threads')} "
-        "thread(s)). p50 and its 95 % CI: bootstrap over tokens and runner processes; mean ± sd: llama-bench's "
+        f"generations: {first.get('generations')} timed generations per variant and thread count). "
+        "p50 and its 95 % CI: bootstrap over tokens and runner processes; mean ± sd: llama-bench's "
         "statistic over the timed generations. Speed only: the weights are random, so no perplexity is shown.",
         "",
         f"CPU: {cpu.get('Model name', '?')}; flags {', '.join(f for f in CPU_FLAGS if f in flags) or 'none of'} "
         f"({', '.join(CPU_FLAGS)} looked for); L2 {cpu.get('L2 cache', '?')}, L3 {cpu.get('L3 cache', '?')} "
         "(lscpu). " + load_note(*load),
         "",
-        "| variant | status | params | .pte size | bytes read / token | decode tok/s p50 [95 % CI] "
+        "| variant | threads | status | params | .pte size | bytes read / token | decode tok/s p50 [95 % CI] "
         "| tg128 t/s mean ± sd | pp512 t/s mean ± sd | TTFT ms (P = 512) | effective GB/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| {r['variant']} | {r['status']}: {r['error']} |" + " |" * 8)
+            lines.append(f"| {r['variant']} | {r.get('threads')} | {r['status']}: {r['error']} |" + " |" * 8)
             continue
         per_token = r["size_bytes"] - embedding + (r.get("kv_cache_bytes") or 0)
         lines.append(
-            f"| {r['variant']} | ok | {r['model_params'] / 1e6:.1f} M | {r['size_bytes'] / 1e6:.1f} MB "
+            f"| {r['variant']} | {r['threads']} | ok | {r['model_params'] / 1e6:.1f} M "
+            f"| {r['size_bytes'] / 1e6:.1f} MB "
             f"| {per_token / 1e6:.1f} MB | {r['decode_tok_s']:.2f} [{_fmt(r['decode_tok_s_ci_low'], '.2f')}–"
             f"{_fmt(r['decode_tok_s_ci_high'], '.2f')}] | {r['decode_tok_s_mean']:.2f} ± "
             f"{_fmt(r['decode_tok_s_sd'], '.2f')} | {r['prefill_tok_s_mean']:.1f} ± "
@@ -103,7 +106,7 @@ def render(rows: list[dict], embedding: int, cpu: dict[str, str], load: tuple[fl
         f"({embedding / 1e6:.1f} MB, of which a token reads one row), plus the KV cache it attends over "
         "(every step attends over all 640 slots); effective GB/s = that × decode tok/s.",
         "",
-        goal_line(by),
+        *(goal_line({r["variant"]: r for r in rows if r["status"] == "ok" and r["threads"] == t}, t) for t in counts),
         "",
         f"For context, a phone: {PHONE}. Decode gains track the drop in bytes read per token when decode is "
         "bound by memory bandwidth; prefill gains come from int8 dynamic-activation GEMMs (compute bound).",
@@ -111,14 +114,15 @@ def render(rows: list[dict], embedding: int, cpu: dict[str, str], load: tuple[fl
     return "\n".join(lines)
 
 
-def goal_line(by: dict[str, dict]) -> str:
+def goal_line(by: dict[str, dict], threads: int) -> str:
     """The goal: on this bandwidth-bound model, 8da4w decodes at least 2× as fast as fp32."""
     if "fp32" not in by or "8da4w" not in by:
-        return "Goal (8da4w ≥ 2× fp32 decode tok/s): not measured (a variant failed)."
+        return f"- {threads} thread(s): goal (8da4w ≥ 2× fp32 decode tok/s) not measured (a variant failed)."
     speed = by["8da4w"]["decode_tok_s"] / by["fp32"]["decode_tok_s"]
     prefill = by["8da4w"]["prefill_tok_s_mean"] / by["fp32"]["prefill_tok_s_mean"]
     return (
-        f"Goal (8da4w ≥ 2× fp32 decode tok/s on this bandwidth-bound model): decode {speed:.2f}×, prefill "
+        f"- {threads} thread(s): goal (8da4w ≥ 2× fp32 decode tok/s on this bandwidth-bound model): decode "
+        f"{speed:.2f}×, prefill "
         f"{prefill:.2f}× — **{'met' if speed >= 2 else 'not met'}**."
     )
 
@@ -126,12 +130,16 @@ def goal_line(by: dict[str, dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repetitions", type=int, default=5)
+    cores = len(os.sched_getaffinity(0))
+    parser.add_argument("--threads", default=",".join(dict.fromkeys(("1", str(cores)))), help="runtime thread counts")
     parser.add_argument("--small", action="store_true", help="the 1/40-size config: check the script, write nothing")
     args, _ = parser.parse_known_args()  # run_all.py passes benchmark names through
     model = MODELS[args.small]
     before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as scratch:
-        rows = bench_rows(model, args.repetitions, Path(scratch) / "results")
+    rows = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        with tempfile.TemporaryDirectory() as scratch:
+            rows += bench_rows(model, args.repetitions, threads, Path(scratch) / "results")
     body = render(rows, embedding_bytes(model), lscpu(), (before, os.getloadavg()[0]), model)
     if args.small:
         print(body)
