@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pocketbench.atomic import atomic_write_bytes
+from pocketbench.atomic import atomic_write_bytes, exclusive, lock_beside
 from pocketbench.paths import cache_dir
 from pocketbench.progress import current_reporter
 from torch import nn
@@ -54,10 +54,30 @@ def cached_weights(
     """
     folder = (cache or cache_dir()) / "weights"
     path = folder / f"{name}-{key}.pt"
+    loaded = _load(path)
+    if loaded is not None:
+        return loaded
+
+    # One process trains while others that want the same weights wait for them, then load them.
+    def waiting(pid: str) -> Any:
+        return current_reporter().status(f"waiting for pid {pid}, which is training {name}")
+
+    with exclusive(lock_beside(path), waiting):
+        return _load(path) or _train(name, key, train, path)
+
+
+def _load(path: Path) -> Trained | None:
+    """The finished weights at `path` (written last, after their JSON), or None."""
+    if not path.exists():
+        return None
     meta_path = path.with_suffix(".json")
-    if path.exists():
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        return Trained(torch.load(path, weights_only=True), meta, path, trained_now=False)
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return Trained(torch.load(path, weights_only=True), meta, path, trained_now=False)
+
+
+def _train(name: str, key: str, train: Callable[[], tuple[nn.Module, dict[str, Any]]], path: Path) -> Trained:
+    """Train now (seeded, timed) and write the JSON, then the weights, atomically."""
+    meta_path = path.with_suffix(".json")
     torch.manual_seed(0)
     started = time.monotonic()
     module, facts = train()
@@ -69,7 +89,7 @@ def cached_weights(
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
-    folder.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     state = module.state_dict()
     atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
     buffer = _serialized(state)
