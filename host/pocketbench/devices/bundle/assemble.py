@@ -208,7 +208,10 @@ def assemble(
             path.chmod(0o755 if path.name in executable else 0o644)
             files.append(BundleFile(path.name, sha256_file(path), path.stat().st_size, path.name in executable))
         covers = {name: names for name, (_, names) in covering.items()}
-        (staging / MANIFEST).write_text(manifest_text(abi, files, versions, covers))
+        manifest = manifest_text(abi, files, versions, covers)
+        if _holds(out, manifest):
+            return out  # the same bundle: left in place, so a rebuild never swaps it under a push
+        (staging / MANIFEST).write_text(manifest)
         old = out.with_name(f".{out.name}.{os.getpid()}.old")
         if out.exists():
             out.rename(old)
@@ -217,6 +220,16 @@ def assemble(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _holds(out: Path, manifest: str) -> bool:
+    """Whether `out` already is the bundle this manifest describes, every file intact."""
+    from pocketbench.devices.bundle.manifest import read_bundle, verify
+
+    try:
+        return (out / MANIFEST).read_text() == manifest and not verify(read_bundle(out))
+    except (OSError, PocketbenchError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
