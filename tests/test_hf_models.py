@@ -125,6 +125,25 @@ def test_bench_a_llama_checkpoint_with_the_llama_bench_presets(llama_checkpoint:
     assert all(" ± " in r for r in rows)
 
 
+@pytest.mark.slow  # exports the tiny Llama checkpoint and runs it through an emulated phone's runner bundle
+def test_a_llama_checkpoint_runs_on_the_emulated_phone(llama_checkpoint: Path, phone, tmp_path: Path, monkeypatch):
+    from tests.runner_support import android_bundle
+
+    android_bundle("x86_64")  # what the emulated x86_64 phone runs
+    monkeypatch.setenv("POCKETBENCH_ADB_KEY", str(tmp_path / "adb-key" / "adbkey"))
+    device = f"tcp:{phone.host}:{phone.port}"
+    args = ["bench", "-m", f"hf:{llama_checkpoint}", "-v", "fp32", "-d", device, "--prompt-tokens", "16"]
+    args += ["--decode-tokens", "8", "--repetitions", "2", "--results", str(tmp_path / "results"), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)["rows"]
+    assert row["status"] == "ok" and row["kind"] == "generative", row["error"]
+    assert (row["backend"], row["device_serial"]) == ("native-runner", phone.serial)
+    assert (row["prompt_tokens"], row["decode_tokens"]) == (16, 8) and row["decode_tok_s"] > 0
+    # The phone's program scores the held-out text as the eager checkpoint does and decodes the same ids.
+    assert row["perplexity"] > 1 and abs(row["perplexity_delta_pct"]) < 1e-3 and row["greedy_agreement"] == 1.0
+
+
 def _shapes(folder: Path) -> list[tuple[int, ...]]:
     from safetensors import safe_open
 
