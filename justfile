@@ -160,14 +160,16 @@ system-deps:
     $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
 
-# Run the whole test suite and print its coverage of the package and the built-in models.
+# Run the whole test suite and print its coverage of the package and the built-in models. One
+# worker per core, each given whole modules (module fixtures are built once); the workers share
+# the session's cache, so each model trains once (tests/conftest.py).
 test *ARGS: setup system-deps
-    {{py}} -m pytest --cov --cov-report= {{ARGS}}
+    {{py}} -m pytest --cov --cov-report= -n auto --dist loadfile {{ARGS}}
     echo "coverage of host/pocketbench and models/ (lines and branches, subprocesses included): $({{venv}}/bin/coverage report --format=total)%"
 
 # The edit-test loop: every test not marked slow (tests/conftest.py marks each by what it does:
 # phone, qemu, needs_runner, training; `-m "not phone"` and the like pick finer sets). One worker
-# per core: these tests share no trained model, so the workers repeat no training.
+# per core.
 test-fast *ARGS: setup
     {{py}} -m pytest -m "not slow" -n auto {{ARGS}}
 

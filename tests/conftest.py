@@ -14,10 +14,29 @@ DATA = Path(__file__).parent / "data"
 # plugin, registered by the `pytest11` entry point in pyproject.toml.
 
 
+# Under pytest-xdist (`just test`, `just test-fast`: one worker per core) each worker runs torch on
+# one thread: two workers with a thread per core each keep both cores busy, where more threads
+# would only wait on each other. Set before torch is imported, so CLI subprocesses inherit it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+# What the xdist workers of one session share: entries keyed by content and computed under a file
+# lock, so no model trains (or exports) twice. The rest of the cache (emulated phones announced for
+# discovery, leases, logs) stays per worker: one worker's phones are not another's.
+SHARED = ("weights", "artifacts", "sensitivity", "checkpoints")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Artifacts and trained weights go to a per-session cache, never the user's."""
     cache = tmp_path_factory.mktemp("pocketbench-cache")
+    if WORKER:
+        shared = tmp_path_factory.getbasetemp().parent / "pocketbench-shared"
+        for name in SHARED:
+            (shared / name).mkdir(parents=True, exist_ok=True)
+            (cache / name).symlink_to(shared / name, target_is_directory=True)
     previous = os.environ.get("POCKETBENCH_CACHE")
     os.environ["POCKETBENCH_CACHE"] = str(cache)
     yield cache
@@ -103,3 +122,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.needs_runner)
         if used & SLOW_FIXTURES or any(item.get_closest_marker(m) for m in IMPLY_SLOW):
             item.add_marker(pytest.mark.slow)
+    # `just test` hands whole modules to its workers in this order (xdist's --dist loadfile): the
+    # modules that train a model first, so that no long module starts last and leaves one worker
+    # running alone at the end.
+    training = {item.path for item in items if item.get_closest_marker("training")}
+    items.sort(key=lambda item: item.path not in training)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pocketbench.atomic import exclusive
 from pocketbench.compress.recipe import parse_variant
 from pocketbench.devices.adb import self_check
 from pocketbench.devices.bundle.manifest import MANIFEST, BundleFile, manifest_text, read_bundle, sha256_file
@@ -38,10 +39,17 @@ def _build(recipe: str, binary: Path) -> Path:
         pytest.skip("`just` is not on PATH: the runner is built by `just build-runner` (pip install rust-just)")
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler (c++/g++) on PATH: install g++ (`just system-deps`)")
-    proc = subprocess.run(["just", recipe], cwd=REPO, capture_output=True, text=True, timeout=1200, check=False)
+    proc = just(recipe)
     if proc.returncode != 0 or not binary.is_file():
         pytest.fail(f"`just {recipe}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return binary
+
+
+def just(recipe: str) -> subprocess.CompletedProcess[str]:
+    """`just RECIPE` in the repository, one at a time across the test workers of this machine: they
+    build (and rebuild) the same folders under device_runner/build."""
+    with exclusive(REPO / "device_runner" / "build" / ".tests-build.lock"):
+        return subprocess.run(["just", recipe], cwd=REPO, capture_output=True, text=True, timeout=1200, check=False)
 
 
 @functools.cache

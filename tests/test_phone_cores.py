@@ -159,7 +159,7 @@ def test_a_generative_cell_uses_the_same_policy(eight_core_phone, tmp_path):
     assert seen and {cpus for _, cpus in seen} == {host_cpus_of([4, 5, 6, 7])}
 
 
-@pytest.mark.slow  # trains tiny_llama in the test session's cache: minutes on a quiet core
+@pytest.mark.training  # trains tiny_llama in the test session's cache: minutes on a quiet core
 def test_tiny_llama_runs_on_the_same_4_pinned_threads_by_default(eight_core_phone, tmp_path):
     """The built-in generative model (trained once per test session: minutes on a loaded core),
     fp32 only, a short prompt and few decode steps: the policy, not its speed, is under test."""
