@@ -164,7 +164,7 @@ system-deps:
 # worker per core, each given whole modules (module fixtures are built once); the workers share
 # the session's cache, so each model trains once (tests/conftest.py).
 test *ARGS: setup system-deps
-    {{py}} -m pytest --cov --cov-report= -n auto --dist loadfile {{ARGS}}
+    {{py}} -m pytest --cov --cov-report= -n auto --dist loadfile --no-loadscope-reorder {{ARGS}}
     echo "coverage of host/pocketbench and models/ (lines and branches, subprocesses included): $({{venv}}/bin/coverage report --format=total)%"
 
 # The edit-test loop: every test not marked slow (tests/conftest.py marks each by what it does:

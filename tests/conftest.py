@@ -122,7 +122,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.needs_runner)
         if used & SLOW_FIXTURES or any(item.get_closest_marker(m) for m in IMPLY_SLOW):
             item.add_marker(pytest.mark.slow)
-    # `just test` hands whole modules to its workers in this order (xdist's --dist loadfile): the
+    # `just test` hands whole modules to its workers in this order (`--dist loadfile
+    # --no-loadscope-reorder`; by default xdist would start the modules with most tests first): the
     # modules that train a model first, so that no long module starts last and leaves one worker
     # running alone at the end.
     training = {item.path for item in items if item.get_closest_marker("training")}

@@ -126,11 +126,10 @@ def test_bench_a_llama_checkpoint_with_the_llama_bench_presets(llama_checkpoint:
 
 
 @pytest.mark.slow  # exports the tiny Llama checkpoint and runs it through an emulated phone's runner bundle
-def test_a_llama_checkpoint_runs_on_the_emulated_phone(llama_checkpoint: Path, phone, tmp_path: Path, monkeypatch):
+def test_a_llama_checkpoint_runs_on_the_emulated_phone(llama_checkpoint: Path, phone, tmp_path: Path) -> None:
     from tests.runner_support import android_bundle
 
-    android_bundle("x86_64")  # what the emulated x86_64 phone runs
-    monkeypatch.setenv("POCKETBENCH_ADB_KEY", str(tmp_path / "adb-key" / "adbkey"))
+    android_bundle("x86_64")  # what the emulated x86_64 phone runs (it trusts the harness's POCKETBENCH_ADB_KEY)
     device = f"tcp:{phone.host}:{phone.port}"
     args = ["bench", "-m", f"hf:{llama_checkpoint}", "-v", "fp32", "-d", device, "--prompt-tokens", "16"]
     args += ["--decode-tokens", "8", "--repetitions", "2", "--results", str(tmp_path / "results"), "--json"]

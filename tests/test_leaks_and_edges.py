@@ -38,6 +38,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    """A process's command line; empty once it has exited (a short-lived child may go at any moment)."""
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_text()
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -54,7 +62,7 @@ def test_kill_9_of_bench_takes_its_runner_and_the_next_run_removes_its_scratch(t
     runners: list[int] = []
 
     def runner_started() -> bool:
-        runners[:] = [p for p in _children(proc.pid) if "pocket_runner" in Path(f"/proc/{p}/cmdline").read_text()]
+        runners[:] = [p for p in _children(proc.pid) if "pocket_runner" in _cmdline(p)]
         return bool(runners)
 
     _wait_for(runner_started, 600, proc)
