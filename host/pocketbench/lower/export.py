@@ -69,8 +69,10 @@ def versions() -> dict[str, str]:
 
 
 def _sources_digest() -> str:
-    """The code that compresses and exports: editing it must invalidate cached artifacts."""
-    return sources_digest(sorted([*(_PACKAGE_DIR / "compress").glob("*.py"), *(_PACKAGE_DIR / "lower").glob("*.py")]))
+    """The code that compresses and exports, and the code that builds a Hugging Face checkpoint's
+    module (its attention and cache wrappers): editing it must invalidate cached artifacts."""
+    folders = [(_PACKAGE_DIR / "compress").glob("*.py"), (_PACKAGE_DIR / "lower").glob("*.py")]
+    return sources_digest(sorted([*folders[0], *folders[1], *(_PACKAGE_DIR / "models").glob("hf*.py")]))
 
 
 def artifact_key(spec: ModelSpec, bundle: ModelBundle, recipe: Recipe) -> str:

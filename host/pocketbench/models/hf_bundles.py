@@ -180,7 +180,10 @@ class CausalLMWithCache(torch.nn.Module):
     def __init__(self, model: Any, context: int) -> None:
         from transformers.integrations.executorch import TorchExportableModuleWithStaticCache
 
+        from pocketbench.models.hf_attention import use_grouped_attention
+
         super().__init__()
+        use_grouped_attention(model)  # the exported decode step then never copies the KV cache
         model.generation_config.use_cache = True
         model.generation_config.cache_implementation = "static"
         self.cached = TorchExportableModuleWithStaticCache(model, batch_size=1, max_cache_len=context)
