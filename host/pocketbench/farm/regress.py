@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ import pandas as pd
 from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.compare import timing_kinds
 from pocketbench.results.verdicts import Verdict
+from pocketbench.student_t import student_t_quantile
 
 # The verdict column's values, by their old names.
 REGRESSION, IMPROVEMENT = Verdict.REGRESSION, Verdict.IMPROVEMENT
@@ -407,15 +407,7 @@ def _prediction_band(history: np.ndarray, alpha: float) -> float:
     n = len(history)
     if n < MIN_WANDER_HISTORY:
         return 0.0
-    return float(_student_t(1 - alpha / 2, n - 1) * np.std(history, ddof=1) * np.sqrt(1 + 1 / n))
-
-
-@cache
-def _student_t(quantile: float, freedom: int) -> float:
-    """Student t's quantile: the same few (alpha, runs) pairs recur for every cell of a night."""
-    from scipy.stats import t
-
-    return float(t.ppf(quantile, freedom))
+    return float(student_t_quantile(1 - alpha / 2, n - 1) * np.std(history, ddof=1) * np.sqrt(1 + 1 / n))
 
 
 def _noise(series: np.ndarray, deterministic: bool) -> float:
