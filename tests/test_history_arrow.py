@@ -15,7 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from pocketbench.results.history import export, load_history
-from pocketbench.results.history_arrow import HistoryTable, csv_bytes, export_table, load_history_table
+from pocketbench.results.history_arrow import (
+    HistoryTable,
+    csv_bytes,
+    export_table,
+    load_history_table,
+    write_history_parquet,
+)
 
 from tests import test_history_scan
 from tests.test_history_scan import KILLED, V1_ID, assert_same
@@ -56,16 +62,23 @@ def test_chosen_runs_in_their_order(results):
     assert csv_bytes(load_history_table(results, runs=chosen)) == want
 
 
-@pytest.mark.parametrize("read", [{}, {"samples": False}, {"models": ["tiny"], "samples": False}])
+@pytest.mark.parametrize(
+    "read", [{}, {"samples": False}, {"models": ["tiny"], "samples": False}, {"models": ["no-such-model"]}]
+)
 def test_parquet_reads_back_as_the_pandas_export(results, tmp_path, read):
     export(load_history(results, **read), "parquet", tmp_path / "pandas.parquet")
     export_table(load_history_table(results, **read), "parquet", tmp_path / "arrow.parquet")
-    want, got = (pd.read_parquet(tmp_path / name) for name in ("pandas.parquet", "arrow.parquet"))
-    assert_same(got, want)
-    # Counts read back as nullable integers, text as text; a flag column is `boolean` or object
-    # (True/False/None) in the pandas reader depending on which files were concatenated.
-    differing = [c for c in want.columns if got[c].dtype != want[c].dtype]
-    assert all(set(want[c].dropna()) <= {True, False} for c in differing), differing
+    rows, skipped = write_history_parquet(results, **read, out=tmp_path / "streamed.parquet")
+    want = pd.read_parquet(tmp_path / "pandas.parquet")
+    assert rows == len(want) and skipped == []
+    for name in ("arrow.parquet", "streamed.parquet"):
+        got = pd.read_parquet(tmp_path / name)
+        assert_same(got, want)
+        # Counts read back as nullable integers, text as text; a flag column is `boolean` or object
+        # (True/False/None) in the pandas reader depending on which files were concatenated.
+        differing = [c for c in want.columns if got[c].dtype != want[c].dtype]
+        assert all(set(want[c].dropna()) <= {True, False} for c in differing), differing
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
 
 def test_an_empty_results_folder(tmp_path):

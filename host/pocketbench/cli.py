@@ -641,8 +641,18 @@ def _history_export(
 
     check_format(fmt)
     if fmt in ("csv", "parquet"):
-        from pocketbench.results.history_arrow import NotColumnar, export_table, load_history_table
+        from pocketbench.results.history_arrow import (
+            NotColumnar,
+            export_table,
+            load_history_table,
+            write_history_parquet,
+        )
 
+        if fmt == "parquet" and out is not None:
+            try:  # a run at a time
+                return (*write_history_parquet(results, **where, out=out, samples=samples), None)
+            except NotColumnar:
+                pass
         try:
             history = load_history_table(results, **where, samples=samples)
             return history.table.num_rows, history.skipped, export_table(history, fmt, out)

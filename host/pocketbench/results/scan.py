@@ -169,7 +169,7 @@ def scan_table(
         tables = []
         for source in group:
             try:
-                tables.append(_read_file(source, version, columns, filters, leave_out))
+                tables.append(read_file(source, columns, filters, leave_out))
             except (OSError, ValueError, TypeError, pa.ArrowException):
                 failed.append(source)
         tables = [t for t in tables if t.num_rows]
@@ -184,21 +184,23 @@ def scan_table(
     return table.take(pc.sort_indices(table, [(RUN_INDEX, "ascending")])), failed
 
 
-def _read_file(
-    source: Source, version: int, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]
-) -> pa.Table:
+def read_names(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> list[str]:
+    """The stored columns of a results file that a scan for `columns` (None: all but `leave_out`) reads."""
+    if columns is None:
+        skipped = set(stored_names(list(leave_out), source.version))
+        return [n for n in source.schema.names if n not in skipped]
+    wanted = stored_names(list(dict.fromkeys([*columns, *filters.columns()])), source.version)
+    return [n for n in wanted if n in source.schema.names]
+
+
+def read_file(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> pa.Table:
     """One results file's wanted columns (stored names) and rows, with RUN_INDEX."""
     import pyarrow.parquet as pq
 
     from pocketbench.results.arrow_values import int64_array
 
-    if columns is None:
-        skipped = set(stored_names(list(leave_out), version))
-        names = [n for n in source.schema.names if n not in skipped]
-    else:
-        wanted = stored_names(list(dict.fromkeys([*columns, *filters.columns()])), version)
-        names = [n for n in wanted if n in source.schema.names]
-    table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=names)
+    names = read_names(source, columns, filters, leave_out)
+    table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=names, use_threads=False)
     table = filters.keep_table(table.append_column(RUN_INDEX, int64_array([source.run] * table.num_rows)))
     return table.replace_schema_metadata(None)
 
