@@ -21,7 +21,7 @@ from pocketbench import stats
 from pocketbench.farm.matrix import DEFAULT_THRESHOLDS
 from pocketbench.farm.regress import verdicts
 from pocketbench.report.table import build_tables
-from pocketbench.report.terminal import _width, measured_rows, rich_table
+from pocketbench.report.terminal import _width, column_widths, measured_rows, rich_table
 from pocketbench.results.compare import (
     COMPARE_COLUMNS,
     MEASURED,
@@ -172,6 +172,22 @@ def test_a_table_measures_as_wide_from_its_widest_rows_as_from_all():
                 columns = table.columns[:end]
                 full = _width(console, console.options, rich_table(table, columns))
                 assert _width(console, console.options, rich_table(table, columns, widest)) == full
+
+
+def test_a_table_given_its_column_widths_draws_as_rich_measures_it():
+    runs = _runs()
+    for current, baseline in PAIRS:
+        for table in build_tables(compare_runs(runs[current], runs[baseline])):
+            widths = column_widths(table)
+            for end in range(1, len(table.columns) + 1, 3):
+                for width in (50, 100, 250):
+                    drawn = []
+                    for given in (None, widths):
+                        console = Console(width=width, force_terminal=True, color_system="truecolor")
+                        with console.capture() as captured:
+                            console.print(rich_table(table, table.columns[:end], widths=given))
+                        drawn.append(captured.get())
+                    assert drawn[0] == drawn[1]
 
 
 def verdict_history() -> pd.DataFrame:
