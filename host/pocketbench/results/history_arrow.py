@@ -340,7 +340,7 @@ def _pandas_metadata(schema: pa.Schema, integers: frozenset[str], files: dict[st
         if field.name in integers:
             kinds = ("int64", "Int64")
         elif _extension(own):
-            kinds = (own.get("pandas_type"), own["numpy_type"])
+            kinds = (str(own.get("pandas_type")), str(own["numpy_type"]))
         else:
             kinds = _pandas_kinds(field.type)
         columns.append(

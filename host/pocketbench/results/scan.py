@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -99,6 +100,9 @@ def _is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
+_schema_problem = lru_cache(maxsize=64)(schema_problem)  # a year of runs holds a few schemas
+
+
 def probe(path: Path, run: int) -> Source:
     """A results file's schema and version from its footer alone; UnreadableFile when it cannot be
     read, PocketbenchError when it is from a newer pocketbench."""
@@ -109,7 +113,7 @@ def probe(path: Path, run: int) -> Source:
         schema = meta.schema.to_arrow_schema()
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise UnreadableFile(path, f"cannot be read ({why(exc)})") from exc
-    problem = schema_problem(schema)
+    problem = _schema_problem(schema)
     if problem:
         raise UnreadableFile(path, problem)
     values: set[int] = set()
