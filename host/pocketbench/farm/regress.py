@@ -78,8 +78,9 @@ def sample_runs(
     earlier = set(order[: order.index(run_id)])
     good = history[history["run_id"].isin(earlier) & (history["status"] == CellStatus.OK)]
     bad = {(f[0], f[1], f[2], f[3]) for f in flagged if f[4] in {m.column for m in METRICS if m.samples}}
-    keep = [(r, *k) not in bad for r, *k in good[["run_id", *KEY]].itertuples(index=False)]
-    good = good[pd.Series(keep, index=good.index, dtype=bool)]  # an empty list would select columns
+    if bad:
+        keys = zip(*(good[c].to_numpy(dtype=object) for c in ["run_id", *KEY]), strict=True)
+        good = good[np.fromiter((key not in bad for key in keys), dtype=bool, count=len(good))]
     position = {run: i for i, run in enumerate(order)}
     good = good.assign(_order=good["run_id"].map(position), _kind=timing_kinds(good))
     newest = good.sort_values("_order", kind="stable").drop_duplicates([*KEY, "_kind"], keep="last")

@@ -177,9 +177,10 @@ def timing_kinds(frame: pd.DataFrame) -> list[str]:
         return ["real"] * len(frame)
     known: dict[tuple[Any, ...], str] = {}
     kinds = []
-    for values in frame[columns].itertuples(index=False):
-        key = tuple(None if not isinstance(v, str) and pd.isna(v) else v for v in values)
-        if key not in known:
-            known[key] = timing_kind(dict(zip(columns, key, strict=True)))
-        kinds.append(known[key])
+    for values in zip(*(frame[c].to_numpy(dtype=object) for c in columns), strict=True):
+        kind = known.get(values)
+        if kind is None:  # a key holding NaN never matches itself: computed again, the same
+            key = tuple(None if not isinstance(v, str) and pd.isna(v) else v for v in values)
+            kind = known[values] = timing_kind(dict(zip(columns, key, strict=True)))
+        kinds.append(kind)
     return kinds
