@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -22,6 +23,7 @@ from pocketbench.results.history_arrow import (
     load_history_table,
     write_history_parquet,
 )
+from pocketbench.results.scan import Filters
 
 from tests import test_history_scan
 from tests.test_history_scan import KILLED, V1_ID, assert_same
@@ -47,10 +49,17 @@ READS = [
 ]
 
 
+def split(read: dict[str, Any]) -> tuple[Filters, dict[str, Any]]:
+    """load_history's keywords as the Arrow reader takes them: the filters, and the rest."""
+    filters = Filters(**{k: v for k, v in read.items() if k in ("models", "variants", "devices", "since")})
+    return filters, {k: v for k, v in read.items() if k in ("columns", "samples")}
+
+
 @pytest.mark.parametrize("read", READS)
 def test_the_same_rows_values_and_csv_as_the_pandas_reader(results, read):
     frame = load_history(results, **read)
-    history = load_history_table(results, **read)
+    filters, rest = split(read)
+    history = load_history_table(results, filters, **rest)
     assert_same(history.table.to_pandas(), frame)
     assert history.skipped == frame.attrs["skipped"]
     assert csv_bytes(history) == export(frame, "csv", None)
@@ -67,8 +76,9 @@ def test_chosen_runs_in_their_order(results):
 )
 def test_parquet_reads_back_as_the_pandas_export(results, tmp_path, read):
     export(load_history(results, **read), "parquet", tmp_path / "pandas.parquet")
-    export_table(load_history_table(results, **read), "parquet", tmp_path / "arrow.parquet")
-    rows, skipped = write_history_parquet(results, **read, out=tmp_path / "streamed.parquet")
+    filters, rest = split(read)
+    export_table(load_history_table(results, filters, **rest), "parquet", tmp_path / "arrow.parquet")
+    rows, skipped = write_history_parquet(results, tmp_path / "streamed.parquet", filters, **rest)
     want = pd.read_parquet(tmp_path / "pandas.parquet")
     assert rows == len(want) and skipped == []
     for name in ("arrow.parquet", "streamed.parquet"):

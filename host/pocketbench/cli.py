@@ -617,9 +617,10 @@ def _history_summary(results: Path, where: dict[str, Any], limit: int) -> None:
     from pocketbench.report.history_table import SUMMARY_COLUMNS, interrupted_runs, summary_table
     from pocketbench.results.history import load_history
     from pocketbench.results.history_arrow import NotColumnar, as_frame, load_history_table
+    from pocketbench.results.scan import Filters
 
     try:  # only the shown rows become a pandas frame
-        history = load_history_table(results, **where, columns=SUMMARY_COLUMNS, samples=False)
+        history = load_history_table(results, Filters(**where), columns=SUMMARY_COLUMNS, samples=False)
         table, skipped = history.table, history.skipped
         run_ids = [r for r in table["run_id"].unique().to_pylist() if r is not None]
         rows, shown = table.num_rows, as_frame(table.slice(max(0, table.num_rows - limit)) if limit else table)
@@ -638,6 +639,7 @@ def _history_export(
     written straight from Arrow (a year of runs never becomes a pandas frame); json, and history
     with a column type the Arrow writer does not print as pandas would, from the frame."""
     from pocketbench.results.history import check_format, export, load_history
+    from pocketbench.results.scan import Filters
 
     check_format(fmt)
     if fmt in ("csv", "parquet"):
@@ -650,11 +652,11 @@ def _history_export(
 
         if fmt == "parquet" and out is not None:
             try:  # a run at a time
-                return (*write_history_parquet(results, **where, out=out, samples=samples), None)
+                return (*write_history_parquet(results, out, Filters(**where), samples=samples), None)
             except NotColumnar:
                 pass
         try:
-            history = load_history_table(results, **where, samples=samples)
+            history = load_history_table(results, Filters(**where), samples=samples)
             return history.table.num_rows, history.skipped, export_table(history, fmt, out)
         except NotColumnar:
             pass

@@ -88,10 +88,12 @@ def _html(
     from pocketbench.report.sparklines import TREND_COLUMNS
     from pocketbench.results.history import load_history
     from pocketbench.results.history_arrow import NotColumnar, as_frame, load_history_table
+    from pocketbench.results.scan import Filters
 
     models = sorted(set(frame["model"]))
     try:  # read as Arrow, one file at a time: a year of runs is a few columns of each
-        history = as_frame(load_history_table(root, models=models, columns=TREND_COLUMNS, samples=False).table)
+        trend = load_history_table(root, Filters(models=models), columns=TREND_COLUMNS, samples=False)
+        history = as_frame(trend.table)
     except NotColumnar:
         history = load_history(root, models=models, columns=TREND_COLUMNS)
     shown = [frame] + ([baseline[0]] if baseline is not None else [])

@@ -18,7 +18,6 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,9 @@ from pocketbench.results.scan import RUN_INDEX, Filters, Source, read_file, read
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+NO_FILTERS = Filters()
 
 
 class NotColumnar(PocketbenchError):
@@ -52,18 +54,16 @@ class HistoryTable:
 
 def load_history_table(
     root: Path,
-    models: list[str] | None = None,
-    variants: list[str] | None = None,
-    devices: list[str] | None = None,
-    since: datetime | None = None,
+    filters: Filters = NO_FILTERS,
     runs: Sequence[Path] | None = None,
     *,
     columns: Sequence[str] | None = None,
     samples: bool = True,
 ) -> HistoryTable:
-    """load_history's rows, columns and values as one Arrow table (runs read cell by cell, which
-    a kill leaves, go through the store's reader and join the table)."""
-    plan = plan_history(root, Filters(models, variants, devices, since), runs, columns, (), samples)
+    """load_history's rows, columns and values as one Arrow table, its model / variant / device /
+    since filters as `filters` (runs read cell by cell, which a kill leaves, go through the
+    store's reader and join the table)."""
+    plan = plan_history(root, filters, runs, columns, (), samples)
     scanned, failed = scan_table(plan.sources, plan.row_columns, plan.filters, () if samples else SAMPLE_COLUMNS)
     cells = plan.cell_runs(failed)
     seen = [*(s.schema.names for s in plan.sources)]
@@ -187,13 +187,9 @@ def _nullable_integer(numpy_type: object) -> bool:
 
 def write_history_parquet(
     root: Path,
-    models: list[str] | None = None,
-    variants: list[str] | None = None,
-    devices: list[str] | None = None,
-    since: datetime | None = None,
-    runs: Sequence[Path] | None = None,
-    *,
     out: Path,
+    filters: Filters = NO_FILTERS,
+    *,
     columns: Sequence[str] | None = None,
     samples: bool = True,
 ) -> tuple[int, list[str]]:
@@ -203,7 +199,7 @@ def write_history_parquet(
     load_history_table does."""
     import pyarrow.parquet as pq
 
-    plan = plan_history(root, Filters(models, variants, devices, since), runs, columns, (), samples)
+    plan = plan_history(root, filters, None, columns, (), samples)
     leave_out = () if samples else SAMPLE_COLUMNS
     shapes: dict[tuple[pa.Schema, int], pa.Table] = {}  # runs share a few schemas: each migrated once
     for source in plan.sources:
