@@ -18,6 +18,7 @@ import pytest
 from pocketbench.results.history import export, load_history
 from pocketbench.results.history_arrow import (
     HistoryTable,
+    NotColumnar,
     csv_bytes,
     export_table,
     load_history_table,
@@ -109,3 +110,30 @@ def test_floats_and_counts_print_as_pandas_prints_them():
     want = io.StringIO()
     table.to_pandas().to_csv(want, index=False)
     assert csv_bytes(HistoryTable(table, [], frozenset(), {})).decode() == want.getvalue()
+
+
+def test_a_column_the_arrow_writer_cannot_print_goes_through_pandas(results, tmp_path):
+    """A results file with a column of a type pandas prints its own way (a timestamp): the
+    export is the pandas frame's, still every row."""
+    from pocketbench.cli import app
+    from typer.testing import CliRunner
+
+    final = results / V1_ID / "results.parquet"
+    frame = pd.read_parquet(final)
+    frame.assign(checked_at=pd.Timestamp("2026-11-29T07:00:00Z")).to_parquet(final, index=False)
+    want = export(load_history(results, samples=False), "csv", None)
+    with pytest.raises(NotColumnar):
+        csv_bytes(load_history_table(results, samples=False))
+    got = CliRunner().invoke(app, ["history", "--results", str(results), "--format", "csv"])
+    assert got.exit_code == 0, got.output
+    assert got.stdout_bytes == want
+    out = tmp_path / "h.parquet"
+    assert (
+        CliRunner()
+        .invoke(app, ["history", "--results", str(results), "--format", "parquet", "--out", str(out)])
+        .exit_code
+        == 0
+    )
+    assert_same(
+        pd.read_parquet(out), pd.read_parquet(io.BytesIO(export(load_history(results, samples=False), "parquet", None)))
+    )
