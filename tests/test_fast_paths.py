@@ -21,7 +21,7 @@ from pocketbench import stats
 from pocketbench.farm.matrix import DEFAULT_THRESHOLDS
 from pocketbench.farm.regress import verdicts
 from pocketbench.report.table import build_tables
-from pocketbench.report.terminal import _width, measured_rows, rich_table
+from pocketbench.report.terminal import _width, column_widths, measured_rows, rich_table
 from pocketbench.results.compare import (
     COMPARE_COLUMNS,
     MEASURED,
@@ -174,6 +174,22 @@ def test_a_table_measures_as_wide_from_its_widest_rows_as_from_all():
                 assert _width(console, console.options, rich_table(table, columns, widest)) == full
 
 
+def test_a_table_given_its_column_widths_draws_as_rich_measures_it():
+    runs = _runs()
+    for current, baseline in PAIRS:
+        for table in build_tables(compare_runs(runs[current], runs[baseline])):
+            widths = column_widths(table)
+            for end in range(1, len(table.columns) + 1, 3):
+                for width in (50, 100, 250):
+                    drawn = []
+                    for given in (None, widths):
+                        console = Console(width=width, force_terminal=True, color_system="truecolor")
+                        with console.capture() as captured:
+                            console.print(rich_table(table, table.columns[:end], widths=given))
+                        drawn.append(captured.get())
+                    assert drawn[0] == drawn[1]
+
+
 def verdict_history() -> pd.DataFrame:
     """Nightly runs of several cells: noise, a step, a drift, a speed-up, a failed night, a retried cell, a
     phone that turns emulated, missing energy, a size that changes, and too few samples."""
@@ -244,6 +260,14 @@ def judged() -> dict[str, list[dict[str, Any]]]:
 def test_verdicts_match_the_row_by_row_verdicts():
     reference = json.loads(VERDICTS_REFERENCE.read_text())
     got = judged()
+    # The Mann-Whitney p-values are computed in numpy, the reference's by scipy: equal to rounding.
+    assert {run: len(rows) for run, rows in got.items()} == {run: len(rows) for run, rows in reference.items()}
+    pairs = [
+        (a.pop("p_value"), b.pop("p_value")) for run in reference for a, b in zip(got[run], reference[run], strict=True)
+    ]
     assert got == reference
+    assert [a is None for a, _ in pairs] == [b is None for _, b in pairs]
+    tested = [(a, b) for a, b in pairs if b is not None]
+    assert [a for a, _ in tested] == pytest.approx([b for _, b in tested], rel=1e-12)
     kinds = {row["verdict"] for rows in got.values() for row in rows}
     assert kinds == {"regression", "improvement", "no change", "insufficient data"}  # every path taken

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from pocketbench.results.cell_status import CellStatus
+from pocketbench.results.files import run_folders
 from pocketbench.results.history import RUN_COLUMNS, SAMPLE_COLUMNS, load_history, not_runs
-from pocketbench.results.store import COLUMNS, RunStore, read_run, run_folders, to_frame
+from pocketbench.results.store import COLUMNS, RunStore, read_run, to_frame
 
 from tests.conftest import DATA
 

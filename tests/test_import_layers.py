@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "host" / "pocketbench"
 
 # Lowest first. A module may import its own layer and any layer below it, never one above.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"errors", "names", "paths", "progress", "atomic", "stats"}),
+    ("foundation", {"errors", "names", "paths", "progress", "atomic", "stats", "student_t"}),
     ("models", {"models"}),
     ("compress", {"compress"}),
     ("lower", {"lower"}),

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pocketbench.results.columns import RESULT_COLUMNS, SECTIONS, with_tables
+from pocketbench.results.columns import INTEGER_COLUMNS, RESULT_COLUMNS, SECTIONS, with_tables
 from pocketbench.results.compare import COMPARE_COLUMNS
 from pocketbench.results.history import RUN_COLUMNS
-from pocketbench.results.store import COLUMNS, INTEGER_COLUMNS, read_run
+from pocketbench.results.store import COLUMNS, read_run
 
 from tests.conftest import DATA
 

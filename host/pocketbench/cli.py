@@ -586,29 +586,82 @@ def history(
     results: ResultsOption = Path("results"),
 ) -> None:
     """Every saved run as one DataFrame (schema: docs/results-schema.md): a summary, or exported."""
-    from pocketbench.report.history_table import SUMMARY_COLUMNS, interrupted_runs, summary_table
-    from pocketbench.results.history import export, load_history, parse_since
+    from pocketbench.results.history import parse_since
 
     if fmt == "parquet" and out is None:
         raise PocketbenchError("--format parquet writes a binary file: add --out FILE.parquet")
     try:
         start = parse_since(since) if since is not None else None
-        columns = SUMMARY_COLUMNS if fmt is None else None
-        frame = load_history(results, model, variant, device, start, columns=columns, samples=samples)
-        data = export(frame, fmt, out) if fmt is not None else None
+        where: dict[str, Any] = {"models": model, "variants": variant, "devices": device, "since": start}
+        if fmt is None:
+            _history_summary(results, where, limit)
+            return
+        rows, skipped, data = _history_export(results, where, samples, fmt, out)
     except BadValue as exc:
         options = {"start time": "--since", "export format": "--format"}
         raise PocketbenchError(exc.naming(options.get(exc.what, exc.what))) from exc
-    for skipped in frame.attrs["skipped"]:
-        stderr.print(Text.assemble(("skipped", "yellow"), f" {skipped}"), soft_wrap=True, highlight=False)
-    if fmt is None:
-        stopped = interrupted_runs(results, frame["run_id"].dropna().unique().tolist())
-        stdout.print(summary_table(frame, limit, stopped))
-        return
+    _print_skipped(skipped)
     if data is not None:
         sys.stdout.buffer.write(data)
     else:
-        stderr.print(f"wrote {len(frame)} rows to {out}")
+        stderr.print(f"wrote {rows} rows to {out}")
+
+
+def _print_skipped(skipped: list[str]) -> None:
+    for line in skipped:
+        stderr.print(Text.assemble(("skipped", "yellow"), f" {line}"), soft_wrap=True, highlight=False)
+
+
+def _history_summary(results: Path, where: dict[str, Any], limit: int) -> None:
+    """The newest `limit` rows of the history matching `where` (load_history's filters), as a table."""
+    from pocketbench.report.history_table import SUMMARY_COLUMNS, interrupted_runs, summary_table
+    from pocketbench.results.history import load_history
+    from pocketbench.results.history_arrow import NotColumnar, as_frame, load_history_table
+    from pocketbench.results.scan import Filters
+
+    try:  # only the shown rows become a pandas frame
+        history = load_history_table(results, Filters(**where), columns=SUMMARY_COLUMNS, samples=False)
+        table, skipped = history.table, history.skipped
+        run_ids = [r for r in table["run_id"].unique().to_pylist() if r is not None]
+        rows, shown = table.num_rows, as_frame(table.slice(max(0, table.num_rows - limit)) if limit else table)
+    except NotColumnar:
+        frame = load_history(results, **where, columns=SUMMARY_COLUMNS)
+        skipped, run_ids = frame.attrs["skipped"], frame["run_id"].dropna().unique().tolist()
+        rows, shown = len(frame), frame.tail(limit) if limit else frame
+    _print_skipped(skipped)
+    stdout.print(summary_table(shown, rows, len(run_ids), interrupted_runs(results, run_ids)))
+
+
+def _history_export(
+    results: Path, where: dict[str, Any], samples: bool, fmt: str, out: Path | None
+) -> tuple[int, list[str], bytes | None]:
+    """Rows written, files skipped, and the bytes (None: written to `out`). csv and parquet are
+    written straight from Arrow (a year of runs never becomes a pandas frame); json, and history
+    with a column type the Arrow writer does not print as pandas would, from the frame."""
+    from pocketbench.results.history import check_format, export, load_history
+    from pocketbench.results.scan import Filters
+
+    check_format(fmt)
+    if fmt in ("csv", "parquet"):
+        from pocketbench.results.history_arrow import (
+            NotColumnar,
+            export_table,
+            load_history_table,
+            write_history_parquet,
+        )
+
+        if fmt == "parquet" and out is not None:
+            try:  # a run at a time
+                return (*write_history_parquet(results, out, Filters(**where), samples=samples), None)
+            except NotColumnar:
+                pass
+        try:
+            history = load_history_table(results, Filters(**where), samples=samples)
+            return history.table.num_rows, history.skipped, export_table(history, fmt, out)
+        except NotColumnar:
+            pass
+    frame = load_history(results, **where, samples=samples)
+    return len(frame), frame.attrs["skipped"], export(frame, fmt, out)
 
 
 @app.command()

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pocketbench.student_t import student_t_quantile
+
 CONFIDENCE = 0.95
 ALPHA = 0.05
 N_BOOTSTRAP = 2000
@@ -201,13 +203,12 @@ def process_interval(groups: Groups, confidence: float = CONFIDENCE) -> tuple[fl
     disagreement implies. No reported CI is narrower than this one. On the log scale it is a
     factor either side of the geometric mean, so it stays above zero however the processes
     disagree."""
-    from scipy.stats import t
-
     medians = np.asarray([float(np.median(g)) for g in groups])
     if medians.size < 2 or not (medians > 0).all():
         return None
     logs = np.log(medians)
-    half = float(t.ppf(0.5 + confidence / 2, medians.size - 1) * logs.std(ddof=1) / math.sqrt(medians.size))
+    quantile = student_t_quantile(0.5 + confidence / 2, medians.size - 1)
+    half = float(quantile * logs.std(ddof=1) / math.sqrt(medians.size))
     centre = float(logs.mean())
     return math.exp(centre - half), math.exp(centre + half)
 

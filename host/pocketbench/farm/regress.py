@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,8 @@ import pandas as pd
 from pocketbench.results.cell_status import CellStatus
 from pocketbench.results.compare import timing_kinds
 from pocketbench.results.verdicts import Verdict
+from pocketbench.stats import mann_whitney_ps
+from pocketbench.student_t import student_t_quantile
 
 # The verdict column's values, by their old names.
 REGRESSION, IMPROVEMENT = Verdict.REGRESSION, Verdict.IMPROVEMENT
@@ -77,8 +78,9 @@ def sample_runs(
     earlier = set(order[: order.index(run_id)])
     good = history[history["run_id"].isin(earlier) & (history["status"] == CellStatus.OK)]
     bad = {(f[0], f[1], f[2], f[3]) for f in flagged if f[4] in {m.column for m in METRICS if m.samples}}
-    keep = [(r, *k) not in bad for r, *k in good[["run_id", *KEY]].itertuples(index=False)]
-    good = good[pd.Series(keep, index=good.index, dtype=bool)]  # an empty list would select columns
+    if bad:
+        keys = zip(*(good[c].to_numpy(dtype=object) for c in ["run_id", *KEY]), strict=True)
+        good = good[np.fromiter((key not in bad for key in keys), dtype=bool, count=len(good))]
     position = {run: i for i, run in enumerate(order)}
     good = good.assign(_order=good["run_id"].map(position), _kind=timing_kinds(good))
     newest = good.sort_values("_order", kind="stable").drop_duplicates([*KEY, "_kind"], keep="last")
@@ -124,7 +126,8 @@ def verdicts(
     earlier = Earlier.of(history[(history["_order"] < position[run_id]) & (history["status"] == CellStatus.OK)], match)
     metrics = [m for m in METRICS if m.column in history.columns]
     bad = set(flagged)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    judged: list[tuple[int, Metric, dict[str, Any], Past, float]] = []  # rows judged once every test is run
     current = history[history["run_id"] == run_id].sort_values(KEY)
     for new in current.to_dict("records"):
         key = tuple(new[k] for k in KEY)
@@ -154,8 +157,12 @@ def verdicts(
                 good = good[[(earlier.runs[i], *key, metric.column) not in bad for i in good]]
             good = good[~np.isnan(earlier.values[metric.column][good])]
             good = good[np.argsort(earlier.order[good], kind="quicksort")]  # as sort_values("_order")
-            threshold = thresholds.get(metric.column, 0.05)
-            rows.append(_judge(metric, new, earlier.past(metric, good), threshold, alpha, min_samples))
+            judged.append((len(rows), metric, new, earlier.past(metric, good), thresholds.get(metric.column, 0.05)))
+            rows.append({})
+    tested = {i: pair for i, m, new, good, _ in judged if (pair := _samples_tested(m, new, good, min_samples))}
+    p_values = dict(zip(tested, mann_whitney_ps(list(tested.values())), strict=True))  # at once, in numpy
+    for i, metric, new, good, threshold in judged:
+        rows[i] = _judge(metric, new, good, threshold, alpha, min_samples, p_values.get(i))
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
@@ -277,9 +284,16 @@ class Evidence:
 
 
 def _judge(
-    metric: Metric, new: dict[str, Any], good: Past, threshold: float, alpha: float, min_samples: int
+    metric: Metric,
+    new: dict[str, Any],
+    good: Past,
+    threshold: float,
+    alpha: float,
+    min_samples: int,
+    p_value: float | None,
 ) -> dict[str, Any]:
-    """One verdict row: gather the evidence, find the direction, name the verdict."""
+    """One verdict row: gather the evidence, find the direction, name the verdict (`p_value`: the
+    Mann-Whitney test of the raw samples, None when there are too few to test)."""
     row: dict[str, Any] = {k: new[k] for k in KEY} | {"metric": metric.column, "p_value": None}
     value = new.get(metric.column)
     if new["status"] != CellStatus.OK or value is None or pd.isna(value):
@@ -290,7 +304,7 @@ def _judge(
     row.update(baseline=float(good.values[-1]), baseline_run=good.runs[-1])
     row["change"] = _relative(row["value"], row["baseline"])
 
-    per_run, row["p_value"] = _per_run_evidence(metric, new, good, alpha, min_samples)
+    per_run, row["p_value"] = _per_run_evidence(metric, new, good, alpha, p_value)
     if per_run is PerRun.TOO_FEW_SAMPLES:
         return row | _insufficient(f"fewer than {min_samples} raw samples on one side")
     history = good.values[-(HISTORY_WINDOW - 1) :]
@@ -337,20 +351,26 @@ def _insufficient(why: str) -> dict[str, Any]:
 
 
 def _per_run_evidence(
-    metric: Metric, new: dict[str, Any], good: Past, alpha: float, min_samples: int
+    metric: Metric, new: dict[str, Any], good: Past, alpha: float, p_value: float | None
 ) -> tuple[PerRun, float | None]:
     """What the per-run test says, and its p-value when it is Mann-Whitney on raw samples."""
     if metric.deterministic:
         return (PerRun.DIFFERS if float(new[metric.column]) != float(good.values[-1]) else PerRun.SAME), None
     if metric.samples is None or metric.samples not in new:
         return PerRun.UNTESTABLE, None
-    a, b = _samples(new[metric.samples]), _samples(good.base_samples)
-    if len(a) < min_samples or len(b) < min_samples:
+    if p_value is None:
         return PerRun.TOO_FEW_SAMPLES, None
-    from scipy.stats import mannwhitneyu
-
-    p_value = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
     return (PerRun.DIFFERS if p_value < alpha else PerRun.SAME), p_value
+
+
+def _samples_tested(
+    metric: Metric, new: dict[str, Any], good: Past, min_samples: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The raw samples the per-run test compares (new, baseline); None when it compares none."""
+    if metric.deterministic or metric.samples is None or metric.samples not in new:
+        return None
+    a, b = _samples(new[metric.samples]), _samples(good.base_samples)
+    return (a, b) if len(a) >= min_samples and len(b) >= min_samples else None
 
 
 def last_level_shift(series: np.ndarray, deterministic: bool = False) -> tuple[int, float] | None:
@@ -407,15 +427,7 @@ def _prediction_band(history: np.ndarray, alpha: float) -> float:
     n = len(history)
     if n < MIN_WANDER_HISTORY:
         return 0.0
-    return float(_student_t(1 - alpha / 2, n - 1) * np.std(history, ddof=1) * np.sqrt(1 + 1 / n))
-
-
-@cache
-def _student_t(quantile: float, freedom: int) -> float:
-    """Student t's quantile: the same few (alpha, runs) pairs recur for every cell of a night."""
-    from scipy.stats import t
-
-    return float(t.ppf(quantile, freedom))
+    return float(student_t_quantile(1 - alpha / 2, n - 1) * np.std(history, ddof=1) * np.sqrt(1 + 1 / n))
 
 
 def _noise(series: np.ndarray, deterministic: bool) -> float:

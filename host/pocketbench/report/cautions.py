@@ -8,6 +8,8 @@ quoted, never searched, so rewording a message cannot change which warnings a ru
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from pocketbench import stats
@@ -43,7 +45,7 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         notes.append(f"retried: {_cell_name(row)}, attempt {attempt} ended {row['status']}: {as_text(row['error'])}")
     ok = measured(current)
     no_energy: dict[tuple[str, str], int] = {}
-    for _, row in ok.iterrows():
+    for row in ok.to_dict("records"):  # dicts: a Series' lookup per cell is slow
         if row["status"] == CellStatus.PARTIAL:
             kept = as_text(field(row, "repetitions"))
             notes.append(f"partial: {_cell_name(row)}: only {kept} repetition(s) finished: {as_text(row['error'])}")
@@ -87,8 +89,8 @@ def warnings(frame: pd.DataFrame) -> list[str]:
 
 def _slow_int8(ok: pd.DataFrame) -> list[str]:
     """int8 significantly slower than fp32 (a `n.s.` difference is noise, not slower)."""
-    slow: dict[str, list[pd.Series]] = {}
-    for _, row in ok.iterrows():
+    slow: dict[str, list[dict[str, Any]]] = {}
+    for row in ok.to_dict("records"):  # dicts: a Series' lookup per cell is slow
         speedup = row["speedup_vs_fp32"]
         if "int8" in str(row["variant"]) and not missing(speedup) and speedup < 1.0 and _significant(row):
             slow.setdefault(str(row["device"]), []).append(row)
@@ -117,7 +119,7 @@ def _charging(row: pd.Series) -> bool:
 def _compression_warnings(ok: pd.DataFrame) -> list[str]:
     """Sparse variants (zeros don't speed up dense kernels) and layers a step left alone."""
     notes = []
-    for _, row in ok.iterrows():
+    for row in ok.to_dict("records"):  # dicts: a Series' lookup per cell is slow
         sparsity = field(row, "sparsity")
         if not missing(sparsity) and sparsity > 0.01:
             notes.append(
@@ -134,7 +136,7 @@ def _compression_warnings(ok: pd.DataFrame) -> list[str]:
 def _measurement_warnings(row: pd.Series) -> list[str]:
     """Unstable, throttled and charging flags of one ok cell."""
     notes = []
-    if "unstable" in row.index:
+    if "unstable" in row:  # a Series' `in` looks in its index
         if truthy(row["unstable"]):
             reason = field(row, "unstable_reason") or "see its samples"
             notes.append(f"unstable: {_cell_name(row)}: {reason}{_threads_hint(row)}")

@@ -57,8 +57,8 @@ def _kb_to_mb(value: Any) -> float | None:
 
 
 def field(row: pd.Series, column: str) -> Any:
-    """A cell of a column that later work may add (None when absent)."""
-    return row[column] if column in row.index else None
+    """A cell of a column that later work may add (None when absent); `row` a Series or a dict."""
+    return row.get(column)
 
 
 def _versus_baseline(row: pd.Series) -> str:

@@ -33,15 +33,13 @@ def interrupted_runs(root: Path, run_ids: list[str]) -> set[str]:
     return stopped
 
 
-def summary_table(frame: pd.DataFrame, limit: int = 0, interrupted: set[str] | None = None) -> Table:
-    """One line per stored row, the newest `limit` of them (0: all): which run, which cell, its
-    status and headline figures. A year of nightly runs is hundreds of thousands of rows: the
-    table shows the end of it and says how many it left out. A run that stopped before it
-    finished reads `(interrupted)`."""
+def summary_table(shown: pd.DataFrame, rows: int, runs: int, interrupted: set[str] | None = None) -> Table:
+    """One line per stored row of `shown` (the newest of the history's `rows`, from `runs` runs):
+    which run, which cell, its status and headline figures. A year of nightly runs is hundreds of
+    thousands of rows: the table shows the end of it and says how many it left out. A run that
+    stopped before it finished reads `(interrupted)`."""
     interrupted = interrupted or set()
-    runs = frame["run_id"].nunique()
-    shown = frame.tail(limit) if limit else frame
-    hidden = len(frame) - len(shown)
+    hidden = rows - len(shown)
     caption = "the whole DataFrame: --format csv|parquet|json [--out FILE]"
     if hidden:
         caption = f"{hidden} older rows not shown (--limit 0 shows all); " + caption
@@ -55,7 +53,7 @@ def summary_table(frame: pd.DataFrame, limit: int = 0, interrupted: set[str] | N
         "p50 ms",
         "peak RSS MB",
         "accuracy",
-        title=f"history: {len(frame)} rows from {runs} run(s)",
+        title=f"history: {rows} rows from {runs} run(s)",
         title_justify="left",
         caption=caption,
         caption_justify="left",

@@ -16,6 +16,7 @@ import pandas as pd
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.markup import render as render_markup
 from rich.measure import Measurement
 from rich.segment import Segment
 from rich.table import Table
@@ -87,14 +88,12 @@ class FittedTable:
         def hint(left_out: list[str]) -> str:
             return f"--wide shows every column; --columns {','.join(['p50', *left_out[:2]])} picks them"
 
-        widest = measured_rows(table.rows)
-        return cls(
-            table.columns,
-            lambda columns, measuring: rich_table(table, columns, widest if measuring else None),
-            keys,
-            wide,
-            hint,
-        )
+        widths = column_widths(table)
+
+        def draw(columns: Sequence[Column], measuring: bool) -> Table:  # measured by its widths alone
+            return rich_table(table, columns, () if measuring else None, widths)
+
+        return cls(table.columns, draw, keys, wide, hint)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
@@ -155,21 +154,39 @@ def _longest_word(text: str) -> int:
     return max((cell_len(word) for word in text.split()), default=_longest_line(text))
 
 
-def rich_table(model: ReportTable, columns: Iterable[Column], only: Sequence[int] | None = None) -> Table:
+def rich_table(
+    model: ReportTable,
+    columns: Iterable[Column],
+    only: Sequence[int] | None = None,
+    widths: Sequence[int] | None = None,
+) -> Table:
     """The rich table of `columns` (variant first); no column ever wraps or folds its cells.
-    `only`: the rows at these positions (measured_rows, to measure the table)."""
+    `only`: the rows at these positions (measured_rows, to measure the table); `widths`: each
+    column's width (column_widths), so rich never measures the cells."""
     shown = list(columns)
     positions = [0, *(model.columns.index(c) + 1 for c in shown)]
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for position in positions:
         header = model.headers[position]
         left = position == 0 or header in LEFT_ALIGNED
-        table.add_column(header, justify="left" if left else "right", no_wrap=True, overflow="ellipsis")
+        width = None if widths is None else widths[position]
+        table.add_column(header, justify="left" if left else "right", no_wrap=True, overflow="ellipsis", width=width)
     for i in range(len(model.rows)) if only is None else only:
         cells, status = model.rows[i], model.statuses[i]
         style = None if status == CellStatus.OK else "yellow" if status in MEASURED else "red"
         table.add_row(*(Text(cells[p]) for p in positions), style=style)  # names are text, never markup
     return table
+
+
+def column_widths(model: ReportTable) -> list[int]:
+    """Each column's width as rich measures a column that never wraps: its longest line, the
+    header (as rich renders its markup) included. Handed to rich, a 600-row table is measured
+    once instead of at every width a fit tries and again to draw it."""
+    widths = []
+    for position, header in enumerate(model.headers):
+        lines = [_longest_line(row[position]) for row in model.rows]
+        widths.append(max([_longest_line(render_markup(header).plain), *lines]))
+    return widths
 
 
 def _width(console: Console, options: ConsoleOptions, table: Table) -> int:

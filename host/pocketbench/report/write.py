@@ -87,11 +87,18 @@ def _html(
     from pocketbench.report.html import render_html
     from pocketbench.report.sparklines import TREND_COLUMNS
     from pocketbench.results.history import load_history
+    from pocketbench.results.history_arrow import NotColumnar, as_frame, load_history_table
+    from pocketbench.results.scan import Filters
 
     models = sorted(set(frame["model"]))
-    history = load_history(root, models=models, columns=TREND_COLUMNS)
+    try:  # read as Arrow, one file at a time: a year of runs is a few columns of each
+        trend = load_history_table(root, Filters(models=models), columns=TREND_COLUMNS, samples=False)
+        history = as_frame(trend.table)
+    except NotColumnar:
+        history = load_history(root, models=models, columns=TREND_COLUMNS)
     shown = [frame] + ([baseline[0]] if baseline is not None else [])
-    missing = [f[TREND_COLUMNS] for f in shown if not f.empty and f["run_id"].iloc[0] not in set(history["run_id"])]
+    known = set(history["run_id"])
+    missing = [f[TREND_COLUMNS] for f in shown if not f.empty and f["run_id"].iloc[0] not in known]
     if missing:
         history = pd.concat([history, *missing], ignore_index=True).sort_values("run_id", kind="stable")
     baseline_frame, baseline_id = (baseline[0], str(baseline[1]["run_id"])) if baseline is not None else (None, None)

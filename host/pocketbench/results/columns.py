@@ -399,6 +399,14 @@ RESULT_COLUMNS: tuple[ResultColumn, ...] = (
 # fmt: on
 
 
+# Counts: nullable integers in every frame (a failed row's blank does not turn them into floats).
+INTEGER_COLUMNS = [
+    "size_bytes", "size_zipped_bytes", "params", "macs",
+    "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
+    "threads", "attempt", "schema_version", "batch_calls",
+]  # fmt: skip
+
+
 def stored_columns() -> list[str]:
     """The columns every row carries, in the store's order."""
     return [c.name for c in RESULT_COLUMNS if c.always]

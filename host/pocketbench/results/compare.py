@@ -105,17 +105,22 @@ def timing_kind(row: pd.Series | dict[str, Any]) -> str:
 def timing_mismatches(current: pd.DataFrame, baseline: pd.DataFrame) -> list[str]:
     """One line per cell whose baseline was timed on another kind of device (real vs emulated)."""
     base_ok = latest_attempts(baseline)
-    base_ok = base_ok[base_ok["status"] == CellStatus.OK].set_index(CELL_KEY)
+    base_ok = base_ok[base_ok["status"] == CellStatus.OK].reset_index(drop=True)
+    now = latest_attempts(current)
+    now = now[now["status"] == CellStatus.OK]
+    if base_ok.empty or now.empty:
+        return []
+    found = pd.MultiIndex.from_frame(base_ok[CELL_KEY]).get_indexer(pd.MultiIndex.from_frame(now[CELL_KEY]))
+    now = now[found >= 0]
+    was_kinds = timing_kinds(base_ok.iloc[found[found >= 0]])
     lines = []
-    for _, row in latest_attempts(current).iterrows():
-        key = tuple(row[c] for c in CELL_KEY)
-        if row["status"] != CellStatus.OK or key not in base_ok.index:
-            continue
-        was, now = timing_kind(base_ok.loc[key]), timing_kind(row)
-        if was != now:
+    for (model, variant, device), was, is_now in zip(
+        now[CELL_KEY].itertuples(index=False), was_kinds, timing_kinds(now), strict=True
+    ):
+        if was != is_now:
             lines.append(
-                f"not compared: {row['model']} {row['variant']} on {row['device']}: the baseline's timings"
-                f" are {was}, this run's are {now}; latency and memory deltas are left out"
+                f"not compared: {model} {variant} on {device}: the baseline's timings"
+                f" are {was}, this run's are {is_now}; latency and memory deltas are left out"
             )
     return lines
 
@@ -172,9 +177,10 @@ def timing_kinds(frame: pd.DataFrame) -> list[str]:
         return ["real"] * len(frame)
     known: dict[tuple[Any, ...], str] = {}
     kinds = []
-    for values in frame[columns].itertuples(index=False):
-        key = tuple(None if not isinstance(v, str) and pd.isna(v) else v for v in values)
-        if key not in known:
-            known[key] = timing_kind(dict(zip(columns, key, strict=True)))
-        kinds.append(known[key])
+    for values in zip(*(frame[c].to_numpy(dtype=object) for c in columns), strict=True):
+        kind = known.get(values)
+        if kind is None:  # a key holding NaN never matches itself: computed again, the same
+            key = tuple(None if not isinstance(v, str) and pd.isna(v) else v for v in values)
+            kind = known[values] = timing_kind(dict(zip(columns, key, strict=True)))
+        kinds.append(kind)
     return kinds

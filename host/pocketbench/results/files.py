@@ -81,3 +81,17 @@ def read_manifest(folder: Path) -> tuple[dict[str, Any], str | None]:
     if not isinstance(manifest, dict):
         return {"run_id": folder.name}, f"{path}: not a JSON object: run facts left out"
     return manifest, None
+
+
+def run_folders(root: Path) -> list[Path]:
+    """Every saved run under `root`, oldest first (run ids sort by time)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if _readable_file(p / "manifest.json"))
+
+
+def _readable_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a folder this user may not enter: history names it (history.not_runs)
+        return False

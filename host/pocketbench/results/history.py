@@ -9,19 +9,24 @@ skipped and named in `frame.attrs["skipped"]` rather than hiding the rest of its
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pocketbench.errors import BadValue, PocketbenchError
-from pocketbench.results.files import UnreadableFile, read_manifest
+from pocketbench.results.columns import INTEGER_COLUMNS, stored_columns
+from pocketbench.results.files import UnreadableFile, read_manifest, run_folders
 from pocketbench.results.migrations import RENAMED
-from pocketbench.results.scan import RUN_INDEX, Filters, probe, scan
-from pocketbench.results.store import COLUMNS, INTEGER_COLUMNS, read_run, run_folders, to_frame
+from pocketbench.results.scan import RUN_INDEX, Filters, Source, probe, scan
+
+if TYPE_CHECKING:  # imported where used: history exports run on pyarrow alone (history_arrow.py)
+    import pandas as pd
+
+COLUMNS = stored_columns()
 
 # Added to every row from its run's manifest.
 RUN_COLUMNS = ["run_created_at", "git_sha", "host"]
@@ -67,46 +72,88 @@ def load_history(
     read are named in `frame.attrs["skipped"]`: a run whose results.parquet is damaged is read
     from its cell files, and a run with a damaged manifest keeps its rows without the run facts.
     """
-    folders = run_folders(root) if runs is None else list(runs)
-    skipped = not_runs(root) if runs is None else []
-    filters = Filters(models, variants, devices, since)
-    facts, sources, by_cells = [], [], []
-    for index, folder in enumerate(folders):
-        final = folder / "results.parquet"
-        if _written_before(final, since):  # finished before `since`: none of its cells started since
-            facts.append([None] * len(RUN_COLUMNS))
-            continue
-        manifest, problem = read_manifest(folder)
-        skipped += [problem] if problem else []
-        facts.append([manifest.get("created"), manifest.get("git_sha"), (manifest.get("host") or {}).get("node")])
-        try:
-            sources.append(probe(final, index)) if final.exists() else by_cells.append(index)
-        except UnreadableFile:
-            by_cells.append(index)  # read_run names the file and reads the cells
-        except PocketbenchError as exc:  # from a newer pocketbench: the whole run is refused
-            skipped.append(f"{folder}: {exc}")
-    asked = None if columns is None else [*columns, *(c for c in optional if c not in columns)]
-    row_columns = _row_columns(asked, samples)
-    frame, failed = scan(sources, row_columns, filters, () if samples else SAMPLE_COLUMNS)
+    import pandas as pd
+
+    from pocketbench.results.store import to_frame
+
+    plan = plan_history(root, Filters(models, variants, devices, since), runs, columns, optional, samples)
+    frame, failed = scan(plan.sources, plan.row_columns, plan.filters, () if samples else SAMPLE_COLUMNS)
     parts = [frame] if not frame.empty else []
-    for index in sorted([*by_cells, *(s.run for s in failed)]):
-        try:
-            rows = read_run(folders[index])
-        except (OSError, ValueError, PocketbenchError) as exc:
-            skipped.append(f"{folders[index]}: {exc}")
-            continue
-        skipped += rows.attrs.get("skipped", [])
-        parts.append(filters.keep(rows).assign(**{RUN_INDEX: index}))
+    parts += plan.cell_runs(failed)
     history = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else to_frame([])
     if len(parts) > 1:
         history = history.sort_values(RUN_INDEX, kind="stable").reset_index(drop=True)
-    history = _with_run_columns(history, facts)
-    seen = [*(s.schema.names for s in sources), *(p.columns for p in parts)]
-    if asked is not None:
-        asked = [c for c in asked if c not in optional or c in (columns or ()) or any(c in names for names in seen)]
-    history = _shaped(history, asked, samples, seen)
-    history.attrs["skipped"] = skipped
+    history = _with_run_columns(history, plan.facts)
+    seen = [*(s.schema.names for s in plan.sources), *(p.columns for p in parts)]
+    wanted = wanted_columns(list(history.columns), plan.asked, samples, seen, optional, columns)
+    history = _shaped(history, wanted)
+    history.attrs["skipped"] = plan.skipped
     return history
+
+
+@dataclass
+class HistoryPlan:
+    """What a history read opens: each run's manifest facts, the finished runs' results files (read
+    by a scan), the runs read cell by cell, and what was skipped so far."""
+
+    folders: list[Path]
+    filters: Filters
+    asked: list[str] | None  # the columns asked for, the optional ones included (None: all)
+    row_columns: list[str] | None  # of them, the stored columns to read (None: all)
+    facts: list[list[Any]] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    by_cells: list[int] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def cell_runs(self, failed: list[Source]) -> list[pd.DataFrame]:
+        """The filtered rows of each run read cell by cell (and of each file the scan failed on),
+        with RUN_INDEX; a run that cannot be read at all is named in `skipped`."""
+        indices = sorted([*self.by_cells, *(s.run for s in failed)])
+        if not indices:
+            return []
+        from pocketbench.results.store import read_run
+
+        parts = []
+        for index in indices:
+            try:
+                rows = read_run(self.folders[index])
+            except (OSError, ValueError, PocketbenchError) as exc:
+                self.skipped.append(f"{self.folders[index]}: {exc}")
+                continue
+            self.skipped += rows.attrs.get("skipped", [])
+            parts.append(self.filters.keep(rows).assign(**{RUN_INDEX: index}))
+        return parts
+
+
+def plan_history(
+    root: Path,
+    filters: Filters,
+    runs: Sequence[Path] | None,
+    columns: Sequence[str] | None,
+    optional: Sequence[str],
+    samples: bool,
+) -> HistoryPlan:
+    """Each run's manifest read, each finished run's results file probed (footer only)."""
+    folders = run_folders(root) if runs is None else list(runs)
+    asked = None if columns is None else [*columns, *(c for c in optional if c not in columns)]
+    plan = HistoryPlan(folders, filters, asked, _row_columns(asked, samples))
+    plan.skipped += not_runs(root) if runs is None else []
+    for index, folder in enumerate(folders):
+        final = folder / "results.parquet"
+        if _written_before(final, filters.since):  # finished before `since`: none of its cells started since
+            plan.facts.append([None] * len(RUN_COLUMNS))
+            continue
+        manifest, problem = read_manifest(folder)
+        plan.skipped += [problem] if problem else []
+        host = manifest.get("host")
+        plan.facts.append([manifest.get("created"), manifest.get("git_sha"), (host or {}).get("node")])
+        try:
+            plan.sources.append(probe(final, index)) if final.exists() else plan.by_cells.append(index)
+        except UnreadableFile:
+            plan.by_cells.append(index)  # read_run names the file and reads the cells
+        except PocketbenchError as exc:  # from a newer pocketbench: the whole run is refused
+            plan.skipped.append(f"{folder}: {exc}")
+    return plan
 
 
 def _written_before(path: Path, since: datetime | None) -> bool:
@@ -135,6 +182,8 @@ def _row_columns(columns: Sequence[str] | None, samples: bool) -> list[str] | No
 
 def _with_run_columns(history: pd.DataFrame, facts: list[list[Any]]) -> pd.DataFrame:
     """RUN_COLUMNS from each row's run manifest, and RUN_INDEX dropped."""
+    import pandas as pd
+
     runs = history.pop(RUN_INDEX).to_numpy(dtype=int) if RUN_INDEX in history else None
     table = pd.DataFrame(facts or [[None] * 3], columns=RUN_COLUMNS, dtype=object)
     for column in RUN_COLUMNS:
@@ -142,20 +191,32 @@ def _with_run_columns(history: pd.DataFrame, facts: list[list[Any]]) -> pd.DataF
     return history
 
 
-def _shaped(
-    history: pd.DataFrame, columns: Sequence[str] | None, samples: bool, seen: list[Sequence[str]]
-) -> pd.DataFrame:
-    """The asked columns in order: the documented ones, the run's, then any a file added (in the
-    order the runs show them); or exactly `columns`. Counts are nullable integers."""
-    if columns is not None:
-        unknown = [c for c in columns if c not in history and c not in COLUMNS and not any(c in s for s in seen)]
+def wanted_columns(
+    present: list[str],
+    asked: Sequence[str] | None,
+    samples: bool,
+    seen: list[Sequence[str]],
+    optional: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+) -> list[str]:
+    """The columns a history holds, in order: the documented ones, the run's, then any a file added
+    (in the order the runs show them); or exactly those asked (the `optional` ones where a file
+    holds them). A name neither documented nor in any file is a BadValue."""
+    if asked is not None:
+        asked = [c for c in asked if c not in optional or c in (columns or ()) or any(c in names for names in seen)]
+        unknown = [c for c in asked if c not in present and c not in COLUMNS and not any(c in s for s in seen)]
         if unknown:
             raise BadValue("history column", unknown[0], "name a column of docs/results-schema.md")
-        wanted = [c for c in columns if samples or c not in SAMPLE_COLUMNS]
-    else:
-        extra = dict.fromkeys(c for names in seen for c in names if c not in COLUMNS and c not in RUN_COLUMNS)
-        extra = {c: None for c in extra if c not in RENAMED_FROM and c != RUN_INDEX}
-        wanted = [c for c in [*COLUMNS, *RUN_COLUMNS, *extra] if samples or c not in SAMPLE_COLUMNS]
+        return [c for c in asked if samples or c not in SAMPLE_COLUMNS]
+    extra = dict.fromkeys(c for names in seen for c in names if c not in COLUMNS and c not in RUN_COLUMNS)
+    extra = {c: None for c in extra if c not in RENAMED_FROM and c != RUN_INDEX}
+    return [c for c in [*COLUMNS, *RUN_COLUMNS, *extra] if samples or c not in SAMPLE_COLUMNS]
+
+
+def _shaped(history: pd.DataFrame, wanted: list[str]) -> pd.DataFrame:
+    """The wanted columns in order, those missing empty; counts are nullable integers."""
+    import pandas as pd
+
     missing = [c for c in wanted if c not in history]
     if missing:
         history = pd.concat([history, pd.DataFrame(None, index=history.index, columns=missing, dtype=object)], axis=1)
@@ -188,10 +249,14 @@ def not_runs(root: Path) -> list[str]:
     return found
 
 
-def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
-    """Write the frame as csv, parquet or json to `out`; without `out`, return the bytes."""
+def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise BadValue("export format", fmt, f"use one of {', '.join(FORMATS)}")
+
+
+def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
+    """Write the frame as csv, parquet or json to `out`; without `out`, return the bytes."""
+    check_format(fmt)
     if fmt == "parquet":
         if out is None:
             return frame.to_parquet(index=False)
@@ -219,6 +284,6 @@ def export(frame: pd.DataFrame, fmt: str, out: Path | None) -> bytes | None:
 
 def _json_list(value: Any) -> str | None:
     """A cell of a list column (a list or array of floats, or None/NaN when missing) as JSON text."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return json.dumps([float(v) for v in value])

@@ -11,10 +11,13 @@ column a step computes in DERIVED with the stored columns it is computed from.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pocketbench.errors import PocketbenchError
+
+if TYPE_CHECKING:  # history exports read and write through pyarrow alone: neither is imported for them
+    import pandas as pd
+    import pyarrow as pa
 
 SCHEMA_VERSION = 3
 # Columns each step renames, old name → new name.
@@ -59,6 +62,33 @@ def _v2_to_v3(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 MIGRATIONS: dict[int, Callable[[pd.DataFrame], pd.DataFrame]] = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def _v1_to_v2_table(table: pa.Table) -> pa.Table:
+    """_v1_to_v2 on an Arrow table."""
+    import pyarrow as pa
+
+    from pocketbench.results.arrow_values import int64_array
+
+    table = table.rename_columns([RENAMED[1].get(n, n) for n in table.column_names])
+    if "attempt" not in table.column_names:
+        table = table.append_column("attempt", int64_array([1] * table.num_rows))
+    if "device_state_json" not in table.column_names:
+        table = table.append_column("device_state_json", pa.nulls(table.num_rows))
+    return table
+
+
+def _v2_to_v3_table(table: pa.Table) -> pa.Table:
+    """_v2_to_v3 on an Arrow table: the same test of each text."""
+    from pocketbench.results.arrow_values import bool_array
+
+    if "energy_status" not in table.column_names or "energy_charging" in table.column_names:
+        return table
+    charging = bool_array([_v2_charging(v) for v in table["energy_status"].to_pylist()])
+    return table.append_column("energy_charging", charging)
+
+
+TABLE_MIGRATIONS: dict[int, Callable[[pa.Table], pa.Table]] = {1: _v1_to_v2_table, 2: _v2_to_v3_table}
 
 
 def file_version(frame: pd.DataFrame) -> int:
@@ -107,6 +137,19 @@ def upgrade(frame: pd.DataFrame, version: int) -> pd.DataFrame:
         version += 1
     frame["schema_version"] = SCHEMA_VERSION
     return frame
+
+
+def upgrade_table(table: pa.Table, version: int) -> pa.Table:
+    """upgrade on an Arrow table: the same steps, the same values."""
+    from pocketbench.results.arrow_values import int64_array
+
+    while version < SCHEMA_VERSION:
+        table = TABLE_MIGRATIONS[version](table)
+        version += 1
+    current = int64_array([SCHEMA_VERSION] * table.num_rows)
+    if "schema_version" in table.column_names:
+        return table.set_column(table.column_names.index("schema_version"), "schema_version", current)
+    return table.append_column("schema_version", current)
 
 
 def migrate(frame: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -11,19 +11,24 @@ its run can be read cell by cell instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-import pandas as pd
 import pyarrow as pa
 
 from pocketbench.results.files import UnreadableFile, schema_problem, why
-from pocketbench.results.migrations import check_version, stored_names, upgrade, version_of
+from pocketbench.results.migrations import check_version, stored_names, upgrade, upgrade_table, version_of
+
+if TYPE_CHECKING:  # history exports never convert to pandas (scan_table): it is not imported for them
+    import pandas as pd
 
 RUN_INDEX = "_run"  # the position of each row's run in the history, for ordering and run columns
+T = TypeVar("T")  # a migrated part: a pandas frame or an Arrow table
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Source:
     run: int
     schema: pa.Schema
     version: int
+    metadata: pa.parquet.FileMetaData | None = None  # the footer, read once
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,8 @@ class Filters:
 
     def keep(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows of `frame` that pass (the exact test; the scan's pushdown only prunes)."""
+        import pandas as pd
+
         for column, wanted in (("model", self.models), ("variant", self.variants), ("device", self.devices)):
             if wanted:
                 frame = frame[frame[column].isin(wanted)]
@@ -55,10 +63,44 @@ class Filters:
             frame = frame[started >= pd.Timestamp(self.since)]
         return frame
 
+    def keep_table(self, table: pa.Table) -> pa.Table:
+        """keep on an Arrow table: the same rows (a start time without an offset is UTC)."""
+        import pyarrow.compute as pc
+
+        from pocketbench.results.arrow_values import bool_array, string_array
+
+        for column, wanted in (("model", self.models), ("variant", self.variants), ("device", self.devices)):
+            if wanted:
+                if column not in table.column_names or not _is_text(table[column].type):
+                    return table.slice(0, 0)  # pandas' isin finds no text there either
+                values = string_array(wanted).cast(table[column].type)
+                table = table.filter(pc.is_in(table[column], value_set=values))
+        if self.since is not None:
+            if "started_at" not in table.column_names or not _is_text(table["started_at"].type):
+                return table.slice(0, 0)
+            since = self.since
+            table = table.filter(bool_array([_started(t) >= since for t in table["started_at"].to_pylist()]))
+        return table
+
     def columns(self) -> list[str]:
         """Columns the filters read."""
         named = [c for c, w in (("model", self.models), ("variant", self.variants), ("device", self.devices)) if w]
         return named + (["started_at"] if self.since is not None else [])
+
+
+def _started(text: str | None) -> datetime:
+    """A start time as pandas' ISO 8601 parser reads it (naive: UTC); none: before any."""
+    if text is None:
+        return datetime.min.replace(tzinfo=UTC)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+_schema_problem = lru_cache(maxsize=64)(schema_problem)  # a year of runs holds a few schemas
 
 
 def probe(path: Path, run: int) -> Source:
@@ -71,7 +113,7 @@ def probe(path: Path, run: int) -> Source:
         schema = meta.schema.to_arrow_schema()
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise UnreadableFile(path, f"cannot be read ({why(exc)})") from exc
-    problem = schema_problem(schema)
+    problem = _schema_problem(schema)
     if problem:
         raise UnreadableFile(path, problem)
     values: set[int] = set()
@@ -79,7 +121,7 @@ def probe(path: Path, run: int) -> Source:
         values = _stored_versions(path, meta, schema.get_field_index("schema_version"))
     version = version_of(schema.names, meta.num_rows, values)
     check_version(version, str(path))
-    return Source(path, run, schema, version)
+    return Source(path, run, schema, version, meta)
 
 
 def _stored_versions(path: Path, meta: pa.parquet.FileMetaData, index: int) -> set[int]:
@@ -92,7 +134,7 @@ def _stored_versions(path: Path, meta: pa.parquet.FileMetaData, index: int) -> s
                 continue  # every value missing: nothing to add
             import pyarrow.parquet as pq
 
-            column = pq.read_table(path, columns=["schema_version"]).column(0).drop_null()
+            column = pq.ParquetFile(path, metadata=meta).read(columns=["schema_version"]).column(0).drop_null()
             return {int(v) for v in column.unique().to_pylist()}
         values |= {int(stats.min), int(stats.max)}
     return values
@@ -104,18 +146,12 @@ def scan(
     """The rows of `sources` that pass `filters`, with `columns` (current names, those present;
     None: every column but those in `leave_out`) and RUN_INDEX, in source order; and the sources
     that failed while scanning."""
-    parts, failed = [], []
-    by_version = sorted(sources, key=lambda s: s.version)
-    for version, group in groupby(by_version, key=lambda s: s.version):
-        files = list(group)
-        try:
-            parts.append(_scan_version(files, version, columns, filters, leave_out))
-        except (OSError, ValueError, TypeError, pa.ArrowException):  # find the file(s) at fault
-            for source in files:
-                try:
-                    parts.append(_scan_version([source], version, columns, filters, leave_out))
-                except (OSError, ValueError, TypeError, pa.ArrowException):
-                    failed.append(source)
+    import pandas as pd
+
+    def migrated(table: pa.Table, version: int) -> pd.DataFrame:
+        return upgrade(table.to_pandas(split_blocks=True, self_destruct=True), version)
+
+    parts, failed = _scan_versions(sources, columns, filters, leave_out, migrated)
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=[*(columns or []), RUN_INDEX]), failed
@@ -124,10 +160,89 @@ def scan(
     return frame.sort_values(RUN_INDEX, kind="stable").reset_index(drop=True), failed
 
 
+def scan_table(
+    sources: list[Source], columns: list[str] | None, filters: Filters, leave_out: Sequence[str] = ()
+) -> tuple[pa.Table | None, list[Source]]:
+    """scan as one Arrow table (None: no row), migrated in Arrow: the same rows and values. Each
+    file is read on its own (pyarrow's dataset module imports pandas) and filtered as it is read."""
+    import pyarrow.compute as pc
+
+    parts, failed = [], []
+    by_version = sorted(sources, key=lambda s: s.version)
+    for version, group in groupby(by_version, key=lambda s: s.version):
+        tables = []
+        for source in group:
+            try:
+                tables.append(read_file(source, columns, filters, leave_out))
+            except (OSError, ValueError, TypeError, pa.ArrowException):
+                failed.append(source)
+        tables = [t for t in tables if t.num_rows]
+        if tables:
+            joined = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+            parts.append(upgrade_table(joined, version))
+    if not parts:
+        return None, failed
+    if len(parts) == 1:
+        return parts[0], failed
+    table = pa.concat_tables(parts, promote_options="permissive")
+    return table.take(pc.sort_indices(table, [(RUN_INDEX, "ascending")])), failed
+
+
+def read_names(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> list[str]:
+    """The stored columns of a results file that a scan for `columns` (None: all but `leave_out`) reads."""
+    if columns is None:
+        skipped = set(stored_names(list(leave_out), source.version))
+        return [n for n in source.schema.names if n not in skipped]
+    wanted = stored_names(list(dict.fromkeys([*columns, *filters.columns()])), source.version)
+    return [n for n in wanted if n in source.schema.names]
+
+
+def read_file(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> pa.Table:
+    """One results file's wanted columns (stored names) and rows, with RUN_INDEX."""
+    import pyarrow.parquet as pq
+
+    from pocketbench.results.arrow_values import int64_array
+
+    names = read_names(source, columns, filters, leave_out)
+    table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=names, use_threads=False)
+    table = filters.keep_table(table.append_column(RUN_INDEX, int64_array([source.run] * table.num_rows)))
+    return table.replace_schema_metadata(None)
+
+
+def _scan_versions(
+    sources: list[Source],
+    columns: list[str] | None,
+    filters: Filters,
+    leave_out: Sequence[str],
+    migrated: Callable[[pa.Table, int], T],
+) -> tuple[list[T], list[Source]]:
+    """Each schema version's files scanned together and migrated; the files that fail alone."""
+    parts: list[T] = []
+    failed = []
+    by_version = sorted(sources, key=lambda s: s.version)
+    for version, group in groupby(by_version, key=lambda s: s.version):
+        files = list(group)
+        try:
+            parts += _scan_version(files, version, columns, filters, leave_out, migrated)
+        except (OSError, ValueError, TypeError, pa.ArrowException):  # find the file(s) at fault
+            for source in files:
+                try:
+                    parts += _scan_version([source], version, columns, filters, leave_out, migrated)
+                except (OSError, ValueError, TypeError, pa.ArrowException):
+                    failed.append(source)
+    return parts, failed
+
+
 def _scan_version(
-    files: list[Source], version: int, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]
-) -> pd.DataFrame:
-    """One scan over files of one schema version, migrated together."""
+    files: list[Source],
+    version: int,
+    columns: list[str] | None,
+    filters: Filters,
+    leave_out: Sequence[str],
+    migrated: Callable[[pa.Table, int], T],
+) -> list[T]:
+    """One scan over files of one schema version, migrated together (none: no row can pass)."""
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
     schema = pa.unify_schemas([s.schema for s in files], promote_options="permissive")
@@ -139,13 +254,12 @@ def _scan_version(
     present = [n for n in names if n in schema.names]
     expression = _pushdown(schema, stored_names(["model", "variant", "device", "started_at"], version), filters)
     if expression is False:
-        return pd.DataFrame()
+        return []
     dataset = ds.dataset([str(s.path) for s in files], schema=schema, format="parquet")
     table = dataset.to_table(columns=[*present, "__fragment_index"], filter=expression)
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
-    runs = pd.Series([s.run for s in files]).to_numpy()
-    frame[RUN_INDEX] = runs[frame.pop("__fragment_index").to_numpy()]
-    return upgrade(frame, version)
+    runs = pc.take(pa.array([s.run for s in files], pa.int64()), table["__fragment_index"])
+    table = table.drop_columns(["__fragment_index"]).append_column(RUN_INDEX, runs)
+    return [migrated(table, version)]
 
 
 def _pushdown(schema: pa.Schema, names: list[str], filters: Filters) -> pa.compute.Expression | bool | None:

@@ -40,17 +40,12 @@ from pocketbench.atomic import FolderBusy, atomic_write_bytes, lock_folder, writ
 from pocketbench.errors import PocketbenchError, raise_if_interrupted
 from pocketbench.names import inside, slug
 from pocketbench.results.cell_status import CellStatus
-from pocketbench.results.columns import stored_columns
-from pocketbench.results.files import UnreadableFile, file_schema, read_manifest, why
+from pocketbench.results.columns import INTEGER_COLUMNS, stored_columns
+from pocketbench.results.files import UnreadableFile, file_schema, read_manifest, run_folders, why
 from pocketbench.results.migrations import SCHEMA_VERSION, migrate
 
 # The columns every row carries, in display order (results/columns.py declares each once).
 COLUMNS = stored_columns()
-INTEGER_COLUMNS = [
-    "size_bytes", "size_zipped_bytes", "params", "macs",
-    "planned_memory_bytes", "iterations", "peak_rss_kb", "rss_kb_before_load", "rss_kb_after_loop",
-    "threads", "attempt", "schema_version", "batch_calls",
-]  # fmt: skip
 PROFILES = "profiles"
 PROFILE_COLUMNS = ("event", "kind", "op", "kernel", "backend", "calls", "ms", "model", "variant", "device")
 PROGRESS = "progress"
@@ -428,20 +423,6 @@ def load_run(reference: str, root: Path) -> tuple[pd.DataFrame, dict[str, Any], 
     if problem:
         frame.attrs["skipped"] = [problem, *frame.attrs.get("skipped", [])]
     return frame, manifest, folder
-
-
-def run_folders(root: Path) -> list[Path]:
-    """Every saved run under `root`, oldest first (run ids sort by time)."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if _readable_file(p / "manifest.json"))
-
-
-def _readable_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:  # a folder this user may not enter: history names it (history.not_runs)
-        return False
 
 
 def resolve_run(reference: str, root: Path) -> Path:

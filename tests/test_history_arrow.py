@@ -1,0 +1,139 @@
+"""History read and exported through Arrow alone holds exactly what the pandas reader holds.
+
+`history --format csv|parquet` never converts to pandas (results/history_arrow.py); the csv must be
+byte for byte what `export` writes from `load_history`'s frame, and the parquet must read back
+as the same frame, on every fixture of test_history_scan (both schema versions, a retried cell
+with a column later versions add, a killed run with a cell cut short).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pocketbench.results.history import export, load_history
+from pocketbench.results.history_arrow import (
+    HistoryTable,
+    NotColumnar,
+    csv_bytes,
+    export_table,
+    load_history_table,
+    write_history_parquet,
+)
+from pocketbench.results.scan import Filters
+
+from tests import test_history_scan
+from tests.test_history_scan import KILLED, V1_ID, assert_same
+
+
+@pytest.fixture
+def results(tmp_path):
+    """test_history_scan's results folder."""
+    return test_history_scan.results.__wrapped__(tmp_path)
+
+
+READS = [
+    {},
+    {"samples": False},
+    {"models": ["tiny"]},
+    {"variants": ["int8"], "samples": False},
+    {"models": ["digits_cnn"], "variants": ["fp32", "int8"]},
+    {"since": datetime(2026, 12, 1, 8, 1, tzinfo=UTC)},
+    {"since": datetime(2026, 12, 1, 8, 2, tzinfo=UTC), "samples": False},
+    {"models": ["no-such-model"]},
+    {"columns": ["run_id", "latency_p50_ms", "git_sha", "attempt", "latency_samples_ms", "device_emulated"]},
+    {"columns": ["run_id", "model", "attempt", "status", "peak_rss_kb"], "samples": False},
+]
+
+
+def split(read: dict[str, Any]) -> tuple[Filters, dict[str, Any]]:
+    """load_history's keywords as the Arrow reader takes them: the filters, and the rest."""
+    filters = Filters(**{k: v for k, v in read.items() if k in ("models", "variants", "devices", "since")})
+    return filters, {k: v for k, v in read.items() if k in ("columns", "samples")}
+
+
+@pytest.mark.parametrize("read", READS)
+def test_the_same_rows_values_and_csv_as_the_pandas_reader(results, read):
+    frame = load_history(results, **read)
+    filters, rest = split(read)
+    history = load_history_table(results, filters, **rest)
+    assert_same(history.table.to_pandas(), frame)
+    assert history.skipped == frame.attrs["skipped"]
+    assert csv_bytes(history) == export(frame, "csv", None)
+
+
+def test_chosen_runs_in_their_order(results):
+    chosen = [results / KILLED, results / V1_ID]
+    want = export(load_history(results, runs=chosen), "csv", None)
+    assert csv_bytes(load_history_table(results, runs=chosen)) == want
+
+
+@pytest.mark.parametrize(
+    "read", [{}, {"samples": False}, {"models": ["tiny"], "samples": False}, {"models": ["no-such-model"]}]
+)
+def test_parquet_reads_back_as_the_pandas_export(results, tmp_path, read):
+    export(load_history(results, **read), "parquet", tmp_path / "pandas.parquet")
+    filters, rest = split(read)
+    export_table(load_history_table(results, filters, **rest), "parquet", tmp_path / "arrow.parquet")
+    rows, skipped = write_history_parquet(results, tmp_path / "streamed.parquet", filters, **rest)
+    want = pd.read_parquet(tmp_path / "pandas.parquet")
+    assert rows == len(want) and skipped == []
+    for name in ("arrow.parquet", "streamed.parquet"):
+        got = pd.read_parquet(tmp_path / name)
+        assert_same(got, want)
+        # Counts read back as nullable integers, text as text; a flag column is `boolean` or object
+        # (True/False/None) in the pandas reader depending on which files were concatenated.
+        differing = [c for c in want.columns if got[c].dtype != want[c].dtype]
+        assert all(set(want[c].dropna()) <= {True, False} for c in differing), differing
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_an_empty_results_folder(tmp_path):
+    history = load_history_table(tmp_path / "nothing")
+    assert csv_bytes(history) == export(load_history(tmp_path / "nothing"), "csv", None)
+
+
+def test_floats_and_counts_print_as_pandas_prints_them():
+    values = [0.1, 1e16, 9999999999999998.0, 1e-05, 0.0001, -0.0, 123456789.123, 5e-324, 1.7976931348623157e308, 2.0]
+    table = pa.table(
+        {
+            "x": pa.array([*values, None, float("nan"), float("inf")], pa.float64()),
+            "n": pa.array([*range(len(values)), None, 7, 2**60], pa.int64()),  # missing: float64 to pandas
+            "k": pa.array([True, None, *[False] * (len(values) + 1)], pa.bool_()),
+            "s": pa.array(['a,"b"', "", None, *["x\ny"] * len(values)], pa.string()),
+        }
+    )
+    want = io.StringIO()
+    table.to_pandas().to_csv(want, index=False)
+    assert csv_bytes(HistoryTable(table, [], frozenset(), {})).decode() == want.getvalue()
+
+
+def test_a_column_the_arrow_writer_cannot_print_goes_through_pandas(results, tmp_path):
+    """A results file with a column of a type pandas prints its own way (a timestamp): the
+    export is the pandas frame's, still every row."""
+    from pocketbench.cli import app
+    from typer.testing import CliRunner
+
+    final = results / V1_ID / "results.parquet"
+    frame = pd.read_parquet(final)
+    frame.assign(checked_at=pd.Timestamp("2026-11-29T07:00:00Z")).to_parquet(final, index=False)
+    want = export(load_history(results, samples=False), "csv", None)
+    with pytest.raises(NotColumnar):
+        csv_bytes(load_history_table(results, samples=False))
+    got = CliRunner().invoke(app, ["history", "--results", str(results), "--format", "csv"])
+    assert got.exit_code == 0, got.output
+    assert got.stdout_bytes == want
+    out = tmp_path / "h.parquet"
+    assert (
+        CliRunner()
+        .invoke(app, ["history", "--results", str(results), "--format", "parquet", "--out", str(out)])
+        .exit_code
+        == 0
+    )
+    assert_same(
+        pd.read_parquet(out), pd.read_parquet(io.BytesIO(export(load_history(results, samples=False), "parquet", None)))
+    )
