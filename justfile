@@ -165,7 +165,7 @@ system-deps:
 # the session's cache, so each model trains once (tests/conftest.py).
 test *ARGS: setup system-deps
     {{py}} -m pytest --cov --cov-report= -n auto --dist loadfile --no-loadscope-reorder {{ARGS}}
-    echo "coverage of host/pocketbench and models/ (lines and branches, subprocesses included): $({{venv}}/bin/coverage report --format=total)%"
+    echo "coverage of host/pocketbench and models/ (lines, subprocesses included): $({{venv}}/bin/coverage report --format=total)%"
 
 # The edit-test loop: every test not marked slow (tests/conftest.py marks each by what it does:
 # phone, qemu, needs_runner, training; `-m "not phone"` and the like pick finer sets). One worker
