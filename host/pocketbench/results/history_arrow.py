@@ -28,7 +28,16 @@ from pocketbench.results.arrow_values import string_array
 from pocketbench.results.columns import INTEGER_COLUMNS
 from pocketbench.results.history import RUN_COLUMNS, SAMPLE_COLUMNS, check_format, plan_history, wanted_columns
 from pocketbench.results.migrations import upgrade_table
-from pocketbench.results.scan import RUN_INDEX, Filters, Source, read_file, read_names, scan_table
+from pocketbench.results.scan import (
+    RUN_INDEX,
+    Filters,
+    Source,
+    in_run_order,
+    is_text,
+    read_file,
+    read_names,
+    scan_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +90,7 @@ def load_history_table(
         for frame in cells:
             kept = frame[[c for c in [*wanted, RUN_INDEX] if c in frame.columns]]
             parts.append(pa.Table.from_pandas(kept, preserve_index=False))
-        table = _joined(parts)
+        table = in_run_order(parts)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise NotColumnar(f"the history's columns do not join as Arrow: {exc}") from exc
     table = _with_run_columns(table, _fact_arrays(plan.facts))
@@ -98,18 +107,6 @@ def as_frame(table: pa.Table) -> pd.DataFrame:
     for name, dtype in integers.items():
         frame[name] = frame[name].astype(dtype)
     return frame
-
-
-def _joined(parts: list[pa.Table]) -> pa.Table | None:
-    """The parts as one table in run order (a stable sort: rows of a run keep their order)."""
-    import pyarrow.compute as pc
-
-    if not parts:
-        return None
-    if len(parts) == 1:
-        return parts[0]
-    table = pa.concat_tables(parts, promote_options="permissive")
-    return table.take(pc.sort_indices(table, [(RUN_INDEX, "ascending")]))
 
 
 def _fact_arrays(facts: list[list[Any]]) -> list[pa.Array]:
@@ -226,10 +223,7 @@ def write_history_parquet(
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise NotColumnar(f"the history's columns do not join as Arrow: {exc}") from exc
     files = _pandas_columns([s.schema for s in plan.sources])
-    integers = frozenset(
-        {*INTEGER_COLUMNS, *(c for c, entry in files.items() if _nullable_integer(entry.get("numpy_type")))}
-    )
-    schema = schema.with_metadata({b"pandas": _pandas_metadata(schema, integers, files)})
+    schema = schema.with_metadata({b"pandas": _pandas_metadata(schema, _integer_columns(files), files)})
     facts, sources = _fact_arrays(plan.facts), {s.run: s for s in plan.sources}
     temporary, rows, pending = out.with_name(f".{out.name}.{os.getpid()}.tmp"), 0, []
     try:
@@ -243,7 +237,7 @@ def write_history_parquet(
                 if part.num_rows:
                     pending.append(_conformed(_with_run_columns(part, facts), schema))
                     rows += part.num_rows
-                if pending and (sum(p.num_rows for p in pending) >= ROW_GROUP or run == max({*sources, *by_run})):
+                if sum(p.num_rows for p in pending) >= ROW_GROUP:
                     writer.write_table(pa.concat_tables(pending))
                     pending = []
             if pending:
@@ -359,7 +353,7 @@ def _pandas_metadata(schema: pa.Schema, integers: frozenset[str], files: dict[st
 
 
 def _pandas_kinds(kind: pa.DataType) -> tuple[str, str]:
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if is_text(kind):
         return "unicode", "object"
     if pa.types.is_null(kind):
         return "empty", "object"
@@ -400,7 +394,7 @@ def _printer(column: pa.ChunkedArray, integers: bool) -> Callable[[Any], str] | 
     import pyarrow.compute as pc
 
     kind = column.type
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+    if is_text(kind) or pa.types.is_null(kind):
         return None
     if pa.types.is_boolean(kind) or (pa.types.is_integer(kind) and integers):
         return None

@@ -71,12 +71,12 @@ class Filters:
 
         for column, wanted in (("model", self.models), ("variant", self.variants), ("device", self.devices)):
             if wanted:
-                if column not in table.column_names or not _is_text(table[column].type):
+                if column not in table.column_names or not is_text(table[column].type):
                     return table.slice(0, 0)  # pandas' isin finds no text there either
                 values = string_array(wanted).cast(table[column].type)
                 table = table.filter(pc.is_in(table[column], value_set=values))
         if self.since is not None:
-            if "started_at" not in table.column_names or not _is_text(table["started_at"].type):
+            if "started_at" not in table.column_names or not is_text(table["started_at"].type):
                 return table.slice(0, 0)
             since = self.since
             table = table.filter(bool_array([_started(t) >= since for t in table["started_at"].to_pylist()]))
@@ -96,7 +96,8 @@ def _started(text: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _is_text(kind: pa.DataType) -> bool:
+def is_text(kind: pa.DataType) -> bool:
+    """Whether an Arrow type holds text (either width)."""
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
@@ -165,7 +166,6 @@ def scan_table(
 ) -> tuple[pa.Table | None, list[Source]]:
     """scan as one Arrow table (None: no row), migrated in Arrow: the same rows and values. Each
     file is read on its own (pyarrow's dataset module imports pandas) and filtered as it is read."""
-    import pyarrow.compute as pc
 
     parts, failed = [], []
     by_version = sorted(sources, key=lambda s: s.version)
@@ -180,12 +180,19 @@ def scan_table(
         if tables:
             joined = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
             parts.append(upgrade_table(joined, version))
+    return in_run_order(parts), failed
+
+
+def in_run_order(parts: list[pa.Table]) -> pa.Table | None:
+    """The parts as one table in run order (None: no part); a stable sort keeps each run's rows in order."""
+    import pyarrow.compute as pc
+
     if not parts:
-        return None, failed
+        return None
     if len(parts) == 1:
-        return parts[0], failed
+        return parts[0]
     table = pa.concat_tables(parts, promote_options="permissive")
-    return table.take(pc.sort_indices(table, [(RUN_INDEX, "ascending")])), failed
+    return table.take(pc.sort_indices(table, [(RUN_INDEX, "ascending")]))
 
 
 def read_names(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> list[str]:
@@ -270,8 +277,7 @@ def _pushdown(schema: pa.Schema, names: list[str], filters: Filters) -> pa.compu
     import pyarrow.compute as pc
 
     def text(column: str) -> bool:
-        kind = schema.field(column).type if column in schema.names else pa.null()
-        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        return is_text(schema.field(column).type if column in schema.names else pa.null())
 
     terms = []
     model, variant, device, started = names
