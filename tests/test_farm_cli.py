@@ -87,7 +87,11 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_pa
     assert sorted(after["variant"]) == ["fp32", "int8", "int8-dynamic"]
     assert set(after["status"]) == {"ok"}
     # The cells measured before the kill are the same rows, untouched.
-    pd.testing.assert_frame_equal(after.iloc[: len(before)].reset_index(drop=True), before.reset_index(drop=True))
+    # (dtypes aside: a text column read from one cell is `str`, concatenated with cells where it is
+    # empty it is `object`)
+    pd.testing.assert_frame_equal(
+        after.iloc[: len(before)].reset_index(drop=True), before.reset_index(drop=True), check_dtype=False
+    )
     final = pd.read_parquet(tmp_path / "r" / "night-1" / "results.parquet")
     assert len(final) == 3
     assert (tmp_path / "r" / "night-1" / "verdicts.parquet").exists()

@@ -149,23 +149,12 @@ def test_cores_prime_is_the_single_fastest_core(eight_core_phone, tmp_path):
 
 
 def test_a_generative_cell_uses_the_same_policy(eight_core_phone, tmp_path):
+    """A decoder (a user's factory: the policy, not the model, is under test), fp32 only, a short
+    prompt and few decode steps: pinned to the performance cores with one thread per core."""
     decoder = str(Path(__file__).parent / "data" / "tiny_decoder.py")
-    row, _, seen = bench(
-        tmp_path, eight_core_phone, "--prompt-tokens", "8", "--decode-tokens", "4", "--energy-window", "0.1",
-        model=f"{decoder}:factory", variant="fp32",
-    )  # fmt: skip
-    assert row["kind"] == "generative" and row["decode_tok_s"] > 0
-    assert (row["threads"], row["threads_source"], row["cpu_mask"]) == (4, "device-policy", "f0")
-    assert seen and {cpus for _, cpus in seen} == {host_cpus_of([4, 5, 6, 7])}
-
-
-@pytest.mark.training  # trains tiny_llama in the test session's cache: minutes on a quiet core
-def test_tiny_llama_runs_on_the_same_4_pinned_threads_by_default(eight_core_phone, tmp_path):
-    """The built-in generative model (trained once per test session: minutes on a loaded core),
-    fp32 only, a short prompt and few decode steps: the policy, not its speed, is under test."""
     row, shown, seen = bench(
         tmp_path, eight_core_phone, "--prompt-tokens", "8", "--decode-tokens", "4", "--energy-window", "0.1",
-        model="tiny_llama", variant="fp32",
+        model=f"{decoder}:factory", variant="fp32",
     )  # fmt: skip
     assert row["kind"] == "generative" and row["decode_tok_s"] > 0
     assert (row["threads"], row["threads_source"], row["cpu_mask"]) == (4, "device-policy", "f0")
