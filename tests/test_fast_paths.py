@@ -20,8 +20,9 @@ import pytest
 from pocketbench import stats
 from pocketbench.farm.matrix import DEFAULT_THRESHOLDS
 from pocketbench.farm.regress import verdicts
+from pocketbench.report.column_formats import row_dicts
 from pocketbench.report.table import build_tables
-from pocketbench.report.terminal import _width, column_widths, measured_rows, rich_table
+from pocketbench.report.terminal import _width, column_widths, fixed_table, measured_rows, rich_table
 from pocketbench.results.compare import (
     COMPARE_COLUMNS,
     MEASURED,
@@ -188,6 +189,40 @@ def test_a_table_given_its_column_widths_draws_as_rich_measures_it():
                             console.print(rich_table(table, table.columns[:end], widths=given))
                         drawn.append(captured.get())
                     assert drawn[0] == drawn[1]
+
+
+def test_a_table_drawn_line_by_line_is_what_rich_draws():
+    runs = _runs()
+    statuses = set()
+    for current, baseline in PAIRS:
+        for table in build_tables(compare_runs(runs[current], runs[baseline])):
+            widths = column_widths(table)
+            statuses |= set(table.statuses)
+            for end in range(1, len(table.columns) + 1, 2):
+                drawn = []
+                for draw in (
+                    rich_table(table, table.columns[:end], widths=widths),
+                    fixed_table(table, table.columns[:end], widths),
+                ):
+                    console = Console(width=250, force_terminal=True, color_system="truecolor")
+                    with console.capture() as captured:
+                        console.print(draw, crop=False)
+                    drawn.append(captured.get())
+                assert drawn[0] == drawn[1]
+    assert len(statuses) > 1  # rows in a colour of their status were drawn too
+
+
+def test_row_dicts_are_to_dicts_records():
+    runs = _runs()
+    frames = [*runs.values(), *(compare_runs(runs[current], runs[baseline]) for current, baseline in PAIRS)]
+    for frame in frames:
+        fast, reference = row_dicts(frame), frame.to_dict("records")
+        assert len(fast) == len(reference)
+        for got, expected in zip(fast, reference, strict=True):
+            assert list(got) == list(expected)
+            for name, value in expected.items():
+                assert type(got[name]) is type(value), name
+                assert got[name] is value or got[name] == value or (value != value and got[name] != got[name]), name
 
 
 def verdict_history() -> pd.DataFrame:

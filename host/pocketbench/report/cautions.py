@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from pocketbench import stats
-from pocketbench.report.column_formats import BATCHED, as_text, field, fmt_bytes, missing, truthy
+from pocketbench.report.column_formats import BATCHED, as_text, field, fmt_bytes, missing, row_dicts, truthy
 from pocketbench.results.cell_status import MEASURED, CellStatus
 from pocketbench.results.compare import latest_attempts, unstable_reason
 from pocketbench.results.store import list_value
@@ -40,12 +40,13 @@ def warnings(frame: pd.DataFrame) -> list[str]:
     for (model, device, error), group in failed.groupby(["model", "device", "error"], sort=False, dropna=False):
         notes.append(f"failed: {model} {', '.join(map(str, group['variant']))} on {device}: {as_text(error)}")
     retried = frame.drop(index=current.index)
-    for _, row in retried.iterrows():
+    for row in row_dicts(retried):
         attempt = as_text(row["attempt"])
         notes.append(f"retried: {_cell_name(row)}, attempt {attempt} ended {row['status']}: {as_text(row['error'])}")
     ok = measured(current)
+    rows = row_dicts(ok)  # dicts, once: a Series' lookup per cell is slow
     no_energy: dict[tuple[str, str], int] = {}
-    for row in ok.to_dict("records"):  # dicts: a Series' lookup per cell is slow
+    for row in rows:
         if row["status"] == CellStatus.PARTIAL:
             kept = as_text(field(row, "repetitions"))
             notes.append(f"partial: {_cell_name(row)}: only {kept} repetition(s) finished: {as_text(row['error'])}")
@@ -58,10 +59,10 @@ def warnings(frame: pd.DataFrame) -> list[str]:
         if isinstance(status, str) and missing(field(row, "energy_mj_per_inference")) and not _charging(row):
             key = (str(row["device"]), status)
             no_energy[key] = no_energy.get(key, 0) + 1
-    notes.extend(_protocol_notes(ok))
+    notes.extend(_protocol_notes(ok, rows))
     for (device, status), count in no_energy.items():
         notes.append(f"energy not measured on {device} ({count} cell(s)): {status}")
-    notes.extend(_compression_warnings(ok))
+    notes.extend(_compression_warnings(rows))
     if "device_emulated" in ok:
         for device, group in ok[ok["device_emulated"].map(truthy)].groupby("device", sort=False):
             how = group["device_emulation"].dropna() if "device_emulation" in group else pd.Series(dtype=object)
@@ -75,22 +76,22 @@ def warnings(frame: pd.DataFrame) -> list[str]:
             f"{model}: {note}" for model, note in labelled.groupby("model", sort=False)["fidelity_note"].first().items()
         )
     if "baseline_run_id" in ok:
-        unmatched = ok[ok["baseline_run_id"].map(missing)]
-        if len(unmatched):
-            cells = ", ".join(_cell_name(row) for _, row in unmatched.iterrows())
+        unmatched = [row for row in rows if missing(row["baseline_run_id"])]
+        if unmatched:
+            cells = ", ".join(_cell_name(row) for row in unmatched)
             notes.append(f"not in the baseline (no ok cell of the same model, variant and device): {cells}")
     if (ok["backend"] == "python-runtime").any():
         notes.append(
             "measured with the ExecuTorch Python runtime: the native runner is not built (`just build-runner`)"
         )
-    notes.extend(_slow_int8(ok))
+    notes.extend(_slow_int8(rows))
     return notes
 
 
-def _slow_int8(ok: pd.DataFrame) -> list[str]:
+def _slow_int8(ok: list[dict[str, Any]]) -> list[str]:
     """int8 significantly slower than fp32 (a `n.s.` difference is noise, not slower)."""
     slow: dict[str, list[dict[str, Any]]] = {}
-    for row in ok.to_dict("records"):  # dicts: a Series' lookup per cell is slow
+    for row in ok:
         speedup = row["speedup_vs_fp32"]
         if "int8" in str(row["variant"]) and not missing(speedup) and speedup < 1.0 and _significant(row):
             slow.setdefault(str(row["device"]), []).append(row)
@@ -116,10 +117,10 @@ def _charging(row: pd.Series) -> bool:
     return truthy(field(row, "energy_charging"))
 
 
-def _compression_warnings(ok: pd.DataFrame) -> list[str]:
+def _compression_warnings(ok: list[dict[str, Any]]) -> list[str]:
     """Sparse variants (zeros don't speed up dense kernels) and layers a step left alone."""
     notes = []
-    for row in ok.to_dict("records"):  # dicts: a Series' lookup per cell is slow
+    for row in ok:
         sparsity = field(row, "sparsity")
         if not missing(sparsity) and sparsity > 0.01:
             notes.append(
@@ -167,14 +168,14 @@ def _measurement_warnings(row: pd.Series) -> list[str]:
     return notes
 
 
-def _protocol_notes(ok: pd.DataFrame) -> list[str]:
+def _protocol_notes(ok: pd.DataFrame, rows: list[dict[str, Any]]) -> list[str]:
     """Calibrated batches, whose tails are of batches, and samples far out in the tail (the threads
-    used are in the context line)."""
+    used are in the context line); `rows`: ok's row_dicts."""
     notes = []
     if "latency_tails_from_batches" in ok:
-        batched = ok[ok["latency_tails_from_batches"].map(truthy)]
-        if len(batched):
-            cells = ", ".join(f"{_cell_name(r)} ({as_text(r['batch_calls'])} calls)" for _, r in batched.iterrows())
+        batched = [r for r in rows if truthy(r["latency_tails_from_batches"])]
+        if batched:
+            cells = ", ".join(f"{_cell_name(r)} ({as_text(r['batch_calls'])} calls)" for r in batched)
             notes.append(
                 f"batched{BATCHED}: {cells}: each sample times a batch of calls lasting ≥ the --batch-min-ms "
                 "target; p50 is per call, p90/p99 are of those batches (single-call tails are hidden)"
@@ -184,7 +185,7 @@ def _protocol_notes(ok: pd.DataFrame) -> list[str]:
     if "latency_tail_note" in ok:
         tails = [
             f"{_cell_name(r)} ({r['latency_tail_note']})"
-            for _, r in ok.iterrows()
+            for r in rows
             if isinstance(field(r, "latency_tail_note"), str)
         ]
         if tails:

@@ -16,6 +16,8 @@ import pandas as pd
 from pocketbench.results.cell_status import CellStatus
 
 EMPTY = "—"
+# pandas' nullable columns (Int64, Float64, boolean): their NA is None in to_dict's rows.
+MASKED = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
 
 
 def missing(value: Any) -> bool:
@@ -54,6 +56,23 @@ def fmt_bytes(value: Any) -> str:
 
 def _kb_to_mb(value: Any) -> float | None:
     return None if missing(value) else value / 1e3
+
+
+def row_dicts(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """`frame.to_dict("records")` column by column, at a fraction of its cost (a cell is read
+    many times per row, a Series' lookup is slow): numbers become Python's, a nullable column's
+    NA becomes None, as to_dict makes them."""
+    names = [str(name) for name in frame.columns]
+    if not names:
+        return [{} for _ in range(len(frame))]
+    columns = []
+    for position in range(len(names)):
+        column = frame.iloc[:, position]
+        values = column.tolist()
+        if isinstance(column.array, MASKED):
+            values = [None if value is pd.NA else value for value in values]
+        columns.append(values)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def field(row: pd.Series, column: str) -> Any:

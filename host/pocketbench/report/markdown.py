@@ -9,9 +9,8 @@ import pandas as pd
 
 from pocketbench.report.cautions import warnings
 from pocketbench.report.column_formats import flat, one_line
-from pocketbench.report.table import build_tables, pareto_lines, run_title
+from pocketbench.report.table import build_tables, run_title
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
-from pocketbench.results.compare import latest_attempts
 
 
 def render_markdown(
@@ -24,15 +23,14 @@ def render_markdown(
     """GitHub-flavoured markdown for a CI comment: a heading, per model a header line and a
     table, then the warnings (and a farm run's verdicts)."""
     lines = [f"## {run_title(run_id, baseline_id)}", ""]
-    groups = [group for _, group in latest_attempts(frame).groupby("model", sort=False)]
-    for model, group in zip(build_tables(frame), groups, strict=True):
+    for model in build_tables(frame):
         lines.append(f"### {model.title}")
         lines.append("")
         if model.header_line:
             lines += [f"_{md_escape(model.header_line)}_", ""]
         lines += md_table([one_line(h) for h in model.headers], [[flat(c) for c in row] for row in model.rows])
         lines.append("")
-        lines += [f"_{md_escape(line)}_" for line in pareto_lines(group)] + ([""] if pareto_lines(group) else [])
+        lines += [f"_{md_escape(line)}_" for line in model.pareto] + ([""] if model.pareto else [])
     listed = [*notes, *warnings(frame)]
     if listed:
         lines += ["**Warnings**", ""] + [f"- ⚠ {md_escape(n)}" for n in listed] + [""]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pocketbench.report.cautions import warnings
@@ -27,17 +28,19 @@ from pocketbench.report.column_formats import (
     flat,
     generative,
     one_line,
+    row_dicts,
 )
 from pocketbench.results.compare import latest_attempts
 from pocketbench.results.pareto import pareto_marks, quality
 
 
-def pareto_lines(frame: pd.DataFrame) -> list[str]:
-    """`Pareto-optimal accuracy vs latency: a, b` (and vs size) for one model's rows."""
+def pareto_lines(frame: pd.DataFrame, marks: Sequence[str | None] | None = None) -> list[str]:
+    """`Pareto-optimal accuracy vs latency: a, b` (and vs size) for one model's rows (`marks`:
+    their pareto_marks, when already known)."""
     if len(frame) < 2:
         return []
     label, _ = quality(frame)
-    marks = pareto_marks(frame)
+    marks = pareto_marks(frame) if marks is None else marks
     lines = []
     for kind, cost in (("lat", "latency"), ("size", "size")):
         best = [str(v) for v, m in zip(frame["variant"], marks, strict=True) if m and kind in m.split()]
@@ -57,17 +60,20 @@ class ReportTable:
     rows: list[list[str]]
     statuses: list[str]
     columns: tuple[Column, ...] = ()  # the columns after `variant`, as headers[1:] names them
+    pareto: tuple[str, ...] = ()  # pareto_lines: the Pareto-optimal variants, named under the table
 
     @property
     def header_line(self) -> str:
         return " · ".join(f"{name} {flat(value)}" for name, value in self.folded)
 
 
-def build_table(frame: pd.DataFrame, title: str) -> ReportTable:
+def build_table(frame: pd.DataFrame, title: str, rows: list[dict[str, Any]] | None = None) -> ReportTable:
     """Variant first; empty columns dropped; columns with one value (over two or more rows, or
-    any context column) folded into the header line."""
-    frame = frame.assign(pareto=pareto_marks(frame))
-    rows = frame.to_dict("records")  # dicts: a cell is read a hundred times per row, a Series' lookup is slow
+    any context column) folded into the header line. `rows`: the frame's row_dicts, when known."""
+    marks = pareto_marks(frame)
+    rows = row_dicts(frame) if rows is None else rows  # dicts: a cell is read a hundred times per row
+    for row, mark in zip(rows, marks, strict=True):
+        row["pareto"] = mark
     folded: list[tuple[str, str]] = []
     kept: list[tuple[Column, list[str]]] = []
     measures = GENERATIVE_MEASURES if generative(frame) else MEASURES
@@ -83,13 +89,21 @@ def build_table(frame: pd.DataFrame, title: str) -> ReportTable:
     headers = ["variant", *(column.header for column, _ in kept)]
     table_rows = [[str(r["variant"]), *(cells[i] for _, cells in kept)] for i, r in enumerate(rows)]
     statuses = [str(r["status"]) for r in rows]
-    return ReportTable(title, folded, headers, table_rows, statuses, tuple(column for column, _ in kept))
+    columns = tuple(column for column, _ in kept)
+    return ReportTable(title, folded, headers, table_rows, statuses, columns, tuple(pareto_lines(frame, marks)))
 
 
 def build_tables(frame: pd.DataFrame) -> list[ReportTable]:
     """One table per model, in the order the run measured them (last attempt of each cell)."""
     current = latest_attempts(frame)
-    return [build_table(group, str(model)) for model, group in current.groupby("model", sort=False)]
+    rows = row_dicts(current)  # once for the run, not once per model
+    codes, models = pd.factorize(current["model"], sort=False)  # first-seen order, as groupby(sort=False)
+    tables = []
+    for code, model in enumerate(models):
+        positions = np.flatnonzero(codes == code)
+        group = current.iloc[positions]
+        tables.append(build_table(group, str(model), [rows[p] for p in positions]))
+    return tables
 
 
 def run_json(

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 import pandas as pd
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markup import render as render_markup
 from rich.measure import Measurement
 from rich.segment import Segment
@@ -25,10 +25,10 @@ from rich.text import Text
 from pocketbench.errors import BadValue
 from pocketbench.report.cautions import warnings
 from pocketbench.report.column_formats import COLUMN_KEYS, Column, flat
-from pocketbench.report.table import ReportTable, build_tables, pareto_lines, run_title
+from pocketbench.report.fixed_grid import FixedGrid
+from pocketbench.report.table import ReportTable, build_tables, run_title
 from pocketbench.report.verdict_table import NOTHING_CHANGED, VerdictTable
 from pocketbench.results.cell_status import MEASURED, CellStatus
-from pocketbench.results.compare import latest_attempts
 from pocketbench.results.verdicts import Verdict
 
 LEFT_ALIGNED = ("device", "status")
@@ -64,7 +64,8 @@ class FitColumn(Protocol):
     def prose(self) -> bool: ...
 
 
-Draw = Callable[[Sequence[Any], bool], Table]  # the rich table of these columns (True: prose at its narrowest)
+# The table of these columns (True: to measure it, a rich Table with prose at its narrowest).
+Draw = Callable[[Sequence[Any], bool], Table | FixedGrid]
 
 
 class FittedTable:
@@ -90,8 +91,8 @@ class FittedTable:
 
         widths = column_widths(table)
 
-        def draw(columns: Sequence[Column], measuring: bool) -> Table:  # measured by its widths alone
-            return rich_table(table, columns, () if measuring else None, widths)
+        def draw(columns: Sequence[Column], measuring: bool) -> Table | FixedGrid:  # measured by its widths alone
+            return rich_table(table, columns, (), widths) if measuring else fixed_table(table, columns, widths)
 
         return cls(table.columns, draw, keys, wide, hint)
 
@@ -173,9 +174,24 @@ def rich_table(
         table.add_column(header, justify="left" if left else "right", no_wrap=True, overflow="ellipsis", width=width)
     for i in range(len(model.rows)) if only is None else only:
         cells, status = model.rows[i], model.statuses[i]
-        style = None if status == CellStatus.OK else "yellow" if status in MEASURED else "red"
-        table.add_row(*(Text(cells[p]) for p in positions), style=style)  # names are text, never markup
+        table.add_row(*(Text(cells[p]) for p in positions), style=_row_style(status))  # names are text, never markup
     return table
+
+
+def fixed_table(model: ReportTable, columns: Iterable[Column], widths: Sequence[int]) -> FixedGrid:
+    """`rich_table(model, columns, widths=widths)` drawn line by line (fixed_grid.py): the same text."""
+    shown = list(columns)
+    positions = [0, *(model.columns.index(c) + 1 for c in shown)]
+    headers = [model.headers[p] for p in positions]
+    rows = [[cells[p] for p in positions] for cells in model.rows]
+    left = [p == 0 or model.headers[p] in LEFT_ALIGNED for p in positions]
+    styles = [_row_style(status) for status in model.statuses]
+    fallback = partial(rich_table, model, shown, None, widths)
+    return FixedGrid(headers, rows, [widths[p] for p in positions], left, styles, fallback)
+
+
+def _row_style(status: str) -> str | None:
+    return None if status == CellStatus.OK else "yellow" if status in MEASURED else "red"
 
 
 def column_widths(model: ReportTable) -> list[int]:
@@ -189,11 +205,11 @@ def column_widths(model: ReportTable) -> list[int]:
     return widths
 
 
-def _width(console: Console, options: ConsoleOptions, table: Table) -> int:
+def _width(console: Console, options: ConsoleOptions, table: RenderableType) -> int:
     return Measurement.get(console, options.update(width=10_000), table).maximum
 
 
-def _lines(console: Console, options: ConsoleOptions, table: Table) -> RenderResult:
+def _lines(console: Console, options: ConsoleOptions, table: RenderableType) -> RenderResult:
     for line in console.render_lines(table, options, pad=False):
         yield from line
         yield Segment.line()
@@ -228,13 +244,12 @@ def render(
     """The tables and their warnings, ready for `console.print`: each table keeps the columns
     that fit the console (by priority), or `columns` (keys of COLUMN_KEYS), or all with `wide`."""
     parts: list[Any] = [Text(run_title(run_id, baseline_id), style="bold")]
-    groups = [group for _, group in latest_attempts(frame).groupby("model", sort=False)]
-    for model, group in zip(build_tables(frame), groups, strict=True):
+    for model in build_tables(frame):
         parts.append(Text(model.title, style="bold"))
         if model.folded:
             parts.append(PackedLine([f"{name} {flat(value)}" for name, value in model.folded], style="italic"))
         parts.append(FittedTable.of_report(model, columns, wide))
-        parts.extend(Text("  " + line, style="dim") for line in pareto_lines(group))
+        parts.extend(Text("  " + line, style="dim") for line in model.pareto)
     for note in [*notes, *warnings(frame)]:
         parts.append(Text("⚠ " + note, style="yellow"))
     return Group(*parts)

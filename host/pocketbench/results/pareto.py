@@ -46,9 +46,12 @@ def pareto_marks(frame: pd.DataFrame) -> list[str | None]:
     quality_known = good.notna().to_numpy()
     good_values = good.to_numpy(dtype=float, na_value=np.nan)
     ok = (frame["status"] == CellStatus.OK).to_numpy(dtype=bool)
+    costs = [
+        (label, pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+        for label, column in COSTS
+    ]
     for positions in frame.groupby("device", sort=False).indices.values():
-        for label, cost_column in COSTS:
-            cost = pd.to_numeric(frame[cost_column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        for label, cost in costs:
             usable = positions[ok[positions] & quality_known[positions] & ~np.isnan(cost[positions])]
             points = list(zip(cost[usable], good_values[usable], strict=True))
             for position, optimal in zip(usable, pareto_front(points), strict=True):
