@@ -15,21 +15,48 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.transforms import Bbox
+from PIL import Image
 
 from pocketbench.results.cell_status import MEASURED, CellStatus
 
 Plot = tuple[str, bytes]
 DPI = 80  # sharp enough on a screen; a farm run's page holds dozens of figures
+# Inches: room drawn around a figure; blank kept around what it draws; blank that must remain at
+# the drawn room's edge (wider than a gap between words or legend entries) for nothing to be cut.
+MARGIN, PAD, CLEAR = 2.0, 0.1, 0.3
 CURRENT, BASELINE, FRONT = "#1f77b4", "#aaaaaa", "#d62728"
 # Variants told apart by colour (grey and red are taken by the baseline and the front).
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
 
 def _png(fig: Figure) -> bytes:
-    """The figure cropped to what it draws. The box is measured once at the saving resolution and
-    handed to savefig: bbox_inches="tight" would draw the whole figure twice."""
+    """The figure cropped to what it draws, drawn once: on a canvas with MARGIN inches of room on
+    every side (a legend beside the last panel reaches past the figure's edge), cropped to the
+    pixels drawn plus PAD. When something comes within CLEAR of the canvas's edge, the box is
+    measured instead (get_tightbbox, which lays every text out: the cost of a second drawing).
+    What these figures draw outside their axes starts beside them (labels, a legend at an axes'
+    edge), never more than MARGIN past the figure's edge."""
     fig.set_dpi(DPI)
-    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).padded(0.1)
+    width, height = fig.get_size_inches()
+    canvas = Bbox([[-MARGIN, -MARGIN], [width + MARGIN, height + MARGIN]])
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=DPI, bbox_inches=canvas)
+    columns, rows = int(canvas.width * DPI), int(canvas.height * DPI)  # as the Agg canvas sizes itself
+    pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8)
+    if pixels.size == rows * columns * 4:
+        pixels = pixels.reshape(rows, columns, 4)
+        drawn = (pixels[..., :3] != 255).any(axis=2)
+        ys, xs = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+        clear = round(CLEAR * DPI)  # no ink this near the canvas's edge: nothing was cut there
+        inside = len(ys) and min(ys[0], xs[0], rows - 1 - ys[-1], columns - 1 - xs[-1]) >= clear
+        if inside:
+            pad = round(PAD * DPI)
+            crop = pixels[max(ys[0] - pad, 0) : ys[-1] + pad + 1, max(xs[0] - pad, 0) : xs[-1] + pad + 1, :3]
+            buffer = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(crop)).save(buffer, format="png", dpi=(DPI, DPI))
+            return buffer.getvalue()
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).padded(PAD)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches=box)
     return buffer.getvalue()

@@ -77,14 +77,22 @@ def sparkline(trend: Trend) -> str:
     ys = np.rint(HEIGHT - PAD - (trend.values - low) / span * (HEIGHT - 2 * PAD)).astype(int)
     points = []
     starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    for start, end in zip(starts, [*starts[1:], len(xs)], strict=True):
-        column = ys[start:end]
-        x = xs[start]
-        if end - start == 1:
-            points.append(f"{x},{column[0]}")
+    ends = np.r_[starts[1:], len(xs)]
+    # Each pixel column's runs at once (plain ints, not an array slice per column).
+    columns = zip(
+        xs[starts].tolist(),
+        (ends - starts).tolist(),
+        ys[starts].tolist(),
+        np.maximum.reduceat(ys, starts).tolist(),
+        np.minimum.reduceat(ys, starts).tolist(),
+        ys[ends - 1].tolist(),
+        strict=True,
+    )
+    for x, runs, first, y_max, y_min, last in columns:
+        if runs == 1:
+            points.append(f"{x},{first}")
         else:  # first, extremes, last: the line enters and leaves the column where the runs do
-            kept = dict.fromkeys([column[0], column.max(), column.min(), column[-1]])
-            points += [f"{x},{y}" for y in kept]
+            points += [f"{x},{y}" for y in dict.fromkeys([first, y_max, y_min, last])]
     title = f"p50 {low:.4g}–{high:.4g} ms over {len(trend.values)} runs"
     return (
         f'<svg class="spark" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}">'
