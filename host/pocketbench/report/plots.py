@@ -7,9 +7,11 @@ needs is absent (no accuracy, no energy column, a single run of history).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
@@ -21,10 +23,12 @@ from PIL import Image
 from pocketbench.results.cell_status import MEASURED, CellStatus
 
 Plot = tuple[str, bytes]
+CELL = ["model", "variant", "device", "status"]
 DPI = 80  # sharp enough on a screen; a farm run's page holds dozens of figures
 # Inches: room drawn around a figure; blank kept around what it draws; blank that must remain at
 # the drawn room's edge (wider than a gap between words or legend entries) for nothing to be cut.
 MARGIN, PAD, CLEAR = 2.0, 0.1, 0.3
+WHITE = np.frombuffer(bytes([255] * 4), dtype=np.uint32)[0]  # an opaque white RGBA pixel
 CURRENT, BASELINE, FRONT = "#1f77b4", "#aaaaaa", "#d62728"
 # Variants told apart by colour (grey and red are taken by the baseline and the front).
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -45,8 +49,8 @@ def _png(fig: Figure) -> bytes:
     columns, rows = int(canvas.width * DPI), int(canvas.height * DPI)  # as the Agg canvas sizes itself
     pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8)
     if pixels.size == rows * columns * 4:
+        drawn = pixels.view(np.uint32).reshape(rows, columns) != WHITE  # a pixel as one number: fast
         pixels = pixels.reshape(rows, columns, 4)
-        drawn = (pixels[..., :3] != 255).any(axis=2)
         ys, xs = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
         clear = round(CLEAR * DPI)  # no ink this near the canvas's edge: nothing was cut there
         inside = len(ys) and min(ys[0], xs[0], rows - 1 - ys[-1], columns - 1 - xs[-1]) >= clear
@@ -62,8 +66,13 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["status"].isin(MEASURED)]
+def _ok(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The measured rows; only `columns` (those present, and the cell's key) when given: a run's
+    hundred-odd columns would be copied for every model's group."""
+    if columns is None:
+        return frame[frame["status"].isin(MEASURED)]
+    kept = list(dict.fromkeys(c for c in [*CELL, *columns] if c in frame))
+    return frame.loc[frame["status"].isin(MEASURED), kept]
 
 
 def _samples(value: object) -> list[float]:
@@ -75,12 +84,13 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
     """Per model: a box of the raw latency samples of each variant (baseline's beside it in grey);
     with several devices, the boxes grouped by device, each variant its colour."""
     plots = []
-    measured = _ok(frame)
+    measured = _ok(frame, ["latency_samples_ms"])
     measured = measured.loc[measured["latency_samples_ms"].map(lambda v: len(_samples(v)) > 0).astype(bool)]
     # Each cell's baseline samples: of the baseline's last measured row of that cell, looked up once.
-    earlier = _ok(baseline) if baseline is not None else None
+    earlier = _ok(baseline, ["latency_samples_ms"]) if baseline is not None else None
     cells = ["model", "variant", "device", "latency_samples_ms"]
     baselines = {} if earlier is None else {tuple(r[:3]): r[3] for r in earlier[cells].itertuples(index=False)}
+    kept = _Kept()
     for model, group in measured.groupby("model", sort=False):
         layout = _Layout(group)
         boxes: list[tuple[float, list[float], str]] = []
@@ -89,17 +99,52 @@ def latency_distributions(frame: pd.DataFrame, baseline: pd.DataFrame | None = N
             if base:
                 boxes.append((x - 0.45, base, BASELINE))
             boxes.append((x + 0.45 if base else x, _samples(samples), layout.color(variant)))
-        fig = Figure(figsize=(min(1.6 + layout.width * len(group), 18.0), 3.6))
-        ax = fig.subplots()
-        _draw_boxes(ax, boxes)
-        layout.label(ax)
-        ax.set_yscale("log")  # a few slow outliers must not flatten every box
-        ax.set_ylabel("latency per inference (ms, log scale)")
+        size = (min(1.6 + layout.width * len(group), 18.0), 3.6)
+
+        def build(size: tuple[float, float] = size, layout: _Layout = layout) -> tuple[Figure, list[Axes]]:
+            fig = Figure(figsize=size)
+            ax = fig.subplots()
+            layout.label(ax)
+            ax.set_yscale("log")  # a few slow outliers must not flatten every box
+            ax.set_ylabel("latency per inference (ms, log scale)")
+            ax.grid(axis="y", alpha=0.3)
+            return fig, [ax]
+
+        _, (ax,) = kept.figure((size, layout.key), build)
+        drawn = _draw_boxes(ax, boxes)
         grey = any(color == BASELINE for _, _, color in boxes)
         ax.set_title(f"{model}: latency samples" + (" (grey: baseline)" if grey else ""))
-        ax.grid(axis="y", alpha=0.3)
-        plots.append((f"{model} latency distribution", _png(fig)))
+        plots.append((f"{model} latency distribution", kept.png(drawn)))
     return plots
+
+
+class _Kept:
+    """The last figure built, kept for the next model whose figure is built the same (its size,
+    axes, ticks, labels and legend, named by `key`): building axes and their ticks costs about as
+    much as drawing them, and a farm run's models share one layout. What a model draws on it is
+    removed once its PNG is taken, and each axes' data limits start afresh, as a new axes' do."""
+
+    def __init__(self) -> None:
+        self.key: object = None
+        self.built: tuple[Figure, list[Axes]] | None = None
+
+    def figure(self, key: object, build: Callable[[], tuple[Figure, list[Axes]]]) -> tuple[Figure, list[Axes]]:
+        if self.built is None or key != self.key:
+            self.key, self.built = key, build()
+            return self.built
+        for ax in self.built[1]:
+            ax.dataLim.set_points(Bbox.null().get_points())
+            ax.ignore_existing_data_limits = True
+            ax.set_autoscale_on(True)
+        return self.built
+
+    def png(self, drawn: Sequence[Artist]) -> bytes:
+        """The figure's PNG; then the model's own artists (`drawn`) are taken off it."""
+        assert self.built is not None
+        png = _png(self.built[0])
+        for artist in drawn:
+            artist.remove()
+        return png
 
 
 class _Layout:
@@ -124,6 +169,11 @@ class _Layout:
             self.ticks = list(zip(self.xs, variants, strict=True))
         self.width = 0.35 if self.several else 1.3
 
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What decides the axes' ticks, labels, colours and legend."""
+        return (tuple(self.xs), tuple(self.ticks), tuple(self.variants), self.several)
+
     def color(self, variant: str) -> str:
         return PALETTE[self.variants.index(variant) % len(PALETTE)] if self.several else CURRENT
 
@@ -136,9 +186,9 @@ class _Layout:
             ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
-def _draw_boxes(ax: Axes, boxes: list[tuple[float, list[float], str]], width: float = 0.8) -> None:
+def _draw_boxes(ax: Axes, boxes: list[tuple[float, list[float], str]], width: float = 0.8) -> list[Artist]:
     """Tukey boxes at x (quartiles, median, whiskers to the furthest sample within 1.5 IQR,
-    samples beyond as outliers), one PolyCollection, one LineCollection and one scatter."""
+    samples beyond as outliers), one PolyCollection, one LineCollection and one scatter (returned)."""
     polygons, colors, lines, outliers = [], [], [], []
     half = width / 2
     for x, samples, color in boxes:
@@ -152,12 +202,15 @@ def _draw_boxes(ax: Axes, boxes: list[tuple[float, list[float], str]], width: fl
         lines += [[(x - half, median), (x + half, median)], [(x, q1), (x, low)], [(x, q3), (x, high)]]
         lines += [[(x - half / 2, low), (x + half / 2, low)], [(x - half / 2, high), (x + half / 2, high)]]
         outliers += [(x, v) for v in data[(data < low) | (data > high)]]
-    ax.add_collection(PolyCollection(polygons, facecolors=colors, edgecolors="black", linewidths=0.8, zorder=2))
-    ax.add_collection(LineCollection(lines, colors="black", linewidths=0.8, zorder=3))
+    drawn: list[Artist] = [
+        ax.add_collection(PolyCollection(polygons, facecolors=colors, edgecolors="black", linewidths=0.8, zorder=2)),
+        ax.add_collection(LineCollection(lines, colors="black", linewidths=0.8, zorder=3)),
+    ]
     if outliers:
         xs, ys = zip(*outliers, strict=True)
-        ax.scatter(xs, ys, s=9, facecolors="none", edgecolors="black", linewidths=0.6, zorder=3)
+        drawn.append(ax.scatter(xs, ys, s=9, facecolors="none", edgecolors="black", linewidths=0.6, zorder=3))
     ax.autoscale_view()
+    return drawn
 
 
 # A Pareto panel: (column, axis label, higher is better, scale).
@@ -169,7 +222,7 @@ def pareto(frame: pd.DataFrame, panels: list[Panel]) -> list[Plot]:
     against p50 latency, the Pareto front (variants no other variant beats on both) ringed and
     joined in red."""
     plots = []
-    ok = _ok(frame).dropna(subset=["latency_p50_ms"])
+    ok = _ok(frame, ["latency_p50_ms", *(p[0] for p in panels)]).dropna(subset=["latency_p50_ms"])
     for model, group in ok.groupby("model", sort=False):
         present = [p for p in panels if p[0] in group and group[p[0]].notna().any()]
         if not present:
@@ -230,32 +283,40 @@ def bars(frame: pd.DataFrame, columns: dict[str, tuple[str, float]], title: str)
     """Per model: one bar chart per present column (name → (axis label, scale)), side by side,
     each on its own scale (peak RSS and planned memory differ by orders of magnitude); with several
     devices, the variants' bars grouped by device."""
-    ok = _ok(frame)
+    ok = _ok(frame, list(columns))
     present = {c: spec for c, spec in columns.items() if c in ok and ok[c].notna().any()}
     plots = []
+    kept = _Kept()
     for model, group in ok.groupby("model", sort=False):
         if not present:
             break
         layout = _Layout(group)
         width = min(0.6 + (1.2 + (0.3 if layout.several else 0.9) * len(group)) * len(present), 18.0)
-        fig = Figure(figsize=(width, 3.4))
-        axes = fig.subplots(1, len(present), squeeze=False)[0]
+
+        def build(width: float = width, layout: _Layout = layout) -> tuple[Figure, list[Axes]]:
+            fig = Figure(figsize=(width, 3.4))
+            axes = list(fig.subplots(1, len(present), squeeze=False)[0])
+            for ax, (column, (label, _)) in zip(axes, present.items(), strict=True):
+                ax.set_ylabel(label)
+                ax.set_title(column, fontsize=9)
+                layout.label(ax, legend=ax is axes[-1])
+                ax.tick_params(axis="x", labelsize=8, rotation=20 if not layout.several else 30)
+                ax.grid(axis="y", alpha=0.3)
+            return fig, axes
+
+        fig, axes = kept.figure((width, layout.key), build)
         colors = [layout.color(v) for v in group["variant"].astype(str)]
-        for ax, (column, (label, scale)) in zip(axes, present.items(), strict=True):
+        drawn: list[Artist] = []
+        for ax, (column, (_, scale)) in zip(axes, present.items(), strict=True):
             heights = group[column].astype(float).to_numpy() * scale
             shown = [(x, h, c) for x, h, c in zip(layout.xs, heights, colors, strict=True) if not np.isnan(h)]
             # One collection, not an artist per bar: a farm run's model has dozens of cells.
             bars = [[(x - 0.9, 0), (x + 0.9, 0), (x + 0.9, h), (x - 0.9, h)] for x, h, _ in shown]
-            ax.add_collection(PolyCollection(bars, facecolors=[c for _, _, c in shown]))
+            drawn.append(ax.add_collection(PolyCollection(bars, facecolors=[c for _, _, c in shown])))
             ax.autoscale_view()
             ax.set_ylim(bottom=0)
-            ax.set_ylabel(label)
-            ax.set_title(column, fontsize=9)
-            layout.label(ax, legend=ax is axes[-1])
-            ax.tick_params(axis="x", labelsize=8, rotation=20 if not layout.several else 30)
-            ax.grid(axis="y", alpha=0.3)
         fig.suptitle(f"{model}: {title}")
-        plots.append((f"{model} {title}", _png(fig)))
+        plots.append((f"{model} {title}", kept.png(drawn)))
     return plots
 
 
