@@ -127,9 +127,11 @@ class _Kept:
     def __init__(self) -> None:
         self.key: object = None
         self.built: tuple[Figure, list[Axes]] | None = None
+        self.fresh = False  # the figure was just built: what is drawn once per figure is still to draw
 
     def figure(self, key: object, build: Callable[[], tuple[Figure, list[Axes]]]) -> tuple[Figure, list[Axes]]:
-        if self.built is None or key != self.key:
+        self.fresh = self.built is None or key != self.key
+        if self.built is None or self.fresh:
             self.key, self.built = key, build()
             return self.built
         for ax in self.built[1]:
@@ -223,36 +225,54 @@ def pareto(frame: pd.DataFrame, panels: list[Panel]) -> list[Plot]:
     joined in red."""
     plots = []
     ok = _ok(frame, ["latency_p50_ms", *(p[0] for p in panels)]).dropna(subset=["latency_p50_ms"])
+    kept = _Kept()
     for model, group in ok.groupby("model", sort=False):
         present = [p for p in panels if p[0] in group and group[p[0]].notna().any()]
         if not present:
             continue
-        fig = Figure(figsize=(0.4 + 5.2 * len(present), 3.6))
-        axes = fig.subplots(1, len(present), squeeze=False, gridspec_kw={"wspace": 0.45})[0]
         layout = _Layout(group)
-        for ax, (column, label, higher_is_better, scale) in zip(axes, present, strict=True):
-            _pareto_panel(ax, group.dropna(subset=[column]), column, label, higher_is_better, scale, layout)
-        # Beside the last panel: "best" tests every point against every spot, slow with dozens of cells.
-        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        # The legend names the last panel's variants (several devices) and the front.
+        named = group.dropna(subset=[present[-1][0]])["variant"].astype(str) if layout.several else []
+        key = (tuple(present), layout.key, tuple(dict.fromkeys(named)))
+
+        def build(present: list[Panel] = present) -> tuple[Figure, list[Axes]]:
+            fig = Figure(figsize=(0.4 + 5.2 * len(present), 3.6))
+            axes = list(fig.subplots(1, len(present), squeeze=False, gridspec_kw={"wspace": 0.45})[0])
+            for ax, (_, label, _, _) in zip(axes, present, strict=True):
+                ax.set_xlabel("p50 latency (ms)")
+                ax.set_ylabel(label)
+                ax.set_title(f"{label} vs latency", fontsize=10)
+                ax.grid(alpha=0.3)
+            return fig, axes
+
+        fig, axes = kept.figure(key, build)
+        drawn: list[Artist] = []
+        for ax, (column, _, higher_is_better, scale) in zip(axes, present, strict=True):
+            drawn += _pareto_panel(ax, group.dropna(subset=[column]), column, higher_is_better, scale, layout)
+        if kept.fresh:  # beside the last panel: "best" tests every point against every spot, slow with dozens of cells
+            axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
         quantities = " and ".join(p[1] for p in present)
         fig.suptitle(f"{model}: {quantities} vs latency")
-        plots.append((f"{model} {quantities} vs latency", _png(fig)))
+        plots.append((f"{model} {quantities} vs latency", kept.png(drawn)))
     return plots
 
 
 def _pareto_panel(
-    ax: Axes, group: pd.DataFrame, column: str, label: str, higher_is_better: bool, scale: float, layout: _Layout
-) -> None:
+    ax: Axes, group: pd.DataFrame, column: str, higher_is_better: bool, scale: float, layout: _Layout
+) -> list[Artist]:
+    """One quantity against p50 latency, the front joined in red: the artists drawn."""
     ys = group[column].astype(float) * scale
+    drawn: list[Artist] = []
     if layout.several:  # a point per variant and device: colours and a legend, not a label each
         for variant, cells in group.groupby(group["variant"].astype(str), sort=False):
-            ax.scatter(cells["latency_p50_ms"], ys[cells.index], color=layout.color(variant), zorder=3, label=variant)
+            color = layout.color(variant)
+            drawn.append(ax.scatter(cells["latency_p50_ms"], ys[cells.index], color=color, zorder=3, label=variant))
     else:
-        ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3)
+        drawn.append(ax.scatter(group["latency_p50_ms"], ys, color=CURRENT, zorder=3))
         for variant, x, y in zip(group["variant"], group["latency_p50_ms"], ys, strict=True):
-            ax.annotate(str(variant), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            drawn.append(ax.annotate(str(variant), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8))
     front = pareto_front(group, column, higher_is_better)
-    ax.plot(
+    drawn += ax.plot(
         front["latency_p50_ms"],
         front[column].astype(float) * scale,
         color=FRONT,
@@ -262,10 +282,7 @@ def _pareto_panel(
         markerfacecolor="none",
         label="Pareto front",
     )
-    ax.set_xlabel("p50 latency (ms)")
-    ax.set_ylabel(label)
-    ax.set_title(f"{label} vs latency", fontsize=10)
-    ax.grid(alpha=0.3)
+    return drawn
 
 
 def pareto_front(frame: pd.DataFrame, column: str, higher_is_better: bool) -> pd.DataFrame:
