@@ -87,7 +87,8 @@ def run_folders(root: Path) -> list[Path]:
     """Every saved run under `root`, oldest first (run ids sort by time)."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if _readable_file(p / "manifest.json"))
+    # By name, which is their order as paths in one folder: comparing paths costs more than the listing.
+    return sorted((p for p in root.iterdir() if _readable_file(p / "manifest.json")), key=lambda p: p.name)
 
 
 def _readable_file(path: Path) -> bool:

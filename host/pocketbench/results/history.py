@@ -235,7 +235,9 @@ def not_runs(root: Path) -> list[str]:
     if not root.is_dir():
         return []
     found = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for folder in sorted(
+        (p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name
+    ):
         try:
             if (folder / "manifest.json").is_file():
                 continue
