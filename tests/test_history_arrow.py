@@ -27,7 +27,7 @@ from pocketbench.results.history_arrow import (
 from pocketbench.results.scan import Filters
 
 from tests import test_history_scan
-from tests.test_history_scan import KILLED, V1_ID, assert_same
+from tests.test_history_scan import KILLED, V1_ID, V2_ID, assert_same
 
 
 @pytest.fixture
@@ -137,3 +137,41 @@ def test_a_column_the_arrow_writer_cannot_print_goes_through_pandas(results, tmp
     assert_same(
         pd.read_parquet(out), pd.read_parquet(io.BytesIO(export(load_history(results, samples=False), "parquet", None)))
     )
+
+
+@pytest.fixture(params=[1, 2], ids=["one core", "two cores"])
+def cores(request, monkeypatch):
+    """Files read as they are asked for (one core), or on a pool of threads ahead of the reader."""
+    from pocketbench.results import scan
+
+    monkeypatch.setattr(scan, "_cores", lambda: request.param)
+    monkeypatch.setattr(scan, "READ_AHEAD", 2)  # fewer than the runs: the pool refills as they are taken
+    return request.param
+
+
+@pytest.mark.parametrize("read", [{}, {"models": ["tiny"], "samples": False}])
+def test_files_read_on_threads_keep_run_order(results, tmp_path, cores, read):
+    frame = load_history(results, **read)
+    filters, rest = split(read)
+    assert csv_bytes(load_history_table(results, filters, **rest)) == export(frame, "csv", None)
+    write_history_parquet(results, tmp_path / "streamed.parquet", filters, **rest)
+    assert_same(
+        pd.read_parquet(tmp_path / "streamed.parquet"), pd.read_parquet(io.BytesIO(export(frame, "parquet", None)))
+    )
+
+
+def test_a_file_damaged_past_its_footer_is_read_from_its_cells(results, tmp_path, cores):
+    """Its footer reads, its first page does not: the run's rows come from its cell files, as the
+    pandas reader reads them; the streamed parquet writer leaves it to that reader."""
+    final = results / V2_ID / "results.parquet"
+    damaged = bytearray(final.read_bytes())
+    damaged[4:204] = b"\xff" * 200  # the first column's page header
+    final.write_bytes(bytes(damaged))
+    frame = load_history(results)
+    history = load_history_table(results)
+    assert_same(history.table.to_pandas(), frame)
+    assert history.skipped == frame.attrs["skipped"]
+    assert V2_ID in set(frame["run_id"])
+    with pytest.raises(NotColumnar, match="cannot be scanned"):
+        write_history_parquet(results, tmp_path / "streamed.parquet")
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]  # nothing written, no temporary file left

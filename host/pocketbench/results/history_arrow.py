@@ -16,7 +16,8 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from pocketbench.results.scan import (
     Source,
     in_run_order,
     is_text,
+    read_each,
     read_file,
     read_names,
     scan_table,
@@ -150,7 +152,8 @@ def _pandas_columns(schemas: list[pa.Schema]) -> dict[str, dict[str, Any]]:
     """Each column's entry in the files' pandas metadata: the first naming a pandas extension
     dtype (a nullable integer or boolean), else the first."""
     found: dict[str, dict[str, Any]] = {}
-    for raw in dict.fromkeys((schema.metadata or {}).get(b"pandas") for schema in schemas):  # runs share one
+    distinct = {id(schema): schema for schema in schemas}.values()  # runs share a few schema objects
+    for raw in dict.fromkeys((schema.metadata or {}).get(b"pandas") for schema in distinct):
         if raw is None:
             continue
         try:
@@ -198,10 +201,12 @@ def write_history_parquet(
 
     plan = plan_history(root, filters, None, columns, (), samples)
     leave_out = () if samples else SAMPLE_COLUMNS
-    shapes: dict[tuple[pa.Schema, int], pa.Table] = {}  # runs share a few schemas: each migrated once
+    # Runs share a few schemas (one object each: hashing a wide schema costs more than comparing
+    # ids): each migrated once.
+    shapes: dict[tuple[int, int], pa.Table] = {}
     for source in plan.sources:
-        if (source.schema, source.version) not in shapes:
-            shapes[source.schema, source.version] = _empty_read(source, plan.row_columns, plan.filters, leave_out)
+        if (id(source.schema), source.version) not in shapes:
+            shapes[id(source.schema), source.version] = _empty_read(source, plan.row_columns, plan.filters, leave_out)
     empty = list(shapes.values())
     cells = plan.cell_runs([])
     seen = [
@@ -224,24 +229,19 @@ def write_history_parquet(
         raise NotColumnar(f"the history's columns do not join as Arrow: {exc}") from exc
     files = _pandas_columns([s.schema for s in plan.sources])
     schema = schema.with_metadata({b"pandas": _pandas_metadata(schema, _integer_columns(files), files)})
-    facts, sources = _fact_arrays(plan.facts), {s.run: s for s in plan.sources}
-    temporary, rows, pending = out.with_name(f".{out.name}.{os.getpid()}.tmp"), 0, []
+    facts = _fact_arrays(plan.facts)
+    temporary, rows, written = out.with_name(f".{out.name}.{os.getpid()}.tmp"), 0, 0
     try:
         with pq.ParquetWriter(temporary, schema) as writer:
-            for run in sorted({*sources, *by_run}):
-                part = (
-                    by_run[run]
-                    if run in by_run
-                    else _read_migrated(sources[run], plan.row_columns, plan.filters, leave_out)
-                )
-                if part.num_rows:
-                    pending.append(_conformed(_with_run_columns(part, facts), schema))
-                    rows += part.num_rows
-                if sum(p.num_rows for p in pending) >= ROW_GROUP:
-                    writer.write_table(pa.concat_tables(pending))
-                    pending = []
+            pending: list[pa.Table] = []
+            for part in _parts_in_run_order(plan.sources, by_run, plan.row_columns, plan.filters, leave_out):
+                pending.append(part)
+                rows += part.num_rows
+                if rows - written >= ROW_GROUP:
+                    writer.write_table(_joined(pending, facts, schema))
+                    pending, written = [], rows
             if pending:
-                writer.write_table(pa.concat_tables(pending))
+                writer.write_table(_joined(pending, facts, schema))
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)
@@ -260,11 +260,45 @@ def _empty_read(source: Source, columns: list[str] | None, filters: Filters, lea
     return upgrade_table(table.append_column(RUN_INDEX, int64_array([])), source.version)
 
 
-def _read_migrated(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> pa.Table:
-    try:
+def _parts_in_run_order(
+    sources: list[Source],
+    by_run: dict[int, pa.Table],
+    columns: list[str] | None,
+    filters: Filters,
+    leave_out: Sequence[str],
+) -> Iterator[pa.Table]:
+    """Each run's rows that pass, migrated, in run order (runs read cell by cell from `by_run`): files
+    are read a few ahead; one that fails past its footer is NotColumnar."""
+
+    def migrated(source: Source) -> pa.Table:
         return upgrade_table(read_file(source, columns, filters, leave_out), source.version)
-    except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
-        raise NotColumnar(f"{source.path} cannot be scanned ({exc}): its run is read from its cells") from exc
+
+    with closing(read_each(sources, migrated)) as files:  # a failure stops the reads ahead
+        following = next(files, None)
+        for run in sorted({*(s.run for s in sources), *by_run}):
+            if run in by_run:
+                part = by_run[run]
+            else:
+                assert following is not None and following[0].run == run
+                source, read = following
+                try:
+                    part = read.result()
+                except (OSError, ValueError, TypeError, pa.ArrowException) as exc:
+                    raise NotColumnar(
+                        f"{source.path} cannot be scanned ({exc}): its run is read from its cells"
+                    ) from exc
+                following = next(files, None)
+            if part.num_rows:
+                yield part
+
+
+def _joined(parts: list[pa.Table], facts: list[pa.Array], schema: pa.Schema) -> pa.Table:
+    """Runs' rows as one table of `schema`, with their run columns."""
+    try:
+        table = pa.concat_tables(parts, promote_options="permissive") if len(parts) > 1 else parts[0]
+        return _conformed(_with_run_columns(table, facts), schema)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise NotColumnar(f"the history's columns do not join as Arrow: {exc}") from exc
 
 
 def _schema(wanted: list[str], parts: list[pa.Schema]) -> pa.Schema:

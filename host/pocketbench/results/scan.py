@@ -11,11 +11,13 @@ its run can be read cell by cell instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from itertools import groupby
+from itertools import groupby, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:  # history exports never convert to pandas (scan_table): it is
     import pandas as pd
 
 RUN_INDEX = "_run"  # the position of each row's run in the history, for ordering and run columns
-T = TypeVar("T")  # a migrated part: a pandas frame or an Arrow table
+T = TypeVar("T")  # what a reader gives: a migrated part (a pandas frame or an Arrow table), a file read
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Source:
     schema: pa.Schema
     version: int
     metadata: pa.parquet.FileMetaData | None = None  # the footer, read once
+    empty: frozenset[str] = frozenset()  # columns without a value (Arrow's null type): made, not read
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,35 @@ def is_text(kind: pa.DataType) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
-_schema_problem = lru_cache(maxsize=64)(schema_problem)  # a year of runs holds a few schemas
+@dataclass(frozen=True)
+class _Shape:
+    """What every results file with one footer schema shares: its Arrow schema, why it is not a
+    results file (None: it is), and its columns that hold no value (Arrow's null type)."""
+
+    schema: pa.Schema
+    problem: str | None
+    empty: frozenset[str]
+
+
+# Footer schemas seen, by their key-value metadata: a year of runs holds a few, and converting and
+# hashing a wide schema costs more than reading a small file's footer.
+_SHAPES: dict[tuple[tuple[bytes, bytes], ...], list[tuple[pa.parquet.ParquetSchema, _Shape]]] = {}
+_SHAPES_KEPT = 64
+
+
+def _shape(meta: pa.parquet.FileMetaData) -> _Shape:
+    """The shape of a file with this footer, shared with every file whose footer schema is alike."""
+    stored = meta.schema
+    alike = _SHAPES.setdefault(tuple(sorted((meta.metadata or {}).items())), [])
+    for known, shape in alike:
+        if known.equals(stored):
+            return shape
+    schema = stored.to_arrow_schema()
+    empty = frozenset(f.name for f in schema if pa.types.is_null(f.type))
+    shape = _Shape(schema, schema_problem(schema), empty)
+    if sum(len(v) for v in _SHAPES.values()) < _SHAPES_KEPT:
+        alike.append((stored, shape))
+    return shape
 
 
 def probe(path: Path, run: int) -> Source:
@@ -111,18 +142,18 @@ def probe(path: Path, run: int) -> Source:
 
     try:
         meta = pq.read_metadata(path)
-        schema = meta.schema.to_arrow_schema()
+        shape = _shape(meta)
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise UnreadableFile(path, f"cannot be read ({why(exc)})") from exc
-    problem = _schema_problem(schema)
-    if problem:
-        raise UnreadableFile(path, problem)
+    if shape.problem:
+        raise UnreadableFile(path, shape.problem)
+    schema = shape.schema
     values: set[int] = set()
     if "schema_version" in schema.names and meta.num_rows:
         values = _stored_versions(path, meta, schema.get_field_index("schema_version"))
     version = version_of(schema.names, meta.num_rows, values)
     check_version(version, str(path))
-    return Source(path, run, schema, version, meta)
+    return Source(path, run, schema, version, meta, shape.empty)
 
 
 def _stored_versions(path: Path, meta: pa.parquet.FileMetaData, index: int) -> set[int]:
@@ -167,20 +198,64 @@ def scan_table(
     """scan as one Arrow table (None: no row), migrated in Arrow: the same rows and values. Each
     file is read on its own (pyarrow's dataset module imports pandas) and filtered as it is read."""
 
-    parts, failed = [], []
-    by_version = sorted(sources, key=lambda s: s.version)
-    for version, group in groupby(by_version, key=lambda s: s.version):
-        tables = []
-        for source in group:
-            try:
-                tables.append(read_file(source, columns, filters, leave_out))
-            except (OSError, ValueError, TypeError, pa.ArrowException):
-                failed.append(source)
-        tables = [t for t in tables if t.num_rows]
-        if tables:
-            joined = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-            parts.append(upgrade_table(joined, version))
+    by_version: dict[int, list[pa.Table]] = {}
+    failed = []
+    for source, read in read_each(sources, lambda s: read_file(s, columns, filters, leave_out)):
+        try:
+            table = read.result()
+        except (OSError, ValueError, TypeError, pa.ArrowException):
+            failed.append(source)
+            continue
+        if table.num_rows:
+            by_version.setdefault(source.version, []).append(table)
+    parts = []
+    for version, tables in sorted(by_version.items()):
+        joined = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        parts.append(upgrade_table(joined, version))
     return in_run_order(parts), failed
+
+
+READ_AHEAD = 8  # files read ahead of the caller: a few runs' rows in memory, never a year's
+
+
+def read_each(
+    sources: Sequence[Source], read: Callable[[Source], T]
+) -> Generator[tuple[Source, Future[T]], None, None]:
+    """Each source, in order, with what `read` gives for it (its result() raises what reading
+    raised). pyarrow decodes a file without holding the GIL: files are read on as many threads as
+    this process has cores, a few ahead of the caller; on one core, each as it is asked for."""
+    workers = min(len(sources), _cores())
+    if workers < 2:
+        for source in sources:
+            yield source, _done(read, source)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="history-read")
+    try:
+        waiting = iter(sources)
+        ahead = deque((s, pool.submit(read, s)) for s in islice(waiting, READ_AHEAD))
+        while ahead:
+            source, result = ahead.popleft()
+            following = next(waiting, None)
+            if following is not None:
+                ahead.append((following, pool.submit(read, following)))
+            yield source, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _done(read: Callable[[Source], T], source: Source) -> Future[T]:
+    """`read(source)` run now, as a finished Future."""
+    result: Future[T] = Future()
+    try:
+        result.set_result(read(source))
+    except Exception as exc:  # handed to the caller, as a pool's Future hands it
+        result.set_exception(exc)
+    return result
 
 
 def in_run_order(parts: list[pa.Table]) -> pa.Table | None:
@@ -205,13 +280,18 @@ def read_names(source: Source, columns: list[str] | None, filters: Filters, leav
 
 
 def read_file(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> pa.Table:
-    """One results file's wanted columns (stored names) and rows, with RUN_INDEX."""
+    """One results file's wanted columns (stored names) and rows, with RUN_INDEX. A column that
+    holds no value is made, not read: decoding it costs as much as decoding one full of values."""
     import pyarrow.parquet as pq
 
     from pocketbench.results.arrow_values import int64_array
 
     names = read_names(source, columns, filters, leave_out)
-    table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=names, use_threads=False)
+    stored = [n for n in names if n not in source.empty]
+    table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=stored, use_threads=False)
+    if len(stored) < len(names):
+        rows, read = table.num_rows, dict(zip(table.column_names, table.columns, strict=True))
+        table = pa.table([read[n] if n in read else pa.nulls(rows) for n in names], names=names)
     table = filters.keep_table(table.append_column(RUN_INDEX, int64_array([source.run] * table.num_rows)))
     return table.replace_schema_metadata(None)
 
