@@ -105,11 +105,15 @@ def test_floats_and_counts_print_as_pandas_prints_them():
             "n": pa.array([*range(len(values)), None, 7, 2**60], pa.int64()),  # missing: float64 to pandas
             "k": pa.array([True, None, *[False] * (len(values) + 1)], pa.bool_()),
             "s": pa.array(['a,"b"', "", None, *["x\ny"] * len(values)], pa.string()),
+            # Text the csv module quotes (or not) for its delimiter, quote and line ends, each alone.
+            "t": pa.array([",", '"', "\r", "\n", "\r\n", " lead", "trail ", "\t", '""', "", None, "ü;", "plain"]),
+            "samples": pa.array([[1.0, 2.5], [], None, [3], *[[0.1]] * (len(values) - 1)], pa.list_(pa.float64())),
         }
     )
-    want = io.StringIO()
-    table.to_pandas().to_csv(want, index=False)
-    assert csv_bytes(HistoryTable(table, [], frozenset(), {})).decode() == want.getvalue()
+    assert csv_bytes(HistoryTable(table, [], frozenset(), {})) == export(table.to_pandas(), "csv", None)
+    for name in ("s", "t"):  # one column: an empty field alone on its line is quoted
+        alone = table.select([name])
+        assert csv_bytes(HistoryTable(alone, [], frozenset(), {})) == export(alone.to_pandas(), "csv", None)
 
 
 def test_a_column_the_arrow_writer_cannot_print_goes_through_pandas(results, tmp_path):

@@ -5,18 +5,15 @@ back, its text columns become millions of Python objects (over a gigabyte) and t
 dominate; a filtered export holds few rows, and importing pandas is most of its time. Here the
 scan's Arrow table is migrated, shaped and written as it is. It holds the same rows and values as
 `load_history`, and the csv is byte for byte what `export` writes from that frame
-(tests/test_history_arrow.py); anything this writer does not know how pandas would print is
-NotColumnar, and the caller exports through pandas instead.
+(history_csv.py, tests/test_history_arrow.py); anything this writer does not know how pandas
+would print is NotColumnar, and the caller exports through pandas instead.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from pocketbench.errors import PocketbenchError
 from pocketbench.results.arrow_values import string_array
 from pocketbench.results.columns import INTEGER_COLUMNS
 from pocketbench.results.history import RUN_COLUMNS, SAMPLE_COLUMNS, check_format, plan_history, wanted_columns
+from pocketbench.results.history_csv import NotColumnar
 from pocketbench.results.migrations import upgrade_table
 from pocketbench.results.scan import (
     RUN_INDEX,
@@ -46,10 +43,6 @@ if TYPE_CHECKING:
 
 
 NO_FILTERS = Filters()
-
-
-class NotColumnar(PocketbenchError):
-    """History this module cannot write as pandas would (an unusual column type): export the frame."""
 
 
 @dataclass(frozen=True)
@@ -404,52 +397,7 @@ def _pandas_kinds(kind: pa.DataType) -> tuple[str, str]:
 
 
 def csv_bytes(history: HistoryTable) -> bytes:
-    """The table as `export` writes the frame `load_history` gives: what pandas prints for each
-    value (floats as Python's shortest repr, counts as integers, missing values empty), lists
-    as JSON text."""
-    table = history.table
-    columns = []
-    for name in table.column_names:
-        column = table[name]
-        values = column.to_pylist()
-        shown = _printer(column, name in history.nullable_integers or column.null_count == 0)
-        columns.append(values if shown is None else [shown(v) for v in values])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.column_names)
-    writer.writerows(zip(*columns, strict=True))
-    return buffer.getvalue().encode()
+    """The table as `export` writes the frame `load_history` gives (history_csv.py)."""
+    from pocketbench.results.history_csv import table_csv
 
-
-def _printer(column: pa.ChunkedArray, integers: bool) -> Callable[[Any], str] | None:
-    """How pandas' csv writer prints a value of this column (None: as the csv module prints it,
-    None empty, numbers and flags by str(); an integer column with missing values is float64 to
-    pandas, unless it is a nullable integer)."""
-    import pyarrow.compute as pc
-
-    kind = column.type
-    if is_text(kind) or pa.types.is_null(kind):
-        return None
-    if pa.types.is_boolean(kind) or (pa.types.is_integer(kind) and integers):
-        return None
-    if pa.types.is_integer(kind):
-        return _integer_as_float
-    if pa.types.is_float64(kind):
-        return _float if pc.any(pc.is_nan(column)).as_py() else None  # NaN: empty, as a missing value
-    if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and (
-        pa.types.is_floating(kind.value_type) or pa.types.is_integer(kind.value_type)
-    ):
-        return _json_list
-    raise NotColumnar(f"a {kind} column is written from the pandas frame")
-
-
-def _integer_as_float(value: int | None) -> str:
-    return "" if value is None else repr(float(value))
-
-
-def _float(value: float | None) -> str:
-    return "" if value is None or math.isnan(value) else repr(value)
-
-
-def _json_list(value: list[Any] | None) -> str:
-    return "" if value is None else json.dumps([float(v) for v in value])
+    return table_csv(history.table, history.nullable_integers)
