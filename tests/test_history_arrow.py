@@ -98,7 +98,19 @@ def test_an_empty_results_folder(tmp_path):
 
 
 def test_floats_and_counts_print_as_pandas_prints_them():
-    values = [0.1, 1e16, 9999999999999998.0, 1e-05, 0.0001, -0.0, 123456789.123, 5e-324, 1.7976931348623157e308, 2.0]
+    values = [
+        0.1,
+        1e16,
+        9999999999999998.0,
+        1e-05,
+        0.0001,
+        -0.0,
+        0.0,
+        123456789.123,
+        5e-324,
+        1.7976931348623157e308,
+        2.0,
+    ]
     table = pa.table(
         {
             "x": pa.array([*values, None, float("nan"), float("inf")], pa.float64()),
@@ -106,7 +118,9 @@ def test_floats_and_counts_print_as_pandas_prints_them():
             "k": pa.array([True, None, *[False] * (len(values) + 1)], pa.bool_()),
             "s": pa.array(['a,"b"', "", None, *["x\ny"] * len(values)], pa.string()),
             # Text the csv module quotes (or not) for its delimiter, quote and line ends, each alone.
-            "t": pa.array([",", '"', "\r", "\n", "\r\n", " lead", "trail ", "\t", '""', "", None, "ü;", "plain"]),
+            "t": pa.array(
+                [",", '"', "\r", "\n", "\r\n", " lead", "trail ", "\t", '""', "", None, "ü;", "plain", "x y"]
+            ),
             "samples": pa.array([[1.0, 2.5], [], None, [3], *[[0.1]] * (len(values) - 1)], pa.list_(pa.float64())),
         }
     )
