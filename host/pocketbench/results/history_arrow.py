@@ -30,10 +30,10 @@ from pocketbench.results.scan import (
     RUN_INDEX,
     Filters,
     Source,
+    file_reader,
     in_run_order,
     is_text,
     read_each,
-    read_file,
     read_names,
     scan_table,
 )
@@ -263,8 +263,10 @@ def _parts_in_run_order(
     """Each run's rows that pass, migrated, in run order (runs read cell by cell from `by_run`): files
     are read a few ahead; one that fails past its footer is NotColumnar."""
 
+    read_file = file_reader(columns, filters, leave_out)
+
     def migrated(source: Source) -> pa.Table:
-        return upgrade_table(read_file(source, columns, filters, leave_out), source.version)
+        return upgrade_table(read_file(source), source.version)
 
     with closing(read_each(sources, migrated)) as files:  # a failure stops the reads ahead
         following = next(files, None)

@@ -200,7 +200,7 @@ def scan_table(
 
     by_version: dict[int, list[pa.Table]] = {}
     failed = []
-    for source, read in read_each(sources, lambda s: read_file(s, columns, filters, leave_out)):
+    for source, read in read_each(sources, file_reader(columns, filters, leave_out)):
         try:
             table = read.result()
         except (OSError, ValueError, TypeError, pa.ArrowException):
@@ -275,25 +275,37 @@ def read_names(source: Source, columns: list[str] | None, filters: Filters, leav
     if columns is None:
         skipped = set(stored_names(list(leave_out), source.version))
         return [n for n in source.schema.names if n not in skipped]
-    wanted = stored_names(list(dict.fromkeys([*columns, *filters.columns()])), source.version)
-    return [n for n in wanted if n in source.schema.names]
+    wanted, present = (
+        stored_names(list(dict.fromkeys([*columns, *filters.columns()])), source.version),
+        set(source.schema.names),
+    )
+    return [n for n in wanted if n in present]
 
 
-def read_file(source: Source, columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> pa.Table:
-    """One results file's wanted columns (stored names) and rows, with RUN_INDEX. A column that
+def file_reader(columns: list[str] | None, filters: Filters, leave_out: Sequence[str]) -> Callable[[Source], pa.Table]:
+    """Reads one results file's wanted columns (stored names) and rows, with RUN_INDEX; the columns
+    are worked out once per schema (a history's files share a few schema objects). A column that
     holds no value is made, not read: decoding it costs as much as decoding one full of values."""
     import pyarrow.parquet as pq
 
     from pocketbench.results.arrow_values import int64_array
 
-    names = read_names(source, columns, filters, leave_out)
-    stored = [n for n in names if n not in source.empty]
-    table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=stored, use_threads=False)
-    if len(stored) < len(names):
-        rows, read = table.num_rows, dict(zip(table.column_names, table.columns, strict=True))
-        table = pa.table([read[n] if n in read else pa.nulls(rows) for n in names], names=names)
-    table = filters.keep_table(table.append_column(RUN_INDEX, int64_array([source.run] * table.num_rows)))
-    return table.replace_schema_metadata(None)
+    shapes: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
+
+    def read(source: Source) -> pa.Table:
+        shape = (id(source.schema), source.version)
+        if shape not in shapes:
+            names = read_names(source, columns, filters, leave_out)
+            shapes[shape] = names, [n for n in names if n not in source.empty]
+        names, stored = shapes[shape]
+        table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=stored, use_threads=False)
+        if len(stored) < len(names):
+            rows, read = table.num_rows, dict(zip(table.column_names, table.columns, strict=True))
+            table = pa.table([read[n] if n in read else pa.nulls(rows) for n in names], names=names)
+        table = filters.keep_table(table.append_column(RUN_INDEX, int64_array([source.run] * table.num_rows)))
+        return table.replace_schema_metadata(None)
+
+    return read
 
 
 def _scan_versions(
