@@ -10,6 +10,7 @@ its wall time and peak RSS (the kernel's maxrss of that process) are what the ta
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pocketbench
 from _results_md import load_note, saved_run, write_section
 from matplotlib.figure import Figure
 from pocketbench.results.store import COLUMNS, atomic_write_parquet, read_run
@@ -184,6 +186,10 @@ def main() -> None:
     samples = int(real["latency_samples_ms"].map(lambda s: 0 if s is None else len(s)).max())
     results: dict[str, dict[int, Measured]] = {}
     sizes: dict[int, float] = {}
+    # An installed pocketbench has its bytecode (pip compiles it at install): the commands are timed,
+    # not Python compiling the package's source, which a tree run with PYTHONDONTWRITEBYTECODE redoes
+    # in every process.
+    compileall.compile_dir(Path(pocketbench.__file__).parent, quiet=1)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as scratch:
         pool = write_nights(Path(scratch) / "pool", cells, max(SCALES))
@@ -206,8 +212,10 @@ def main() -> None:
             f"Replicated, not measured: the {len(real)} real cells of `{name}` ({samples} raw samples each) copied "
             f"to {CELLS} cells per run ({PHONES} phone copies × model copies) and to one farm run per night, "
             "each night shifted in time and its latencies scaled by a fixed factor between 0.98 and 1.02. "
-            "Each command runs in its own process at normal priority: wall time, CPU time (user + system) "
-            "and peak RSS. The runs hold "
+            "The copies repeat each real cell's figures, so a night holds fewer distinct values than a real "
+            "one (the csv export prints each distinct number once). "
+            "Each command runs in its own process at normal priority, pocketbench's bytecode compiled first "
+            "as an install leaves it: wall time, CPU time (user + system) and peak RSS. The runs hold "
             "manifest.json and results.parquet (the files a reader of a finished run opens), the latter "
             "last modified when its night's cells were done, as a nightly farm leaves it (`--since` "
             "leaves unopened the files written over a day before it).",
