@@ -9,6 +9,9 @@ with a column later versions add, a killed run with a cell cut short).
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -193,3 +196,21 @@ def test_a_file_damaged_past_its_footer_is_read_from_its_cells(results, tmp_path
     with pytest.raises(NotColumnar, match="cannot be scanned"):
         write_history_parquet(results, tmp_path / "streamed.parquet")
     assert [p.name for p in tmp_path.iterdir()] == ["results"]  # nothing written, no temporary file left
+
+
+def test_exports_never_import_pandas(results, tmp_path):
+    """Importing pandas costs more than a filtered export's own work: neither export of finished
+    runs imports it (pyarrow's conversions to and from Python objects, and to numpy, would; a
+    killed run is read cell by cell through pandas)."""
+    shutil.rmtree(results / KILLED)
+    code = (
+        "import sys; from typer.testing import CliRunner; from pocketbench.cli import app; "
+        f"root = {str(results)!r}; out = {str(tmp_path / 'h.parquet')!r}; "
+        "r = CliRunner().invoke(app, ['history', '--results', root, '--model', 'tiny', '--format', 'csv']); "
+        "assert r.exit_code == 0 and r.stdout.count(chr(10)) > 1, r.output; "
+        "r = CliRunner().invoke(app, ['history', '--results', root, '--format', 'parquet', '--out', out]); "
+        "assert r.exit_code == 0, r.output; "
+        "print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

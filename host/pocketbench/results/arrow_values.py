@@ -40,3 +40,10 @@ def _validity(values: Sequence[object]) -> pa.Buffer | None:
     """The validity bitmap (None: no value is missing)."""
     present = np.array([v is not None for v in values], dtype=bool)
     return None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
+
+
+def int64_values(values: pa.Array) -> np.ndarray:
+    """The integers of an array with none missing, as numpy's, read from its buffer (to_numpy
+    imports pandas, even for a copy-free conversion)."""
+    data = values.cast(pa.int64())
+    return np.frombuffer(data.buffers()[1], dtype=np.int64)[data.offset : data.offset + len(data)]

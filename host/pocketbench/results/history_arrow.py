@@ -249,7 +249,8 @@ def _empty_read(source: Source, columns: list[str] | None, filters: Filters, lea
     from pocketbench.results.arrow_values import int64_array
 
     names = read_names(source, columns, filters, leave_out)
-    table = source.schema.empty_table().select(names).replace_schema_metadata(None)
+    # From no batch: Schema.empty_table imports pandas.
+    table = pa.Table.from_batches([], schema=source.schema).select(names).replace_schema_metadata(None)
     return upgrade_table(table.append_column(RUN_INDEX, int64_array([])), source.version)
 
 

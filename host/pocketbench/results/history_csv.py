@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from pocketbench.errors import PocketbenchError
+from pocketbench.results.arrow_values import int64_values
 from pocketbench.results.scan import is_text
 
 
@@ -70,12 +71,11 @@ def _each_distinct(column: pa.ChunkedArray, show: Callable[[Any], str]) -> list[
     """`show` of each value (missing: empty), called once per distinct value: a history repeats
     most of its figures (a variant's size and accuracy night after night), and printing a float
     as its shortest repr is most of a number column's time. Arrow tells 0.0 from -0.0."""
-    encoded = column.combine_chunks().dictionary_encode()
-    texts = np.array([*(show(v) for v in encoded.dictionary.to_pylist()), ""], dtype=object)
-    indices = encoded.indices.to_numpy(zero_copy_only=False)  # float, NaN where missing
-    if encoded.indices.null_count:
-        indices = np.where(np.isnan(indices), len(texts) - 1, indices)
-    result: list[str] = texts[indices.astype(np.intp)].tolist()
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")  # missing: a value too
+    texts = np.array(["" if v is None else show(v) for v in encoded.dictionary.to_pylist()], dtype=object)
+    result: list[str] = texts[int64_values(encoded.indices)].tolist()
     return result
 
 
