@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -109,16 +108,28 @@ def newest(pool: list[Path], runs: int, root: Path) -> Path:
 Measured = tuple[float, float, float]  # wall seconds, CPU seconds, peak RSS MB
 
 
+# Started by a small Python that has loaded nothing: the kernel's peak RSS of a process counts the
+# memory it inherited at fork, so a command forked by this benchmark (pandas and a year of nights
+# loaded) would show this benchmark's size, not its own.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+error = process.stderr.read().decode()
+_, status, usage = os.wait4(process.pid, 0)
+seconds = time.perf_counter() - started
+print(json.dumps([status, error, seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024]))
+"""
+
+
 def measured(args: list[str]) -> Measured:
     """Wall seconds, CPU seconds (user + system: the work itself, which other jobs on a shared
     machine do not stretch) and peak RSS (MB) of one command in its own process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
+    launcher = subprocess.run([sys.executable, "-c", LAUNCHER, *args], capture_output=True, text=True, check=True)
+    status, error, seconds, cpu, rss = json.loads(launcher.stdout)
     if status != 0:
-        raise SystemExit(f"{' '.join(args)} failed: {process.stderr.read().decode() if process.stderr else ''}")
-    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+        raise SystemExit(f"{' '.join(args)} failed: {error}")
+    return seconds, cpu, rss
 
 
 VERDICTS = """
