@@ -13,6 +13,7 @@ from __future__ import annotations
 import compileall
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,14 +123,24 @@ print(json.dumps([status, error, seconds, usage.ru_utime + usage.ru_stime, usage
 """
 
 
-def measured(args: list[str]) -> Measured:
+TIMES = 3  # each command runs this many times: the median wall and CPU time, the largest peak RSS
+
+
+def measured(args: list[str], out: Path | None = None) -> Measured:
     """Wall seconds, CPU seconds (user + system: the work itself, which other jobs on a shared
-    machine do not stretch) and peak RSS (MB) of one command in its own process."""
-    launcher = subprocess.run([sys.executable, "-c", LAUNCHER, *args], capture_output=True, text=True, check=True)
-    status, error, seconds, cpu, rss = json.loads(launcher.stdout)
-    if status != 0:
-        raise SystemExit(f"{' '.join(args)} failed: {error}")
-    return seconds, cpu, rss
+    machine do not stretch) and peak RSS (MB) of one command, each run in its own process: the
+    median of TIMES runs (one run's figure moves by a tenth on this shared machine), the largest
+    RSS. `out`, the file the command writes, is removed before each run (nothing is overwritten)."""
+    runs = []
+    for _ in range(TIMES):
+        if out is not None:
+            out.unlink(missing_ok=True)
+        launcher = subprocess.run([sys.executable, "-c", LAUNCHER, *args], capture_output=True, text=True, check=True)
+        status, error, seconds, cpu, rss = json.loads(launcher.stdout)
+        if status != 0:
+            raise SystemExit(f"{' '.join(args)} failed: {error}")
+        runs.append((seconds, cpu, rss))
+    return (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), max(r[2] for r in runs))
 
 
 VERDICTS = """
@@ -207,7 +218,8 @@ def main() -> None:
         for runs in SCALES:
             root = newest(pool, runs, Path(scratch) / f"results-{runs}")
             for label, args in commands(root, Path(scratch)).items():
-                results.setdefault(label, {})[runs] = (seconds, cpu, rss) = measured(args)
+                out = Path(args[args.index("--out") + 1]) if "--out" in args else None
+                results.setdefault(label, {})[runs] = (seconds, cpu, rss) = measured(args, out)
                 print(f"{runs:5d} runs  {label}: {seconds:.2f} s ({cpu:.2f} s CPU), {rss:.0f} MB", flush=True)
             sizes[runs] = (Path(scratch) / f"r{runs}.html").stat().st_size / 1e6
     load_after = os.getloadavg()[0]
@@ -225,8 +237,9 @@ def main() -> None:
             "each night shifted in time and its latencies scaled by a fixed factor between 0.98 and 1.02. "
             "The copies repeat each real cell's figures, so a night holds fewer distinct values than a real "
             "one (the csv export prints each distinct number once). "
-            "Each command runs in its own process at normal priority, pocketbench's bytecode compiled first "
-            "as an install leaves it: wall time, CPU time (user + system) and peak RSS. The runs hold "
+            "Each command runs three times, each in its own process at normal priority, pocketbench's "
+            "bytecode compiled first as an install leaves it: the median wall time and CPU time (user + "
+            "system), and the largest peak RSS. The runs hold "
             "manifest.json and results.parquet (the files a reader of a finished run opens), the latter "
             "last modified when its night's cells were done, as a nightly farm leaves it (`--since` "
             "leaves unopened the files written over a day before it).",

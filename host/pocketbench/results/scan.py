@@ -215,7 +215,7 @@ def scan_table(
     return in_run_order(parts), failed
 
 
-READ_AHEAD = 8  # files read ahead of the caller: a few runs' rows in memory, never a year's
+READ_AHEAD = 32  # files read ahead of the caller, overlapping a row group's write: a month's rows, never a year's
 
 
 def read_each(
