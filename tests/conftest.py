@@ -55,6 +55,11 @@ def digits_sweep(tmp_path_factory: pytest.TempPathFactory):
     from pocketbench.measure.sweep import run_sweep
     from pocketbench.results.store import RunStore
 
+    from tests.runner_support import host_runner
+
+    # The native runner, built first: without it the local device runs the Python runtime, which
+    # has no sampler thread (no RSS + swap samples), and the rows would depend on which test ran first.
+    host_runner()
     store = RunStore(tmp_path_factory.mktemp("results"))
     store.write_manifest({"test": "digits_sweep"}, {})
     failures = run_sweep(
