@@ -300,8 +300,8 @@ def file_reader(columns: list[str] | None, filters: Filters, leave_out: Sequence
         names, stored = shapes[shape]
         table = pq.ParquetFile(source.path, metadata=source.metadata).read(columns=stored, use_threads=False)
         if len(stored) < len(names):
-            rows, read = table.num_rows, dict(zip(table.column_names, table.columns, strict=True))
-            table = pa.table([read[n] if n in read else pa.nulls(rows) for n in names], names=names)
+            rows, decoded = table.num_rows, dict(zip(table.column_names, table.columns, strict=True))
+            table = pa.table([decoded[n] if n in decoded else pa.nulls(rows) for n in names], names=names)
         table = filters.keep_table(table.append_column(RUN_INDEX, int64_array([source.run] * table.num_rows)))
         return table.replace_schema_metadata(None)
 
